@@ -1,0 +1,245 @@
+//! User-facing problems: one [`Diagnostic`] per problem, each pointing at a file,
+//! line and column, collected (never only the first) and rendered once.
+//!
+//! The text format is the compiler-style `file:line:col: error: message` line that
+//! editors, `grep` and CI log scanners understand, followed by a code frame and
+//! `help:` hints. It is rendered here rather than with a graphical report handler
+//! because the first line of every diagnostic is part of the CLI contract.
+//! This module owns rendering only; it never reads files.
+
+use std::fmt::Write as _;
+
+use crate::manifest::source::{Location, SourceMap};
+
+/// How bad a problem is. Only errors make `validate` fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// One problem found in the manifests (or with the live state they are planned against).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// Where it is; `None` for problems that belong to no file (e.g. an empty input).
+    pub location: Option<Location>,
+    pub message: String,
+    /// Short `help:` lines: what to do about it.
+    pub hints: Vec<String>,
+    /// A stable machine-readable code, e.g. `unknown-field`.
+    pub code: &'static str,
+}
+
+impl Diagnostic {
+    pub fn error(code: &'static str, location: Option<Location>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            location,
+            message: message.into(),
+            hints: Vec::new(),
+            code,
+        }
+    }
+
+    pub fn warning(code: &'static str, location: Option<Location>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, location, message)
+        }
+    }
+
+    #[must_use]
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Sorts diagnostics by file, line and column (file-less ones first), then message,
+/// and drops exact duplicates, so output is deterministic.
+pub fn sort_diagnostics(diagnostics: &mut Vec<Diagnostic>, sources: &SourceMap) {
+    diagnostics.sort_by(|a, b| {
+        let key = |d: &Diagnostic| {
+            d.location
+                .map(|l| (Some(sources.path_display(l.file)), l.line, l.column))
+                .unwrap_or((None, 0, 0))
+        };
+        key(a)
+            .cmp(&key(b))
+            .then_with(|| a.severity.cmp(&b.severity))
+            .then_with(|| a.message.cmp(&b.message))
+    });
+    diagnostics.dedup();
+}
+
+/// Output styles for diagnostics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiagnosticFormat {
+    /// `file:line:col: error: message`, a code frame and hints.
+    Human,
+    /// GitHub Actions workflow commands: `::error file=F,line=L,col=C::message`.
+    Github,
+}
+
+/// Renders every diagnostic, each followed by a blank line in the human format.
+pub fn render_diagnostics(
+    diagnostics: &[Diagnostic],
+    sources: &SourceMap,
+    format: DiagnosticFormat,
+    color: bool,
+) -> String {
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        match format {
+            DiagnosticFormat::Human => render_human(&mut out, diagnostic, sources, color),
+            DiagnosticFormat::Github => render_github(&mut out, diagnostic, sources),
+        }
+    }
+    out
+}
+
+fn render_human(out: &mut String, d: &Diagnostic, sources: &SourceMap, color: bool) {
+    let (bold, red, yellow, blue, reset) = if color {
+        ("\x1b[1m", "\x1b[1;31m", "\x1b[1;33m", "\x1b[1;34m", "\x1b[0m")
+    } else {
+        ("", "", "", "", "")
+    };
+    let severity_style = match d.severity {
+        Severity::Error => red,
+        Severity::Warning => yellow,
+    };
+    if let Some(location) = d.location {
+        let _ = write!(
+            out,
+            "{bold}{}:{}:{}:{reset} ",
+            sources.path_display(location.file),
+            location.line,
+            location.column
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{severity_style}{}{reset}{bold}: {}{reset}",
+        d.severity.as_str(),
+        d.message
+    );
+    if let Some(location) = d.location
+        && let Some(line_text) = sources.line_text(location.file, location.line)
+    {
+        let number = location.line.to_string();
+        let gutter = " ".repeat(number.len());
+        let line_text = line_text.replace('\t', " ");
+        let start = location.column.saturating_sub(1) as usize;
+        let line_chars = line_text.chars().count();
+        let width = (location.width as usize)
+            .min(line_chars.saturating_sub(start))
+            .max(1);
+        let _ = writeln!(out, "{blue}{gutter} |{reset}");
+        let _ = writeln!(out, "{blue}{number} |{reset} {line_text}");
+        let _ = writeln!(
+            out,
+            "{blue}{gutter} |{reset} {}{severity_style}{}{reset}",
+            " ".repeat(start),
+            "^".repeat(width)
+        );
+    }
+    for hint in &d.hints {
+        let _ = writeln!(out, "  {bold}= help:{reset} {hint}");
+    }
+    out.push('\n');
+}
+
+fn render_github(out: &mut String, d: &Diagnostic, sources: &SourceMap) {
+    let command = match d.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    let mut message = d.message.clone();
+    for hint in &d.hints {
+        message.push_str("\nhelp: ");
+        message.push_str(hint);
+    }
+    match d.location {
+        Some(l) => {
+            let _ = writeln!(
+                out,
+                "::{command} file={},line={},col={}::{}",
+                github_property(&sources.path_display(l.file)),
+                l.line,
+                l.column,
+                github_data(&message)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "::{command}::{}", github_data(&message));
+        }
+    }
+}
+
+/// Escapes a workflow-command message (GitHub's `escapeData`).
+pub fn github_data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// Escapes a workflow-command property value (GitHub's `escapeProperty`).
+pub fn github_property(s: &str) -> String {
+    github_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// The closest candidate to a misspelled word, if it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let word_lower = word.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (levenshtein(&word_lower, &c.to_ascii_lowercase()), c))
+        .filter(|(distance, c)| *distance <= (c.len().max(word.len()) / 3).max(1))
+        .min_by_key(|(distance, c)| (*distance, *c))
+        .map(|(_, c)| c)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        let fields = ["quantity", "offerId", "termDuration"];
+        assert_eq!(did_you_mean("quantiy", fields), Some("quantity"));
+        assert_eq!(did_you_mean("offerID", fields), Some("offerId"));
+        assert_eq!(did_you_mean("colour", fields), None);
+    }
+
+    #[test]
+    fn github_escaping_keeps_annotations_on_one_line() {
+        assert_eq!(github_data("a\nb%"), "a%0Ab%25");
+        assert_eq!(github_property("x:y,z"), "x%3Ay%2Cz");
+    }
+}

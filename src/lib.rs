@@ -1,0 +1,23 @@
+//! cspctl: GitOps for Microsoft Partner Center's CSP indirect channel.
+//!
+//! Map of the crate (functional core first, imperative shell last):
+//! - [`manifest`]: YAML manifests → typed objects with positions; JSON Schema.
+//! - [`validate`]: rules across objects → [`validate::Desired`].
+//! - [`graph`]: the dependency graph (petgraph) and its DOT/Mermaid renderings.
+//! - [`live`]: the normalized snapshot of a Partner Center tenant.
+//! - [`plan`]: desired + live → an ordered, immutable [`plan::Plan`] (pure).
+//! - [`render`]: plans as text or JSON.
+//! - [`backend`]: where live state comes from and where operations go (local state file).
+//! - [`apply`]: executes a plan's actions in dependency order against a backend.
+//! - [`cli`]: argument parsing, settings, one file per command.
+//!
+//! Everything up to a rendered plan is deterministic and free of I/O except
+//! `manifest::files` (reading manifests) and the backends.
+
+pub mod diagnostic;
+pub mod manifest;
+pub mod validate;
+pub mod live;
+pub mod plan;
+pub mod backend;
+pub mod render;

@@ -1,0 +1,165 @@
+//! The live snapshot: a normalized view of what a Partner Center tenant holds, as
+//! read by a backend. The planner compares it with the desired model.
+//!
+//! Keys are lowercase GUIDs (Partner Center treats GUIDs case-insensitively) and
+//! maps are `BTreeMap`s, so snapshots serialize and fingerprint deterministically.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::model::{Billing, BillingCycle, Contact, TermDuration};
+
+/// Everything the provider sees in its tenant.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Live {
+    /// Indirect resellers the provider has a partnership with, by tenant id.
+    #[serde(default)]
+    pub resellers: BTreeMap<String, LiveReseller>,
+    /// Customers, by customer tenant id.
+    #[serde(default)]
+    pub customers: BTreeMap<String, LiveCustomer>,
+    /// Subscriptions of all customers, by subscription id.
+    #[serde(default)]
+    pub subscriptions: BTreeMap<String, LiveSubscription>,
+    /// The link a customer's admin opens to accept a reseller relationship request
+    /// (`GET /v1/customers/relationshiprequests`), when the backend has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship_request_url: Option<String>,
+}
+
+/// A partnership with an indirect reseller (Partner Center `PartnerRelationship`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveReseller {
+    pub tenant_id: String,
+    pub mpn_id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+/// A customer and what Partner Center says about it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveCustomer {
+    pub id: String,
+    pub domain: String,
+    pub company_name: String,
+    pub billing: Billing,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_registration_number: Option<String>,
+    /// The reseller the customer was created for (`associatedPartnerId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub associated_partner_id: Option<String>,
+    /// Tenant ids of the indirect resellers the customer has a relationship with.
+    #[serde(default)]
+    pub reseller_relationships: BTreeSet<String>,
+    /// The Microsoft Customer Agreement attestation, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<LiveAgreement>,
+}
+
+/// A recorded Microsoft Customer Agreement acceptance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveAgreement {
+    pub contact: Contact,
+    pub date_agreed: String,
+}
+
+/// Partner Center's subscription status values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveStatus {
+    Active,
+    Suspended,
+    Pending,
+    Deleted,
+    Expired,
+    Disabled,
+}
+
+impl LiveStatus {
+    /// Whether the subscription still exists in a form that can be managed.
+    pub fn is_gone(self) -> bool {
+        matches!(self, LiveStatus::Deleted | LiveStatus::Expired | LiveStatus::Disabled)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LiveStatus::Active => "active",
+            LiveStatus::Suspended => "suspended",
+            LiveStatus::Pending => "pending",
+            LiveStatus::Deleted => "deleted",
+            LiveStatus::Expired => "expired",
+            LiveStatus::Disabled => "disabled",
+        }
+    }
+}
+
+/// The designated support contact of a subscription.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveSupportContact {
+    pub tenant_id: String,
+    pub mpn_id: String,
+    pub name: String,
+}
+
+/// A subscription.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveSubscription {
+    pub id: String,
+    pub customer_id: String,
+    pub offer_id: String,
+    pub friendly_name: String,
+    pub quantity: u32,
+    pub term_duration: TermDuration,
+    pub billing_cycle: BillingCycle,
+    pub auto_renew: bool,
+    pub status: LiveStatus,
+    /// MPN ID of the reseller of record (Partner Center `partnerId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_id: Option<String>,
+    /// `None` means the default: the indirect provider itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support_contact: Option<LiveSupportContact>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_date: Option<String>,
+    /// New commerce: the last moment a cancel or quantity decrease is allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancellation_allowed_until: Option<String>,
+}
+
+impl Live {
+    /// The customer with this domain (case-insensitive).
+    pub fn customer_by_domain(&self, domain: &str) -> Option<&LiveCustomer> {
+        self.customers.values().find(|c| c.domain.eq_ignore_ascii_case(domain))
+    }
+
+    /// Builds a domain → customer id index (lowercase domains).
+    pub fn customer_domain_index(&self) -> std::collections::HashMap<String, String> {
+        self.customers
+            .values()
+            .map(|c| (c.domain.to_ascii_lowercase(), c.id.clone()))
+            .collect()
+    }
+}
+
+/// A stable fingerprint of any serializable live object: FNV-1a (64-bit) over its
+/// canonical JSON. Detects change, not tampering; no secret ever goes into it.
+pub fn fingerprint<T: Serialize>(object: &T) -> String {
+    let json = serde_json::to_vec(object).expect("live objects always serialize");
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in json {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}

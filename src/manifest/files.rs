@@ -1,0 +1,125 @@
+//! Reading manifest files from disk: the imperative edge of manifest loading.
+//!
+//! Paths may be files or directory trees; directories contribute every `*.yaml` and
+//! `*.yml` below them (hidden directories such as `.git` and `.cspctl` skipped), in
+//! sorted order so runs are deterministic. Unreadable, oversized, binary and
+//! non-UTF-8 files become diagnostics, never panics.
+
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::Diagnostic;
+use crate::manifest::source::{Location, SourceMap};
+
+/// Largest manifest file read (the benchmark's biggest file is far below this).
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Reads every manifest file under `paths` into a source map.
+pub fn read_manifest_files(paths: &[PathBuf]) -> (SourceMap, Vec<Diagnostic>) {
+    let mut sources = SourceMap::new();
+    let mut diagnostics = Vec::new();
+    let mut files = Vec::new();
+    for path in paths {
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => collect_dir(path, &mut files, &mut diagnostics),
+            Ok(_) => files.push(path.clone()),
+            Err(e) => diagnostics.push(
+                Diagnostic::error("io", None, format!("cannot read {}: {e}", path.display()))
+                    .with_hint("pass manifest files or directories that exist"),
+            ),
+        }
+    }
+    let files_found = !files.is_empty();
+    for file in files {
+        read_one(&file, &mut sources, &mut diagnostics);
+    }
+    if !files_found && diagnostics.is_empty() {
+        diagnostics.push(
+            Diagnostic::error("no-manifests", None, "no manifest files (*.yaml, *.yml) found")
+                .with_hint(format!("looked in: {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))),
+        );
+    }
+    (sources, diagnostics)
+}
+
+fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>, diagnostics: &mut Vec<Diagnostic>) {
+    let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(e) => {
+            diagnostics.push(Diagnostic::error("io", None, format!("cannot read directory {}: {e}", dir.display())));
+            return;
+        }
+    };
+    entries.sort();
+    for path in entries {
+        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if path.is_dir() {
+            collect_dir(&path, files, diagnostics);
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            files.push(path);
+        }
+    }
+}
+
+fn read_one(path: &Path, sources: &mut SourceMap, diagnostics: &mut Vec<Diagnostic>) {
+    let display = display_path(path);
+    let bytes = match std::fs::metadata(path) {
+        Ok(meta) if meta.len() > MAX_FILE_BYTES => {
+            diagnostics.push(
+                Diagnostic::error("file-too-large", None, format!("{display}: file is {} bytes, more than the {MAX_FILE_BYTES}-byte limit", meta.len()))
+                    .with_hint("split the manifests into several files"),
+            );
+            return;
+        }
+        _ => match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                diagnostics.push(Diagnostic::error("io", None, format!("cannot read {display}: {e}")));
+                return;
+            }
+        },
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => {
+            let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+            let valid = std::str::from_utf8(valid).unwrap_or_default();
+            let line = valid.matches('\n').count() + 1;
+            let column = valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
+            let file = sources.add(path, display, text);
+            diagnostics.push(
+                Diagnostic::error(
+                    "not-utf8",
+                    Some(Location { file, line: u32::try_from(line).unwrap_or(u32::MAX), column: u32::try_from(column).unwrap_or(u32::MAX), width: 1 }),
+                    "file is not valid UTF-8",
+                )
+                .with_hint("save the manifest as UTF-8 text"),
+            );
+            return;
+        }
+    };
+    if text.contains('\0') {
+        let file = sources.add(path, display, String::new());
+        diagnostics.push(
+            Diagnostic::error("binary-file", Some(sources.file_start(file)), "file contains NUL bytes; it looks binary, not YAML")
+                .with_hint("remove it from the manifest directory or rename it"),
+        );
+        return;
+    }
+    let text = text.strip_prefix('\u{feff}').map(str::to_owned).unwrap_or(text);
+    sources.add(path, display, text);
+}
+
+/// Paths are printed relative to the working directory when they are below it, with
+/// forward slashes, so diagnostics and plans read the same on every machine.
+pub fn display_path(path: &Path) -> String {
+    let relative = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf());
+    let text = relative.to_string_lossy().replace('\\', "/");
+    text.strip_prefix("./").map(str::to_owned).unwrap_or(text)
+}

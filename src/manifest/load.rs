@@ -1,0 +1,333 @@
+//! Manifest text → typed objects, with every problem reported at its position.
+//!
+//! Pure: takes the [`SourceMap`] the shell filled and returns [`Manifests`] plus
+//! diagnostics. Each document is checked for `apiVersion` and `kind` first (with
+//! hand-written messages), then against its kind's JSON Schema (jsonschema crate),
+//! whose errors are mapped back to YAML positions through the instance path; only a
+//! document without schema errors is deserialized into the typed model.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value as Json;
+
+use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::manifest::model::{
+    API_VERSION, COUNTRY_PATTERN, CULTURE_PATTERN, CustomerDocument, DATE_PATTERN, DOMAIN_PATTERN,
+    EMAIL_PATTERN, GUID_PATTERN, Kind, LANGUAGE_PATTERN, MPN_PATTERN, NAME_PATTERN, OFFER_PATTERN,
+    ResellerDocument, SubscriptionDocument, SupportContactDocument,
+};
+use crate::manifest::schema::kind_schema;
+use crate::manifest::source::{FileId, Location, SourceMap};
+use crate::manifest::yaml::{Node, PathSegment, Value, parse_documents};
+use crate::manifest::{Manifests, Object, Origin};
+
+/// Compiled per-kind validators; build once per run.
+pub struct SchemaValidators {
+    kinds: Vec<(Kind, Json, jsonschema::Validator)>,
+}
+
+impl Default for SchemaValidators {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SchemaValidators {
+    pub fn new() -> Self {
+        let kinds = Kind::ALL
+            .into_iter()
+            .map(|kind| {
+                let schema = kind_schema(kind);
+                let validator = jsonschema::options()
+                    .build(&schema)
+                    .expect("the generated schema is a valid JSON Schema");
+                (kind, schema, validator)
+            })
+            .collect();
+        SchemaValidators { kinds }
+    }
+
+    fn get(&self, kind: Kind) -> (&Json, &jsonschema::Validator) {
+        let (_, schema, validator) = self
+            .kinds
+            .iter()
+            .find(|(k, _, _)| *k == kind)
+            .expect("a validator per kind");
+        (schema, validator)
+    }
+}
+
+/// Parses and schema-checks every document of every file in `sources`.
+pub fn load_manifests(sources: &SourceMap, validators: &SchemaValidators) -> (Manifests, Vec<Diagnostic>) {
+    let mut manifests = Manifests::default();
+    let mut diagnostics = Vec::new();
+    for index in 0..sources.len() {
+        let file = FileId(u32::try_from(index).expect("file count fits u32"));
+        match parse_documents(sources.text(file), file) {
+            Ok(documents) => {
+                for document in documents {
+                    load_document(document.root, file, validators, &mut manifests, &mut diagnostics);
+                }
+            }
+            Err(errors) => diagnostics.extend(errors),
+        }
+    }
+    (manifests, diagnostics)
+}
+
+fn load_document(
+    root: Node,
+    file: FileId,
+    validators: &SchemaValidators,
+    manifests: &mut Manifests,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let at = |node: &Node| Some(node.pos.location(file));
+    match &root.value {
+        // An empty document (a trailing `---`, or only comments) is not an object.
+        Value::Null => return,
+        Value::Map(_) => {}
+        _ => {
+            diagnostics.push(
+                Diagnostic::error(
+                    "not-a-mapping",
+                    at(&root),
+                    format!("a manifest document must be a mapping, found {}", root.type_name()),
+                )
+                .with_hint("each document has `apiVersion`, `kind`, `metadata` and `spec`"),
+            );
+            return;
+        }
+    }
+    let mut header_ok = true;
+    match root.get("apiVersion") {
+        None => {
+            diagnostics.push(
+                Diagnostic::error("missing-field", at(&root), "missing required field `apiVersion`")
+                    .with_hint(format!("add `apiVersion: {API_VERSION}`")),
+            );
+            header_ok = false;
+        }
+        Some((_, value)) if value.as_str() != Some(API_VERSION) => {
+            diagnostics.push(
+                Diagnostic::error(
+                    "api-version",
+                    at(value),
+                    format!("unsupported apiVersion `{}`", value.key_text()),
+                )
+                .with_hint(format!("this release reads `{API_VERSION}`")),
+            );
+            header_ok = false;
+        }
+        Some(_) => {}
+    }
+    let kind = match root.get("kind") {
+        None => {
+            diagnostics.push(
+                Diagnostic::error("missing-field", at(&root), "missing required field `kind`")
+                    .with_hint("one of Reseller, Customer, Subscription, SupportContact"),
+            );
+            return;
+        }
+        Some((_, value)) => match value.as_str().and_then(Kind::parse) {
+            Some(kind) => kind,
+            None => {
+                let text = value.key_text();
+                let mut diagnostic =
+                    Diagnostic::error("unknown-kind", at(value), format!("unknown kind `{text}`"));
+                diagnostic = match did_you_mean(&text, Kind::ALL.map(Kind::as_str)) {
+                    Some(suggestion) => diagnostic.with_hint(format!("did you mean `{suggestion}`?")),
+                    None => diagnostic.with_hint("one of Reseller, Customer, Subscription, SupportContact"),
+                };
+                diagnostics.push(diagnostic);
+                return;
+            }
+        },
+    };
+    let json = root.to_json();
+    let (schema, validator) = validators.get(kind);
+    let before = diagnostics.len();
+    for error in validator.iter_errors(&json) {
+        // apiVersion problems were reported above with a better message.
+        if error.instance_path().as_str() == "/apiVersion" {
+            continue;
+        }
+        diagnostics.extend(schema_error(&error, &root, schema, file));
+    }
+    if diagnostics.len() > before || !header_ok {
+        return;
+    }
+    let origin = Origin { file, root };
+    let result = match kind {
+        Kind::Reseller => typed::<ResellerDocument>(json)
+            .map(|d| manifests.resellers.push(Object::new(d.metadata.name, d.spec, origin))),
+        Kind::Customer => typed::<CustomerDocument>(json)
+            .map(|d| manifests.customers.push(Object::new(d.metadata.name, d.spec, origin))),
+        Kind::Subscription => typed::<SubscriptionDocument>(json)
+            .map(|d| manifests.subscriptions.push(Object::new(d.metadata.name, d.spec, origin))),
+        Kind::SupportContact => typed::<SupportContactDocument>(json)
+            .map(|d| manifests.support_contacts.push(Object::new(d.metadata.name, d.spec, origin))),
+    };
+    if let Err(message) = result {
+        // The schema and the types come from the same definitions, so this means a bug;
+        // still a diagnostic, never a panic.
+        diagnostics.push(Diagnostic::error("invalid-document", Some(Location { file, line: 1, column: 1, width: 1 }), message));
+    }
+}
+
+fn typed<T: DeserializeOwned>(json: Json) -> Result<T, String> {
+    serde_json::from_value(json).map_err(|e| format!("invalid document: {e}"))
+}
+
+/// Splits a JSON pointer into path segments (numbers are list indices).
+pub fn pointer_segments(pointer: &str) -> Vec<PathSegment> {
+    pointer
+        .split('/')
+        .skip(1)
+        .map(|raw| {
+            let segment = raw.replace("~1", "/").replace("~0", "~");
+            match segment.parse::<usize>() {
+                Ok(index) => PathSegment::Index(index),
+                Err(_) => PathSegment::Key(segment),
+            }
+        })
+        .collect()
+}
+
+fn human_path(pointer: &str) -> String {
+    pointer_segments(pointer)
+        .iter()
+        .map(|s| match s {
+            PathSegment::Key(k) => k.clone(),
+            PathSegment::Index(i) => i.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// What a pattern means, for messages (the regex itself helps nobody).
+fn pattern_meaning(pattern: &str) -> &'static str {
+    match pattern {
+        p if p == GUID_PATTERN => "a GUID such as 484e548c-f5f3-4528-93a9-c16c6373cb59",
+        p if p == NAME_PATTERN => "a name of lowercase letters, digits and `-` (at most 63)",
+        p if p == MPN_PATTERN => "an MPN ID of digits only",
+        p if p == COUNTRY_PATTERN => "a two-letter ISO country code such as US",
+        p if p == DOMAIN_PATTERN => "a domain such as contoso.onmicrosoft.com",
+        p if p == EMAIL_PATTERN => "an email address",
+        p if p == CULTURE_PATTERN => "a culture such as en-US",
+        p if p == LANGUAGE_PATTERN => "a two-letter language code such as en",
+        p if p == DATE_PATTERN => "a date (YYYY-MM-DD) or RFC 3339 date-time",
+        p if p == OFFER_PATTERN => "a new-commerce catalog id PRODUCT:SKU[:AVAILABILITY] or a legacy offer GUID",
+        _ => "the expected format",
+    }
+}
+
+fn schema_error(error: &jsonschema::ValidationError<'_>, root: &Node, schema: &Json, file: FileId) -> Vec<Diagnostic> {
+    use jsonschema::error::ValidationErrorKind as K;
+    let instance_pointer = error.instance_path().as_str().to_owned();
+    let path = pointer_segments(&instance_pointer);
+    let (node, key) = root.find(&path);
+    let field = human_path(&instance_pointer);
+    let value_at = Some(node.pos.location(file));
+    // For errors about a whole mapping (a missing field) point at its key, which is
+    // where the reader looks ("spec:"), or at the document for the root.
+    let container_at = Some(key.unwrap_or(node).pos.location(file));
+    let schema_pointer = error.schema_path().as_str().to_owned();
+    let keyword_value = schema.pointer(&schema_pointer);
+    match error.kind() {
+        K::AdditionalProperties { unexpected } => {
+            let parent = schema_pointer.rsplit_once('/').map_or("", |(p, _)| p);
+            let allowed: Vec<String> = schema
+                .pointer(parent)
+                .and_then(|s| s.get("properties"))
+                .and_then(Json::as_object)
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default();
+            unexpected
+                .iter()
+                .map(|name| {
+                    let key_node = match &node.value {
+                        Value::Map(entries) => entries.iter().find(|(k, _)| &k.key_text() == name).map(|(k, _)| k),
+                        _ => None,
+                    };
+                    let location = Some(key_node.unwrap_or(node).pos.location(file));
+                    let mut diagnostic = Diagnostic::error("unknown-field", location, format!("unknown field `{name}`"));
+                    if let Some(suggestion) = did_you_mean(name, allowed.iter().map(String::as_str)) {
+                        diagnostic = diagnostic.with_hint(format!("did you mean `{suggestion}`?"));
+                    } else if !allowed.is_empty() {
+                        diagnostic = diagnostic.with_hint(format!("expected one of: {}", allowed.join(", ")));
+                    }
+                    diagnostic
+                })
+                .collect()
+        }
+        K::Required { property } => {
+            let name = property.as_str().unwrap_or_default();
+            let message = if field.is_empty() {
+                format!("missing required field `{name}`")
+            } else {
+                format!("missing required field `{name}` in `{field}`")
+            };
+            vec![Diagnostic::error("missing-field", container_at, message)]
+        }
+        K::Type { .. } => {
+            let expected = match keyword_value {
+                Some(Json::String(t)) => type_phrase(t).to_owned(),
+                Some(Json::Array(types)) => types
+                    .iter()
+                    .filter_map(Json::as_str)
+                    .filter(|t| *t != "null")
+                    .map(type_phrase)
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                _ => "another type".to_owned(),
+            };
+            let mut diagnostic = Diagnostic::error(
+                "wrong-type",
+                value_at,
+                format!("`{field}` must be {expected}, found {}", node.type_name()),
+            );
+            if expected == "a string" && matches!(node.value, Value::Int(_) | Value::Float(_) | Value::Bool(_)) {
+                diagnostic = diagnostic.with_hint(format!("quote the value: \"{}\"", node.key_text()));
+            }
+            vec![diagnostic]
+        }
+        K::Pattern { pattern } => vec![Diagnostic::error(
+            "invalid-value",
+            value_at,
+            format!("`{field}` must be {}, found `{}`", pattern_meaning(pattern), node.key_text()),
+        )],
+        K::Enum { options } => {
+            let choices: Vec<&str> = options.as_array().map(|a| a.iter().filter_map(Json::as_str).collect()).unwrap_or_default();
+            let text = node.key_text();
+            let mut diagnostic = Diagnostic::error(
+                "invalid-value",
+                value_at,
+                format!("`{field}` must be one of {}, found `{text}`", choices.join(", ")),
+            );
+            if let Some(suggestion) = did_you_mean(&text, choices.iter().copied()) {
+                diagnostic = diagnostic.with_hint(format!("did you mean `{suggestion}`?"));
+            }
+            vec![diagnostic]
+        }
+        K::Minimum { limit } => vec![Diagnostic::error("invalid-value", value_at, format!("`{field}` must be at least {limit}, found {}", node.key_text()))],
+        K::Maximum { limit } => vec![Diagnostic::error("invalid-value", value_at, format!("`{field}` must be at most {limit}, found {}", node.key_text()))],
+        K::MinLength { limit } => vec![Diagnostic::error("invalid-value", value_at, format!("`{field}` must have at least {limit} characters"))],
+        K::MaxLength { limit } => vec![Diagnostic::error("invalid-value", value_at, format!("`{field}` must have at most {limit} characters"))],
+        K::MinItems { limit } => vec![Diagnostic::error("invalid-value", value_at, format!("`{field}` must have at least {limit} item(s)"))],
+        K::UniqueItems => vec![Diagnostic::error("duplicate-item", value_at, format!("`{field}` lists the same item twice"))],
+        _ => vec![Diagnostic::error("invalid-value", value_at, format!("`{field}`: {error}"))],
+    }
+}
+
+fn type_phrase(json_type: &str) -> &'static str {
+    match json_type {
+        "string" => "a string",
+        "integer" => "an integer",
+        "number" => "a number",
+        "boolean" => "a boolean (true or false)",
+        "array" => "a list",
+        "object" => "a mapping",
+        "null" => "null",
+        _ => "a value",
+    }
+}

@@ -1,0 +1,99 @@
+//! The text of every manifest file read, and positions inside it.
+//!
+//! Positions are 1-based lines and 1-based columns counted in characters, as
+//! editors show them. The map keeps each file's text so diagnostics can show a
+//! code frame long after parsing; it does no I/O itself.
+
+use std::path::{Path, PathBuf};
+
+/// Index of a file in a [`SourceMap`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileId(pub u32);
+
+/// A point (plus the width of what it points at) in a manifest file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Location {
+    pub file: FileId,
+    pub line: u32,
+    pub column: u32,
+    /// How many characters on `line` the problem covers (at least 1 when shown).
+    pub width: u32,
+}
+
+#[derive(Debug)]
+struct SourceFile {
+    path: PathBuf,
+    display: String,
+    text: String,
+    line_starts: Vec<usize>,
+}
+
+/// All files of one run, in the order they were read.
+#[derive(Debug, Default)]
+pub struct SourceMap {
+    files: Vec<SourceFile>,
+}
+
+impl SourceMap {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a file's text. `display` is how the path is printed in diagnostics.
+    pub fn add(&mut self, path: &Path, display: String, text: String) -> FileId {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        let id = FileId(u32::try_from(self.files.len()).expect("fewer than 4 billion files"));
+        self.files.push(SourceFile {
+            path: path.to_path_buf(),
+            display,
+            text,
+            line_starts,
+        });
+        id
+    }
+
+    pub fn path(&self, file: FileId) -> &Path {
+        &self.files[file.0 as usize].path
+    }
+
+    pub fn path_display(&self, file: FileId) -> String {
+        self.files[file.0 as usize].display.clone()
+    }
+
+    pub fn text(&self, file: FileId) -> &str {
+        &self.files[file.0 as usize].text
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The text of a 1-based line, without its line ending.
+    pub fn line_text(&self, file: FileId, line: u32) -> Option<&str> {
+        let source = self.files.get(file.0 as usize)?;
+        let index = (line as usize).checked_sub(1)?;
+        let start = *source.line_starts.get(index)?;
+        let end = source
+            .line_starts
+            .get(index + 1)
+            .copied()
+            .unwrap_or(source.text.len());
+        Some(source.text[start..end].trim_end_matches(['\n', '\r']))
+    }
+
+    /// A location at the start of a file, for problems with the file as a whole.
+    pub fn file_start(&self, file: FileId) -> Location {
+        Location {
+            file,
+            line: 1,
+            column: 1,
+            width: 1,
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The plan: an immutable, ordered list of actions that turns the live state into the
+//! desired one. Built by the pure [`planner`]; rendered by `render`; executed by
+//! `apply`, which makes no decisions of its own.
+//!
+//! A plan is data: it serializes to the JSON documented by `schemas/plan.schema.json`
+//! and can be saved (`plan --out`) and applied later (`apply PLANFILE`), which is why
+//! every action carries its full operation and the fingerprint of the live object it
+//! was planned against.
+
+pub mod planner;
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::model::{Agreement, Billing, BillingCycle, ResellerSpec, TermDuration};
+use crate::live::LiveStatus;
+
+pub use planner::{PlanOptions, plan};
+
+/// Version of the plan JSON; bumped on any incompatible change.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// What an action does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionType {
+    Create,
+    Update,
+    Suspend,
+    Reactivate,
+    SetSupportContact,
+    ResetSupportContact,
+    Manual,
+}
+
+impl ActionType {
+    pub const ALL: [ActionType; 7] = [
+        ActionType::Create,
+        ActionType::Update,
+        ActionType::Suspend,
+        ActionType::Reactivate,
+        ActionType::SetSupportContact,
+        ActionType::ResetSupportContact,
+        ActionType::Manual,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionType::Create => "create",
+            ActionType::Update => "update",
+            ActionType::Suspend => "suspend",
+            ActionType::Reactivate => "reactivate",
+            ActionType::SetSupportContact => "set_support_contact",
+            ActionType::ResetSupportContact => "reset_support_contact",
+            ActionType::Manual => "manual",
+        }
+    }
+}
+
+/// Whether an action can run now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionStatus {
+    /// cspctl can carry it out.
+    Ready,
+    /// Waiting on a person in another tenant (see `instructions`).
+    Manual,
+    /// Depends on a manual action; runs once that is done and the plan is made again.
+    Blocked,
+}
+
+impl ActionStatus {
+    pub const ALL: [ActionStatus; 3] = [ActionStatus::Ready, ActionStatus::Manual, ActionStatus::Blocked];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionStatus::Ready => "ready",
+            ActionStatus::Manual => "manual",
+            ActionStatus::Blocked => "blocked",
+        }
+    }
+}
+
+/// What a reviewer should look at twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Risk {
+    /// Buys something (an order).
+    Purchase,
+    /// Raises what the customer is billed.
+    CostIncrease,
+    /// The customer notices (access, licenses, tenant, support).
+    CustomerVisible,
+    /// Cannot be undone through the API.
+    Irreversible,
+}
+
+impl Risk {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Risk::Purchase => "purchase",
+            Risk::CostIncrease => "cost_increase",
+            Risk::CustomerVisible => "customer_visible",
+            Risk::Irreversible => "irreversible",
+        }
+    }
+}
+
+/// One field that changes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FieldChange {
+    /// Dotted path in the manifest's `spec`, e.g. `billing.address.city`.
+    pub path: String,
+    /// Live value; `null` when the object or field does not exist yet.
+    pub before: serde_json::Value,
+    /// Desired value.
+    pub after: serde_json::Value,
+}
+
+/// Where the object is declared.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SourceRef {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+/// How a live object is found again when a saved plan is applied.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum LiveKey {
+    Reseller { tenant_id: String },
+    CustomerId { id: String },
+    CustomerDomain { domain: String },
+    SubscriptionId { id: String },
+    /// A subscription of the customer with `customer_domain`, by friendly name.
+    SubscriptionName { customer_domain: String, friendly_name: String },
+}
+
+/// The live object an action was planned against: its key and fingerprint
+/// (`null` = it did not exist). `apply PLANFILE` refuses when either changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Precondition {
+    pub key: LiveKey,
+    pub fingerprint: Option<String>,
+}
+
+/// Reference to an object that may only get its id while the plan is applied (a
+/// customer created by an earlier action, say).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ObjectRef {
+    /// Address of the object in this plan, e.g. `Customer/contoso`.
+    pub address: String,
+    /// Its Partner Center id, when it existed at planning time.
+    pub id: Option<String>,
+}
+
+/// Fields of a subscription PATCH; `None` leaves the field alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_renew: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_cycle: Option<BillingCycle>,
+    /// Reseller of record: `Some(None)` clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_id: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<LiveStatus>,
+}
+
+/// The request an action makes; everything needed to execute it without the manifests.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Operation {
+    /// Sandbox only: create an indirect reseller and its partnership.
+    CreateReseller { reseller: ResellerSpec },
+    /// Create a customer tenant for its first reseller, then record its agreement.
+    CreateCustomer {
+        domain: String,
+        company_name: String,
+        billing: Billing,
+        organization_registration_number: Option<String>,
+        /// Tenant id of the associated reseller.
+        associated_partner_id: String,
+        agreement: Option<Agreement>,
+    },
+    /// Update the billing profile and/or record the agreement.
+    UpdateCustomer {
+        customer: ObjectRef,
+        billing: Option<Billing>,
+        company_name: Option<String>,
+        agreement: Option<Agreement>,
+    },
+    /// Buy a subscription (an order with one line item).
+    CreateSubscription {
+        customer: ObjectRef,
+        offer_id: String,
+        quantity: u32,
+        term_duration: TermDuration,
+        billing_cycle: BillingCycle,
+        auto_renew: bool,
+        friendly_name: String,
+        /// MPN ID of the reseller of record (`partnerIdOnRecord`).
+        partner_id_on_record: Option<String>,
+        /// Suspend right after provisioning (the manifest says `status: suspended`).
+        suspend: bool,
+    },
+    /// PATCH a subscription.
+    UpdateSubscription {
+        customer: ObjectRef,
+        subscription_id: String,
+        patch: SubscriptionPatch,
+    },
+    /// PUT the designated support contact.
+    SetSupportContact {
+        customer: ObjectRef,
+        subscription: ObjectRef,
+        reseller_tenant_id: String,
+        reseller_mpn_id: String,
+        reseller_name: String,
+    },
+    /// Put the support contact back to the default (the indirect provider).
+    ResetSupportContact { customer: ObjectRef, subscription_id: String },
+    /// Nothing cspctl can do: a person must act (see the action's instructions).
+    Manual,
+}
+
+/// One step of a plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Action {
+    /// `Kind/name`, unique in the plan.
+    pub address: String,
+    /// The customer the action belongs to (for grouping), if any.
+    pub customer: Option<String>,
+    #[serde(rename = "type")]
+    pub action_type: ActionType,
+    pub status: ActionStatus,
+    /// Addresses of the actions that must succeed first.
+    pub depends_on: Vec<String>,
+    pub changes: Vec<FieldChange>,
+    pub risks: Vec<Risk>,
+    /// Partner Center roles the account that applies this needs (any one of them).
+    pub roles: Vec<String>,
+    /// For manual and blocked actions: what must happen, by whom.
+    pub instructions: Option<String>,
+    /// A link for the person who must act (e.g. the relationship-request URL).
+    pub url: Option<String>,
+    pub source: Option<SourceRef>,
+    pub precondition: Option<Precondition>,
+    pub operation: Operation,
+}
+
+/// A live object no manifest declares; reported, never changed.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct Unmanaged {
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+}
+
+/// Counts of actions.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Summary {
+    pub total: usize,
+    pub by_type: BTreeMap<ActionType, usize>,
+    pub by_status: BTreeMap<ActionStatus, usize>,
+    pub unmanaged: usize,
+}
+
+impl Summary {
+    pub fn of(actions: &[Action], unmanaged: usize) -> Summary {
+        let mut by_type: BTreeMap<ActionType, usize> = ActionType::ALL.into_iter().map(|t| (t, 0)).collect();
+        let mut by_status: BTreeMap<ActionStatus, usize> = ActionStatus::ALL.into_iter().map(|s| (s, 0)).collect();
+        for action in actions {
+            *by_type.entry(action.action_type).or_default() += 1;
+            *by_status.entry(action.status).or_default() += 1;
+        }
+        Summary {
+            total: actions.len(),
+            by_type,
+            by_status,
+            unmanaged,
+        }
+    }
+
+    pub fn count(&self, action_type: ActionType) -> usize {
+        self.by_type.get(&action_type).copied().unwrap_or(0)
+    }
+
+    pub fn count_status(&self, status: ActionStatus) -> usize {
+        self.by_status.get(&status).copied().unwrap_or(0)
+    }
+}
+
+/// A complete plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Plan {
+    pub format_version: u32,
+    /// Which backend the plan was made against (e.g. `local:.cspctl/state.json`);
+    /// `apply PLANFILE` refuses another one.
+    pub backend: String,
+    pub summary: Summary,
+    /// In dependency order: every action comes after those it depends on.
+    pub actions: Vec<Action>,
+    pub unmanaged: Vec<Unmanaged>,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        !self.actions.is_empty()
+    }
+
+    /// The one-line summary, e.g. `Plan: 3 to create, 1 to update, 0 manual, 0 blocked.`
+    pub fn summary_line(&self) -> String {
+        if !self.has_changes() {
+            return "No changes. The live state matches the manifests.".to_owned();
+        }
+        let s = &self.summary;
+        let updates = s.count(ActionType::Update);
+        let mut parts = vec![format!("{} to create", s.count(ActionType::Create)), format!("{updates} to update")];
+        for (action_type, label) in [
+            (ActionType::Suspend, "to suspend"),
+            (ActionType::Reactivate, "to reactivate"),
+            (ActionType::SetSupportContact, "support contact(s) to set"),
+            (ActionType::ResetSupportContact, "support contact(s) to reset"),
+        ] {
+            let n = s.count(action_type);
+            if n > 0 {
+                parts.push(format!("{n} {label}"));
+            }
+        }
+        parts.push(format!("{} manual", s.count(ActionType::Manual)));
+        parts.push(format!("{} blocked", s.count_status(ActionStatus::Blocked)));
+        format!("Plan: {}.", parts.join(", "))
+    }
+}

@@ -1,0 +1,1 @@
+//! Renderers (placeholder, being written).

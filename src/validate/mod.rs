@@ -1,0 +1,52 @@
+//! Validation: the JSON Schema pass happens while loading (`manifest::load`); this
+//! module adds the rules across objects (`rules`) and produces [`Desired`], the
+//! checked model with resolved references that the graph and planner consume.
+
+pub mod rules;
+
+use std::collections::HashMap;
+
+use crate::diagnostic::Diagnostic;
+use crate::manifest::Manifests;
+
+pub use rules::check_rules;
+
+/// Manifests that passed every check, with name → index maps for each kind.
+#[derive(Clone, Debug, Default)]
+pub struct Desired {
+    pub manifests: Manifests,
+    pub reseller_index: HashMap<String, usize>,
+    pub customer_index: HashMap<String, usize>,
+    pub subscription_index: HashMap<String, usize>,
+}
+
+impl Desired {
+    /// Builds the indices. Callers run [`check_rules`] first; unresolved names are
+    /// simply absent from the maps.
+    pub fn new(manifests: Manifests) -> Self {
+        fn index<S>(objects: &[crate::manifest::Object<S>]) -> HashMap<String, usize> {
+            let mut map = HashMap::with_capacity(objects.len());
+            for (i, o) in objects.iter().enumerate() {
+                map.entry(o.name.clone()).or_insert(i);
+            }
+            map
+        }
+        Desired {
+            reseller_index: index(&manifests.resellers),
+            customer_index: index(&manifests.customers),
+            subscription_index: index(&manifests.subscriptions),
+            manifests,
+        }
+    }
+}
+
+/// Runs the cross-object rules; returns the desired model when there is no error.
+pub fn validate(manifests: Manifests) -> Result<(Desired, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let desired = Desired::new(manifests);
+    let diagnostics = check_rules(&desired);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        Err(diagnostics)
+    } else {
+        Ok((desired, diagnostics))
+    }
+}
