@@ -17,7 +17,9 @@
 pub mod diagnostic;
 pub mod manifest;
 pub mod validate;
+pub mod graph;
 pub mod live;
 pub mod plan;
+pub mod apply;
 pub mod backend;
 pub mod render;

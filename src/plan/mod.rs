@@ -340,3 +340,6 @@ impl Plan {
         format!("Plan: {}.", parts.join(", "))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,11 +1,728 @@
-//! Planner (being written).
-use crate::live::Live;
-use crate::plan::Plan;
+//! The planner: desired model + live snapshot → [`Plan`]. Pure and deterministic: no
+//! I/O, no clock, no randomness; the same inputs give the same plan byte for byte.
+//!
+//! It walks the dependency graph in topological order, decides at most one action per
+//! node, and makes each action depend on the nearest actions among its prerequisites
+//! (looking through nodes that need no change). Objects are matched to live ones by
+//! their natural keys: reseller tenant id; customer tenant id or domain; subscription
+//! id or (customer, friendly name). A rename is never guessed: a different friendly
+//! name is a different subscription, because a wrong guess could buy twice.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Serialize;
+use serde_json::{Value as Json, json};
+
+use crate::diagnostic::Diagnostic;
+use crate::graph::{DependencyGraph, GraphNode};
+use crate::live::{Live, LiveCustomer, LiveStatus, LiveSubscription, fingerprint};
+use crate::manifest::model::{DesiredStatus, Kind, is_new_commerce_offer};
+use crate::manifest::source::SourceMap;
+use crate::manifest::{Object, Origin};
+use crate::plan::{
+    Action, ActionStatus, ActionType, FieldChange, LiveKey, ObjectRef, Operation, PLAN_FORMAT_VERSION, Plan,
+    Precondition, Risk, SourceRef, SubscriptionPatch, Summary, Unmanaged,
+};
 use crate::validate::Desired;
-/// Options.
+use crate::validate::rules::friendly_name;
+
+/// Roles for partnering with resellers and adding their customers and subscriptions.
+pub const COMMERCE_ROLES: [&str; 4] = ["Global admin", "User admin", "Admin agent", "Sales agent"];
+/// Roles for assigning a designated support contact.
+pub const SUPPORT_ROLES: [&str; 3] = ["Admin agent", "Global admin", "Helpdesk agent"];
+
+/// How the backend behaves, as far as planning is concerned.
 #[derive(Clone, Debug, Default)]
-pub struct PlanOptions { pub backend: String, pub sandbox: bool }
-/// Plans.
-pub fn plan(_desired: &Desired, _live: &Live, options: &PlanOptions) -> Result<Plan, Vec<crate::diagnostic::Diagnostic>> {
-    Ok(Plan { format_version: crate::plan::PLAN_FORMAT_VERSION, backend: options.backend.clone(), summary: Default::default(), actions: vec![], unmanaged: vec![] })
+pub struct PlanOptions {
+    /// Written into the plan (`Plan::backend`).
+    pub backend: String,
+    /// Integration sandbox: resellers can be created through the API. In production a
+    /// missing partnership is a manual step (an invitation the reseller accepts).
+    pub sandbox: bool,
+    /// A hint appended to relationship instructions on how to simulate the customer's
+    /// acceptance (the local backend has a command for it); `{customer}` and
+    /// `{reseller}` are replaced by the customer's domain and the reseller's tenant id.
+    pub simulate_hint: Option<String>,
+}
+
+/// What happened to a node while planning.
+#[derive(Clone, Debug)]
+enum NodeState {
+    /// Exists with the given id and needs nothing.
+    Unchanged,
+    /// Has an action at this index of `actions`; `gating` actions hold back dependents.
+    Action { index: usize, gating: bool },
+}
+
+struct Planner<'a> {
+    desired: &'a Desired,
+    sources: &'a SourceMap,
+    live: &'a Live,
+    options: &'a PlanOptions,
+    /// Customer index → live customer id (when it exists).
+    customer_ids: Vec<Option<String>>,
+    /// Subscription index → live subscription id (when it exists).
+    subscription_ids: Vec<Option<String>>,
+    actions: Vec<Action>,
+    problems: Vec<Diagnostic>,
+}
+
+/// Plans the changes that make `live` match `desired`.
+pub fn plan(desired: &Desired, sources: &SourceMap, live: &Live, options: &PlanOptions) -> Result<Plan, Vec<Diagnostic>> {
+    let graph = DependencyGraph::build(desired)?;
+    let order = graph.topological_order(desired)?;
+    let m = &desired.manifests;
+    let mut planner = Planner {
+        desired,
+        sources,
+        live,
+        options,
+        customer_ids: vec![None; m.customers.len()],
+        subscription_ids: vec![None; m.subscriptions.len()],
+        actions: Vec::new(),
+        problems: Vec::new(),
+    };
+    planner.match_customers();
+    planner.match_subscriptions();
+
+    let mut states: Vec<NodeState> = vec![NodeState::Unchanged; graph.graph.node_count()];
+    // For each node, the gating actions it (transitively, through unchanged nodes) needs.
+    let mut inherited: Vec<Vec<usize>> = vec![Vec::new(); graph.graph.node_count()];
+    for node in order {
+        let mut needs: Vec<usize> = Vec::new();
+        for prerequisite in graph.prerequisites(node) {
+            match &states[prerequisite.index()] {
+                NodeState::Action { index, gating: true } => needs.push(*index),
+                _ => needs.extend(inherited[prerequisite.index()].iter().copied()),
+            }
+        }
+        needs.sort_unstable();
+        needs.dedup();
+        let graph_node = graph.graph[node];
+        match planner.plan_node(graph_node) {
+            Some((action, gating)) => {
+                let index = planner.push(action, &needs);
+                states[node.index()] = NodeState::Action { index, gating };
+                if !gating {
+                    inherited[node.index()] = needs;
+                }
+            }
+            None => inherited[node.index()] = needs,
+        }
+    }
+    if !planner.problems.is_empty() {
+        return Err(planner.problems);
+    }
+    let unmanaged = planner.unmanaged();
+    let actions = planner.actions;
+    Ok(Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        backend: options.backend.clone(),
+        summary: Summary::of(&actions, unmanaged.len()),
+        actions,
+        unmanaged,
+    })
+}
+
+/// Re-reads the fingerprint of the live object a precondition names (`None` when it
+/// does not exist). `apply PLANFILE` compares it with the one in the plan.
+pub fn observe(live: &Live, key: &LiveKey) -> Option<String> {
+    match key {
+        LiveKey::Reseller { tenant_id } => live.resellers.get(&tenant_id.to_ascii_lowercase()).map(fingerprint),
+        LiveKey::CustomerId { id } => live.customers.get(&id.to_ascii_lowercase()).map(fingerprint),
+        LiveKey::CustomerDomain { domain } => live.customer_by_domain(domain).map(fingerprint),
+        LiveKey::SubscriptionId { id } => live.subscriptions.get(&id.to_ascii_lowercase()).map(fingerprint),
+        LiveKey::SubscriptionName { customer_domain, friendly_name } => {
+            let customer = live.customer_by_domain(customer_domain)?;
+            live.subscriptions
+                .values()
+                .find(|s| s.customer_id == customer.id && !s.status.is_gone() && s.friendly_name.eq_ignore_ascii_case(friendly_name))
+                .map(fingerprint)
+        }
+    }
+}
+
+/// Leaf values of a JSON value, by dotted path (`billing.address.city`).
+fn flatten(prefix: &str, value: &Json, out: &mut BTreeMap<String, Json>) {
+    match value {
+        Json::Object(map) => {
+            for (key, child) in map {
+                let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                flatten(&path, child, out);
+            }
+        }
+        other => {
+            out.insert(prefix.to_owned(), other.clone());
+        }
+    }
+}
+
+/// Field changes between two serializable values (absent fields are `null`).
+fn diff<T: Serialize, U: Serialize>(prefix: &str, before: &T, after: &U) -> Vec<FieldChange> {
+    let (mut b, mut a) = (BTreeMap::new(), BTreeMap::new());
+    flatten(prefix, &json!(before), &mut b);
+    flatten(prefix, &json!(after), &mut a);
+    let paths: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
+    paths
+        .into_iter()
+        .filter_map(|path| {
+            let before = b.get(path).cloned().unwrap_or(Json::Null);
+            let after = a.get(path).cloned().unwrap_or(Json::Null);
+            (before != after).then(|| FieldChange { path: path.clone(), before, after })
+        })
+        .collect()
+}
+
+/// Every leaf of a new object as a change from nothing.
+fn creation<T: Serialize>(value: &T) -> Vec<FieldChange> {
+    let mut leaves = BTreeMap::new();
+    flatten("", &json!(value), &mut leaves);
+    leaves
+        .into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(path, after)| FieldChange { path, before: Json::Null, after })
+        .collect()
+}
+
+fn roles(list: &[&str]) -> Vec<String> {
+    list.iter().map(|r| (*r).to_owned()).collect()
+}
+
+impl Planner<'_> {
+    fn source<S>(&self, object: &Object<S>) -> Option<SourceRef> {
+        let location = object.origin.value_at("metadata.name");
+        Some(SourceRef {
+            file: self.sources.path_display(location.file),
+            line: location.line,
+            column: location.column,
+        })
+    }
+
+    fn error(&mut self, origin: &Origin, path: &str, message: String, hint: &str) {
+        self.problems.push(Diagnostic::error("live-conflict", Some(origin.value_at(path)), message).with_hint(hint));
+    }
+
+    /// Adds an action with its dependencies and status; returns its index.
+    fn push(&mut self, mut action: Action, needs: &[usize]) -> usize {
+        action.depends_on = needs.iter().map(|&i| self.actions[i].address.clone()).collect();
+        let waits_on_person = needs
+            .iter()
+            .any(|&i| matches!(self.actions[i].status, ActionStatus::Manual | ActionStatus::Blocked));
+        if action.status == ActionStatus::Ready && waits_on_person {
+            action.status = ActionStatus::Blocked;
+            let waiting: Vec<&str> = needs
+                .iter()
+                .filter(|&&i| self.actions[i].status != ActionStatus::Ready)
+                .map(|&i| self.actions[i].address.as_str())
+                .collect();
+            action.instructions = Some(format!(
+                "Waits for {}; run plan again once that is done.",
+                waiting.join(", ")
+            ));
+        }
+        self.actions.push(action);
+        self.actions.len() - 1
+    }
+
+    fn match_customers(&mut self) {
+        let domains = self.live.customer_domain_index();
+        for (i, customer) in self.desired.manifests.customers.iter().enumerate() {
+            let by_domain = domains.get(&customer.spec.domain.to_ascii_lowercase());
+            let id = match &customer.spec.tenant_id {
+                Some(tenant_id) => {
+                    let tenant_id = tenant_id.to_ascii_lowercase();
+                    match self.live.customers.get(&tenant_id) {
+                        Some(live) if !live.domain.eq_ignore_ascii_case(&customer.spec.domain) => {
+                            let message = format!(
+                                "customer tenant {tenant_id} has domain `{}` in Partner Center, not `{}`",
+                                live.domain, customer.spec.domain
+                            );
+                            self.error(&customer.origin, "spec.domain", message, "a customer's initial domain never changes; fix the manifest");
+                            None
+                        }
+                        Some(_) => Some(tenant_id),
+                        None => None,
+                    }
+                }
+                None => by_domain.cloned(),
+            };
+            self.customer_ids[i] = id;
+        }
+    }
+
+    fn match_subscriptions(&mut self) {
+        let mut by_name: HashMap<(String, String), Vec<&LiveSubscription>> = HashMap::new();
+        for subscription in self.live.subscriptions.values().filter(|s| !s.status.is_gone()) {
+            by_name
+                .entry((subscription.customer_id.clone(), subscription.friendly_name.to_lowercase()))
+                .or_default()
+                .push(subscription);
+        }
+        for (i, subscription) in self.desired.manifests.subscriptions.iter().enumerate() {
+            let Some(&c) = self.desired.customer_index.get(&subscription.spec.customer) else { continue };
+            let customer_id = self.customer_ids[c].clone();
+            if let Some(id) = &subscription.spec.id {
+                let id = id.to_ascii_lowercase();
+                match self.live.subscriptions.get(&id) {
+                    Some(live) if Some(&live.customer_id) != customer_id.as_ref() => {
+                        let message = format!("subscription {id} belongs to another customer in Partner Center");
+                        self.error(&subscription.origin, "spec.id", message, "check `spec.id` and `spec.customer`");
+                    }
+                    Some(live) if live.status.is_gone() => {
+                        let message = format!("subscription {id} is {} in Partner Center and cannot be managed", live.status.as_str());
+                        self.error(&subscription.origin, "spec.id", message, "remove `spec.id` to buy a new subscription, or remove the manifest");
+                    }
+                    Some(_) => self.subscription_ids[i] = Some(id),
+                    None if customer_id.is_some() => {
+                        let message = format!("no subscription {id} exists for customer `{}`", subscription.spec.customer);
+                        self.error(&subscription.origin, "spec.id", message, "an adopted id must exist; remove `spec.id` to buy a new subscription");
+                    }
+                    None => {}
+                }
+                continue;
+            }
+            let Some(customer_id) = customer_id else { continue };
+            let key = (customer_id, friendly_name(subscription).to_lowercase());
+            match by_name.get(&key).map(Vec::as_slice) {
+                Some([one]) => self.subscription_ids[i] = Some(one.id.clone()),
+                Some(many) if many.len() > 1 => {
+                    let ids: Vec<&str> = many.iter().map(|s| s.id.as_str()).collect();
+                    let message = format!(
+                        "{} live subscriptions of customer `{}` are named `{}` ({})",
+                        many.len(),
+                        subscription.spec.customer,
+                        friendly_name(subscription),
+                        ids.join(", ")
+                    );
+                    self.error(&subscription.origin, "metadata.name", message, "set `spec.id` to the one this manifest manages");
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn plan_node(&mut self, node: GraphNode) -> Option<(Action, bool)> {
+        match node {
+            GraphNode::Object(Kind::Reseller, i) => self.plan_reseller(i),
+            GraphNode::Object(Kind::Customer, i) => self.plan_customer(i),
+            GraphNode::Relationship(c, r) => self.plan_relationship(c, r),
+            GraphNode::Object(Kind::Subscription, i) => self.plan_subscription(i),
+            GraphNode::Object(Kind::SupportContact, i) => self.plan_support_contact(i),
+        }
+    }
+
+    fn action(&self, address: String, customer: Option<String>, action_type: ActionType, operation: Operation) -> Action {
+        Action {
+            address,
+            customer,
+            action_type,
+            status: if action_type == ActionType::Manual { ActionStatus::Manual } else { ActionStatus::Ready },
+            depends_on: Vec::new(),
+            changes: Vec::new(),
+            risks: Vec::new(),
+            roles: Vec::new(),
+            instructions: None,
+            url: None,
+            source: None,
+            precondition: None,
+            operation,
+        }
+    }
+
+    fn plan_reseller(&mut self, i: usize) -> Option<(Action, bool)> {
+        let reseller = &self.desired.manifests.resellers[i];
+        let tenant_id = reseller.spec.tenant_id.to_ascii_lowercase();
+        let address = format!("Reseller/{}", reseller.name);
+        let key = LiveKey::Reseller { tenant_id: tenant_id.clone() };
+        match self.live.resellers.get(&tenant_id) {
+            None => {
+                let mut action = if self.options.sandbox {
+                    self.action(address, None, ActionType::Create, Operation::CreateReseller { reseller: reseller.spec.clone() })
+                } else {
+                    let mut action = self.action(address, None, ActionType::Manual, Operation::Manual);
+                    action.instructions = Some(format!(
+                        "Invite reseller `{}` (MPN ID {}) in Partner Center (Indirect resellers → Add reseller); the partnership exists once the reseller accepts the invitation. Partnerships cannot be created through the API.",
+                        reseller.spec.display_name, reseller.spec.mpn_id
+                    ));
+                    action
+                };
+                action.changes = creation(&reseller.spec);
+                action.roles = roles(&COMMERCE_ROLES);
+                action.source = self.source(reseller);
+                action.precondition = Some(Precondition { key, fingerprint: None });
+                Some((action, true))
+            }
+            Some(live) => {
+                let mut changes = Vec::new();
+                if live.mpn_id != reseller.spec.mpn_id {
+                    changes.push(FieldChange { path: "mpnId".into(), before: json!(live.mpn_id), after: json!(reseller.spec.mpn_id) });
+                }
+                if live.name != reseller.spec.display_name {
+                    changes.push(FieldChange { path: "displayName".into(), before: json!(live.name), after: json!(reseller.spec.display_name) });
+                }
+                if reseller.spec.location.is_some() && live.location != reseller.spec.location {
+                    changes.push(FieldChange { path: "location".into(), before: json!(live.location), after: json!(reseller.spec.location) });
+                }
+                if changes.is_empty() {
+                    return None;
+                }
+                let mut action = self.action(address, None, ActionType::Manual, Operation::Manual);
+                action.instructions = Some(
+                    "The reseller owns its Partner Center profile; cspctl cannot change it. Update the manifest to match Partner Center (or ask the reseller to update its profile).".to_owned(),
+                );
+                action.changes = changes;
+                action.source = self.source(reseller);
+                action.precondition = Some(Precondition { key, fingerprint: Some(fingerprint(live)) });
+                // A profile difference holds nothing back.
+                Some((action, false))
+            }
+        }
+    }
+
+    fn customer_ref(&self, c: usize) -> ObjectRef {
+        ObjectRef {
+            address: format!("Customer/{}", self.desired.manifests.customers[c].name),
+            id: self.customer_ids[c].clone(),
+        }
+    }
+
+    fn plan_customer(&mut self, c: usize) -> Option<(Action, bool)> {
+        let customer = &self.desired.manifests.customers[c];
+        let spec = &customer.spec;
+        let address = format!("Customer/{}", customer.name);
+        let name = Some(customer.name.clone());
+        let Some(id) = self.customer_ids[c].clone() else {
+            if let Some(tenant_id) = &spec.tenant_id {
+                let mut action = self.action(address, name, ActionType::Manual, Operation::Manual);
+                action.instructions = Some(format!(
+                    "Customer tenant {tenant_id} ({}) is not a customer yet: its global admin must accept the indirect provider's reseller relationship request (open the link), then run plan again.",
+                    spec.domain
+                ));
+                action.url = self.live.relationship_request_url.clone();
+                action.roles = roles(&COMMERCE_ROLES);
+                action.source = self.source(customer);
+                action.precondition = Some(Precondition { key: LiveKey::CustomerId { id: tenant_id.to_ascii_lowercase() }, fingerprint: None });
+                return Some((action, true));
+            }
+            let first = &self.desired.manifests.resellers[self.desired.reseller_index[&spec.resellers[0]]];
+            let operation = Operation::CreateCustomer {
+                domain: spec.domain.clone(),
+                company_name: spec.company_name.clone(),
+                billing: spec.billing.clone(),
+                organization_registration_number: spec.organization_registration_number.clone(),
+                associated_partner_id: first.spec.tenant_id.to_ascii_lowercase(),
+                agreement: spec.agreement.clone(),
+            };
+            let mut action = self.action(address, name, ActionType::Create, operation);
+            let mut shown = json!(spec);
+            if let Some(object) = shown.as_object_mut() {
+                object.remove("resellers");
+                object.insert("associatedReseller".into(), json!(first.name));
+            }
+            action.changes = creation(&shown);
+            action.risks = vec![Risk::CustomerVisible, Risk::Irreversible];
+            action.roles = roles(&COMMERCE_ROLES);
+            action.source = self.source(customer);
+            action.precondition = Some(Precondition { key: LiveKey::CustomerDomain { domain: spec.domain.to_ascii_lowercase() }, fingerprint: None });
+            return Some((action, true));
+        };
+        let live = &self.live.customers[&id];
+        let mut changes = diff("", &json!({"companyName": live.company_name, "billing": live.billing}), &json!({"companyName": spec.company_name, "billing": spec.billing}));
+        let billing_changed = !changes.is_empty();
+        let agreement = match (&spec.agreement, &live.agreement) {
+            (Some(desired), None) => {
+                changes.extend(diff("agreement", &Json::Null, desired));
+                Some(desired.clone())
+            }
+            _ => None,
+        };
+        if changes.is_empty() {
+            return None;
+        }
+        let operation = Operation::UpdateCustomer {
+            customer: self.customer_ref(c),
+            billing: billing_changed.then(|| spec.billing.clone()),
+            company_name: (live.company_name != spec.company_name).then(|| spec.company_name.clone()),
+            agreement,
+        };
+        let mut action = self.action(address, name, ActionType::Update, operation);
+        action.changes = changes;
+        action.roles = roles(&COMMERCE_ROLES);
+        action.source = self.source(customer);
+        action.precondition = Some(Precondition { key: LiveKey::CustomerId { id: id.clone() }, fingerprint: Some(fingerprint(live)) });
+        Some((action, true))
+    }
+
+    fn plan_relationship(&mut self, c: usize, r: usize) -> Option<(Action, bool)> {
+        let customer = &self.desired.manifests.customers[c];
+        let reseller = &self.desired.manifests.resellers[r];
+        let tenant_id = reseller.spec.tenant_id.to_ascii_lowercase();
+        let is_first = customer.spec.resellers.first() == Some(&reseller.name);
+        let live_customer: Option<&LiveCustomer> = self.customer_ids[c].as_ref().map(|id| &self.live.customers[id]);
+        match live_customer {
+            Some(live) if live.reseller_relationships.contains(&tenant_id) => return None,
+            // A customer created by this plan gets its first reseller's relationship
+            // from the creation itself (`associatedPartnerId`).
+            None if is_first && customer.spec.tenant_id.is_none() => return None,
+            _ => {}
+        }
+        let address = format!("Relationship/{}/{}", customer.name, reseller.name);
+        let mut action = self.action(address, Some(customer.name.clone()), ActionType::Manual, Operation::Manual);
+        let mut instructions = format!(
+            "Reseller `{}` (MPN ID {}) has no relationship with customer `{}` ({}): the reseller sends a reseller relationship request and the customer's global admin accepts it. Then run plan again.",
+            reseller.spec.display_name, reseller.spec.mpn_id, customer.name, customer.spec.domain
+        );
+        if let Some(hint) = &self.options.simulate_hint {
+            instructions.push(' ');
+            instructions.push_str(&hint.replace("{customer}", &customer.spec.domain).replace("{reseller}", &tenant_id));
+        }
+        action.instructions = Some(instructions);
+        action.url = self.live.relationship_request_url.clone();
+        action.roles = roles(&COMMERCE_ROLES);
+        action.source = self.source(customer);
+        action.precondition = Some(Precondition {
+            key: match &self.customer_ids[c] {
+                Some(id) => LiveKey::CustomerId { id: id.clone() },
+                None => LiveKey::CustomerDomain { domain: customer.spec.domain.to_ascii_lowercase() },
+            },
+            fingerprint: live_customer.map(fingerprint),
+        });
+        Some((action, true))
+    }
+
+    fn reseller_mpn(&self, name: &str) -> Option<String> {
+        self.desired.reseller_index.get(name).map(|&r| self.desired.manifests.resellers[r].spec.mpn_id.clone())
+    }
+
+    /// A reseller of record shown by name when the MPN ID is one of ours.
+    fn reseller_label(&self, mpn: Option<&str>) -> Json {
+        match mpn {
+            None => Json::Null,
+            Some(mpn) => self
+                .desired
+                .manifests
+                .resellers
+                .iter()
+                .find(|r| r.spec.mpn_id == mpn)
+                .map_or_else(|| json!(format!("MPN {mpn}")), |r| json!(r.name)),
+        }
+    }
+
+    fn plan_subscription(&mut self, s: usize) -> Option<(Action, bool)> {
+        let subscription = &self.desired.manifests.subscriptions[s];
+        let spec = &subscription.spec;
+        let c = self.desired.customer_index[&spec.customer];
+        let customer = &self.desired.manifests.customers[c];
+        let address = format!("Subscription/{}", subscription.name);
+        let name = Some(customer.name.clone());
+        let partner_id = spec.reseller.as_deref().and_then(|r| self.reseller_mpn(r));
+        let Some(id) = self.subscription_ids[s].clone() else {
+            let operation = Operation::CreateSubscription {
+                customer: self.customer_ref(c),
+                offer_id: spec.offer_id.clone(),
+                quantity: spec.quantity,
+                term_duration: spec.term_duration,
+                billing_cycle: spec.billing_cycle,
+                auto_renew: spec.auto_renew,
+                friendly_name: friendly_name(subscription).to_owned(),
+                partner_id_on_record: partner_id,
+                suspend: spec.status == DesiredStatus::Suspended,
+            };
+            let mut action = self.action(address, name, ActionType::Create, operation);
+            let mut shown = json!(spec);
+            if let Some(object) = shown.as_object_mut() {
+                object.remove("customer");
+                object.insert("friendlyName".into(), json!(friendly_name(subscription)));
+            }
+            action.changes = creation(&shown);
+            action.risks = vec![Risk::Purchase, Risk::CostIncrease, Risk::CustomerVisible];
+            action.roles = roles(&COMMERCE_ROLES);
+            action.source = self.source(subscription);
+            action.precondition = Some(Precondition {
+                key: LiveKey::SubscriptionName {
+                    customer_domain: customer.spec.domain.to_ascii_lowercase(),
+                    friendly_name: friendly_name(subscription).to_owned(),
+                },
+                fingerprint: None,
+            });
+            return Some((action, true));
+        };
+        let live = &self.live.subscriptions[&id];
+        if !live.offer_id.eq_ignore_ascii_case(&spec.offer_id) {
+            let message = format!("subscription `{}` has offer {} in Partner Center; an offer cannot change in place", subscription.name, live.offer_id);
+            self.error(&subscription.origin, "spec.offerId", message, "declare a new Subscription (with another friendly name) for the new offer, and suspend this one");
+            return None;
+        }
+        if live.term_duration != spec.term_duration {
+            let message = format!("subscription `{}` has term {:?} in Partner Center; the term cannot change mid-term", subscription.name, live.term_duration);
+            self.error(&subscription.origin, "spec.termDuration", message, "keep the current term; schedule a change at renewal in Partner Center");
+            return None;
+        }
+        let desired_status = match spec.status {
+            DesiredStatus::Active => LiveStatus::Active,
+            DesiredStatus::Suspended => LiveStatus::Suspended,
+        };
+        let live_status = if live.status == LiveStatus::Pending { LiveStatus::Active } else { live.status };
+        let mut patch = SubscriptionPatch::default();
+        let mut changes = Vec::new();
+        let mut risks = Vec::new();
+        if live.quantity != spec.quantity {
+            patch.quantity = Some(spec.quantity);
+            changes.push(FieldChange { path: "quantity".into(), before: json!(live.quantity), after: json!(spec.quantity) });
+            if spec.quantity > live.quantity {
+                risks.push(Risk::CostIncrease);
+            } else {
+                risks.push(Risk::CustomerVisible);
+            }
+        }
+        if live.auto_renew != spec.auto_renew {
+            patch.auto_renew = Some(spec.auto_renew);
+            changes.push(FieldChange { path: "autoRenew".into(), before: json!(live.auto_renew), after: json!(spec.auto_renew) });
+            if !spec.auto_renew {
+                risks.push(Risk::CustomerVisible);
+            }
+        }
+        if live.billing_cycle != spec.billing_cycle {
+            patch.billing_cycle = Some(spec.billing_cycle);
+            changes.push(FieldChange { path: "billingCycle".into(), before: json!(live.billing_cycle), after: json!(spec.billing_cycle) });
+        }
+        if live.partner_id != partner_id {
+            changes.push(FieldChange {
+                path: "reseller".into(),
+                before: self.reseller_label(live.partner_id.as_deref()),
+                after: self.reseller_label(partner_id.as_deref()),
+            });
+            patch.partner_id = Some(partner_id);
+        }
+        let action_type = if live_status != desired_status {
+            patch.status = Some(desired_status);
+            changes.push(FieldChange { path: "status".into(), before: json!(live.status), after: json!(desired_status) });
+            risks.push(Risk::CustomerVisible);
+            if desired_status == LiveStatus::Suspended { ActionType::Suspend } else { ActionType::Reactivate }
+        } else {
+            ActionType::Update
+        };
+        if changes.is_empty() {
+            return None;
+        }
+        if is_new_commerce_offer(&spec.offer_id) && patch.quantity.is_some_and(|q| q < live.quantity) {
+            risks.push(Risk::Irreversible);
+        }
+        risks.sort_unstable();
+        risks.dedup();
+        let operation = Operation::UpdateSubscription { customer: self.customer_ref(c), subscription_id: id.clone(), patch };
+        let mut action = self.action(address, name, action_type, operation);
+        action.changes = changes;
+        action.risks = risks;
+        action.roles = roles(&COMMERCE_ROLES);
+        action.source = self.source(subscription);
+        action.precondition = Some(Precondition { key: LiveKey::SubscriptionId { id }, fingerprint: Some(fingerprint(live)) });
+        Some((action, true))
+    }
+
+    fn plan_support_contact(&mut self, i: usize) -> Option<(Action, bool)> {
+        let contact = &self.desired.manifests.support_contacts[i];
+        let s = self.desired.subscription_index[&contact.spec.subscription];
+        let subscription = &self.desired.manifests.subscriptions[s];
+        let c = self.desired.customer_index[&subscription.spec.customer];
+        let reseller = &self.desired.manifests.resellers[self.desired.reseller_index[&contact.spec.reseller]];
+        let tenant_id = reseller.spec.tenant_id.to_ascii_lowercase();
+        let live = self.subscription_ids[s].as_ref().map(|id| &self.live.subscriptions[id]);
+        let current = live.and_then(|l| l.support_contact.as_ref());
+        if current.is_some_and(|sc| sc.tenant_id.eq_ignore_ascii_case(&tenant_id) && sc.mpn_id == reseller.spec.mpn_id) {
+            return None;
+        }
+        let operation = Operation::SetSupportContact {
+            customer: self.customer_ref(c),
+            subscription: ObjectRef { address: format!("Subscription/{}", subscription.name), id: self.subscription_ids[s].clone() },
+            reseller_tenant_id: tenant_id,
+            reseller_mpn_id: reseller.spec.mpn_id.clone(),
+            reseller_name: reseller.spec.display_name.clone(),
+        };
+        let mut action = self.action(format!("SupportContact/{}", contact.name), Some(subscription.spec.customer.clone()), ActionType::SetSupportContact, operation);
+        action.changes = vec![FieldChange {
+            path: "reseller".into(),
+            before: current.map_or(Json::Null, |sc| self.reseller_label(Some(&sc.mpn_id))),
+            after: json!(reseller.name),
+        }];
+        action.risks = vec![Risk::CustomerVisible];
+        action.roles = roles(&SUPPORT_ROLES);
+        action.source = self.source(contact);
+        action.precondition = Some(match live {
+            Some(l) => Precondition { key: LiveKey::SubscriptionId { id: l.id.clone() }, fingerprint: Some(fingerprint(l)) },
+            None => Precondition {
+                key: LiveKey::SubscriptionName {
+                    customer_domain: self.desired.manifests.customers[c].spec.domain.to_ascii_lowercase(),
+                    friendly_name: friendly_name(subscription).to_owned(),
+                },
+                fingerprint: None,
+            },
+        });
+        Some((action, true))
+    }
+
+    /// Support contacts on managed subscriptions that no SupportContact declares go
+    /// back to the default, and live objects no manifest declares are listed.
+    fn unmanaged(&mut self) -> Vec<Unmanaged> {
+        let m = &self.desired.manifests;
+        let with_contact: HashSet<&str> = m.support_contacts.iter().map(|sc| sc.spec.subscription.as_str()).collect();
+        let resets: Vec<(usize, String)> = m
+            .subscriptions
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !with_contact.contains(s.name.as_str()))
+            .filter_map(|(s, _)| {
+                let id = self.subscription_ids[s].as_ref()?;
+                self.live.subscriptions[id].support_contact.as_ref().map(|_| (s, id.clone()))
+            })
+            .collect();
+        for (s, id) in resets {
+            let subscription = &m.subscriptions[s];
+            let c = self.desired.customer_index[&subscription.spec.customer];
+            let live = &self.live.subscriptions[&id];
+            let before = self.reseller_label(live.support_contact.as_ref().map(|sc| sc.mpn_id.as_str()));
+            let operation = Operation::ResetSupportContact { customer: self.customer_ref(c), subscription_id: id.clone() };
+            let mut action = self.action(
+                format!("Subscription/{}/supportContact", subscription.name),
+                Some(subscription.spec.customer.clone()),
+                ActionType::ResetSupportContact,
+                operation,
+            );
+            action.changes = vec![FieldChange { path: "supportContact".into(), before, after: json!("indirect provider (default)") }];
+            action.risks = vec![Risk::CustomerVisible];
+            action.roles = roles(&SUPPORT_ROLES);
+            action.source = self.source(subscription);
+            action.precondition = Some(Precondition { key: LiveKey::SubscriptionId { id: id.clone() }, fingerprint: Some(fingerprint(live)) });
+            let depends: Vec<usize> = self
+                .actions
+                .iter()
+                .position(|a| a.address == format!("Subscription/{}", subscription.name))
+                .into_iter()
+                .collect();
+            self.push(action, &depends);
+        }
+
+        let managed_resellers: HashSet<String> = m.resellers.iter().map(|r| r.spec.tenant_id.to_ascii_lowercase()).collect();
+        let managed_customers: HashSet<&String> = self.customer_ids.iter().flatten().collect();
+        let managed_subscriptions: HashSet<&String> = self.subscription_ids.iter().flatten().collect();
+        let mut out: Vec<Unmanaged> = Vec::new();
+        out.extend(self.live.resellers.values().filter(|r| !managed_resellers.contains(&r.tenant_id)).map(|r| Unmanaged {
+            kind: "Reseller".into(),
+            id: r.tenant_id.clone(),
+            name: r.name.clone(),
+        }));
+        out.extend(self.live.customers.values().filter(|c| !managed_customers.contains(&c.id)).map(|c| Unmanaged {
+            kind: "Customer".into(),
+            id: c.id.clone(),
+            name: c.domain.clone(),
+        }));
+        out.extend(
+            self.live
+                .subscriptions
+                .values()
+                .filter(|s| !s.status.is_gone() && !managed_subscriptions.contains(&s.id))
+                .map(|s| Unmanaged { kind: "Subscription".into(), id: s.id.clone(), name: s.friendly_name.clone() }),
+        );
+        out
+    }
 }

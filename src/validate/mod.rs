@@ -50,3 +50,6 @@ pub fn validate(manifests: Manifests) -> Result<(Desired, Vec<Diagnostic>), Vec<
         Ok((desired, diagnostics))
     }
 }
+
+#[cfg(test)]
+mod tests;

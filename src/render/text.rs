@@ -1,0 +1,674 @@
+//! The human plan: what a reviewer reads in seconds before approving an apply.
+//!
+//! Actions are grouped by owner: resellers first (they gate everything else), then
+//! one group per customer in the order its first action appears, plan (dependency)
+//! order inside a group. Each action is one line (`+ create Customer/contoso
+//! [customer_visible]`) followed by its indented field changes, dependencies and, for
+//! actions waiting on a person, the instructions and link. Then the live objects
+//! cspctl leaves alone, the Partner Center roles the applying account needs, and
+//! [`Plan::summary_line`] last, where CI logs and eyes look first.
+//!
+//! Colour is decoration only: with `color` off the text carries the same information
+//! (stripping the ANSI codes from the coloured text gives exactly the plain text), so
+//! `NO_COLOR`, pipes and logs lose nothing. Text that comes from manifests or from
+//! Partner Center has its control characters escaped, so a name cannot smuggle
+//! terminal escape sequences into the output. This module renders only; it decides
+//! nothing about the plan.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use serde_json::Value;
+use similar::{Algorithm, ChangeTag};
+
+use crate::plan::{
+    Action, ActionStatus, ActionType, FieldChange, Plan, Precondition, Risk, Unmanaged,
+};
+
+// SGR parameters; kept as numbers so `Style::paint` is the only place that knows the
+// escape syntax.
+const BOLD: &str = "1";
+const DIM: &str = "2";
+const RED: &str = "31";
+const GREEN: &str = "32";
+const YELLOW: &str = "33";
+const BLUE: &str = "34";
+const MAGENTA: &str = "35";
+const CYAN: &str = "36";
+// Changed words in a string diff: underlined too, so a changed space shows.
+const DELETED: &str = "1;4;31";
+const INSERTED: &str = "1;4;32";
+
+/// Renders the plan for people. Deterministic byte for byte; ends with a newline.
+pub fn render_text(plan: &Plan, color: bool) -> String {
+    let style = Style { color };
+    // Every field named: a new one must be placed here (or explicitly skipped).
+    let Plan {
+        // Versions the JSON contract; meaningless to a reader.
+        format_version: _,
+        // The caller knows which backend it planned against; the JSON and the saved
+        // plan carry it for `apply PLANFILE`.
+        backend: _,
+        // Shown through `plan.summary_line()`.
+        summary: _,
+        actions,
+        unmanaged,
+    } = plan;
+
+    let mut sections: Vec<String> = Vec::new();
+    for (customer, group) in groups(actions) {
+        let mut section = String::new();
+        let heading = match customer {
+            None => "Resellers".to_owned(),
+            Some(name) => format!("Customer {}", clean(name)),
+        };
+        let _ = writeln!(section, "{}", style.paint(BOLD, &heading));
+        for action in group {
+            render_action(&mut section, action, style);
+        }
+        sections.push(section);
+    }
+    if !unmanaged.is_empty() {
+        sections.push(render_unmanaged(unmanaged, style));
+    }
+    if let Some(roles) = render_roles(actions, style) {
+        sections.push(roles);
+    }
+    sections.push(format!("{}\n", style.paint(BOLD, &plan.summary_line())));
+    sections.join("\n")
+}
+
+/// Actions by owner: `None` (resellers) first, then customers by first appearance;
+/// plan order is kept inside each group so dependencies still read top-down.
+fn groups(actions: &[Action]) -> Vec<(Option<&str>, Vec<&Action>)> {
+    let mut groups: Vec<(Option<&str>, Vec<&Action>)> = Vec::new();
+    if actions.iter().any(|a| a.customer.is_none()) {
+        groups.push((None, Vec::new()));
+    }
+    for action in actions {
+        let owner = action.customer.as_deref();
+        match groups.iter_mut().find(|(o, _)| *o == owner) {
+            Some((_, group)) => group.push(action),
+            None => groups.push((owner, vec![action])),
+        }
+    }
+    groups
+}
+
+fn render_action(out: &mut String, action: &Action, style: Style) {
+    // Every field named: a new one must be placed here (or explicitly skipped).
+    let Action {
+        address,
+        // Already the group heading.
+        customer: _,
+        action_type,
+        status,
+        depends_on,
+        changes,
+        risks,
+        // Summed up once for the whole plan in the roles section.
+        roles: _,
+        instructions,
+        url,
+        // Where the object is declared: for the github/markdown formats and the JSON;
+        // the address already names the manifest object.
+        source: _,
+        precondition,
+        // The raw request; the field changes say the same for a reviewer.
+        operation: _,
+    } = action;
+
+    let (symbol, verb, colour) = presentation(*action_type);
+    let mut line = format!(
+        "  {} {}",
+        style.paint(colour, &format!("{symbol} {verb}")),
+        style.paint(BOLD, &clean(address))
+    );
+    match status {
+        ActionStatus::Ready => {}
+        // `? manual` already says it; `(manual)` only flags other types waiting on a person.
+        ActionStatus::Manual if *action_type == ActionType::Manual => {}
+        ActionStatus::Manual => {
+            let _ = write!(line, " {}", style.paint(MAGENTA, "(manual)"));
+        }
+        ActionStatus::Blocked => {
+            let _ = write!(line, " {}", style.paint(RED, "(blocked)"));
+        }
+    }
+    if !risks.is_empty() {
+        let labels: Vec<&str> = risks.iter().map(|r| Risk::as_str(*r)).collect();
+        let _ = write!(
+            line,
+            " {}",
+            style.paint(RED, &format!("[{}]", labels.join(", ")))
+        );
+    }
+    let _ = writeln!(out, "{line}");
+
+    // When the live object does not exist yet there is no "before" worth showing.
+    let creates = *action_type == ActionType::Create
+        || matches!(
+            precondition,
+            Some(Precondition {
+                fingerprint: None,
+                ..
+            })
+        );
+    for change in changes {
+        let _ = writeln!(out, "      {}", render_change(change, creates, style));
+    }
+    if !depends_on.is_empty() {
+        let names: Vec<Cow<'_, str>> = depends_on.iter().map(|d| clean(d)).collect();
+        let _ = writeln!(
+            out,
+            "      {}",
+            style.paint(DIM, &format!("after: {}", names.join(", ")))
+        );
+    }
+    if let Some(instructions) = instructions {
+        let _ = writeln!(out, "      {}", clean(instructions));
+    }
+    if let Some(url) = url {
+        let _ = writeln!(out, "      url: {}", style.paint(CYAN, &clean(url)));
+    }
+}
+
+/// Symbol, verb and colour of an action type. ASCII symbols: they survive every
+/// terminal, font and log viewer.
+fn presentation(action_type: ActionType) -> (&'static str, &'static str, &'static str) {
+    match action_type {
+        ActionType::Create => ("+", "create", GREEN),
+        ActionType::Update => ("~", "update", YELLOW),
+        ActionType::Suspend => ("!", "suspend", RED),
+        ActionType::Reactivate => (">", "reactivate", CYAN),
+        ActionType::SetSupportContact => ("*", "set support contact", BLUE),
+        ActionType::ResetSupportContact => ("*", "reset support contact", BLUE),
+        ActionType::Manual => ("?", "manual", MAGENTA),
+    }
+}
+
+/// `path = after` for a new object, `path: before → after` otherwise; two strings get
+/// a word-level diff (changed words highlighted) when colour is on.
+fn render_change(change: &FieldChange, creates: bool, style: Style) -> String {
+    let FieldChange {
+        path,
+        before,
+        after,
+    } = change;
+    let path = clean(path);
+    let after_text = show(after);
+    if creates {
+        return format!("{path} = {}", style.paint(GREEN, &after_text));
+    }
+    let before_text = show(before);
+    let (before_shown, after_shown) = match (before, after) {
+        (Value::String(_), Value::String(_)) if style.color => {
+            word_diff(&before_text, &after_text, style)
+        }
+        _ => (
+            style.paint(RED, &before_text),
+            style.paint(GREEN, &after_text),
+        ),
+    };
+    format!("{path}: {before_shown} → {after_shown}")
+}
+
+/// The two sides of a word-level diff: deleted words highlighted in `before`, inserted
+/// ones in `after`, so the plain text is unchanged when the codes are stripped.
+fn word_diff(before: &str, after: &str, style: Style) -> (String, String) {
+    // Myers with no deadline: deterministic, and field values are short.
+    let mut old = String::new();
+    let mut new = String::new();
+    for (tag, slice) in similar::utils::diff_words(Algorithm::Myers, before, after) {
+        match tag {
+            ChangeTag::Equal => {
+                old.push_str(slice);
+                new.push_str(slice);
+            }
+            ChangeTag::Delete => old.push_str(&style.paint(DELETED, slice)),
+            ChangeTag::Insert => new.push_str(&style.paint(INSERTED, slice)),
+        }
+    }
+    (old, new)
+}
+
+/// A JSON value as a reviewer wants to read it: `(none)` for null, strings bare
+/// unless that would hide something (empty, edge spaces, control characters, or the
+/// word `(none)` itself), everything else as compact JSON.
+fn show(value: &Value) -> String {
+    match value {
+        Value::Null => "(none)".to_owned(),
+        Value::String(s) => {
+            let ambiguous =
+                s.is_empty() || s.trim() != s || s == "(none)" || s.chars().any(char::is_control);
+            if ambiguous {
+                clean(&Value::String(s.clone()).to_string()).into_owned()
+            } else {
+                s.clone()
+            }
+        }
+        other => clean(&other.to_string()).into_owned(),
+    }
+}
+
+fn render_unmanaged(unmanaged: &[Unmanaged], style: Style) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}",
+        style.paint(BOLD, "Unmanaged (never changed by cspctl):")
+    );
+    for object in unmanaged {
+        // Every field named: a new one must be placed here (or explicitly skipped).
+        let Unmanaged { kind, id, name } = object;
+        let _ = writeln!(
+            out,
+            "  {} {} {}",
+            clean(kind),
+            clean(name),
+            style.paint(DIM, &format!("(id {})", clean(id)))
+        );
+    }
+    out
+}
+
+/// Each distinct role set with how many actions need it, in order of first use. Each
+/// action needs any one role of its set, so the applying account needs one role from
+/// every line; sets rather than one line per action keep a big plan short.
+fn render_roles(actions: &[Action], style: Style) -> Option<String> {
+    let mut sets: Vec<(&[String], usize)> = Vec::new();
+    for action in actions.iter().filter(|a| !a.roles.is_empty()) {
+        match sets
+            .iter_mut()
+            .find(|(roles, _)| *roles == action.roles.as_slice())
+        {
+            Some((_, count)) => *count += 1,
+            None => sets.push((action.roles.as_slice(), 1)),
+        }
+    }
+    if sets.is_empty() {
+        return None;
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}",
+        style.paint(
+            BOLD,
+            "Partner Center roles (the applying account needs one role from each line):"
+        )
+    );
+    for (roles, count) in sets {
+        let names: Vec<Cow<'_, str>> = roles.iter().map(|r| clean(r)).collect();
+        let actions = if count == 1 { "action" } else { "actions" };
+        let _ = writeln!(
+            out,
+            "  {} {}",
+            names.join(", "),
+            style.paint(DIM, &format!("({count} {actions})"))
+        );
+    }
+    Some(out)
+}
+
+/// Escapes control characters (ESC, newlines, C1 controls…) in text that comes from
+/// manifests or from Partner Center, so it can neither forge colours nor break lines.
+fn clean(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Whether to emit ANSI colours; the only place escape sequences are written.
+#[derive(Clone, Copy)]
+struct Style {
+    color: bool,
+}
+
+impl Style {
+    fn paint(self, sgr: &str, text: &str) -> String {
+        if self.color && !text.is_empty() {
+            format!("\x1b[{sgr}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::plan::{
+        LiveKey, ObjectRef, Operation, PLAN_FORMAT_VERSION, SubscriptionPatch, Summary,
+    };
+
+    const COMMERCE: [&str; 4] = ["Global admin", "User admin", "Admin agent", "Sales agent"];
+    const SUPPORT: [&str; 3] = ["Admin agent", "Global admin", "Helpdesk agent"];
+
+    fn action(address: &str, customer: Option<&str>, action_type: ActionType) -> Action {
+        Action {
+            address: address.to_owned(),
+            customer: customer.map(str::to_owned),
+            action_type,
+            status: if action_type == ActionType::Manual {
+                ActionStatus::Manual
+            } else {
+                ActionStatus::Ready
+            },
+            depends_on: Vec::new(),
+            changes: Vec::new(),
+            risks: Vec::new(),
+            roles: COMMERCE.map(str::to_owned).to_vec(),
+            instructions: None,
+            url: None,
+            source: None,
+            precondition: None,
+            operation: Operation::Manual,
+        }
+    }
+
+    fn change(path: &str, before: Value, after: Value) -> FieldChange {
+        FieldChange {
+            path: path.to_owned(),
+            before,
+            after,
+        }
+    }
+
+    fn customer_ref() -> ObjectRef {
+        ObjectRef {
+            address: "Customer/contoso".to_owned(),
+            id: Some("c1".to_owned()),
+        }
+    }
+
+    fn plan(actions: Vec<Action>, unmanaged: Vec<Unmanaged>) -> Plan {
+        Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            backend: "local:state.json".to_owned(),
+            summary: Summary::of(&actions, unmanaged.len()),
+            actions,
+            unmanaged,
+        }
+    }
+
+    /// A create, an update (a string and a number), a manual action with instructions
+    /// and a link, a blocked action, and two unmanaged objects; the reseller action is
+    /// deliberately not first, to show that resellers are still grouped first.
+    fn sample() -> Plan {
+        let mut create = action("Customer/contoso", Some("contoso"), ActionType::Create);
+        create.changes = vec![
+            change("companyName", Value::Null, json!("Contoso Ltd")),
+            change("billing.address.city", Value::Null, json!("Seattle")),
+            change("agreement", Value::Null, json!({"accepted": true})),
+        ];
+        create.risks = vec![Risk::CustomerVisible, Risk::Irreversible];
+        create.precondition = Some(Precondition {
+            key: LiveKey::CustomerDomain {
+                domain: "contoso.onmicrosoft.com".to_owned(),
+            },
+            fingerprint: None,
+        });
+
+        let mut invite = action("Reseller/northwind", None, ActionType::Manual);
+        invite.instructions =
+            Some("Invite reseller `Northwind` (MPN ID 1234567) in Partner Center.".to_owned());
+        invite.changes = vec![change("mpnId", Value::Null, json!("1234567"))];
+        invite.precondition = Some(Precondition {
+            key: LiveKey::Reseller {
+                tenant_id: "r1".to_owned(),
+            },
+            fingerprint: None,
+        });
+
+        let mut update = action(
+            "Subscription/contoso-m365",
+            Some("contoso"),
+            ActionType::Update,
+        );
+        update.changes = vec![
+            change(
+                "friendlyName",
+                json!("Office 365 E3 seats"),
+                json!("Microsoft 365 E3 seats"),
+            ),
+            change("quantity", json!(10), json!(12)),
+            change("reseller", Value::Null, json!("")),
+        ];
+        update.risks = vec![Risk::CostIncrease];
+        update.depends_on = vec!["Customer/contoso".to_owned()];
+        update.operation = Operation::UpdateSubscription {
+            customer: customer_ref(),
+            subscription_id: "s1".to_owned(),
+            patch: SubscriptionPatch {
+                quantity: Some(12),
+                ..SubscriptionPatch::default()
+            },
+        };
+
+        let mut relationship = action(
+            "Relationship/fabrikam/northwind",
+            Some("fabrikam"),
+            ActionType::Manual,
+        );
+        relationship.instructions = Some(
+            "The customer's global admin accepts the reseller relationship request.".to_owned(),
+        );
+        relationship.url = Some(
+            "https://admin.microsoft.com/Adminportal/Home?invType=IndirectResellerRelationship"
+                .to_owned(),
+        );
+        relationship.depends_on = vec!["Reseller/northwind".to_owned()];
+
+        let mut blocked = action(
+            "SupportContact/fabrikam-support",
+            Some("fabrikam"),
+            ActionType::SetSupportContact,
+        );
+        blocked.status = ActionStatus::Blocked;
+        blocked.roles = SUPPORT.map(str::to_owned).to_vec();
+        blocked.changes = vec![change("reseller", json!("MPN 7654321"), json!("northwind"))];
+        blocked.risks = vec![Risk::CustomerVisible];
+        blocked.depends_on = vec!["Relationship/fabrikam/northwind".to_owned()];
+        blocked.instructions = Some(
+            "Waits for Relationship/fabrikam/northwind; run plan again once that is done."
+                .to_owned(),
+        );
+
+        let unmanaged = vec![
+            Unmanaged {
+                kind: "Customer".to_owned(),
+                id: "0c1d".to_owned(),
+                name: "adatum.onmicrosoft.com".to_owned(),
+            },
+            Unmanaged {
+                kind: "Subscription".to_owned(),
+                id: "9f8e".to_owned(),
+                name: "Visio Plan 2".to_owned(),
+            },
+        ];
+        plan(
+            vec![create, invite, update, relationship, blocked],
+            unmanaged,
+        )
+    }
+
+    const EXPECTED: &str = "\
+Resellers
+  ? manual Reseller/northwind
+      mpnId = 1234567
+      Invite reseller `Northwind` (MPN ID 1234567) in Partner Center.
+
+Customer contoso
+  + create Customer/contoso [customer_visible, irreversible]
+      companyName = Contoso Ltd
+      billing.address.city = Seattle
+      agreement = {\"accepted\":true}
+  ~ update Subscription/contoso-m365 [cost_increase]
+      friendlyName: Office 365 E3 seats → Microsoft 365 E3 seats
+      quantity: 10 → 12
+      reseller: (none) → \"\"
+      after: Customer/contoso
+
+Customer fabrikam
+  ? manual Relationship/fabrikam/northwind
+      after: Reseller/northwind
+      The customer's global admin accepts the reseller relationship request.
+      url: https://admin.microsoft.com/Adminportal/Home?invType=IndirectResellerRelationship
+  * set support contact SupportContact/fabrikam-support (blocked) [customer_visible]
+      reseller: MPN 7654321 → northwind
+      after: Relationship/fabrikam/northwind
+      Waits for Relationship/fabrikam/northwind; run plan again once that is done.
+
+Unmanaged (never changed by cspctl):
+  Customer adatum.onmicrosoft.com (id 0c1d)
+  Subscription Visio Plan 2 (id 9f8e)
+
+Partner Center roles (the applying account needs one role from each line):
+  Global admin, User admin, Admin agent, Sales agent (4 actions)
+  Admin agent, Global admin, Helpdesk agent (1 action)
+
+Plan: 1 to create, 1 to update, 1 support contact(s) to set, 2 manual, 1 blocked.
+";
+
+    /// Removes `ESC [ ... m` sequences.
+    fn strip_ansi(text: &str) -> String {
+        let mut out = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for c in chars.by_ref() {
+                    if c == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn plain_output_is_exact() {
+        assert_eq!(render_text(&sample(), false), EXPECTED);
+    }
+
+    #[test]
+    fn colour_is_decoration_only() {
+        let coloured = render_text(&sample(), true);
+        let plain = render_text(&sample(), false);
+        assert!(coloured.contains("\x1b["), "{coloured}");
+        assert!(!plain.contains('\x1b'));
+        assert_eq!(strip_ansi(&coloured), plain);
+    }
+
+    #[test]
+    fn colour_highlights_only_the_changed_words() {
+        let coloured = render_text(&sample(), true);
+        assert!(
+            coloured.contains(
+                "friendlyName: \x1b[1;4;31mOffice\x1b[0m 365 E3 seats → \x1b[1;4;32mMicrosoft\x1b[0m 365 E3 seats"
+            ),
+            "{coloured}"
+        );
+        assert!(
+            coloured.contains("quantity: \x1b[31m10\x1b[0m → \x1b[32m12\x1b[0m"),
+            "{coloured}"
+        );
+    }
+
+    #[test]
+    fn rendering_is_deterministic() {
+        for color in [false, true] {
+            assert_eq!(
+                render_text(&sample(), color).into_bytes(),
+                render_text(&sample(), color).into_bytes()
+            );
+        }
+    }
+
+    #[test]
+    fn no_changes_prints_the_summary_line_and_unmanaged_objects_only() {
+        assert_eq!(
+            render_text(&plan(Vec::new(), Vec::new()), false),
+            "No changes. The live state matches the manifests.\n"
+        );
+        let unmanaged = vec![Unmanaged {
+            kind: "Reseller".to_owned(),
+            id: "r9".to_owned(),
+            name: "Tailspin".to_owned(),
+        }];
+        assert_eq!(
+            render_text(&plan(Vec::new(), unmanaged), false),
+            "Unmanaged (never changed by cspctl):\n  Reseller Tailspin (id r9)\n\nNo changes. The live state matches the manifests.\n"
+        );
+    }
+
+    #[test]
+    fn other_action_types_and_statuses() {
+        let mut suspend = action("Subscription/a", Some("contoso"), ActionType::Suspend);
+        suspend.changes = vec![change("status", json!("active"), json!("suspended"))];
+        let reactivate = action("Subscription/b", Some("contoso"), ActionType::Reactivate);
+        let mut reset = action(
+            "Subscription/c/supportContact",
+            Some("contoso"),
+            ActionType::ResetSupportContact,
+        );
+        reset.operation = Operation::ResetSupportContact {
+            customer: customer_ref(),
+            subscription_id: "s3".to_owned(),
+        };
+        let mut waiting = action("Customer/d", Some("contoso"), ActionType::Update);
+        waiting.status = ActionStatus::Manual;
+        waiting.roles = Vec::new();
+        let text = render_text(
+            &plan(vec![suspend, reactivate, reset, waiting], Vec::new()),
+            false,
+        );
+        assert!(
+            text.contains("  ! suspend Subscription/a\n      status: active → suspended\n"),
+            "{text}"
+        );
+        assert!(text.contains("  > reactivate Subscription/b\n"), "{text}");
+        assert!(
+            text.contains("  * reset support contact Subscription/c/supportContact\n"),
+            "{text}"
+        );
+        assert!(text.contains("  ~ update Customer/d (manual)\n"), "{text}");
+        assert!(text.contains("(3 actions)"), "{text}");
+        assert!(!text.contains("Resellers"), "{text}");
+    }
+
+    #[test]
+    fn control_characters_from_data_are_escaped() {
+        let mut evil = action("Customer/x\x1b[31m", Some("x\ny"), ActionType::Update);
+        evil.changes = vec![change(
+            "companyName",
+            json!("a\x1b]0;pwned\x07"),
+            json!("b\u{9b}c"),
+        )];
+        evil.instructions = Some("line\nbreak".to_owned());
+        for color in [false, true] {
+            let text = render_text(&plan(vec![evil.clone()], Vec::new()), color);
+            let without_ours = strip_ansi(&text);
+            assert!(
+                !without_ours.chars().any(|c| c.is_control() && c != '\n'),
+                "{text:?}"
+            );
+            assert!(without_ours.contains("Customer x\\ny\n"), "{without_ours}");
+            assert!(without_ours.contains("line\\nbreak"), "{without_ours}");
+        }
+    }
+}
