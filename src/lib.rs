@@ -23,3 +23,4 @@ pub mod plan;
 pub mod apply;
 pub mod backend;
 pub mod render;
+pub mod cli;

@@ -13,9 +13,9 @@ use crate::manifest::model::{
     CustomerDocument, Kind, ResellerDocument, SubscriptionDocument, SupportContactDocument,
 };
 
-/// Where the committed schema is published (for `$id` and editor modelines).
-pub const MANIFEST_SCHEMA_ID: &str =
-    "https://raw.githubusercontent.com/cspctl/cspctl/main/schemas/manifest.schema.json";
+/// The schema's `$id`: a URN, because the schema is used from the repository or from
+/// `cspctl schema`, not fetched from a server.
+pub const MANIFEST_SCHEMA_ID: &str = "urn:cspctl:schema:manifest:v1";
 
 /// The schema of one kind's documents, subschemas inlined.
 pub fn kind_schema(kind: Kind) -> Value {
@@ -70,4 +70,42 @@ pub fn to_pretty(schema: &Value) -> String {
     let mut text = serde_json::to_string_pretty(schema).expect("a JSON value always serializes");
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHEMA_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/manifest.schema.json");
+
+    /// Fails when `schemas/manifest.schema.json` is not what the model generates.
+    /// Regenerate with `CSPCTL_BLESS=1 cargo test --lib manifest::schema`, review the
+    /// diff and commit it (editors and users read the committed file).
+    #[test]
+    fn committed_manifest_schema_is_up_to_date() {
+        let generated = to_pretty(&manifest_schema());
+        if std::env::var_os("CSPCTL_BLESS").is_some_and(|v| v == "1") {
+            std::fs::write(SCHEMA_PATH, &generated).expect("write schemas/manifest.schema.json");
+            return;
+        }
+        let committed = std::fs::read_to_string(SCHEMA_PATH).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "schemas/manifest.schema.json is stale (or missing); regenerate it with \
+             `CSPCTL_BLESS=1 cargo test --lib manifest::schema` and commit the result"
+        );
+    }
+
+    #[test]
+    fn the_editor_schema_accepts_a_valid_document_and_rejects_a_wrong_one() {
+        let validator = jsonschema::options().build(&manifest_schema()).expect("valid schema");
+        let reseller = serde_json::json!({
+            "apiVersion": "cspctl/v1", "kind": "Reseller", "metadata": {"name": "nw"},
+            "spec": {"tenantId": "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "mpnId": "4847383", "displayName": "NW"}
+        });
+        assert!(validator.is_valid(&reseller));
+        let mut wrong = reseller.clone();
+        wrong["kind"] = "Customer".into();
+        assert!(!validator.is_valid(&wrong));
+    }
 }

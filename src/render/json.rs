@@ -11,9 +11,8 @@ use serde_json::{Map, Value};
 
 use crate::plan::Plan;
 
-/// Where the committed plan schema is published (its `$id`).
-pub const PLAN_SCHEMA_ID: &str =
-    "https://raw.githubusercontent.com/cspctl/cspctl/main/schemas/plan.schema.json";
+/// The plan schema's `$id`: a URN, as it is read from the repository or `cspctl schema --plan`.
+pub const PLAN_SCHEMA_ID: &str = "urn:cspctl:schema:plan:v1";
 
 /// The plan as pretty JSON with a trailing newline (files and pipes end in one).
 pub fn render_json(plan: &Plan) -> String {

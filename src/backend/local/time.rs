@@ -1,0 +1,167 @@
+//! RFC 3339 timestamps, as much as the local tenant needs: parse one into Unix
+//! seconds, format Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`, nothing else.
+//!
+//! It owns no clock: the current time always arrives as a string from the caller,
+//! which is what keeps the tenant's rules deterministic and testable. It must not
+//! grow into a date library; a dependency would be the better answer if it had to.
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` into seconds since the Unix
+/// epoch (UTC). The fraction is dropped: Partner Center's windows are whole days.
+pub(crate) fn parse(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    let separator =
+        |index: usize, allowed: &[u8]| bytes.get(index).is_some_and(|b| allowed.contains(b));
+    if !(separator(4, b"-")
+        && separator(7, b"-")
+        && separator(10, b"Tt ")
+        && separator(13, b":")
+        && separator(16, b":"))
+    {
+        return None;
+    }
+    let year = digits(text, 0, 4)?;
+    let month = digits(text, 5, 7)?;
+    let day = digits(text, 8, 10)?;
+    let hour = digits(text, 11, 13)?;
+    let minute = digits(text, 14, 16)?;
+    // 60 is a leap second; it is allowed by RFC 3339 and harmless here.
+    let second = digits(text, 17, 19)?;
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut rest = text.get(19..)?;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let count = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if count == 0 {
+            return None;
+        }
+        rest = fraction.get(count..)?;
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first() {
+                Some(b'+') => 1,
+                Some(b'-') => -1,
+                _ => return None,
+            };
+            if rest.len() != 6 || rest.as_bytes().get(3) != Some(&b':') {
+                return None;
+            }
+            let (hours, minutes) = (digits(rest, 1, 3)?, digits(rest, 4, 6)?);
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            sign * (hours * 3600 + minutes * 60)
+        }
+    };
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset)
+}
+
+/// Formats seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+pub(crate) fn format(seconds: i64) -> String {
+    let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
+    let rest = seconds.rem_euclid(86_400);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// The ASCII digits `text[start..end]` as a number; `None` for anything else.
+fn digits(text: &str, start: usize, end: usize) -> Option<i64> {
+    let part = text.get(start..end)?;
+    if !part.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    part.parse().ok()
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_from_march = (month + 9) % 12;
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The inverse of [`days_from_civil`].
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_formats_utc() {
+        assert_eq!(parse("1970-01-01T00:00:00Z"), Some(0));
+        let seconds = parse("2026-01-31T12:00:00Z").expect("valid");
+        assert_eq!(format(seconds), "2026-01-31T12:00:00Z");
+        assert_eq!(format(seconds + 7 * 86_400), "2026-02-07T12:00:00Z");
+    }
+
+    #[test]
+    fn handles_offsets_fractions_and_leap_years() {
+        assert_eq!(
+            parse("2024-02-29T01:30:00.123+01:30"),
+            parse("2024-02-29T00:00:00Z")
+        );
+        assert_eq!(
+            format(parse("2024-02-25T00:00:00Z").expect("valid") + 7 * 86_400),
+            "2024-03-03T00:00:00Z"
+        );
+        assert_eq!(
+            format(parse("2025-12-28T23:59:59-00:00").expect("valid") + 7 * 86_400),
+            "2026-01-04T23:59:59Z"
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_times() {
+        for bad in [
+            "",
+            "2026-01-31",
+            "2026-01-31T12:00:00",
+            "2023-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-01-31T24:00:00Z",
+            "2026-01-31T12:00:00.Z",
+            "2026-01-31T12:00:00+1:00",
+            "２026-01-31T12:00:00Z",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! `cspctl apply`: makes a plan from manifests (or reads a saved one), asks for
+//! confirmation unless `--auto-approve`, executes it and reports.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+use crate::apply::{ActionOutcome, ApplyObserver, execute_plan, stale_actions};
+use crate::backend::Backend;
+use crate::backend::local::LocalBackend;
+use crate::plan::{Action, PLAN_FORMAT_VERSION, Plan};
+use crate::render::{PlanFormat, render_plan};
+
+use super::plan::make_plan;
+use super::{EXIT_MANUAL, Settings, StateArgs};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Manifest files or directories (default: the current directory), or one plan
+    /// file saved by `cspctl plan --out`.
+    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    state: StateArgs,
+    /// Apply without asking (required when stdin is not a terminal).
+    #[arg(long)]
+    auto_approve: bool,
+    /// Seconds to wait for another apply holding the state lock.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    lock_timeout: u64,
+}
+
+/// A single input that is a file but not YAML is a saved plan.
+fn plan_file(inputs: &[PathBuf]) -> Option<&Path> {
+    match inputs {
+        [one] if one.is_file() && !matches!(one.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) => Some(one),
+        _ => None,
+    }
+}
+
+fn read_plan_file(path: &Path) -> anyhow::Result<Plan> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading plan file {}", path.display()))?;
+    let version: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!("{}:{}:{}: not a plan file: {e}", path.display(), e.line(), e.column())
+    })?;
+    let found = version.get("format_version").and_then(serde_json::Value::as_u64);
+    if found != Some(u64::from(PLAN_FORMAT_VERSION)) {
+        bail!(
+            "{}: plan format_version {} is not supported (this cspctl reads {PLAN_FORMAT_VERSION}); make the plan again with this version",
+            path.display(),
+            found.map_or_else(|| "missing".to_owned(), |v| v.to_string())
+        );
+    }
+    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}:{}:{}: invalid plan file: {e}", path.display(), e.line(), e.column()))
+}
+
+/// Prints each action as it finishes, on stderr.
+struct Progress;
+
+impl ApplyObserver for Progress {
+    fn started(&mut self, action: &Action) {
+        eprintln!("{}: {}...", action.address, action.action_type.as_str());
+    }
+
+    fn finished(&mut self, address: &str, outcome: &ActionOutcome) {
+        match outcome {
+            ActionOutcome::Applied => eprintln!("{address}: done"),
+            ActionOutcome::Failed(reason) => eprintln!("{address}: failed: {reason}"),
+            ActionOutcome::Skipped(_) | ActionOutcome::Waiting(_) => {}
+        }
+    }
+}
+
+fn confirm() -> anyhow::Result<bool> {
+    eprint!("Do you want to apply these actions? Only 'yes' is accepted: ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+/// A new `MS-RequestId`-style GUID for each logical operation.
+fn request_id_generator() -> impl FnMut() -> String {
+    use std::hash::{BuildHasher as _, RandomState};
+    let state = RandomState::new();
+    let mut counter = 0u64;
+    move || {
+        counter += 1;
+        let a = state.hash_one((counter, 1u8));
+        let b = state.hash_one((counter, 2u8));
+        format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0x0fff,
+            ((b >> 48) & 0x3fff) | 0x8000,
+            b & 0xffff_ffff_ffff
+        )
+    }
+}
+
+pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let lock_timeout = Duration::from_secs(args.lock_timeout);
+    let mut backend = LocalBackend::open(args.state.state.clone(), settings.now.clone(), Some(lock_timeout))?;
+    let plan = match plan_file(&args.inputs) {
+        Some(path) => {
+            let plan = read_plan_file(path)?;
+            if plan.backend != backend.describe() {
+                bail!(
+                    "{} was planned against `{}`, not `{}`; make the plan again against this state",
+                    path.display(),
+                    plan.backend,
+                    backend.describe()
+                );
+            }
+            let live = backend.read_live()?;
+            let stale = stale_actions(&plan, &live);
+            if !stale.is_empty() {
+                for (address, what) in &stale {
+                    eprintln!("error: {address}: the live object {what}");
+                }
+                bail!(
+                    "the saved plan {} is stale: {} object(s) changed since it was made; run plan again and review the new plan",
+                    path.display(),
+                    stale.len()
+                );
+            }
+            plan
+        }
+        None => match make_plan(&args.inputs, &mut backend, &args.state.state, settings)? {
+            Some(plan) => plan,
+            None => return Ok(ExitCode::from(1)),
+        },
+    };
+    print!("{}", render_plan(&plan, PlanFormat::Text, settings.color_stdout));
+    if !plan.has_changes() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.auto_approve {
+        if !std::io::stdin().is_terminal() {
+            bail!(
+                "apply needs confirmation but stdin is not a terminal; review the plan and pass --auto-approve (in CI, apply a reviewed plan file: cspctl plan --out plan.json, then cspctl apply plan.json --auto-approve)"
+            );
+        }
+        if !confirm()? {
+            eprintln!("Apply cancelled; nothing was changed.");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let mut new_request_id = request_id_generator();
+    let report = execute_plan(&plan, &mut backend, &mut new_request_id, &mut Progress);
+    println!();
+    print!("{}", report.render());
+    Ok(if report.failed() > 0 {
+        ExitCode::from(1)
+    } else if report.waiting() > 0 {
+        ExitCode::from(EXIT_MANUAL)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,37 @@
+//! `cspctl local ...`: acts on the local state as the *other* party would, so manual
+//! steps can be demonstrated and tested without Partner Center.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::backend::local::LocalBackend;
+
+use super::Settings;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Simulate a customer's admin accepting a reseller relationship request.
+    AcceptRelationship {
+        /// The customer: its domain (e.g. contoso.onmicrosoft.com) or tenant id.
+        #[arg(long)]
+        customer: String,
+        /// The reseller: its tenant id or MPN ID.
+        #[arg(long)]
+        reseller: String,
+        /// The local state file.
+        #[arg(long, value_name = "FILE", default_value = crate::backend::local::DEFAULT_STATE_PATH)]
+        state: PathBuf,
+    },
+}
+
+pub fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::AcceptRelationship { customer, reseller, state } => {
+            let mut backend = LocalBackend::open(state, settings.now.clone(), Some(Duration::from_secs(30)))?;
+            backend.accept_relationship(&customer, &reseller)?;
+            eprintln!("Customer {customer} accepted the relationship request of reseller {reseller}.");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

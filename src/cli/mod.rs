@@ -1,0 +1,211 @@
+//! The command line: clap arguments (kept dumb), resolved [`Settings`], and one file
+//! per command. Commands turn flags into settings, call the library, render, and
+//! return an exit code; they hold no domain logic.
+//!
+//! Exit codes: 0 success or no changes; 1 error; 2 changes present (`plan
+//! --detailed-exitcode`); 3 apply finished but manual steps remain.
+
+mod apply;
+mod graph;
+mod local;
+mod plan;
+mod schema;
+mod validate;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::diagnostic::{Diagnostic, DiagnosticFormat, render_diagnostics, sort_diagnostics};
+use crate::manifest::files::read_manifest_files;
+use crate::manifest::load::{SchemaValidators, load_manifests};
+use crate::manifest::source::SourceMap;
+use crate::validate::Desired;
+
+/// Exit code: changes present (plan with --detailed-exitcode).
+pub const EXIT_CHANGES: u8 = 2;
+/// Exit code: apply finished but manual steps remain.
+pub const EXIT_MANUAL: u8 = 3;
+
+/// GitOps for the Microsoft Partner Center CSP indirect channel.
+#[derive(Debug, Parser)]
+#[command(name = "cspctl", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check manifests against the schema and the cross-object rules.
+    Validate(validate::Args),
+    /// Show what apply would change.
+    Plan(plan::Args),
+    /// Carry out a plan (made now from manifests, or a saved plan file).
+    Apply(apply::Args),
+    /// Print the dependency graph.
+    Graph(graph::Args),
+    /// Print the JSON Schema of manifests (or of plans with --plan).
+    Schema(schema::Args),
+    /// Work with the local state (simulate the other party's acceptance).
+    #[command(subcommand)]
+    Local(local::Command),
+}
+
+/// Options shared by the commands that read live state.
+#[derive(Debug, clap::Args)]
+struct StateArgs {
+    /// The local state file.
+    #[arg(long, value_name = "FILE", default_value = crate::backend::local::DEFAULT_STATE_PATH)]
+    state: PathBuf,
+}
+
+/// Resolved, validated settings the commands work from (the two-stage pattern: clap
+/// structs stay dumb, everything below sees settings).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Colour on stdout.
+    pub color_stdout: bool,
+    /// Colour on stderr.
+    pub color_stderr: bool,
+    /// The current time as RFC 3339, injected into the local tenant (`CSPCTL_NOW`
+    /// overrides the clock, for reproducible states in tests and demos).
+    pub now: String,
+    /// How long apply waits for another apply's lock.
+    pub lock_timeout: Duration,
+}
+
+impl Settings {
+    fn resolve() -> anyhow::Result<Settings> {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        let now = match std::env::var("CSPCTL_NOW") {
+            Ok(value) => {
+                anyhow::ensure!(
+                    is_rfc3339(&value),
+                    "CSPCTL_NOW must be an RFC 3339 UTC time such as 2026-01-31T12:00:00Z, got `{value}`"
+                );
+                value
+            }
+            Err(_) => rfc3339_now(),
+        };
+        Ok(Settings {
+            color_stdout: !no_color && !dumb && std::io::stdout().is_terminal(),
+            color_stderr: !no_color && !dumb && std::io::stderr().is_terminal(),
+            now,
+            lock_timeout: Duration::from_secs(30),
+        })
+    }
+}
+
+fn is_rfc3339(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.len() == 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b'Z'
+        && b.iter().enumerate().all(|(i, c)| matches!(i, 4 | 7 | 10 | 13 | 16 | 19) || c.is_ascii_digit())
+}
+
+/// The system clock as `YYYY-MM-DDTHH:MM:SSZ`.
+fn rfc3339_now() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = i64::try_from(seconds / 86_400).unwrap_or(0);
+    let rest = seconds % 86_400;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    let settings = Settings::resolve()?;
+    match cli.command {
+        Command::Validate(args) => validate::run(args, &settings),
+        Command::Plan(args) => plan::run(args, &settings),
+        Command::Apply(args) => apply::run(args, &settings),
+        Command::Graph(args) => graph::run(args, &settings),
+        Command::Schema(args) => schema::run(args),
+        Command::Local(command) => local::run(command, &settings),
+    }
+}
+
+/// Manifests read and checked: the desired model, or every problem found.
+struct Checked {
+    sources: SourceMap,
+    result: Result<Desired, Vec<Diagnostic>>,
+    warnings: Vec<Diagnostic>,
+}
+
+/// Reads, parses, schema-checks and rule-checks the manifests under `paths`.
+fn check_manifests(paths: &[PathBuf]) -> Checked {
+    let paths = if paths.is_empty() { vec![PathBuf::from(".")] } else { paths.to_vec() };
+    let (sources, mut problems) = read_manifest_files(&paths);
+    let validators = SchemaValidators::new();
+    let (manifests, load_problems) = load_manifests(&sources, &validators);
+    problems.extend(load_problems);
+    if problems.iter().any(Diagnostic::is_error) {
+        sort_diagnostics(&mut problems, &sources);
+        return Checked { sources, result: Err(problems), warnings: Vec::new() };
+    }
+    match crate::validate::validate(manifests) {
+        Ok((desired, mut warnings)) => {
+            sort_diagnostics(&mut warnings, &sources);
+            Checked { sources, result: Ok(desired), warnings }
+        }
+        Err(mut rule_problems) => {
+            rule_problems.extend(problems);
+            sort_diagnostics(&mut rule_problems, &sources);
+            Checked { sources, result: Err(rule_problems), warnings: Vec::new() }
+        }
+    }
+}
+
+/// Prints diagnostics to stderr (human format) and returns how many were errors.
+fn report(diagnostics: &[Diagnostic], sources: &SourceMap, settings: &Settings) -> usize {
+    if !diagnostics.is_empty() {
+        eprint!("{}", render_diagnostics(diagnostics, sources, DiagnosticFormat::Human, settings.color_stderr));
+    }
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    if errors > 0 {
+        eprintln!("error: {errors} problem(s) found; nothing was planned or changed");
+    }
+    errors
+}
+
+/// Loads manifests or prints why not; `None` means "exit 1".
+fn desired_or_report(paths: &[PathBuf], settings: &Settings) -> Option<(SourceMap, Desired)> {
+    let checked = check_manifests(paths);
+    match checked.result {
+        Ok(desired) => {
+            report(&checked.warnings, &checked.sources, settings);
+            Some((checked.sources, desired))
+        }
+        Err(problems) => {
+            report(&problems, &checked.sources, settings);
+            None
+        }
+    }
+}

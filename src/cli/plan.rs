@@ -1,0 +1,72 @@
+//! `cspctl plan`: desired manifests + live state → a plan, printed and optionally
+//! saved for `apply PLANFILE`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::backend::Backend;
+use crate::backend::local::LocalBackend;
+use crate::plan::{Plan, PlanOptions};
+use crate::render::{PlanFormat, render_plan};
+
+use super::{EXIT_CHANGES, Settings, StateArgs, desired_or_report, report};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Manifest files or directories (default: the current directory).
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    state: StateArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    format: PlanFormat,
+    /// Exit 2 when the plan has changes (0 = none, 1 = error).
+    #[arg(long)]
+    detailed_exitcode: bool,
+    /// Also save the plan (JSON) for `cspctl apply PLANFILE`.
+    #[arg(long, value_name = "PLANFILE")]
+    out: Option<PathBuf>,
+}
+
+/// Planning options for the local backend (integration-sandbox semantics).
+pub fn local_plan_options(backend: &LocalBackend, state: &Path) -> PlanOptions {
+    PlanOptions {
+        backend: backend.describe(),
+        sandbox: true,
+        simulate_hint: Some(format!(
+            "To simulate the acceptance locally: cspctl local accept-relationship --state {} --customer {{customer}} --reseller {{reseller}}",
+            state.display()
+        )),
+    }
+}
+
+/// Makes a plan from manifests against the local state; `Ok(None)` = problems reported.
+pub fn make_plan(paths: &[PathBuf], backend: &mut LocalBackend, state: &Path, settings: &Settings) -> anyhow::Result<Option<Plan>> {
+    let Some((sources, desired)) = desired_or_report(paths, settings) else {
+        return Ok(None);
+    };
+    let live = backend.read_live().context("reading the live state")?;
+    match crate::plan::plan(&desired, &sources, &live, &local_plan_options(backend, state)) {
+        Ok(plan) => Ok(Some(plan)),
+        Err(mut problems) => {
+            crate::diagnostic::sort_diagnostics(&mut problems, &sources);
+            report(&problems, &sources, settings);
+            Ok(None)
+        }
+    }
+}
+
+pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let mut backend = LocalBackend::open(args.state.state.clone(), settings.now.clone(), None)?;
+    let Some(plan) = make_plan(&args.paths, &mut backend, &args.state.state, settings)? else {
+        return Ok(ExitCode::from(1));
+    };
+    print!("{}", render_plan(&plan, args.format, settings.color_stdout));
+    if let Some(out) = &args.out {
+        let json = render_plan(&plan, PlanFormat::Json, false);
+        std::fs::write(out, json).with_context(|| format!("writing the plan to {}", out.display()))?;
+        eprintln!("Saved the plan to {}; apply it with: cspctl apply {}", out.display(), out.display());
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() { ExitCode::from(EXIT_CHANGES) } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,19 @@
+//! `cspctl schema`: prints the manifest JSON Schema (the committed
+//! `schemas/manifest.schema.json`), or the plan JSON Schema with `--plan`.
+
+use std::process::ExitCode;
+
+use crate::manifest::schema::{manifest_schema, to_pretty};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print the schema of `plan --format json` instead.
+    #[arg(long)]
+    plan: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let schema = if args.plan { crate::render::json::plan_schema() } else { manifest_schema() };
+    print!("{}", to_pretty(&schema));
+    Ok(ExitCode::SUCCESS)
+}
