@@ -38,6 +38,8 @@ pub struct Diagnostic {
     pub hints: Vec<String>,
     /// A stable machine-readable code, e.g. `unknown-field`.
     pub code: &'static str,
+    /// Another place that explains this one (e.g. where a duplicate was first defined).
+    pub related: Option<(Location, String)>,
 }
 
 impl Diagnostic {
@@ -48,6 +50,7 @@ impl Diagnostic {
             message: message.into(),
             hints: Vec::new(),
             code,
+            related: None,
         }
     }
 
@@ -61,6 +64,13 @@ impl Diagnostic {
     #[must_use]
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hints.push(hint.into());
+        self
+    }
+
+    /// Points at another place, e.g. `first defined here`.
+    #[must_use]
+    pub fn with_related(mut self, location: Location, label: impl Into<String>) -> Self {
+        self.related = Some((location, label.into()));
         self
     }
 
@@ -157,6 +167,15 @@ fn render_human(out: &mut String, d: &Diagnostic, sources: &SourceMap, color: bo
             "^".repeat(width)
         );
     }
+    if let Some((location, label)) = &d.related {
+        let _ = writeln!(
+            out,
+            "  {bold}= note:{reset} {label}: {}:{}:{}",
+            sources.path_display(location.file),
+            location.line,
+            location.column
+        );
+    }
     for hint in &d.hints {
         let _ = writeln!(out, "  {bold}= help:{reset} {hint}");
     }
@@ -169,6 +188,14 @@ fn render_github(out: &mut String, d: &Diagnostic, sources: &SourceMap) {
         Severity::Warning => "warning",
     };
     let mut message = d.message.clone();
+    if let Some((location, label)) = &d.related {
+        message.push_str(&format!(
+            "\nnote: {label}: {}:{}:{}",
+            sources.path_display(location.file),
+            location.line,
+            location.column
+        ));
+    }
     for hint in &d.hints {
         message.push_str("\nhelp: ");
         message.push_str(hint);

@@ -89,7 +89,7 @@ fn read_one(path: &Path, sources: &mut SourceMap, diagnostics: &mut Vec<Diagnost
             let line = valid.matches('\n').count() + 1;
             let column = valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
             let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
-            let file = sources.add(path, display, text);
+            let file = sources.add_unparsed(path, display, text);
             diagnostics.push(
                 Diagnostic::error(
                     "not-utf8",
@@ -102,7 +102,7 @@ fn read_one(path: &Path, sources: &mut SourceMap, diagnostics: &mut Vec<Diagnost
         }
     };
     if text.contains('\0') {
-        let file = sources.add(path, display, String::new());
+        let file = sources.add_unparsed(path, display, String::new());
         diagnostics.push(
             Diagnostic::error("binary-file", Some(sources.file_start(file)), "file contains NUL bytes; it looks binary, not YAML")
                 .with_hint("remove it from the manifest directory or rename it"),

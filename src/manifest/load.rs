@@ -62,6 +62,9 @@ pub fn load_manifests(sources: &SourceMap, validators: &SchemaValidators) -> (Ma
     let mut diagnostics = Vec::new();
     for index in 0..sources.len() {
         let file = FileId(u32::try_from(index).expect("file count fits u32"));
+        if !sources.parse(file) {
+            continue;
+        }
         match parse_documents(sources.text(file), file) {
             Ok(documents) => {
                 for document in documents {

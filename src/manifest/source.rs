@@ -26,6 +26,8 @@ struct SourceFile {
     display: String,
     text: String,
     line_starts: Vec<usize>,
+    /// False for files kept only to show code frames (not UTF-8, binary).
+    parse: bool,
 }
 
 /// All files of one run, in the order they were read.
@@ -41,6 +43,21 @@ impl SourceMap {
 
     /// Adds a file's text. `display` is how the path is printed in diagnostics.
     pub fn add(&mut self, path: &Path, display: String, text: String) -> FileId {
+        self.push(path, display, text, true)
+    }
+
+    /// Adds a file that cannot be parsed (e.g. not UTF-8): its text (lossily decoded)
+    /// serves only for code frames.
+    pub fn add_unparsed(&mut self, path: &Path, display: String, text: String) -> FileId {
+        self.push(path, display, text, false)
+    }
+
+    /// Whether the file should be parsed as YAML.
+    pub fn parse(&self, file: FileId) -> bool {
+        self.files[file.0 as usize].parse
+    }
+
+    fn push(&mut self, path: &Path, display: String, text: String, parse: bool) -> FileId {
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
@@ -50,6 +67,7 @@ impl SourceMap {
             display,
             text,
             line_starts,
+            parse,
         });
         id
     }
@@ -77,6 +95,9 @@ impl SourceMap {
     /// The text of a 1-based line, without its line ending.
     pub fn line_text(&self, file: FileId, line: u32) -> Option<&str> {
         let source = self.files.get(file.0 as usize)?;
+        if source.text.is_empty() {
+            return None;
+        }
         let index = (line as usize).checked_sub(1)?;
         let start = *source.line_starts.get(index)?;
         let end = source

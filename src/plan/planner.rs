@@ -64,6 +64,8 @@ struct Planner<'a> {
     /// Subscription index → live subscription id (when it exists).
     subscription_ids: Vec<Option<String>>,
     actions: Vec<Action>,
+    /// `action_needs[i]`: indices of the actions action `i` depends on.
+    action_needs: Vec<Vec<usize>>,
     problems: Vec<Diagnostic>,
 }
 
@@ -80,6 +82,7 @@ pub fn plan(desired: &Desired, sources: &SourceMap, live: &Live, options: &PlanO
         customer_ids: vec![None; m.customers.len()],
         subscription_ids: vec![None; m.subscriptions.len()],
         actions: Vec::new(),
+        action_needs: Vec::new(),
         problems: Vec::new(),
     };
     planner.match_customers();
@@ -204,24 +207,55 @@ impl Planner<'_> {
 
     /// Adds an action with its dependencies and status; returns its index.
     fn push(&mut self, mut action: Action, needs: &[usize]) -> usize {
-        action.depends_on = needs.iter().map(|&i| self.actions[i].address.clone()).collect();
-        let waits_on_person = needs
+        // Keep only the direct prerequisites: a dependency already implied by another
+        // one (the reseller of a customer the subscription waits for) is noise.
+        let needs: Vec<usize> = needs
             .iter()
-            .any(|&i| matches!(self.actions[i].status, ActionStatus::Manual | ActionStatus::Blocked));
-        if action.status == ActionStatus::Ready && waits_on_person {
+            .copied()
+            .filter(|&i| !needs.iter().any(|&j| j != i && self.reaches(j, i)))
+            .collect();
+        let needs = needs.as_slice();
+        action.depends_on = needs.iter().map(|&i| self.actions[i].address.clone()).collect();
+        let mut manual_roots: Vec<usize> = Vec::new();
+        for &i in needs {
+            match self.actions[i].status {
+                ActionStatus::Manual => manual_roots.push(i),
+                ActionStatus::Blocked => manual_roots.extend(self.manual_roots(i)),
+                ActionStatus::Ready => {}
+            }
+        }
+        manual_roots.sort_unstable();
+        manual_roots.dedup();
+        if action.status == ActionStatus::Ready && !manual_roots.is_empty() {
             action.status = ActionStatus::Blocked;
-            let waiting: Vec<&str> = needs
-                .iter()
-                .filter(|&&i| self.actions[i].status != ActionStatus::Ready)
-                .map(|&i| self.actions[i].address.as_str())
-                .collect();
+            let waiting: Vec<&str> = manual_roots.iter().map(|&i| self.actions[i].address.as_str()).collect();
             action.instructions = Some(format!(
-                "Waits for {}; run plan again once that is done.",
+                "Blocked until the manual step {} is done; run plan again then.",
                 waiting.join(", ")
             ));
         }
         self.actions.push(action);
+        self.action_needs.push(needs.to_vec());
         self.actions.len() - 1
+    }
+
+    /// The manual actions a blocked action waits for, through other blocked ones.
+    fn manual_roots(&self, blocked: usize) -> Vec<usize> {
+        let mut roots = Vec::new();
+        for &i in &self.action_needs[blocked] {
+            match self.actions[i].status {
+                ActionStatus::Manual => roots.push(i),
+                ActionStatus::Blocked => roots.extend(self.manual_roots(i)),
+                ActionStatus::Ready => {}
+            }
+        }
+        roots
+    }
+
+    /// Whether action `from` depends on action `to`, directly or transitively. The
+    /// graph has at most five layers, so the walk is short.
+    fn reaches(&self, from: usize, to: usize) -> bool {
+        self.action_needs[from].iter().any(|&next| next == to || self.reaches(next, to))
     }
 
     fn match_customers(&mut self) {

@@ -11,7 +11,6 @@ use std::collections::hash_map::Entry;
 
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::manifest::model::{BillingCycle, Kind, TermDuration};
-use crate::manifest::source::Location;
 use crate::manifest::{Object, Origin};
 use crate::validate::Desired;
 
@@ -145,12 +144,9 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
                 Diagnostic::error(
                     "duplicate-support-contact",
                     Some(contact.origin.value_at("spec.subscription")),
-                    format!(
-                        "subscription `{}` already has a support contact (defined at line {})",
-                        contact.spec.subscription,
-                        first.get().key_at("spec.subscription").line
-                    ),
+                    format!("subscription `{}` already has a support contact", contact.spec.subscription),
                 )
+                .with_related(first.get().value_at("metadata.name"), "the other one is defined at")
                 .with_hint("a subscription has at most one designated support contact; remove one"),
             ),
             Entry::Vacant(slot) => {
@@ -206,10 +202,6 @@ fn serde_plain<T: serde::Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
-fn first_line(location: Location) -> String {
-    format!("line {}", location.line)
-}
-
 fn unique_names<S>(kind: Kind, objects: &[Object<S>], out: &mut Vec<Diagnostic>) {
     let mut seen: HashMap<&str, &Origin> = HashMap::with_capacity(objects.len());
     for object in objects {
@@ -218,8 +210,9 @@ fn unique_names<S>(kind: Kind, objects: &[Object<S>], out: &mut Vec<Diagnostic>)
                 Diagnostic::error(
                     "duplicate-name",
                     Some(object.origin.value_at("metadata.name")),
-                    format!("duplicate {kind} name `{}` (first defined at {})", object.name, first_line(first.get().value_at("metadata.name"))),
+                    format!("duplicate {kind} name `{}`", object.name),
                 )
+                .with_related(first.get().value_at("metadata.name"), "first defined at")
                 .with_hint(format!("names are unique per kind; rename one of the {kind}s")),
             ),
             Entry::Vacant(slot) => {
@@ -248,6 +241,7 @@ fn unique_values<S>(
                         Some(object.origin.value_at(path)),
                         format!("duplicate {what} `{shown}`: `{}` uses it too", first.get().name),
                     )
+                    .with_related(first.get().origin.value_at(path), "first used at")
                     .with_hint("each must identify exactly one object in Partner Center"),
                 );
             }
