@@ -55,7 +55,11 @@ impl ApplyReport {
 
     /// `Apply complete: 3 applied, 0 failed, 0 skipped, 1 waiting on a person.`
     pub fn summary_line(&self) -> String {
-        let verdict = if self.failed() > 0 { "Apply failed" } else { "Apply complete" };
+        let verdict = if self.failed() > 0 {
+            "Apply failed"
+        } else {
+            "Apply complete"
+        };
         format!(
             "{verdict}: {} applied, {} failed, {} skipped, {} waiting on a person.",
             self.applied(),
@@ -124,7 +128,14 @@ pub fn execute_plan(
     let mut outcomes: HashMap<&str, ActionOutcome> = HashMap::new();
     let mut report = ApplyReport::default();
     for action in &plan.actions {
-        let outcome = run_action(action, &outcomes, &mut created, backend, new_request_id, observer);
+        let outcome = run_action(
+            action,
+            &outcomes,
+            &mut created,
+            backend,
+            new_request_id,
+            observer,
+        );
         observer.finished(&action.address, &outcome);
         outcomes.insert(action.address.as_str(), outcome.clone());
         report.results.push((action.address.clone(), outcome));
@@ -141,7 +152,10 @@ fn run_action(
     observer: &mut dyn ApplyObserver,
 ) -> ActionOutcome {
     if action.status == ActionStatus::Manual || matches!(action.operation, Operation::Manual) {
-        let reason = action.instructions.clone().unwrap_or_else(|| "a person must act".to_owned());
+        let reason = action
+            .instructions
+            .clone()
+            .unwrap_or_else(|| "a person must act".to_owned());
         return ActionOutcome::Waiting(reason);
     }
     for dependency in &action.depends_on {
@@ -173,11 +187,17 @@ fn run_action(
 }
 
 /// Fills in ids of objects created earlier in this run.
-fn resolve(operation: &Operation, created: &HashMap<String, String>) -> Result<Operation, BackendError> {
+fn resolve(
+    operation: &Operation,
+    created: &HashMap<String, String>,
+) -> Result<Operation, BackendError> {
     let fill = |reference: &ObjectRef| -> Result<ObjectRef, BackendError> {
         match (&reference.id, created.get(&reference.address)) {
             (Some(_), _) => Ok(reference.clone()),
-            (None, Some(id)) => Ok(ObjectRef { address: reference.address.clone(), id: Some(id.clone()) }),
+            (None, Some(id)) => Ok(ObjectRef {
+                address: reference.address.clone(),
+                id: Some(id.clone()),
+            }),
             (None, None) => Err(BackendError::Unresolved(format!(
                 "{} does not exist and was not created by this run",
                 reference.address
@@ -190,11 +210,16 @@ fn resolve(operation: &Operation, created: &HashMap<String, String>) -> Result<O
         | Operation::CreateSubscription { customer, .. }
         | Operation::UpdateSubscription { customer, .. }
         | Operation::ResetSupportContact { customer, .. } => *customer = fill(customer)?,
-        Operation::SetSupportContact { customer, subscription, .. } => {
+        Operation::SetSupportContact {
+            customer,
+            subscription,
+            ..
+        } => {
             *customer = fill(customer)?;
             *subscription = fill(subscription)?;
         }
-        Operation::CreateReseller { .. } | Operation::CreateCustomer { .. } | Operation::Manual => {}
+        Operation::CreateReseller { .. } | Operation::CreateCustomer { .. } | Operation::Manual => {
+        }
     }
     Ok(operation)
 }

@@ -43,7 +43,11 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: &'static str, location: Option<Location>, message: impl Into<String>) -> Self {
+    pub fn error(
+        code: &'static str,
+        location: Option<Location>,
+        message: impl Into<String>,
+    ) -> Self {
         Diagnostic {
             severity: Severity::Error,
             location,
@@ -54,7 +58,11 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(code: &'static str, location: Option<Location>, message: impl Into<String>) -> Self {
+    pub fn warning(
+        code: &'static str,
+        location: Option<Location>,
+        message: impl Into<String>,
+    ) -> Self {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(code, location, message)
@@ -124,7 +132,13 @@ pub fn render_diagnostics(
 
 fn render_human(out: &mut String, d: &Diagnostic, sources: &SourceMap, color: bool) {
     let (bold, red, yellow, blue, reset) = if color {
-        ("\x1b[1m", "\x1b[1;31m", "\x1b[1;33m", "\x1b[1;34m", "\x1b[0m")
+        (
+            "\x1b[1m",
+            "\x1b[1;31m",
+            "\x1b[1;33m",
+            "\x1b[1;34m",
+            "\x1b[0m",
+        )
     } else {
         ("", "", "", "", "")
     };
@@ -219,7 +233,9 @@ fn render_github(out: &mut String, d: &Diagnostic, sources: &SourceMap) {
 
 /// Escapes a workflow-command message (GitHub's `escapeData`).
 pub fn github_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escapes a workflow-command property value (GitHub's `escapeProperty`).
@@ -228,7 +244,10 @@ pub fn github_property(s: &str) -> String {
 }
 
 /// The closest candidate to a misspelled word, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let word_lower = word.to_ascii_lowercase();
     candidates
         .into_iter()

@@ -53,7 +53,12 @@ impl DependencyGraph {
             let node = g.add(GraphNode::Object(Kind::Customer, c));
             for (position, reseller) in customer.spec.resellers.iter().enumerate() {
                 let Some(&r) = desired.reseller_index.get(reseller) else {
-                    problems.push(dangling(&customer.origin, &format!("spec.resellers.{position}"), Kind::Reseller, reseller));
+                    problems.push(dangling(
+                        &customer.origin,
+                        &format!("spec.resellers.{position}"),
+                        Kind::Reseller,
+                        reseller,
+                    ));
                     continue;
                 };
                 let reseller_node = g.node(GraphNode::Object(Kind::Reseller, r));
@@ -68,41 +73,76 @@ impl DependencyGraph {
         for (s, subscription) in m.subscriptions.iter().enumerate() {
             let node = g.add(GraphNode::Object(Kind::Subscription, s));
             let Some(&c) = desired.customer_index.get(&subscription.spec.customer) else {
-                problems.push(dangling(&subscription.origin, "spec.customer", Kind::Customer, &subscription.spec.customer));
+                problems.push(dangling(
+                    &subscription.origin,
+                    "spec.customer",
+                    Kind::Customer,
+                    &subscription.spec.customer,
+                ));
                 continue;
             };
             let customer_node = g.node(GraphNode::Object(Kind::Customer, c));
             g.graph.add_edge(customer_node, node, ());
             if let Some(reseller) = &subscription.spec.reseller {
-                match desired.reseller_index.get(reseller).and_then(|&r| g.index.get(&GraphNode::Relationship(c, r))) {
+                match desired
+                    .reseller_index
+                    .get(reseller)
+                    .and_then(|&r| g.index.get(&GraphNode::Relationship(c, r)))
+                {
                     Some(&relationship) => {
                         g.graph.add_edge(relationship, node, ());
                     }
-                    None => problems.push(dangling(&subscription.origin, "spec.reseller", Kind::Reseller, reseller)),
+                    None => problems.push(dangling(
+                        &subscription.origin,
+                        "spec.reseller",
+                        Kind::Reseller,
+                        reseller,
+                    )),
                 }
             }
         }
         for (i, contact) in m.support_contacts.iter().enumerate() {
             let node = g.add(GraphNode::Object(Kind::SupportContact, i));
             let Some(&s) = desired.subscription_index.get(&contact.spec.subscription) else {
-                problems.push(dangling(&contact.origin, "spec.subscription", Kind::Subscription, &contact.spec.subscription));
+                problems.push(dangling(
+                    &contact.origin,
+                    "spec.subscription",
+                    Kind::Subscription,
+                    &contact.spec.subscription,
+                ));
                 continue;
             };
             let subscription_node = g.node(GraphNode::Object(Kind::Subscription, s));
             g.graph.add_edge(subscription_node, node, ());
-            let customer = desired.customer_index.get(&m.subscriptions[s].spec.customer);
+            let customer = desired
+                .customer_index
+                .get(&m.subscriptions[s].spec.customer);
             let reseller = desired.reseller_index.get(&contact.spec.reseller);
             match (customer, reseller) {
                 (Some(&c), Some(&r)) => match g.index.get(&GraphNode::Relationship(c, r)) {
                     Some(&relationship) => {
                         g.graph.add_edge(relationship, node, ());
                     }
-                    None => problems.push(dangling(&contact.origin, "spec.reseller", Kind::Reseller, &contact.spec.reseller)),
+                    None => problems.push(dangling(
+                        &contact.origin,
+                        "spec.reseller",
+                        Kind::Reseller,
+                        &contact.spec.reseller,
+                    )),
                 },
-                _ => problems.push(dangling(&contact.origin, "spec.reseller", Kind::Reseller, &contact.spec.reseller)),
+                _ => problems.push(dangling(
+                    &contact.origin,
+                    "spec.reseller",
+                    Kind::Reseller,
+                    &contact.spec.reseller,
+                )),
             }
         }
-        if problems.is_empty() { Ok(g) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(g)
+        } else {
+            Err(problems)
+        }
     }
 
     fn add(&mut self, node: GraphNode) -> NodeIndex {
@@ -180,21 +220,35 @@ pub fn address(desired: &Desired, node: GraphNode) -> String {
     match node {
         GraphNode::Object(Kind::Reseller, i) => format!("Reseller/{}", m.resellers[i].name),
         GraphNode::Object(Kind::Customer, i) => format!("Customer/{}", m.customers[i].name),
-        GraphNode::Object(Kind::Subscription, i) => format!("Subscription/{}", m.subscriptions[i].name),
-        GraphNode::Object(Kind::SupportContact, i) => format!("SupportContact/{}", m.support_contacts[i].name),
-        GraphNode::Relationship(c, r) => format!("Relationship/{}/{}", m.customers[c].name, m.resellers[r].name),
+        GraphNode::Object(Kind::Subscription, i) => {
+            format!("Subscription/{}", m.subscriptions[i].name)
+        }
+        GraphNode::Object(Kind::SupportContact, i) => {
+            format!("SupportContact/{}", m.support_contacts[i].name)
+        }
+        GraphNode::Relationship(c, r) => format!(
+            "Relationship/{}/{}",
+            m.customers[c].name, m.resellers[r].name
+        ),
     }
 }
 
 /// Graphviz DOT text of the graph.
 pub fn to_dot(graph: &DependencyGraph, desired: &Desired) -> String {
-    let mut out = String::from("digraph cspctl {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n");
+    let mut out = String::from(
+        "digraph cspctl {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n",
+    );
     for node in graph.graph.node_indices() {
         let shape = match graph.graph[node] {
             GraphNode::Relationship(..) => ", shape=ellipse, style=dashed",
             _ => "",
         };
-        let _ = writeln!(out, "  n{} [label=\"{}\"{shape}];", node.index(), address(desired, graph.graph[node]).replace('"', "\\\""));
+        let _ = writeln!(
+            out,
+            "  n{} [label=\"{}\"{shape}];",
+            node.index(),
+            address(desired, graph.graph[node]).replace('"', "\\\"")
+        );
     }
     for edge in graph.graph.edge_indices() {
         if let Some((a, b)) = graph.graph.edge_endpoints(edge) {

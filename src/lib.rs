@@ -14,13 +14,13 @@
 //! Everything up to a rendered plan is deterministic and free of I/O except
 //! `manifest::files` (reading manifests) and the backends.
 
-pub mod diagnostic;
-pub mod manifest;
-pub mod validate;
-pub mod graph;
-pub mod live;
-pub mod plan;
 pub mod apply;
 pub mod backend;
-pub mod render;
 pub mod cli;
+pub mod diagnostic;
+pub mod graph;
+pub mod live;
+pub mod manifest;
+pub mod plan;
+pub mod render;
+pub mod validate;

@@ -71,7 +71,9 @@ pub struct LiveAgreement {
 }
 
 /// Partner Center's subscription status values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum LiveStatus {
     Active,
@@ -85,7 +87,10 @@ pub enum LiveStatus {
 impl LiveStatus {
     /// Whether the subscription still exists in a form that can be managed.
     pub fn is_gone(self) -> bool {
-        matches!(self, LiveStatus::Deleted | LiveStatus::Expired | LiveStatus::Disabled)
+        matches!(
+            self,
+            LiveStatus::Deleted | LiveStatus::Expired | LiveStatus::Disabled
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -140,7 +145,9 @@ pub struct LiveSubscription {
 impl Live {
     /// The customer with this domain (case-insensitive).
     pub fn customer_by_domain(&self, domain: &str) -> Option<&LiveCustomer> {
-        self.customers.values().find(|c| c.domain.eq_ignore_ascii_case(domain))
+        self.customers
+            .values()
+            .find(|c| c.domain.eq_ignore_ascii_case(domain))
     }
 
     /// Builds a domain → customer id index (lowercase domains).

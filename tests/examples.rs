@@ -19,7 +19,11 @@ fn cspctl(args: &[&str], cwd: &Path) -> Output {
 }
 
 fn text(output: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 fn example_dirs() -> Vec<PathBuf> {
@@ -28,7 +32,14 @@ fn example_dirs() -> Vec<PathBuf> {
         .expect("examples/ exists")
         .map(|e| e.expect("entry").path())
         .filter(|p| p.is_dir())
-        .filter(|p| std::fs::read_dir(p).expect("dir").any(|e| e.expect("entry").path().extension().is_some_and(|x| x == "yaml")))
+        .filter(|p| {
+            std::fs::read_dir(p).expect("dir").any(|e| {
+                e.expect("entry")
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "yaml")
+            })
+        })
         .collect();
     dirs.sort();
     dirs
@@ -55,21 +66,41 @@ fn converge(example: &Path, work: &Path) -> Vec<u8> {
     let state = state.to_str().expect("utf-8 path");
 
     let validate = cspctl(&["validate", dir], work);
-    assert!(validate.status.success(), "validate {dir}:\n{}", text(&validate));
+    assert!(
+        validate.status.success(),
+        "validate {dir}:\n{}",
+        text(&validate)
+    );
 
-    let plan = cspctl(&["plan", dir, "--state", state, "--detailed-exitcode"], work);
-    assert_eq!(plan.status.code(), Some(2), "first plan of {dir} has changes:\n{}", text(&plan));
+    let plan = cspctl(
+        &["plan", dir, "--state", state, "--detailed-exitcode"],
+        work,
+    );
+    assert_eq!(
+        plan.status.code(),
+        Some(2),
+        "first plan of {dir} has changes:\n{}",
+        text(&plan)
+    );
 
     for round in 0..3 {
         let apply = cspctl(&["apply", dir, "--state", state, "--auto-approve"], work);
         let code = apply.status.code();
-        assert!(matches!(code, Some(0 | 3)), "apply {dir} (round {round}) failed:\n{}", text(&apply));
+        assert!(
+            matches!(code, Some(0 | 3)),
+            "apply {dir} (round {round}) failed:\n{}",
+            text(&apply)
+        );
         if code == Some(0) {
             break;
         }
         let plan_json = cspctl(&["plan", dir, "--state", state, "--format", "json"], work);
         let commands = acceptance_commands(&String::from_utf8_lossy(&plan_json.stdout));
-        assert!(!commands.is_empty(), "apply exited 3 but the plan names no manual step to simulate:\n{}", text(&plan_json));
+        assert!(
+            !commands.is_empty(),
+            "apply exited 3 but the plan names no manual step to simulate:\n{}",
+            text(&plan_json)
+        );
         for command in commands {
             let args: Vec<&str> = command.iter().map(String::as_str).collect();
             let accept = cspctl(&args, work);
@@ -77,8 +108,16 @@ fn converge(example: &Path, work: &Path) -> Vec<u8> {
         }
     }
 
-    let again = cspctl(&["plan", dir, "--state", state, "--detailed-exitcode"], work);
-    assert_eq!(again.status.code(), Some(0), "plan after apply of {dir} must have no changes:\n{}", text(&again));
+    let again = cspctl(
+        &["plan", dir, "--state", state, "--detailed-exitcode"],
+        work,
+    );
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "plan after apply of {dir} must have no changes:\n{}",
+        text(&again)
+    );
     assert!(text(&again).contains("No changes."), "{}", text(&again));
     std::fs::read(work.join("state.json")).expect("state written")
 }
@@ -86,13 +125,20 @@ fn converge(example: &Path, work: &Path) -> Vec<u8> {
 #[test]
 fn every_example_validates_plans_applies_and_converges() {
     let examples = example_dirs();
-    assert!(examples.len() >= 2, "examples/basic and examples/multi-reseller at least: {examples:?}");
+    assert!(
+        examples.len() >= 2,
+        "examples/basic and examples/multi-reseller at least: {examples:?}"
+    );
     for example in examples {
         let first = tempfile::tempdir().expect("temp dir");
         let second = tempfile::tempdir().expect("temp dir");
         let a = converge(&example, first.path());
         let b = converge(&example, second.path());
-        assert!(a == b, "two applies of {} wrote different state files", example.display());
+        assert!(
+            a == b,
+            "two applies of {} wrote different state files",
+            example.display()
+        );
     }
 }
 
@@ -106,13 +152,25 @@ fn the_readme_quick_start_runs_on_the_default_state_path() {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/basic");
     for entry in std::fs::read_dir(&source).expect("examples/basic") {
         let path = entry.expect("entry").path();
-        std::fs::copy(&path, examples.join("basic").join(path.file_name().expect("name"))).expect("copy");
+        std::fs::copy(
+            &path,
+            examples.join("basic").join(path.file_name().expect("name")),
+        )
+        .expect("copy");
     }
     let apply = cspctl(&["apply", "examples/basic", "--auto-approve"], work.path());
     assert!(apply.status.success(), "{}", text(&apply));
-    assert!(text(&apply).contains("Apply complete: 6 applied, 0 failed, 0 skipped, 0 waiting on a person."), "{}", text(&apply));
+    assert!(
+        text(&apply)
+            .contains("Apply complete: 6 applied, 0 failed, 0 skipped, 0 waiting on a person."),
+        "{}",
+        text(&apply)
+    );
     assert!(work.path().join(".cspctl/state.json").is_file());
-    let plan = cspctl(&["plan", "examples/basic", "--detailed-exitcode"], work.path());
+    let plan = cspctl(
+        &["plan", "examples/basic", "--detailed-exitcode"],
+        work.path(),
+    );
     assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
 }
 
@@ -124,13 +182,33 @@ fn a_second_apply_waits_for_the_lock_then_fails_clearly() {
     let lock = std::fs::File::create(work.path().join("state.json.lock")).expect("lock file");
     lock.lock().expect("hold the lock like a running apply");
     let apply = cspctl(
-        &["apply", example.to_str().expect("path"), "--state", state.to_str().expect("path"), "--auto-approve", "--lock-timeout", "1"],
+        &[
+            "apply",
+            example.to_str().expect("path"),
+            "--state",
+            state.to_str().expect("path"),
+            "--auto-approve",
+            "--lock-timeout",
+            "1",
+        ],
         work.path(),
     );
     assert_eq!(apply.status.code(), Some(1), "{}", text(&apply));
     assert!(text(&apply).contains("lock"), "{}", text(&apply));
-    assert!(!state.exists(), "nothing may be written while another apply holds the lock");
+    assert!(
+        !state.exists(),
+        "nothing may be written while another apply holds the lock"
+    );
     drop(lock);
-    let apply = cspctl(&["apply", example.to_str().expect("path"), "--state", state.to_str().expect("path"), "--auto-approve"], work.path());
+    let apply = cspctl(
+        &[
+            "apply",
+            example.to_str().expect("path"),
+            "--state",
+            state.to_str().expect("path"),
+            "--auto-approve",
+        ],
+        work.path(),
+    );
     assert!(apply.status.success(), "{}", text(&apply));
 }

@@ -53,5 +53,6 @@ pub trait Backend {
 
     /// Executes one operation. `request_id` identifies the logical operation
     /// (Partner Center's `MS-RequestId`); a retry of the same operation reuses it.
-    fn execute(&mut self, operation: &Operation, request_id: &str) -> Result<Outcome, BackendError>;
+    fn execute(&mut self, operation: &Operation, request_id: &str)
+    -> Result<Outcome, BackendError>;
 }

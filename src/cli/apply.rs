@@ -35,17 +35,33 @@ pub struct Args {
 /// A single input that is a file but not YAML is a saved plan.
 fn plan_file(inputs: &[PathBuf]) -> Option<&Path> {
     match inputs {
-        [one] if one.is_file() && !matches!(one.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) => Some(one),
+        [one]
+            if one.is_file()
+                && !matches!(
+                    one.extension().and_then(|e| e.to_str()),
+                    Some("yaml" | "yml")
+                ) =>
+        {
+            Some(one)
+        }
         _ => None,
     }
 }
 
 fn read_plan_file(path: &Path) -> anyhow::Result<Plan> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading plan file {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading plan file {}", path.display()))?;
     let version: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        anyhow::anyhow!("{}:{}:{}: not a plan file: {e}", path.display(), e.line(), e.column())
+        anyhow::anyhow!(
+            "{}:{}:{}: not a plan file: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
     })?;
-    let found = version.get("format_version").and_then(serde_json::Value::as_u64);
+    let found = version
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64);
     if found != Some(u64::from(PLAN_FORMAT_VERSION)) {
         bail!(
             "{}: plan format_version {} is not supported (this cspctl reads {PLAN_FORMAT_VERSION}); make the plan again with this version",
@@ -53,7 +69,14 @@ fn read_plan_file(path: &Path) -> anyhow::Result<Plan> {
             found.map_or_else(|| "missing".to_owned(), |v| v.to_string())
         );
     }
-    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}:{}:{}: invalid plan file: {e}", path.display(), e.line(), e.column()))
+    serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}:{}:{}: invalid plan file: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })
 }
 
 /// Prints each action as it finishes, on stderr.
@@ -103,7 +126,11 @@ fn request_id_generator() -> impl FnMut() -> String {
 
 pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let lock_timeout = Duration::from_secs(args.lock_timeout);
-    let mut backend = LocalBackend::open(args.state.state.clone(), settings.now.clone(), Some(lock_timeout))?;
+    let mut backend = LocalBackend::open(
+        args.state.state.clone(),
+        settings.now.clone(),
+        Some(lock_timeout),
+    )?;
     let plan = match plan_file(&args.inputs) {
         Some(path) => {
             let plan = read_plan_file(path)?;
@@ -134,7 +161,10 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             None => return Ok(ExitCode::from(1)),
         },
     };
-    print!("{}", render_plan(&plan, PlanFormat::Text, settings.color_stdout));
+    print!(
+        "{}",
+        render_plan(&plan, PlanFormat::Text, settings.color_stdout)
+    );
     if !plan.has_changes() {
         return Ok(ExitCode::SUCCESS);
     }

@@ -25,7 +25,9 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let Some((sources, desired)) = desired_or_report(&args.paths, settings) else {
         return Ok(ExitCode::from(1));
     };
-    let graph = match DependencyGraph::build(&desired).and_then(|g| g.topological_order(&desired).map(|_| g)) {
+    let graph = match DependencyGraph::build(&desired)
+        .and_then(|g| g.topological_order(&desired).map(|_| g))
+    {
         Ok(graph) => graph,
         Err(problems) => {
             report(&problems, &sources, settings);

@@ -27,10 +27,17 @@ pub enum Command {
 
 pub fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitCode> {
     match command {
-        Command::AcceptRelationship { customer, reseller, state } => {
-            let mut backend = LocalBackend::open(state, settings.now.clone(), Some(Duration::from_secs(30)))?;
+        Command::AcceptRelationship {
+            customer,
+            reseller,
+            state,
+        } => {
+            let mut backend =
+                LocalBackend::open(state, settings.now.clone(), Some(Duration::from_secs(30)))?;
             backend.accept_relationship(&customer, &reseller)?;
-            eprintln!("Customer {customer} accepted the relationship request of reseller {reseller}.");
+            eprintln!(
+                "Customer {customer} accepted the relationship request of reseller {reseller}."
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

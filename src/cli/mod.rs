@@ -110,7 +110,9 @@ fn is_rfc3339(value: &str) -> bool {
         && b[13] == b':'
         && b[16] == b':'
         && b[19] == b'Z'
-        && b.iter().enumerate().all(|(i, c)| matches!(i, 4 | 7 | 10 | 13 | 16 | 19) || c.is_ascii_digit())
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| matches!(i, 4 | 7 | 10 | 13 | 16 | 19) || c.is_ascii_digit())
 }
 
 /// The system clock as `YYYY-MM-DDTHH:MM:SSZ`.
@@ -161,24 +163,40 @@ struct Checked {
 
 /// Reads, parses, schema-checks and rule-checks the manifests under `paths`.
 fn check_manifests(paths: &[PathBuf]) -> Checked {
-    let paths = if paths.is_empty() { vec![PathBuf::from(".")] } else { paths.to_vec() };
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        paths.to_vec()
+    };
     let (sources, mut problems) = read_manifest_files(&paths);
     let validators = SchemaValidators::new();
     let (manifests, load_problems) = load_manifests(&sources, &validators);
     problems.extend(load_problems);
     if problems.iter().any(Diagnostic::is_error) {
         sort_diagnostics(&mut problems, &sources);
-        return Checked { sources, result: Err(problems), warnings: Vec::new() };
+        return Checked {
+            sources,
+            result: Err(problems),
+            warnings: Vec::new(),
+        };
     }
     match crate::validate::validate(manifests) {
         Ok((desired, mut warnings)) => {
             sort_diagnostics(&mut warnings, &sources);
-            Checked { sources, result: Ok(desired), warnings }
+            Checked {
+                sources,
+                result: Ok(desired),
+                warnings,
+            }
         }
         Err(mut rule_problems) => {
             rule_problems.extend(problems);
             sort_diagnostics(&mut rule_problems, &sources);
-            Checked { sources, result: Err(rule_problems), warnings: Vec::new() }
+            Checked {
+                sources,
+                result: Err(rule_problems),
+                warnings: Vec::new(),
+            }
         }
     }
 }
@@ -186,7 +204,15 @@ fn check_manifests(paths: &[PathBuf]) -> Checked {
 /// Prints diagnostics to stderr (human format) and returns how many were errors.
 fn report(diagnostics: &[Diagnostic], sources: &SourceMap, settings: &Settings) -> usize {
     if !diagnostics.is_empty() {
-        eprint!("{}", render_diagnostics(diagnostics, sources, DiagnosticFormat::Human, settings.color_stderr));
+        eprint!(
+            "{}",
+            render_diagnostics(
+                diagnostics,
+                sources,
+                DiagnosticFormat::Human,
+                settings.color_stderr
+            )
+        );
     }
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     if errors > 0 {

@@ -42,12 +42,22 @@ pub fn local_plan_options(backend: &LocalBackend, state: &Path) -> PlanOptions {
 }
 
 /// Makes a plan from manifests against the local state; `Ok(None)` = problems reported.
-pub fn make_plan(paths: &[PathBuf], backend: &mut LocalBackend, state: &Path, settings: &Settings) -> anyhow::Result<Option<Plan>> {
+pub fn make_plan(
+    paths: &[PathBuf],
+    backend: &mut LocalBackend,
+    state: &Path,
+    settings: &Settings,
+) -> anyhow::Result<Option<Plan>> {
     let Some((sources, desired)) = desired_or_report(paths, settings) else {
         return Ok(None);
     };
     let live = backend.read_live().context("reading the live state")?;
-    match crate::plan::plan(&desired, &sources, &live, &local_plan_options(backend, state)) {
+    match crate::plan::plan(
+        &desired,
+        &sources,
+        &live,
+        &local_plan_options(backend, state),
+    ) {
         Ok(plan) => Ok(Some(plan)),
         Err(mut problems) => {
             crate::diagnostic::sort_diagnostics(&mut problems, &sources);
@@ -65,8 +75,17 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     print!("{}", render_plan(&plan, args.format, settings.color_stdout));
     if let Some(out) = &args.out {
         let json = render_plan(&plan, PlanFormat::Json, false);
-        std::fs::write(out, json).with_context(|| format!("writing the plan to {}", out.display()))?;
-        eprintln!("Saved the plan to {}; apply it with: cspctl apply {}", out.display(), out.display());
+        std::fs::write(out, json)
+            .with_context(|| format!("writing the plan to {}", out.display()))?;
+        eprintln!(
+            "Saved the plan to {}; apply it with: cspctl apply {}",
+            out.display(),
+            out.display()
+        );
     }
-    Ok(if args.detailed_exitcode && plan.has_changes() { ExitCode::from(EXIT_CHANGES) } else { ExitCode::SUCCESS })
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        ExitCode::from(EXIT_CHANGES)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -13,7 +13,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let schema = if args.plan { crate::render::json::plan_schema() } else { manifest_schema() };
+    let schema = if args.plan {
+        crate::render::json::plan_schema()
+    } else {
+        manifest_schema()
+    };
     print!("{}", to_pretty(&schema));
     Ok(ExitCode::SUCCESS)
 }

@@ -31,15 +31,29 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         Err(problems) => (problems.clone(), None),
     };
     match args.format {
-        Format::Github => print!("{}", render_diagnostics(&problems, &checked.sources, DiagnosticFormat::Github, false)),
+        Format::Github => print!(
+            "{}",
+            render_diagnostics(&problems, &checked.sources, DiagnosticFormat::Github, false)
+        ),
         Format::Human => {
-            eprint!("{}", render_diagnostics(&problems, &checked.sources, DiagnosticFormat::Human, settings.color_stderr));
+            eprint!(
+                "{}",
+                render_diagnostics(
+                    &problems,
+                    &checked.sources,
+                    DiagnosticFormat::Human,
+                    settings.color_stderr
+                )
+            );
         }
     }
     match ok {
         Some(desired) => {
             let counts = desired.manifests.counts();
-            let parts: Vec<String> = counts.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
+            let parts: Vec<String> = counts
+                .iter()
+                .map(|(kind, n)| format!("{n} {kind}"))
+                .collect();
             eprintln!(
                 "valid: {} object(s) in {} file(s) ({})",
                 desired.manifests.len(),

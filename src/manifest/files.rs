@@ -34,8 +34,19 @@ pub fn read_manifest_files(paths: &[PathBuf]) -> (SourceMap, Vec<Diagnostic>) {
     }
     if !files_found && diagnostics.is_empty() {
         diagnostics.push(
-            Diagnostic::error("no-manifests", None, "no manifest files (*.yaml, *.yml) found")
-                .with_hint(format!("looked in: {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))),
+            Diagnostic::error(
+                "no-manifests",
+                None,
+                "no manifest files (*.yaml, *.yml) found",
+            )
+            .with_hint(format!(
+                "looked in: {}",
+                paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
         );
     }
     (sources, diagnostics)
@@ -45,19 +56,29 @@ fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>, diagnostics: &mut Vec<Diagn
     let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
         Err(e) => {
-            diagnostics.push(Diagnostic::error("io", None, format!("cannot read directory {}: {e}", dir.display())));
+            diagnostics.push(Diagnostic::error(
+                "io",
+                None,
+                format!("cannot read directory {}: {e}", dir.display()),
+            ));
             return;
         }
     };
     entries.sort();
     for path in entries {
-        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
         if hidden {
             continue;
         }
         if path.is_dir() {
             collect_dir(&path, files, diagnostics);
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
             files.push(path);
         }
     }
@@ -68,15 +89,26 @@ fn read_one(path: &Path, sources: &mut SourceMap, diagnostics: &mut Vec<Diagnost
     let bytes = match std::fs::metadata(path) {
         Ok(meta) if meta.len() > MAX_FILE_BYTES => {
             diagnostics.push(
-                Diagnostic::error("file-too-large", None, format!("{display}: file is {} bytes, more than the {MAX_FILE_BYTES}-byte limit", meta.len()))
-                    .with_hint("split the manifests into several files"),
+                Diagnostic::error(
+                    "file-too-large",
+                    None,
+                    format!(
+                        "{display}: file is {} bytes, more than the {MAX_FILE_BYTES}-byte limit",
+                        meta.len()
+                    ),
+                )
+                .with_hint("split the manifests into several files"),
             );
             return;
         }
         _ => match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) => {
-                diagnostics.push(Diagnostic::error("io", None, format!("cannot read {display}: {e}")));
+                diagnostics.push(Diagnostic::error(
+                    "io",
+                    None,
+                    format!("cannot read {display}: {e}"),
+                ));
                 return;
             }
         },
@@ -93,7 +125,12 @@ fn read_one(path: &Path, sources: &mut SourceMap, diagnostics: &mut Vec<Diagnost
             diagnostics.push(
                 Diagnostic::error(
                     "not-utf8",
-                    Some(Location { file, line: u32::try_from(line).unwrap_or(u32::MAX), column: u32::try_from(column).unwrap_or(u32::MAX), width: 1 }),
+                    Some(Location {
+                        file,
+                        line: u32::try_from(line).unwrap_or(u32::MAX),
+                        column: u32::try_from(column).unwrap_or(u32::MAX),
+                        width: 1,
+                    }),
                     "file is not valid UTF-8",
                 )
                 .with_hint("save the manifest as UTF-8 text"),
@@ -104,12 +141,19 @@ fn read_one(path: &Path, sources: &mut SourceMap, diagnostics: &mut Vec<Diagnost
     if text.contains('\0') {
         let file = sources.add_unparsed(path, display, String::new());
         diagnostics.push(
-            Diagnostic::error("binary-file", Some(sources.file_start(file)), "file contains NUL bytes; it looks binary, not YAML")
-                .with_hint("remove it from the manifest directory or rename it"),
+            Diagnostic::error(
+                "binary-file",
+                Some(sources.file_start(file)),
+                "file contains NUL bytes; it looks binary, not YAML",
+            )
+            .with_hint("remove it from the manifest directory or rename it"),
         );
         return;
     }
-    let text = text.strip_prefix('\u{feff}').map(str::to_owned).unwrap_or(text);
+    let text = text
+        .strip_prefix('\u{feff}')
+        .map(str::to_owned)
+        .unwrap_or(text);
     sources.add(path, display, text);
 }
 

@@ -57,7 +57,10 @@ impl SchemaValidators {
 }
 
 /// Parses and schema-checks every document of every file in `sources`.
-pub fn load_manifests(sources: &SourceMap, validators: &SchemaValidators) -> (Manifests, Vec<Diagnostic>) {
+pub fn load_manifests(
+    sources: &SourceMap,
+    validators: &SchemaValidators,
+) -> (Manifests, Vec<Diagnostic>) {
     let mut manifests = Manifests::default();
     let mut diagnostics = Vec::new();
     for index in 0..sources.len() {
@@ -68,7 +71,13 @@ pub fn load_manifests(sources: &SourceMap, validators: &SchemaValidators) -> (Ma
         match parse_documents(sources.text(file), file) {
             Ok(documents) => {
                 for document in documents {
-                    load_document(document.root, file, validators, &mut manifests, &mut diagnostics);
+                    load_document(
+                        document.root,
+                        file,
+                        validators,
+                        &mut manifests,
+                        &mut diagnostics,
+                    );
                 }
             }
             Err(errors) => diagnostics.extend(errors),
@@ -94,7 +103,10 @@ fn load_document(
                 Diagnostic::error(
                     "not-a-mapping",
                     at(&root),
-                    format!("a manifest document must be a mapping, found {}", root.type_name()),
+                    format!(
+                        "a manifest document must be a mapping, found {}",
+                        root.type_name()
+                    ),
                 )
                 .with_hint("each document has `apiVersion`, `kind`, `metadata` and `spec`"),
             );
@@ -105,8 +117,12 @@ fn load_document(
     match root.get("apiVersion") {
         None => {
             diagnostics.push(
-                Diagnostic::error("missing-field", at(&root), "missing required field `apiVersion`")
-                    .with_hint(format!("add `apiVersion: {API_VERSION}`")),
+                Diagnostic::error(
+                    "missing-field",
+                    at(&root),
+                    "missing required field `apiVersion`",
+                )
+                .with_hint(format!("add `apiVersion: {API_VERSION}`")),
             );
             header_ok = false;
         }
@@ -138,8 +154,11 @@ fn load_document(
                 let mut diagnostic =
                     Diagnostic::error("unknown-kind", at(value), format!("unknown kind `{text}`"));
                 diagnostic = match did_you_mean(&text, Kind::ALL.map(Kind::as_str)) {
-                    Some(suggestion) => diagnostic.with_hint(format!("did you mean `{suggestion}`?")),
-                    None => diagnostic.with_hint("one of Reseller, Customer, Subscription, SupportContact"),
+                    Some(suggestion) => {
+                        diagnostic.with_hint(format!("did you mean `{suggestion}`?"))
+                    }
+                    None => diagnostic
+                        .with_hint("one of Reseller, Customer, Subscription, SupportContact"),
                 };
                 diagnostics.push(diagnostic);
                 return;
@@ -161,19 +180,40 @@ fn load_document(
     }
     let origin = Origin { file, root };
     let result = match kind {
-        Kind::Reseller => typed::<ResellerDocument>(json)
-            .map(|d| manifests.resellers.push(Object::new(d.metadata.name, d.spec, origin))),
-        Kind::Customer => typed::<CustomerDocument>(json)
-            .map(|d| manifests.customers.push(Object::new(d.metadata.name, d.spec, origin))),
-        Kind::Subscription => typed::<SubscriptionDocument>(json)
-            .map(|d| manifests.subscriptions.push(Object::new(d.metadata.name, d.spec, origin))),
-        Kind::SupportContact => typed::<SupportContactDocument>(json)
-            .map(|d| manifests.support_contacts.push(Object::new(d.metadata.name, d.spec, origin))),
+        Kind::Reseller => typed::<ResellerDocument>(json).map(|d| {
+            manifests
+                .resellers
+                .push(Object::new(d.metadata.name, d.spec, origin))
+        }),
+        Kind::Customer => typed::<CustomerDocument>(json).map(|d| {
+            manifests
+                .customers
+                .push(Object::new(d.metadata.name, d.spec, origin))
+        }),
+        Kind::Subscription => typed::<SubscriptionDocument>(json).map(|d| {
+            manifests
+                .subscriptions
+                .push(Object::new(d.metadata.name, d.spec, origin))
+        }),
+        Kind::SupportContact => typed::<SupportContactDocument>(json).map(|d| {
+            manifests
+                .support_contacts
+                .push(Object::new(d.metadata.name, d.spec, origin))
+        }),
     };
     if let Err(message) = result {
         // The schema and the types come from the same definitions, so this means a bug;
         // still a diagnostic, never a panic.
-        diagnostics.push(Diagnostic::error("invalid-document", Some(Location { file, line: 1, column: 1, width: 1 }), message));
+        diagnostics.push(Diagnostic::error(
+            "invalid-document",
+            Some(Location {
+                file,
+                line: 1,
+                column: 1,
+                width: 1,
+            }),
+            message,
+        ));
     }
 }
 
@@ -219,12 +259,19 @@ fn pattern_meaning(pattern: &str) -> &'static str {
         p if p == CULTURE_PATTERN => "a culture such as en-US",
         p if p == LANGUAGE_PATTERN => "a two-letter language code such as en",
         p if p == DATE_PATTERN => "a date (YYYY-MM-DD) or RFC 3339 date-time",
-        p if p == OFFER_PATTERN => "a new-commerce catalog id PRODUCT:SKU[:AVAILABILITY] or a legacy offer GUID",
+        p if p == OFFER_PATTERN => {
+            "a new-commerce catalog id PRODUCT:SKU[:AVAILABILITY] or a legacy offer GUID"
+        }
         _ => "the expected format",
     }
 }
 
-fn schema_error(error: &jsonschema::ValidationError<'_>, root: &Node, schema: &Json, file: FileId) -> Vec<Diagnostic> {
+fn schema_error(
+    error: &jsonschema::ValidationError<'_>,
+    root: &Node,
+    schema: &Json,
+    file: FileId,
+) -> Vec<Diagnostic> {
     use jsonschema::error::ValidationErrorKind as K;
     let instance_pointer = error.instance_path().as_str().to_owned();
     let path = pointer_segments(&instance_pointer);
@@ -249,15 +296,24 @@ fn schema_error(error: &jsonschema::ValidationError<'_>, root: &Node, schema: &J
                 .iter()
                 .map(|name| {
                     let key_node = match &node.value {
-                        Value::Map(entries) => entries.iter().find(|(k, _)| &k.key_text() == name).map(|(k, _)| k),
+                        Value::Map(entries) => entries
+                            .iter()
+                            .find(|(k, _)| &k.key_text() == name)
+                            .map(|(k, _)| k),
                         _ => None,
                     };
                     let location = Some(key_node.unwrap_or(node).pos.location(file));
-                    let mut diagnostic = Diagnostic::error("unknown-field", location, format!("unknown field `{name}`"));
-                    if let Some(suggestion) = did_you_mean(name, allowed.iter().map(String::as_str)) {
+                    let mut diagnostic = Diagnostic::error(
+                        "unknown-field",
+                        location,
+                        format!("unknown field `{name}`"),
+                    );
+                    if let Some(suggestion) = did_you_mean(name, allowed.iter().map(String::as_str))
+                    {
                         diagnostic = diagnostic.with_hint(format!("did you mean `{suggestion}`?"));
                     } else if !allowed.is_empty() {
-                        diagnostic = diagnostic.with_hint(format!("expected one of: {}", allowed.join(", ")));
+                        diagnostic = diagnostic
+                            .with_hint(format!("expected one of: {}", allowed.join(", ")));
                     }
                     diagnostic
                 })
@@ -289,36 +345,83 @@ fn schema_error(error: &jsonschema::ValidationError<'_>, root: &Node, schema: &J
                 value_at,
                 format!("`{field}` must be {expected}, found {}", node.type_name()),
             );
-            if expected == "a string" && matches!(node.value, Value::Int(_) | Value::Float(_) | Value::Bool(_)) {
-                diagnostic = diagnostic.with_hint(format!("quote the value: \"{}\"", node.key_text()));
+            if expected == "a string"
+                && matches!(node.value, Value::Int(_) | Value::Float(_) | Value::Bool(_))
+            {
+                diagnostic =
+                    diagnostic.with_hint(format!("quote the value: \"{}\"", node.key_text()));
             }
             vec![diagnostic]
         }
         K::Pattern { pattern } => vec![Diagnostic::error(
             "invalid-value",
             value_at,
-            format!("`{field}` must be {}, found `{}`", pattern_meaning(pattern), node.key_text()),
+            format!(
+                "`{field}` must be {}, found `{}`",
+                pattern_meaning(pattern),
+                node.key_text()
+            ),
         )],
         K::Enum { options } => {
-            let choices: Vec<&str> = options.as_array().map(|a| a.iter().filter_map(Json::as_str).collect()).unwrap_or_default();
+            let choices: Vec<&str> = options
+                .as_array()
+                .map(|a| a.iter().filter_map(Json::as_str).collect())
+                .unwrap_or_default();
             let text = node.key_text();
             let mut diagnostic = Diagnostic::error(
                 "invalid-value",
                 value_at,
-                format!("`{field}` must be one of {}, found `{text}`", choices.join(", ")),
+                format!(
+                    "`{field}` must be one of {}, found `{text}`",
+                    choices.join(", ")
+                ),
             );
             if let Some(suggestion) = did_you_mean(&text, choices.iter().copied()) {
                 diagnostic = diagnostic.with_hint(format!("did you mean `{suggestion}`?"));
             }
             vec![diagnostic]
         }
-        K::Minimum { limit } => vec![Diagnostic::error("invalid-value", value_at, format!("`{field}` must be at least {limit}, found {}", node.key_text()))],
-        K::Maximum { limit } => vec![Diagnostic::error("invalid-value", value_at, format!("`{field}` must be at most {limit}, found {}", node.key_text()))],
-        K::MinLength { limit } => vec![Diagnostic::error("invalid-value", value_at, format!("`{field}` must have at least {limit} characters"))],
-        K::MaxLength { limit } => vec![Diagnostic::error("invalid-value", value_at, format!("`{field}` must have at most {limit} characters"))],
-        K::MinItems { limit } => vec![Diagnostic::error("invalid-value", value_at, format!("`{field}` must have at least {limit} item(s)"))],
-        K::UniqueItems => vec![Diagnostic::error("duplicate-item", value_at, format!("`{field}` lists the same item twice"))],
-        _ => vec![Diagnostic::error("invalid-value", value_at, format!("`{field}`: {error}"))],
+        K::Minimum { limit } => vec![Diagnostic::error(
+            "invalid-value",
+            value_at,
+            format!(
+                "`{field}` must be at least {limit}, found {}",
+                node.key_text()
+            ),
+        )],
+        K::Maximum { limit } => vec![Diagnostic::error(
+            "invalid-value",
+            value_at,
+            format!(
+                "`{field}` must be at most {limit}, found {}",
+                node.key_text()
+            ),
+        )],
+        K::MinLength { limit } => vec![Diagnostic::error(
+            "invalid-value",
+            value_at,
+            format!("`{field}` must have at least {limit} characters"),
+        )],
+        K::MaxLength { limit } => vec![Diagnostic::error(
+            "invalid-value",
+            value_at,
+            format!("`{field}` must have at most {limit} characters"),
+        )],
+        K::MinItems { limit } => vec![Diagnostic::error(
+            "invalid-value",
+            value_at,
+            format!("`{field}` must have at least {limit} item(s)"),
+        )],
+        K::UniqueItems => vec![Diagnostic::error(
+            "duplicate-item",
+            value_at,
+            format!("`{field}` lists the same item twice"),
+        )],
+        _ => vec![Diagnostic::error(
+            "invalid-value",
+            value_at,
+            format!("`{field}`: {error}"),
+        )],
     }
 }
 

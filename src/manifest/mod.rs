@@ -9,7 +9,9 @@ pub mod schema;
 pub mod source;
 pub mod yaml;
 
-use crate::manifest::model::{CustomerSpec, Kind, ResellerSpec, SubscriptionSpec, SupportContactSpec};
+use crate::manifest::model::{
+    CustomerSpec, Kind, ResellerSpec, SubscriptionSpec, SupportContactSpec,
+};
 use crate::manifest::source::{FileId, Location};
 use crate::manifest::yaml::{Node, PathSegment};
 
@@ -71,7 +73,10 @@ pub struct Manifests {
 
 impl Manifests {
     pub fn len(&self) -> usize {
-        self.resellers.len() + self.customers.len() + self.subscriptions.len() + self.support_contacts.len()
+        self.resellers.len()
+            + self.customers.len()
+            + self.subscriptions.len()
+            + self.support_contacts.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 /// The only API version this release reads.
 pub const API_VERSION: &str = "cspctl/v1";
 
-pub const GUID_PATTERN: &str = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+pub const GUID_PATTERN: &str =
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
 /// DNS-label style, as Kubernetes object names.
 pub const NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$";
 pub const MPN_PATTERN: &str = r"^[0-9]{1,10}$";
@@ -26,7 +27,9 @@ pub const DATE_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:
 pub const OFFER_PATTERN: &str = r"^([A-Za-z0-9]{12}:[A-Za-z0-9]{4}(:[A-Za-z0-9]{12})?|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$";
 
 /// The four kinds of document.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub enum Kind {
     Reseller,
     Customer,
@@ -35,7 +38,12 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Reseller, Kind::Customer, Kind::Subscription, Kind::SupportContact];
+    pub const ALL: [Kind; 4] = [
+        Kind::Reseller,
+        Kind::Customer,
+        Kind::Subscription,
+        Kind::SupportContact,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -228,7 +236,9 @@ pub struct Contact {
 }
 
 /// Commitment term.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 pub enum TermDuration {
     P1M,
     P1Y,
@@ -236,7 +246,9 @@ pub enum TermDuration {
 }
 
 /// How often the customer is billed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum BillingCycle {
     Monthly,
@@ -245,7 +257,20 @@ pub enum BillingCycle {
 }
 
 /// Desired lifecycle state of a subscription.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DesiredStatus {
     #[default]

@@ -98,7 +98,9 @@ mod tests {
 
     #[test]
     fn the_editor_schema_accepts_a_valid_document_and_rejects_a_wrong_one() {
-        let validator = jsonschema::options().build(&manifest_schema()).expect("valid schema");
+        let validator = jsonschema::options()
+            .build(&manifest_schema())
+            .expect("valid schema");
         let reseller = serde_json::json!({
             "apiVersion": "cspctl/v1", "kind": "Reseller", "metadata": {"name": "nw"},
             "spec": {"tenantId": "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "mpnId": "4847383", "displayName": "NW"}

@@ -131,7 +131,9 @@ impl Node {
         let mut key = None;
         for segment in path {
             let next = match (segment, &node.value) {
-                (PathSegment::Key(name), Value::Map(_)) => node.get(name).map(|(k, v)| (Some(k), v)),
+                (PathSegment::Key(name), Value::Map(_)) => {
+                    node.get(name).map(|(k, v)| (Some(k), v))
+                }
                 (PathSegment::Index(i), Value::Seq(items)) => items.get(*i).map(|v| (None, v)),
                 _ => None,
             };
@@ -179,8 +181,12 @@ pub fn parse_documents(text: &str, file: FileId) -> Result<Vec<YamlDocument>, Ve
                     width: 1,
                 };
                 builder.diagnostics.push(
-                    Diagnostic::error("yaml-syntax", Some(location), format!("YAML syntax error: {}", error.info()))
-                        .with_hint("check the indentation and quoting around this point"),
+                    Diagnostic::error(
+                        "yaml-syntax",
+                        Some(location),
+                        format!("YAML syntax error: {}", error.info()),
+                    )
+                    .with_hint("check the indentation and quoting around this point"),
                 );
                 return Err(builder.diagnostics);
             }
@@ -197,7 +203,11 @@ pub fn parse_documents(text: &str, file: FileId) -> Result<Vec<YamlDocument>, Ve
 }
 
 enum Frame {
-    Seq { items: Vec<Node>, pos: Pos, anchor: usize },
+    Seq {
+        items: Vec<Node>,
+        pos: Pos,
+        anchor: usize,
+    },
     Map {
         entries: Vec<(Node, Node)>,
         pending_key: Option<Node>,
@@ -234,7 +244,10 @@ fn pos_of(span: YamlSpan) -> Pos {
 fn count_nodes(node: &Node) -> usize {
     1 + match &node.value {
         Value::Seq(items) => items.iter().map(count_nodes).sum(),
-        Value::Map(entries) => entries.iter().map(|(k, v)| count_nodes(k) + count_nodes(v)).sum(),
+        Value::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| count_nodes(k) + count_nodes(v))
+            .sum(),
         _ => 0,
     }
 }
@@ -247,15 +260,22 @@ impl Builder {
             anchors: HashMap::new(),
             alias_nodes: 0,
             documents: Vec::new(),
-            document_start: Pos { line: 1, column: 1, width: 1 },
+            document_start: Pos {
+                line: 1,
+                column: 1,
+                width: 1,
+            },
             diagnostics: Vec::new(),
             fatal: false,
         }
     }
 
     fn error(&mut self, code: &'static str, pos: Pos, message: String) -> &mut Diagnostic {
-        self.diagnostics
-            .push(Diagnostic::error(code, Some(pos.location(self.file)), message));
+        self.diagnostics.push(Diagnostic::error(
+            code,
+            Some(pos.location(self.file)),
+            message,
+        ));
         self.diagnostics.last_mut().expect("just pushed")
     }
 
@@ -271,9 +291,9 @@ impl Builder {
                     Some(tag) => match resolve_tagged(&text, &tag.handle, &tag.suffix) {
                         Ok(value) => value,
                         Err(message) => {
-                            self.error("yaml-tag", pos, message)
-                                .hints
-                                .push("cspctl manifests use plain YAML values; remove the tag".to_owned());
+                            self.error("yaml-tag", pos, message).hints.push(
+                                "cspctl manifests use plain YAML values; remove the tag".to_owned(),
+                            );
                             Value::Null
                         }
                     },
@@ -284,7 +304,14 @@ impl Builder {
             }
             Event::SequenceStart(anchor, tag) => {
                 self.check_collection_tag(tag.as_deref(), "seq", pos);
-                self.open(Frame::Seq { items: Vec::new(), pos, anchor }, pos);
+                self.open(
+                    Frame::Seq {
+                        items: Vec::new(),
+                        pos,
+                        anchor,
+                    },
+                    pos,
+                );
             }
             Event::MappingStart(anchor, tag) => {
                 self.check_collection_tag(tag.as_deref(), "map", pos);
@@ -299,18 +326,39 @@ impl Builder {
                 );
             }
             Event::SequenceEnd => match self.stack.pop() {
-                Some(Frame::Seq { items, pos, anchor }) => self.push(Node { value: Value::Seq(items), pos }, anchor),
+                Some(Frame::Seq { items, pos, anchor }) => self.push(
+                    Node {
+                        value: Value::Seq(items),
+                        pos,
+                    },
+                    anchor,
+                ),
                 _ => self.fatal = true,
             },
             Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Map { entries, pos, anchor, .. }) => {
-                    self.push(Node { value: Value::Map(entries), pos }, anchor);
+                Some(Frame::Map {
+                    entries,
+                    pos,
+                    anchor,
+                    ..
+                }) => {
+                    self.push(
+                        Node {
+                            value: Value::Map(entries),
+                            pos,
+                        },
+                        anchor,
+                    );
                 }
                 _ => self.fatal = true,
             },
             Event::Alias(id) => {
                 let Some((node, size)) = self.anchors.get(&id).cloned() else {
-                    self.error("yaml-alias", pos, "alias refers to an unknown anchor".to_owned());
+                    self.error(
+                        "yaml-alias",
+                        pos,
+                        "alias refers to an unknown anchor".to_owned(),
+                    );
                     return;
                 };
                 self.alias_nodes += size;
@@ -335,9 +383,13 @@ impl Builder {
         if let Some(tag) = tag
             && !(tag.handle == "tag:yaml.org,2002:" && tag.suffix == expected)
         {
-            self.error("yaml-tag", pos, format!("unsupported YAML tag `{}{}`", tag.handle, tag.suffix))
-                .hints
-                .push("remove the tag".to_owned());
+            self.error(
+                "yaml-tag",
+                pos,
+                format!("unsupported YAML tag `{}{}`", tag.handle, tag.suffix),
+            )
+            .hints
+            .push("remove the tag".to_owned());
         }
     }
 
@@ -373,7 +425,11 @@ impl Builder {
                 items.push(node);
                 None
             }
-            Some(Frame::Map { entries, pending_key, .. }) => match pending_key.take() {
+            Some(Frame::Map {
+                entries,
+                pending_key,
+                ..
+            }) => match pending_key.take() {
                 None => {
                     let previous = entries
                         .iter()
@@ -389,7 +445,11 @@ impl Builder {
             },
         };
         if let Some((key, first)) = duplicate {
-            let message = format!("duplicate key `{}` (first defined at line {})", key.key_text(), first.line);
+            let message = format!(
+                "duplicate key `{}` (first defined at line {})",
+                key.key_text(),
+                first.line
+            );
             self.error("duplicate-key", key.pos, message)
                 .hints
                 .push("YAML keys must be unique in a mapping; remove one of them".to_owned());
@@ -403,7 +463,9 @@ fn resolve_plain(text: &str) -> Value {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),
         "false" | "False" | "FALSE" => return Value::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Value::Float(f64::INFINITY),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Value::Float(f64::INFINITY);
+        }
         "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
         ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
         _ => {}
@@ -471,7 +533,10 @@ fn resolve_tagged(text: &str, handle: &str, suffix: &str) -> Result<Value, Strin
             let value = resolve_plain(text);
             let matches = matches!(
                 (suffix, &value),
-                ("null", Value::Null) | ("bool", Value::Bool(_)) | ("int", Value::Int(_)) | ("float", Value::Float(_) | Value::Int(_))
+                ("null", Value::Null)
+                    | ("bool", Value::Bool(_))
+                    | ("int", Value::Int(_))
+                    | ("float", Value::Float(_) | Value::Int(_))
             );
             if matches {
                 Ok(match value {
@@ -498,13 +563,22 @@ mod tests {
         parse(text)
             .expect_err("expected an error")
             .into_iter()
-            .map(|d| format!("{}:{}: {}", d.location.unwrap().line, d.location.unwrap().column, d.message))
+            .map(|d| {
+                format!(
+                    "{}:{}: {}",
+                    d.location.unwrap().line,
+                    d.location.unwrap().column,
+                    d.message
+                )
+            })
             .collect()
     }
 
     #[test]
     fn yaml_1_2_core_schema() {
-        let docs = parse("a: yes\nb: on\nc: 0777\nd: 0o17\ne: 1.5\nf: ~\ng: true\nh: '12'\ni: 1e3\n").unwrap();
+        let docs =
+            parse("a: yes\nb: on\nc: 0777\nd: 0o17\ne: 1.5\nf: ~\ng: true\nh: '12'\ni: 1e3\n")
+                .unwrap();
         let json = docs[0].root.to_json();
         assert_eq!(json["a"], "yes");
         assert_eq!(json["b"], "on");
@@ -562,7 +636,10 @@ mod tests {
     fn deep_nesting_is_an_error_not_a_stack_overflow() {
         let text = "[".repeat(10_000) + &"]".repeat(10_000);
         let errors = messages(&text);
-        assert!(errors[0].contains("nesting is deeper") || errors[0].contains("recursion"), "{errors:?}");
+        assert!(
+            errors[0].contains("nesting is deeper") || errors[0].contains("recursion"),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::model::{Agreement, Billing, BillingCycle, ResellerSpec, TermDuration};
 use crate::live::LiveStatus;
+use crate::manifest::model::{Agreement, Billing, BillingCycle, ResellerSpec, TermDuration};
 
 pub use planner::{PlanOptions, plan};
 
@@ -23,7 +23,9 @@ pub use planner::{PlanOptions, plan};
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
 /// What an action does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionType {
     Create,
@@ -60,7 +62,9 @@ impl ActionType {
 }
 
 /// Whether an action can run now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionStatus {
     /// cspctl can carry it out.
@@ -72,7 +76,11 @@ pub enum ActionStatus {
 }
 
 impl ActionStatus {
-    pub const ALL: [ActionStatus; 3] = [ActionStatus::Ready, ActionStatus::Manual, ActionStatus::Blocked];
+    pub const ALL: [ActionStatus; 3] = [
+        ActionStatus::Ready,
+        ActionStatus::Manual,
+        ActionStatus::Blocked,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -84,7 +92,9 @@ impl ActionStatus {
 }
 
 /// What a reviewer should look at twice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Risk {
     /// Buys something (an order).
@@ -128,15 +138,28 @@ pub struct SourceRef {
 }
 
 /// How a live object is found again when a saved plan is applied.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(tag = "by", rename_all = "snake_case")]
 pub enum LiveKey {
-    Reseller { tenant_id: String },
-    CustomerId { id: String },
-    CustomerDomain { domain: String },
-    SubscriptionId { id: String },
+    Reseller {
+        tenant_id: String,
+    },
+    CustomerId {
+        id: String,
+    },
+    CustomerDomain {
+        domain: String,
+    },
+    SubscriptionId {
+        id: String,
+    },
     /// A subscription of the customer with `customer_domain`, by friendly name.
-    SubscriptionName { customer_domain: String, friendly_name: String },
+    SubscriptionName {
+        customer_domain: String,
+        friendly_name: String,
+    },
 }
 
 /// The live object an action was planned against: its key and fingerprint
@@ -226,7 +249,10 @@ pub enum Operation {
         reseller_name: String,
     },
     /// Put the support contact back to the default (the indirect provider).
-    ResetSupportContact { customer: ObjectRef, subscription_id: String },
+    ResetSupportContact {
+        customer: ObjectRef,
+        subscription_id: String,
+    },
     /// Nothing cspctl can do: a person must act (see the action's instructions).
     Manual,
 }
@@ -275,8 +301,10 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(actions: &[Action], unmanaged: usize) -> Summary {
-        let mut by_type: BTreeMap<ActionType, usize> = ActionType::ALL.into_iter().map(|t| (t, 0)).collect();
-        let mut by_status: BTreeMap<ActionStatus, usize> = ActionStatus::ALL.into_iter().map(|s| (s, 0)).collect();
+        let mut by_type: BTreeMap<ActionType, usize> =
+            ActionType::ALL.into_iter().map(|t| (t, 0)).collect();
+        let mut by_status: BTreeMap<ActionStatus, usize> =
+            ActionStatus::ALL.into_iter().map(|s| (s, 0)).collect();
         for action in actions {
             *by_type.entry(action.action_type).or_default() += 1;
             *by_status.entry(action.status).or_default() += 1;
@@ -323,12 +351,18 @@ impl Plan {
         }
         let s = &self.summary;
         let updates = s.count(ActionType::Update);
-        let mut parts = vec![format!("{} to create", s.count(ActionType::Create)), format!("{updates} to update")];
+        let mut parts = vec![
+            format!("{} to create", s.count(ActionType::Create)),
+            format!("{updates} to update"),
+        ];
         for (action_type, label) in [
             (ActionType::Suspend, "to suspend"),
             (ActionType::Reactivate, "to reactivate"),
             (ActionType::SetSupportContact, "support contact(s) to set"),
-            (ActionType::ResetSupportContact, "support contact(s) to reset"),
+            (
+                ActionType::ResetSupportContact,
+                "support contact(s) to reset",
+            ),
         ] {
             let n = s.count(action_type);
             if n > 0 {

@@ -20,8 +20,9 @@ use crate::manifest::model::{DesiredStatus, Kind, is_new_commerce_offer};
 use crate::manifest::source::SourceMap;
 use crate::manifest::{Object, Origin};
 use crate::plan::{
-    Action, ActionStatus, ActionType, FieldChange, LiveKey, ObjectRef, Operation, PLAN_FORMAT_VERSION, Plan,
-    Precondition, Risk, SourceRef, SubscriptionPatch, Summary, Unmanaged,
+    Action, ActionStatus, ActionType, FieldChange, LiveKey, ObjectRef, Operation,
+    PLAN_FORMAT_VERSION, Plan, Precondition, Risk, SourceRef, SubscriptionPatch, Summary,
+    Unmanaged,
 };
 use crate::validate::Desired;
 use crate::validate::rules::friendly_name;
@@ -70,7 +71,12 @@ struct Planner<'a> {
 }
 
 /// Plans the changes that make `live` match `desired`.
-pub fn plan(desired: &Desired, sources: &SourceMap, live: &Live, options: &PlanOptions) -> Result<Plan, Vec<Diagnostic>> {
+pub fn plan(
+    desired: &Desired,
+    sources: &SourceMap,
+    live: &Live,
+    options: &PlanOptions,
+) -> Result<Plan, Vec<Diagnostic>> {
     let graph = DependencyGraph::build(desired)?;
     let order = graph.topological_order(desired)?;
     let m = &desired.manifests;
@@ -95,7 +101,10 @@ pub fn plan(desired: &Desired, sources: &SourceMap, live: &Live, options: &PlanO
         let mut needs: Vec<usize> = Vec::new();
         for prerequisite in graph.prerequisites(node) {
             match &states[prerequisite.index()] {
-                NodeState::Action { index, gating: true } => needs.push(*index),
+                NodeState::Action {
+                    index,
+                    gating: true,
+                } => needs.push(*index),
                 _ => needs.extend(inherited[prerequisite.index()].iter().copied()),
             }
         }
@@ -131,15 +140,31 @@ pub fn plan(desired: &Desired, sources: &SourceMap, live: &Live, options: &PlanO
 /// does not exist). `apply PLANFILE` compares it with the one in the plan.
 pub fn observe(live: &Live, key: &LiveKey) -> Option<String> {
     match key {
-        LiveKey::Reseller { tenant_id } => live.resellers.get(&tenant_id.to_ascii_lowercase()).map(fingerprint),
-        LiveKey::CustomerId { id } => live.customers.get(&id.to_ascii_lowercase()).map(fingerprint),
+        LiveKey::Reseller { tenant_id } => live
+            .resellers
+            .get(&tenant_id.to_ascii_lowercase())
+            .map(fingerprint),
+        LiveKey::CustomerId { id } => live
+            .customers
+            .get(&id.to_ascii_lowercase())
+            .map(fingerprint),
         LiveKey::CustomerDomain { domain } => live.customer_by_domain(domain).map(fingerprint),
-        LiveKey::SubscriptionId { id } => live.subscriptions.get(&id.to_ascii_lowercase()).map(fingerprint),
-        LiveKey::SubscriptionName { customer_domain, friendly_name } => {
+        LiveKey::SubscriptionId { id } => live
+            .subscriptions
+            .get(&id.to_ascii_lowercase())
+            .map(fingerprint),
+        LiveKey::SubscriptionName {
+            customer_domain,
+            friendly_name,
+        } => {
             let customer = live.customer_by_domain(customer_domain)?;
             live.subscriptions
                 .values()
-                .find(|s| s.customer_id == customer.id && !s.status.is_gone() && s.friendly_name.eq_ignore_ascii_case(friendly_name))
+                .find(|s| {
+                    s.customer_id == customer.id
+                        && !s.status.is_gone()
+                        && s.friendly_name.eq_ignore_ascii_case(friendly_name)
+                })
                 .map(fingerprint)
         }
     }
@@ -150,7 +175,11 @@ fn flatten(prefix: &str, value: &Json, out: &mut BTreeMap<String, Json>) {
     match value {
         Json::Object(map) => {
             for (key, child) in map {
-                let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
                 flatten(&path, child, out);
             }
         }
@@ -171,7 +200,11 @@ fn diff<T: Serialize, U: Serialize>(prefix: &str, before: &T, after: &U) -> Vec<
         .filter_map(|path| {
             let before = b.get(path).cloned().unwrap_or(Json::Null);
             let after = a.get(path).cloned().unwrap_or(Json::Null);
-            (before != after).then(|| FieldChange { path: path.clone(), before, after })
+            (before != after).then(|| FieldChange {
+                path: path.clone(),
+                before,
+                after,
+            })
         })
         .collect()
 }
@@ -183,7 +216,11 @@ fn creation<T: Serialize>(value: &T) -> Vec<FieldChange> {
     leaves
         .into_iter()
         .filter(|(_, v)| !v.is_null())
-        .map(|(path, after)| FieldChange { path, before: Json::Null, after })
+        .map(|(path, after)| FieldChange {
+            path,
+            before: Json::Null,
+            after,
+        })
         .collect()
 }
 
@@ -202,7 +239,10 @@ impl Planner<'_> {
     }
 
     fn error(&mut self, origin: &Origin, path: &str, message: String, hint: &str) {
-        self.problems.push(Diagnostic::error("live-conflict", Some(origin.value_at(path)), message).with_hint(hint));
+        self.problems.push(
+            Diagnostic::error("live-conflict", Some(origin.value_at(path)), message)
+                .with_hint(hint),
+        );
     }
 
     /// Adds an action with its dependencies and status; returns its index.
@@ -215,7 +255,10 @@ impl Planner<'_> {
             .filter(|&i| !needs.iter().any(|&j| j != i && self.reaches(j, i)))
             .collect();
         let needs = needs.as_slice();
-        action.depends_on = needs.iter().map(|&i| self.actions[i].address.clone()).collect();
+        action.depends_on = needs
+            .iter()
+            .map(|&i| self.actions[i].address.clone())
+            .collect();
         let mut manual_roots: Vec<usize> = Vec::new();
         for &i in needs {
             match self.actions[i].status {
@@ -228,7 +271,10 @@ impl Planner<'_> {
         manual_roots.dedup();
         if action.status == ActionStatus::Ready && !manual_roots.is_empty() {
             action.status = ActionStatus::Blocked;
-            let waiting: Vec<&str> = manual_roots.iter().map(|&i| self.actions[i].address.as_str()).collect();
+            let waiting: Vec<&str> = manual_roots
+                .iter()
+                .map(|&i| self.actions[i].address.as_str())
+                .collect();
             action.instructions = Some(format!(
                 "Blocked until the manual step {} is done; run plan again then.",
                 waiting.join(", ")
@@ -255,7 +301,9 @@ impl Planner<'_> {
     /// Whether action `from` depends on action `to`, directly or transitively. The
     /// graph has at most five layers, so the walk is short.
     fn reaches(&self, from: usize, to: usize) -> bool {
-        self.action_needs[from].iter().any(|&next| next == to || self.reaches(next, to))
+        self.action_needs[from]
+            .iter()
+            .any(|&next| next == to || self.reaches(next, to))
     }
 
     fn match_customers(&mut self) {
@@ -271,7 +319,12 @@ impl Planner<'_> {
                                 "customer tenant {tenant_id} has domain `{}` in Partner Center, not `{}`",
                                 live.domain, customer.spec.domain
                             );
-                            self.error(&customer.origin, "spec.domain", message, "a customer's initial domain never changes; fix the manifest");
+                            self.error(
+                                &customer.origin,
+                                "spec.domain",
+                                message,
+                                "a customer's initial domain never changes; fix the manifest",
+                            );
                             None
                         }
                         Some(_) => Some(tenant_id),
@@ -286,36 +339,71 @@ impl Planner<'_> {
 
     fn match_subscriptions(&mut self) {
         let mut by_name: HashMap<(String, String), Vec<&LiveSubscription>> = HashMap::new();
-        for subscription in self.live.subscriptions.values().filter(|s| !s.status.is_gone()) {
+        for subscription in self
+            .live
+            .subscriptions
+            .values()
+            .filter(|s| !s.status.is_gone())
+        {
             by_name
-                .entry((subscription.customer_id.clone(), subscription.friendly_name.to_lowercase()))
+                .entry((
+                    subscription.customer_id.clone(),
+                    subscription.friendly_name.to_lowercase(),
+                ))
                 .or_default()
                 .push(subscription);
         }
         for (i, subscription) in self.desired.manifests.subscriptions.iter().enumerate() {
-            let Some(&c) = self.desired.customer_index.get(&subscription.spec.customer) else { continue };
+            let Some(&c) = self.desired.customer_index.get(&subscription.spec.customer) else {
+                continue;
+            };
             let customer_id = self.customer_ids[c].clone();
             if let Some(id) = &subscription.spec.id {
                 let id = id.to_ascii_lowercase();
                 match self.live.subscriptions.get(&id) {
                     Some(live) if Some(&live.customer_id) != customer_id.as_ref() => {
-                        let message = format!("subscription {id} belongs to another customer in Partner Center");
-                        self.error(&subscription.origin, "spec.id", message, "check `spec.id` and `spec.customer`");
+                        let message = format!(
+                            "subscription {id} belongs to another customer in Partner Center"
+                        );
+                        self.error(
+                            &subscription.origin,
+                            "spec.id",
+                            message,
+                            "check `spec.id` and `spec.customer`",
+                        );
                     }
                     Some(live) if live.status.is_gone() => {
-                        let message = format!("subscription {id} is {} in Partner Center and cannot be managed", live.status.as_str());
-                        self.error(&subscription.origin, "spec.id", message, "remove `spec.id` to buy a new subscription, or remove the manifest");
+                        let message = format!(
+                            "subscription {id} is {} in Partner Center and cannot be managed",
+                            live.status.as_str()
+                        );
+                        self.error(
+                            &subscription.origin,
+                            "spec.id",
+                            message,
+                            "remove `spec.id` to buy a new subscription, or remove the manifest",
+                        );
                     }
                     Some(_) => self.subscription_ids[i] = Some(id),
                     None if customer_id.is_some() => {
-                        let message = format!("no subscription {id} exists for customer `{}`", subscription.spec.customer);
-                        self.error(&subscription.origin, "spec.id", message, "an adopted id must exist; remove `spec.id` to buy a new subscription");
+                        let message = format!(
+                            "no subscription {id} exists for customer `{}`",
+                            subscription.spec.customer
+                        );
+                        self.error(
+                            &subscription.origin,
+                            "spec.id",
+                            message,
+                            "an adopted id must exist; remove `spec.id` to buy a new subscription",
+                        );
                     }
                     None => {}
                 }
                 continue;
             }
-            let Some(customer_id) = customer_id else { continue };
+            let Some(customer_id) = customer_id else {
+                continue;
+            };
             let key = (customer_id, friendly_name(subscription).to_lowercase());
             match by_name.get(&key).map(Vec::as_slice) {
                 Some([one]) => self.subscription_ids[i] = Some(one.id.clone()),
@@ -328,7 +416,12 @@ impl Planner<'_> {
                         friendly_name(subscription),
                         ids.join(", ")
                     );
-                    self.error(&subscription.origin, "metadata.name", message, "set `spec.id` to the one this manifest manages");
+                    self.error(
+                        &subscription.origin,
+                        "metadata.name",
+                        message,
+                        "set `spec.id` to the one this manifest manages",
+                    );
                 }
                 _ => {}
             }
@@ -345,12 +438,22 @@ impl Planner<'_> {
         }
     }
 
-    fn action(&self, address: String, customer: Option<String>, action_type: ActionType, operation: Operation) -> Action {
+    fn action(
+        &self,
+        address: String,
+        customer: Option<String>,
+        action_type: ActionType,
+        operation: Operation,
+    ) -> Action {
         Action {
             address,
             customer,
             action_type,
-            status: if action_type == ActionType::Manual { ActionStatus::Manual } else { ActionStatus::Ready },
+            status: if action_type == ActionType::Manual {
+                ActionStatus::Manual
+            } else {
+                ActionStatus::Ready
+            },
             depends_on: Vec::new(),
             changes: Vec::new(),
             risks: Vec::new(),
@@ -367,13 +470,23 @@ impl Planner<'_> {
         let reseller = &self.desired.manifests.resellers[i];
         let tenant_id = reseller.spec.tenant_id.to_ascii_lowercase();
         let address = format!("Reseller/{}", reseller.name);
-        let key = LiveKey::Reseller { tenant_id: tenant_id.clone() };
+        let key = LiveKey::Reseller {
+            tenant_id: tenant_id.clone(),
+        };
         match self.live.resellers.get(&tenant_id) {
             None => {
                 let mut action = if self.options.sandbox {
-                    self.action(address, None, ActionType::Create, Operation::CreateReseller { reseller: reseller.spec.clone() })
+                    self.action(
+                        address,
+                        None,
+                        ActionType::Create,
+                        Operation::CreateReseller {
+                            reseller: reseller.spec.clone(),
+                        },
+                    )
                 } else {
-                    let mut action = self.action(address, None, ActionType::Manual, Operation::Manual);
+                    let mut action =
+                        self.action(address, None, ActionType::Manual, Operation::Manual);
                     action.instructions = Some(format!(
                         "Invite reseller `{}` (MPN ID {}) in Partner Center (Indirect resellers → Add reseller); the partnership exists once the reseller accepts the invitation. Partnerships cannot be created through the API.",
                         reseller.spec.display_name, reseller.spec.mpn_id
@@ -383,19 +496,34 @@ impl Planner<'_> {
                 action.changes = creation(&reseller.spec);
                 action.roles = roles(&COMMERCE_ROLES);
                 action.source = self.source(reseller);
-                action.precondition = Some(Precondition { key, fingerprint: None });
+                action.precondition = Some(Precondition {
+                    key,
+                    fingerprint: None,
+                });
                 Some((action, true))
             }
             Some(live) => {
                 let mut changes = Vec::new();
                 if live.mpn_id != reseller.spec.mpn_id {
-                    changes.push(FieldChange { path: "mpnId".into(), before: json!(live.mpn_id), after: json!(reseller.spec.mpn_id) });
+                    changes.push(FieldChange {
+                        path: "mpnId".into(),
+                        before: json!(live.mpn_id),
+                        after: json!(reseller.spec.mpn_id),
+                    });
                 }
                 if live.name != reseller.spec.display_name {
-                    changes.push(FieldChange { path: "displayName".into(), before: json!(live.name), after: json!(reseller.spec.display_name) });
+                    changes.push(FieldChange {
+                        path: "displayName".into(),
+                        before: json!(live.name),
+                        after: json!(reseller.spec.display_name),
+                    });
                 }
                 if reseller.spec.location.is_some() && live.location != reseller.spec.location {
-                    changes.push(FieldChange { path: "location".into(), before: json!(live.location), after: json!(reseller.spec.location) });
+                    changes.push(FieldChange {
+                        path: "location".into(),
+                        before: json!(live.location),
+                        after: json!(reseller.spec.location),
+                    });
                 }
                 if changes.is_empty() {
                     return None;
@@ -406,7 +534,10 @@ impl Planner<'_> {
                 );
                 action.changes = changes;
                 action.source = self.source(reseller);
-                action.precondition = Some(Precondition { key, fingerprint: Some(fingerprint(live)) });
+                action.precondition = Some(Precondition {
+                    key,
+                    fingerprint: Some(fingerprint(live)),
+                });
                 // A profile difference holds nothing back.
                 Some((action, false))
             }
@@ -435,10 +566,16 @@ impl Planner<'_> {
                 action.url = self.live.relationship_request_url.clone();
                 action.roles = roles(&COMMERCE_ROLES);
                 action.source = self.source(customer);
-                action.precondition = Some(Precondition { key: LiveKey::CustomerId { id: tenant_id.to_ascii_lowercase() }, fingerprint: None });
+                action.precondition = Some(Precondition {
+                    key: LiveKey::CustomerId {
+                        id: tenant_id.to_ascii_lowercase(),
+                    },
+                    fingerprint: None,
+                });
                 return Some((action, true));
             }
-            let first = &self.desired.manifests.resellers[self.desired.reseller_index[&spec.resellers[0]]];
+            let first =
+                &self.desired.manifests.resellers[self.desired.reseller_index[&spec.resellers[0]]];
             let operation = Operation::CreateCustomer {
                 domain: spec.domain.clone(),
                 company_name: spec.company_name.clone(),
@@ -457,11 +594,20 @@ impl Planner<'_> {
             action.risks = vec![Risk::CustomerVisible, Risk::Irreversible];
             action.roles = roles(&COMMERCE_ROLES);
             action.source = self.source(customer);
-            action.precondition = Some(Precondition { key: LiveKey::CustomerDomain { domain: spec.domain.to_ascii_lowercase() }, fingerprint: None });
+            action.precondition = Some(Precondition {
+                key: LiveKey::CustomerDomain {
+                    domain: spec.domain.to_ascii_lowercase(),
+                },
+                fingerprint: None,
+            });
             return Some((action, true));
         };
         let live = &self.live.customers[&id];
-        let mut changes = diff("", &json!({"companyName": live.company_name, "billing": live.billing}), &json!({"companyName": spec.company_name, "billing": spec.billing}));
+        let mut changes = diff(
+            "",
+            &json!({"companyName": live.company_name, "billing": live.billing}),
+            &json!({"companyName": spec.company_name, "billing": spec.billing}),
+        );
         let billing_changed = !changes.is_empty();
         let agreement = match (&spec.agreement, &live.agreement) {
             (Some(desired), None) => {
@@ -476,14 +622,18 @@ impl Planner<'_> {
         let operation = Operation::UpdateCustomer {
             customer: self.customer_ref(c),
             billing: billing_changed.then(|| spec.billing.clone()),
-            company_name: (live.company_name != spec.company_name).then(|| spec.company_name.clone()),
+            company_name: (live.company_name != spec.company_name)
+                .then(|| spec.company_name.clone()),
             agreement,
         };
         let mut action = self.action(address, name, ActionType::Update, operation);
         action.changes = changes;
         action.roles = roles(&COMMERCE_ROLES);
         action.source = self.source(customer);
-        action.precondition = Some(Precondition { key: LiveKey::CustomerId { id: id.clone() }, fingerprint: Some(fingerprint(live)) });
+        action.precondition = Some(Precondition {
+            key: LiveKey::CustomerId { id: id.clone() },
+            fingerprint: Some(fingerprint(live)),
+        });
         Some((action, true))
     }
 
@@ -492,7 +642,9 @@ impl Planner<'_> {
         let reseller = &self.desired.manifests.resellers[r];
         let tenant_id = reseller.spec.tenant_id.to_ascii_lowercase();
         let is_first = customer.spec.resellers.first() == Some(&reseller.name);
-        let live_customer: Option<&LiveCustomer> = self.customer_ids[c].as_ref().map(|id| &self.live.customers[id]);
+        let live_customer: Option<&LiveCustomer> = self.customer_ids[c]
+            .as_ref()
+            .map(|id| &self.live.customers[id]);
         match live_customer {
             Some(live) if live.reseller_relationships.contains(&tenant_id) => return None,
             // A customer created by this plan gets its first reseller's relationship
@@ -501,14 +653,23 @@ impl Planner<'_> {
             _ => {}
         }
         let address = format!("Relationship/{}/{}", customer.name, reseller.name);
-        let mut action = self.action(address, Some(customer.name.clone()), ActionType::Manual, Operation::Manual);
+        let mut action = self.action(
+            address,
+            Some(customer.name.clone()),
+            ActionType::Manual,
+            Operation::Manual,
+        );
         let mut instructions = format!(
             "Reseller `{}` (MPN ID {}) has no relationship with customer `{}` ({}): the reseller sends a reseller relationship request and the customer's global admin accepts it. Then run plan again.",
             reseller.spec.display_name, reseller.spec.mpn_id, customer.name, customer.spec.domain
         );
         if let Some(hint) = &self.options.simulate_hint {
             instructions.push(' ');
-            instructions.push_str(&hint.replace("{customer}", &customer.spec.domain).replace("{reseller}", &tenant_id));
+            instructions.push_str(
+                &hint
+                    .replace("{customer}", &customer.spec.domain)
+                    .replace("{reseller}", &tenant_id),
+            );
         }
         action.instructions = Some(instructions);
         action.url = self.live.relationship_request_url.clone();
@@ -517,7 +678,9 @@ impl Planner<'_> {
         action.precondition = Some(Precondition {
             key: match &self.customer_ids[c] {
                 Some(id) => LiveKey::CustomerId { id: id.clone() },
-                None => LiveKey::CustomerDomain { domain: customer.spec.domain.to_ascii_lowercase() },
+                None => LiveKey::CustomerDomain {
+                    domain: customer.spec.domain.to_ascii_lowercase(),
+                },
             },
             fingerprint: live_customer.map(fingerprint),
         });
@@ -525,7 +688,10 @@ impl Planner<'_> {
     }
 
     fn reseller_mpn(&self, name: &str) -> Option<String> {
-        self.desired.reseller_index.get(name).map(|&r| self.desired.manifests.resellers[r].spec.mpn_id.clone())
+        self.desired
+            .reseller_index
+            .get(name)
+            .map(|&r| self.desired.manifests.resellers[r].spec.mpn_id.clone())
     }
 
     /// A reseller of record shown by name when the MPN ID is one of ours.
@@ -583,26 +749,45 @@ impl Planner<'_> {
         };
         let live = &self.live.subscriptions[&id];
         if !live.offer_id.eq_ignore_ascii_case(&spec.offer_id) {
-            let message = format!("subscription `{}` has offer {} in Partner Center; an offer cannot change in place", subscription.name, live.offer_id);
+            let message = format!(
+                "subscription `{}` has offer {} in Partner Center; an offer cannot change in place",
+                subscription.name, live.offer_id
+            );
             self.error(&subscription.origin, "spec.offerId", message, "declare a new Subscription (with another friendly name) for the new offer, and suspend this one");
             return None;
         }
         if live.term_duration != spec.term_duration {
-            let message = format!("subscription `{}` has term {:?} in Partner Center; the term cannot change mid-term", subscription.name, live.term_duration);
-            self.error(&subscription.origin, "spec.termDuration", message, "keep the current term; schedule a change at renewal in Partner Center");
+            let message = format!(
+                "subscription `{}` has term {:?} in Partner Center; the term cannot change mid-term",
+                subscription.name, live.term_duration
+            );
+            self.error(
+                &subscription.origin,
+                "spec.termDuration",
+                message,
+                "keep the current term; schedule a change at renewal in Partner Center",
+            );
             return None;
         }
         let desired_status = match spec.status {
             DesiredStatus::Active => LiveStatus::Active,
             DesiredStatus::Suspended => LiveStatus::Suspended,
         };
-        let live_status = if live.status == LiveStatus::Pending { LiveStatus::Active } else { live.status };
+        let live_status = if live.status == LiveStatus::Pending {
+            LiveStatus::Active
+        } else {
+            live.status
+        };
         let mut patch = SubscriptionPatch::default();
         let mut changes = Vec::new();
         let mut risks = Vec::new();
         if live.quantity != spec.quantity {
             patch.quantity = Some(spec.quantity);
-            changes.push(FieldChange { path: "quantity".into(), before: json!(live.quantity), after: json!(spec.quantity) });
+            changes.push(FieldChange {
+                path: "quantity".into(),
+                before: json!(live.quantity),
+                after: json!(spec.quantity),
+            });
             if spec.quantity > live.quantity {
                 risks.push(Risk::CostIncrease);
             } else {
@@ -611,14 +796,22 @@ impl Planner<'_> {
         }
         if live.auto_renew != spec.auto_renew {
             patch.auto_renew = Some(spec.auto_renew);
-            changes.push(FieldChange { path: "autoRenew".into(), before: json!(live.auto_renew), after: json!(spec.auto_renew) });
+            changes.push(FieldChange {
+                path: "autoRenew".into(),
+                before: json!(live.auto_renew),
+                after: json!(spec.auto_renew),
+            });
             if !spec.auto_renew {
                 risks.push(Risk::CustomerVisible);
             }
         }
         if live.billing_cycle != spec.billing_cycle {
             patch.billing_cycle = Some(spec.billing_cycle);
-            changes.push(FieldChange { path: "billingCycle".into(), before: json!(live.billing_cycle), after: json!(spec.billing_cycle) });
+            changes.push(FieldChange {
+                path: "billingCycle".into(),
+                before: json!(live.billing_cycle),
+                after: json!(spec.billing_cycle),
+            });
         }
         if live.partner_id != partner_id {
             changes.push(FieldChange {
@@ -630,27 +823,44 @@ impl Planner<'_> {
         }
         let action_type = if live_status != desired_status {
             patch.status = Some(desired_status);
-            changes.push(FieldChange { path: "status".into(), before: json!(live.status), after: json!(desired_status) });
+            changes.push(FieldChange {
+                path: "status".into(),
+                before: json!(live.status),
+                after: json!(desired_status),
+            });
             risks.push(Risk::CustomerVisible);
-            if desired_status == LiveStatus::Suspended { ActionType::Suspend } else { ActionType::Reactivate }
+            if desired_status == LiveStatus::Suspended {
+                ActionType::Suspend
+            } else {
+                ActionType::Reactivate
+            }
         } else {
             ActionType::Update
         };
         if changes.is_empty() {
             return None;
         }
-        if is_new_commerce_offer(&spec.offer_id) && patch.quantity.is_some_and(|q| q < live.quantity) {
+        if is_new_commerce_offer(&spec.offer_id)
+            && patch.quantity.is_some_and(|q| q < live.quantity)
+        {
             risks.push(Risk::Irreversible);
         }
         risks.sort_unstable();
         risks.dedup();
-        let operation = Operation::UpdateSubscription { customer: self.customer_ref(c), subscription_id: id.clone(), patch };
+        let operation = Operation::UpdateSubscription {
+            customer: self.customer_ref(c),
+            subscription_id: id.clone(),
+            patch,
+        };
         let mut action = self.action(address, name, action_type, operation);
         action.changes = changes;
         action.risks = risks;
         action.roles = roles(&COMMERCE_ROLES);
         action.source = self.source(subscription);
-        action.precondition = Some(Precondition { key: LiveKey::SubscriptionId { id }, fingerprint: Some(fingerprint(live)) });
+        action.precondition = Some(Precondition {
+            key: LiveKey::SubscriptionId { id },
+            fingerprint: Some(fingerprint(live)),
+        });
         Some((action, true))
     }
 
@@ -659,21 +869,34 @@ impl Planner<'_> {
         let s = self.desired.subscription_index[&contact.spec.subscription];
         let subscription = &self.desired.manifests.subscriptions[s];
         let c = self.desired.customer_index[&subscription.spec.customer];
-        let reseller = &self.desired.manifests.resellers[self.desired.reseller_index[&contact.spec.reseller]];
+        let reseller =
+            &self.desired.manifests.resellers[self.desired.reseller_index[&contact.spec.reseller]];
         let tenant_id = reseller.spec.tenant_id.to_ascii_lowercase();
-        let live = self.subscription_ids[s].as_ref().map(|id| &self.live.subscriptions[id]);
+        let live = self.subscription_ids[s]
+            .as_ref()
+            .map(|id| &self.live.subscriptions[id]);
         let current = live.and_then(|l| l.support_contact.as_ref());
-        if current.is_some_and(|sc| sc.tenant_id.eq_ignore_ascii_case(&tenant_id) && sc.mpn_id == reseller.spec.mpn_id) {
+        if current.is_some_and(|sc| {
+            sc.tenant_id.eq_ignore_ascii_case(&tenant_id) && sc.mpn_id == reseller.spec.mpn_id
+        }) {
             return None;
         }
         let operation = Operation::SetSupportContact {
             customer: self.customer_ref(c),
-            subscription: ObjectRef { address: format!("Subscription/{}", subscription.name), id: self.subscription_ids[s].clone() },
+            subscription: ObjectRef {
+                address: format!("Subscription/{}", subscription.name),
+                id: self.subscription_ids[s].clone(),
+            },
             reseller_tenant_id: tenant_id,
             reseller_mpn_id: reseller.spec.mpn_id.clone(),
             reseller_name: reseller.spec.display_name.clone(),
         };
-        let mut action = self.action(format!("SupportContact/{}", contact.name), Some(subscription.spec.customer.clone()), ActionType::SetSupportContact, operation);
+        let mut action = self.action(
+            format!("SupportContact/{}", contact.name),
+            Some(subscription.spec.customer.clone()),
+            ActionType::SetSupportContact,
+            operation,
+        );
         action.changes = vec![FieldChange {
             path: "reseller".into(),
             before: current.map_or(Json::Null, |sc| self.reseller_label(Some(&sc.mpn_id))),
@@ -683,10 +906,16 @@ impl Planner<'_> {
         action.roles = roles(&SUPPORT_ROLES);
         action.source = self.source(contact);
         action.precondition = Some(match live {
-            Some(l) => Precondition { key: LiveKey::SubscriptionId { id: l.id.clone() }, fingerprint: Some(fingerprint(l)) },
+            Some(l) => Precondition {
+                key: LiveKey::SubscriptionId { id: l.id.clone() },
+                fingerprint: Some(fingerprint(l)),
+            },
             None => Precondition {
                 key: LiveKey::SubscriptionName {
-                    customer_domain: self.desired.manifests.customers[c].spec.domain.to_ascii_lowercase(),
+                    customer_domain: self.desired.manifests.customers[c]
+                        .spec
+                        .domain
+                        .to_ascii_lowercase(),
                     friendly_name: friendly_name(subscription).to_owned(),
                 },
                 fingerprint: None,
@@ -699,7 +928,11 @@ impl Planner<'_> {
     /// back to the default, and live objects no manifest declares are listed.
     fn unmanaged(&mut self) -> Vec<Unmanaged> {
         let m = &self.desired.manifests;
-        let with_contact: HashSet<&str> = m.support_contacts.iter().map(|sc| sc.spec.subscription.as_str()).collect();
+        let with_contact: HashSet<&str> = m
+            .support_contacts
+            .iter()
+            .map(|sc| sc.spec.subscription.as_str())
+            .collect();
         let resets: Vec<(usize, String)> = m
             .subscriptions
             .iter()
@@ -707,26 +940,40 @@ impl Planner<'_> {
             .filter(|(_, s)| !with_contact.contains(s.name.as_str()))
             .filter_map(|(s, _)| {
                 let id = self.subscription_ids[s].as_ref()?;
-                self.live.subscriptions[id].support_contact.as_ref().map(|_| (s, id.clone()))
+                self.live.subscriptions[id]
+                    .support_contact
+                    .as_ref()
+                    .map(|_| (s, id.clone()))
             })
             .collect();
         for (s, id) in resets {
             let subscription = &m.subscriptions[s];
             let c = self.desired.customer_index[&subscription.spec.customer];
             let live = &self.live.subscriptions[&id];
-            let before = self.reseller_label(live.support_contact.as_ref().map(|sc| sc.mpn_id.as_str()));
-            let operation = Operation::ResetSupportContact { customer: self.customer_ref(c), subscription_id: id.clone() };
+            let before =
+                self.reseller_label(live.support_contact.as_ref().map(|sc| sc.mpn_id.as_str()));
+            let operation = Operation::ResetSupportContact {
+                customer: self.customer_ref(c),
+                subscription_id: id.clone(),
+            };
             let mut action = self.action(
                 format!("Subscription/{}/supportContact", subscription.name),
                 Some(subscription.spec.customer.clone()),
                 ActionType::ResetSupportContact,
                 operation,
             );
-            action.changes = vec![FieldChange { path: "supportContact".into(), before, after: json!("indirect provider (default)") }];
+            action.changes = vec![FieldChange {
+                path: "supportContact".into(),
+                before,
+                after: json!("indirect provider (default)"),
+            }];
             action.risks = vec![Risk::CustomerVisible];
             action.roles = roles(&SUPPORT_ROLES);
             action.source = self.source(subscription);
-            action.precondition = Some(Precondition { key: LiveKey::SubscriptionId { id: id.clone() }, fingerprint: Some(fingerprint(live)) });
+            action.precondition = Some(Precondition {
+                key: LiveKey::SubscriptionId { id: id.clone() },
+                fingerprint: Some(fingerprint(live)),
+            });
             let depends: Vec<usize> = self
                 .actions
                 .iter()
@@ -736,26 +983,47 @@ impl Planner<'_> {
             self.push(action, &depends);
         }
 
-        let managed_resellers: HashSet<String> = m.resellers.iter().map(|r| r.spec.tenant_id.to_ascii_lowercase()).collect();
+        let managed_resellers: HashSet<String> = m
+            .resellers
+            .iter()
+            .map(|r| r.spec.tenant_id.to_ascii_lowercase())
+            .collect();
         let managed_customers: HashSet<&String> = self.customer_ids.iter().flatten().collect();
-        let managed_subscriptions: HashSet<&String> = self.subscription_ids.iter().flatten().collect();
+        let managed_subscriptions: HashSet<&String> =
+            self.subscription_ids.iter().flatten().collect();
         let mut out: Vec<Unmanaged> = Vec::new();
-        out.extend(self.live.resellers.values().filter(|r| !managed_resellers.contains(&r.tenant_id)).map(|r| Unmanaged {
-            kind: "Reseller".into(),
-            id: r.tenant_id.clone(),
-            name: r.name.clone(),
-        }));
-        out.extend(self.live.customers.values().filter(|c| !managed_customers.contains(&c.id)).map(|c| Unmanaged {
-            kind: "Customer".into(),
-            id: c.id.clone(),
-            name: c.domain.clone(),
-        }));
+        out.extend(
+            self.live
+                .resellers
+                .values()
+                .filter(|r| !managed_resellers.contains(&r.tenant_id))
+                .map(|r| Unmanaged {
+                    kind: "Reseller".into(),
+                    id: r.tenant_id.clone(),
+                    name: r.name.clone(),
+                }),
+        );
+        out.extend(
+            self.live
+                .customers
+                .values()
+                .filter(|c| !managed_customers.contains(&c.id))
+                .map(|c| Unmanaged {
+                    kind: "Customer".into(),
+                    id: c.id.clone(),
+                    name: c.domain.clone(),
+                }),
+        );
         out.extend(
             self.live
                 .subscriptions
                 .values()
                 .filter(|s| !s.status.is_gone() && !managed_subscriptions.contains(&s.id))
-                .map(|s| Unmanaged { kind: "Subscription".into(), id: s.id.clone(), name: s.friendly_name.clone() }),
+                .map(|s| Unmanaged {
+                    kind: "Subscription".into(),
+                    id: s.id.clone(),
+                    name: s.friendly_name.clone(),
+                }),
         );
         out
     }

@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use crate::live::{Live, LiveCustomer, LiveReseller, LiveStatus, LiveSubscription, LiveSupportContact};
+use crate::live::{
+    Live, LiveCustomer, LiveReseller, LiveStatus, LiveSubscription, LiveSupportContact,
+};
 use crate::manifest::load::{SchemaValidators, load_manifests};
 use crate::manifest::model::{BillingCycle, TermDuration};
 use crate::manifest::source::SourceMap;
@@ -69,7 +71,11 @@ fn desired(text: &str) -> (SourceMap, Desired) {
 }
 
 fn options() -> PlanOptions {
-    PlanOptions { backend: "test".into(), sandbox: true, simulate_hint: None }
+    PlanOptions {
+        backend: "test".into(),
+        sandbox: true,
+        simulate_hint: None,
+    }
 }
 
 fn run(text: &str, live: &Live) -> Plan {
@@ -78,20 +84,37 @@ fn run(text: &str, live: &Live) -> Plan {
 }
 
 fn live_reseller(tenant: &str, mpn: &str, name: &str) -> LiveReseller {
-    LiveReseller { tenant_id: tenant.into(), mpn_id: mpn.into(), name: name.into(), location: None }
+    LiveReseller {
+        tenant_id: tenant.into(),
+        mpn_id: mpn.into(),
+        name: name.into(),
+        location: None,
+    }
 }
 
 /// The live state the manifests of `base()` describe once applied.
 fn base_text() -> String {
-    format!("{RESELLERS}{}{}", customer("contoso", "[northwind]"), subscription("contoso-e3", "contoso", LEGACY, 5, ", reseller: northwind"))
+    format!(
+        "{RESELLERS}{}{}",
+        customer("contoso", "[northwind]"),
+        subscription("contoso-e3", "contoso", LEGACY, 5, ", reseller: northwind")
+    )
 }
 
 fn base_live() -> Live {
     let (_, d) = desired(&base_text());
     let c = &d.manifests.customers[0].spec;
     let mut live = Live::default();
-    for r in [("6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "4847383", "Northwind"), ("22222222-3333-4444-8555-666666666666", "517285", "Litware")] {
-        live.resellers.insert(r.0.into(), live_reseller(r.0, r.1, r.2));
+    for r in [
+        (
+            "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+            "4847383",
+            "Northwind",
+        ),
+        ("22222222-3333-4444-8555-666666666666", "517285", "Litware"),
+    ] {
+        live.resellers
+            .insert(r.0.into(), live_reseller(r.0, r.1, r.2));
     }
     live.customers.insert(
         "c1".into(),
@@ -103,10 +126,14 @@ fn base_live() -> Live {
             organization_registration_number: None,
             associated_partner_id: Some("6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into()),
             reseller_relationships: ["6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".to_owned()].into(),
-            agreement: c.agreement.clone().map(|a| crate::live::LiveAgreement { contact: a.contact, date_agreed: a.date_agreed }),
+            agreement: c.agreement.clone().map(|a| crate::live::LiveAgreement {
+                contact: a.contact,
+                date_agreed: a.date_agreed,
+            }),
         },
     );
-    live.subscriptions.insert("s1".into(), live_subscription("s1", "contoso-e3", 5));
+    live.subscriptions
+        .insert("s1".into(), live_subscription("s1", "contoso-e3", 5));
     live
 }
 
@@ -133,19 +160,40 @@ fn live_subscription(id: &str, name: &str, quantity: u32) -> LiveSubscription {
 fn empty_tenant_creates_everything_in_dependency_order() {
     let plan = run(&base_text(), &Live::default());
     let addresses: Vec<&str> = plan.actions.iter().map(|a| a.address.as_str()).collect();
-    assert_eq!(addresses, ["Reseller/northwind", "Reseller/litware", "Customer/contoso", "Subscription/contoso-e3"]);
-    assert!(plan.actions.iter().all(|a| a.action_type == ActionType::Create && a.status == ActionStatus::Ready));
+    assert_eq!(
+        addresses,
+        [
+            "Reseller/northwind",
+            "Reseller/litware",
+            "Customer/contoso",
+            "Subscription/contoso-e3"
+        ]
+    );
+    assert!(
+        plan.actions
+            .iter()
+            .all(|a| a.action_type == ActionType::Create && a.status == ActionStatus::Ready)
+    );
     assert_eq!(plan.actions[2].depends_on, ["Reseller/northwind"]);
     assert_eq!(plan.actions[3].depends_on, ["Customer/contoso"]);
-    assert_eq!(plan.actions[3].risks, [Risk::Purchase, Risk::CostIncrease, Risk::CustomerVisible]);
-    assert_eq!(plan.summary_line(), "Plan: 4 to create, 0 to update, 0 manual, 0 blocked.");
+    assert_eq!(
+        plan.actions[3].risks,
+        [Risk::Purchase, Risk::CostIncrease, Risk::CustomerVisible]
+    );
+    assert_eq!(
+        plan.summary_line(),
+        "Plan: 4 to create, 0 to update, 0 manual, 0 blocked."
+    );
 }
 
 #[test]
 fn matching_live_state_means_no_changes() {
     let plan = run(&base_text(), &base_live());
     assert!(!plan.has_changes(), "{:#?}", plan.actions);
-    assert_eq!(plan.summary_line(), "No changes. The live state matches the manifests.");
+    assert_eq!(
+        plan.summary_line(),
+        "No changes. The live state matches the manifests."
+    );
 }
 
 #[test]
@@ -154,12 +202,25 @@ fn quantity_increase_is_an_update_with_cost_risk() {
     let plan = run(&text, &base_live());
     assert_eq!(plan.actions.len(), 1);
     let action = &plan.actions[0];
-    assert_eq!((action.action_type, action.address.as_str()), (ActionType::Update, "Subscription/contoso-e3"));
+    assert_eq!(
+        (action.action_type, action.address.as_str()),
+        (ActionType::Update, "Subscription/contoso-e3")
+    );
     assert_eq!(action.changes[0].path, "quantity");
-    assert_eq!((action.changes[0].before.as_u64(), action.changes[0].after.as_u64()), (Some(5), Some(8)));
+    assert_eq!(
+        (
+            action.changes[0].before.as_u64(),
+            action.changes[0].after.as_u64()
+        ),
+        (Some(5), Some(8))
+    );
     assert_eq!(action.risks, [Risk::CostIncrease]);
     match &action.operation {
-        Operation::UpdateSubscription { patch, subscription_id, .. } => {
+        Operation::UpdateSubscription {
+            patch,
+            subscription_id,
+            ..
+        } => {
             assert_eq!(patch.quantity, Some(8));
             assert_eq!(subscription_id, "s1");
         }
@@ -169,7 +230,10 @@ fn quantity_increase_is_an_update_with_cost_risk() {
 
 #[test]
 fn suspending_is_its_own_action_type() {
-    let text = base_text().replace("reseller: northwind}", "reseller: northwind, status: suspended}");
+    let text = base_text().replace(
+        "reseller: northwind}",
+        "reseller: northwind, status: suspended}",
+    );
     let plan = run(&text, &base_live());
     assert_eq!(plan.actions[0].action_type, ActionType::Suspend);
     assert!(plan.actions[0].risks.contains(&Risk::CustomerVisible));
@@ -178,7 +242,8 @@ fn suspending_is_its_own_action_type() {
 #[test]
 fn unmanaged_live_objects_are_reported_never_changed() {
     let mut live = base_live();
-    live.subscriptions.insert("s2".into(), live_subscription("s2", "someone-else", 1));
+    live.subscriptions
+        .insert("s2".into(), live_subscription("s2", "someone-else", 1));
     let plan = run(&base_text(), &live);
     assert!(!plan.has_changes());
     assert_eq!(plan.unmanaged.len(), 1);
@@ -187,7 +252,10 @@ fn unmanaged_live_objects_are_reported_never_changed() {
 
 #[test]
 fn a_renamed_subscription_is_a_new_purchase_never_a_guess() {
-    let text = base_text().replace("reseller: northwind}", "reseller: northwind, friendlyName: Contoso E3 renamed}");
+    let text = base_text().replace(
+        "reseller: northwind}",
+        "reseller: northwind, friendlyName: Contoso E3 renamed}",
+    );
     let plan = run(&text, &base_live());
     assert_eq!(plan.actions[0].action_type, ActionType::Create);
     assert_eq!(plan.unmanaged.len(), 1);
@@ -201,20 +269,47 @@ fn second_reseller_relationship_is_manual_and_blocks_its_support_contact() {
         subscription("contoso-e3", "contoso", LEGACY, 5, ", reseller: northwind")
     );
     let plan = run(&text, &base_live());
-    let relationship = plan.actions.iter().find(|a| a.address == "Relationship/contoso/litware").expect("manual step");
-    assert_eq!((relationship.action_type, relationship.status), (ActionType::Manual, ActionStatus::Manual));
-    assert!(relationship.instructions.as_deref().unwrap().contains("accepts it"));
-    let contact = plan.actions.iter().find(|a| a.address == "SupportContact/sc").expect("support contact");
+    let relationship = plan
+        .actions
+        .iter()
+        .find(|a| a.address == "Relationship/contoso/litware")
+        .expect("manual step");
+    assert_eq!(
+        (relationship.action_type, relationship.status),
+        (ActionType::Manual, ActionStatus::Manual)
+    );
+    assert!(
+        relationship
+            .instructions
+            .as_deref()
+            .unwrap()
+            .contains("accepts it")
+    );
+    let contact = plan
+        .actions
+        .iter()
+        .find(|a| a.address == "SupportContact/sc")
+        .expect("support contact");
     assert_eq!(contact.status, ActionStatus::Blocked);
-    assert!(contact.depends_on.contains(&"Relationship/contoso/litware".to_owned()));
-    assert_eq!(plan.summary_line(), "Plan: 0 to create, 0 to update, 1 support contact(s) to set, 1 manual, 1 blocked.");
+    assert!(
+        contact
+            .depends_on
+            .contains(&"Relationship/contoso/litware".to_owned())
+    );
+    assert_eq!(
+        plan.summary_line(),
+        "Plan: 0 to create, 0 to update, 1 support contact(s) to set, 1 manual, 1 blocked."
+    );
 }
 
 #[test]
 fn undeclared_support_contact_on_a_managed_subscription_is_reset() {
     let mut live = base_live();
-    live.subscriptions.get_mut("s1").unwrap().support_contact =
-        Some(LiveSupportContact { tenant_id: "22222222-3333-4444-8555-666666666666".into(), mpn_id: "517285".into(), name: "Litware".into() });
+    live.subscriptions.get_mut("s1").unwrap().support_contact = Some(LiveSupportContact {
+        tenant_id: "22222222-3333-4444-8555-666666666666".into(),
+        mpn_id: "517285".into(),
+        name: "Litware".into(),
+    });
     let plan = run(&base_text(), &live);
     assert_eq!(plan.actions.len(), 1);
     assert_eq!(plan.actions[0].action_type, ActionType::ResetSupportContact);
@@ -224,10 +319,17 @@ fn undeclared_support_contact_on_a_managed_subscription_is_reset() {
 #[test]
 fn production_backend_makes_a_missing_partnership_manual() {
     let (sources, desired) = desired(&base_text());
-    let options = PlanOptions { sandbox: false, ..options() };
+    let options = PlanOptions {
+        sandbox: false,
+        ..options()
+    };
     let plan = plan(&desired, &sources, &Live::default(), &options).unwrap();
     assert_eq!(plan.actions[0].action_type, ActionType::Manual);
-    let customer = plan.actions.iter().find(|a| a.address == "Customer/contoso").unwrap();
+    let customer = plan
+        .actions
+        .iter()
+        .find(|a| a.address == "Customer/contoso")
+        .unwrap();
     assert_eq!(customer.status, ActionStatus::Blocked);
 }
 
@@ -235,14 +337,18 @@ fn production_backend_makes_a_missing_partnership_manual() {
 fn changing_the_offer_in_place_is_refused_with_a_position() {
     let (sources, desired) = desired(&base_text().replace(LEGACY, NCE));
     let problems = plan(&desired, &sources, &base_live(), &options()).unwrap_err();
-    assert!(problems[0].message.contains("offer cannot change in place"), "{problems:#?}");
+    assert!(
+        problems[0].message.contains("offer cannot change in place"),
+        "{problems:#?}"
+    );
     assert!(problems[0].location.is_some());
 }
 
 #[test]
 fn two_live_subscriptions_with_one_name_are_ambiguous() {
     let mut live = base_live();
-    live.subscriptions.insert("s2".into(), live_subscription("s2", "contoso-e3", 1));
+    live.subscriptions
+        .insert("s2".into(), live_subscription("s2", "contoso-e3", 1));
     let (sources, desired) = desired(&base_text());
     let problems = plan(&desired, &sources, &live, &options()).unwrap_err();
     assert!(problems[0].message.contains("are named"), "{problems:#?}");

@@ -17,8 +17,8 @@ use crate::validate::Desired;
 /// Countries where Partner Center requires `organizationRegistrationNumber` (and a
 /// phone number) on customer creation (partner-center-api.md §7, error 600049/600051).
 pub const REGISTRATION_NUMBER_COUNTRIES: [&str; 24] = [
-    "AE", "AM", "AZ", "BR", "BY", "HU", "IN", "IQ", "KG", "KZ", "MD", "MM", "PL", "RU", "SA", "SS", "TH", "TJ",
-    "TR", "UA", "UZ", "VE", "VN", "ZA",
+    "AE", "AM", "AZ", "BR", "BY", "HU", "IN", "IQ", "KG", "KZ", "MD", "MM", "PL", "RU", "SA", "SS",
+    "TH", "TJ", "TR", "UA", "UZ", "VE", "VN", "ZA",
 ];
 
 /// Checks every cross-object rule; returns all problems found.
@@ -30,16 +30,52 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
     unique_names(Kind::Subscription, &m.subscriptions, &mut out);
     unique_names(Kind::SupportContact, &m.support_contacts, &mut out);
 
-    unique_values(&m.resellers, "spec.tenantId", "reseller tenant id", |r| Some(r.spec.tenant_id.to_ascii_lowercase()), &mut out);
-    unique_values(&m.resellers, "spec.mpnId", "reseller MPN ID", |r| Some(r.spec.mpn_id.clone()), &mut out);
-    unique_values(&m.customers, "spec.domain", "customer domain", |c| Some(c.spec.domain.to_ascii_lowercase()), &mut out);
-    unique_values(&m.customers, "spec.tenantId", "customer tenant id", |c| c.spec.tenant_id.as_ref().map(|t| t.to_ascii_lowercase()), &mut out);
-    unique_values(&m.subscriptions, "spec.id", "subscription id", |s| s.spec.id.as_ref().map(|t| t.to_ascii_lowercase()), &mut out);
+    unique_values(
+        &m.resellers,
+        "spec.tenantId",
+        "reseller tenant id",
+        |r| Some(r.spec.tenant_id.to_ascii_lowercase()),
+        &mut out,
+    );
+    unique_values(
+        &m.resellers,
+        "spec.mpnId",
+        "reseller MPN ID",
+        |r| Some(r.spec.mpn_id.clone()),
+        &mut out,
+    );
+    unique_values(
+        &m.customers,
+        "spec.domain",
+        "customer domain",
+        |c| Some(c.spec.domain.to_ascii_lowercase()),
+        &mut out,
+    );
+    unique_values(
+        &m.customers,
+        "spec.tenantId",
+        "customer tenant id",
+        |c| c.spec.tenant_id.as_ref().map(|t| t.to_ascii_lowercase()),
+        &mut out,
+    );
+    unique_values(
+        &m.subscriptions,
+        "spec.id",
+        "subscription id",
+        |s| s.spec.id.as_ref().map(|t| t.to_ascii_lowercase()),
+        &mut out,
+    );
     unique_values(
         &m.subscriptions,
         "spec.friendlyName",
         "friendly name for this customer",
-        |s| Some(format!("{}\u{0}{}", s.spec.customer, friendly_name(s).to_lowercase())),
+        |s| {
+            Some(format!(
+                "{}\u{0}{}",
+                s.spec.customer,
+                friendly_name(s).to_lowercase()
+            ))
+        },
         &mut out,
     );
 
@@ -47,7 +83,13 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
 
     for customer in &m.customers {
         for (i, reseller) in customer.spec.resellers.iter().enumerate() {
-            names.resolve(Kind::Reseller, reseller, &customer.origin, &format!("spec.resellers.{i}"), &mut out);
+            names.resolve(
+                Kind::Reseller,
+                reseller,
+                &customer.origin,
+                &format!("spec.resellers.{i}"),
+                &mut out,
+            );
         }
         let country = customer.spec.billing.address.country.as_str();
         if REGISTRATION_NUMBER_COUNTRIES.contains(&country) {
@@ -76,9 +118,21 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
 
     let mut new_commerce_customers: HashMap<&str, &Object<_>> = HashMap::new();
     for subscription in &m.subscriptions {
-        names.resolve(Kind::Customer, &subscription.spec.customer, &subscription.origin, "spec.customer", &mut out);
+        names.resolve(
+            Kind::Customer,
+            &subscription.spec.customer,
+            &subscription.origin,
+            "spec.customer",
+            &mut out,
+        );
         if let Some(reseller) = &subscription.spec.reseller
-            && names.resolve(Kind::Reseller, reseller, &subscription.origin, "spec.reseller", &mut out)
+            && names.resolve(
+                Kind::Reseller,
+                reseller,
+                &subscription.origin,
+                "spec.reseller",
+                &mut out,
+            )
             && let Some(&c) = desired.customer_index.get(&subscription.spec.customer)
             && !m.customers[c].spec.resellers.contains(reseller)
         {
@@ -94,25 +148,41 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
                 .with_hint(format!("add `{reseller}` to the customer's `spec.resellers`, or name one of its resellers")),
             );
         }
-        let (term, cycle) = (subscription.spec.term_duration, subscription.spec.billing_cycle);
+        let (term, cycle) = (
+            subscription.spec.term_duration,
+            subscription.spec.billing_cycle,
+        );
         let compatible = matches!(
             (term, cycle),
             (TermDuration::P1M, BillingCycle::Monthly)
-                | (TermDuration::P1Y, BillingCycle::Monthly | BillingCycle::Annual)
-                | (TermDuration::P3Y, BillingCycle::Monthly | BillingCycle::Annual | BillingCycle::Triennial)
+                | (
+                    TermDuration::P1Y,
+                    BillingCycle::Monthly | BillingCycle::Annual
+                )
+                | (
+                    TermDuration::P3Y,
+                    BillingCycle::Monthly | BillingCycle::Annual | BillingCycle::Triennial
+                )
         );
         if !compatible {
             out.push(
                 Diagnostic::error(
                     "billing-cycle",
                     Some(subscription.origin.value_at("spec.billingCycle")),
-                    format!("billing cycle `{}` is not offered with term `{term:?}`", serde_plain(&cycle)),
+                    format!(
+                        "billing cycle `{}` is not offered with term `{term:?}`",
+                        serde_plain(&cycle)
+                    ),
                 )
-                .with_hint("P1M bills monthly; P1Y monthly or annual; P3Y monthly, annual or triennial"),
+                .with_hint(
+                    "P1M bills monthly; P1Y monthly or annual; P3Y monthly, annual or triennial",
+                ),
             );
         }
         if subscription.spec.is_new_commerce() {
-            new_commerce_customers.entry(subscription.spec.customer.as_str()).or_insert(subscription);
+            new_commerce_customers
+                .entry(subscription.spec.customer.as_str())
+                .or_insert(subscription);
         }
     }
 
@@ -137,16 +207,34 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
 
     let mut contact_for_subscription: HashMap<&str, &Origin> = HashMap::new();
     for contact in &m.support_contacts {
-        let subscription_ok = names.resolve(Kind::Subscription, &contact.spec.subscription, &contact.origin, "spec.subscription", &mut out);
-        let reseller_ok = names.resolve(Kind::Reseller, &contact.spec.reseller, &contact.origin, "spec.reseller", &mut out);
+        let subscription_ok = names.resolve(
+            Kind::Subscription,
+            &contact.spec.subscription,
+            &contact.origin,
+            "spec.subscription",
+            &mut out,
+        );
+        let reseller_ok = names.resolve(
+            Kind::Reseller,
+            &contact.spec.reseller,
+            &contact.origin,
+            "spec.reseller",
+            &mut out,
+        );
         match contact_for_subscription.entry(contact.spec.subscription.as_str()) {
             Entry::Occupied(first) => out.push(
                 Diagnostic::error(
                     "duplicate-support-contact",
                     Some(contact.origin.value_at("spec.subscription")),
-                    format!("subscription `{}` already has a support contact", contact.spec.subscription),
+                    format!(
+                        "subscription `{}` already has a support contact",
+                        contact.spec.subscription
+                    ),
                 )
-                .with_related(first.get().value_at("metadata.name"), "the other one is defined at")
+                .with_related(
+                    first.get().value_at("metadata.name"),
+                    "the other one is defined at",
+                )
                 .with_hint("a subscription has at most one designated support contact; remove one"),
             ),
             Entry::Vacant(slot) => {
@@ -172,7 +260,10 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
         }
         if reseller_ok
             && let Some(&c) = desired.customer_index.get(&subscription.spec.customer)
-            && !m.customers[c].spec.resellers.contains(&contact.spec.reseller)
+            && !m.customers[c]
+                .spec
+                .resellers
+                .contains(&contact.spec.reseller)
         {
             out.push(
                 Diagnostic::error(
@@ -192,7 +283,11 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
 
 /// The friendly name a subscription has in Partner Center.
 pub fn friendly_name(subscription: &Object<crate::manifest::model::SubscriptionSpec>) -> &str {
-    subscription.spec.friendly_name.as_deref().unwrap_or(&subscription.name)
+    subscription
+        .spec
+        .friendly_name
+        .as_deref()
+        .unwrap_or(&subscription.name)
 }
 
 fn serde_plain<T: serde::Serialize>(value: &T) -> String {
@@ -213,7 +308,9 @@ fn unique_names<S>(kind: Kind, objects: &[Object<S>], out: &mut Vec<Diagnostic>)
                     format!("duplicate {kind} name `{}`", object.name),
                 )
                 .with_related(first.get().value_at("metadata.name"), "first defined at")
-                .with_hint(format!("names are unique per kind; rename one of the {kind}s")),
+                .with_hint(format!(
+                    "names are unique per kind; rename one of the {kind}s"
+                )),
             ),
             Entry::Vacant(slot) => {
                 slot.insert(&object.origin);
@@ -234,12 +331,20 @@ fn unique_values<S>(
         let Some(value) = key(object) else { continue };
         match seen.entry(value) {
             Entry::Occupied(first) => {
-                let shown = first.key().rsplit('\u{0}').next().unwrap_or_default().to_owned();
+                let shown = first
+                    .key()
+                    .rsplit('\u{0}')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
                 out.push(
                     Diagnostic::error(
                         "duplicate-value",
                         Some(object.origin.value_at(path)),
-                        format!("duplicate {what} `{shown}`: `{}` uses it too", first.get().name),
+                        format!(
+                            "duplicate {what} `{shown}`: `{}` uses it too",
+                            first.get().name
+                        ),
                     )
                     .with_related(first.get().origin.value_at(path), "first used at")
                     .with_hint("each must identify exactly one object in Partner Center"),
@@ -262,10 +367,22 @@ impl<'a> NameIndex<'a> {
         let m = &desired.manifests;
         NameIndex {
             by_kind: [
-                (Kind::Reseller, m.resellers.iter().map(|o| o.name.as_str()).collect()),
-                (Kind::Customer, m.customers.iter().map(|o| o.name.as_str()).collect()),
-                (Kind::Subscription, m.subscriptions.iter().map(|o| o.name.as_str()).collect()),
-                (Kind::SupportContact, m.support_contacts.iter().map(|o| o.name.as_str()).collect()),
+                (
+                    Kind::Reseller,
+                    m.resellers.iter().map(|o| o.name.as_str()).collect(),
+                ),
+                (
+                    Kind::Customer,
+                    m.customers.iter().map(|o| o.name.as_str()).collect(),
+                ),
+                (
+                    Kind::Subscription,
+                    m.subscriptions.iter().map(|o| o.name.as_str()).collect(),
+                ),
+                (
+                    Kind::SupportContact,
+                    m.support_contacts.iter().map(|o| o.name.as_str()).collect(),
+                ),
             ],
         }
         .sorted()
@@ -279,11 +396,23 @@ impl<'a> NameIndex<'a> {
     }
 
     fn names(&self, kind: Kind) -> &[&'a str] {
-        &self.by_kind.iter().find(|(k, _)| *k == kind).expect("all kinds").1
+        &self
+            .by_kind
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .expect("all kinds")
+            .1
     }
 
     /// Reports a reference that does not name an object of `kind`; true when it does.
-    fn resolve(&self, kind: Kind, name: &str, origin: &Origin, path: &str, out: &mut Vec<Diagnostic>) -> bool {
+    fn resolve(
+        &self,
+        kind: Kind,
+        name: &str,
+        origin: &Origin,
+        path: &str,
+        out: &mut Vec<Diagnostic>,
+    ) -> bool {
         if self.names(kind).binary_search(&name).is_ok() {
             return true;
         }
@@ -297,12 +426,18 @@ impl<'a> NameIndex<'a> {
                 location,
                 format!("`{name}` is a {other}, but `{path}` must name a {kind}"),
             ),
-            None => Diagnostic::error("unresolved-reference", location, format!("no {kind} named `{name}`")),
+            None => Diagnostic::error(
+                "unresolved-reference",
+                location,
+                format!("no {kind} named `{name}`"),
+            ),
         };
         if let Some(suggestion) = did_you_mean(name, self.names(kind).iter().copied()) {
             diagnostic = diagnostic.with_hint(format!("did you mean `{suggestion}`?"));
         } else if other_kind.is_none() {
-            diagnostic = diagnostic.with_hint(format!("define a {kind} with `metadata.name: {name}`, or fix the reference"));
+            diagnostic = diagnostic.with_hint(format!(
+                "define a {kind} with `metadata.name: {name}`, or fix the reference"
+            ));
         }
         out.push(diagnostic);
         false

@@ -21,7 +21,17 @@ fn problems(text: &str) -> Vec<String> {
 
 fn show(d: &Diagnostic) -> String {
     let l = d.location.expect("every problem has a position");
-    format!("{}:{} {}: {}{}", l.line, l.column, d.code, d.message, d.hints.iter().map(|h| format!(" | {h}")).collect::<String>())
+    format!(
+        "{}:{} {}: {}{}",
+        l.line,
+        l.column,
+        d.code,
+        d.message,
+        d.hints
+            .iter()
+            .map(|h| format!(" | {h}"))
+            .collect::<String>()
+    )
 }
 
 const RESELLER: &str = "apiVersion: cspctl/v1\nkind: Reseller\nmetadata: {name: nw}\nspec: {tenantId: 6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d, mpnId: \"4847383\", displayName: NW}\n";
@@ -43,7 +53,11 @@ const NCE: &str = "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM";
 
 #[test]
 fn valid_manifests_have_no_problems() {
-    let text = format!("{RESELLER}{}{}", customer("c", "c.onmicrosoft.com", "US", ""), subscription("s", "c", LEGACY));
+    let text = format!(
+        "{RESELLER}{}{}",
+        customer("c", "c.onmicrosoft.com", "US", ""),
+        subscription("s", "c", LEGACY)
+    );
     assert_eq!(problems(&text), Vec::<String>::new());
 }
 
@@ -64,28 +78,56 @@ fn unknown_field_points_at_the_key_with_a_suggestion() {
 fn wrong_type_suggests_quoting() {
     let text = RESELLER.replace("\"4847383\"", "4847383");
     let found = problems(&text);
-    assert_eq!(found, ["4:63 wrong-type: `spec.mpnId` must be a string, found an integer | quote the value: \"4847383\""]);
+    assert_eq!(
+        found,
+        [
+            "4:63 wrong-type: `spec.mpnId` must be a string, found an integer | quote the value: \"4847383\""
+        ]
+    );
 }
 
 #[test]
 fn unknown_kind_and_api_version() {
     let found = problems("apiVersion: cspctl/v2\nkind: Customr\nmetadata: {name: x}\nspec: {}\n");
-    assert_eq!(found, ["1:13 api-version: unsupported apiVersion `cspctl/v2` | this release reads `cspctl/v1`", "2:7 unknown-kind: unknown kind `Customr` | did you mean `Customer`?"]);
+    assert_eq!(
+        found,
+        [
+            "1:13 api-version: unsupported apiVersion `cspctl/v2` | this release reads `cspctl/v1`",
+            "2:7 unknown-kind: unknown kind `Customr` | did you mean `Customer`?"
+        ]
+    );
 }
 
 #[test]
 fn references_must_resolve_to_the_right_kind() {
-    let text = format!("{RESELLER}{}{}", customer("c", "c.onmicrosoft.com", "US", ""), subscription("s", "nw", LEGACY));
+    let text = format!(
+        "{RESELLER}{}{}",
+        customer("c", "c.onmicrosoft.com", "US", ""),
+        subscription("s", "nw", LEGACY)
+    );
     let found = problems(&text);
     assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].contains("wrong-kind-reference: `nw` is a Reseller, but `spec.customer` must name a Customer"), "{found:?}");
-    let text = format!("{RESELLER}{}{}", customer("c", "c.onmicrosoft.com", "US", ""), subscription("s", "cc", LEGACY));
+    assert!(
+        found[0].contains(
+            "wrong-kind-reference: `nw` is a Reseller, but `spec.customer` must name a Customer"
+        ),
+        "{found:?}"
+    );
+    let text = format!(
+        "{RESELLER}{}{}",
+        customer("c", "c.onmicrosoft.com", "US", ""),
+        subscription("s", "cc", LEGACY)
+    );
     assert!(problems(&text)[0].contains("no Customer named `cc` | did you mean `c`?"));
 }
 
 #[test]
 fn duplicates_are_reported_at_the_second_occurrence() {
-    let text = format!("{RESELLER}{}{}", customer("c", "c.onmicrosoft.com", "US", ""), customer("c", "C.onmicrosoft.com", "US", ""));
+    let text = format!(
+        "{RESELLER}{}{}",
+        customer("c", "c.onmicrosoft.com", "US", ""),
+        customer("c", "C.onmicrosoft.com", "US", "")
+    );
     let found = problems(&text);
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(found[0].contains("duplicate Customer name `c`"));
@@ -102,12 +144,18 @@ fn new_commerce_needs_an_agreement_and_rejects_support_contacts() {
     let found = problems(&text);
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(found[0].contains("agreement-required"), "{found:?}");
-    assert!(found[1].contains("support-contact-new-commerce") && found[1].contains("only on legacy"), "{found:?}");
+    assert!(
+        found[1].contains("support-contact-new-commerce") && found[1].contains("only on legacy"),
+        "{found:?}"
+    );
 }
 
 #[test]
 fn support_contact_reseller_needs_a_relationship_with_the_customer() {
-    let other = RESELLER.replace("name: nw", "name: lw").replace("6f1b2c3d", "7f1b2c3d").replace("4847383", "517285");
+    let other = RESELLER
+        .replace("name: nw", "name: lw")
+        .replace("6f1b2c3d", "7f1b2c3d")
+        .replace("4847383", "517285");
     let text = format!(
         "{RESELLER}---\n{other}{}{}---\napiVersion: cspctl/v1\nkind: SupportContact\nmetadata: {{name: sc}}\nspec: {{subscription: s, reseller: lw}}\n---\napiVersion: cspctl/v1\nkind: SupportContact\nmetadata: {{name: sc2}}\nspec: {{subscription: s, reseller: nw}}\n",
         customer("c", "c.onmicrosoft.com", "US", ""),
@@ -115,8 +163,14 @@ fn support_contact_reseller_needs_a_relationship_with_the_customer() {
     );
     let found = problems(&text);
     assert_eq!(found.len(), 2, "{found:?}");
-    assert!(found[0].contains("reseller `lw` has no relationship with customer `c`"), "{found:?}");
-    assert!(found[1].contains("already has a support contact"), "{found:?}");
+    assert!(
+        found[0].contains("reseller `lw` has no relationship with customer `c`"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].contains("already has a support contact"),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -124,21 +178,36 @@ fn country_rules_require_registration_number_and_phone() {
     let text = format!("{RESELLER}{}", customer("c", "c.onmicrosoft.com", "IN", ""));
     let found = problems(&text);
     assert_eq!(found.len(), 2, "{found:?}");
-    assert!(found.iter().any(|f| f.contains("organizationRegistrationNumber")));
+    assert!(
+        found
+            .iter()
+            .any(|f| f.contains("organizationRegistrationNumber"))
+    );
     assert!(found.iter().any(|f| f.contains("phoneNumber")));
 }
 
 #[test]
 fn billing_cycle_must_fit_the_term() {
-    let text = format!("{RESELLER}{}{}", customer("c", "c.onmicrosoft.com", "US", ""), subscription("s", "c", LEGACY).replace("billingCycle: monthly", "billingCycle: annual"));
+    let text = format!(
+        "{RESELLER}{}{}",
+        customer("c", "c.onmicrosoft.com", "US", ""),
+        subscription("s", "c", LEGACY).replace("billingCycle: monthly", "billingCycle: annual")
+    );
     assert!(problems(&text)[0].contains("not offered with term `P1M`"));
 }
 
 #[test]
 fn every_problem_is_reported_sorted_by_position() {
-    let text = format!("{RESELLER}{}{}", customer("c", "bad domain", "US", ""), subscription("s", "c", "nope").replace("quantity: 1", "quantity: 0"));
+    let text = format!(
+        "{RESELLER}{}{}",
+        customer("c", "bad domain", "US", ""),
+        subscription("s", "c", "nope").replace("quantity: 1", "quantity: 0")
+    );
     let found = problems(&text);
     assert_eq!(found.len(), 3, "{found:?}");
-    let lines: Vec<u32> = found.iter().map(|f| f.split(':').next().unwrap().parse().unwrap()).collect();
+    let lines: Vec<u32> = found
+        .iter()
+        .map(|f| f.split(':').next().unwrap().parse().unwrap())
+        .collect();
     assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{found:?}");
 }
