@@ -223,3 +223,187 @@ fn resolve(
     }
     Ok(operation)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Outcome;
+    use crate::plan::{ActionType, Summary};
+
+    /// A backend that records operations and fails the ones whose address is listed.
+    struct Scripted {
+        fail_customer_domain: &'static str,
+        executed: Vec<Operation>,
+    }
+
+    impl Backend for Scripted {
+        fn describe(&self) -> String {
+            "scripted".into()
+        }
+        fn read_live(&mut self) -> Result<Live, BackendError> {
+            Ok(Live::default())
+        }
+        fn execute(
+            &mut self,
+            operation: &Operation,
+            _request_id: &str,
+        ) -> Result<Outcome, BackendError> {
+            self.executed.push(operation.clone());
+            match operation {
+                Operation::CreateCustomer { domain, .. } if domain == self.fail_customer_domain => {
+                    Err(BackendError::Api {
+                        request: "POST /v1/customers".into(),
+                        status: 409,
+                        code: 1003,
+                        description: "domain taken".into(),
+                    })
+                }
+                Operation::CreateCustomer { domain, .. } => Ok(Outcome {
+                    created_id: Some(format!("id-of-{domain}")),
+                }),
+                _ => Ok(Outcome::default()),
+            }
+        }
+    }
+
+    fn action(address: &str, depends_on: &[&str], operation: Operation) -> Action {
+        Action {
+            address: address.into(),
+            customer: None,
+            action_type: if matches!(operation, Operation::Manual) {
+                ActionType::Manual
+            } else {
+                ActionType::Create
+            },
+            status: if matches!(operation, Operation::Manual) {
+                ActionStatus::Manual
+            } else {
+                ActionStatus::Ready
+            },
+            depends_on: depends_on.iter().map(|d| (*d).to_owned()).collect(),
+            changes: vec![],
+            risks: vec![],
+            roles: vec![],
+            instructions: None,
+            url: None,
+            source: None,
+            precondition: None,
+            operation,
+        }
+    }
+
+    fn create_customer(domain: &str) -> Operation {
+        Operation::CreateCustomer {
+            domain: domain.into(),
+            company_name: "X".into(),
+            billing: serde_json::from_value(serde_json::json!({
+                "email": "a@b.example", "culture": "en-US", "language": "en",
+                "address": {"firstName": "A", "lastName": "B", "addressLine1": "L", "city": "C", "postalCode": "1", "country": "US"}
+            }))
+            .expect("billing"),
+            organization_registration_number: None,
+            associated_partner_id: "r".into(),
+            agreement: None,
+        }
+    }
+
+    fn subscription_of(customer: &str) -> Operation {
+        Operation::UpdateSubscription {
+            customer: ObjectRef {
+                address: customer.into(),
+                id: None,
+            },
+            subscription_id: "s".into(),
+            patch: Default::default(),
+        }
+    }
+
+    #[test]
+    fn failures_skip_dependents_manual_steps_wait_and_ids_flow_to_dependents() {
+        let actions = vec![
+            action("Customer/bad", &[], create_customer("bad.onmicrosoft.com")),
+            action(
+                "Customer/good",
+                &[],
+                create_customer("good.onmicrosoft.com"),
+            ),
+            action(
+                "Subscription/bad-1",
+                &["Customer/bad"],
+                subscription_of("Customer/bad"),
+            ),
+            action(
+                "Subscription/good-1",
+                &["Customer/good"],
+                subscription_of("Customer/good"),
+            ),
+            action(
+                "Relationship/good/r2",
+                &["Customer/good"],
+                Operation::Manual,
+            ),
+            action(
+                "SupportContact/x",
+                &["Relationship/good/r2"],
+                subscription_of("Customer/good"),
+            ),
+        ];
+        let plan = Plan {
+            format_version: 1,
+            backend: "scripted".into(),
+            summary: Summary::of(&actions, 0),
+            actions,
+            unmanaged: vec![],
+        };
+        let mut backend = Scripted {
+            fail_customer_domain: "bad.onmicrosoft.com",
+            executed: vec![],
+        };
+        let mut ids = 0;
+        let report = execute_plan(
+            &plan,
+            &mut backend,
+            &mut || {
+                ids += 1;
+                format!("req-{ids}")
+            },
+            &mut Silent,
+        );
+        let outcomes: Vec<(&str, &ActionOutcome)> = report
+            .results
+            .iter()
+            .map(|(a, o)| (a.as_str(), o))
+            .collect();
+        assert!(
+            matches!(outcomes[0], ("Customer/bad", ActionOutcome::Failed(reason)) if reason.contains("1003"))
+        );
+        assert_eq!(outcomes[1], ("Customer/good", &ActionOutcome::Applied));
+        assert!(
+            matches!(outcomes[2], ("Subscription/bad-1", ActionOutcome::Skipped(reason)) if reason.contains("Customer/bad"))
+        );
+        assert_eq!(
+            outcomes[3],
+            ("Subscription/good-1", &ActionOutcome::Applied)
+        );
+        assert!(matches!(outcomes[4].1, ActionOutcome::Waiting(_)));
+        assert!(
+            matches!(outcomes[5].1, ActionOutcome::Waiting(reason) if reason.contains("Relationship/good/r2"))
+        );
+        assert_eq!(
+            (
+                report.applied(),
+                report.failed(),
+                report.skipped(),
+                report.waiting()
+            ),
+            (2, 1, 1, 2)
+        );
+        // The subscription of the customer created in this run got the new id.
+        assert!(backend.executed.iter().any(|op| matches!(op,
+            Operation::UpdateSubscription { customer, .. } if customer.id.as_deref() == Some("id-of-good.onmicrosoft.com"))));
+        assert_eq!(
+            report.summary_line(),
+            "Apply failed: 2 applied, 1 failed, 1 skipped, 2 waiting on a person."
+        );
+    }
+}

@@ -49,7 +49,10 @@ fn every_linked_file_exists() {
         if target.starts_with("http") || target.starts_with('#') {
             continue;
         }
-        assert!(root.join(target).exists(), "README links to missing {target}");
+        assert!(
+            root.join(target).exists(),
+            "README links to missing {target}"
+        );
     }
 }
 

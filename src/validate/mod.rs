@@ -40,15 +40,22 @@ impl Desired {
     }
 }
 
-/// Runs the cross-object rules; returns the desired model when there is no error.
+/// Runs the cross-object rules and checks the dependency graph; returns the desired
+/// model when there is no error.
 pub fn validate(manifests: Manifests) -> Result<(Desired, Vec<Diagnostic>), Vec<Diagnostic>> {
     let desired = Desired::new(manifests);
-    let diagnostics = check_rules(&desired);
+    let mut diagnostics = check_rules(&desired);
     if diagnostics.iter().any(Diagnostic::is_error) {
-        Err(diagnostics)
-    } else {
-        Ok((desired, diagnostics))
+        return Err(diagnostics);
     }
+    // The graph must be buildable and acyclic; its problems are diagnostics too.
+    if let Err(problems) = crate::graph::DependencyGraph::build(&desired)
+        .and_then(|graph| graph.topological_order(&desired).map(drop))
+    {
+        diagnostics.extend(problems);
+        return Err(diagnostics);
+    }
+    Ok((desired, diagnostics))
 }
 
 #[cfg(test)]
