@@ -286,6 +286,7 @@ mod tests {
             roles: vec![],
             instructions: None,
             url: None,
+            warnings: Vec::new(),
             source: None,
             precondition: None,
             operation,

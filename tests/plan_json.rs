@@ -52,6 +52,7 @@ struct ActionMirror {
     roles: Vec<String>,
     instructions: Option<String>,
     url: Option<String>,
+    warnings: Vec<String>,
     source: Option<SourceRefMirror>,
     precondition: Option<PreconditionMirror>,
     /// The request; its shape is documented by the schema, not pinned here.
@@ -131,6 +132,7 @@ fn action(address: &str, action_type: ActionType, operation: Operation) -> Actio
         roles: COMMERCE.map(str::to_owned).to_vec(),
         instructions: None,
         url: None,
+        warnings: Vec::new(),
         source: Some(SourceRef {
             file: "manifests/contoso.yaml".to_owned(),
             line: 3,
@@ -426,6 +428,7 @@ fn plan_json_field_order_is_stable() {
                 "roles",
                 "instructions",
                 "url",
+                "warnings",
                 "source",
                 "precondition",
                 "operation"

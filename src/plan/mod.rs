@@ -277,6 +277,9 @@ pub struct Action {
     pub instructions: Option<String>,
     /// A link for the person who must act (e.g. the relationship-request URL).
     pub url: Option<String>,
+    /// What Partner Center will do that a reviewer may not expect (a refused change,
+    /// billing that continues while suspended, a window that closes).
+    pub warnings: Vec<String>,
     pub source: Option<SourceRef>,
     pub precondition: Option<Precondition>,
     pub operation: Operation,

@@ -170,6 +170,47 @@ pub fn observe(live: &Live, key: &LiveKey) -> Option<String> {
     }
 }
 
+/// Domain warnings for a subscription PATCH: what Partner Center will refuse or do
+/// that the field changes alone do not say.
+fn subscription_warnings(
+    live: &LiveSubscription,
+    patch: &SubscriptionPatch,
+    new_commerce: bool,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let stays_suspended = live.status == LiveStatus::Suspended
+        && patch.status.is_none_or(|s| s == LiveStatus::Suspended);
+    if patch.quantity.is_some() && stays_suspended {
+        warnings.push(
+            "Partner Center refuses quantity changes on a suspended subscription (error 2001); set `status: active` in the same change, or leave the quantity".to_owned(),
+        );
+    }
+    if new_commerce && patch.quantity.is_some_and(|q| q < live.quantity) {
+        let window = live
+            .cancellation_allowed_until
+            .as_deref()
+            .map_or_else(String::new, |until| format!(" (until {until})"));
+        warnings.push(format!(
+            "new commerce: seats can be removed only within 7 days of purchase or renewal{window}; later Partner Center refuses the decrease (error 800090)"
+        ));
+    }
+    if patch.status == Some(LiveStatus::Suspended) {
+        warnings.push(if new_commerce {
+            "the customer loses access but billing continues while a new-commerce subscription is suspended".to_owned()
+        } else {
+            "the customer loses access; a legacy subscription's data is deleted if it is not reactivated within about 90 days".to_owned()
+        });
+    }
+    if new_commerce && patch.auto_renew == Some(false) {
+        warnings
+            .push("without auto-renew the subscription expires at the end of its term".to_owned());
+    }
+    if patch.billing_cycle.is_some() {
+        warnings.push("a billing-cycle change is made on the subscription's order, not the subscription itself".to_owned());
+    }
+    warnings
+}
+
 /// Leaf values of a JSON value, by dotted path (`billing.address.city`).
 fn flatten(prefix: &str, value: &Json, out: &mut BTreeMap<String, Json>) {
     match value {
@@ -460,6 +501,7 @@ impl Planner<'_> {
             roles: Vec::new(),
             instructions: None,
             url: None,
+            warnings: Vec::new(),
             source: None,
             precondition: None,
             operation,
@@ -847,6 +889,7 @@ impl Planner<'_> {
         }
         risks.sort_unstable();
         risks.dedup();
+        let warnings = subscription_warnings(live, &patch, is_new_commerce_offer(&spec.offer_id));
         let operation = Operation::UpdateSubscription {
             customer: self.customer_ref(c),
             subscription_id: id.clone(),
@@ -855,6 +898,7 @@ impl Planner<'_> {
         let mut action = self.action(address, name, action_type, operation);
         action.changes = changes;
         action.risks = risks;
+        action.warnings = warnings;
         action.roles = roles(&COMMERCE_ROLES);
         action.source = self.source(subscription);
         action.precondition = Some(Precondition {

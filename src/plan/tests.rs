@@ -360,3 +360,36 @@ fn plans_are_deterministic() {
     let b = serde_json::to_string(&run(&base_text(), &Live::default())).unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn domain_warnings_explain_what_partner_center_will_do() {
+    let mut live = base_live();
+    live.subscriptions.get_mut("s1").unwrap().status = LiveStatus::Suspended;
+    let text = base_text().replace("quantity: 5", "quantity: 6").replace(
+        "reseller: northwind}",
+        "reseller: northwind, status: suspended}",
+    );
+    let plan = run(&text, &live);
+    assert!(
+        plan.actions[0]
+            .warnings
+            .iter()
+            .any(|w| w.contains("error 2001")),
+        "{:?}",
+        plan.actions[0].warnings
+    );
+
+    let text = base_text().replace(
+        "reseller: northwind}",
+        "reseller: northwind, status: suspended}",
+    );
+    let plan = run(&text, &base_live());
+    assert!(
+        plan.actions[0]
+            .warnings
+            .iter()
+            .any(|w| w.contains("loses access")),
+        "{:?}",
+        plan.actions[0].warnings
+    );
+}

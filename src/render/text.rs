@@ -110,6 +110,7 @@ fn render_action(out: &mut String, action: &Action, style: Style) {
         roles: _,
         instructions,
         url,
+        warnings,
         // Where the object is declared: for the github/markdown formats and the JSON;
         // the address already names the manifest object.
         source: _,
@@ -163,6 +164,14 @@ fn render_action(out: &mut String, action: &Action, style: Style) {
             out,
             "      {}",
             style.paint(DIM, &format!("after: {}", names.join(", ")))
+        );
+    }
+    for warning in warnings {
+        let _ = writeln!(
+            out,
+            "      {} {}",
+            style.paint(YELLOW, "warning:"),
+            clean(warning)
         );
     }
     if let Some(instructions) = instructions {
@@ -372,6 +381,7 @@ mod tests {
             roles: COMMERCE.map(str::to_owned).to_vec(),
             instructions: None,
             url: None,
+            warnings: Vec::new(),
             source: None,
             precondition: None,
             operation: Operation::Manual,
