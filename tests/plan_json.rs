@@ -202,6 +202,7 @@ fn sample() -> Plan {
         after: json!(3),
     }];
     update.risks = vec![Risk::CustomerVisible, Risk::Irreversible];
+    update.warnings = vec!["new commerce: seats can be removed only within 7 days".to_owned()];
 
     let suspend = action(
         "Subscription/contoso-project",
@@ -371,6 +372,11 @@ fn plan_json_matches_the_mirror() {
         plan.actions[5].depends_on,
         ["Reseller/northwind", "Subscription/contoso-m365"]
     );
+    assert_eq!(
+        plan.actions[2].warnings,
+        ["new commerce: seats can be removed only within 7 days"]
+    );
+    assert!(plan.actions[1].warnings.is_empty());
     assert_eq!(
         plan.actions[5].instructions.as_deref(),
         Some("Waits for Reseller/northwind.")
