@@ -181,6 +181,8 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     }
     let mut new_request_id = request_id_generator();
     let report = execute_plan(&plan, &mut backend, &mut new_request_id, &mut Progress);
+    // Everything applied is already journaled; this folds it into the state file.
+    backend.finish()?;
     println!();
     print!("{}", report.render());
     Ok(if report.failed() > 0 {

@@ -3,16 +3,19 @@
 //! integration-sandbox semantics (indirect resellers can be created).
 //!
 //! It is the imperative shell around [`tenant::Tenant`], which holds the rules: open
-//! (optionally taking the state lock), hand each operation to the tenant, and persist
-//! the state atomically after every successful one, so a killed apply never loses a
-//! completed change nor corrupts the file. It must not decide anything itself: no
-//! Partner Center rule lives here, and no file-format detail (that is [`state`]).
+//! (optionally taking the state lock), hand each operation to the tenant, journal
+//! every successful one durably before reporting success ([`journal`]), and write
+//! the state file atomically once at the end. A killed apply therefore never loses a
+//! completed change nor corrupts the file: the next open replays the journal. It must
+//! not decide anything itself: no Partner Center rule lives here, and no file-format
+//! detail (that is [`state`] and [`journal`]).
 //!
 //! Opening with a lock timeout is for commands that change the state (apply, the
 //! simulated relationship acceptance); opening without one is for reads (plan),
 //! which is safe because every write is an atomic rename. A backend opened without
 //! the lock refuses to write: two unlocked writers would lose each other's changes.
 
+pub mod journal;
 pub mod state;
 pub mod tenant;
 mod time;
@@ -23,6 +26,7 @@ use std::time::Duration;
 pub use state::StateLock;
 pub use tenant::Tenant;
 
+use self::journal::{Entry, Journal, journal_path};
 use super::{Backend, BackendError, Outcome};
 use crate::live::Live;
 use crate::plan::Operation;
@@ -30,19 +34,23 @@ use crate::plan::Operation;
 /// Where the state lives unless told otherwise, relative to the working directory.
 pub const DEFAULT_STATE_PATH: &str = ".cspctl/state.json";
 
-/// The local backend: a state file and the tenant read from it.
+/// The local backend: a state file, its journal, and the tenant read from them.
 #[derive(Debug)]
 pub struct LocalBackend {
     path: PathBuf,
     now: String,
     tenant: Tenant,
     lock: Option<StateLock>,
+    /// Open while operations applied in this run are not yet in the state file.
+    journal: Option<Journal>,
 }
 
 impl LocalBackend {
-    /// Opens the state file at `path` (missing = an empty tenant). `now` is the
-    /// tenant's clock for this run (RFC 3339). With `Some(timeout)` the state lock is
-    /// taken first, waiting up to `timeout` for another apply to finish.
+    /// Opens the state file at `path` (missing = an empty tenant) and replays the
+    /// journal a killed apply may have left. `now` is the tenant's clock for this run
+    /// (RFC 3339). With `Some(timeout)` the state lock is taken first, waiting up to
+    /// `timeout` for another apply to finish, and a replayed journal is compacted into
+    /// the state file at once.
     pub fn open(path: PathBuf, now: String, lock: Option<Duration>) -> Result<Self, BackendError> {
         if time::parse(&now).is_none() {
             return Err(BackendError::State(format!(
@@ -53,13 +61,18 @@ impl LocalBackend {
             .map(|timeout| StateLock::acquire(&path, timeout))
             .transpose()?;
         // Read only once the lock is held, so the previous apply's last write is seen.
-        let tenant = state::read(&path)?;
-        Ok(LocalBackend {
+        let (tenant, replayed) = read_with_journal(&path)?;
+        let mut backend = LocalBackend {
             path,
             now,
             tenant,
             lock,
-        })
+            journal: None,
+        };
+        if replayed && backend.lock.is_some() {
+            backend.compact()?;
+        }
+        Ok(backend)
     }
 
     /// The state file's path, as given.
@@ -80,18 +93,35 @@ impl LocalBackend {
         reseller: &str,
     ) -> Result<(), BackendError> {
         self.ensure_locked()?;
-        let mut next = self.tenant.clone();
-        next.accept_relationship(customer, reseller)
+        self.tenant
+            .accept_relationship(customer, reseller)
             .map_err(BackendError::Unresolved)?;
-        self.commit(next)
+        self.compact()
     }
 
-    /// Saves `next` and makes it current; on a failed write the old state stays
-    /// current, matching the file.
-    fn commit(&mut self, next: Tenant) -> Result<(), BackendError> {
-        state::write(&self.path, &next)?;
-        self.tenant = next;
-        Ok(())
+    /// Writes everything applied so far into the state file (atomically, with the
+    /// next revision) and removes the journal. Apply calls it at the end; it also
+    /// runs, best effort, when the backend is dropped.
+    pub fn finish(&mut self) -> Result<(), BackendError> {
+        if self.journal.is_some() {
+            self.compact()
+        } else {
+            Ok(())
+        }
+    }
+
+    fn compact(&mut self) -> Result<(), BackendError> {
+        let previous = self.tenant.revision;
+        self.tenant.revision = previous + 1;
+        if let Err(error) = state::write(&self.path, &self.tenant) {
+            // The journal (if any) still applies to the revision on disk.
+            self.tenant.revision = previous;
+            return Err(error);
+        }
+        match self.journal.take() {
+            Some(journal) => journal.remove(),
+            None => journal::remove(&journal_path(&self.path)),
+        }
     }
 
     fn ensure_locked(&self) -> Result<(), BackendError> {
@@ -105,6 +135,33 @@ impl LocalBackend {
     }
 }
 
+/// The state file plus its journal's entries; true when entries were replayed.
+fn read_with_journal(path: &Path) -> Result<(Tenant, bool), BackendError> {
+    let mut tenant = state::read(path)?;
+    let journal = journal_path(path);
+    let entries = journal::read(&journal, tenant.revision)?;
+    for (index, entry) in entries.iter().enumerate() {
+        // Each entry succeeded on exactly this state before, and the tenant is
+        // deterministic, so replaying cannot fail unless the files were edited.
+        tenant.execute(&entry.operation, &entry.now).map_err(|error| {
+            BackendError::State(format!(
+                "{}: entry {} no longer applies to {} ({error}); the files were changed by hand. Move the journal away to drop the changes it holds",
+                journal.display(),
+                index + 1,
+                path.display()
+            ))
+        })?;
+    }
+    Ok((tenant, !entries.is_empty()))
+}
+
+impl Drop for LocalBackend {
+    fn drop(&mut self) {
+        // Best effort: if this fails the journal stays and the next open replays it.
+        let _ = self.finish();
+    }
+}
+
 impl Backend for LocalBackend {
     fn describe(&self) -> String {
         format!("local:{}", self.path.display())
@@ -114,18 +171,33 @@ impl Backend for LocalBackend {
         Ok(self.tenant.live())
     }
 
-    /// Runs the operation against the tenant and saves the state. The local tenant
-    /// answers synchronously and either fully applies an operation or refuses it, so
-    /// there is nothing to replay and `request_id` is not needed.
+    /// Runs the operation against the tenant and journals it durably before
+    /// returning success. The tenant checks every rule before it changes anything, so
+    /// a refused operation leaves it untouched. `request_id` is not needed: the local
+    /// tenant answers synchronously, so there is never an unanswered request to replay.
     fn execute(
         &mut self,
         operation: &Operation,
         _request_id: &str,
     ) -> Result<Outcome, BackendError> {
         self.ensure_locked()?;
-        let mut next = self.tenant.clone();
-        let outcome = next.execute(operation, &self.now)?;
-        self.commit(next)?;
+        let outcome = self.tenant.execute(operation, &self.now)?;
+        let entry = Entry {
+            now: self.now.clone(),
+            operation: operation.clone(),
+        };
+        let appended = match &mut self.journal {
+            Some(journal) => journal.append(&entry),
+            None => Journal::create(&journal_path(&self.path), self.tenant.revision)
+                .and_then(|mut journal| journal.append(&entry).map(|()| journal))
+                .map(|journal| self.journal = Some(journal)),
+        };
+        if let Err(error) = appended {
+            // Not durable, so not done: go back to what the disk holds.
+            self.journal = None;
+            self.tenant = read_with_journal(&self.path)?.0;
+            return Err(error);
+        }
         Ok(outcome)
     }
 }
@@ -158,9 +230,10 @@ mod tests {
     }
 
     #[test]
-    fn persists_every_successful_operation_and_nothing_else() {
+    fn completed_operations_survive_a_killed_apply_through_the_journal() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join(".cspctl/state.json");
+        let journal = journal_path(&path);
         let mut backend = LocalBackend::open(path.clone(), NOW.into(), TIMEOUT).expect("opens");
         backend
             .execute(
@@ -168,7 +241,6 @@ mod tests {
                 "r1",
             )
             .expect("created");
-        let saved = fs_text(&path);
         assert!(matches!(
             backend.execute(
                 &create_reseller("484e548c-f5f3-4528-93a9-c16c6373cb59", "1"),
@@ -176,12 +248,23 @@ mod tests {
             ),
             Err(BackendError::Api { code: 1003, .. })
         ));
-        assert_eq!(fs_text(&path), saved, "a refused operation writes nothing");
+        assert!(
+            !path.exists() && journal.exists(),
+            "applied operations go to the journal first"
+        );
+
+        // Simulate a kill: the process ends without folding the journal into the state.
+        drop(backend.journal.take());
         drop(backend);
+        assert!(journal.exists());
 
         let mut reader =
-            LocalBackend::open(path, NOW.into(), None).expect("reads without the lock");
-        assert_eq!(reader.read_live().expect("live").resellers.len(), 1);
+            LocalBackend::open(path.clone(), NOW.into(), None).expect("reads without the lock");
+        assert_eq!(
+            reader.read_live().expect("live").resellers.len(),
+            1,
+            "the journal is replayed"
+        );
         assert!(
             matches!(
                 reader.execute(
@@ -191,6 +274,38 @@ mod tests {
                 Err(BackendError::State(_))
             ),
             "read-only"
+        );
+        drop(reader);
+
+        // The next apply folds the journal into the state file (revision 1) and removes it.
+        let mut next = LocalBackend::open(path.clone(), NOW.into(), TIMEOUT).expect("opens");
+        assert!(!journal.exists());
+        assert_eq!(next.tenant().revision, 1);
+        assert_eq!(next.read_live().expect("live").resellers.len(), 1);
+        assert_eq!(state::read(&path).expect("state").resellers.len(), 1);
+    }
+
+    #[test]
+    fn a_journal_left_behind_after_compaction_is_never_applied_twice() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.json");
+        let mut backend = LocalBackend::open(path.clone(), NOW.into(), TIMEOUT).expect("opens");
+        backend
+            .execute(
+                &create_reseller("484e548c-f5f3-4528-93a9-c16c6373cb59", "4847383"),
+                "r1",
+            )
+            .expect("created");
+        let journal_text = std::fs::read_to_string(journal_path(&path)).expect("journal");
+        backend.finish().expect("compacted");
+        drop(backend);
+        // A crash between writing the state and removing the journal leaves this:
+        std::fs::write(journal_path(&path), journal_text).expect("restore the old journal");
+        let backend = LocalBackend::open(path.clone(), NOW.into(), None).expect("opens");
+        assert_eq!(backend.tenant().resellers.len(), 1);
+        assert_eq!(
+            backend.tenant().next_id,
+            state::read(&path).expect("state").next_id
         );
     }
 

@@ -78,6 +78,10 @@ pub struct Tenant {
     pub format_version: u32,
     #[serde(default)]
     pub partner: Partner,
+    /// How many times the state file has been written; a journal applies to one
+    /// revision only (see `journal.rs`).
+    #[serde(default)]
+    pub revision: u64,
     /// Seed of the next generated id; only ever increases.
     #[serde(default = "first_id")]
     pub next_id: u64,
@@ -111,6 +115,7 @@ impl Default for Tenant {
         Tenant {
             format_version: FORMAT_VERSION,
             partner: Partner::default(),
+            revision: 0,
             next_id: first_id(),
             resellers: BTreeMap::new(),
             customers: BTreeMap::new(),
@@ -250,13 +255,11 @@ impl Tenant {
         let now = time::parse(now).ok_or_else(|| {
             BackendError::State(format!("invalid current time `{now}`: expected an RFC 3339 time such as 2026-01-31T12:00:00Z"))
         })?;
-        // Work on a copy and keep it only on success, so a refused request leaves
-        // nothing half-done (not even a consumed id) for the next plan to trip over.
-        // A copy per operation is cheap next to writing the state file after it.
-        let mut next = self.clone();
-        let outcome = next.apply(operation, now)?;
-        *self = next;
-        Ok(outcome)
+        // Every operation checks all of its rules before it changes anything, so a
+        // refused request leaves nothing half-done (not even a consumed id). That is
+        // kept by construction rather than by copying the tenant: a copy per operation
+        // costs as much as the whole state, which is large for big tenants.
+        self.apply(operation, now)
     }
 
     fn apply(&mut self, operation: &Operation, now: i64) -> Result<Outcome, BackendError> {
@@ -464,6 +467,13 @@ impl Tenant {
         } else {
             agreements_request(&id)
         };
+        if !self.customers.contains_key(&id) {
+            return Err(customer_not_found(&first_request, &id));
+        }
+        // Checks first (the agreement, then the billing rules), changes after.
+        if let Some(agreement) = agreement {
+            self.check_new_agreement(&id, agreement)?;
+        }
         let record = self
             .customers
             .get_mut(&id)
@@ -494,8 +504,30 @@ impl Tenant {
         agreement: &Agreement,
         now: i64,
     ) -> Result<(), BackendError> {
+        self.check_new_agreement(customer_id, agreement)?;
+        self.agreements
+            .entry(customer_id.to_owned())
+            .or_default()
+            .push(AgreementRecord {
+                agreement_type: MCA.to_owned(),
+                contact: ContactRecord::from(&agreement.contact),
+                date_agreed: agreement.date_agreed.clone(),
+                recorded: Some(time::format(now)),
+            });
+        Ok(())
+    }
+
+    /// Refuses a second attestation by the same person (600061).
+    fn check_new_agreement(
+        &self,
+        customer_id: &str,
+        agreement: &Agreement,
+    ) -> Result<(), BackendError> {
         let contact = ContactRecord::from(&agreement.contact);
-        let records = self.agreements.entry(customer_id.to_owned()).or_default();
+        let records = self
+            .agreements
+            .get(customer_id)
+            .map_or(&[][..], Vec::as_slice);
         if records
             .iter()
             .any(|r| r.agreement_type == MCA && same_person(&r.contact, &contact))
@@ -511,12 +543,6 @@ impl Tenant {
                 ),
             ));
         }
-        records.push(AgreementRecord {
-            agreement_type: MCA.to_owned(),
-            contact,
-            date_agreed: agreement.date_agreed.clone(),
-            recorded: Some(time::format(now)),
-        });
         Ok(())
     }
 
@@ -736,13 +762,6 @@ impl Tenant {
             // Partner Center changes the billing cycle through the subscription's
             // order (a subscription PATCH is refused with 2054), so the order follows.
             subscription.billing_cycle = billing_cycle;
-            if let Some(order) = subscription
-                .order_id
-                .as_ref()
-                .and_then(|o| self.orders.get_mut(o))
-            {
-                order.billing_cycle = billing_cycle;
-            }
         }
         if let Some(partner_id) = &patch.partner_id {
             if let Some(mpn_id) = partner_id {
@@ -765,6 +784,14 @@ impl Tenant {
                 subscription.status = LiveStatus::Deleted;
             }
             _ => {}
+        }
+        // Every check passed: only now does anything change.
+        if let Some(order) = subscription
+            .order_id
+            .as_ref()
+            .and_then(|o| self.orders.get_mut(o))
+        {
+            order.billing_cycle = subscription.billing_cycle;
         }
         self.subscriptions.insert(subscription_id, subscription);
         Ok(Outcome::default())
@@ -1462,10 +1489,11 @@ mod tests {
             "{message}"
         );
 
+        // A refused request changes nothing, not even its valid parts (the name).
         let duplicate = Operation::UpdateCustomer {
             customer: at(&id),
             billing: None,
-            company_name: None,
+            company_name: Some("Changed before the refusal?".into()),
             agreement: Some(agreement("GENA@wingtiptoys.com")),
         };
         let message = assert_refused(&mut tenant, &duplicate, NOW, 409, 600061);
