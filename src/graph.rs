@@ -31,6 +31,7 @@ pub enum GraphNode {
 }
 
 /// The graph and a node lookup.
+#[derive(Clone, Debug)]
 pub struct DependencyGraph {
     pub graph: DiGraph<GraphNode, ()>,
     index: HashMap<GraphNode, NodeIndex>,

@@ -14,7 +14,7 @@ use crate::backend::local::LocalBackend;
 use crate::plan::{Action, PLAN_FORMAT_VERSION, Plan};
 use crate::render::{PlanFormat, render_plan};
 
-use super::plan::make_plan;
+use super::plan::{local_plan_options, make_plan};
 use super::{EXIT_MANUAL, Settings, StateArgs};
 
 #[derive(Debug, clap::Args)]
@@ -156,7 +156,12 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             }
             plan
         }
-        None => match make_plan(&args.inputs, &mut backend, &args.state.state, settings)? {
+        None => match make_plan(
+            &args.inputs,
+            &backend.read_live()?,
+            &local_plan_options(&backend, &args.state.state),
+            settings,
+        )? {
             Some(plan) => plan,
             None => return Ok(ExitCode::from(1)),
         },

@@ -8,8 +8,11 @@ use anyhow::Context as _;
 
 use crate::backend::Backend;
 use crate::backend::local::LocalBackend;
+use crate::live::Live;
+use crate::manifest::source::SourceMap;
 use crate::plan::{Plan, PlanOptions};
 use crate::render::{PlanFormat, render_plan};
+use crate::validate::Desired;
 
 use super::{EXIT_CHANGES, Settings, StateArgs, desired_or_report, report};
 
@@ -41,23 +44,31 @@ pub fn local_plan_options(backend: &LocalBackend, state: &Path) -> PlanOptions {
     }
 }
 
-/// Makes a plan from manifests against the local state; `Ok(None)` = problems reported.
+/// Makes a plan from manifests against a live snapshot; `Ok(None)` = problems reported.
 pub fn make_plan(
     paths: &[PathBuf],
-    backend: &mut LocalBackend,
-    state: &Path,
+    live: &Live,
+    options: &PlanOptions,
     settings: &Settings,
 ) -> anyhow::Result<Option<Plan>> {
-    let Some((sources, desired)) = desired_or_report(paths, settings) else {
+    let Some(desired) = desired_or_report(paths, settings) else {
         return Ok(None);
     };
-    let live = backend.read_live().context("reading the live state")?;
-    match crate::plan::plan(
-        &desired,
-        &sources,
-        &live,
-        &local_plan_options(backend, state),
-    ) {
+    plan_desired(desired, live, options, settings)
+}
+
+/// Plans checked manifests; `Ok(None)` = problems reported.
+fn plan_desired(
+    (sources, desired): (SourceMap, Desired),
+    live: &Live,
+    options: &PlanOptions,
+    settings: &Settings,
+) -> anyhow::Result<Option<Plan>> {
+    let result = crate::plan::plan(&desired, &sources, live, options);
+    // A large tenant's model takes a noticeable time to free, and the process is about
+    // to end: leave that to the operating system.
+    std::mem::forget(desired);
+    match result {
         Ok(plan) => Ok(Some(plan)),
         Err(mut problems) => {
             crate::diagnostic::sort_diagnostics(&mut problems, &sources);
@@ -68,8 +79,30 @@ pub fn make_plan(
 }
 
 pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let mut backend = LocalBackend::open(args.state.state.clone(), settings.now.clone(), None)?;
-    let Some(plan) = make_plan(&args.paths, &mut backend, &args.state.state, settings)? else {
+    // The state file and the manifests are read at the same time: both are large for a
+    // large tenant, and neither needs the other until planning.
+    let (checked, opened) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            LocalBackend::open(args.state.state.clone(), settings.now.clone(), None).map(
+                |backend| {
+                    let options = local_plan_options(&backend, &args.state.state);
+                    (backend.into_live(), options)
+                },
+            )
+        });
+        let checked = desired_or_report(&args.paths, settings);
+        let opened = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (checked, opened)
+    });
+    let (live, options) = opened?;
+    let Some(checked) = checked else {
+        return Ok(ExitCode::from(1));
+    };
+    let plan = plan_desired(checked, &live, &options, settings)?;
+    std::mem::forget(live);
+    let Some(plan) = plan else {
         return Ok(ExitCode::from(1));
     };
     print!("{}", render_plan(&plan, args.format, settings.color_stdout));

@@ -29,8 +29,29 @@ pub fn read_manifest_files(paths: &[PathBuf]) -> (SourceMap, Vec<Diagnostic>) {
         }
     }
     let files_found = !files.is_empty();
-    for file in files {
-        read_one(&file, &mut sources, &mut diagnostics);
+    // Reading thousands of small files is mostly waiting on the system: spread it over
+    // a few threads, then take the results in the original order.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 8);
+    let chunk = files.len().div_ceil(workers).max(1);
+    let fetched: Vec<Fetched> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|paths| scope.spawn(move || paths.iter().map(|p| fetch(p)).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let cwd = std::env::current_dir().ok();
+    for (file, fetched) in files.iter().zip(fetched) {
+        let display = display_path(file, cwd.as_deref());
+        read_one(file, display, fetched, &mut sources, &mut diagnostics);
     }
     if !files_found && diagnostics.is_empty() {
         diagnostics.push(
@@ -84,34 +105,53 @@ fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>, diagnostics: &mut Vec<Diagn
     }
 }
 
-fn read_one(path: &Path, sources: &mut SourceMap, diagnostics: &mut Vec<Diagnostic>) {
-    let display = display_path(path);
-    let bytes = match std::fs::metadata(path) {
-        Ok(meta) if meta.len() > MAX_FILE_BYTES => {
+/// A file's bytes, or why there are none.
+enum Fetched {
+    Bytes(Vec<u8>),
+    TooLarge(u64),
+    Failed(std::io::Error),
+}
+
+fn fetch(path: &Path) -> Fetched {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.len() > MAX_FILE_BYTES => Fetched::TooLarge(meta.len()),
+        _ => match std::fs::read(path) {
+            Ok(bytes) => Fetched::Bytes(bytes),
+            Err(error) => Fetched::Failed(error),
+        },
+    }
+}
+
+fn read_one(
+    path: &Path,
+    display: String,
+    fetched: Fetched,
+    sources: &mut SourceMap,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let bytes = match fetched {
+        Fetched::Bytes(bytes) => bytes,
+        Fetched::TooLarge(size) => {
             diagnostics.push(
                 Diagnostic::error(
                     "file-too-large",
                     None,
                     format!(
-                        "{display}: file is {} bytes, more than the {MAX_FILE_BYTES}-byte limit",
-                        meta.len()
+                        "{display}: file is {size} bytes, more than the {MAX_FILE_BYTES}-byte limit"
                     ),
                 )
                 .with_hint("split the manifests into several files"),
             );
             return;
         }
-        _ => match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                diagnostics.push(Diagnostic::error(
-                    "io",
-                    None,
-                    format!("cannot read {display}: {e}"),
-                ));
-                return;
-            }
-        },
+        Fetched::Failed(error) => {
+            diagnostics.push(Diagnostic::error(
+                "io",
+                None,
+                format!("cannot read {display}: {error}"),
+            ));
+            return;
+        }
     };
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
@@ -159,10 +199,9 @@ fn read_one(path: &Path, sources: &mut SourceMap, diagnostics: &mut Vec<Diagnost
 
 /// Paths are printed relative to the working directory when they are below it, with
 /// forward slashes, so diagnostics and plans read the same on every machine.
-pub fn display_path(path: &Path) -> String {
-    let relative = std::env::current_dir()
-        .ok()
-        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+pub fn display_path(path: &Path, cwd: Option<&Path>) -> String {
+    let relative = cwd
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
         .unwrap_or_else(|| path.to_path_buf());
     let text = relative.to_string_lossy().replace('\\', "/");
     text.strip_prefix("./").map(str::to_owned).unwrap_or(text)

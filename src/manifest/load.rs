@@ -18,7 +18,9 @@ use crate::manifest::model::{
 use crate::manifest::schema::kind_schema;
 use crate::manifest::source::{FileId, Location, SourceMap};
 use crate::manifest::yaml::{Node, PathSegment, Value, parse_documents};
-use crate::manifest::{Manifests, Object, Origin};
+use std::sync::Arc;
+
+use crate::manifest::{FileDocuments, Manifests, Object, Origin};
 
 /// Compiled per-kind validators; build once per run.
 pub struct SchemaValidators {
@@ -56,24 +58,63 @@ impl SchemaValidators {
     }
 }
 
-/// Parses and schema-checks every document of every file in `sources`.
+/// Parses and schema-checks every document of every file in `sources`. Files are
+/// spread over the machine's cores; the result is merged in file order, so it is the
+/// same as a sequential run.
 pub fn load_manifests(
     sources: &SourceMap,
     validators: &SchemaValidators,
 ) -> (Manifests, Vec<Diagnostic>) {
+    let files: Vec<FileId> = (0..sources.len())
+        .map(|index| FileId(u32::try_from(index).expect("file count fits u32")))
+        .filter(|&file| sources.parse(file))
+        .collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 8);
+    let chunk = files.len().div_ceil(workers).max(1);
+    let parts: Vec<(Manifests, Vec<Diagnostic>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|files| scope.spawn(move || load_files(sources, files, validators)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
     let mut manifests = Manifests::default();
     let mut diagnostics = Vec::new();
-    for index in 0..sources.len() {
-        let file = FileId(u32::try_from(index).expect("file count fits u32"));
-        if !sources.parse(file) {
-            continue;
-        }
+    for (part, problems) in parts {
+        manifests.resellers.extend(part.resellers);
+        manifests.customers.extend(part.customers);
+        manifests.subscriptions.extend(part.subscriptions);
+        manifests.support_contacts.extend(part.support_contacts);
+        diagnostics.extend(problems);
+    }
+    (manifests, diagnostics)
+}
+
+fn load_files(
+    sources: &SourceMap,
+    files: &[FileId],
+    validators: &SchemaValidators,
+) -> (Manifests, Vec<Diagnostic>) {
+    let mut manifests = Manifests::default();
+    let mut diagnostics = Vec::new();
+    for &file in files {
         match parse_documents(sources.text(file), file) {
             Ok(documents) => {
-                for document in documents {
+                let shared = FileDocuments::new(file, sources.shared_text(file));
+                for (index, document) in documents.into_iter().enumerate() {
                     load_document(
                         document.root,
-                        file,
+                        &shared,
+                        index,
                         validators,
                         &mut manifests,
                         &mut diagnostics,
@@ -88,11 +129,13 @@ pub fn load_manifests(
 
 fn load_document(
     root: Node,
-    file: FileId,
+    source: &Arc<FileDocuments>,
+    index: usize,
     validators: &SchemaValidators,
     manifests: &mut Manifests,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
+    let file = source.file();
     let at = |node: &Node| Some(node.pos.location(file));
     match &root.value {
         // An empty document (a trailing `---`, or only comments) is not an object.
@@ -168,7 +211,14 @@ fn load_document(
     let json = root.to_json();
     let (schema, validator) = validators.get(kind);
     let before = diagnostics.len();
-    for error in validator.iter_errors(&json) {
+    // Most documents are valid: the cheap yes/no check first, the error walk only
+    // when there is something to report.
+    let errors = if validator.is_valid(&json) {
+        None
+    } else {
+        Some(validator.iter_errors(&json))
+    };
+    for error in errors.into_iter().flatten() {
         // apiVersion problems were reported above with a better message.
         if error.instance_path().as_str() == "/apiVersion" {
             continue;
@@ -178,7 +228,13 @@ fn load_document(
     if diagnostics.len() > before || !header_ok {
         return;
     }
-    let origin = Origin { file, root };
+    let name = root
+        .get("metadata")
+        .and_then(|(_, metadata)| metadata.get("name"))
+        .map_or(root.pos, |(_, name)| name.pos)
+        .location(file);
+    drop(root);
+    let origin = Origin::new(source, index, name);
     let result = match kind {
         Kind::Reseller => typed::<ResellerDocument>(json).map(|d| {
             manifests

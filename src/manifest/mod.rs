@@ -13,6 +13,8 @@ use crate::manifest::model::{
     CustomerSpec, Kind, ResellerSpec, SubscriptionSpec, SupportContactSpec,
 };
 use crate::manifest::source::{FileId, Location};
+use std::sync::{Arc, OnceLock};
+
 use crate::manifest::yaml::{Node, PathSegment};
 
 /// A typed manifest object and where it was written.
@@ -29,26 +31,88 @@ impl<S> Object<S> {
     }
 }
 
-/// The document an object came from, kept so any field can be located later.
+/// The document an object came from, so any of its fields can be located later.
+///
+/// Only the position of `metadata.name` is kept; other positions are found by parsing
+/// the file again, once, when a diagnostic first needs one. Keeping every document's
+/// node tree instead would cost hundreds of megabytes for a large tenant, to serve
+/// the rare error.
 #[derive(Clone, Debug)]
 pub struct Origin {
     pub file: FileId,
-    pub root: Node,
+    /// Index of the document in its file (counting empty ones).
+    pub document: usize,
+    /// Where `metadata.name`'s value is.
+    pub name: Location,
+    source: Arc<FileDocuments>,
+}
+
+/// A file's text and, once needed, its parsed documents; shared by its objects.
+#[derive(Debug)]
+pub struct FileDocuments {
+    file: FileId,
+    text: Arc<str>,
+    roots: OnceLock<Vec<Node>>,
+}
+
+impl FileDocuments {
+    pub fn new(file: FileId, text: Arc<str>) -> Arc<FileDocuments> {
+        Arc::new(FileDocuments {
+            file,
+            text,
+            roots: OnceLock::new(),
+        })
+    }
+
+    pub fn file(&self) -> FileId {
+        self.file
+    }
 }
 
 impl Origin {
+    pub fn new(source: &Arc<FileDocuments>, document: usize, name: Location) -> Origin {
+        Origin {
+            file: source.file,
+            document,
+            name,
+            source: Arc::clone(source),
+        }
+    }
+
+    fn root(&self) -> Option<&Node> {
+        self.source
+            .roots
+            .get_or_init(|| {
+                // The file parsed when it was loaded, so it parses again the same way.
+                yaml::parse_documents(&self.source.text, self.file)
+                    .map(|documents| documents.into_iter().map(|d| d.root).collect())
+                    .unwrap_or_default()
+            })
+            .get(self.document)
+    }
+
     /// Location of the value at a dotted path such as `spec.resellers.1`; falls back to
     /// the deepest existing node, so a location is always found.
     pub fn value_at(&self, path: &str) -> Location {
-        let (node, _) = self.root.find(&dotted(path));
-        node.pos.location(self.file)
+        if path == "metadata.name" {
+            return self.name;
+        }
+        match self.root() {
+            Some(root) => root.find(&dotted(path)).0.pos.location(self.file),
+            None => self.name,
+        }
     }
 
     /// Location of the key of the last path step (e.g. `spec.agreement` → `agreement:`),
     /// or of the value where there is no key.
     pub fn key_at(&self, path: &str) -> Location {
-        let (node, key) = self.root.find(&dotted(path));
-        key.unwrap_or(node).pos.location(self.file)
+        match self.root() {
+            Some(root) => {
+                let (node, key) = root.find(&dotted(path));
+                key.unwrap_or(node).pos.location(self.file)
+            }
+            None => self.name,
+        }
     }
 }
 

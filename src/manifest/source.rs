@@ -5,6 +5,7 @@
 //! code frame long after parsing; it does no I/O itself.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Index of a file in a [`SourceMap`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -24,7 +25,8 @@ pub struct Location {
 struct SourceFile {
     path: PathBuf,
     display: String,
-    text: String,
+    /// Shared with the objects loaded from the file (see `manifest::Origin`).
+    text: Arc<str>,
     line_starts: Vec<usize>,
     /// False for files kept only to show code frames (not UTF-8, binary).
     parse: bool,
@@ -65,7 +67,7 @@ impl SourceMap {
         self.files.push(SourceFile {
             path: path.to_path_buf(),
             display,
-            text,
+            text: Arc::from(text),
             line_starts,
             parse,
         });
@@ -82,6 +84,11 @@ impl SourceMap {
 
     pub fn text(&self, file: FileId) -> &str {
         &self.files[file.0 as usize].text
+    }
+
+    /// The file's text, shared.
+    pub fn shared_text(&self, file: FileId) -> Arc<str> {
+        Arc::clone(&self.files[file.0 as usize].text)
     }
 
     pub fn len(&self) -> usize {

@@ -77,8 +77,16 @@ pub fn plan(
     live: &Live,
     options: &PlanOptions,
 ) -> Result<Plan, Vec<Diagnostic>> {
-    let graph = DependencyGraph::build(desired)?;
-    let order = graph.topological_order(desired)?;
+    let built;
+    let (graph, order) = match &desired.graph {
+        Some((graph, order)) => (graph, order.clone()),
+        None => {
+            let graph = DependencyGraph::build(desired)?;
+            let order = graph.topological_order(desired)?;
+            built = graph;
+            (&built, order)
+        }
+    };
     let m = &desired.manifests;
     let mut planner = Planner {
         desired,

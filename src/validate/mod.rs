@@ -18,6 +18,11 @@ pub struct Desired {
     pub reseller_index: HashMap<String, usize>,
     pub customer_index: HashMap<String, usize>,
     pub subscription_index: HashMap<String, usize>,
+    /// The dependency graph and its order, once [`validate`] has built them.
+    pub graph: Option<(
+        crate::graph::DependencyGraph,
+        Vec<petgraph::graph::NodeIndex>,
+    )>,
 }
 
 impl Desired {
@@ -35,6 +40,7 @@ impl Desired {
             reseller_index: index(&manifests.resellers),
             customer_index: index(&manifests.customers),
             subscription_index: index(&manifests.subscriptions),
+            graph: None,
             manifests,
         }
     }
@@ -44,16 +50,23 @@ impl Desired {
 /// model when there is no error.
 pub fn validate(manifests: Manifests) -> Result<(Desired, Vec<Diagnostic>), Vec<Diagnostic>> {
     let desired = Desired::new(manifests);
+    let mut desired = desired;
     let mut diagnostics = check_rules(&desired);
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(diagnostics);
     }
-    // The graph must be buildable and acyclic; its problems are diagnostics too.
-    if let Err(problems) = crate::graph::DependencyGraph::build(&desired)
-        .and_then(|graph| graph.topological_order(&desired).map(drop))
-    {
-        diagnostics.extend(problems);
-        return Err(diagnostics);
+    // The graph must be buildable and acyclic; its problems are diagnostics too. It is
+    // kept for the planner, which needs the same graph.
+    match crate::graph::DependencyGraph::build(&desired).and_then(|graph| {
+        graph
+            .topological_order(&desired)
+            .map(|order| (graph, order))
+    }) {
+        Ok(graph) => desired.graph = Some(graph),
+        Err(problems) => {
+            diagnostics.extend(problems);
+            return Err(diagnostics);
+        }
     }
     Ok((desired, diagnostics))
 }

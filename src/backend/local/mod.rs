@@ -85,6 +85,11 @@ impl LocalBackend {
         &self.tenant
     }
 
+    /// The live view, consuming the backend (no copy of a large state).
+    pub fn into_live(mut self) -> Live {
+        std::mem::take(&mut self.tenant).into_live()
+    }
+
     /// Simulates a customer's admin accepting a reseller relationship request
     /// (`customer`: domain or tenant id; `reseller`: tenant id or MPN ID), and saves.
     pub fn accept_relationship(

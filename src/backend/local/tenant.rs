@@ -986,8 +986,29 @@ impl Tenant {
 
     /// What Partner Center shows the provider: the normalized live snapshot.
     pub fn live(&self) -> Live {
-        let customers = self
-            .customers
+        Live {
+            resellers: self.resellers.clone(),
+            customers: self.live_customers(),
+            subscriptions: self.subscriptions.clone(),
+            // The integration sandbox does not support relationship requests.
+            relationship_request_url: None,
+        }
+    }
+
+    /// The live view, moving the tenant's data instead of copying it (for reads of a
+    /// large state that need nothing else, such as `plan`).
+    pub fn into_live(mut self) -> Live {
+        let customers = self.live_customers();
+        Live {
+            resellers: std::mem::take(&mut self.resellers),
+            customers,
+            subscriptions: std::mem::take(&mut self.subscriptions),
+            relationship_request_url: None,
+        }
+    }
+
+    fn live_customers(&self) -> BTreeMap<String, LiveCustomer> {
+        self.customers
             .iter()
             .map(|(id, c)| {
                 let agreement = self
@@ -1010,14 +1031,7 @@ impl Tenant {
                 };
                 (id.clone(), customer)
             })
-            .collect();
-        Live {
-            resellers: self.resellers.clone(),
-            customers,
-            subscriptions: self.subscriptions.clone(),
-            // The integration sandbox does not support relationship requests.
-            relationship_request_url: None,
-        }
+            .collect()
     }
 
     /// The next deterministic id, GUID-shaped; skips any id already in use (a
