@@ -8,6 +8,7 @@
 //! id or (customer, friendly name). A rename is never guessed: a different friendly
 //! name is a different subscription, because a wrong guess could buy twice.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
@@ -64,6 +65,9 @@ struct Planner<'a> {
     customer_ids: Vec<Option<String>>,
     /// Subscription index → live subscription id (when it exists).
     subscription_ids: Vec<Option<String>>,
+    /// The live objects matched above, by the same indices (looked up once).
+    customer_live: Vec<Option<&'a LiveCustomer>>,
+    subscription_live: Vec<Option<&'a LiveSubscription>>,
     actions: Vec<Action>,
     /// `action_needs[i]`: indices of the actions action `i` depends on.
     action_needs: Vec<Vec<usize>>,
@@ -95,12 +99,25 @@ pub fn plan(
         options,
         customer_ids: vec![None; m.customers.len()],
         subscription_ids: vec![None; m.subscriptions.len()],
+        customer_live: Vec::new(),
+        subscription_live: Vec::new(),
         actions: Vec::new(),
         action_needs: Vec::new(),
         problems: Vec::new(),
     };
     planner.match_customers();
     planner.match_subscriptions();
+    let live_subscriptions = &live.subscriptions;
+    planner.customer_live = planner
+        .customer_ids
+        .iter()
+        .map(|id| id.as_ref().and_then(|id| live.customers.get(id)))
+        .collect();
+    planner.subscription_live = planner
+        .subscription_ids
+        .iter()
+        .map(|id| id.as_ref().and_then(|id| live_subscriptions.get(id)))
+        .collect();
 
     let mut states: Vec<NodeState> = vec![NodeState::Unchanged; graph.graph.node_count()];
     // For each node, the gating actions it (transitively, through unchanged nodes) needs.
@@ -175,6 +192,15 @@ pub fn observe(live: &Live, key: &LiveKey) -> Option<String> {
                 })
                 .map(fingerprint)
         }
+    }
+}
+
+/// Lowercase without allocating when the text has no uppercase letters.
+fn lowercase(text: &str) -> Cow<'_, str> {
+    if text.chars().any(char::is_uppercase) {
+        Cow::Owned(text.to_lowercase())
+    } else {
+        Cow::Borrowed(text)
     }
 }
 
@@ -387,17 +413,14 @@ impl Planner<'_> {
     }
 
     fn match_subscriptions(&mut self) {
-        let mut by_name: HashMap<(String, String), Vec<&LiveSubscription>> = HashMap::new();
-        for subscription in self
-            .live
-            .subscriptions
-            .values()
-            .filter(|s| !s.status.is_gone())
-        {
+        let live = self.live;
+        let mut by_name: HashMap<(&str, Cow<'_, str>), Vec<&LiveSubscription>> =
+            HashMap::with_capacity(live.subscriptions.len());
+        for subscription in live.subscriptions.values().filter(|s| !s.status.is_gone()) {
             by_name
                 .entry((
-                    subscription.customer_id.clone(),
-                    subscription.friendly_name.to_lowercase(),
+                    subscription.customer_id.as_str(),
+                    lowercase(&subscription.friendly_name),
                 ))
                 .or_default()
                 .push(subscription);
@@ -453,7 +476,7 @@ impl Planner<'_> {
             let Some(customer_id) = customer_id else {
                 continue;
             };
-            let key = (customer_id, friendly_name(subscription).to_lowercase());
+            let key = (customer_id.as_str(), lowercase(friendly_name(subscription)));
             match by_name.get(&key).map(Vec::as_slice) {
                 Some([one]) => self.subscription_ids[i] = Some(one.id.clone()),
                 Some(many) if many.len() > 1 => {
@@ -652,7 +675,15 @@ impl Planner<'_> {
             });
             return Some((action, true));
         };
-        let live = &self.live.customers[&id];
+        let live = self.customer_live[c].expect("matched customers are live");
+        // Most customers are unchanged: compare the typed values before building diffs.
+        let agreement_missing = spec.agreement.is_some() && live.agreement.is_none();
+        if live.company_name == spec.company_name
+            && live.billing == spec.billing
+            && !agreement_missing
+        {
+            return None;
+        }
         let mut changes = diff(
             "",
             &json!({"companyName": live.company_name, "billing": live.billing}),
@@ -692,9 +723,7 @@ impl Planner<'_> {
         let reseller = &self.desired.manifests.resellers[r];
         let tenant_id = reseller.spec.tenant_id.to_ascii_lowercase();
         let is_first = customer.spec.resellers.first() == Some(&reseller.name);
-        let live_customer: Option<&LiveCustomer> = self.customer_ids[c]
-            .as_ref()
-            .map(|id| &self.live.customers[id]);
+        let live_customer: Option<&LiveCustomer> = self.customer_live[c];
         match live_customer {
             Some(live) if live.reseller_relationships.contains(&tenant_id) => return None,
             // A customer created by this plan gets its first reseller's relationship
@@ -797,7 +826,7 @@ impl Planner<'_> {
             });
             return Some((action, true));
         };
-        let live = &self.live.subscriptions[&id];
+        let live = self.subscription_live[s].expect("matched subscriptions are live");
         if !live.offer_id.eq_ignore_ascii_case(&spec.offer_id) {
             let message = format!(
                 "subscription `{}` has offer {} in Partner Center; an offer cannot change in place",
@@ -924,9 +953,7 @@ impl Planner<'_> {
         let reseller =
             &self.desired.manifests.resellers[self.desired.reseller_index[&contact.spec.reseller]];
         let tenant_id = reseller.spec.tenant_id.to_ascii_lowercase();
-        let live = self.subscription_ids[s]
-            .as_ref()
-            .map(|id| &self.live.subscriptions[id]);
+        let live = self.subscription_live[s];
         let current = live.and_then(|l| l.support_contact.as_ref());
         if current.is_some_and(|sc| {
             sc.tenant_id.eq_ignore_ascii_case(&tenant_id) && sc.mpn_id == reseller.spec.mpn_id
@@ -991,17 +1018,14 @@ impl Planner<'_> {
             .enumerate()
             .filter(|(_, s)| !with_contact.contains(s.name.as_str()))
             .filter_map(|(s, _)| {
-                let id = self.subscription_ids[s].as_ref()?;
-                self.live.subscriptions[id]
-                    .support_contact
-                    .as_ref()
-                    .map(|_| (s, id.clone()))
+                let live = self.subscription_live[s]?;
+                live.support_contact.as_ref().map(|_| (s, live.id.clone()))
             })
             .collect();
         for (s, id) in resets {
             let subscription = &m.subscriptions[s];
             let c = self.desired.customer_index[&subscription.spec.customer];
-            let live = &self.live.subscriptions[&id];
+            let live = self.subscription_live[s].expect("matched subscriptions are live");
             let before =
                 self.reseller_label(live.support_contact.as_ref().map(|sc| sc.mpn_id.as_str()));
             let operation = Operation::ResetSupportContact {
