@@ -402,8 +402,4 @@ mod tests {
             Err(BackendError::State(_))
         ));
     }
-
-    fn fs_text(path: &Path) -> String {
-        std::fs::read_to_string(path).expect("state file")
-    }
 }
