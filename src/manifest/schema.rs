@@ -72,28 +72,33 @@ pub fn to_pretty(schema: &Value) -> String {
     text
 }
 
+/// Test support: fails when the committed schema at `relative` (from the crate root)
+/// differs from `generated`; with `CSPCTL_BLESS=1` rewrites it instead (then review the
+/// diff and commit it). Shared by the manifest and plan schema tests.
+#[cfg(test)]
+pub(crate) fn assert_committed_schema(relative: &str, generated: &Value) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+    let generated = to_pretty(generated);
+    if std::env::var_os("CSPCTL_BLESS").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().expect("schemas/")).expect("create schemas/");
+        std::fs::write(&path, &generated).expect("write the schema");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "{relative} is stale (or missing); regenerate it with `CSPCTL_BLESS=1 cargo test --lib schema` and commit the result"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const SCHEMA_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/manifest.schema.json");
-
-    /// Fails when `schemas/manifest.schema.json` is not what the model generates.
-    /// Regenerate with `CSPCTL_BLESS=1 cargo test --lib manifest::schema`, review the
-    /// diff and commit it (editors and users read the committed file).
+    /// Editors and users read the committed file, so it must match the model.
     #[test]
     fn committed_manifest_schema_is_up_to_date() {
-        let generated = to_pretty(&manifest_schema());
-        if std::env::var_os("CSPCTL_BLESS").is_some_and(|v| v == "1") {
-            std::fs::write(SCHEMA_PATH, &generated).expect("write schemas/manifest.schema.json");
-            return;
-        }
-        let committed = std::fs::read_to_string(SCHEMA_PATH).unwrap_or_default();
-        assert!(
-            committed == generated,
-            "schemas/manifest.schema.json is stale (or missing); regenerate it with \
-             `CSPCTL_BLESS=1 cargo test --lib manifest::schema` and commit the result"
-        );
+        assert_committed_schema("schemas/manifest.schema.json", &manifest_schema());
     }
 
     #[test]

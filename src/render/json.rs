@@ -44,39 +44,20 @@ pub fn plan_schema() -> Value {
 }
 
 /// The committed text of a schema: pretty JSON with a trailing newline.
-pub fn schema_to_pretty(schema: &Value) -> String {
-    let mut text = serde_json::to_string_pretty(schema).expect("a JSON value always serializes");
-    text.push('\n');
-    text
-}
+pub use crate::manifest::schema::to_pretty as schema_to_pretty;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::plan::{PLAN_FORMAT_VERSION, Summary};
 
-    const SCHEMA_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/plan.schema.json");
-
-    /// Fails when `schemas/plan.schema.json` is not what the `Plan` types generate.
-    /// To regenerate it after changing the plan model, run
-    /// `CSPCTL_BLESS=1 cargo test --lib render::json`: with that variable set the test
-    /// rewrites the file instead of comparing (then review the diff and commit it).
+    /// The committed plan schema is what the `Plan` types generate; regenerate it with
+    /// `CSPCTL_BLESS=1 cargo test --lib schema`.
     #[test]
     fn committed_plan_schema_is_up_to_date() {
-        let generated = schema_to_pretty(&plan_schema());
-        if std::env::var_os("CSPCTL_BLESS").is_some_and(|v| v == "1") {
-            let dir = std::path::Path::new(SCHEMA_PATH)
-                .parent()
-                .expect("a parent directory");
-            std::fs::create_dir_all(dir).expect("create schemas/");
-            std::fs::write(SCHEMA_PATH, &generated).expect("write schemas/plan.schema.json");
-            return;
-        }
-        let committed = std::fs::read_to_string(SCHEMA_PATH).unwrap_or_default();
-        assert!(
-            committed == generated,
-            "schemas/plan.schema.json is stale (or missing); regenerate it with \
-             `CSPCTL_BLESS=1 cargo test --lib render::json` and commit the result"
+        crate::manifest::schema::assert_committed_schema(
+            "schemas/plan.schema.json",
+            &plan_schema(),
         );
     }
 
