@@ -159,7 +159,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         None => match make_plan(
             &args.inputs,
             &backend.read_live()?,
-            &local_plan_options(&backend, &args.state.state),
+            &local_plan_options(&args.state.state),
             settings,
         )? {
             Some(plan) => plan,

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use crate::backend::Backend;
 use crate::backend::local::LocalBackend;
 use crate::live::Live;
 use crate::manifest::source::SourceMap;
@@ -33,9 +32,9 @@ pub struct Args {
 }
 
 /// Planning options for the local backend (integration-sandbox semantics).
-pub fn local_plan_options(backend: &LocalBackend, state: &Path) -> PlanOptions {
+pub fn local_plan_options(state: &Path) -> PlanOptions {
     PlanOptions {
-        backend: backend.describe(),
+        backend: LocalBackend::describe_path(state),
         sandbox: true,
         simulate_hint: Some(format!(
             "To simulate the acceptance locally: cspctl local accept-relationship --state {} --customer {{customer}} --reseller {{reseller}}",
@@ -82,21 +81,15 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     // The state file and the manifests are read at the same time: both are large for a
     // large tenant, and neither needs the other until planning.
     let (checked, opened) = std::thread::scope(|scope| {
-        let reader = scope.spawn(|| {
-            LocalBackend::open(args.state.state.clone(), settings.now.clone(), None).map(
-                |backend| {
-                    let options = local_plan_options(&backend, &args.state.state);
-                    (backend.into_live(), options)
-                },
-            )
-        });
+        let reader = scope.spawn(|| LocalBackend::read_live(&args.state.state, &settings.now));
         let checked = desired_or_report(&args.paths, settings);
         let opened = reader
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (checked, opened)
     });
-    let (live, options) = opened?;
+    let live = opened?;
+    let options = local_plan_options(&args.state.state);
     let Some(checked) = checked else {
         return Ok(ExitCode::from(1));
     };

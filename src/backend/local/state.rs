@@ -16,7 +16,9 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::tenant::{FORMAT_VERSION, Tenant};
+use serde::de::DeserializeOwned;
+
+use super::tenant::{FORMAT_VERSION, LiveParts, Tenant};
 use crate::backend::BackendError;
 
 /// How often a waiting apply retries the lock.
@@ -26,9 +28,32 @@ const LOCK_POLL: Duration = Duration::from_millis(50);
 /// fields are ignored, so a newer cspctl's additions within the same format version
 /// do not break an older one; a newer format version is refused.
 pub fn read(path: &Path) -> Result<Tenant, BackendError> {
+    read_as(path)
+}
+
+/// What [`read_as`] can read: the whole tenant, or a part of it.
+pub trait Versioned: DeserializeOwned + Default {
+    fn format_version(&self) -> u32;
+}
+
+impl Versioned for Tenant {
+    fn format_version(&self) -> u32 {
+        self.format_version
+    }
+}
+
+impl Versioned for LiveParts {
+    fn format_version(&self) -> u32 {
+        self.format_version
+    }
+}
+
+/// [`read`] into any [`Versioned`] view of the state: a view leaves out what it does not
+/// need (serde skips unknown fields without building them).
+pub fn read_as<T: Versioned>(path: &Path) -> Result<T, BackendError> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Tenant::default()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(T::default()),
         Err(error) => {
             return Err(BackendError::State(format!(
                 "cannot read the local state file {}: {error}",
@@ -46,8 +71,8 @@ pub fn read(path: &Path) -> Result<Tenant, BackendError> {
     let looks_like_ours = head.trim_ascii_start().starts_with(b"{")
         && head.windows(15).any(|w| w == b"\"formatVersion\"");
     if looks_like_ours
-        && let Ok(tenant) = serde_json::from_slice::<Tenant>(&bytes)
-        && tenant.format_version == FORMAT_VERSION
+        && let Ok(tenant) = serde_json::from_slice::<T>(&bytes)
+        && tenant.format_version() == FORMAT_VERSION
     {
         return Ok(tenant);
     }

@@ -102,6 +102,37 @@ pub struct Tenant {
     pub agreements: BTreeMap<String, Vec<AgreementRecord>>,
 }
 
+/// The parts of the state file the live view needs, without the orders (the largest
+/// part, which no plan reads). For read-only uses such as `plan`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveParts {
+    #[serde(default = "format_version")]
+    pub format_version: u32,
+    #[serde(default)]
+    pub resellers: BTreeMap<String, LiveReseller>,
+    #[serde(default)]
+    pub customers: BTreeMap<String, CustomerRecord>,
+    #[serde(default)]
+    pub subscriptions: BTreeMap<String, LiveSubscription>,
+    #[serde(default)]
+    pub agreements: BTreeMap<String, Vec<AgreementRecord>>,
+}
+
+impl LiveParts {
+    pub fn into_live(self) -> Live {
+        Tenant {
+            format_version: self.format_version,
+            resellers: self.resellers,
+            customers: self.customers,
+            subscriptions: self.subscriptions,
+            agreements: self.agreements,
+            ..Tenant::default()
+        }
+        .into_live()
+    }
+}
+
 fn format_version() -> u32 {
     FORMAT_VERSION
 }
