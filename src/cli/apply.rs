@@ -15,7 +15,7 @@ use crate::plan::{Action, PLAN_FORMAT_VERSION, Plan};
 use crate::render::{PlanFormat, render_plan};
 
 use super::plan::{local_plan_options, make_plan};
-use super::{EXIT_MANUAL, Settings, StateArgs};
+use super::{DEFAULT_LOCK_TIMEOUT_SECONDS, EXIT_MANUAL, Settings, StateArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long)]
     auto_approve: bool,
     /// Seconds to wait for another apply holding the state lock.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_LOCK_TIMEOUT_SECONDS)]
     lock_timeout: u64,
 }
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::graph::{DependencyGraph, to_dot, to_mermaid};
+use crate::graph::{to_dot, to_mermaid};
 
 use super::{Settings, desired_or_report, report};
 
@@ -25,18 +25,22 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let Some((sources, desired)) = desired_or_report(&args.paths, settings) else {
         return Ok(ExitCode::from(1));
     };
-    let graph = match DependencyGraph::build(&desired)
-        .and_then(|g| g.topological_order(&desired).map(|_| g))
-    {
-        Ok(graph) => graph,
-        Err(problems) => {
-            report(&problems, &sources, settings);
-            return Ok(ExitCode::from(1));
-        }
+    // `validate` built (and checked) the graph already.
+    let Some((graph, _)) = &desired.graph else {
+        report(
+            &[crate::diagnostic::Diagnostic::error(
+                "internal",
+                None,
+                "the dependency graph was not built",
+            )],
+            &sources,
+            settings,
+        );
+        return Ok(ExitCode::from(1));
     };
     let text = match args.format {
-        Format::Dot => to_dot(&graph, &desired),
-        Format::Mermaid => to_mermaid(&graph, &desired),
+        Format::Dot => to_dot(graph, &desired),
+        Format::Mermaid => to_mermaid(graph, &desired),
     };
     print!("{text}");
     Ok(ExitCode::SUCCESS)

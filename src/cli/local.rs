@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::backend::local::LocalBackend;
 
-use super::Settings;
+use super::{DEFAULT_LOCK_TIMEOUT_SECONDS, Settings};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -32,8 +32,11 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitCode> {
             reseller,
             state,
         } => {
-            let mut backend =
-                LocalBackend::open(state, settings.now.clone(), Some(Duration::from_secs(30)))?;
+            let mut backend = LocalBackend::open(
+                state,
+                settings.now.clone(),
+                Some(Duration::from_secs(DEFAULT_LOCK_TIMEOUT_SECONDS)),
+            )?;
             backend.accept_relationship(&customer, &reseller)?;
             eprintln!(
                 "Customer {customer} accepted the relationship request of reseller {reseller}."

@@ -15,7 +15,6 @@ mod validate;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +28,8 @@ use crate::validate::Desired;
 pub const EXIT_CHANGES: u8 = 2;
 /// Exit code: apply finished but manual steps remain.
 pub const EXIT_MANUAL: u8 = 3;
+/// Seconds a command that changes the local state waits for another one's lock.
+pub const DEFAULT_LOCK_TIMEOUT_SECONDS: u64 = 30;
 
 /// GitOps for the Microsoft Partner Center CSP indirect channel.
 #[derive(Debug, Parser)]
@@ -74,8 +75,6 @@ pub struct Settings {
     /// The current time as RFC 3339, injected into the local tenant (`CSPCTL_NOW`
     /// overrides the clock, for reproducible states in tests and demos).
     pub now: String,
-    /// How long apply waits for another apply's lock.
-    pub lock_timeout: Duration,
 }
 
 impl Settings {
@@ -96,7 +95,6 @@ impl Settings {
             color_stdout: !no_color && !dumb && std::io::stdout().is_terminal(),
             color_stderr: !no_color && !dumb && std::io::stderr().is_terminal(),
             now,
-            lock_timeout: Duration::from_secs(30),
         })
     }
 }

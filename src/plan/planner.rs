@@ -81,14 +81,16 @@ pub fn plan(
     live: &Live,
     options: &PlanOptions,
 ) -> Result<Plan, Vec<Diagnostic>> {
+    // `validate` leaves the graph in `desired`; build it here only for a model that
+    // did not come through `validate`.
     let built;
     let (graph, order) = match &desired.graph {
-        Some((graph, order)) => (graph, order.clone()),
+        Some((graph, order)) => (graph, order.as_slice()),
         None => {
             let graph = DependencyGraph::build(desired)?;
             let order = graph.topological_order(desired)?;
-            built = graph;
-            (&built, order)
+            built = (graph, order);
+            (&built.0, built.1.as_slice())
         }
     };
     let m = &desired.manifests;
@@ -122,7 +124,7 @@ pub fn plan(
     let mut states: Vec<NodeState> = vec![NodeState::Unchanged; graph.graph.node_count()];
     // For each node, the gating actions it (transitively, through unchanged nodes) needs.
     let mut inherited: Vec<Vec<usize>> = vec![Vec::new(); graph.graph.node_count()];
-    for node in order {
+    for &node in order {
         let mut needs: Vec<usize> = Vec::new();
         for prerequisite in graph.prerequisites(node) {
             match &states[prerequisite.index()] {
