@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use crate::apply::{ActionOutcome, ApplyObserver, execute_plan, stale_actions};
 use crate::backend::Backend;
 use crate::backend::local::LocalBackend;
-use crate::plan::{Action, PLAN_FORMAT_VERSION, Plan};
+use crate::plan::{Action, Plan};
 use crate::render::{PlanFormat, render_plan};
 
 use super::plan::{local_plan_options, make_plan};
@@ -51,31 +51,9 @@ fn plan_file(inputs: &[PathBuf]) -> Option<&Path> {
 fn read_plan_file(path: &Path) -> anyhow::Result<Plan> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading plan file {}", path.display()))?;
-    let version: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        anyhow::anyhow!(
-            "{}:{}:{}: not a plan file: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        )
-    })?;
-    let found = version
-        .get("format_version")
-        .and_then(serde_json::Value::as_u64);
-    if found != Some(u64::from(PLAN_FORMAT_VERSION)) {
-        bail!(
-            "{}: plan format_version {} is not supported (this cspctl reads {PLAN_FORMAT_VERSION}); make the plan again with this version",
-            path.display(),
-            found.map_or_else(|| "missing".to_owned(), |v| v.to_string())
-        );
-    }
-    serde_json::from_str(&text).map_err(|e| {
-        anyhow::anyhow!(
-            "{}:{}:{}: invalid plan file: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        )
+    Plan::from_json(&text).map_err(|e| match e.position {
+        Some(_) => anyhow::anyhow!("{}:{e}", path.display()),
+        None => anyhow::anyhow!("{}: {e}", path.display()),
     })
 }
 

@@ -329,6 +329,22 @@ impl Summary {
     }
 }
 
+/// Why a saved plan could not be read: a message and, where known, `(line, column)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanFileError {
+    pub position: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl std::fmt::Display for PlanFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.position {
+            Some((line, column)) => write!(f, "{line}:{column}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
 /// A complete plan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
@@ -343,6 +359,31 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Reads a saved plan (`plan --out`). The version is checked first, so a plan
+    /// from another cspctl is reported as such rather than as a field mismatch.
+    pub fn from_json(text: &str) -> Result<Plan, PlanFileError> {
+        let positioned = |what: &str, e: serde_json::Error| PlanFileError {
+            position: Some((e.line(), e.column())),
+            message: format!("{what}: {e}"),
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| positioned("not a plan file", e))?;
+        let found = value
+            .get("format_version")
+            .and_then(serde_json::Value::as_u64);
+        if found != Some(u64::from(PLAN_FORMAT_VERSION)) {
+            return Err(PlanFileError {
+                position: None,
+                message: format!(
+                    "plan format_version {} is not supported (this cspctl reads {PLAN_FORMAT_VERSION}); make the plan again with this version",
+                    found.map_or_else(|| "missing".to_owned(), |v| v.to_string())
+                ),
+            });
+        }
+        // Parsed from the text again (it is small) so a mismatch keeps its position.
+        serde_json::from_str(text).map_err(|e| positioned("invalid plan file", e))
+    }
+
     pub fn has_changes(&self) -> bool {
         !self.actions.is_empty()
     }

@@ -393,3 +393,26 @@ fn domain_warnings_explain_what_partner_center_will_do() {
         plan.actions[0].warnings
     );
 }
+
+#[test]
+fn saved_plans_round_trip_and_other_versions_are_refused() {
+    let plan = run(&base_text(), &Live::default());
+    let text = serde_json::to_string(&plan).unwrap();
+    assert_eq!(Plan::from_json(&text).unwrap(), plan);
+
+    let other = text.replacen("\"format_version\":1", "\"format_version\":2", 1);
+    let error = Plan::from_json(&other).unwrap_err();
+    assert!(
+        error.position.is_none() && error.message.contains("format_version 2"),
+        "{error}"
+    );
+
+    let error = Plan::from_json("{\"format_version\": 1}").unwrap_err();
+    assert_eq!(error.position, Some((1, 21)), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("1:21: invalid plan file: missing field"),
+        "{error}"
+    );
+}
