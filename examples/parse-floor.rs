@@ -80,8 +80,11 @@ fn main() -> ExitCode {
 }
 
 fn run(dir: &Path, loader: Loader) -> Result<String, String> {
-    let mut files = Vec::new();
-    collect(dir, &mut files)?;
+    // The same file list cspctl reads.
+    let (files, problems) = cspctl::manifest::files::manifest_paths(&[dir.to_path_buf()]);
+    if let Some(problem) = problems.first() {
+        return Err(problem.message.clone());
+    }
     let (mut documents, mut bytes) = (0usize, 0usize);
     for file in &files {
         let text = std::fs::read_to_string(file)
@@ -104,31 +107,4 @@ fn run(dir: &Path, loader: Loader) -> Result<String, String> {
         "parse-floor: {} files, {documents} documents, {bytes} bytes ({name})",
         files.len()
     ))
-}
-
-/// Every `*.yaml`/`*.yml` below `dir`, sorted, skipping hidden entries (as cspctl).
-fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot read directory {}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for path in entries {
-        let hidden = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with('.'));
-        if hidden {
-            continue;
-        }
-        if path.is_dir() {
-            collect(&path, files)?;
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
-            files.push(path);
-        }
-    }
-    Ok(())
 }

@@ -13,9 +13,9 @@ use crate::manifest::source::{Location, SourceMap};
 /// Largest manifest file read (the benchmark's biggest file is far below this).
 pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
-/// Reads every manifest file under `paths` into a source map.
-pub fn read_manifest_files(paths: &[PathBuf]) -> (SourceMap, Vec<Diagnostic>) {
-    let mut sources = SourceMap::new();
+/// The manifest files `paths` name: files as given, directories walked (sorted,
+/// hidden entries skipped). Missing paths are diagnostics.
+pub fn manifest_paths(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let mut files = Vec::new();
     for path in paths {
@@ -28,6 +28,13 @@ pub fn read_manifest_files(paths: &[PathBuf]) -> (SourceMap, Vec<Diagnostic>) {
             ),
         }
     }
+    (files, diagnostics)
+}
+
+/// Reads every manifest file under `paths` into a source map.
+pub fn read_manifest_files(paths: &[PathBuf]) -> (SourceMap, Vec<Diagnostic>) {
+    let mut sources = SourceMap::new();
+    let (files, mut diagnostics) = manifest_paths(paths);
     let files_found = !files.is_empty();
     // Reading thousands of small files is mostly waiting on the system: spread it over
     // a few threads, then take the results in the original order.
