@@ -248,18 +248,24 @@ mod tests {
         assert_eq!(backend.tenant(), &Tenant::default());
     }
 
+    /// Creates a reseller through the backend; the operation must succeed.
+    fn created(backend: &mut LocalBackend, tenant_id: &str, mpn_id: &str) {
+        backend
+            .execute(&create_reseller(tenant_id, mpn_id), "request")
+            .expect("created");
+    }
+
     #[test]
     fn completed_operations_survive_a_killed_apply_through_the_journal() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join(".cspctl/state.json");
         let journal = journal_path(&path);
         let mut backend = LocalBackend::open(path.clone(), NOW.into(), TIMEOUT).expect("opens");
-        backend
-            .execute(
-                &create_reseller("484e548c-f5f3-4528-93a9-c16c6373cb59", "4847383"),
-                "r1",
-            )
-            .expect("created");
+        created(
+            &mut backend,
+            "484e548c-f5f3-4528-93a9-c16c6373cb59",
+            "4847383",
+        );
         assert!(matches!(
             backend.execute(
                 &create_reseller("484e548c-f5f3-4528-93a9-c16c6373cb59", "1"),
@@ -309,19 +315,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("state.json");
         let mut backend = LocalBackend::open(path.clone(), NOW.into(), TIMEOUT).expect("opens");
-        backend
-            .execute(
-                &create_reseller("484e548c-f5f3-4528-93a9-c16c6373cb59", "4847383"),
-                "r1",
-            )
-            .expect("created");
+        created(
+            &mut backend,
+            "484e548c-f5f3-4528-93a9-c16c6373cb59",
+            "4847383",
+        );
         backend.finish().expect("compacted");
-        backend
-            .execute(
-                &create_reseller("3b33e682-00c3-41ee-9dd2-a548adf56438", "2"),
-                "r2",
-            )
-            .expect("created");
+        created(&mut backend, "3b33e682-00c3-41ee-9dd2-a548adf56438", "2");
         // Killed before compaction: the second reseller is only in the journal.
         drop(backend.journal.take());
         drop(backend);
@@ -342,12 +342,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("state.json");
         let mut backend = LocalBackend::open(path.clone(), NOW.into(), TIMEOUT).expect("opens");
-        backend
-            .execute(
-                &create_reseller("484e548c-f5f3-4528-93a9-c16c6373cb59", "4847383"),
-                "r1",
-            )
-            .expect("created");
+        created(
+            &mut backend,
+            "484e548c-f5f3-4528-93a9-c16c6373cb59",
+            "4847383",
+        );
         let journal_text = std::fs::read_to_string(journal_path(&path)).expect("journal");
         backend.finish().expect("compacted");
         drop(backend);
@@ -380,18 +379,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("state.json");
         let mut backend = LocalBackend::open(path.clone(), NOW.into(), TIMEOUT).expect("opens");
-        backend
-            .execute(
-                &create_reseller("484e548c-f5f3-4528-93a9-c16c6373cb59", "4847383"),
-                "r1",
-            )
-            .expect("created");
-        backend
-            .execute(
-                &create_reseller("3b33e682-00c3-41ee-9dd2-a548adf56438", "4391507"),
-                "r2",
-            )
-            .expect("created");
+        created(
+            &mut backend,
+            "484e548c-f5f3-4528-93a9-c16c6373cb59",
+            "4847383",
+        );
+        created(
+            &mut backend,
+            "3b33e682-00c3-41ee-9dd2-a548adf56438",
+            "4391507",
+        );
         let billing = crate::manifest::model::Billing {
             email: "a@contoso.com".into(),
             culture: "en-US".into(),
