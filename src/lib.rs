@@ -7,8 +7,10 @@
 //! - [`live`]: the normalized snapshot of a Partner Center tenant.
 //! - [`plan`]: desired + live → an ordered, immutable [`plan::Plan`] (pure).
 //! - [`render`]: plans as text or JSON.
-//! - [`backend`]: where live state comes from and where operations go (local state file).
+//! - [`backend`]: where live state comes from and where operations go (local state
+//!   file, or Partner Center's REST API).
 //! - [`apply`]: executes a plan's actions in dependency order against a backend.
+//! - [`sim`]: the Partner Center simulator, an HTTP server speaking the same API.
 //! - [`cli`]: argument parsing, settings, one file per command.
 //!
 //! Everything up to a rendered plan is deterministic and free of I/O except
@@ -23,4 +25,5 @@ pub mod live;
 pub mod manifest;
 pub mod plan;
 pub mod render;
+pub mod sim;
 pub mod validate;

@@ -6,6 +6,7 @@
 //! request that breaks a Partner Center rule with Partner Center's error code.
 
 pub mod local;
+pub mod partner_center;
 
 use thiserror::Error;
 

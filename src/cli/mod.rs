@@ -10,6 +10,7 @@ mod graph;
 mod local;
 mod plan;
 mod schema;
+mod sim;
 mod validate;
 
 use std::io::IsTerminal;
@@ -54,6 +55,9 @@ enum Command {
     /// Work with the local state (simulate the other party's acceptance).
     #[command(subcommand)]
     Local(local::Command),
+    /// The Partner Center simulator: an HTTP server speaking Partner Center's API.
+    #[command(subcommand)]
+    Sim(sim::Command),
 }
 
 /// Options shared by the commands that read live state.
@@ -149,6 +153,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Graph(args) => graph::run(args, &settings),
         Command::Schema(args) => schema::run(args),
         Command::Local(command) => local::run(command, &settings),
+        Command::Sim(command) => sim::run(command, &settings),
     }
 }
 

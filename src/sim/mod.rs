@@ -1,0 +1,2 @@
+//! The Partner Center simulator (`cspctl sim serve`). See `docs/simulator.md`.
+//! (Interface placeholder; being written.)
