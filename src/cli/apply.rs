@@ -9,13 +9,12 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 
 use crate::apply::{ActionOutcome, ApplyObserver, execute_plan, stale_actions};
-use crate::backend::Backend;
-use crate::backend::local::LocalBackend;
 use crate::plan::{Action, Plan};
 use crate::render::{PlanFormat, render_plan};
 
-use super::plan::{local_plan_options, make_plan};
-use super::{DEFAULT_LOCK_TIMEOUT_SECONDS, EXIT_MANUAL, Settings, StateArgs};
+use super::backend::BackendArgs;
+use super::plan::make_plan;
+use super::{DEFAULT_LOCK_TIMEOUT_SECONDS, EXIT_MANUAL, Settings};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,7 +22,7 @@ pub struct Args {
     /// file saved by `cspctl plan --out`.
     inputs: Vec<PathBuf>,
     #[command(flatten)]
-    state: StateArgs,
+    backend: BackendArgs,
     /// Apply without asking (required when stdin is not a terminal).
     #[arg(long)]
     auto_approve: bool,
@@ -104,11 +103,9 @@ fn request_id_generator() -> impl FnMut() -> String {
 
 pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let lock_timeout = Duration::from_secs(args.lock_timeout);
-    let mut backend = LocalBackend::open(
-        args.state.state.clone(),
-        settings.now.clone(),
-        Some(lock_timeout),
-    )?;
+    let mut opened = args.backend.resolve()?.open(settings, lock_timeout)?;
+    let options = opened.plan_options().clone();
+    let backend = opened.backend();
     let plan = match plan_file(&args.inputs) {
         Some(path) => {
             let plan = read_plan_file(path)?;
@@ -137,7 +134,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         None => match make_plan(
             &args.inputs,
             &backend.read_live()?,
-            &local_plan_options(&args.state.state),
+            &options,
             settings,
         )? {
             Some(plan) => plan,
@@ -163,9 +160,9 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         }
     }
     let mut new_request_id = request_id_generator();
-    let report = execute_plan(&plan, &mut backend, &mut new_request_id, &mut Progress);
-    // Everything applied is already journaled; this folds it into the state file.
-    backend.finish()?;
+    let report = execute_plan(&plan, backend, &mut new_request_id, &mut Progress);
+    // Everything applied locally is already journaled; this folds it into the state file.
+    opened.finish()?;
     println!();
     print!("{}", report.render());
     Ok(if report.failed() > 0 {

@@ -6,6 +6,7 @@
 //! --detailed-exitcode`); 3 apply finished but manual steps remain.
 
 mod apply;
+mod backend;
 mod graph;
 mod local;
 mod plan;
@@ -58,14 +59,6 @@ enum Command {
     /// The Partner Center simulator: an HTTP server speaking Partner Center's API.
     #[command(subcommand)]
     Sim(sim::Command),
-}
-
-/// Options shared by the commands that read live state.
-#[derive(Debug, clap::Args)]
-struct StateArgs {
-    /// The local state file.
-    #[arg(long, value_name = "FILE", default_value = crate::backend::local::DEFAULT_STATE_PATH)]
-    state: PathBuf,
 }
 
 /// Resolved, validated settings the commands work from (the two-stage pattern: clap

@@ -6,21 +6,21 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use crate::backend::local::LocalBackend;
 use crate::live::Live;
 use crate::manifest::source::SourceMap;
 use crate::plan::{Plan, PlanOptions};
 use crate::render::{PlanFormat, render_plan};
 use crate::validate::Desired;
 
-use super::{EXIT_CHANGES, Settings, StateArgs, desired_or_report, report};
+use super::backend::BackendArgs;
+use super::{EXIT_CHANGES, Settings, desired_or_report, report};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Manifest files or directories (default: the current directory).
     paths: Vec<PathBuf>,
     #[command(flatten)]
-    state: StateArgs,
+    backend: BackendArgs,
     #[arg(long, value_enum, default_value = "text")]
     format: PlanFormat,
     /// Exit 2 when the plan has changes (0 = none, 1 = error).
@@ -29,18 +29,6 @@ pub struct Args {
     /// Also save the plan (JSON) for `cspctl apply PLANFILE`.
     #[arg(long, value_name = "PLANFILE")]
     out: Option<PathBuf>,
-}
-
-/// Planning options for the local backend (integration-sandbox semantics).
-pub fn local_plan_options(state: &Path) -> PlanOptions {
-    PlanOptions {
-        backend: LocalBackend::describe_path(state),
-        sandbox: true,
-        simulate_hint: Some(format!(
-            "To simulate the acceptance locally: cspctl local accept-relationship --state {} --customer {{customer}} --reseller {{reseller}}",
-            state.display()
-        )),
-    }
 }
 
 /// Makes a plan from manifests against a live snapshot; `Ok(None)` = problems reported.
@@ -78,18 +66,18 @@ fn plan_desired(
 }
 
 pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
-    // The state file and the manifests are read at the same time: both are large for a
+    let backend = args.backend.resolve()?;
+    // The live state and the manifests are read at the same time: both are large for a
     // large tenant, and neither needs the other until planning.
-    let (checked, opened) = std::thread::scope(|scope| {
-        let reader = scope.spawn(|| LocalBackend::read_live(&args.state.state, &settings.now));
+    let (checked, read) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| backend.read_live(settings));
         let checked = desired_or_report(&args.paths, settings);
-        let opened = reader
+        let read = reader
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (checked, opened)
+        (checked, read)
     });
-    let live = opened?;
-    let options = local_plan_options(&args.state.state);
+    let (live, options) = read?;
     let Some(checked) = checked else {
         return Ok(ExitCode::from(1));
     };
