@@ -131,12 +131,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             }
             plan
         }
-        None => match make_plan(
-            &args.inputs,
-            &backend.read_live()?,
-            &options,
-            settings,
-        )? {
+        None => match make_plan(&args.inputs, &backend.read_live()?, &options, settings)? {
             Some(plan) => plan,
             None => return Ok(ExitCode::from(1)),
         },

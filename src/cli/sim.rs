@@ -1,8 +1,16 @@
-//! `cspctl sim ...`: the Partner Center simulator. (Placeholder; being written.)
+//! `cspctl sim serve`: runs the Partner Center simulator until Ctrl-C or SIGTERM.
+//! Flags become a [`SimConfig`]; everything else is in [`crate::sim`].
 
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
 
 use super::Settings;
+use crate::sim::{Faults, Seed, SimConfig};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -11,8 +19,214 @@ pub enum Command {
 }
 
 #[derive(Debug, clap::Args)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port). Prints `listening on
+    /// http://ADDR` once bound.
+    #[arg(long, env = "CSPCTL_SIM_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// State file (JSON): loaded at start if present, written after each change.
+    #[arg(long, env = "CSPCTL_SIM_STATE")]
+    state: Option<PathBuf>,
+    /// Seed file (JSON) preloading resellers, tenants, customers and subscriptions;
+    /// used only when the state file does not exist yet.
+    #[arg(long, env = "CSPCTL_SIM_SEED")]
+    seed: Option<PathBuf>,
+    /// Integration-sandbox behaviour (sandboxIndirectReseller allowed, relationship
+    /// requests not supported).
+    #[arg(long, env = "CSPCTL_SIM_SANDBOX")]
+    sandbox: bool,
+    /// The provider's tenant id.
+    #[arg(
+        long,
+        env = "CSPCTL_SIM_PARTNER_TENANT_ID",
+        default_value = "d2c6a5f0-6b1e-4c1a-9f3e-5b7d2a9c0e11"
+    )]
+    partner_tenant_id: String,
+    /// The provider's MPN id.
+    #[arg(long, env = "CSPCTL_SIM_PARTNER_MPN_ID", default_value = "1000001")]
+    partner_mpn_id: String,
+    /// The provider's name.
+    #[arg(
+        long,
+        env = "CSPCTL_SIM_PARTNER_NAME",
+        default_value = "Simulated Indirect Provider"
+    )]
+    partner_name: String,
+    /// The application (client) id accepted by the token endpoint.
+    #[arg(long, env = "CSPCTL_SIM_CLIENT_ID", default_value = "cspctl-sim")]
+    client_id: String,
+    /// The client secret accepted by the token endpoint.
+    #[arg(
+        long,
+        env = "CSPCTL_SIM_CLIENT_SECRET",
+        default_value = "sim-secret",
+        hide_env_values = true
+    )]
+    client_secret: String,
+    /// The initial refresh token accepted by the token endpoint.
+    #[arg(
+        long,
+        env = "CSPCTL_SIM_REFRESH_TOKEN",
+        default_value = "sim-refresh-token",
+        hide_env_values = true
+    )]
+    refresh_token: String,
+    /// Seconds from order creation to completion (simulated clock).
+    #[arg(long, env = "CSPCTL_SIM_PROVISIONING_DELAY", default_value_t = 2)]
+    provisioning_delay: u64,
+    /// Seconds before a new order appears in the order list (simulated clock).
+    #[arg(long, env = "CSPCTL_SIM_ORDER_LIST_LAG", default_value_t = 5)]
+    order_list_lag: u64,
+    /// Added latency in ms: `N` or `MIN-MAX`.
+    #[arg(long, env = "CSPCTL_SIM_LATENCY_MS", value_parser = parse_latency)]
+    latency_ms: Option<(u64, u64)>,
+    /// Requests per minute per partner tenant before 429.
+    #[arg(long, env = "CSPCTL_SIM_PARTNER_RPM")]
+    partner_rpm: Option<u32>,
+    /// Requests per minute per (partner, customer) before 429.
+    #[arg(long, env = "CSPCTL_SIM_CUSTOMER_RPM")]
+    customer_rpm: Option<u32>,
+    /// Fraction (0..1) of API requests answered 503.
+    #[arg(long, env = "CSPCTL_SIM_SERVER_ERROR_RATE", default_value_t = 0.0)]
+    server_error_rate: f64,
+    /// Fraction (0..1) of committed changes answered with an empty 504.
+    #[arg(long, env = "CSPCTL_SIM_DROP_RATE", default_value_t = 0.0)]
+    drop_rate: f64,
+    /// Seconds after creation during which GET /v1/customers/{id} answers 404.
+    #[arg(long, env = "CSPCTL_SIM_READ_AFTER_CREATE_LAG", default_value_t = 0)]
+    read_after_create_lag: u64,
+    /// Seed of the fault decisions.
+    #[arg(long, env = "CSPCTL_SIM_FAULT_SEED", default_value_t = 0)]
+    fault_seed: u64,
+    /// Simulated start time (RFC 3339 UTC); default: now (honours CSPCTL_NOW).
+    #[arg(long, env = "CSPCTL_SIM_START_TIME")]
+    start_time: Option<String>,
+    /// Do not add real elapsed time to the simulated clock (it moves only through
+    /// POST /_sim/clock/advance).
+    #[arg(long, env = "CSPCTL_SIM_FROZEN_CLOCK")]
+    frozen_clock: bool,
+    /// Seed of the id generator.
+    #[arg(long, env = "CSPCTL_SIM_ID_SEED")]
+    id_seed: Option<u64>,
+}
 
-pub fn run(_command: Command, _settings: &Settings) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the simulator is not built yet")
+fn parse_latency(text: &str) -> Result<(u64, u64), String> {
+    let parse = |t: &str| t.trim().parse::<u64>().map_err(|e| format!("`{t}`: {e}"));
+    match text.split_once('-') {
+        Some((a, b)) => {
+            let (min, max) = (parse(a)?, parse(b)?);
+            if min > max {
+                return Err(format!("{min} is more than {max}"));
+            }
+            Ok((min, max))
+        }
+        None => parse(text).map(|n| (n, n)),
+    }
+}
+
+pub fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => serve(args, settings),
+    }
+}
+
+fn config(args: ServeArgs, settings: &Settings) -> anyhow::Result<(SimConfig, SocketAddr)> {
+    let seed = match &args.seed {
+        Some(path) => {
+            let text = std::fs::read(path)
+                .with_context(|| format!("reading seed file {}", path.display()))?;
+            let seed: Seed = serde_json::from_slice(&text)
+                .with_context(|| format!("{} is not a valid seed file", path.display()))?;
+            Some(seed)
+        }
+        None => None,
+    };
+    let (latency_min_ms, latency_max_ms) = args.latency_ms.unwrap_or((0, 0));
+    let defaults = SimConfig::default();
+    let config = SimConfig {
+        partner_tenant_id: args.partner_tenant_id,
+        partner_mpn_id: args.partner_mpn_id,
+        partner_name: args.partner_name,
+        client_id: args.client_id,
+        client_secret: args.client_secret,
+        refresh_token: args.refresh_token,
+        provisioning_delay: Duration::from_secs(args.provisioning_delay),
+        order_list_lag: Duration::from_secs(args.order_list_lag),
+        faults: Faults {
+            latency_min_ms,
+            latency_max_ms,
+            partner_requests_per_minute: args.partner_rpm,
+            customer_requests_per_minute: args.customer_rpm,
+            server_error_rate: args.server_error_rate,
+            drop_after_commit_rate: args.drop_rate,
+            read_after_create_lag_seconds: args.read_after_create_lag,
+            seed: args.fault_seed,
+        },
+        start_time: args.start_time.unwrap_or_else(|| settings.now.clone()),
+        frozen_clock: args.frozen_clock,
+        sandbox: args.sandbox,
+        state_path: args.state,
+        seed,
+        id_seed: args.id_seed.unwrap_or(defaults.id_seed),
+    };
+    // Checked here so a bad value fails before `listening on` is printed.
+    if let Some(path) = config.state_path.as_ref().filter(|p| p.exists()) {
+        let text = std::fs::read(path)
+            .with_context(|| format!("reading state file {}", path.display()))?;
+        serde_json::from_slice::<crate::sim::State>(&text)
+            .with_context(|| format!("{} is not a simulator state file", path.display()))?;
+    }
+    anyhow::ensure!(
+        crate::sim::clock::parse_rfc3339(&config.start_time).is_some(),
+        "--start-time must be an RFC 3339 UTC time such as 2026-01-31T12:00:00Z, got `{}`",
+        config.start_time
+    );
+    config
+        .faults
+        .check()
+        .map_err(anyhow::Error::msg)
+        .context("invalid fault options")?;
+    Ok((config, args.listen))
+}
+
+fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let (config, listen) = config(args, settings)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "listening on http://{addr}").context("writing to stdout")?;
+        stdout.flush().context("writing to stdout")?;
+        drop(stdout);
+        crate::sim::serve(config, listener, shutdown_signal()).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on Ctrl-C or (on Unix) SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
 }

@@ -1,2 +1,295 @@
-//! The Partner Center simulator (`cspctl sim serve`). See `docs/simulator.md`.
-//! (Interface placeholder; being written.)
+//! The Partner Center simulator (`cspctl sim serve`): an HTTP server speaking the part
+//! of Partner Center's REST API cspctl uses, with Entra ID's token endpoint beside it.
+//! The wire contract and every choice made where the documentation is silent are in
+//! `docs/simulator.md`.
+//!
+//! Layout: [`state`] holds the data and the business rules (pure, clock injected);
+//! [`auth`] the token endpoint and bearer check; [`faults`] injected failures;
+//! [`clock`] the simulated clock; [`input`] lenient JSON input; [`http`] the server.
+//! This module wires them: configuration, [`serve`] and the threaded [`spawn`].
+//!
+//! It must never call the planner, validation or the local backend: it is an
+//! independent reading of the documentation so that each side catches the other's
+//! mistakes.
+
+pub mod auth;
+pub mod clock;
+pub mod faults;
+pub mod http;
+pub mod input;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+pub use faults::Faults;
+pub use state::{Seed, State};
+
+/// How long shutdown waits for open connections before it stops regardless.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Everything the simulator is configured with.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// The provider's Entra tenant id (also the token endpoint's tenant).
+    pub partner_tenant_id: String,
+    /// The provider's MPN id.
+    pub partner_mpn_id: String,
+    /// The provider's name (the default support contact's name).
+    pub partner_name: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The refresh token accepted from the start (each use returns a new one too).
+    pub refresh_token: String,
+    /// Time from order creation to `completed` (simulated clock).
+    pub provisioning_delay: Duration,
+    /// Time before a new order shows in the order list (simulated clock).
+    pub order_list_lag: Duration,
+    pub faults: Faults,
+    /// Simulated start time, RFC 3339 UTC.
+    pub start_time: String,
+    /// Do not add real elapsed time to the simulated clock.
+    pub frozen_clock: bool,
+    /// Integration-sandbox behaviour instead of production.
+    pub sandbox: bool,
+    /// State file: loaded at start if present, written after each committed change.
+    pub state_path: Option<PathBuf>,
+    /// Preloaded world, used when no state file exists yet.
+    pub seed: Option<Seed>,
+    /// Seed of the id generator.
+    pub id_seed: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            partner_tenant_id: "d2c6a5f0-6b1e-4c1a-9f3e-5b7d2a9c0e11".to_owned(),
+            partner_mpn_id: "1000001".to_owned(),
+            partner_name: "Simulated Indirect Provider".to_owned(),
+            client_id: "cspctl-sim".to_owned(),
+            client_secret: "sim-secret".to_owned(),
+            refresh_token: "sim-refresh-token".to_owned(),
+            provisioning_delay: Duration::from_secs(2),
+            order_list_lag: Duration::from_secs(5),
+            faults: Faults::default(),
+            start_time: "2026-01-01T00:00:00Z".to_owned(),
+            frozen_clock: false,
+            sandbox: false,
+            state_path: None,
+            seed: None,
+            id_seed: 0x00C5_9C71,
+        }
+    }
+}
+
+/// Builds the shared server state from the configuration (loads the state file or
+/// applies the seed).
+fn build(config: &SimConfig) -> anyhow::Result<Arc<http::Shared>> {
+    let start = clock::parse_rfc3339(&config.start_time).with_context(|| {
+        format!(
+            "start time `{}` is not RFC 3339 UTC (e.g. 2026-01-31T12:00:00Z)",
+            config.start_time
+        )
+    })?;
+    config
+        .faults
+        .check()
+        .map_err(anyhow::Error::msg)
+        .context("invalid fault options")?;
+    let partner = state::Partner {
+        tenant_id: config.partner_tenant_id.clone(),
+        mpn_id: config.partner_mpn_id.clone(),
+        name: config.partner_name.clone(),
+    };
+    let existing = match &config.state_path {
+        Some(path) if path.exists() => {
+            let text =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let loaded: State = serde_json::from_slice(&text)
+                .with_context(|| format!("{} is not a simulator state file", path.display()))?;
+            Some(loaded)
+        }
+        _ => None,
+    };
+    let world = match existing {
+        Some(mut loaded) => {
+            // The command line wins over the file for who the provider is and the mode.
+            loaded.partner = partner;
+            loaded.sandbox = config.sandbox;
+            loaded
+        }
+        None => {
+            let mut fresh = State::new(partner, config.sandbox, config.id_seed);
+            if let Some(seed) = config.seed.clone() {
+                fresh
+                    .apply_seed(seed, start)
+                    .map_err(anyhow::Error::msg)
+                    .context("invalid seed")?;
+            }
+            fresh
+        }
+    };
+    let sim_clock = clock::SimClock::new(start, world.clock_offset_seconds, config.frozen_clock);
+    let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4);
+    let shared = Arc::new(http::Shared {
+        settings: http::Settings {
+            credentials: auth::Credentials {
+                tenant_id: config.partner_tenant_id.clone(),
+                client_id: config.client_id.clone(),
+                client_secret: config.client_secret.clone(),
+                refresh_token: config.refresh_token.clone(),
+            },
+            provisioning_delay_seconds: secs(config.provisioning_delay),
+            order_list_lag_seconds: secs(config.order_list_lag),
+            state_path: config.state_path.clone(),
+        },
+        inner: Mutex::new(http::Inner::new(world, sim_clock, config.faults.clone())),
+    });
+    {
+        let mut inner = shared.lock();
+        shared.persist(&mut inner);
+    }
+    Ok(shared)
+}
+
+/// Serves until `shutdown` completes, then writes the state file.
+pub async fn serve(
+    config: SimConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    serve_shared(build(&config)?, listener, shutdown).await
+}
+
+/// Serves an already built simulator.
+async fn serve_shared(
+    shared: Arc<http::Shared>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = axum::Router::new()
+        .fallback(http::handle)
+        .with_state(Arc::clone(&shared));
+    // Graceful shutdown waits for open connections, and a client's keep-alive pool
+    // may hold one forever; give in-flight requests a grace period, then stop anyway.
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(());
+    };
+    let server = std::future::IntoFuture::into_future(
+        axum::serve(listener, app).with_graceful_shutdown(signal),
+    );
+    let grace = async move {
+        if stopping_rx.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result.context("the simulator's server failed")?,
+        () = grace => {}
+    }
+    let mut inner = shared.lock();
+    shared.persist(&mut inner);
+    Ok(())
+}
+
+/// A simulator running on its own thread; stopping (or dropping) it shuts it down.
+#[derive(Debug)]
+pub struct SimHandle {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SimHandle {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://IP:PORT`, the base of every URL (API under `/v1`, tokens under
+    /// `/{tenant}/oauth2/token`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Binds `listen`, starts the simulator on its own thread and runtime, and returns
+/// once it is listening.
+pub fn spawn(config: SimConfig, listen: SocketAddr) -> anyhow::Result<SimHandle> {
+    let std_listener =
+        std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
+    std_listener
+        .set_nonblocking(true)
+        .context("making the listener non-blocking")?;
+    let addr = std_listener
+        .local_addr()
+        .context("reading the bound address")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the simulator's runtime")?;
+    // Build (load state, apply seed) before returning so configuration errors surface
+    // here rather than on the server thread.
+    let shared = build(&config)?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();
+    let thread = std::thread::Builder::new()
+        .name("cspctl-sim".to_owned())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(std_listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.into()));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                let shutdown = async move {
+                    let _ = stop_rx.await;
+                };
+                if let Err(e) = serve_shared(shared, listener, shutdown).await {
+                    eprintln!("simulator stopped: {e:#}");
+                }
+            });
+        })
+        .context("starting the simulator's thread")?;
+    ready_rx
+        .recv()
+        .context("the simulator's thread ended before listening")??;
+    Ok(SimHandle {
+        addr,
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    })
+}

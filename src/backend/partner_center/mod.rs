@@ -1,9 +1,35 @@
 //! The `partner-center` backend: Partner Center's REST API over reqwest (rustls).
-//! (Interface placeholder; being written.)
+//!
+//! Layers, each in its own module:
+//! - [`credentials`]: where the application's secrets come from;
+//! - [`ids`]: `MS-RequestId` values, fresh or derived per step of an operation;
+//! - [`wire`]: Partner Center's JSON (lenient reading, request bodies), no I/O;
+//! - [`http`]: tokens, headers, retries and error mapping;
+//! - `read`: the live snapshot; `execute`: plan operations.
+//!
+//! [`PartnerCenterClient`] is the async core: cheap to clone and shareable
+//! between tasks, so a concurrent executor can drive it. [`PartnerCenterBackend`]
+//! is the synchronous [`Backend`] the CLI uses: it owns a tokio runtime and
+//! blocks on the core. The wire contract is `docs/simulator.md`.
 
-use std::path::Path;
+pub mod credentials;
+mod execute;
+pub mod http;
+pub mod ids;
+mod read;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::OnceCell;
+
+pub use self::credentials::{Credentials, Secret};
+pub use self::http::RetryPolicy;
+use self::http::{HttpClient, check_url};
 use super::{Backend, BackendError, Outcome};
 use crate::live::Live;
 use crate::plan::Operation;
@@ -12,48 +38,6 @@ use crate::plan::Operation;
 pub const DEFAULT_ENDPOINT: &str = "https://api.partnercenter.microsoft.com";
 /// Entra ID's authority.
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
-
-/// A secret string: never printed by `Debug` or `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-    /// The value, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// The application's credentials.
-#[derive(Clone, Debug)]
-pub struct Credentials {
-    pub tenant_id: String,
-    pub client_id: String,
-    pub client_secret: Secret,
-    /// Present: App+User (Secure Application Model); absent: app-only.
-    pub refresh_token: Option<Secret>,
-}
-
-impl Credentials {
-    /// From `CSPCTL_PC_TENANT_ID`, `CSPCTL_PC_CLIENT_ID`, `CSPCTL_PC_CLIENT_SECRET`,
-    /// `CSPCTL_PC_REFRESH_TOKEN`.
-    pub fn from_env() -> Result<Credentials, BackendError> {
-        unimplemented!()
-    }
-    /// From a JSON file only its owner can read.
-    pub fn from_file(_path: &Path) -> Result<Credentials, BackendError> {
-        unimplemented!()
-    }
-}
 
 /// Where and how to talk to Partner Center.
 #[derive(Clone, Debug)]
@@ -68,23 +52,144 @@ pub struct PartnerCenterConfig {
     pub provisioning_timeout: Duration,
 }
 
+/// Timing knobs that are not configuration a user sets (tests shorten them).
+#[derive(Clone, Debug)]
+pub struct Tuning {
+    pub retry: RetryPolicy,
+    /// First wait between provisioning polls; doubled up to `poll_cap`.
+    pub poll_initial: Duration,
+    pub poll_cap: Duration,
+    /// Concurrent support-contact reads per customer, within `read_concurrency`.
+    pub per_customer_concurrency: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            retry: RetryPolicy::default(),
+            poll_initial: Duration::from_secs(2),
+            poll_cap: Duration::from_secs(30),
+            per_customer_concurrency: 4,
+        }
+    }
+}
+
+/// The async core: reads snapshots and executes operations. Clones share the
+/// HTTP client, the token and the cached lookups.
+#[derive(Clone, Debug)]
+pub struct PartnerCenterClient {
+    http: HttpClient,
+    sandbox: bool,
+    read_concurrency: usize,
+    provisioning_timeout: Duration,
+    tuning: Tuning,
+    /// The Microsoft Customer Agreement template id (asked once per run).
+    mca_template: Arc<OnceCell<String>>,
+    /// The provider's own `(mpnId, name)` (asked once per run).
+    provider_profile: Arc<OnceCell<(String, String)>>,
+}
+
+impl PartnerCenterClient {
+    /// A client with default timings.
+    pub fn new(config: PartnerCenterConfig) -> Result<Self, BackendError> {
+        PartnerCenterClient::with_tuning(config, Tuning::default())
+    }
+
+    /// A client with explicit timings. Checks both URLs: credentials never go over
+    /// plain http except to a loopback host.
+    pub fn with_tuning(config: PartnerCenterConfig, tuning: Tuning) -> Result<Self, BackendError> {
+        // Checked here too (HttpClient checks again) so the error names the URL
+        // before any other setup.
+        check_url("Partner Center endpoint", &config.endpoint)?;
+        check_url("Entra ID authority", &config.authority)?;
+        let http = HttpClient::new(
+            &config.endpoint,
+            &config.authority,
+            config.credentials,
+            ids::new_guid(),
+            tuning.retry.clone(),
+        )?;
+        Ok(PartnerCenterClient {
+            http,
+            sandbox: config.sandbox,
+            read_concurrency: config.read_concurrency.max(1),
+            provisioning_timeout: config.provisioning_timeout,
+            tuning,
+            mca_template: Arc::new(OnceCell::new()),
+            provider_profile: Arc::new(OnceCell::new()),
+        })
+    }
+
+    /// `partner-center:<endpoint>#<tenantId>`, plus ` (sandbox)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "partner-center:{}#{}{}",
+            self.http.endpoint(),
+            self.http.credentials().tenant_id,
+            if self.sandbox { " (sandbox)" } else { "" }
+        )
+    }
+
+    /// The `MS-CorrelationId` sent on every request of this client (one per run).
+    pub fn correlation_id(&self) -> &str {
+        self.http.correlation_id()
+    }
+}
+
 /// The backend.
-pub struct PartnerCenterBackend {}
+pub struct PartnerCenterBackend {
+    client: PartnerCenterClient,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for PartnerCenterBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartnerCenterBackend")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
 
 impl PartnerCenterBackend {
-    pub fn new(_config: PartnerCenterConfig) -> Result<PartnerCenterBackend, BackendError> {
-        unimplemented!()
+    pub fn new(config: PartnerCenterConfig) -> Result<PartnerCenterBackend, BackendError> {
+        PartnerCenterBackend::with_tuning(config, Tuning::default())
+    }
+
+    /// As [`PartnerCenterBackend::new`], with explicit timings.
+    pub fn with_tuning(
+        config: PartnerCenterConfig,
+        tuning: Tuning,
+    ) -> Result<PartnerCenterBackend, BackendError> {
+        let threads = config.read_concurrency.clamp(1, 4);
+        let client = PartnerCenterClient::with_tuning(config, tuning)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("cspctl-pc")
+            .enable_all()
+            .build()
+            .map_err(|e| BackendError::State(format!("cannot start the async runtime: {e}")))?;
+        Ok(PartnerCenterBackend { client, runtime })
+    }
+
+    /// The async core, for callers that run their own tasks.
+    pub fn client(&self) -> &PartnerCenterClient {
+        &self.client
     }
 }
 
 impl Backend for PartnerCenterBackend {
     fn describe(&self) -> String {
-        unimplemented!()
+        self.client.describe()
     }
     fn read_live(&mut self) -> Result<Live, BackendError> {
-        unimplemented!()
+        self.runtime.block_on(self.client.read_live())
     }
-    fn execute(&mut self, _operation: &Operation, _request_id: &str) -> Result<Outcome, BackendError> {
-        unimplemented!()
+    fn execute(
+        &mut self,
+        operation: &Operation,
+        request_id: &str,
+    ) -> Result<Outcome, BackendError> {
+        self.runtime
+            .block_on(self.client.execute(operation, request_id))
     }
 }

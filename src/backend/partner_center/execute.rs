@@ -1,0 +1,806 @@
+//! Plan operations as Partner Center requests.
+//!
+//! Every mutating request carries a request id derived from the operation's
+//! `request_id` (the first one the id itself, later steps [`derive_request_id`]),
+//! so a retry of a whole operation replays the same requests and Partner
+//! Center's idempotency by `MS-RequestId` turns them into no-ops: a purchase is
+//! never made twice. Reads use fresh ids. Nothing here decides *what* to change;
+//! each operation is carried out as the plan gives it.
+
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+
+use super::PartnerCenterClient;
+use super::http::{Request, Response};
+use super::ids::{derive_request_id, new_guid};
+use super::wire::{
+    self, AgreementRecord, Cart, CheckoutResult, Collection, Customer, Order, Purchase,
+    Subscription, address_json, agreement_body, billing_cycle_str, cart_body, create_customer_body,
+    non_empty, order_body, parse_status,
+};
+use crate::backend::{BackendError, Outcome};
+use crate::live::LiveStatus;
+use crate::manifest::model::{Agreement, Billing, ResellerSpec, is_new_commerce_offer};
+use crate::plan::{ObjectRef, Operation, SubscriptionPatch};
+
+/// 400/600061: this contact's acceptance is already recorded.
+const CODE_AGREEMENT_EXISTS: u32 = 600_061;
+
+impl PartnerCenterClient {
+    /// Executes one operation. `request_id` identifies it; a retry of the same
+    /// operation must pass the same id.
+    pub async fn execute(
+        &self,
+        operation: &Operation,
+        request_id: &str,
+    ) -> Result<Outcome, BackendError> {
+        match operation {
+            Operation::CreateReseller { reseller } => {
+                self.create_reseller(reseller, request_id).await
+            }
+            Operation::CreateCustomer {
+                domain,
+                company_name,
+                billing,
+                organization_registration_number,
+                associated_partner_id,
+                agreement,
+            } => {
+                let body = create_customer_body(
+                    domain,
+                    company_name,
+                    billing,
+                    organization_registration_number.as_deref(),
+                    associated_partner_id,
+                );
+                let response = self
+                    .mutate(Method::POST, "/customers", Some(&body), request_id)
+                    .await?;
+                let customer: Customer = response.parse("response to POST /v1/customers")?;
+                let id = customer.tenant_id().ok_or_else(|| {
+                    BackendError::State(format!(
+                        "POST /v1/customers (request id {request_id}) created customer {domain} but the answer has no id; read the live state before retrying"
+                    ))
+                })?;
+                if let Some(agreement) = agreement {
+                    self.record_agreement(&id, agreement, &derive_request_id(request_id, "agreement"))
+                        .await?;
+                }
+                Ok(created(id))
+            }
+            Operation::UpdateCustomer {
+                customer,
+                billing,
+                company_name,
+                agreement,
+            } => {
+                let id = resolve(customer)?;
+                if billing.is_some() || company_name.is_some() {
+                    self.update_billing_profile(
+                        &id,
+                        billing.as_ref(),
+                        company_name.as_deref(),
+                        &derive_request_id(request_id, "billing-profile"),
+                    )
+                    .await?;
+                }
+                if let Some(agreement) = agreement {
+                    self.record_agreement(&id, agreement, &derive_request_id(request_id, "agreement"))
+                        .await?;
+                }
+                Ok(Outcome::default())
+            }
+            Operation::CreateSubscription {
+                customer,
+                offer_id,
+                quantity,
+                term_duration,
+                billing_cycle,
+                auto_renew,
+                friendly_name,
+                partner_id_on_record,
+                suspend,
+            } => {
+                let customer_id = resolve(customer)?;
+                let purchase = Purchase {
+                    customer_id: &customer_id,
+                    offer_id,
+                    quantity: *quantity,
+                    term_duration: *term_duration,
+                    billing_cycle: *billing_cycle,
+                    friendly_name,
+                    partner_id_on_record: partner_id_on_record.as_deref(),
+                };
+                let (order_id, subscription_id) = if is_new_commerce_offer(offer_id) {
+                    self.buy_with_cart(&purchase, request_id).await?
+                } else {
+                    self.buy_with_order(&purchase, request_id).await?
+                };
+                self.wait_provisioned(&customer_id, &order_id, &subscription_id)
+                    .await?;
+                if !auto_renew {
+                    self.patch_subscription(
+                        &customer_id,
+                        &subscription_id,
+                        &derive_request_id(request_id, "auto-renew"),
+                        |s| {
+                            s.insert("autoRenewEnabled".into(), json!(false));
+                        },
+                    )
+                    .await?;
+                }
+                if *suspend {
+                    self.patch_subscription(
+                        &customer_id,
+                        &subscription_id,
+                        &derive_request_id(request_id, "suspend"),
+                        |s| {
+                            s.insert("status".into(), json!("suspended"));
+                        },
+                    )
+                    .await?;
+                }
+                Ok(created(subscription_id))
+            }
+            Operation::UpdateSubscription {
+                customer,
+                subscription_id,
+                patch,
+            } => {
+                let customer_id = resolve(customer)?;
+                let subscription_id = segment(subscription_id, "subscription id")?;
+                self.update_subscription(&customer_id, &subscription_id, patch, request_id)
+                    .await?;
+                Ok(Outcome::default())
+            }
+            Operation::SetSupportContact {
+                customer,
+                subscription,
+                reseller_tenant_id,
+                reseller_mpn_id,
+                reseller_name,
+            } => {
+                let customer_id = resolve(customer)?;
+                let subscription_id = resolve(subscription)?;
+                self.put_support_contact(
+                    &customer_id,
+                    &subscription_id,
+                    reseller_tenant_id,
+                    reseller_mpn_id,
+                    reseller_name,
+                    request_id,
+                )
+                .await?;
+                Ok(Outcome::default())
+            }
+            Operation::ResetSupportContact {
+                customer,
+                subscription_id,
+            } => {
+                let customer_id = resolve(customer)?;
+                let subscription_id = segment(subscription_id, "subscription id")?;
+                let (mpn_id, name) = self.provider_profile().await?;
+                let tenant_id = self.http.credentials().tenant_id.clone();
+                self.put_support_contact(
+                    &customer_id,
+                    &subscription_id,
+                    &tenant_id,
+                    &mpn_id,
+                    &name,
+                    request_id,
+                )
+                .await?;
+                Ok(Outcome::default())
+            }
+            Operation::Manual => Err(BackendError::Unresolved(
+                "a manual action cannot be executed: a person must act as the plan's instructions say, then plan again".to_owned(),
+            )),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Result<Response, BackendError> {
+        let request_id = new_guid();
+        self.http
+            .send(Request::new(Method::GET, path, &request_id))
+            .await
+    }
+
+    async fn mutate(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        request_id: &str,
+    ) -> Result<Response, BackendError> {
+        let mut request = Request::new(method, path, request_id);
+        request.body = body;
+        self.http.send(request).await
+    }
+
+    async fn create_reseller(
+        &self,
+        reseller: &ResellerSpec,
+        request_id: &str,
+    ) -> Result<Outcome, BackendError> {
+        if !self.sandbox {
+            return Err(BackendError::State(format!(
+                "cannot create the partnership with reseller {} ({}) through the API: in production the reseller accepts the provider's invitation in Partner Center; only the integration sandbox (--sandbox) creates resellers",
+                reseller.display_name, reseller.tenant_id
+            )));
+        }
+        let body = sandbox_reseller_body(reseller);
+        let response = self
+            .mutate(
+                Method::POST,
+                "/sandboxIndirectReseller",
+                Some(&body),
+                request_id,
+            )
+            .await?;
+        let answered = response
+            .body
+            .pointer("/tenant/id")
+            .or_else(|| response.body.pointer("/partnerRelationship/id"))
+            .and_then(Value::as_str)
+            .and_then(|id| non_empty(Some(id.to_owned())));
+        Ok(created(
+            answered
+                .unwrap_or_else(|| reseller.tenant_id.clone())
+                .to_ascii_lowercase(),
+        ))
+    }
+
+    /// Records the MCA acceptance. Already recorded for this contact (600061) is
+    /// success: that is the state the operation asks for.
+    async fn record_agreement(
+        &self,
+        customer_id: &str,
+        agreement: &Agreement,
+        request_id: &str,
+    ) -> Result<(), BackendError> {
+        let template = self.mca_template().await?;
+        let body = agreement_body(&agreement.contact, &agreement.date_agreed, &template);
+        let path = format!("/customers/{customer_id}/agreements");
+        match self
+            .mutate(Method::POST, &path, Some(&body), request_id)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(BackendError::Api { code, .. }) if code == CODE_AGREEMENT_EXISTS => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn mca_template(&self) -> Result<String, BackendError> {
+        self.mca_template
+            .get_or_try_init(|| async {
+                let path = "/agreements?agreementType=MicrosoftCustomerAgreement";
+                let list: Collection<AgreementRecord> = self
+                    .get(path)
+                    .await?
+                    .parse(&format!("response to GET /v1{path}"))?;
+                list.items
+                    .into_iter()
+                    .find_map(|a| non_empty(a.template_id))
+                    .ok_or_else(|| {
+                        BackendError::State(format!(
+                            "GET /v1{path} returned no Microsoft Customer Agreement template"
+                        ))
+                    })
+            })
+            .await
+            .cloned()
+    }
+
+    /// The provider's own MPN id and name (`GET /v1/profiles/mpn`).
+    async fn provider_profile(&self) -> Result<(String, String), BackendError> {
+        self.provider_profile
+            .get_or_try_init(|| async {
+                let response = self.get("/profiles/mpn").await?;
+                let text = |field: &str| {
+                    response
+                        .body
+                        .get(field)
+                        .and_then(|v| match v {
+                            Value::String(s) => Some(s.clone()),
+                            Value::Number(n) => Some(n.to_string()),
+                            _ => None,
+                        })
+                        .and_then(|s| non_empty(Some(s)))
+                };
+                let mpn = text("mpnId").ok_or_else(|| {
+                    BackendError::State(
+                        "GET /v1/profiles/mpn returned no mpnId for the provider".to_owned(),
+                    )
+                })?;
+                Ok((mpn, text("partnerName").unwrap_or_default()))
+            })
+            .await
+            .cloned()
+    }
+
+    /// GET the billing profile, change it, PUT it back with `If-Match`.
+    async fn update_billing_profile(
+        &self,
+        customer_id: &str,
+        billing: Option<&Billing>,
+        company_name: Option<&str>,
+        request_id: &str,
+    ) -> Result<(), BackendError> {
+        let path = format!("/customers/{customer_id}/profiles/billing");
+        let response = self.get(&path).await?;
+        let etag = response
+            .body
+            .pointer("/attributes/etag")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| {
+                response
+                    .headers
+                    .get(reqwest::header::ETAG)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            });
+        let Value::Object(mut profile) = response.body else {
+            return Err(BackendError::State(format!(
+                "GET /v1{path} did not return a billing profile object"
+            )));
+        };
+        if let Some(billing) = billing {
+            profile.insert("email".into(), json!(billing.email));
+            profile.insert("culture".into(), json!(billing.culture));
+            profile.insert("language".into(), json!(billing.language));
+            profile.insert("defaultAddress".into(), address_json(&billing.address));
+        }
+        if let Some(name) = company_name {
+            profile.insert("companyName".into(), json!(name));
+        }
+        let body = Value::Object(profile);
+        let mut request = Request::new(Method::PUT, &path, request_id).body(&body);
+        if let Some(etag) = &etag {
+            request = request.header("If-Match", etag);
+        }
+        self.http.send(request).await?;
+        Ok(())
+    }
+
+    /// New commerce: a cart with one line item, then checkout. Returns the order
+    /// id and the new subscription id.
+    async fn buy_with_cart(
+        &self,
+        purchase: &Purchase<'_>,
+        request_id: &str,
+    ) -> Result<(String, String), BackendError> {
+        let customer_id = purchase.customer_id;
+        let path = format!("/customers/{customer_id}/carts");
+        let body = cart_body(purchase);
+        let cart: Cart = self
+            .mutate(Method::POST, &path, Some(&body), request_id)
+            .await?
+            .parse(&format!("response to POST /v1{path}"))?;
+        let described = format!("POST /v1{path} (request id {request_id})");
+        if let Some(error) = cart.line_items.iter().find_map(|l| l.error.as_ref()) {
+            return Err(BackendError::Api {
+                request: described,
+                status: 400,
+                code: error
+                    .error_code
+                    .and_then(|c| u32::try_from(c).ok())
+                    .unwrap_or(0),
+                description: format!(
+                    "the cart line item for {} was refused: {}",
+                    purchase.offer_id,
+                    error
+                        .error_description
+                        .as_deref()
+                        .unwrap_or("no description")
+                ),
+            });
+        }
+        let cart_id = non_empty(cart.id).ok_or_else(|| {
+            BackendError::State(format!("{described}: the cart in the answer has no id"))
+        })?;
+        let cart_id = segment(&cart_id, "cart id")?;
+        let checkout_path = format!("/customers/{customer_id}/carts/{cart_id}/checkout");
+        let checkout_id = derive_request_id(request_id, "checkout");
+        // The body is ignored by Partner Center; an empty object keeps proxies that
+        // want a length on POST happy.
+        let result: CheckoutResult = self
+            .mutate(Method::POST, &checkout_path, Some(&json!({})), &checkout_id)
+            .await?
+            .parse(&format!("response to POST /v1{checkout_path}"))?;
+        let described = format!("POST /v1{checkout_path} (request id {checkout_id})");
+        if let Some(error) = result.order_errors.first() {
+            return Err(BackendError::Api {
+                request: described,
+                status: 400,
+                code: error.code.and_then(|c| u32::try_from(c).ok()).unwrap_or(0),
+                description: format!(
+                    "checkout of cart {cart_id} failed: {}",
+                    error.description.as_deref().unwrap_or("no description")
+                ),
+            });
+        }
+        let order = result.orders.into_iter().next().ok_or_else(|| {
+            BackendError::State(format!("{described}: the checkout returned no order"))
+        })?;
+        order_ids(order, &described)
+    }
+
+    /// Legacy offers: `POST /v1/customers/{c}/orders`.
+    async fn buy_with_order(
+        &self,
+        purchase: &Purchase<'_>,
+        request_id: &str,
+    ) -> Result<(String, String), BackendError> {
+        let path = format!("/customers/{}/orders", purchase.customer_id);
+        let body = order_body(purchase);
+        let order: Order = self
+            .mutate(Method::POST, &path, Some(&body), request_id)
+            .await?
+            .parse(&format!("response to POST /v1{path}"))?;
+        order_ids(order, &format!("POST /v1{path} (request id {request_id})"))
+    }
+
+    /// Polls the order until `completed`, then the subscription until it is
+    /// active, backing off, for at most `provisioning_timeout`. A timeout names
+    /// the order so nobody buys again blindly.
+    async fn wait_provisioned(
+        &self,
+        customer_id: &str,
+        order_id: &str,
+        subscription_id: &str,
+    ) -> Result<(), BackendError> {
+        let started = Instant::now();
+        let mut wait = self.tuning.poll_initial;
+        let mut order_completed = false;
+        loop {
+            if !order_completed {
+                let path = format!("/customers/{customer_id}/orders/{order_id}");
+                let order: Order = self
+                    .get(&path)
+                    .await?
+                    .parse(&format!("response to GET /v1{path}"))?;
+                match order.status.as_deref().map(wire::enum_key).as_deref() {
+                    Some("completed") => order_completed = true,
+                    Some("cancelled") => {
+                        return Err(BackendError::State(format!(
+                            "order {order_id} of customer {customer_id} was cancelled by Partner Center; subscription {subscription_id} was not provisioned"
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+            if order_completed {
+                let path = format!("/customers/{customer_id}/subscriptions/{subscription_id}");
+                match self.get(&path).await {
+                    Ok(response) => {
+                        let subscription: Subscription =
+                            response.parse(&format!("response to GET /v1{path}"))?;
+                        let status = subscription.status.as_deref().and_then(parse_status);
+                        if matches!(status, Some(LiveStatus::Active | LiveStatus::Suspended)) {
+                            return Ok(());
+                        }
+                    }
+                    // Not visible yet right after the order completes.
+                    Err(BackendError::Api { status: 404, .. }) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            if started.elapsed().saturating_add(wait) > self.provisioning_timeout {
+                return Err(BackendError::State(format!(
+                    "order {order_id} of customer {customer_id} was placed but subscription {subscription_id} was not provisioned within {} s; do not buy again: check order {order_id} in Partner Center, then plan again",
+                    self.provisioning_timeout.as_secs()
+                )));
+            }
+            tokio::time::sleep(wait).await;
+            wait = wait.saturating_mul(2).min(self.tuning.poll_cap);
+        }
+    }
+
+    /// GET the subscription, let `edit` change it, PATCH the full resource back.
+    async fn patch_subscription(
+        &self,
+        customer_id: &str,
+        subscription_id: &str,
+        request_id: &str,
+        edit: impl FnOnce(&mut Map<String, Value>),
+    ) -> Result<Response, BackendError> {
+        let path = format!("/customers/{customer_id}/subscriptions/{subscription_id}");
+        let Value::Object(mut subscription) = self.get(&path).await?.body else {
+            return Err(BackendError::State(format!(
+                "GET /v1{path} did not return a subscription object"
+            )));
+        };
+        edit(&mut subscription);
+        let body = Value::Object(subscription);
+        self.mutate(Method::PATCH, &path, Some(&body), request_id)
+            .await
+    }
+
+    /// Applies a patch in a safe order, one PATCH per step with its own id:
+    /// reactivate first (a suspended subscription refuses other changes), then
+    /// the billing cycle (through its order), then quantity/auto-renew/reseller
+    /// of record, and suspend (or any other status) last.
+    async fn update_subscription(
+        &self,
+        customer_id: &str,
+        subscription_id: &str,
+        patch: &SubscriptionPatch,
+        request_id: &str,
+    ) -> Result<(), BackendError> {
+        if patch.status == Some(LiveStatus::Active) {
+            self.patch_subscription(
+                customer_id,
+                subscription_id,
+                &derive_request_id(request_id, "reactivate"),
+                |s| {
+                    s.insert("status".into(), json!("active"));
+                },
+            )
+            .await?;
+        }
+        if let Some(cycle) = patch.billing_cycle {
+            self.change_billing_cycle(
+                customer_id,
+                subscription_id,
+                billing_cycle_str(cycle),
+                &derive_request_id(request_id, "billing-cycle"),
+            )
+            .await?;
+        }
+        if patch.quantity.is_some() || patch.auto_renew.is_some() || patch.partner_id.is_some() {
+            self.patch_subscription(
+                customer_id,
+                subscription_id,
+                &derive_request_id(request_id, "fields"),
+                |s| {
+                    if let Some(quantity) = patch.quantity {
+                        s.insert("quantity".into(), json!(quantity));
+                    }
+                    if let Some(auto_renew) = patch.auto_renew {
+                        s.insert("autoRenewEnabled".into(), json!(auto_renew));
+                    }
+                    if let Some(partner) = &patch.partner_id {
+                        // "" clears the reseller of record.
+                        s.insert("partnerId".into(), json!(partner.as_deref().unwrap_or("")));
+                    }
+                },
+            )
+            .await?;
+        }
+        if let Some(status) = patch.status.filter(|s| *s != LiveStatus::Active) {
+            self.patch_subscription(
+                customer_id,
+                subscription_id,
+                &derive_request_id(request_id, &format!("status-{}", status.as_str())),
+                |s| {
+                    s.insert("status".into(), json!(status.as_str()));
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// `PATCH /v1/customers/{c}/orders/{orderId}`: the billing cycle belongs to
+    /// the order (a subscription PATCH refuses it with 2054).
+    async fn change_billing_cycle(
+        &self,
+        customer_id: &str,
+        subscription_id: &str,
+        cycle: &str,
+        request_id: &str,
+    ) -> Result<(), BackendError> {
+        let path = format!("/customers/{customer_id}/subscriptions/{subscription_id}");
+        let subscription: Subscription = self
+            .get(&path)
+            .await?
+            .parse(&format!("response to GET /v1{path}"))?;
+        let order_id = non_empty(subscription.order_id).ok_or_else(|| {
+            BackendError::State(format!(
+                "subscription {subscription_id} has no orderId, so its billing cycle cannot be changed"
+            ))
+        })?;
+        let order_id = segment(&order_id, "order id")?;
+        let order_path = format!("/customers/{customer_id}/orders/{order_id}");
+        // The line item number of this subscription in its order (0 for the
+        // one-line orders cspctl places).
+        let order: Order = self
+            .get(&order_path)
+            .await?
+            .parse(&format!("response to GET /v1{order_path}"))?;
+        let line_item_number = order
+            .line_items
+            .iter()
+            .find(|l| {
+                l.subscription_id
+                    .as_deref()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(subscription_id))
+            })
+            .and_then(|l| l.line_item_number)
+            .unwrap_or(0);
+        let body = json!({
+            "billingCycle": cycle,
+            "lineItems": [{"lineItemNumber": line_item_number, "subscriptionId": subscription_id}],
+        });
+        self.mutate(Method::PATCH, &order_path, Some(&body), request_id)
+            .await?;
+        Ok(())
+    }
+
+    async fn put_support_contact(
+        &self,
+        customer_id: &str,
+        subscription_id: &str,
+        tenant_id: &str,
+        mpn_id: &str,
+        name: &str,
+        request_id: &str,
+    ) -> Result<(), BackendError> {
+        let path =
+            format!("/customers/{customer_id}/subscriptions/{subscription_id}/supportcontact");
+        let body = json!({"supportTenantId": tenant_id, "supportMpnId": mpn_id, "name": name});
+        self.mutate(Method::PUT, &path, Some(&body), request_id)
+            .await?;
+        Ok(())
+    }
+}
+
+fn created(id: String) -> Outcome {
+    Outcome {
+        created_id: Some(id),
+    }
+}
+
+/// The order id and the subscription id of its first line item.
+fn order_ids(order: Order, described: &str) -> Result<(String, String), BackendError> {
+    let order_id = non_empty(order.id)
+        .ok_or_else(|| BackendError::State(format!("{described}: the order has no id")))?;
+    let subscription_id = order
+        .line_items
+        .into_iter()
+        .find_map(|l| non_empty(l.subscription_id))
+        .ok_or_else(|| {
+            BackendError::State(format!(
+                "{described}: order {order_id} has no line item with a subscriptionId; check the order in Partner Center before retrying"
+            ))
+        })?;
+    Ok((
+        segment(&order_id, "order id")?,
+        segment(&subscription_id, "subscription id")?.to_ascii_lowercase(),
+    ))
+}
+
+/// The id of an `ObjectRef`, or `Unresolved` when no earlier action produced it.
+fn resolve(object: &ObjectRef) -> Result<String, BackendError> {
+    let id = object.id.as_ref().ok_or_else(|| {
+        BackendError::Unresolved(format!(
+            "{} has no Partner Center id: it did not exist when the plan was made and no earlier action in this apply created it",
+            object.address
+        ))
+    })?;
+    Ok(segment(id, &object.address)?.to_ascii_lowercase())
+}
+
+/// An id that goes into a URL path: refuse anything that could change the path.
+fn segment(id: &str, what: &str) -> Result<String, BackendError> {
+    let ok = !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && id != "."
+        && id != "..";
+    if ok {
+        Ok(id.to_owned())
+    } else {
+        Err(BackendError::Unresolved(format!(
+            "`{id}` is not a valid Partner Center id ({what})"
+        )))
+    }
+}
+
+/// `POST /v1/sandboxIndirectReseller`, with the tenant id cspctl declares.
+pub(crate) fn sandbox_reseller_body(reseller: &ResellerSpec) -> Value {
+    let country = reseller.location.as_deref().unwrap_or("US");
+    let name: String = reseller
+        .display_name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .take(20)
+        .collect();
+    let suffix: String = reseller
+        .tenant_id
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(8)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let prefix = if name.is_empty() {
+        "reseller".to_owned()
+    } else {
+        name
+    };
+    json!({
+        "mpnId": reseller.mpn_id,
+        "tenant": {
+            "id": reseller.tenant_id,
+            "domainPrefix": format!("{prefix}{suffix}"),
+            "name": reseller.display_name,
+            "displayName": reseller.display_name,
+            "country": country,
+        },
+        "legalBusinessProfile": {
+            "companyName": reseller.display_name,
+            "address": {"country": country},
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_reseller_body_declares_the_tenant() {
+        let body = sandbox_reseller_body(&ResellerSpec {
+            tenant_id: "484E548C-F5F3-4528-93A9-C16C6373CB59".into(),
+            mpn_id: "4847383".into(),
+            display_name: "First Up Consultants".into(),
+            location: None,
+        });
+        assert_eq!(body["tenant"]["id"], "484E548C-F5F3-4528-93A9-C16C6373CB59");
+        assert_eq!(body["tenant"]["domainPrefix"], "firstupconsultants484e548c");
+        assert_eq!(body["tenant"]["country"], "US");
+        assert_eq!(body["mpnId"], "4847383");
+    }
+
+    /// A concurrent executor spawns `execute` on a multi-thread runtime.
+    #[test]
+    fn execute_future_is_send() {
+        fn is_send<T: Send>(_: &T) {}
+        let client =
+            PartnerCenterClient::new(crate::backend::partner_center::PartnerCenterConfig {
+                endpoint: "http://127.0.0.1:9".into(),
+                authority: "http://127.0.0.1:9".into(),
+                sandbox: true,
+                credentials: crate::backend::partner_center::Credentials {
+                    tenant_id: "t".into(),
+                    client_id: "c".into(),
+                    client_secret: crate::backend::partner_center::Secret::new("s"),
+                    refresh_token: None,
+                },
+                read_concurrency: 1,
+                provisioning_timeout: std::time::Duration::from_secs(1),
+            })
+            .unwrap();
+        let future = client.execute(&Operation::Manual, "x");
+        is_send(&future);
+        let read = client.read_live();
+        is_send(&read);
+    }
+
+    #[test]
+    fn unresolved_and_unsafe_ids_are_refused() {
+        let unresolved = ObjectRef {
+            address: "Customer/contoso".into(),
+            id: None,
+        };
+        assert!(matches!(
+            resolve(&unresolved),
+            Err(BackendError::Unresolved(_))
+        ));
+        let evil = ObjectRef {
+            address: "Customer/x".into(),
+            id: Some("../profiles".into()),
+        };
+        assert!(resolve(&evil).is_err());
+        let ok = ObjectRef {
+            address: "Customer/x".into(),
+            id: Some("ABC-1".into()),
+        };
+        assert_eq!(resolve(&ok).unwrap(), "abc-1");
+    }
+}

@@ -1,0 +1,711 @@
+//! The HTTP layer: Entra ID tokens, Partner Center's request headers, retries
+//! and error mapping. It knows nothing about resources: callers give a method,
+//! a path under `/v1`, an optional JSON body and the request id to send.
+//!
+//! Retry rules (partner-center-api.md §2, §4): connection errors, timeouts, 408
+//! and 5xx are retried with exponential backoff and jitter; 429 waits for
+//! `Retry-After`; 409/800060 ("order in progress") waits and retries. Every retry
+//! of a request carries the same `MS-RequestId`, so Partner Center's idempotency
+//! makes it safe for purchases. Other 4xx are never retried. A 401 refreshes the
+//! token once.
+//!
+//! Secrets (client secret, refresh token, access token) go only into the request
+//! that needs them; no error built here contains one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode, Url};
+use serde_json::Value;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::credentials::{APP_USER_HINT, Credentials, Secret};
+use super::ids::random_u64;
+use super::wire::{self, ApiFault, TokenError, TokenResponse};
+use crate::backend::BackendError;
+
+/// The audience of Partner Center tokens.
+pub const RESOURCE: &str = "https://api.partnercenter.microsoft.com";
+/// Refresh a token this long before it expires (as the .NET SDK does).
+const EXPIRY_BUFFER: Duration = Duration::from_secs(30);
+/// "Your order is in progress": the same request is still being processed.
+pub const CODE_ORDER_IN_PROGRESS: u32 = 800_060;
+
+/// How failed requests are retried.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// First backoff; doubled per attempt.
+    pub base: Duration,
+    /// Longest single backoff.
+    pub cap: Duration,
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// Longest `Retry-After` honoured; a longer one is cut to this.
+    pub retry_after_cap: Duration,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(30),
+            attempts: 5,
+            retry_after_cap: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(100),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Backoff before retry number `retry` (1-based): `base · 2^(retry-1)`, capped,
+    /// with ±25 % jitter so parallel clients do not retry in step.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let exp = self
+            .base
+            .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)));
+        let capped = exp.min(self.cap);
+        let jitter = (random_u64() % 501) as f64 / 1000.0 + 0.75; // 0.75..=1.25
+        capped.mul_f64(jitter).min(self.cap)
+    }
+}
+
+/// What to do with a response status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Success,
+    /// Retry after a backoff (transient).
+    Retry,
+    /// 409/800060: the same request is still being processed; retry later
+    /// (longer waits: Partner Center says "in a few minutes").
+    InProgress,
+    /// Retry after `Retry-After`.
+    Throttled,
+    /// Refresh the token once, then retry.
+    Reauthenticate,
+    Fail,
+}
+
+/// Classifies a status (and, for 409, Partner Center's error code).
+pub fn classify(status: u16, code: Option<u32>) -> Verdict {
+    match status {
+        200..=299 => Verdict::Success,
+        401 => Verdict::Reauthenticate,
+        408 => Verdict::Retry,
+        409 if code == Some(CODE_ORDER_IN_PROGRESS) => Verdict::InProgress,
+        429 => Verdict::Throttled,
+        500..=599 => Verdict::Retry,
+        _ => Verdict::Fail,
+    }
+}
+
+/// A successful response: status, headers and (normalized) JSON body, `Null`
+/// when empty.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Response {
+    /// The body as `T`, or an error naming the request.
+    pub fn parse<T: for<'de> serde::Deserialize<'de>>(
+        self,
+        request: &str,
+    ) -> Result<T, BackendError> {
+        wire::from_value(self.body, request).map_err(BackendError::State)
+    }
+}
+
+/// One request to send.
+#[derive(Debug)]
+pub struct Request<'a> {
+    pub method: Method,
+    /// Path under `/v1` with its query, e.g. `/customers?size=500`.
+    pub path: &'a str,
+    pub body: Option<&'a Value>,
+    pub request_id: &'a str,
+    /// Further headers (`If-Match`, `MS-ContinuationToken`, …).
+    pub headers: Vec<(String, String)>,
+}
+
+impl<'a> Request<'a> {
+    pub fn new(method: Method, path: &'a str, request_id: &'a str) -> Self {
+        Request {
+            method,
+            path,
+            body: None,
+            request_id,
+            headers: Vec::new(),
+        }
+    }
+    pub fn body(mut self, body: &'a Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+#[derive(Default)]
+struct TokenState {
+    access: Option<(Secret, Instant)>,
+    /// The newest refresh token Entra returned (each use returns a new one).
+    refresh: Option<Secret>,
+}
+
+/// Partner Center over HTTP. Cheap to clone; clones share the token.
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    endpoint: String,
+    authority: String,
+    credentials: Credentials,
+    correlation_id: String,
+    policy: RetryPolicy,
+    token: Mutex<TokenState>,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("endpoint", &self.inner.endpoint)
+            .field("authority", &self.inner.authority)
+            .field("correlation_id", &self.inner.correlation_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks that `url` is an http(s) URL and that plain http goes only to a
+/// loopback host: a bearer token or client secret must never cross a network
+/// unencrypted. Returns the URL without a trailing slash.
+pub fn check_url(what: &str, url: &str) -> Result<String, BackendError> {
+    let parsed = Url::parse(url)
+        .map_err(|e| BackendError::State(format!("invalid {what} URL `{url}`: {e}")))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(BackendError::State(format!(
+            "the {what} URL must not contain credentials"
+        )));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(BackendError::State(format!(
+            "the {what} URL `{url}` must not have a query or fragment"
+        )));
+    }
+    match parsed.scheme() {
+        "https" => {}
+        "http" if is_loopback(&parsed) => {}
+        "http" => {
+            return Err(BackendError::State(format!(
+                "refusing to send credentials over plain http to `{url}` ({what}): use https, or http only to a loopback host (127.0.0.1, ::1, localhost)"
+            )));
+        }
+        other => {
+            return Err(BackendError::State(format!(
+                "the {what} URL `{url}` must be https (got `{other}`)"
+            )));
+        }
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    // IPv6 hosts come bracketed (`[::1]`).
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Outcome of one attempt, before the retry decision.
+enum Attempt {
+    Done(Response),
+    /// A transport failure (connection, timeout): retried.
+    Transport(String),
+    Status {
+        status: u16,
+        headers: HeaderMap,
+        body: Value,
+    },
+}
+
+impl HttpClient {
+    /// A client for `endpoint` (Partner Center) and `authority` (Entra ID), both
+    /// checked with [`check_url`].
+    pub fn new(
+        endpoint: &str,
+        authority: &str,
+        credentials: Credentials,
+        correlation_id: String,
+        policy: RetryPolicy,
+    ) -> Result<HttpClient, BackendError> {
+        let endpoint = check_url("Partner Center endpoint", endpoint)?;
+        let authority = check_url("Entra ID authority", authority)?;
+        // Installing twice is harmless (another part of the program may have).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .tls_backend_rustls()
+            .user_agent(concat!("cspctl/", env!("CARGO_PKG_VERSION")))
+            .timeout(policy.request_timeout)
+            .connect_timeout(Duration::from_secs(30))
+            // A redirect could carry the bearer token elsewhere: never follow one.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| BackendError::State(format!("cannot build the HTTP client: {e}")))?;
+        let refresh = credentials.refresh_token.clone();
+        Ok(HttpClient {
+            inner: Arc::new(Inner {
+                http,
+                endpoint,
+                authority,
+                credentials,
+                correlation_id,
+                policy,
+                token: Mutex::new(TokenState {
+                    access: None,
+                    refresh,
+                }),
+            }),
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.inner.endpoint
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.inner.credentials
+    }
+
+    pub fn correlation_id(&self) -> &str {
+        &self.inner.correlation_id
+    }
+
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.inner.policy
+    }
+
+    /// The current access token, fetched or refreshed when it is missing or within
+    /// 30 s of expiry. `stale` is a token the API refused (401): it is replaced,
+    /// unless another task already did so, in which case the new one is used.
+    async fn token(&self, stale: Option<&Secret>) -> Result<Secret, BackendError> {
+        let mut state = self.inner.token.lock().await;
+        if let Some((token, expires)) = &state.access {
+            let refused = stale.is_some_and(|s| s == token);
+            if !refused && Instant::now() + EXPIRY_BUFFER < *expires {
+                return Ok(token.clone());
+            }
+        }
+        let (token, lifetime, refresh) = self.fetch_token(state.refresh.as_ref()).await?;
+        if let Some(refresh) = refresh {
+            state.refresh = Some(refresh);
+        }
+        state.access = Some((token.clone(), Instant::now() + lifetime));
+        Ok(token)
+    }
+
+    /// `POST {authority}/{tenant}/oauth2/token`: the refresh-token grant when a
+    /// refresh token is known (App+User), else client credentials (app-only).
+    /// Transient failures are retried like API calls.
+    async fn fetch_token(
+        &self,
+        refresh: Option<&Secret>,
+    ) -> Result<(Secret, Duration, Option<Secret>), BackendError> {
+        let credentials = &self.inner.credentials;
+        let path = format!("/{}/oauth2/token", credentials.tenant_id);
+        let url = format!("{}{path}", self.inner.authority);
+        let described = format!("POST {path}");
+        let mut form: Vec<(&str, &str)> = vec![
+            ("client_id", &credentials.client_id),
+            ("client_secret", credentials.client_secret.expose()),
+            ("resource", RESOURCE),
+        ];
+        match refresh {
+            Some(refresh) => {
+                form.push(("grant_type", "refresh_token"));
+                form.push(("refresh_token", refresh.expose()));
+            }
+            None => form.push(("grant_type", "client_credentials")),
+        }
+        let policy = &self.inner.policy;
+        let mut attempt = 1;
+        loop {
+            let result = self
+                .inner
+                .http
+                .post(&url)
+                .header("Accept", "application/json")
+                .form(&form)
+                .send()
+                .await;
+            let failure = match result {
+                Err(e) => format!("Entra ID could not be reached: {}", transport_error(&e)),
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let text = response.text().await.unwrap_or_default();
+                    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    if (200..300).contains(&status) {
+                        let token: TokenResponse = serde_json::from_value(body).map_err(|e| {
+                            BackendError::State(format!(
+                                "{described}: unexpected token response from Entra ID: {e}"
+                            ))
+                        })?;
+                        let access = wire::non_empty(token.access_token).ok_or_else(|| {
+                            BackendError::State(format!(
+                                "{described}: Entra ID answered without an access_token"
+                            ))
+                        })?;
+                        // Capped so that a silly value cannot overflow the clock.
+                        let lifetime =
+                            Duration::from_secs(token.expires_in.unwrap_or(3599).min(86_400));
+                        let refresh = wire::non_empty(token.refresh_token).map(Secret::new);
+                        return Ok((Secret::new(access), lifetime, refresh));
+                    }
+                    if status != 408 && status != 429 && status < 500 {
+                        let error: TokenError = serde_json::from_value(body).unwrap_or_default();
+                        let mut description = format!(
+                            "{described}: HTTP {status}, Entra ID refused the token request ({} grant): {}: {}",
+                            if refresh.is_some() {
+                                "refresh_token"
+                            } else {
+                                "client_credentials"
+                            },
+                            error.error.as_deref().unwrap_or("unknown_error"),
+                            error
+                                .error_description
+                                .as_deref()
+                                .unwrap_or("no description"),
+                        );
+                        if refresh.is_some() && error.error.as_deref() == Some("invalid_grant") {
+                            description.push_str(
+                                " (the refresh token is expired or revoked: consent again and update CSPCTL_PC_REFRESH_TOKEN)",
+                            );
+                        }
+                        // Not an `Api` error: that variant reads "Partner Center
+                        // error <code>", and Entra's errors are names, not codes.
+                        return Err(BackendError::State(scrub(&description, credentials, None)));
+                    }
+                    format!("Entra ID answered HTTP {status}")
+                }
+            };
+            if attempt >= policy.attempts {
+                return Err(BackendError::State(format!(
+                    "{described}: {failure} (gave up after {attempt} attempts)"
+                )));
+            }
+            tokio::time::sleep(policy.backoff(attempt)).await;
+            attempt += 1;
+        }
+    }
+
+    /// Sends `request` with retries; a success gives the response, anything else a
+    /// [`BackendError`] naming method, path and request id.
+    pub async fn send(&self, request: Request<'_>) -> Result<Response, BackendError> {
+        let described = format!(
+            "{} /v1{} (request id {})",
+            request.method, request.path, request.request_id
+        );
+        let policy = &self.inner.policy;
+        let mut attempt = 1;
+        let mut reauthenticated = false;
+        let mut refused: Option<Secret> = None;
+        loop {
+            let token = self.token(refused.as_ref()).await?;
+            let outcome = self.attempt(&request, &token).await;
+            let (wait, last_error) = match outcome {
+                Attempt::Done(response) => return Ok(response),
+                Attempt::Transport(message) => (policy.backoff(attempt), message),
+                Attempt::Status {
+                    status,
+                    headers,
+                    body,
+                } => {
+                    let fault: ApiFault = serde_json::from_value(body.clone()).unwrap_or_default();
+                    let code = fault.code.and_then(|c| u32::try_from(c).ok());
+                    let error = || self.api_error(&described, status, &fault, &body, &token);
+                    match classify(status, code) {
+                        // `attempt` gives every 2xx as `Done`; kept total anyway.
+                        Verdict::Success => {
+                            return Ok(Response {
+                                status,
+                                headers,
+                                body,
+                            });
+                        }
+                        Verdict::Fail => return Err(error()),
+                        Verdict::Reauthenticate if !reauthenticated => {
+                            reauthenticated = true;
+                            refused = Some(token);
+                            continue;
+                        }
+                        Verdict::Reauthenticate => return Err(error()),
+                        Verdict::Retry => (policy.backoff(attempt), error().to_string()),
+                        // Starts at 8× base (4 s by default), reaching the cap soon.
+                        Verdict::InProgress => (policy.backoff(attempt + 3), error().to_string()),
+                        Verdict::Throttled => {
+                            let wait = retry_after(&headers)
+                                .map(|w| w.min(policy.retry_after_cap))
+                                .unwrap_or_else(|| policy.backoff(attempt));
+                            (wait, error().to_string())
+                        }
+                    }
+                }
+            };
+            if attempt >= policy.attempts {
+                return Err(BackendError::State(format!(
+                    "{last_error} (gave up after {attempt} attempts with the same request id)"
+                )));
+            }
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    async fn attempt(&self, request: &Request<'_>, token: &Secret) -> Attempt {
+        let url = format!("{}/v1{}", self.inner.endpoint, request.path);
+        let mut builder = self
+            .inner
+            .http
+            .request(request.method.clone(), &url)
+            .bearer_auth(token.expose())
+            .header("Accept", "application/json")
+            .header("MS-RequestId", request.request_id)
+            .header("MS-CorrelationId", &self.inner.correlation_id);
+        for (name, value) in &request.headers {
+            match (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                (Ok(name), Ok(value)) => builder = builder.header(name, value),
+                // A header a server sent us (paging) that HTTP cannot carry back.
+                _ => {
+                    return Attempt::Transport(format!(
+                        "invalid header `{name}` for {} /v1{}",
+                        request.method, request.path
+                    ));
+                }
+            }
+        }
+        if let Some(body) = request.body {
+            // serde_json::to_vec of a Value cannot fail.
+            builder = builder
+                .header("Content-Type", "application/json")
+                .body(serde_json::to_vec(body).unwrap_or_default());
+        }
+        let response = match builder.send().await {
+            Ok(response) => response,
+            Err(e) => return Attempt::Transport(transport_error(&e)),
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(e) => return Attempt::Transport(transport_error(&e)),
+        };
+        let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Value::Null
+        } else {
+            match serde_json::from_slice::<Value>(&bytes) {
+                Ok(value) => wire::normalize_keys(value),
+                Err(_) if !status.is_success() => {
+                    // An error page from a proxy: keep a cut of it as the message.
+                    Value::String(String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into())
+                }
+                Err(e) => {
+                    return Attempt::Status {
+                        status: 502,
+                        headers,
+                        body: serde_json::json!({
+                            "description": format!("HTTP {status} with a body that is not JSON: {e}")
+                        }),
+                    };
+                }
+            }
+        };
+        if status.is_success() {
+            Attempt::Done(Response {
+                status: status.as_u16(),
+                headers,
+                body,
+            })
+        } else {
+            Attempt::Status {
+                status: status.as_u16(),
+                headers,
+                body,
+            }
+        }
+    }
+
+    fn api_error(
+        &self,
+        described: &str,
+        status: u16,
+        fault: &ApiFault,
+        body: &Value,
+        token: &Secret,
+    ) -> BackendError {
+        let code = fault
+            .code
+            .or(fault.status_code)
+            .and_then(|c| u32::try_from(c).ok())
+            .unwrap_or(0);
+        let mut description = wire::non_empty(fault.description.clone())
+            .or_else(|| wire::non_empty(fault.message.clone()))
+            .or_else(|| body.as_str().map(str::to_owned))
+            .unwrap_or_else(|| {
+                StatusCode::from_u16(status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("no description")
+                    .to_owned()
+            });
+        if matches!(status, 401 | 403) && !self.inner.credentials.is_app_user() {
+            description.push_str(&format!(" (hint: {APP_USER_HINT})"));
+        }
+        BackendError::Api {
+            request: described.to_owned(),
+            status,
+            code,
+            description: scrub(&description, &self.inner.credentials, Some(token)),
+        }
+    }
+}
+
+/// A transport error without the chain's noise; reqwest includes the URL, which
+/// never holds a secret here (tokens travel in headers and form bodies only).
+fn transport_error(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    let mut message = format!("{kind}: {error}");
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    message
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by Partner Center).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// Belt and braces: a server that echoes what it was sent must not make a
+/// secret appear in an error message.
+fn scrub(text: &str, credentials: &Credentials, token: Option<&Secret>) -> String {
+    let mut text = text.to_owned();
+    let secrets = [
+        Some(&credentials.client_secret),
+        credentials.refresh_token.as_ref(),
+        token,
+    ];
+    for secret in secrets.into_iter().flatten() {
+        if secret.expose().len() >= 4 {
+            text = text.replace(secret.expose(), "***");
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://[::1]:9000/",
+            "http://localhost:1",
+            "https://api.partnercenter.microsoft.com",
+        ] {
+            assert!(check_url("endpoint", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.1",
+            "http://example.com",
+            "http://localhost.example.com",
+            "ftp://127.0.0.1",
+            "not a url",
+            "https://user:pw@example.com",
+        ] {
+            assert!(check_url("endpoint", bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            check_url("e", "https://x.example/").unwrap(),
+            "https://x.example"
+        );
+    }
+
+    #[test]
+    fn retry_classification() {
+        assert_eq!(classify(200, None), Verdict::Success);
+        assert_eq!(classify(201, None), Verdict::Success);
+        assert_eq!(classify(408, None), Verdict::Retry);
+        assert_eq!(classify(500, None), Verdict::Retry);
+        assert_eq!(classify(503, None), Verdict::Retry);
+        assert_eq!(classify(429, None), Verdict::Throttled);
+        assert_eq!(classify(401, Some(800_001)), Verdict::Reauthenticate);
+        assert_eq!(classify(409, Some(800_060)), Verdict::InProgress);
+        assert_eq!(classify(409, Some(800_064)), Verdict::Fail);
+        for status in [400, 403, 404, 412] {
+            assert_eq!(classify(status, None), Verdict::Fail, "{status}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let policy = RetryPolicy {
+            base: Duration::from_millis(100),
+            cap: Duration::from_millis(1000),
+            ..RetryPolicy::default()
+        };
+        let first = policy.backoff(1);
+        assert!(first >= Duration::from_millis(75) && first <= Duration::from_millis(125));
+        let third = policy.backoff(3);
+        assert!(third >= Duration::from_millis(300) && third <= Duration::from_millis(500));
+        assert!(policy.backoff(30) <= Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn scrub_removes_secrets() {
+        let credentials = Credentials {
+            tenant_id: "t".into(),
+            client_id: "c".into(),
+            client_secret: Secret::new("topsecret"),
+            refresh_token: Some(Secret::new("refresh-me")),
+        };
+        assert_eq!(
+            scrub("bad topsecret and refresh-me", &credentials, None),
+            "bad *** and ***"
+        );
+    }
+}

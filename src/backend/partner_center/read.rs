@@ -1,0 +1,450 @@
+//! The live snapshot, read with as few calls as the API allows: the reseller
+//! list, the (seek-paged) customer list, four reads per customer and a support
+//! contact read per legacy subscription that can have one. Requests run
+//! concurrently, at most `read_concurrency` at a time overall and at most
+//! `per_customer_concurrency` support-contact reads per customer. The result is
+//! built in `BTreeMap`s, so it does not depend on the order answers arrive in.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use reqwest::Method;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::PartnerCenterClient;
+use super::http::{Request, Response};
+use super::ids::new_guid;
+use super::wire::{
+    AgreementRecord, Collection, Customer, KeyValue, Relationship, Subscription, SupportContact,
+    latest_agreement, non_empty,
+};
+use crate::backend::BackendError;
+use crate::live::{Live, LiveCustomer, LiveReseller, LiveSubscription, LiveSupportContact};
+use crate::manifest::model::is_new_commerce_offer;
+
+/// Page size for the customer list (docs samples use 40; 500 is what
+/// third-party clients use and what the simulator honours).
+const CUSTOMER_PAGE_SIZE: usize = 500;
+/// 400/800042: "not supported in the integration sandbox".
+const CODE_NOT_SUPPORTED_IN_SANDBOX: u32 = 800_042;
+/// A guard against a server that never stops paging.
+const MAX_PAGES: usize = 10_000;
+
+/// Reads under the global concurrency bound.
+#[derive(Clone)]
+struct Reader {
+    client: PartnerCenterClient,
+    limit: Arc<Semaphore>,
+}
+
+impl Reader {
+    async fn get(
+        &self,
+        path: &str,
+        headers: Vec<(String, String)>,
+    ) -> Result<Response, BackendError> {
+        // The semaphore is never closed; a closed one would only mean no limit.
+        let _permit = self.limit.acquire().await.ok();
+        let request_id = new_guid();
+        let mut request = Request::new(Method::GET, path, &request_id);
+        request.headers = headers;
+        self.client.http.send(request).await
+    }
+
+    async fn get_as<T: for<'de> serde::Deserialize<'de>>(
+        &self,
+        path: &str,
+    ) -> Result<T, BackendError> {
+        self.get(path, Vec::new())
+            .await?
+            .parse(&format!("response to GET /v1{path}"))
+    }
+
+    async fn resellers(&self) -> Result<BTreeMap<String, LiveReseller>, BackendError> {
+        let list: Collection<Relationship> = self
+            .get_as("/relationships?relationship_type=IsIndirectCloudSolutionProviderOf")
+            .await?;
+        Ok(list
+            .items
+            .iter()
+            .filter_map(Relationship::to_live)
+            .map(|r| (r.tenant_id.clone(), r))
+            .collect())
+    }
+
+    /// Every customer, following `links.next` with each header it lists until
+    /// there is none.
+    async fn customers(&self) -> Result<Vec<Customer>, BackendError> {
+        let mut customers = Vec::new();
+        let mut path = format!("/customers?size={CUSTOMER_PAGE_SIZE}");
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let page: Collection<Customer> = self
+                .get(&path, headers.clone())
+                .await?
+                .parse(&format!("response to GET /v1{path}"))?;
+            customers.extend(page.items);
+            let Some(next) = page.links.and_then(|l| l.next) else {
+                return Ok(customers);
+            };
+            if next.uri.trim().is_empty() {
+                return Ok(customers);
+            }
+            let next_path = relative_to_v1(&next.uri)?;
+            let next_headers = continuation_headers(&next.headers);
+            if next_path == path && next_headers == headers {
+                return Err(BackendError::State(format!(
+                    "Partner Center's customer list points back to the same page ({next_path}); stopping"
+                )));
+            }
+            path = next_path;
+            headers = next_headers;
+        }
+        Err(BackendError::State(format!(
+            "the customer list did not end after {MAX_PAGES} pages"
+        )))
+    }
+
+    async fn relationship_request_url(&self) -> Result<Option<String>, BackendError> {
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default)]
+        struct RelationshipRequest {
+            url: Option<String>,
+        }
+        match self
+            .get_as::<RelationshipRequest>("/customers/relationshiprequests")
+            .await
+        {
+            Ok(request) => Ok(non_empty(request.url)),
+            // The tenant is an integration sandbox after all (cspctl was not told
+            // `--sandbox`): there is no link, which is no reason to fail the read.
+            Err(BackendError::Api {
+                code: CODE_NOT_SUPPORTED_IN_SANDBOX,
+                ..
+            }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// One customer with its relationships, agreement, subscriptions and support
+    /// contacts. `listed` is the list item, used where the full read lacks a field.
+    async fn customer(
+        self,
+        listed: Customer,
+        id: String,
+    ) -> Result<(LiveCustomer, Vec<LiveSubscription>), BackendError> {
+        let base = format!("/customers/{id}");
+        let relationships_path = format!("{base}/relationships");
+        let agreements_path = format!("{base}/agreements?agreementType=MicrosoftCustomerAgreement");
+        let subscriptions_path = format!("{base}/subscriptions");
+        let detail = async {
+            self.get_as::<Customer>(&base).await.map_err(|error| match error {
+                // Listed but not readable: Partner Center's read-after-create lag
+                // (up to ~90 s, partner-center-api.md §10).
+                BackendError::Api {
+                    request,
+                    status: 404,
+                    code,
+                    description,
+                } => BackendError::Api {
+                    request,
+                    status: 404,
+                    code,
+                    description: format!(
+                        "{description} (the customer is listed but not readable yet; a new customer can take a minute or two to become readable: run again shortly)"
+                    ),
+                },
+                other => other,
+            })
+        };
+        let (detail, relationships, agreements, subscriptions) = tokio::try_join!(
+            detail,
+            self.get_as::<Collection<Relationship>>(&relationships_path),
+            self.get_as::<Collection<AgreementRecord>>(&agreements_path),
+            self.get_as::<Collection<Subscription>>(&subscriptions_path),
+        )?;
+        let customer = live_customer(
+            &id,
+            &listed,
+            &detail,
+            &relationships.items,
+            &agreements.items,
+        );
+        let mut live = Vec::with_capacity(subscriptions.items.len());
+        for subscription in &subscriptions.items {
+            let mapped = subscription
+                .to_live(&id)
+                .map_err(|e| BackendError::State(format!("customer {id}: {e}")))?;
+            live.extend(mapped);
+        }
+        self.support_contacts(&id, &mut live).await?;
+        Ok((customer, live))
+    }
+
+    /// Fills in support contacts where Partner Center has them: legacy
+    /// subscriptions only (new commerce does not support them), and not gone ones.
+    async fn support_contacts(
+        &self,
+        customer_id: &str,
+        subscriptions: &mut [LiveSubscription],
+    ) -> Result<(), BackendError> {
+        let local = Arc::new(Semaphore::new(
+            self.client.tuning.per_customer_concurrency.max(1),
+        ));
+        let mut tasks = JoinSet::new();
+        for (index, subscription) in subscriptions.iter().enumerate() {
+            if is_new_commerce_offer(&subscription.offer_id) || subscription.status.is_gone() {
+                continue;
+            }
+            let reader = self.clone();
+            let local = local.clone();
+            let path = format!(
+                "/customers/{customer_id}/subscriptions/{}/supportcontact",
+                subscription.id
+            );
+            tasks.spawn(async move {
+                let _permit = local.acquire().await.ok();
+                let contact: SupportContact = reader.get_as(&path).await?;
+                Ok::<_, BackendError>((index, contact))
+            });
+        }
+        let provider = self.client.http.credentials().tenant_id.clone();
+        while let Some(joined) = tasks.join_next().await {
+            let (index, contact) = joined.map_err(join_error)??;
+            if let Some(slot) = subscriptions.get_mut(index) {
+                slot.support_contact = live_support_contact(&contact, &provider);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PartnerCenterClient {
+    /// Reads the whole live snapshot.
+    pub async fn read_live(&self) -> Result<Live, BackendError> {
+        let reader = Reader {
+            client: self.clone(),
+            limit: Arc::new(Semaphore::new(self.read_concurrency)),
+        };
+        let request_url = async {
+            // Not supported in the sandbox (400/800042): there is no link to show.
+            if self.sandbox {
+                Ok(None)
+            } else {
+                reader.relationship_request_url().await
+            }
+        };
+        let (resellers, customers, relationship_request_url) =
+            tokio::try_join!(reader.resellers(), reader.customers(), request_url)?;
+
+        let mut tasks = JoinSet::new();
+        for listed in customers {
+            if listed.is_detached() {
+                continue;
+            }
+            let Some(id) = listed.tenant_id() else {
+                return Err(BackendError::State(
+                    "Partner Center listed a customer without an id".to_owned(),
+                ));
+            };
+            tasks.spawn(reader.clone().customer(listed, id));
+        }
+        let mut live = Live {
+            resellers,
+            customers: BTreeMap::new(),
+            subscriptions: BTreeMap::new(),
+            relationship_request_url,
+        };
+        // Dropping the JoinSet on an early return aborts the other reads.
+        while let Some(joined) = tasks.join_next().await {
+            let (customer, subscriptions) = joined.map_err(join_error)??;
+            for subscription in subscriptions {
+                live.subscriptions
+                    .insert(subscription.id.clone(), subscription);
+            }
+            live.customers.insert(customer.id.clone(), customer);
+        }
+        Ok(live)
+    }
+}
+
+fn join_error(error: tokio::task::JoinError) -> BackendError {
+    BackendError::State(format!("a read task failed: {error}"))
+}
+
+/// A `links.next.uri` as a path under `/v1` (it is documented relative to `/v1`,
+/// sometimes with the prefix). An absolute URL is refused: following it would
+/// send the bearer token to whatever host a response names.
+pub(crate) fn relative_to_v1(uri: &str) -> Result<String, BackendError> {
+    let uri = uri.trim();
+    if uri.contains("://") || uri.starts_with("//") {
+        return Err(BackendError::State(format!(
+            "Partner Center returned an absolute next-page link `{uri}`; only links relative to /v1 are followed"
+        )));
+    }
+    let path = match uri.strip_prefix("/v1/") {
+        Some(rest) => format!("/{rest}"),
+        None if uri.starts_with('/') => uri.to_owned(),
+        None => format!("/{uri}"),
+    };
+    Ok(path)
+}
+
+fn continuation_headers(headers: &[KeyValue]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|h| !h.key.trim().is_empty())
+        .map(|h| (h.key.clone(), h.value.clone().unwrap_or_default()))
+        .collect()
+}
+
+/// The live customer from its list item and full read.
+pub(crate) fn live_customer(
+    id: &str,
+    listed: &Customer,
+    detail: &Customer,
+    relationships: &[Relationship],
+    agreements: &[AgreementRecord],
+) -> LiveCustomer {
+    let company = detail
+        .company_profile
+        .clone()
+        .or_else(|| listed.company_profile.clone())
+        .unwrap_or_default();
+    let billing = detail.billing_profile.clone().unwrap_or_default();
+    LiveCustomer {
+        id: id.to_owned(),
+        domain: non_empty(company.domain.clone())
+            .or_else(|| {
+                listed
+                    .company_profile
+                    .as_ref()
+                    .and_then(|p| non_empty(p.domain.clone()))
+            })
+            .unwrap_or_default(),
+        // The billing profile's name is the one cspctl writes (PUT profiles/billing).
+        company_name: non_empty(billing.company_name.clone())
+            .or_else(|| non_empty(company.company_name.clone()))
+            .unwrap_or_default(),
+        billing: billing.to_model(),
+        organization_registration_number: non_empty(company.organization_registration_number),
+        associated_partner_id: non_empty(detail.associated_partner_id.clone())
+            .or_else(|| non_empty(listed.associated_partner_id.clone()))
+            .map(|p| p.to_ascii_lowercase()),
+        reseller_relationships: relationships
+            .iter()
+            .filter_map(|r| non_empty(r.id.clone()))
+            .map(|id| id.to_ascii_lowercase())
+            .collect::<BTreeSet<_>>(),
+        agreement: latest_agreement(agreements),
+    }
+}
+
+/// A support contact, or `None` when it is the default (the provider itself).
+pub(crate) fn live_support_contact(
+    contact: &SupportContact,
+    provider_tenant_id: &str,
+) -> Option<LiveSupportContact> {
+    let tenant_id = non_empty(contact.support_tenant_id.clone())?;
+    if tenant_id.eq_ignore_ascii_case(provider_tenant_id) {
+        return None;
+    }
+    Some(LiveSupportContact {
+        tenant_id: tenant_id.to_ascii_lowercase(),
+        mpn_id: contact.support_mpn_id.clone().unwrap_or_default(),
+        name: contact.name.clone().unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::partner_center::wire::{from_value, normalize_keys};
+    use serde_json::json;
+
+    #[test]
+    fn next_links_are_paths_under_v1() {
+        assert_eq!(
+            relative_to_v1("/customers?size=500&seekOperation=Next").unwrap(),
+            "/customers?size=500&seekOperation=Next"
+        );
+        assert_eq!(
+            relative_to_v1("/v1/customers?size=5").unwrap(),
+            "/customers?size=5"
+        );
+        assert_eq!(relative_to_v1("customers?x=1").unwrap(), "/customers?x=1");
+        assert!(relative_to_v1("https://evil.example/v1/customers").is_err());
+        assert!(relative_to_v1("//evil.example/customers").is_err());
+    }
+
+    #[test]
+    fn customer_maps_profiles_relationships_and_agreement() {
+        let listed: Customer = from_value(
+            normalize_keys(json!({
+                "id": "626099FE-0000-0000-0000-000000000001",
+                "companyProfile": {"tenantId": "626099fe-0000-0000-0000-000000000001",
+                    "domain": "wingtiptoys123.onmicrosoft.com", "companyName": "Wingtip Toys"},
+                "relationshipToPartner": "reseller"
+            })),
+            "customer",
+        )
+        .unwrap();
+        let detail: Customer = from_value(
+            normalize_keys(json!({
+                "Id": "626099fe-0000-0000-0000-000000000001",
+                "CompanyProfile": {"Domain": "wingtiptoys123.onmicrosoft.com",
+                    "CompanyName": "Wingtip Toys", "OrganizationRegistrationNumber": ""},
+                "BillingProfile": {"Email": "gena@wingtiptoys.com", "Culture": "en-US",
+                    "Language": "en", "CompanyName": "Wingtip Toys Ltd",
+                    "DefaultAddress": {"FirstName": "Gena", "LastName": "Soto",
+                        "AddressLine1": "One Microsoft Way", "City": "Redmond", "State": "",
+                        "PostalCode": "98052", "Country": "US"},
+                    "Attributes": {"Etag": "-879", "ObjectType": "CustomerBillingProfile"}},
+                "RelationshipToPartner": "Reseller",
+                "AssociatedPartnerId": "484E548C-F5F3-4528-93A9-C16C6373CB59"
+            })),
+            "customer",
+        )
+        .unwrap();
+        let relationships: Collection<Relationship> = from_value(
+            json!({"items": [{"id": "484E548C-F5F3-4528-93A9-C16C6373CB59", "name": "First Up",
+                "relationshipType": "is_indirect_reseller_of", "mpnId": "4847383"}]}),
+            "relationships",
+        )
+        .unwrap();
+        let id = listed.tenant_id().unwrap();
+        assert_eq!(id, "626099fe-0000-0000-0000-000000000001");
+        let customer = live_customer(&id, &listed, &detail, &relationships.items, &[]);
+        assert_eq!(customer.domain, "wingtiptoys123.onmicrosoft.com");
+        assert_eq!(customer.company_name, "Wingtip Toys Ltd");
+        assert_eq!(customer.organization_registration_number, None);
+        assert_eq!(customer.billing.address.state, None);
+        assert_eq!(
+            customer.associated_partner_id.as_deref(),
+            Some("484e548c-f5f3-4528-93a9-c16c6373cb59")
+        );
+        assert!(
+            customer
+                .reseller_relationships
+                .contains("484e548c-f5f3-4528-93a9-c16c6373cb59")
+        );
+        assert_eq!(customer.agreement, None);
+        assert!(!detail.is_detached());
+        let none: Customer = from_value(json!({"relationshipToPartner": "none"}), "c").unwrap();
+        assert!(none.is_detached());
+    }
+
+    #[test]
+    fn provider_as_support_contact_means_default() {
+        let contact: SupportContact = from_value(
+            normalize_keys(json!({"SupportTenantId": "AAAA-1", "SupportMpnId": "1", "Name": "Me"})),
+            "support contact",
+        )
+        .unwrap();
+        assert_eq!(live_support_contact(&contact, "aaaa-1"), None);
+        let reseller = live_support_contact(&contact, "bbbb-2").unwrap();
+        assert_eq!(reseller.tenant_id, "aaaa-1");
+        assert_eq!(reseller.mpn_id, "1");
+    }
+}

@@ -1,0 +1,900 @@
+//! Partner Center's JSON, leniently: serde types for what cspctl reads, the
+//! bodies it sends, and the mapping of both to cspctl's own model.
+//!
+//! Partner Center documents property names as case-insensitive and its own docs
+//! mix camelCase and PascalCase, so every response is first passed through
+//! [`normalize_keys`] (first letter lowercased) and enum values are compared
+//! without case or underscores. Numbers that the docs show both as numbers and
+//! as strings (`code`, `quantity`, `expires_in`) accept both. A missing field is a
+//! clear error naming the request, never a panic. Nothing here does I/O.
+
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::live::{LiveAgreement, LiveReseller, LiveStatus, LiveSubscription};
+use crate::manifest::model::{Address, Billing, BillingCycle, Contact, TermDuration};
+
+/// Lowercases the first letter of every object key, recursively, so PascalCase
+/// (`LineItems`) and camelCase (`lineItems`) read the same. Keys are otherwise
+/// kept: all-caps acronyms are not part of Partner Center's JSON.
+pub fn normalize_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| (lower_first(&key), normalize_keys(value)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(normalize_keys).collect()),
+        other => other,
+    }
+}
+
+fn lower_first(key: &str) -> String {
+    let mut chars = key.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// An enum value without case or separators: `is_indirect_reseller_of`,
+/// `IsIndirectResellerOf` → `isindirectresellerof`.
+pub fn enum_key(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// Deserializes a number given as a JSON number or a string.
+pub fn lenient_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    match Option::<Value>::deserialize(deserializer)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+            .map(Some)
+            .ok_or_else(|| de::Error::custom(format!("expected a non-negative number, got {n}"))),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| de::Error::custom(format!("expected a number, got \"{s}\""))),
+        Some(other) => Err(de::Error::custom(format!("expected a number, got {other}"))),
+    }
+}
+
+/// A string field that may be absent or null; numbers are accepted as text
+/// (MPN ids are sometimes numbers in hand-written payloads).
+pub fn lenient_string<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    match Option::<Value>::deserialize(deserializer)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+        Some(other) => Err(de::Error::custom(format!("expected a string, got {other}"))),
+    }
+}
+
+/// A boolean that may come as `"true"`.
+pub fn lenient_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+    match Option::<Value>::deserialize(deserializer)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(b)),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
+        Some(other) => Err(de::Error::custom(format!(
+            "expected a boolean, got {other}"
+        ))),
+    }
+}
+
+/// `Some("")` → `None`: Partner Center sends empty strings for absent values.
+pub fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+/// A collection: `{totalCount, items, links?}`. A null or missing `items` is an
+/// empty collection (seen for a customer without resellers).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", bound = "T: Deserialize<'de>")]
+pub struct Collection<T> {
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub items: Vec<T>,
+    #[serde(default)]
+    pub links: Option<Links>,
+}
+
+fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Links {
+    pub next: Option<Link>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Link {
+    pub uri: String,
+    #[serde(deserialize_with = "null_as_empty")]
+    pub headers: Vec<KeyValue>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct KeyValue {
+    pub key: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub value: Option<String>,
+}
+
+/// A partner relationship (provider ↔ reseller, or customer ↔ reseller).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Relationship {
+    #[serde(deserialize_with = "lenient_string")]
+    pub id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub name: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub mpn_id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub location: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub state: Option<String>,
+}
+
+impl Relationship {
+    /// The reseller, or `None` for an item without a tenant id (nothing to key it
+    /// by) or in a state other than active.
+    pub fn to_live(&self) -> Option<LiveReseller> {
+        let tenant_id = non_empty(self.id.clone())?.to_ascii_lowercase();
+        if let Some(state) = non_empty(self.state.clone())
+            && enum_key(&state) != "active"
+        {
+            return None;
+        }
+        Some(LiveReseller {
+            tenant_id,
+            mpn_id: self.mpn_id.clone().unwrap_or_default(),
+            name: self.name.clone().unwrap_or_default(),
+            location: non_empty(self.location.clone()),
+        })
+    }
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CompanyProfile {
+    #[serde(deserialize_with = "lenient_string")]
+    pub tenant_id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub domain: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub company_name: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub organization_registration_number: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct WireAddress {
+    #[serde(deserialize_with = "lenient_string")]
+    pub first_name: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub last_name: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub address_line1: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub address_line2: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub city: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub state: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub postal_code: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub country: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub phone_number: Option<String>,
+}
+
+impl WireAddress {
+    pub fn to_model(&self) -> Address {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        Address {
+            first_name: text(&self.first_name),
+            last_name: text(&self.last_name),
+            address_line1: text(&self.address_line1),
+            address_line2: non_empty(self.address_line2.clone()),
+            city: text(&self.city),
+            state: non_empty(self.state.clone()),
+            postal_code: text(&self.postal_code),
+            country: text(&self.country),
+            phone_number: non_empty(self.phone_number.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BillingProfile {
+    #[serde(deserialize_with = "lenient_string")]
+    pub email: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub culture: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub language: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub company_name: Option<String>,
+    pub default_address: Option<WireAddress>,
+}
+
+impl BillingProfile {
+    pub fn to_model(&self) -> Billing {
+        Billing {
+            email: self.email.clone().unwrap_or_default(),
+            culture: self.culture.clone().unwrap_or_default(),
+            language: self.language.clone().unwrap_or_default(),
+            address: self.default_address.clone().unwrap_or_default().to_model(),
+        }
+    }
+}
+
+/// A customer, as listed (`GET /v1/customers`) or read by id.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Customer {
+    #[serde(deserialize_with = "lenient_string")]
+    pub id: Option<String>,
+    pub company_profile: Option<CompanyProfile>,
+    pub billing_profile: Option<BillingProfile>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub relationship_to_partner: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub associated_partner_id: Option<String>,
+}
+
+impl Customer {
+    /// The customer tenant id, lowercased (`id`, else `companyProfile.tenantId`).
+    pub fn tenant_id(&self) -> Option<String> {
+        non_empty(self.id.clone())
+            .or_else(|| {
+                self.company_profile
+                    .as_ref()
+                    .and_then(|p| non_empty(p.tenant_id.clone()))
+            })
+            .map(|id| id.to_ascii_lowercase())
+    }
+
+    /// A customer the partner no longer serves (`relationshipToPartner: none`).
+    pub fn is_detached(&self) -> bool {
+        self.relationship_to_partner
+            .as_deref()
+            .is_some_and(|r| enum_key(r) == "none")
+    }
+}
+
+/// An MCA acceptance record.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AgreementRecord {
+    pub primary_contact: Option<WireContact>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub date_agreed: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub template_id: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct WireContact {
+    #[serde(deserialize_with = "lenient_string")]
+    pub first_name: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub last_name: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub email: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub phone_number: Option<String>,
+}
+
+/// The latest acceptance among `records` (by `dateAgreed`; RFC 3339 times in
+/// UTC compare correctly as text), or `None`.
+pub fn latest_agreement(records: &[AgreementRecord]) -> Option<LiveAgreement> {
+    records
+        .iter()
+        .filter_map(|r| {
+            let contact = r.primary_contact.as_ref()?;
+            Some(LiveAgreement {
+                contact: Contact {
+                    first_name: contact.first_name.clone().unwrap_or_default(),
+                    last_name: contact.last_name.clone().unwrap_or_default(),
+                    email: contact.email.clone().unwrap_or_default(),
+                    phone_number: non_empty(contact.phone_number.clone()),
+                },
+                date_agreed: r.date_agreed.clone().unwrap_or_default(),
+            })
+        })
+        .max_by(|a, b| a.date_agreed.cmp(&b.date_agreed))
+}
+
+/// A subscription.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Subscription {
+    #[serde(deserialize_with = "lenient_string")]
+    pub id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub offer_id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub friendly_name: Option<String>,
+    #[serde(deserialize_with = "lenient_u64")]
+    pub quantity: Option<u64>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub term_duration: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub billing_cycle: Option<String>,
+    #[serde(deserialize_with = "lenient_bool")]
+    pub auto_renew_enabled: Option<bool>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub status: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub partner_id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub order_id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub creation_date: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub cancellation_allowed_until_date: Option<String>,
+}
+
+pub fn parse_status(value: &str) -> Option<LiveStatus> {
+    Some(match enum_key(value).as_str() {
+        "active" => LiveStatus::Active,
+        "suspended" => LiveStatus::Suspended,
+        "pending" => LiveStatus::Pending,
+        "deleted" => LiveStatus::Deleted,
+        "expired" => LiveStatus::Expired,
+        "disabled" => LiveStatus::Disabled,
+        _ => return None,
+    })
+}
+
+pub fn parse_term(value: &str) -> Option<TermDuration> {
+    Some(match value.trim().to_ascii_uppercase().as_str() {
+        "P1M" => TermDuration::P1M,
+        "P1Y" => TermDuration::P1Y,
+        "P3Y" => TermDuration::P3Y,
+        _ => return None,
+    })
+}
+
+pub fn parse_billing_cycle(value: &str) -> Option<BillingCycle> {
+    Some(match enum_key(value).as_str() {
+        "monthly" => BillingCycle::Monthly,
+        "annual" => BillingCycle::Annual,
+        "triennial" => BillingCycle::Triennial,
+        _ => return None,
+    })
+}
+
+pub fn billing_cycle_str(cycle: BillingCycle) -> &'static str {
+    match cycle {
+        BillingCycle::Monthly => "monthly",
+        BillingCycle::Annual => "annual",
+        BillingCycle::Triennial => "triennial",
+    }
+}
+
+pub fn term_str(term: TermDuration) -> &'static str {
+    match term {
+        TermDuration::P1M => "P1M",
+        TermDuration::P1Y => "P1Y",
+        TermDuration::P3Y => "P3Y",
+    }
+}
+
+impl Subscription {
+    /// The live subscription of `customer_id`; an error text names the first field
+    /// cspctl cannot do without. `Ok(None)` for a subscription whose term or
+    /// billing cycle cspctl cannot express (usage-based ones such as an Azure
+    /// plan have none, or `one_time`): no manifest can declare it, and one such
+    /// subscription must not make the whole tenant unreadable.
+    pub fn to_live(&self, customer_id: &str) -> Result<Option<LiveSubscription>, String> {
+        let id = non_empty(self.id.clone()).ok_or("a subscription without `id`")?;
+        let field = |name: &str| format!("subscription {id}: missing or unknown `{name}`");
+        let status = self
+            .status
+            .as_deref()
+            .and_then(parse_status)
+            .ok_or_else(|| field("status"))?;
+        let (Some(term_duration), Some(billing_cycle)) = (
+            self.term_duration.as_deref().and_then(parse_term),
+            self.billing_cycle.as_deref().and_then(parse_billing_cycle),
+        ) else {
+            return Ok(None);
+        };
+        let quantity = self
+            .quantity
+            .and_then(|q| u32::try_from(q).ok())
+            .ok_or_else(|| field("quantity"))?;
+        Ok(Some(LiveSubscription {
+            id: id.to_ascii_lowercase(),
+            customer_id: customer_id.to_owned(),
+            offer_id: non_empty(self.offer_id.clone()).ok_or_else(|| field("offerId"))?,
+            friendly_name: self.friendly_name.clone().unwrap_or_default(),
+            quantity,
+            term_duration,
+            billing_cycle,
+            // Absent means Partner Center did not say; new commerce renews by default.
+            auto_renew: self.auto_renew_enabled.unwrap_or(false),
+            status,
+            partner_id: non_empty(self.partner_id.clone()),
+            support_contact: None,
+            order_id: non_empty(self.order_id.clone()),
+            creation_date: non_empty(self.creation_date.clone()),
+            cancellation_allowed_until: non_empty(self.cancellation_allowed_until_date.clone()),
+        }))
+    }
+}
+
+/// A designated support contact.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SupportContact {
+    #[serde(deserialize_with = "lenient_string")]
+    pub support_tenant_id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub support_mpn_id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub name: Option<String>,
+}
+
+/// An order (also inside a checkout result).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Order {
+    #[serde(deserialize_with = "lenient_string")]
+    pub id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub status: Option<String>,
+    #[serde(deserialize_with = "null_as_empty")]
+    pub line_items: Vec<OrderLineItem>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct OrderLineItem {
+    #[serde(deserialize_with = "lenient_u64")]
+    pub line_item_number: Option<u64>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub subscription_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Cart {
+    #[serde(deserialize_with = "lenient_string")]
+    pub id: Option<String>,
+    #[serde(deserialize_with = "null_as_empty")]
+    pub line_items: Vec<CartLineItem>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CartLineItem {
+    pub error: Option<CartError>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CartError {
+    #[serde(deserialize_with = "lenient_u64")]
+    pub error_code: Option<u64>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub error_description: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CheckoutResult {
+    #[serde(deserialize_with = "null_as_empty")]
+    pub orders: Vec<Order>,
+    #[serde(deserialize_with = "null_as_empty")]
+    pub order_errors: Vec<OrderError>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct OrderError {
+    #[serde(deserialize_with = "lenient_u64")]
+    pub code: Option<u64>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub description: Option<String>,
+}
+
+/// Any of Partner Center's error shapes: `{code, description}`, the newer
+/// `{code, message}`, and the 429 `{statusCode, message}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ApiFault {
+    #[serde(deserialize_with = "lenient_u64")]
+    pub code: Option<u64>,
+    #[serde(deserialize_with = "lenient_u64")]
+    pub status_code: Option<u64>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub description: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub message: Option<String>,
+}
+
+/// Entra ID's token response (v1 endpoint).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TokenResponse {
+    pub access_token: Option<String>,
+    pub refresh_token: Option<String>,
+    #[serde(deserialize_with = "lenient_u64")]
+    pub expires_in: Option<u64>,
+}
+
+/// Entra ID's error response.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TokenError {
+    #[serde(deserialize_with = "lenient_string")]
+    pub error: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub error_description: Option<String>,
+}
+
+/// `defaultAddress` as Partner Center takes it.
+pub fn address_json(address: &Address) -> Value {
+    let mut map = Map::new();
+    map.insert("firstName".into(), json!(address.first_name));
+    map.insert("lastName".into(), json!(address.last_name));
+    map.insert("addressLine1".into(), json!(address.address_line1));
+    if let Some(line2) = &address.address_line2 {
+        map.insert("addressLine2".into(), json!(line2));
+    }
+    map.insert("city".into(), json!(address.city));
+    if let Some(state) = &address.state {
+        map.insert("state".into(), json!(state));
+    }
+    map.insert("postalCode".into(), json!(address.postal_code));
+    map.insert("country".into(), json!(address.country));
+    if let Some(phone) = &address.phone_number {
+        map.insert("phoneNumber".into(), json!(phone));
+    }
+    Value::Object(map)
+}
+
+/// `POST /v1/customers`.
+pub fn create_customer_body(
+    domain: &str,
+    company_name: &str,
+    billing: &Billing,
+    organization_registration_number: Option<&str>,
+    associated_partner_id: &str,
+) -> Value {
+    let mut company = json!({ "domain": domain });
+    if let Some(number) = organization_registration_number {
+        company["organizationRegistrationNumber"] = json!(number);
+    }
+    json!({
+        "companyProfile": company,
+        "billingProfile": {
+            "email": billing.email,
+            "culture": billing.culture,
+            "language": billing.language,
+            "companyName": company_name,
+            "defaultAddress": address_json(&billing.address),
+        },
+        "associatedPartnerId": associated_partner_id,
+    })
+}
+
+/// `dateAgreed` as a full RFC 3339 time: a bare date means midnight UTC.
+pub fn full_date_time(date: &str) -> String {
+    if date.len() == 10 && !date.contains('T') {
+        format!("{date}T00:00:00Z")
+    } else {
+        date.to_owned()
+    }
+}
+
+/// `POST /v1/customers/{id}/agreements`.
+pub fn agreement_body(contact: &Contact, date_agreed: &str, template_id: &str) -> Value {
+    let mut primary = json!({
+        "firstName": contact.first_name,
+        "lastName": contact.last_name,
+        "email": contact.email,
+    });
+    if let Some(phone) = &contact.phone_number {
+        primary["phoneNumber"] = json!(phone);
+    }
+    json!({
+        "primaryContact": primary,
+        "templateId": template_id,
+        "dateAgreed": full_date_time(date_agreed),
+        "type": "MicrosoftCustomerAgreement",
+    })
+}
+
+/// What is bought: the fields of a new subscription.
+#[derive(Debug, Clone, Copy)]
+pub struct Purchase<'a> {
+    pub customer_id: &'a str,
+    pub offer_id: &'a str,
+    pub quantity: u32,
+    pub term_duration: TermDuration,
+    pub billing_cycle: BillingCycle,
+    pub friendly_name: &'a str,
+    pub partner_id_on_record: Option<&'a str>,
+}
+
+/// `POST /v1/customers/{c}/carts` with one line item (new commerce).
+pub fn cart_body(purchase: &Purchase<'_>) -> Value {
+    let participants: Vec<Value> = purchase
+        .partner_id_on_record
+        .map(|mpn| json!({"key": "transaction_reseller", "value": mpn}))
+        .into_iter()
+        .collect();
+    let mut item = json!({
+        "id": 0,
+        "catalogItemId": purchase.offer_id,
+        "quantity": purchase.quantity,
+        "billingCycle": billing_cycle_str(purchase.billing_cycle),
+        "termDuration": term_str(purchase.term_duration),
+        "friendlyName": purchase.friendly_name,
+    });
+    if !participants.is_empty() {
+        item["participants"] = Value::Array(participants);
+    }
+    json!({ "lineItems": [item] })
+}
+
+/// `POST /v1/customers/{c}/orders` with one line item (legacy offers).
+pub fn order_body(purchase: &Purchase<'_>) -> Value {
+    let mut item = json!({
+        "lineItemNumber": 0,
+        "offerId": purchase.offer_id,
+        "termDuration": term_str(purchase.term_duration),
+        "quantity": purchase.quantity,
+        "friendlyName": purchase.friendly_name,
+    });
+    if let Some(mpn) = purchase.partner_id_on_record {
+        item["partnerIdOnRecord"] = json!(mpn);
+    }
+    json!({
+        "referenceCustomerId": purchase.customer_id,
+        "billingCycle": billing_cycle_str(purchase.billing_cycle),
+        "lineItems": [item],
+    })
+}
+
+/// Reads a (normalized) JSON value as `T`; the error says what was expected.
+pub fn from_value<T: for<'de> Deserialize<'de>>(value: Value, what: &str) -> Result<T, String> {
+    serde_json::from_value(value).map_err(|e| format!("unexpected {what} from Partner Center: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pascal_case_and_string_numbers_read_like_camel_case() {
+        let value = normalize_keys(json!({
+            "Id": "A4C1340D-0000-0000-0000-000000000001",
+            "OfferId": "CFQ7TTC0LH0Z:0001:CFQ7TTC0K18P",
+            "FriendlyName": "Contoso E3",
+            "Quantity": "5",
+            "TermDuration": "p1y",
+            "BillingCycle": "Monthly",
+            "AutoRenewEnabled": true,
+            "Status": "Active",
+            "PartnerId": "",
+            "OrderId": "5cf72f146967",
+            "CreationDate": "2024-05-01T10:00:00Z",
+            "CancellationAllowedUntilDate": "2024-05-08T10:00:00Z",
+            "Attributes": {"Etag": "x", "ObjectType": "Subscription"}
+        }));
+        let subscription: Subscription = from_value(value, "subscription").unwrap();
+        let live = subscription.to_live("c1").unwrap().unwrap();
+        assert_eq!(live.id, "a4c1340d-0000-0000-0000-000000000001");
+        assert_eq!(live.quantity, 5);
+        assert_eq!(live.term_duration, TermDuration::P1Y);
+        assert_eq!(live.billing_cycle, BillingCycle::Monthly);
+        assert_eq!(live.status, LiveStatus::Active);
+        assert_eq!(live.partner_id, None);
+        assert_eq!(
+            live.cancellation_allowed_until.as_deref(),
+            Some("2024-05-08T10:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_subscription_missing_a_field_is_an_error_not_a_panic() {
+        let subscription: Subscription =
+            from_value(json!({"id": "s1", "offerId": "x"}), "subscription").unwrap();
+        let error = subscription.to_live("c").unwrap_err();
+        assert!(error.contains("status"), "{error}");
+        let azure_plan: Subscription = from_value(
+            json!({"id": "s2", "offerId": "DZH318Z0BPS6:0001:DZH3X0GZ0T5S", "status": "active",
+                   "billingCycle": "monthly", "quantity": 1, "billingType": "usage"}),
+            "subscription",
+        )
+        .unwrap();
+        assert_eq!(azure_plan.to_live("c").unwrap(), None);
+        assert!(
+            from_value::<Subscription>(json!({"quantity": [1]}), "subscription")
+                .unwrap_err()
+                .contains("subscription")
+        );
+    }
+
+    #[test]
+    fn faults_accept_every_shape_and_string_codes() {
+        let fault: ApiFault =
+            from_value(json!({"code": "2055", "description": "Etag"}), "error").unwrap();
+        assert_eq!(fault.code, Some(2055));
+        let fault: ApiFault = from_value(
+            json!({"statusCode": 429, "message": "Rate limit is exceeded."}),
+            "error",
+        )
+        .unwrap();
+        assert_eq!(fault.status_code, Some(429));
+        let token: TokenResponse =
+            from_value(json!({"access_token": "a", "expires_in": "3599"}), "token").unwrap();
+        assert_eq!(token.expires_in, Some(3599));
+    }
+
+    #[test]
+    fn billing_profile_maps_empty_strings_to_none() {
+        let profile: BillingProfile = from_value(
+            normalize_keys(json!({
+                "Email": "gena@wingtiptoys.com", "Culture": "en-US", "Language": "en",
+                "CompanyName": "Wingtip Toys",
+                "DefaultAddress": {"FirstName": "Gena", "LastName": "Soto",
+                    "AddressLine1": "One Microsoft Way", "AddressLine2": "", "City": "Redmond",
+                    "State": "WA", "PostalCode": "98052", "Country": "US", "PhoneNumber": ""}
+            })),
+            "billing profile",
+        )
+        .unwrap();
+        let billing = profile.to_model();
+        assert_eq!(billing.address.address_line2, None);
+        assert_eq!(billing.address.phone_number, None);
+        assert_eq!(billing.address.state.as_deref(), Some("WA"));
+    }
+
+    #[test]
+    fn relationships_skip_inactive_and_lowercase_ids() {
+        let items: Collection<Relationship> = from_value(
+            json!({"items": [
+                {"id": "484E548C-F5F3-4528-93A9-C16C6373CB59", "name": "First Up",
+                 "state": "Active", "mpnId": 4847383, "location": "US"},
+                {"id": "x", "state": "Terminated"},
+                {"name": "no id"}
+            ]}),
+            "relationships",
+        )
+        .unwrap();
+        let live: Vec<_> = items
+            .items
+            .iter()
+            .filter_map(Relationship::to_live)
+            .collect();
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0].tenant_id, "484e548c-f5f3-4528-93a9-c16c6373cb59");
+        assert_eq!(live[0].mpn_id, "4847383");
+        let empty: Collection<Relationship> = from_value(json!({"items": null}), "x").unwrap();
+        assert!(empty.items.is_empty());
+    }
+
+    #[test]
+    fn latest_agreement_wins() {
+        let records: Collection<AgreementRecord> = from_value(
+            json!({"items": [
+                {"primaryContact": {"firstName": "A", "lastName": "B", "email": "a@x.com"},
+                 "dateAgreed": "2024-01-01T00:00:00Z"},
+                {"primaryContact": {"firstName": "C", "lastName": "D", "email": "c@x.com", "phoneNumber": ""},
+                 "dateAgreed": "2025-01-01T00:00:00Z"}
+            ]}),
+            "agreements",
+        )
+        .unwrap();
+        let latest = latest_agreement(&records.items).unwrap();
+        assert_eq!(latest.contact.email, "c@x.com");
+        assert_eq!(latest.contact.phone_number, None);
+    }
+
+    #[test]
+    fn bodies_are_camel_case_with_optional_fields_left_out() {
+        let purchase = Purchase {
+            customer_id: "c1",
+            offer_id: "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM",
+            quantity: 3,
+            term_duration: TermDuration::P1Y,
+            billing_cycle: BillingCycle::Annual,
+            friendly_name: "E3",
+            partner_id_on_record: Some("4847383"),
+        };
+        let cart = cart_body(&purchase);
+        assert_eq!(
+            cart["lineItems"][0]["catalogItemId"],
+            "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM"
+        );
+        assert_eq!(cart["lineItems"][0]["billingCycle"], "annual");
+        assert_eq!(
+            cart["lineItems"][0]["participants"],
+            json!([{"key": "transaction_reseller", "value": "4847383"}])
+        );
+        let order = order_body(&Purchase {
+            partner_id_on_record: None,
+            ..purchase
+        });
+        assert_eq!(order["referenceCustomerId"], "c1");
+        assert!(order["lineItems"][0].get("partnerIdOnRecord").is_none());
+        assert_eq!(order["lineItems"][0]["termDuration"], "P1Y");
+
+        let contact = Contact {
+            first_name: "Gena".into(),
+            last_name: "Soto".into(),
+            email: "g@x.com".into(),
+            phone_number: None,
+        };
+        let body = agreement_body(&contact, "2024-06-14", "tpl");
+        assert_eq!(body["dateAgreed"], "2024-06-14T00:00:00Z");
+        assert!(body["primaryContact"].get("phoneNumber").is_none());
+        assert_eq!(
+            full_date_time("2024-06-14T10:00:00+02:00"),
+            "2024-06-14T10:00:00+02:00"
+        );
+    }
+
+    #[test]
+    fn customer_body_carries_profiles_and_partner() {
+        let billing = Billing {
+            email: "g@x.com".into(),
+            culture: "en-US".into(),
+            language: "en".into(),
+            address: Address {
+                first_name: "G".into(),
+                last_name: "S".into(),
+                address_line1: "1 Way".into(),
+                address_line2: None,
+                city: "Redmond".into(),
+                state: Some("WA".into()),
+                postal_code: "98052".into(),
+                country: "US".into(),
+                phone_number: None,
+            },
+        };
+        let body =
+            create_customer_body("w.onmicrosoft.com", "Wingtip", &billing, Some("123"), "p1");
+        assert_eq!(
+            body["companyProfile"]["organizationRegistrationNumber"],
+            "123"
+        );
+        assert_eq!(body["billingProfile"]["companyName"], "Wingtip");
+        assert_eq!(body["billingProfile"]["defaultAddress"]["state"], "WA");
+        assert!(
+            body["billingProfile"]["defaultAddress"]
+                .get("addressLine2")
+                .is_none()
+        );
+        assert_eq!(body["associatedPartnerId"], "p1");
+    }
+}

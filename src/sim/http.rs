@@ -1,0 +1,1036 @@
+//! The HTTP face of the simulator: one axum fallback handler that parses the request
+//! itself and routes by path segments. Doing the routing by hand keeps every answer in
+//! Partner Center's shapes (axum's extractor rejections would answer in its own), and
+//! lets faults, authentication, throttling and idempotency wrap every `/v1` route the
+//! same way, in this order: latency → bearer check → throttling → 5xx → idempotency
+//! replay → the operation → persistence → drop-after-commit.
+//!
+//! All decisions are made in [`super::state`]; this module only translates.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::{self, Caller, Credentials};
+use super::clock::{SimClock, format_rfc3339};
+use super::faults::{Buckets, Draw, Faults, splitmix64};
+use super::input::{fold_enum, parse_body};
+use super::state::{ApiError, ApiResult, CustomerFilter, Reseller, State};
+
+/// Largest request body accepted (1 MiB is far above any Partner Center payload).
+const MAX_BODY: usize = 1 << 20;
+/// Largest customer page (choice; the documentation gives no maximum).
+pub const MAX_PAGE_SIZE: usize = 500;
+/// Idempotency entries live 24 hours of simulated time.
+const IDEMPOTENCY_SECONDS: i64 = 86_400;
+
+/// Settings that do not change while the server runs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub credentials: Credentials,
+    pub provisioning_delay_seconds: i64,
+    pub order_list_lag_seconds: i64,
+    pub state_path: Option<std::path::PathBuf>,
+}
+
+/// A cached answer to a mutating request.
+#[derive(Clone, Debug)]
+struct Cached {
+    status: u16,
+    body: Option<Value>,
+    at: i64,
+}
+
+/// A customer-list continuation.
+#[derive(Clone, Debug)]
+struct Continuation {
+    offset: usize,
+    size: usize,
+    filter: Option<CustomerFilter>,
+}
+
+/// Counters served at `/_sim/stats`.
+#[derive(Clone, Debug, Default)]
+struct Stats {
+    requests: u64,
+    by_status: BTreeMap<u16, u64>,
+    throttled: u64,
+    server_errors: u64,
+    dropped: u64,
+    replayed: u64,
+}
+
+/// Everything mutable, behind one mutex (requests are short and never await while
+/// holding it, so a single lock is simpler than finer ones and serializes commits).
+pub struct Inner {
+    pub state: State,
+    pub clock: SimClock,
+    pub faults: Faults,
+    buckets: Buckets,
+    cache: HashMap<(String, String, String), Cached>,
+    continuations: HashMap<String, Continuation>,
+    runtime_counter: u64,
+    fault_counter: u64,
+    stats: Stats,
+}
+
+impl Inner {
+    pub fn new(state: State, clock: SimClock, faults: Faults) -> Inner {
+        Inner {
+            state,
+            clock,
+            faults,
+            buckets: Buckets::default(),
+            cache: HashMap::new(),
+            continuations: HashMap::new(),
+            runtime_counter: 0,
+            fault_counter: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Ids that are not part of the state (generated request ids, continuation
+    /// tokens) come from their own stream so reads do not shift the state's ids.
+    fn runtime_id(&mut self, prefix: &str) -> String {
+        self.runtime_counter += 1;
+        let v = splitmix64(self.state.id_seed ^ 0x5eed ^ splitmix64(self.runtime_counter));
+        format!("{prefix}{v:016x}")
+    }
+}
+
+/// The server's shared state.
+pub struct Shared {
+    pub settings: Settings,
+    pub inner: Mutex<Inner>,
+}
+
+impl Shared {
+    /// Locks the state; a poisoned lock (a panic elsewhere) is recovered, since the
+    /// state is only ever replaced whole by operations that validate first.
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes the state file atomically (temp file + rename); errors go to stderr
+    /// because a failed write must not fail the request that was already committed.
+    pub fn persist(&self, inner: &mut Inner) {
+        let Some(path) = &self.settings.state_path else {
+            return;
+        };
+        inner.state.clock_offset_seconds = inner.clock.offset();
+        if let Err(e) = write_atomically(path, &inner.state) {
+            eprintln!(
+                "warning: could not write the simulator state to {}: {e}",
+                path.display()
+            );
+        }
+    }
+}
+
+/// Serializes `state` to `path` through a temporary file in the same directory.
+pub fn write_atomically(path: &std::path::Path, state: &State) -> std::io::Result<()> {
+    let text = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// A response before it becomes an HTTP response.
+struct Reply {
+    status: u16,
+    body: Option<Value>,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    fn json(status: u16, body: Value) -> Reply {
+        Reply {
+            status,
+            body: Some(body),
+            headers: Vec::new(),
+        }
+    }
+
+    fn empty(status: u16) -> Reply {
+        Reply {
+            status,
+            body: None,
+            headers: Vec::new(),
+        }
+    }
+
+    fn error(error: &ApiError) -> Reply {
+        let mut reply = Reply::json(error.status, error.body());
+        if error.status == 401 {
+            reply
+                .headers
+                .push(("www-authenticate", "Bearer".to_owned()));
+        }
+        reply
+    }
+}
+
+/// Decodes `%XX` escapes (and `+` as space when `plus` is set).
+fn percent_decode(text: &str, plus: bool) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' if plus => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parses `a=b&c=d` (query strings and form bodies).
+fn parse_form(text: &str) -> Vec<(String, String)> {
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k, true), percent_decode(v, true))
+        })
+        .collect()
+}
+
+fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn collection(items: Vec<Value>) -> Value {
+    json!({"totalCount": items.len(), "items": items, "attributes": {"objectType": "Collection"}})
+}
+
+/// The one handler behind every path.
+pub async fn handle(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let (request_id, client_request_id, correlation_id) = {
+        let mut inner = shared.lock();
+        inner.stats.requests += 1;
+        // An empty header is no request id (it would make every such request a replay).
+        let given = header(&parts.headers, "ms-requestid")
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned);
+        let generated = inner.runtime_id("sim-request-");
+        let correlation = header(&parts.headers, "ms-correlationid")
+            .map(str::to_owned)
+            .unwrap_or_else(|| inner.runtime_id("sim-correlation-"));
+        (given.clone().unwrap_or(generated), given, correlation)
+    };
+    let reply = match axum::body::to_bytes(body, MAX_BODY).await {
+        Err(_) => Reply::error(&ApiError::new(413, 0, "The request body is too large")),
+        Ok(bytes) => {
+            let path = parts.uri.path().to_owned();
+            let segments: Vec<String> = path
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(|s| percent_decode(s, false))
+                .collect();
+            let query = parse_form(parts.uri.query().unwrap_or(""));
+            let request = Incoming {
+                method: parts.method.clone(),
+                path: path.to_ascii_lowercase(),
+                segments,
+                query,
+                headers: parts.headers.clone(),
+                body: bytes.to_vec(),
+                client_request_id,
+            };
+            route(&shared, request).await
+        }
+    };
+    {
+        let mut inner = shared.lock();
+        *inner.stats.by_status.entry(reply.status).or_insert(0) += 1;
+    }
+    into_response(reply, &request_id, &correlation_id)
+}
+
+fn into_response(reply: Reply, request_id: &str, correlation_id: &str) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = match &reply.body {
+        Some(v) => Body::from(serde_json::to_vec(v).unwrap_or_default()),
+        None => Body::empty(),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    let mut put = |name: &str, value: &str| {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
+            headers.insert(n, v);
+        }
+    };
+    if reply.body.is_some() {
+        put("content-type", "application/json; charset=utf-8");
+    }
+    put("ms-requestid", request_id);
+    put("ms-correlationid", correlation_id);
+    for (name, value) in &reply.headers {
+        put(name, value);
+    }
+    response
+}
+
+/// A parsed request.
+struct Incoming {
+    method: Method,
+    /// Lowercased path (the idempotency key and route matching are case-insensitive).
+    path: String,
+    /// Decoded segments, original case.
+    segments: Vec<String>,
+    query: Vec<(String, String)>,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    client_request_id: Option<String>,
+}
+
+impl Incoming {
+    fn mutating(&self) -> bool {
+        matches!(
+            self.method,
+            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+        )
+    }
+
+    fn seg(&self, i: usize) -> Option<String> {
+        self.segments.get(i).map(|s| s.to_ascii_lowercase())
+    }
+}
+
+async fn route(shared: &Arc<Shared>, request: Incoming) -> Reply {
+    let first = request.seg(0);
+    match first.as_deref() {
+        Some("_sim") => admin(shared, &request),
+        Some("v1") => api(shared, request).await,
+        Some(tenant)
+            if request.segments.len() == 3
+                && request.seg(1).as_deref() == Some("oauth2")
+                && request.seg(2).as_deref() == Some("token") =>
+        {
+            if request.method != Method::POST {
+                return Reply::error(&ApiError::new(405, 0, "Use POST"));
+            }
+            let form = parse_form(&String::from_utf8_lossy(&request.body));
+            let tenant = tenant.to_owned();
+            let mut inner = shared.lock();
+            let now = inner.clock.now();
+            inner.state.settle(now);
+            let (status, body) = auth::token(
+                &mut inner.state,
+                &shared.settings.credentials,
+                &tenant,
+                &form,
+                now,
+            );
+            if status == 200 {
+                shared.persist(&mut inner);
+            }
+            Reply::json(status, body)
+        }
+        _ => Reply::error(&ApiError::new(404, 0, "Resource not found")),
+    }
+}
+
+async fn api(shared: &Arc<Shared>, request: Incoming) -> Reply {
+    let (n, faults) = {
+        let mut inner = shared.lock();
+        inner.fault_counter += 1;
+        (inner.fault_counter, inner.faults.clone())
+    };
+    let latency = faults.latency_ms(n);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    let mut inner = shared.lock();
+    let now = inner.clock.now();
+    inner.state.settle(now);
+    let caller =
+        match auth::check_bearer(&inner.state, header(&request.headers, "authorization"), now) {
+            Ok(caller) => caller,
+            Err(e) => return Reply::error(&e),
+        };
+    if let Some(reply) = throttle(&mut inner, &request) {
+        inner.stats.throttled += 1;
+        return reply;
+    }
+    if faults.hits(n, Draw::ServerError, faults.server_error_rate) {
+        inner.stats.server_errors += 1;
+        return Reply::error(&ApiError::new(
+            503,
+            0,
+            "The service is temporarily unavailable (simulated fault); retry later",
+        ));
+    }
+    let key = request
+        .client_request_id
+        .as_ref()
+        .filter(|_| request.mutating())
+        .map(|id| (id.clone(), request.method.to_string(), request.path.clone()));
+    if let Some(key) = &key {
+        inner.cache.retain(|_, c| now - c.at < IDEMPOTENCY_SECONDS);
+        if let Some(cached) = inner.cache.get(key) {
+            let reply = Reply {
+                status: cached.status,
+                body: cached.body.clone(),
+                headers: Vec::new(),
+            };
+            inner.stats.replayed += 1;
+            return reply;
+        }
+    }
+    let reply = match dispatch(shared, &mut inner, caller, &request, now) {
+        Ok(reply) => reply,
+        Err(e) => Reply::error(&e),
+    };
+    // Operations validate before they change anything, so only a successful mutating
+    // request has committed a change.
+    let committed = request.mutating() && reply.status < 300;
+    if let Some(key) = key {
+        inner.cache.insert(
+            key,
+            Cached {
+                status: reply.status,
+                body: reply.body.clone(),
+                at: now,
+            },
+        );
+    }
+    if committed {
+        shared.persist(&mut inner);
+        if faults.hits(n, Draw::Drop, faults.drop_after_commit_rate) {
+            inner.stats.dropped += 1;
+            return Reply::empty(504);
+        }
+    }
+    reply
+}
+
+/// Token buckets per partner and per (partner, customer).
+fn throttle(inner: &mut Inner, request: &Incoming) -> Option<Reply> {
+    let partner = inner.state.partner.tenant_id.to_ascii_lowercase();
+    let now = Instant::now();
+    let mut keys = Vec::new();
+    if let Some(limit) = inner.faults.partner_requests_per_minute {
+        keys.push((partner.clone(), limit));
+    }
+    if let Some(limit) = inner.faults.customer_requests_per_minute
+        && request.seg(1).as_deref() == Some("customers")
+        && let Some(customer) = request.seg(2)
+        && customer != "relationshiprequests"
+    {
+        keys.push((format!("{partner}/{customer}"), limit));
+    }
+    for (key, limit) in keys {
+        if let Err(wait) = inner.buckets.take(&key, limit, now) {
+            return Some(Reply {
+                status: 429,
+                body: Some(
+                    json!({"statusCode": 429, "message": format!("Rate limit is exceeded. Try again in {wait} seconds.")}),
+                ),
+                headers: vec![("retry-after", wait.to_string())],
+            });
+        }
+    }
+    None
+}
+
+fn require_app_user(caller: Caller) -> ApiResult<()> {
+    match caller {
+        Caller::AppUser => Ok(()),
+        Caller::AppOnly => Err(ApiError::new(
+            403,
+            900419,
+            "This resource can't be accessed by application credentials; App+User authentication is required",
+        )),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(request: &Incoming) -> ApiResult<T> {
+    parse_body(&request.body)
+}
+
+/// Routes a `/v1` request to its operation.
+fn dispatch(
+    shared: &Shared,
+    inner: &mut Inner,
+    caller: Caller,
+    request: &Incoming,
+    now: i64,
+) -> ApiResult<Reply> {
+    let lower: Vec<String> = request
+        .segments
+        .iter()
+        .skip(1)
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
+    let seg: Vec<&str> = lower.iter().map(String::as_str).collect();
+    let raw: Vec<&str> = request
+        .segments
+        .iter()
+        .skip(1)
+        .map(String::as_str)
+        .collect();
+    let id = |i: usize| raw.get(i).copied().unwrap_or("");
+    let settings = &shared.settings;
+    let delay = settings.provisioning_delay_seconds;
+    let m = request.method.clone();
+    let state = &mut inner.state;
+    let ok = |v: Value| Ok(Reply::json(200, v));
+    let created = |v: Value| Ok(Reply::json(201, v));
+    match (m, seg.as_slice()) {
+        (Method::GET, ["relationships"]) => {
+            require_app_user(caller)?;
+            if let Some(t) = param(&request.query, "relationship_type")
+                && fold_enum(t) != "isindirectcloudsolutionproviderof"
+            {
+                return ok(collection(Vec::new()));
+            }
+            ok(collection(
+                state
+                    .resellers
+                    .iter()
+                    .map(State::relationship_json)
+                    .collect(),
+            ))
+        }
+        (Method::GET, ["profiles", "mpn"]) => {
+            require_app_user(caller)?;
+            ok(state.mpn_profile(param(&request.query, "mpnId"))?)
+        }
+        (Method::POST, ["sandboxindirectreseller"]) => {
+            require_app_user(caller)?;
+            created(sandbox_reseller(state, request)?)
+        }
+        (Method::HEAD, ["domains", _]) => Ok(Reply::empty(if state.domain_taken(id(1)) {
+            200
+        } else {
+            404
+        })),
+        (Method::POST, ["customers"]) => {
+            let input: super::state::CustomerInput = parse(request)?;
+            if input
+                .associated_partner_id
+                .as_deref()
+                .is_some_and(|p| !p.trim().is_empty())
+            {
+                require_app_user(caller)?;
+            }
+            created(state.create_customer(input, now)?)
+        }
+        (Method::GET, ["customers"]) => list_customers(inner, request),
+        (Method::GET, ["customers", "relationshiprequests"]) => {
+            require_app_user(caller)?;
+            if state.sandbox {
+                return Err(ApiError::bad_request(
+                    800042,
+                    "Reseller relationship requests are not supported in the integration sandbox",
+                ));
+            }
+            ok(json!({
+                "url": format!("https://admin.microsoft.com/Adminportal/Home?invType=ResellerRelationship&partnerId={}&msppId=0&DAP=false#/BillingAccounts/partner-invitation", state.partner.tenant_id),
+                "attributes": {"objectType": "RelationshipRequest"},
+            }))
+        }
+        (Method::GET, ["customers", _]) => {
+            let lag = i64::try_from(inner.faults.read_after_create_lag_seconds).unwrap_or(i64::MAX);
+            ok(inner.state.get_customer(id(1), now, lag)?)
+        }
+        (Method::GET, ["customers", _, "profiles", "billing"]) => ok(state.get_billing(id(1))?),
+        (Method::PUT, ["customers", _, "profiles", "billing"]) => {
+            let input = parse(request)?;
+            ok(state.put_billing(id(1), header(&request.headers, "if-match"), input)?)
+        }
+        (Method::GET, ["customers", _, "relationships"]) => {
+            require_app_user(caller)?;
+            ok(collection(state.customer_relationships(id(1))?))
+        }
+        (Method::GET, ["agreements"]) => ok(collection(agreement_filter(
+            request,
+            State::agreement_templates(),
+        ))),
+        (Method::GET, ["customers", _, "agreements"]) => {
+            require_app_user(caller)?;
+            ok(collection(agreement_filter(
+                request,
+                state.customer_agreements(id(1))?,
+            )))
+        }
+        (Method::POST, ["customers", _, "agreements"]) => {
+            require_app_user(caller)?;
+            let input = parse(request)?;
+            created(state.add_agreement(id(1), input, now)?)
+        }
+        (Method::POST, ["customers", _, "carts"]) => {
+            let input = parse(request)?;
+            created(state.create_cart(id(1), input, now)?)
+        }
+        (Method::GET, ["customers", _, "carts", _]) => ok(state.get_cart(id(1), id(3))?),
+        (Method::PUT, ["customers", _, "carts", _]) => {
+            let input = parse(request)?;
+            ok(state.put_cart(id(1), id(3), input, now)?)
+        }
+        // The SDK posts the JSON string "success" as the body; it is ignored.
+        (Method::POST, ["customers", _, "carts", _, "checkout"]) => {
+            created(state.checkout(id(1), id(3), now, delay)?)
+        }
+        (Method::POST, ["customers", _, "orders"]) => {
+            let input = parse(request)?;
+            created(state.create_order(id(1), input, now, delay)?)
+        }
+        (Method::GET, ["customers", _, "orders"]) => ok(collection(state.list_orders(
+            id(1),
+            now,
+            settings.order_list_lag_seconds,
+        )?)),
+        (Method::GET, ["customers", _, "orders", _]) => ok(state.get_order(id(1), id(3))?),
+        (Method::PATCH, ["customers", _, "orders", _]) => {
+            let input = parse(request)?;
+            ok(state.patch_order(id(1), id(3), input)?)
+        }
+        (Method::GET, ["customers", _, "orders", _, "provisioningstatus"]) => {
+            ok(collection(state.provisioning_status(id(1), id(3))?))
+        }
+        (Method::GET, ["customers", _, "subscriptions"]) => {
+            ok(collection(state.list_subscriptions(
+                id(1),
+                param(&request.query, "order_id"),
+                param(&request.query, "mpn_id"),
+                now,
+            )?))
+        }
+        (Method::GET, ["customers", _, "subscriptions", _]) => {
+            ok(state.get_subscription(id(1), id(3), now)?)
+        }
+        (Method::PATCH, ["customers", _, "subscriptions", _]) => {
+            let input = parse(request)?;
+            ok(state.patch_subscription(id(1), id(3), input, now)?)
+        }
+        (Method::GET, ["customers", _, "subscriptions", _, "supportcontact"]) => {
+            require_app_user(caller)?;
+            ok(state.get_support_contact(id(1), id(3))?)
+        }
+        (Method::PUT, ["customers", _, "subscriptions", _, "supportcontact"]) => {
+            require_app_user(caller)?;
+            let input = parse(request)?;
+            ok(state.put_support_contact(id(1), id(3), input)?)
+        }
+        (_, path) if known_path(path) => Err(ApiError::new(
+            405,
+            0,
+            "The method is not allowed on this resource",
+        )),
+        _ => Err(ApiError::new(404, 0, "Resource not found")),
+    }
+}
+
+/// Whether a path (lowercased, without `v1`) names a resource under another method.
+fn known_path(path: &[&str]) -> bool {
+    matches!(
+        path,
+        ["relationships"]
+            | ["profiles", "mpn"]
+            | ["sandboxindirectreseller"]
+            | ["domains", _]
+            | ["customers"]
+            | ["customers", _]
+            | ["customers", _, "profiles", "billing"]
+            | [
+                "customers",
+                _,
+                "relationships" | "agreements" | "carts" | "orders" | "subscriptions"
+            ]
+            | ["customers", _, "carts" | "orders" | "subscriptions", _]
+            | ["customers", _, "carts", _, "checkout"]
+            | ["customers", _, "orders", _, "provisioningstatus"]
+            | ["customers", _, "subscriptions", _, "supportcontact"]
+            | ["agreements"]
+    )
+}
+
+/// `agreementType` other than the MCA lists nothing.
+fn agreement_filter(request: &Incoming, items: Vec<Value>) -> Vec<Value> {
+    match param(&request.query, "agreementType") {
+        Some(t)
+            if fold_enum(t) != "microsoftcustomeragreement" && !t.eq_ignore_ascii_case("all") =>
+        {
+            Vec::new()
+        }
+        _ => items,
+    }
+}
+
+/// `GET /v1/customers` with seek paging.
+fn list_customers(inner: &mut Inner, request: &Incoming) -> ApiResult<Reply> {
+    let seek = param(&request.query, "seekOperation");
+    let token = header(&request.headers, "ms-continuationtoken");
+    let page = if seek.is_some() || token.is_some() {
+        if seek.map(fold_enum).as_deref() != Some("next") {
+            return Err(ApiError::bad_request(
+                3000,
+                "A continuation requires seekOperation=Next",
+            ));
+        }
+        let token = token.ok_or_else(|| {
+            ApiError::bad_request(
+                3000,
+                "seekOperation=Next requires the MS-ContinuationToken header",
+            )
+        })?;
+        inner.continuations.get(token).cloned().ok_or_else(|| {
+            ApiError::bad_request(3000, "The continuation token is invalid or has expired")
+        })?
+    } else {
+        let size = match param(&request.query, "size") {
+            None | Some("") => 0,
+            Some(text) => text.parse::<usize>().map_err(|_| {
+                ApiError::bad_request(3000, format!("size '{text}' is not a non-negative integer"))
+            })?,
+        };
+        let size = if size == 0 {
+            MAX_PAGE_SIZE
+        } else {
+            size.min(MAX_PAGE_SIZE)
+        };
+        let filter = param(&request.query, "filter")
+            .map(State::parse_filter)
+            .transpose()?;
+        Continuation {
+            offset: 0,
+            size,
+            filter,
+        }
+    };
+    let all = inner.state.filtered_customers(page.filter.as_ref());
+    let total = all.len();
+    let items: Vec<Value> = all
+        .into_iter()
+        .skip(page.offset)
+        .take(page.size)
+        .map(State::customer_list_item)
+        .collect();
+    let mut body = collection(items);
+    let next_offset = page.offset.saturating_add(page.size);
+    if next_offset < total {
+        let token = inner.runtime_id("ct-");
+        inner.continuations.insert(
+            token.clone(),
+            Continuation {
+                offset: next_offset,
+                size: page.size,
+                filter: page.filter.clone(),
+            },
+        );
+        if let Value::Object(map) = &mut body {
+            map.insert("continuationToken".to_owned(), json!(token));
+            map.insert(
+                "links".to_owned(),
+                json!({"next": {"uri": format!("/customers?size={}&seekOperation=Next", page.size), "method": "GET",
+                    "headers": [{"key": "MS-ContinuationToken", "value": token}]}}),
+            );
+        }
+    }
+    Ok(Reply::json(200, body))
+}
+
+/// Input of `POST /v1/sandboxIndirectReseller`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct SandboxResellerInput {
+    mpn_id: Option<String>,
+    tenant: SandboxTenant,
+    legal_business_profile: SandboxLegal,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct SandboxTenant {
+    id: Option<String>,
+    domain_prefix: Option<String>,
+    name: Option<String>,
+    display_name: Option<String>,
+    country: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct SandboxLegal {
+    company_name: Option<String>,
+    address: SandboxAddress,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct SandboxAddress {
+    country: Option<String>,
+}
+
+fn sandbox_reseller(state: &mut State, request: &Incoming) -> ApiResult<Value> {
+    if !state.sandbox {
+        return Err(ApiError::new(
+            403,
+            6004,
+            "Creating indirect resellers is only allowed in the integration sandbox",
+        ));
+    }
+    let input: SandboxResellerInput = parse(request)?;
+    if state.resellers.len() >= super::state::SANDBOX_RESELLER_LIMIT {
+        return Err(ApiError::bad_request(
+            800018,
+            "The sandbox limit of 5 indirect resellers has been reached",
+        ));
+    }
+    let mpn_id = input.mpn_id.unwrap_or_default().trim().to_owned();
+    let name = input
+        .legal_business_profile
+        .company_name
+        .or(input.tenant.display_name.clone())
+        .or(input.tenant.name.clone())
+        .unwrap_or_default();
+    if mpn_id.is_empty() || name.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            3000,
+            "mpnId and legalBusinessProfile.companyName are required",
+        ));
+    }
+    let tenant_id = match input.tenant.id.filter(|t| !t.trim().is_empty()) {
+        Some(id) => id,
+        None => state.new_guid(),
+    };
+    let location = input
+        .legal_business_profile
+        .address
+        .country
+        .or(input.tenant.country)
+        .unwrap_or_default();
+    let reseller = state.add_reseller(Reseller {
+        tenant_id,
+        mpn_id,
+        name,
+        location,
+    })?;
+    let account_id = state.new_guid();
+    let prefix = input.tenant.domain_prefix.unwrap_or_default();
+    Ok(json!({
+        "accountId": account_id,
+        "tenant": {"id": reseller.tenant_id, "domainPrefix": prefix, "name": reseller.name, "displayName": reseller.name, "country": reseller.location},
+        "partnerRelationship": {"id": reseller.tenant_id, "name": reseller.name, "relationshipType": "is_indirect_reseller_of", "state": "Active", "mpnId": reseller.mpn_id},
+    }))
+}
+
+// ---- /_sim -----------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct AdminReseller {
+    tenant_id: Option<String>,
+    mpn_id: Option<String>,
+    name: Option<String>,
+    location: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct AdminTenant {
+    id: Option<String>,
+    domain: Option<String>,
+    company_name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct AdminAccept {
+    reseller_tenant_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct AdminAdvance {
+    seconds: Option<i64>,
+}
+
+fn admin(shared: &Shared, request: &Incoming) -> Reply {
+    match admin_inner(shared, request) {
+        Ok(reply) => reply,
+        Err(e) => Reply::error(&e),
+    }
+}
+
+fn admin_inner(shared: &Shared, request: &Incoming) -> ApiResult<Reply> {
+    let lower: Vec<String> = request
+        .segments
+        .iter()
+        .skip(1)
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
+    let seg: Vec<&str> = lower.iter().map(String::as_str).collect();
+    let mut inner = shared.lock();
+    let now = inner.clock.now();
+    inner.state.settle(now);
+    let reply = match (request.method.clone(), seg.as_slice()) {
+        (Method::POST, ["resellers"]) => {
+            let input: AdminReseller = parse(request)?;
+            let reseller = inner.state.add_reseller(Reseller {
+                tenant_id: input.tenant_id.unwrap_or_default(),
+                mpn_id: input.mpn_id.unwrap_or_default(),
+                name: input.name.unwrap_or_default(),
+                location: input.location.unwrap_or_default(),
+            })?;
+            Reply::json(201, State::relationship_json(&reseller))
+        }
+        (Method::POST, ["tenants"]) => {
+            let input: AdminTenant = parse(request)?;
+            let tenant = inner.state.add_tenant(
+                input.id,
+                input.domain.as_deref().unwrap_or(""),
+                input.company_name.as_deref().unwrap_or(""),
+            )?;
+            Reply::json(201, serde_json::to_value(tenant).unwrap_or(Value::Null))
+        }
+        (Method::POST, ["customers", _, "accept-relationship"]) => {
+            let input: AdminAccept = parse(request)?;
+            let target = request.segments.get(2).map(String::as_str).unwrap_or("");
+            let reseller = input.reseller_tenant_id.filter(|r| !r.trim().is_empty());
+            Reply::json(
+                200,
+                inner
+                    .state
+                    .accept_relationship(target, reseller.as_deref(), now)?,
+            )
+        }
+        (Method::POST, ["clock", "advance"]) => {
+            let input: AdminAdvance = parse(request)?;
+            let seconds = input.seconds.unwrap_or(-1);
+            if !(0..=10 * 365 * 86_400).contains(&seconds) {
+                return Err(ApiError::bad_request(
+                    3000,
+                    "seconds must be an integer between 0 and 315360000",
+                ));
+            }
+            inner.clock.advance(seconds);
+            let now = inner.clock.now();
+            inner.state.settle(now);
+            Reply::json(200, json!({"now": format_rfc3339(now)}))
+        }
+        (Method::GET, ["clock"]) => {
+            return Ok(Reply::json(
+                200,
+                json!({"now": format_rfc3339(now), "unix": now}),
+            ));
+        }
+        (Method::GET, ["faults"]) => {
+            return Ok(Reply::json(
+                200,
+                serde_json::to_value(&inner.faults).unwrap_or(Value::Null),
+            ));
+        }
+        (Method::PUT, ["faults"]) => {
+            let faults: Faults = serde_json::from_slice(&request.body)
+                .map_err(|e| ApiError::bad_request(3000, format!("invalid faults: {e}")))?;
+            faults.check().map_err(|e| ApiError::bad_request(3000, e))?;
+            inner.faults = faults;
+            inner.buckets.clear();
+            inner.fault_counter = 0;
+            return Ok(Reply::json(
+                200,
+                serde_json::to_value(&inner.faults).unwrap_or(Value::Null),
+            ));
+        }
+        (Method::GET, ["stats"]) => {
+            let s = &inner.stats;
+            let by_status: BTreeMap<String, u64> = s
+                .by_status
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect();
+            return Ok(Reply::json(
+                200,
+                json!({
+                    "requests": s.requests, "byStatus": by_status, "throttled": s.throttled,
+                    "serverErrors": s.server_errors, "dropped": s.dropped, "replayed": s.replayed,
+                    "resellers": inner.state.resellers.len(), "customers": inner.state.customers.len(),
+                    "orders": inner.state.orders.len(), "subscriptions": inner.state.subscriptions.len(),
+                    "carts": inner.state.carts.len(),
+                }),
+            ));
+        }
+        (Method::GET, ["state"]) => {
+            return Ok(Reply::json(
+                200,
+                serde_json::to_value(&inner.state).unwrap_or(Value::Null),
+            ));
+        }
+        _ => return Err(ApiError::new(404, 0, "Unknown simulator endpoint")),
+    };
+    shared.persist(&mut inner);
+    Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_and_escapes_decode_without_panicking() {
+        assert_eq!(
+            parse_form("a=1&b=x+y%2Fz&c&=&d=%ZZ%"),
+            vec![
+                ("a".to_owned(), "1".to_owned()),
+                ("b".to_owned(), "x y/z".to_owned()),
+                ("c".to_owned(), String::new()),
+                (String::new(), String::new()),
+                ("d".to_owned(), "%ZZ%".to_owned()),
+            ]
+        );
+        assert_eq!(percent_decode("a%2", false), "a%2");
+        assert_eq!(percent_decode("%C3%A9+", false), "é+");
+        assert_eq!(percent_decode("%FF", false), "\u{FFFD}");
+    }
+
+    #[test]
+    fn known_paths_answer_405_not_404() {
+        assert!(known_path(&[
+            "customers",
+            "x",
+            "subscriptions",
+            "y",
+            "supportcontact"
+        ]));
+        assert!(!known_path(&["customers", "x", "nothing"]));
+    }
+}

@@ -1,0 +1,2202 @@
+//! The simulated Partner Center: its data and its business rules.
+//!
+//! Pure and synchronous: no I/O, no clock (every operation takes `now` in unix
+//! seconds), no randomness (ids come from a seeded splitmix64 counter stored in the
+//! state). The HTTP layer parses requests, calls one operation, and serializes what
+//! it returns. The rules are written from `shared/design/partner-center-api.md`,
+//! independently of cspctl's planner, validation and local backend, which this module
+//! must never call: two independent readings of the documentation catch each other's
+//! mistakes. Where the documentation is silent the choice is listed under "Choices"
+//! in `docs/simulator.md` and marked "choice" here.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::clock::{add_months, format_rfc3339, parse_rfc3339};
+use super::faults::splitmix64;
+use super::input::fold_enum;
+
+/// New commerce allows cancellation and seat decreases for 7 days after purchase.
+pub const CANCELLATION_WINDOW_SECONDS: i64 = 7 * 86_400;
+/// Carts expire 7 days after creation.
+const CART_LIFETIME_SECONDS: i64 = 7 * 86_400;
+/// Sandbox providers may have at most 5 indirect resellers.
+pub const SANDBOX_RESELLER_LIMIT: usize = 5;
+/// The Microsoft Customer Agreement template the simulator offers.
+pub const MCA_TEMPLATE_ID: &str = "117a77b0-9360-443b-8795-c6dedc750cf9";
+const MCA: &str = "MicrosoftCustomerAgreement";
+const MCA_LINK: &str = "https://aka.ms/microsoftcustomeragreement";
+/// Countries that require `organizationRegistrationNumber` and a phone number.
+const REGISTRATION_COUNTRIES: [&str; 24] = [
+    "AM", "AZ", "BY", "HU", "KZ", "KG", "MD", "RU", "TJ", "UZ", "UA", "IN", "BR", "ZA", "PL", "AE",
+    "SA", "TR", "TH", "VN", "MM", "IQ", "SS", "VE",
+];
+/// Largest seat count the simulator accepts on a line (choice; Partner Center's
+/// limits vary per offer).
+const MAX_QUANTITY: i64 = 10_000;
+
+/// A Partner Center error: HTTP status, numeric code and description.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: u32,
+    pub description: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: u32, description: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            description: description.into(),
+        }
+    }
+
+    pub fn bad_request(code: u32, description: impl Into<String>) -> ApiError {
+        ApiError::new(400, code, description)
+    }
+
+    /// The documented error body.
+    pub fn body(&self) -> Value {
+        json!({"code": self.code, "description": self.description, "data": [], "source": "PartnerFD"})
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The indirect provider the simulator plays.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Partner {
+    pub tenant_id: String,
+    pub mpn_id: String,
+    pub name: String,
+}
+
+/// An indirect reseller related to the provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reseller {
+    pub tenant_id: String,
+    pub mpn_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub location: String,
+}
+
+/// An Entra tenant that exists but is not (yet) a customer of the provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    pub id: String,
+    pub domain: String,
+    pub company_name: String,
+}
+
+/// A postal address with its contact (the billing profile's `defaultAddress`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Address {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address_line1: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address_line2: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+}
+
+/// The customer's billing profile (input and stored form).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BillingProfile {
+    pub email: Option<String>,
+    pub culture: Option<String>,
+    pub language: Option<String>,
+    pub company_name: Option<String>,
+    pub default_address: Option<Address>,
+}
+
+/// A recorded MCA attestation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Agreement {
+    pub primary_contact: Contact,
+    pub template_id: String,
+    pub date_agreed: String,
+    pub user_id: String,
+}
+
+/// A person (agreement primary contact).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Contact {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+}
+
+/// A customer of the provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Customer {
+    pub id: String,
+    pub domain: String,
+    pub company_name: String,
+    #[serde(default)]
+    pub organization_registration_number: Option<String>,
+    pub billing_profile_id: String,
+    pub billing: BillingProfile,
+    /// Bumped on every billing-profile change; the etag is derived from it.
+    pub billing_version: u64,
+    #[serde(default)]
+    pub associated_partner_id: Option<String>,
+    /// Tenant ids of the resellers related to this customer (sorted).
+    #[serde(default)]
+    pub reseller_ids: Vec<String>,
+    #[serde(default)]
+    pub agreements: Vec<Agreement>,
+    pub created_at: i64,
+}
+
+/// Seat billing cadence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cycle {
+    Monthly,
+    Annual,
+    Triennial,
+}
+
+impl Cycle {
+    /// Parses snake_case or PascalCase; `one_time`/`none` are not license billing.
+    pub fn parse(text: &str) -> Option<Cycle> {
+        match fold_enum(text).as_str() {
+            "monthly" => Some(Cycle::Monthly),
+            "annual" => Some(Cycle::Annual),
+            "triennial" => Some(Cycle::Triennial),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cycle::Monthly => "monthly",
+            Cycle::Annual => "annual",
+            Cycle::Triennial => "triennial",
+        }
+    }
+}
+
+/// Commitment term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Term {
+    P1M,
+    P1Y,
+    P3Y,
+}
+
+impl Term {
+    pub fn parse(text: &str) -> Option<Term> {
+        match text.to_ascii_uppercase().as_str() {
+            "P1M" => Some(Term::P1M),
+            "P1Y" => Some(Term::P1Y),
+            "P3Y" => Some(Term::P3Y),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Term::P1M => "P1M",
+            Term::P1Y => "P1Y",
+            Term::P3Y => "P3Y",
+        }
+    }
+
+    fn months(self) -> i64 {
+        match self {
+            Term::P1M => 1,
+            Term::P1Y => 12,
+            Term::P3Y => 36,
+        }
+    }
+
+    /// Billing cycles that fit the term (choice): a cycle may not be longer than the
+    /// term, so P1M bills monthly; P1Y monthly or annual; P3Y any of the three.
+    pub fn allows(self, cycle: Cycle) -> bool {
+        matches!(
+            (self, cycle),
+            (_, Cycle::Monthly)
+                | (Term::P1Y | Term::P3Y, Cycle::Annual)
+                | (Term::P3Y, Cycle::Triennial)
+        )
+    }
+}
+
+/// Subscription lifecycle status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pending,
+    Active,
+    Suspended,
+    Deleted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Active => "active",
+            Status::Suspended => "suspended",
+            Status::Deleted => "deleted",
+        }
+    }
+}
+
+/// A subscription (one per purchased line).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscription {
+    pub id: String,
+    pub customer_id: String,
+    pub order_id: String,
+    pub offer_id: String,
+    pub friendly_name: String,
+    pub quantity: i64,
+    pub term: Term,
+    pub billing_cycle: Cycle,
+    pub status: Status,
+    pub auto_renew_enabled: bool,
+    /// MPN id of the reseller of record; empty when none.
+    pub partner_id: String,
+    pub created_at: i64,
+    pub version: u64,
+    /// `(tenant id, MPN id, name)` of the designated support contact; `None` = the
+    /// provider (default).
+    #[serde(default)]
+    pub support_contact: Option<(String, String, String)>,
+}
+
+impl Subscription {
+    /// New commerce offers are catalog ids `product:sku:availability`.
+    pub fn is_new_commerce(&self) -> bool {
+        self.offer_id.contains(':')
+    }
+
+    fn etag(&self) -> String {
+        format!("W/\"{}\"", self.version)
+    }
+}
+
+/// One purchased line of an order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderLine {
+    pub line_item_number: i64,
+    pub offer_id: String,
+    pub subscription_id: String,
+    pub term: Term,
+    pub quantity: i64,
+    pub friendly_name: String,
+    #[serde(default)]
+    pub partner_id_on_record: Option<String>,
+}
+
+/// An order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    pub id: String,
+    pub customer_id: String,
+    pub billing_cycle: Cycle,
+    pub created_at: i64,
+    /// When provisioning completes (creation + provisioning delay).
+    pub ready_at: i64,
+    pub completed: bool,
+    pub line_items: Vec<OrderLine>,
+}
+
+/// A cart line as stored (and echoed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CartLine {
+    pub id: i64,
+    pub catalog_item_id: String,
+    pub quantity: i64,
+    pub billing_cycle: String,
+    pub term_duration: String,
+    pub friendly_name: String,
+    pub participants: Vec<(String, String)>,
+    #[serde(default)]
+    pub error: Option<(u32, String)>,
+}
+
+/// A cart; `checkout` holds the first checkout's result (status, body) so a second
+/// checkout returns it unchanged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cart {
+    pub id: String,
+    pub customer_id: String,
+    pub created_at: i64,
+    pub modified_at: i64,
+    pub line_items: Vec<CartLine>,
+    #[serde(default)]
+    pub checkout: Option<Value>,
+}
+
+/// An issued access token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessToken {
+    pub token: String,
+    pub app_user: bool,
+    pub expires_at: i64,
+}
+
+/// The whole simulated world; serialized as the state file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    pub format_version: u32,
+    pub partner: Partner,
+    pub sandbox: bool,
+    pub id_seed: u64,
+    pub id_counter: u64,
+    #[serde(default)]
+    pub clock_offset_seconds: i64,
+    #[serde(default)]
+    pub resellers: Vec<Reseller>,
+    #[serde(default)]
+    pub tenants: Vec<Tenant>,
+    #[serde(default)]
+    pub customers: Vec<Customer>,
+    #[serde(default)]
+    pub carts: Vec<Cart>,
+    #[serde(default)]
+    pub orders: Vec<Order>,
+    #[serde(default)]
+    pub subscriptions: Vec<Subscription>,
+    #[serde(default)]
+    pub access_tokens: Vec<AccessToken>,
+    #[serde(default)]
+    pub refresh_tokens: Vec<String>,
+}
+
+fn eq_id(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+fn nonempty(value: Option<&String>) -> bool {
+    value.is_some_and(|v| !v.trim().is_empty())
+}
+
+/// Input of `POST /v1/customers`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CustomerInput {
+    pub company_profile: CompanyProfileInput,
+    pub billing_profile: BillingProfile,
+    pub associated_partner_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CompanyProfileInput {
+    pub domain: Option<String>,
+    pub organization_registration_number: Option<String>,
+    pub company_name: Option<String>,
+}
+
+/// Input of `POST /v1/customers/{id}/agreements`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AgreementInput {
+    pub primary_contact: Contact,
+    pub template_id: Option<String>,
+    pub date_agreed: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// Input of a cart (create and PUT).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CartInput {
+    pub line_items: Vec<CartLineInput>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CartLineInput {
+    pub id: Option<i64>,
+    pub catalog_item_id: Option<String>,
+    pub quantity: Option<i64>,
+    pub billing_cycle: Option<String>,
+    pub term_duration: Option<String>,
+    pub friendly_name: Option<String>,
+    pub participants: Vec<KeyValue>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: String,
+}
+
+/// Input of `POST /v1/customers/{id}/orders` and `PATCH …/orders/{id}`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct OrderInput {
+    pub reference_customer_id: Option<String>,
+    pub billing_cycle: Option<String>,
+    pub line_items: Vec<OrderLineInput>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct OrderLineInput {
+    pub line_item_number: Option<i64>,
+    pub offer_id: Option<String>,
+    pub subscription_id: Option<String>,
+    pub term_duration: Option<String>,
+    pub quantity: Option<i64>,
+    pub friendly_name: Option<String>,
+    pub partner_id_on_record: Option<String>,
+}
+
+/// Input of `PATCH …/subscriptions/{id}` (the full resource; only these fields are
+/// read, absent ones are unchanged).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SubscriptionInput {
+    pub quantity: Option<i64>,
+    pub friendly_name: Option<String>,
+    pub auto_renew_enabled: Option<bool>,
+    pub status: Option<String>,
+    pub partner_id: Option<String>,
+    pub billing_cycle: Option<String>,
+    pub attributes: Option<AttributesInput>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AttributesInput {
+    pub etag: Option<String>,
+}
+
+/// Input of `PUT …/supportcontact`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SupportContactInput {
+    pub support_tenant_id: Option<String>,
+    pub support_mpn_id: Option<String>,
+    pub name: Option<String>,
+}
+
+/// A customer-list filter (`Field`, `Value`, `Operator`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CustomerFilter {
+    CompanyName(String),
+    Domain(String),
+    IndirectReseller(String),
+}
+
+/// The seed file: preloaded resellers, tenants, customers and subscriptions.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct Seed {
+    pub resellers: Vec<Reseller>,
+    pub tenants: Vec<Tenant>,
+    pub customers: Vec<SeedCustomer>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct SeedCustomer {
+    pub id: Option<String>,
+    pub domain: String,
+    pub company_name: String,
+    pub country: Option<String>,
+    /// Tenant ids of related resellers; the first is the associated partner.
+    pub resellers: Vec<String>,
+    pub mca_accepted: bool,
+    pub subscriptions: Vec<SeedSubscription>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct SeedSubscription {
+    pub id: Option<String>,
+    pub offer_id: String,
+    pub quantity: i64,
+    pub term_duration: String,
+    pub billing_cycle: String,
+    pub friendly_name: Option<String>,
+    pub partner_id: Option<String>,
+    pub status: Option<String>,
+    /// Days before the start time the subscription was bought (default 30, i.e.
+    /// outside the new-commerce cancellation window).
+    pub age_days: Option<i64>,
+}
+
+impl State {
+    /// An empty world for `partner`.
+    pub fn new(partner: Partner, sandbox: bool, id_seed: u64) -> State {
+        State {
+            format_version: 1,
+            partner,
+            sandbox,
+            id_seed,
+            id_counter: 0,
+            clock_offset_seconds: 0,
+            resellers: Vec::new(),
+            tenants: Vec::new(),
+            customers: Vec::new(),
+            carts: Vec::new(),
+            orders: Vec::new(),
+            subscriptions: Vec::new(),
+            access_tokens: Vec::new(),
+            refresh_tokens: Vec::new(),
+        }
+    }
+
+    /// The next value of the seeded id generator.
+    pub fn next_u64(&mut self) -> u64 {
+        self.id_counter += 1;
+        splitmix64(self.id_seed ^ splitmix64(self.id_counter))
+    }
+
+    /// A fresh GUID-shaped id.
+    pub fn new_guid(&mut self) -> String {
+        let (a, b) = (self.next_u64(), self.next_u64());
+        format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0x0fff,
+            0x8000 | ((b >> 48) & 0x3fff),
+            b & 0xffff_ffff_ffff
+        )
+    }
+
+    /// A fresh opaque token string.
+    pub fn new_opaque(&mut self, prefix: &str) -> String {
+        let (a, b) = (self.next_u64(), self.next_u64());
+        format!("{prefix}{a:016x}{b:016x}")
+    }
+
+    /// Completes orders whose provisioning delay has passed; their pending
+    /// subscriptions become active. Called before every request.
+    pub fn settle(&mut self, now: i64) {
+        for order in self
+            .orders
+            .iter_mut()
+            .filter(|o| !o.completed && o.ready_at <= now)
+        {
+            order.completed = true;
+            for sub in self
+                .subscriptions
+                .iter_mut()
+                .filter(|s| s.order_id == order.id && s.status == Status::Pending)
+            {
+                sub.status = Status::Active;
+                sub.version += 1;
+            }
+        }
+        self.access_tokens.retain(|t| t.expires_at > now);
+    }
+
+    // ---- resellers and tenants -------------------------------------------------
+
+    pub fn reseller_by_tenant(&self, tenant_id: &str) -> Option<&Reseller> {
+        self.resellers
+            .iter()
+            .find(|r| eq_id(&r.tenant_id, tenant_id))
+    }
+
+    pub fn reseller_by_mpn(&self, mpn_id: &str) -> Option<&Reseller> {
+        self.resellers.iter().find(|r| r.mpn_id == mpn_id.trim())
+    }
+
+    fn tenant_id_taken(&self, id: &str) -> bool {
+        eq_id(id, &self.partner.tenant_id)
+            || self.reseller_by_tenant(id).is_some()
+            || self.tenants.iter().any(|t| eq_id(&t.id, id))
+            || self.customers.iter().any(|c| eq_id(&c.id, id))
+    }
+
+    /// Whether a domain is taken by a customer or a known tenant.
+    pub fn domain_taken(&self, domain: &str) -> bool {
+        self.customers
+            .iter()
+            .any(|c| c.domain.eq_ignore_ascii_case(domain))
+            || self
+                .tenants
+                .iter()
+                .any(|t| t.domain.eq_ignore_ascii_case(domain))
+    }
+
+    /// Records a reseller relationship (admin endpoint, sandbox API, seed).
+    pub fn add_reseller(&mut self, reseller: Reseller) -> ApiResult<Reseller> {
+        if reseller.tenant_id.trim().is_empty() || reseller.mpn_id.trim().is_empty() {
+            return Err(ApiError::bad_request(
+                3000,
+                "tenantId and mpnId are required",
+            ));
+        }
+        if self.tenant_id_taken(&reseller.tenant_id) {
+            return Err(ApiError::new(
+                409,
+                1003,
+                format!("Tenant '{}' already exists", reseller.tenant_id),
+            ));
+        }
+        if reseller.mpn_id == self.partner.mpn_id
+            || self.reseller_by_mpn(&reseller.mpn_id).is_some()
+        {
+            return Err(ApiError::new(
+                409,
+                1003,
+                format!("MPN id '{}' is already in use", reseller.mpn_id),
+            ));
+        }
+        self.resellers.push(reseller.clone());
+        Ok(reseller)
+    }
+
+    /// Records an Entra tenant that is not a customer.
+    pub fn add_tenant(
+        &mut self,
+        id: Option<String>,
+        domain: &str,
+        company_name: &str,
+    ) -> ApiResult<Tenant> {
+        if domain.trim().is_empty() || company_name.trim().is_empty() {
+            return Err(ApiError::bad_request(
+                3000,
+                "domain and companyName are required",
+            ));
+        }
+        if self.domain_taken(domain) {
+            return Err(ApiError::new(
+                409,
+                1003,
+                format!("Domain '{domain}' is already in use"),
+            ));
+        }
+        let id = match id {
+            Some(id) if self.tenant_id_taken(&id) => {
+                return Err(ApiError::new(
+                    409,
+                    1003,
+                    format!("Tenant '{id}' already exists"),
+                ));
+            }
+            Some(id) => id,
+            None => self.new_guid(),
+        };
+        let tenant = Tenant {
+            id,
+            domain: domain.to_owned(),
+            company_name: company_name.to_owned(),
+        };
+        self.tenants.push(tenant.clone());
+        Ok(tenant)
+    }
+
+    /// The `PartnerRelationship` JSON of a reseller.
+    pub fn relationship_json(reseller: &Reseller) -> Value {
+        json!({
+            "id": reseller.tenant_id, "name": reseller.name,
+            "relationshipType": "is_indirect_cloud_solution_provider_of", "state": "Active",
+            "mpnId": reseller.mpn_id, "location": reseller.location,
+            "attributes": {"objectType": "PartnerRelationship"},
+        })
+    }
+
+    /// `GET /v1/profiles/mpn[?mpnId=]`.
+    pub fn mpn_profile(&self, mpn_id: Option<&str>) -> ApiResult<Value> {
+        let (mpn, name) = match mpn_id {
+            None => (self.partner.mpn_id.as_str(), self.partner.name.as_str()),
+            Some(id) if id.trim() == self.partner.mpn_id => {
+                (self.partner.mpn_id.as_str(), self.partner.name.as_str())
+            }
+            Some(id) => match self.reseller_by_mpn(id) {
+                Some(r) => (r.mpn_id.as_str(), r.name.as_str()),
+                None => {
+                    return Err(ApiError::new(
+                        404,
+                        3000,
+                        format!("Partner Organization with partner_id {id} could not be found"),
+                    ));
+                }
+            },
+        };
+        Ok(
+            json!({"mpnId": mpn, "partnerName": name, "profileType": "MpnProfile", "attributes": {"objectType": "MpnProfile"}}),
+        )
+    }
+
+    // ---- customers ---------------------------------------------------------------
+
+    /// Index of a customer; a known non-customer tenant is 403/20002.
+    pub fn customer_index(&self, id: &str) -> ApiResult<usize> {
+        if let Some(i) = self.customers.iter().position(|c| eq_id(&c.id, id)) {
+            return Ok(i);
+        }
+        if self.tenants.iter().any(|t| eq_id(&t.id, id)) {
+            return Err(ApiError::new(
+                403,
+                20002,
+                format!("The partner does not have a relationship with the customer '{id}'"),
+            ));
+        }
+        Err(ApiError::new(
+            404,
+            1000,
+            format!("A customer with the tenant Id '{id}' was not found"),
+        ))
+    }
+
+    /// `POST /v1/customers`.
+    pub fn create_customer(&mut self, input: CustomerInput, now: i64) -> ApiResult<Value> {
+        let domain = input.company_profile.domain.clone().unwrap_or_default();
+        let domain = domain.trim().to_owned();
+        if domain.is_empty() {
+            return Err(ApiError::bad_request(
+                3000,
+                "companyProfile.domain is required",
+            ));
+        }
+        let billing = &input.billing_profile;
+        let address = billing.default_address.clone().unwrap_or_default();
+        let mut missing = Vec::new();
+        for (name, value) in [
+            ("billingProfile.email", billing.email.as_ref()),
+            ("billingProfile.culture", billing.culture.as_ref()),
+            ("billingProfile.language", billing.language.as_ref()),
+            ("billingProfile.companyName", billing.company_name.as_ref()),
+            ("defaultAddress.firstName", address.first_name.as_ref()),
+            ("defaultAddress.lastName", address.last_name.as_ref()),
+            (
+                "defaultAddress.addressLine1",
+                address.address_line1.as_ref(),
+            ),
+            ("defaultAddress.city", address.city.as_ref()),
+            ("defaultAddress.postalCode", address.postal_code.as_ref()),
+            ("defaultAddress.country", address.country.as_ref()),
+        ] {
+            if !nonempty(value) {
+                missing.push(name);
+            }
+        }
+        if !missing.is_empty() {
+            return Err(ApiError::bad_request(
+                3000,
+                format!("Required properties are missing: {}", missing.join(", ")),
+            ));
+        }
+        let country = address
+            .country
+            .clone()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        if country.len() != 2 {
+            return Err(ApiError::bad_request(
+                3000,
+                "defaultAddress.country must be a 2-letter ISO code",
+            ));
+        }
+        if REGISTRATION_COUNTRIES.contains(&country.as_str()) {
+            if !nonempty(
+                input
+                    .company_profile
+                    .organization_registration_number
+                    .as_ref(),
+            ) {
+                return Err(ApiError::bad_request(
+                    600049,
+                    format!("organizationRegistrationNumber is required for country {country}"),
+                ));
+            }
+            if !nonempty(address.phone_number.as_ref()) {
+                return Err(ApiError::bad_request(
+                    600051,
+                    format!("phoneNumber is required for country {country}"),
+                ));
+            }
+        }
+        let associated = match input.associated_partner_id.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(id) => match self.reseller_by_tenant(id) {
+                Some(r) => Some(r.tenant_id.clone()),
+                None => {
+                    return Err(ApiError::bad_request(
+                        800016,
+                        format!(
+                            "'{id}' is not an indirect reseller in partnership with the provider"
+                        ),
+                    ));
+                }
+            },
+        };
+        if self.domain_taken(&domain) {
+            return Err(ApiError::new(
+                409,
+                1003,
+                format!("The domain '{domain}' is already in use"),
+            ));
+        }
+        let id = self.new_guid();
+        let billing_profile_id = self.new_guid();
+        let password = format!("Sim!{}", &self.new_opaque("")[..12]);
+        let company_name = billing.company_name.clone().unwrap_or_default();
+        let customer = Customer {
+            id: id.clone(),
+            domain: domain.clone(),
+            company_name,
+            organization_registration_number: input
+                .company_profile
+                .organization_registration_number
+                .clone(),
+            billing_profile_id,
+            billing: BillingProfile {
+                default_address: Some(address),
+                ..input.billing_profile
+            },
+            billing_version: 1,
+            associated_partner_id: associated.clone(),
+            reseller_ids: associated.into_iter().collect(),
+            agreements: Vec::new(),
+            created_at: now,
+        };
+        let mut body = self.customer_json(&customer);
+        self.customers.push(customer);
+        if let Value::Object(map) = &mut body {
+            map.insert(
+                "userCredentials".to_owned(),
+                json!({"userName": format!("admin@{domain}"), "password": password}),
+            );
+        }
+        Ok(body)
+    }
+
+    fn billing_etag(customer: &Customer) -> String {
+        format!(
+            "{}",
+            splitmix64(customer.billing_version ^ splitmix64(customer.created_at as u64)) >> 1
+        )
+    }
+
+    fn billing_json(customer: &Customer) -> Value {
+        let b = &customer.billing;
+        json!({
+            "id": customer.billing_profile_id, "email": b.email, "culture": b.culture,
+            "language": b.language, "companyName": b.company_name, "defaultAddress": b.default_address,
+            "attributes": {"etag": Self::billing_etag(customer), "objectType": "CustomerBillingProfile"},
+        })
+    }
+
+    /// The full Customer resource.
+    pub fn customer_json(&self, c: &Customer) -> Value {
+        let mut company = json!({
+            "tenantId": c.id, "domain": c.domain, "companyName": c.company_name,
+            "attributes": {"objectType": "CustomerCompanyProfile"},
+        });
+        if let (Some(number), Value::Object(map)) =
+            (&c.organization_registration_number, &mut company)
+        {
+            map.insert("organizationRegistrationNumber".to_owned(), json!(number));
+        }
+        let mut body = json!({
+            "id": c.id, "commerceId": c.id, "companyProfile": company,
+            "billingProfile": Self::billing_json(c), "relationshipToPartner": "reseller",
+            "allowDelegatedAccess": true, "attributes": {"objectType": "Customer"},
+        });
+        if let (Some(partner), Value::Object(map)) = (&c.associated_partner_id, &mut body) {
+            map.insert("associatedPartnerId".to_owned(), json!(partner));
+        }
+        body
+    }
+
+    /// A customer as a list item.
+    pub fn customer_list_item(c: &Customer) -> Value {
+        json!({
+            "id": c.id, "companyProfile": {"tenantId": c.id, "domain": c.domain, "companyName": c.company_name},
+            "relationshipToPartner": "reseller",
+            "links": {"self": {"uri": format!("/customers/{}", c.id), "method": "GET", "headers": []}},
+            "attributes": {"objectType": "Customer"},
+        })
+    }
+
+    /// `GET /v1/customers/{id}`; `lag` hides customers younger than it (fault).
+    pub fn get_customer(&self, id: &str, now: i64, lag: i64) -> ApiResult<Value> {
+        let c = &self.customers[self.customer_index(id)?];
+        if now < c.created_at.saturating_add(lag) {
+            return Err(ApiError::new(
+                404,
+                1000,
+                format!("A customer with the tenant Id '{id}' was not found"),
+            ));
+        }
+        Ok(self.customer_json(c))
+    }
+
+    /// Parses the `filter` query parameter.
+    pub fn parse_filter(text: &str) -> ApiResult<CustomerFilter> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| ApiError::bad_request(3000, format!("filter is not valid JSON: {e}")))?;
+        let value = super::input::normalize_keys(value);
+        let get = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
+        let (Some(field), Some(filter_value)) = (get("field"), get("value")) else {
+            return Err(ApiError::bad_request(3000, "filter needs Field and Value"));
+        };
+        if let Some(op) = get("operator")
+            && fold_enum(&op) != "startswith"
+        {
+            return Err(ApiError::bad_request(
+                3000,
+                "only the starts_with operator is supported for customers",
+            ));
+        }
+        match fold_enum(&field).as_str() {
+            "companyname" => Ok(CustomerFilter::CompanyName(filter_value)),
+            "domain" => Ok(CustomerFilter::Domain(filter_value)),
+            "indirectreseller" => Ok(CustomerFilter::IndirectReseller(filter_value)),
+            _ => Err(ApiError::bad_request(
+                3000,
+                format!("unsupported filter field '{field}'"),
+            )),
+        }
+    }
+
+    /// Customers matching a filter, in creation order.
+    pub fn filtered_customers(&self, filter: Option<&CustomerFilter>) -> Vec<&Customer> {
+        let starts =
+            |hay: &str, needle: &str| hay.to_lowercase().starts_with(&needle.to_lowercase());
+        self.customers
+            .iter()
+            .filter(|c| match filter {
+                None => true,
+                Some(CustomerFilter::CompanyName(v)) => starts(&c.company_name, v),
+                Some(CustomerFilter::Domain(v)) => starts(&c.domain, v),
+                Some(CustomerFilter::IndirectReseller(v)) => {
+                    c.reseller_ids.iter().any(|r| starts(r, v))
+                }
+            })
+            .collect()
+    }
+
+    /// `GET …/profiles/billing`.
+    pub fn get_billing(&self, customer_id: &str) -> ApiResult<Value> {
+        Ok(Self::billing_json(
+            &self.customers[self.customer_index(customer_id)?],
+        ))
+    }
+
+    /// `PUT …/profiles/billing` with `If-Match`.
+    pub fn put_billing(
+        &mut self,
+        customer_id: &str,
+        if_match: Option<&str>,
+        input: BillingProfile,
+    ) -> ApiResult<Value> {
+        let i = self.customer_index(customer_id)?;
+        let current = Self::billing_etag(&self.customers[i]);
+        let given = if_match.map(|v| {
+            v.trim()
+                .trim_start_matches("W/")
+                .trim_matches('"')
+                .to_owned()
+        });
+        if given.as_deref() != Some(current.as_str()) {
+            return Err(ApiError::bad_request(2055, "Etag is no longer valid"));
+        }
+        let c = &mut self.customers[i];
+        let merged = BillingProfile {
+            email: input.email.or(c.billing.email.take()),
+            culture: input.culture.or(c.billing.culture.take()),
+            language: input.language.or(c.billing.language.take()),
+            company_name: input.company_name.or(c.billing.company_name.take()),
+            default_address: input.default_address.or(c.billing.default_address.take()),
+        };
+        c.billing = merged;
+        c.billing_version += 1;
+        Ok(Self::billing_json(c))
+    }
+
+    /// `GET …/customers/{id}/relationships` (sorted by reseller tenant id).
+    pub fn customer_relationships(&self, customer_id: &str) -> ApiResult<Vec<Value>> {
+        let c = &self.customers[self.customer_index(customer_id)?];
+        let mut items: Vec<&Reseller> = c
+            .reseller_ids
+            .iter()
+            .filter_map(|id| self.reseller_by_tenant(id))
+            .collect();
+        items.sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
+        Ok(items
+            .into_iter()
+            .map(|r| json!({"id": r.tenant_id, "name": r.name, "relationshipType": "is_indirect_reseller_of", "mpnId": r.mpn_id, "attributes": {"objectType": "PartnerRelationship"}}))
+            .collect())
+    }
+
+    /// The admin acceptance of a reseller relationship request: an existing customer
+    /// gains a related reseller, or a plain tenant becomes a customer.
+    pub fn accept_relationship(
+        &mut self,
+        id_or_domain: &str,
+        reseller: Option<&str>,
+        now: i64,
+    ) -> ApiResult<Value> {
+        let reseller_id = match reseller {
+            None => None,
+            Some(r) => Some(
+                self.reseller_by_tenant(r)
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            800016,
+                            format!("'{r}' is not an indirect reseller of the provider"),
+                        )
+                    })?
+                    .tenant_id
+                    .clone(),
+            ),
+        };
+        let matches = |id: &str, domain: &str| {
+            eq_id(id, id_or_domain) || domain.eq_ignore_ascii_case(id_or_domain)
+        };
+        let index = match self
+            .customers
+            .iter()
+            .position(|c| matches(&c.id, &c.domain))
+        {
+            Some(i) => i,
+            None => {
+                let Some(t) = self.tenants.iter().position(|t| matches(&t.id, &t.domain)) else {
+                    return Err(ApiError::new(
+                        404,
+                        60003,
+                        format!("Tenant '{id_or_domain}' not found"),
+                    ));
+                };
+                let tenant = self.tenants.remove(t);
+                let billing_profile_id = self.new_guid();
+                self.customers.push(Customer {
+                    id: tenant.id,
+                    domain: tenant.domain,
+                    company_name: tenant.company_name.clone(),
+                    organization_registration_number: None,
+                    billing_profile_id,
+                    billing: BillingProfile {
+                        company_name: Some(tenant.company_name),
+                        ..BillingProfile::default()
+                    },
+                    billing_version: 1,
+                    associated_partner_id: None,
+                    reseller_ids: Vec::new(),
+                    agreements: Vec::new(),
+                    created_at: now,
+                });
+                self.customers.len() - 1
+            }
+        };
+        let c = &mut self.customers[index];
+        if let Some(r) = reseller_id
+            && !c.reseller_ids.iter().any(|x| eq_id(x, &r))
+        {
+            c.reseller_ids.push(r.clone());
+            c.reseller_ids.sort();
+            if c.associated_partner_id.is_none() {
+                c.associated_partner_id = Some(r);
+            }
+        }
+        Ok(self.customer_json(&self.customers[index]))
+    }
+
+    // ---- agreements --------------------------------------------------------------
+
+    /// The MCA template list.
+    pub fn agreement_templates() -> Vec<Value> {
+        vec![
+            json!({"templateId": MCA_TEMPLATE_ID, "agreementType": MCA, "agreementLink": MCA_LINK, "version": "1.0", "attributes": {"objectType": "AgreementMetaData"}}),
+        ]
+    }
+
+    fn agreement_json(a: &Agreement) -> Value {
+        json!({"primaryContact": a.primary_contact, "templateId": a.template_id, "dateAgreed": a.date_agreed, "type": MCA, "agreementLink": MCA_LINK, "userId": a.user_id, "attributes": {"objectType": "Agreement"}})
+    }
+
+    /// `GET …/customers/{id}/agreements`.
+    pub fn customer_agreements(&self, customer_id: &str) -> ApiResult<Vec<Value>> {
+        let c = &self.customers[self.customer_index(customer_id)?];
+        Ok(c.agreements.iter().map(Self::agreement_json).collect())
+    }
+
+    /// `POST …/customers/{id}/agreements`.
+    pub fn add_agreement(
+        &mut self,
+        customer_id: &str,
+        input: AgreementInput,
+        now: i64,
+    ) -> ApiResult<Value> {
+        let i = self.customer_index(customer_id)?;
+        let contact = input.primary_contact;
+        if !nonempty(contact.first_name.as_ref())
+            || !nonempty(contact.last_name.as_ref())
+            || !nonempty(contact.email.as_ref())
+        {
+            return Err(ApiError::bad_request(
+                3000,
+                "primaryContact needs firstName, lastName and email",
+            ));
+        }
+        if input.template_id.as_deref().map(str::trim) != Some(MCA_TEMPLATE_ID) {
+            return Err(ApiError::bad_request(
+                3000,
+                "templateId is not a current Microsoft Customer Agreement template",
+            ));
+        }
+        if input.kind.as_deref().map(fold_enum).as_deref() != Some("microsoftcustomeragreement") {
+            return Err(ApiError::bad_request(
+                3000,
+                "type must be MicrosoftCustomerAgreement",
+            ));
+        }
+        let date_agreed = match input.date_agreed {
+            Some(d) if parse_rfc3339(&d).is_some() => d,
+            Some(d) => {
+                return Err(ApiError::bad_request(
+                    3000,
+                    format!("dateAgreed '{d}' is not an RFC 3339 UTC time"),
+                ));
+            }
+            None => format_rfc3339(now),
+        };
+        let same = |a: &Agreement| {
+            let eq = |x: &Option<String>, y: &Option<String>| {
+                x.as_deref()
+                    .unwrap_or("")
+                    .trim()
+                    .eq_ignore_ascii_case(y.as_deref().unwrap_or("").trim())
+            };
+            eq(&a.primary_contact.first_name, &contact.first_name)
+                && eq(&a.primary_contact.last_name, &contact.last_name)
+                && eq(&a.primary_contact.email, &contact.email)
+        };
+        if self.customers[i].agreements.iter().any(same) {
+            return Err(ApiError::bad_request(
+                600061,
+                "An agreement with the same primary contact has already been confirmed",
+            ));
+        }
+        let user_id = self.new_guid();
+        let agreement = Agreement {
+            primary_contact: contact,
+            template_id: MCA_TEMPLATE_ID.to_owned(),
+            date_agreed,
+            user_id,
+        };
+        let body = Self::agreement_json(&agreement);
+        self.customers[i].agreements.push(agreement);
+        Ok(body)
+    }
+
+    // ---- partner of record -------------------------------------------------------
+
+    /// Checks an MPN id given as reseller of record: the provider's own is 404/2072,
+    /// an unrelated one 400/800016.
+    fn check_partner_of_record(&self, mpn: &str) -> ApiResult<()> {
+        if mpn.trim() == self.partner.mpn_id {
+            return Err(ApiError::new(
+                404,
+                2072,
+                "The MPN ID of the indirect provider is not valid as partner of record",
+            ));
+        }
+        if self.reseller_by_mpn(mpn).is_none() {
+            return Err(ApiError::bad_request(
+                800016,
+                format!("MPN ID '{mpn}' is not a valid indirect reseller of the provider"),
+            ));
+        }
+        Ok(())
+    }
+
+    // ---- carts -------------------------------------------------------------------
+
+    fn cart_lines(&self, lines: Vec<CartLineInput>) -> ApiResult<Vec<CartLine>> {
+        if lines.is_empty() {
+            return Err(ApiError::bad_request(
+                3000,
+                "a cart needs at least one line item",
+            ));
+        }
+        let mut out = Vec::with_capacity(lines.len());
+        for (index, line) in lines.into_iter().enumerate() {
+            let id = line.id.unwrap_or(index as i64);
+            let catalog = line.catalog_item_id.unwrap_or_default();
+            let quantity = line.quantity.unwrap_or(0);
+            let cycle = line.billing_cycle.unwrap_or_default();
+            let term = line.term_duration.unwrap_or_default();
+            let participants: Vec<(String, String)> = line
+                .participants
+                .into_iter()
+                .map(|p| (p.key, p.value))
+                .collect();
+            let error = if catalog.trim().is_empty() {
+                Some((10001, "catalogItemId is required".to_owned()))
+            } else if !(1..=MAX_QUANTITY).contains(&quantity) {
+                Some((
+                    10010,
+                    format!("quantity must be between 1 and {MAX_QUANTITY}"),
+                ))
+            } else {
+                match (Term::parse(&term), Cycle::parse(&cycle)) {
+                    (Some(t), Some(c)) if t.allows(c) => participants.iter().find_map(|(k, v)| {
+                        match fold_enum(k).as_str() {
+                            "transactionreseller" => self.check_partner_of_record(v).err().map(|_| {
+                                (10004, format!("transaction_reseller '{v}' is not an indirect reseller of the provider"))
+                            }),
+                            "additionaltransactionreseller" | "consumptionreseller" => None,
+                            _ => Some((10010, format!("unknown participant '{k}'"))),
+                        }
+                    }),
+                    _ => Some((10010, format!("billing cycle '{cycle}' does not fit term '{term}'"))),
+                }
+            };
+            out.push(CartLine {
+                id,
+                catalog_item_id: catalog,
+                quantity,
+                billing_cycle: Cycle::parse(&cycle).map_or(cycle, |c| c.as_str().to_owned()),
+                term_duration: Term::parse(&term).map_or(term, |t| t.as_str().to_owned()),
+                friendly_name: line.friendly_name.unwrap_or_default(),
+                participants,
+                error,
+            });
+        }
+        Ok(out)
+    }
+
+    fn cart_json(cart: &Cart) -> Value {
+        let status = if cart.checkout.is_some() {
+            "Ordered"
+        } else {
+            "Active"
+        };
+        let lines: Vec<Value> = cart
+            .line_items
+            .iter()
+            .map(|l| {
+                let mut v = json!({
+                    "id": l.id, "catalogItemId": l.catalog_item_id, "quantity": l.quantity,
+                    "billingCycle": l.billing_cycle, "termDuration": l.term_duration,
+                    "friendlyName": l.friendly_name, "currencyCode": "USD",
+                    "participants": l.participants.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
+                });
+                if let (Some((code, description)), Value::Object(map)) = (&l.error, &mut v) {
+                    map.insert("error".to_owned(), json!({"errorCode": code, "errorDescription": description}));
+                }
+                v
+            })
+            .collect();
+        json!({
+            "id": cart.id, "creationTimestamp": format_rfc3339(cart.created_at),
+            "lastModifiedTimestamp": format_rfc3339(cart.modified_at),
+            "expirationTimestamp": format_rfc3339(cart.created_at + CART_LIFETIME_SECONDS),
+            "status": status, "lineItems": lines, "attributes": {"objectType": "Cart"},
+        })
+    }
+
+    fn cart_index(&self, customer_id: &str, cart_id: &str) -> ApiResult<usize> {
+        let customer = self.customers[self.customer_index(customer_id)?].id.clone();
+        self.carts
+            .iter()
+            .position(|c| eq_id(&c.id, cart_id) && c.customer_id == customer)
+            .ok_or_else(|| ApiError::new(404, 800008, format!("Cart '{cart_id}' was not found")))
+    }
+
+    /// `POST …/carts`.
+    pub fn create_cart(
+        &mut self,
+        customer_id: &str,
+        input: CartInput,
+        now: i64,
+    ) -> ApiResult<Value> {
+        let customer = self.customers[self.customer_index(customer_id)?].id.clone();
+        let line_items = self.cart_lines(input.line_items)?;
+        let cart = Cart {
+            id: self.new_guid(),
+            customer_id: customer,
+            created_at: now,
+            modified_at: now,
+            line_items,
+            checkout: None,
+        };
+        let body = Self::cart_json(&cart);
+        self.carts.push(cart);
+        Ok(body)
+    }
+
+    /// `GET …/carts/{id}`.
+    pub fn get_cart(&self, customer_id: &str, cart_id: &str) -> ApiResult<Value> {
+        Ok(Self::cart_json(
+            &self.carts[self.cart_index(customer_id, cart_id)?],
+        ))
+    }
+
+    /// `PUT …/carts/{id}`: replaces the lines of a cart not yet checked out.
+    pub fn put_cart(
+        &mut self,
+        customer_id: &str,
+        cart_id: &str,
+        input: CartInput,
+        now: i64,
+    ) -> ApiResult<Value> {
+        let i = self.cart_index(customer_id, cart_id)?;
+        if self.carts[i].checkout.is_some() {
+            return Err(ApiError::bad_request(
+                800065,
+                "The cart has already been submitted",
+            ));
+        }
+        if now > self.carts[i].created_at + CART_LIFETIME_SECONDS {
+            return Err(ApiError::new(
+                404,
+                800008,
+                format!("Cart '{cart_id}' has expired"),
+            ));
+        }
+        let lines = self.cart_lines(input.line_items)?;
+        let cart = &mut self.carts[i];
+        cart.line_items = lines;
+        cart.modified_at = now;
+        Ok(Self::cart_json(cart))
+    }
+
+    /// `POST …/carts/{id}/checkout`: one order per billing cycle (the order group);
+    /// lines carrying an error are not bought and appear in `orderErrors`. A second
+    /// checkout returns the first result.
+    pub fn checkout(
+        &mut self,
+        customer_id: &str,
+        cart_id: &str,
+        now: i64,
+        delay: i64,
+    ) -> ApiResult<Value> {
+        let i = self.cart_index(customer_id, cart_id)?;
+        if let Some(result) = &self.carts[i].checkout {
+            return Ok(result.clone());
+        }
+        if now > self.carts[i].created_at + CART_LIFETIME_SECONDS {
+            return Err(ApiError::new(
+                404,
+                800008,
+                format!("Cart '{cart_id}' has expired"),
+            ));
+        }
+        let cart = self.carts[i].clone();
+        self.require_mca(
+            &cart.customer_id,
+            cart.line_items.iter().map(|l| l.catalog_item_id.as_str()),
+        )?;
+        let mut groups: Vec<(Cycle, Vec<OrderLineInput>)> = Vec::new();
+        let mut errors = Vec::new();
+        for line in &cart.line_items {
+            let group = Cycle::parse(&line.billing_cycle);
+            match (&line.error, group) {
+                (None, Some(cycle)) => {
+                    let reseller = line
+                        .participants
+                        .iter()
+                        .find(|(k, _)| fold_enum(k) == "transactionreseller")
+                        .map(|(_, v)| v.clone());
+                    let input = OrderLineInput {
+                        line_item_number: None,
+                        offer_id: Some(line.catalog_item_id.clone()),
+                        subscription_id: None,
+                        term_duration: Some(line.term_duration.clone()),
+                        quantity: Some(line.quantity),
+                        friendly_name: Some(line.friendly_name.clone()),
+                        partner_id_on_record: reseller,
+                    };
+                    match groups.iter_mut().find(|(c, _)| *c == cycle) {
+                        Some((_, lines)) => lines.push(input),
+                        None => groups.push((cycle, vec![input])),
+                    }
+                }
+                (Some((code, description)), _) => errors.push(json!({"orderGroupId": line.id.to_string(), "code": code, "description": description})),
+                (None, None) => errors.push(json!({"orderGroupId": line.id.to_string(), "code": 10010, "description": "invalid billing cycle"})),
+            }
+        }
+        let mut orders = Vec::new();
+        for (cycle, mut lines) in groups {
+            for (n, line) in lines.iter_mut().enumerate() {
+                line.line_item_number = Some(n as i64);
+            }
+            orders.push(self.place_order(&cart.customer_id, cycle, &lines, now, delay)?);
+        }
+        let result = json!({"orders": orders, "orderErrors": errors, "attributes": {"objectType": "CartCheckoutResult"}});
+        self.carts[i].checkout = Some(result.clone());
+        self.carts[i].modified_at = now;
+        Ok(result)
+    }
+
+    // ---- orders ------------------------------------------------------------------
+
+    /// New-commerce purchases need an MCA attestation first (403/13605).
+    fn require_mca<'a>(
+        &self,
+        customer_id: &str,
+        offers: impl Iterator<Item = &'a str>,
+    ) -> ApiResult<()> {
+        let c = &self.customers[self.customer_index(customer_id)?];
+        let mut offers = offers;
+        if c.agreements.is_empty() && offers.any(|o| o.contains(':')) {
+            return Err(ApiError::new(
+                403,
+                13605,
+                "The customer must accept the Microsoft Customer Agreement before this purchase",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Validates order lines and creates the order with its subscriptions.
+    fn place_order(
+        &mut self,
+        customer_id: &str,
+        cycle: Cycle,
+        lines: &[OrderLineInput],
+        now: i64,
+        delay: i64,
+    ) -> ApiResult<Value> {
+        if lines.is_empty() {
+            return Err(ApiError::bad_request(
+                3000,
+                "an order needs at least one line item",
+            ));
+        }
+        let mut numbers: Vec<i64> = lines
+            .iter()
+            .map(|l| l.line_item_number.unwrap_or(-1))
+            .collect();
+        numbers.sort_unstable();
+        if numbers.iter().enumerate().any(|(i, n)| *n != i as i64) {
+            return Err(ApiError::bad_request(
+                800071,
+                "lineItemNumber values must run from 0 to the number of line items minus 1",
+            ));
+        }
+        let mut checked = Vec::with_capacity(lines.len());
+        for line in lines {
+            let offer = line.offer_id.clone().unwrap_or_default();
+            if offer.trim().is_empty() {
+                return Err(ApiError::bad_request(
+                    3000,
+                    "offerId is required on every line item",
+                ));
+            }
+            let term_text = line.term_duration.clone().unwrap_or_default();
+            let term = Term::parse(&term_text).ok_or_else(|| {
+                ApiError::bad_request(
+                    3000,
+                    format!("termDuration '{term_text}' is not one of P1M, P1Y, P3Y"),
+                )
+            })?;
+            if !term.allows(cycle) {
+                return Err(ApiError::bad_request(
+                    3000,
+                    format!(
+                        "billing cycle '{}' does not fit term {}",
+                        cycle.as_str(),
+                        term.as_str()
+                    ),
+                ));
+            }
+            let quantity = line.quantity.unwrap_or(0);
+            if !(1..=MAX_QUANTITY).contains(&quantity) {
+                return Err(ApiError::bad_request(
+                    2002,
+                    format!("quantity must be between 1 and {MAX_QUANTITY}"),
+                ));
+            }
+            let partner = match line.partner_id_on_record.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(mpn) => {
+                    self.check_partner_of_record(mpn)?;
+                    Some(mpn.to_owned())
+                }
+            };
+            checked.push((
+                line.line_item_number.unwrap_or(0),
+                offer,
+                term,
+                quantity,
+                line.friendly_name.clone().unwrap_or_default(),
+                partner,
+            ));
+        }
+        let customer = self.customers[self.customer_index(customer_id)?].id.clone();
+        let order_id = self.new_guid();
+        let mut order_lines = Vec::new();
+        for (number, offer, term, quantity, friendly_name, partner) in checked {
+            let sub_id = self.new_guid();
+            self.subscriptions.push(Subscription {
+                id: sub_id.clone(),
+                customer_id: customer.clone(),
+                order_id: order_id.clone(),
+                offer_id: offer.clone(),
+                friendly_name: friendly_name.clone(),
+                quantity,
+                term,
+                billing_cycle: cycle,
+                status: Status::Pending,
+                auto_renew_enabled: true,
+                partner_id: partner.clone().unwrap_or_default(),
+                created_at: now,
+                version: 1,
+                support_contact: None,
+            });
+            order_lines.push(OrderLine {
+                line_item_number: number,
+                offer_id: offer,
+                subscription_id: sub_id,
+                term,
+                quantity,
+                friendly_name,
+                partner_id_on_record: partner,
+            });
+        }
+        order_lines.sort_by_key(|l| l.line_item_number);
+        self.orders.push(Order {
+            id: order_id.clone(),
+            customer_id: customer,
+            billing_cycle: cycle,
+            created_at: now,
+            ready_at: now.saturating_add(delay.max(0)),
+            completed: false,
+            line_items: order_lines,
+        });
+        self.settle(now);
+        let order = self
+            .orders
+            .iter()
+            .find(|o| o.id == order_id)
+            .ok_or_else(|| ApiError::new(500, 0, "order vanished"))?;
+        Ok(Self::order_json(order))
+    }
+
+    /// `POST …/customers/{id}/orders`.
+    pub fn create_order(
+        &mut self,
+        customer_id: &str,
+        input: OrderInput,
+        now: i64,
+        delay: i64,
+    ) -> ApiResult<Value> {
+        let i = self.customer_index(customer_id)?;
+        if let Some(reference) = input.reference_customer_id.as_deref()
+            && !reference.trim().is_empty()
+            && !eq_id(reference.trim(), &self.customers[i].id)
+        {
+            return Err(ApiError::bad_request(
+                3000,
+                "referenceCustomerId does not match the customer in the path",
+            ));
+        }
+        let cycle_text = input.billing_cycle.clone().unwrap_or_default();
+        let cycle = Cycle::parse(&cycle_text).ok_or_else(|| {
+            ApiError::bad_request(
+                3000,
+                format!("billingCycle '{cycle_text}' is not monthly, annual or triennial"),
+            )
+        })?;
+        let customer = self.customers[i].id.clone();
+        self.require_mca(
+            &customer,
+            input
+                .line_items
+                .iter()
+                .filter_map(|l| l.offer_id.as_deref()),
+        )?;
+        self.place_order(&customer, cycle, &input.line_items, now, delay)
+    }
+
+    fn order_json(o: &Order) -> Value {
+        let lines: Vec<Value> = o
+            .line_items
+            .iter()
+            .map(|l| {
+                let mut v = json!({
+                    "lineItemNumber": l.line_item_number, "offerId": l.offer_id, "subscriptionId": l.subscription_id,
+                    "termDuration": l.term.as_str(), "quantity": l.quantity, "friendlyName": l.friendly_name,
+                });
+                if let (Some(p), Value::Object(map)) = (&l.partner_id_on_record, &mut v) {
+                    map.insert("partnerIdOnRecord".to_owned(), json!(p));
+                }
+                v
+            })
+            .collect();
+        json!({
+            "id": o.id, "referenceCustomerId": o.customer_id, "billingCycle": o.billing_cycle.as_str(),
+            "status": if o.completed { "completed" } else { "pending" },
+            "creationDate": format_rfc3339(o.created_at), "currencyCode": "USD", "lineItems": lines,
+            "attributes": {"objectType": "Order"},
+        })
+    }
+
+    fn order_index(&self, customer_id: &str, order_id: &str) -> ApiResult<usize> {
+        let customer = self.customers[self.customer_index(customer_id)?].id.clone();
+        self.orders
+            .iter()
+            .position(|o| eq_id(&o.id, order_id) && o.customer_id == customer)
+            .ok_or_else(|| ApiError::new(404, 20000, format!("Order '{order_id}' was not found")))
+    }
+
+    /// `GET …/orders/{id}` (reliable at once).
+    pub fn get_order(&self, customer_id: &str, order_id: &str) -> ApiResult<Value> {
+        Ok(Self::order_json(
+            &self.orders[self.order_index(customer_id, order_id)?],
+        ))
+    }
+
+    /// `GET …/orders`: orders younger than `lag` seconds are not listed yet.
+    pub fn list_orders(&self, customer_id: &str, now: i64, lag: i64) -> ApiResult<Vec<Value>> {
+        let customer = &self.customers[self.customer_index(customer_id)?].id;
+        Ok(self
+            .orders
+            .iter()
+            .filter(|o| &o.customer_id == customer && o.created_at.saturating_add(lag) <= now)
+            .map(Self::order_json)
+            .collect())
+    }
+
+    /// `GET …/orders/{id}/provisioningstatus`.
+    pub fn provisioning_status(&self, customer_id: &str, order_id: &str) -> ApiResult<Vec<Value>> {
+        let o = &self.orders[self.order_index(customer_id, order_id)?];
+        Ok(o.line_items
+            .iter()
+            .map(|l| json!({
+                "lineItemNumber": l.line_item_number,
+                "status": if o.completed { "Fulfilled" } else { "PrefulfillmentPending" },
+                "quantity": l.quantity,
+                "resourceUri": format!("/customers/{}/subscriptions/{}", o.customer_id, l.subscription_id),
+                "attributes": {"objectType": "OrderLineItemProvisioningStatus"},
+            }))
+            .collect())
+    }
+
+    /// `PATCH …/orders/{id}`: changes the billing cycle of the listed subscriptions.
+    pub fn patch_order(
+        &mut self,
+        customer_id: &str,
+        order_id: &str,
+        input: OrderInput,
+    ) -> ApiResult<Value> {
+        let oi = self.order_index(customer_id, order_id)?;
+        let cycle_text = input.billing_cycle.clone().unwrap_or_default();
+        let cycle = Cycle::parse(&cycle_text).ok_or_else(|| {
+            ApiError::bad_request(
+                3000,
+                format!("billingCycle '{cycle_text}' is not monthly, annual or triennial"),
+            )
+        })?;
+        if input.line_items.is_empty() {
+            return Err(ApiError::bad_request(
+                3000,
+                "lineItems must name the subscriptions to change",
+            ));
+        }
+        let mut targets = Vec::new();
+        for line in &input.line_items {
+            let order = &self.orders[oi];
+            let found = order.line_items.iter().find(|l| {
+                line.subscription_id
+                    .as_deref()
+                    .is_some_and(|s| eq_id(s, &l.subscription_id))
+                    || (line.subscription_id.is_none()
+                        && line.line_item_number == Some(l.line_item_number))
+            });
+            let Some(order_line) = found else {
+                return Err(ApiError::new(
+                    404,
+                    20003,
+                    "A line item does not name a subscription of this order",
+                ));
+            };
+            let si = self
+                .subscriptions
+                .iter()
+                .position(|s| s.id == order_line.subscription_id)
+                .ok_or_else(|| ApiError::new(404, 20003, "Subscription not found"))?;
+            let sub = &self.subscriptions[si];
+            match sub.status {
+                Status::Pending => {
+                    return Err(ApiError::bad_request(
+                        800082,
+                        "The subscription is not ready to be updated; try again after some time",
+                    ));
+                }
+                Status::Deleted => {
+                    return Err(ApiError::bad_request(
+                        2011,
+                        "A subscription in deleted status cannot be updated",
+                    ));
+                }
+                Status::Active | Status::Suspended => {}
+            }
+            if !sub.term.allows(cycle) {
+                return Err(ApiError::bad_request(
+                    3000,
+                    format!(
+                        "billing cycle '{}' does not fit term {}",
+                        cycle.as_str(),
+                        sub.term.as_str()
+                    ),
+                ));
+            }
+            targets.push(si);
+        }
+        for si in targets {
+            let sub = &mut self.subscriptions[si];
+            if sub.billing_cycle != cycle {
+                sub.billing_cycle = cycle;
+                sub.version += 1;
+            }
+        }
+        self.orders[oi].billing_cycle = cycle;
+        Ok(Self::order_json(&self.orders[oi]))
+    }
+
+    // ---- subscriptions -----------------------------------------------------------
+
+    fn subscription_index(&self, customer_id: &str, sub_id: &str) -> ApiResult<usize> {
+        let customer = self.customers[self.customer_index(customer_id)?].id.clone();
+        self.subscriptions
+            .iter()
+            .position(|s| eq_id(&s.id, sub_id) && s.customer_id == customer)
+            .ok_or_else(|| {
+                ApiError::new(404, 20003, format!("Subscription '{sub_id}' was not found"))
+            })
+    }
+
+    /// The Subscription resource.
+    pub fn subscription_json(&self, s: &Subscription, now: i64) -> Value {
+        let end = add_months(s.created_at, s.term.months());
+        let mut v = json!({
+            "id": s.id, "entitlementId": s.id, "offerId": s.offer_id,
+            "offerName": s.offer_id.split(':').next().unwrap_or(&s.offer_id),
+            "friendlyName": s.friendly_name, "quantity": s.quantity, "unitType": "Licenses",
+            "creationDate": format_rfc3339(s.created_at), "effectiveStartDate": format_rfc3339(s.created_at),
+            "commitmentEndDate": format_rfc3339(end), "status": s.status.as_str(),
+            "autoRenewEnabled": s.auto_renew_enabled, "billingType": "license",
+            "billingCycle": s.billing_cycle.as_str(), "termDuration": s.term.as_str(), "isTrial": false,
+            "partnerId": s.partner_id, "contractType": "subscription", "orderId": s.order_id,
+            "attributes": {"etag": s.etag(), "objectType": "Subscription"},
+        });
+        if s.is_new_commerce()
+            && let Value::Object(map) = &mut v
+        {
+            let until = s.created_at + CANCELLATION_WINDOW_SECONDS;
+            map.insert(
+                "cancellationAllowedUntilDate".to_owned(),
+                json!(format_rfc3339(until)),
+            );
+            let refundable = if now <= until { s.quantity } else { 0 };
+            let details = if refundable > 0 {
+                vec![json!({"quantity": refundable, "allowedUntilDateTime": format_rfc3339(until)})]
+            } else {
+                Vec::new()
+            };
+            map.insert(
+                "refundableQuantity".to_owned(),
+                json!({"totalQuantity": refundable, "details": details}),
+            );
+        }
+        v
+    }
+
+    /// `GET …/subscriptions[?order_id=|?mpn_id=]`, in creation order.
+    pub fn list_subscriptions(
+        &self,
+        customer_id: &str,
+        order_id: Option<&str>,
+        mpn_id: Option<&str>,
+        now: i64,
+    ) -> ApiResult<Vec<Value>> {
+        let customer = &self.customers[self.customer_index(customer_id)?].id;
+        Ok(self
+            .subscriptions
+            .iter()
+            .filter(|s| &s.customer_id == customer)
+            .filter(|s| order_id.is_none_or(|o| eq_id(o, &s.order_id)))
+            .filter(|s| mpn_id.is_none_or(|m| m.trim() == s.partner_id))
+            .map(|s| self.subscription_json(s, now))
+            .collect())
+    }
+
+    /// `GET …/subscriptions/{id}`.
+    pub fn get_subscription(&self, customer_id: &str, sub_id: &str, now: i64) -> ApiResult<Value> {
+        Ok(self.subscription_json(
+            &self.subscriptions[self.subscription_index(customer_id, sub_id)?],
+            now,
+        ))
+    }
+
+    /// `PATCH …/subscriptions/{id}` with the full resource.
+    pub fn patch_subscription(
+        &mut self,
+        customer_id: &str,
+        sub_id: &str,
+        input: SubscriptionInput,
+        now: i64,
+    ) -> ApiResult<Value> {
+        let si = self.subscription_index(customer_id, sub_id)?;
+        let sub = self.subscriptions[si].clone();
+        let new_status = match input.status.as_deref() {
+            None => sub.status,
+            Some(text) => match fold_enum(text).as_str() {
+                "active" => Status::Active,
+                "suspended" => Status::Suspended,
+                "deleted" => Status::Deleted,
+                "pending" if sub.status == Status::Pending => Status::Pending,
+                _ => {
+                    return Err(ApiError::bad_request(
+                        3000,
+                        format!("status '{text}' cannot be set"),
+                    ));
+                }
+            },
+        };
+        let quantity = input.quantity.unwrap_or(sub.quantity);
+        let friendly_name = input
+            .friendly_name
+            .clone()
+            .unwrap_or_else(|| sub.friendly_name.clone());
+        let auto_renew = input.auto_renew_enabled.unwrap_or(sub.auto_renew_enabled);
+        let partner_id = input
+            .partner_id
+            .as_deref()
+            .map_or(sub.partner_id.clone(), |p| p.trim().to_owned());
+        let changed = new_status != sub.status
+            || quantity != sub.quantity
+            || friendly_name != sub.friendly_name
+            || auto_renew != sub.auto_renew_enabled
+            || partner_id != sub.partner_id;
+        if sub.status == Status::Pending {
+            return Err(ApiError::bad_request(
+                800082,
+                "The subscription is not ready to be updated; try again after some time",
+            ));
+        }
+        if let Some(cycle) = input.billing_cycle.as_deref()
+            && Cycle::parse(cycle) != Some(sub.billing_cycle)
+        {
+            return Err(ApiError::bad_request(
+                2054,
+                "The billing cycle cannot be changed on a subscription; update the order instead",
+            ));
+        }
+        if let Some(etag) = input.attributes.as_ref().and_then(|a| a.etag.as_deref())
+            && etag != sub.etag()
+        {
+            return Err(ApiError::bad_request(2055, "Etag is no longer valid"));
+        }
+        if !changed {
+            return Ok(self.subscription_json(&sub, now));
+        }
+        if sub.status == Status::Deleted {
+            return Err(ApiError::bad_request(
+                2011,
+                "A subscription in deleted status cannot be updated",
+            ));
+        }
+        if quantity != sub.quantity {
+            if sub.status == Status::Suspended {
+                return Err(ApiError::bad_request(
+                    2001,
+                    "The quantity cannot be changed while the subscription is suspended",
+                ));
+            }
+            if !(1..=MAX_QUANTITY).contains(&quantity) {
+                return Err(ApiError::bad_request(
+                    2002,
+                    format!("quantity must be between 1 and {MAX_QUANTITY}"),
+                ));
+            }
+        }
+        let in_window = now <= sub.created_at + CANCELLATION_WINDOW_SECONDS;
+        if sub.is_new_commerce() {
+            if quantity < sub.quantity && !in_window && new_status != Status::Deleted {
+                return Err(ApiError::bad_request(
+                    800090,
+                    "The subscription quantity cannot be decreased after the cancellation window",
+                ));
+            }
+            if new_status == Status::Deleted && !in_window {
+                return Err(ApiError::bad_request(
+                    800096,
+                    "The subscription cannot be cancelled after the cancellation window",
+                ));
+            }
+        }
+        if partner_id != sub.partner_id && !partner_id.is_empty() {
+            self.check_partner_of_record(&partner_id)?;
+        }
+        let s = &mut self.subscriptions[si];
+        s.status = new_status;
+        if new_status != Status::Deleted {
+            s.quantity = quantity;
+        }
+        s.friendly_name = friendly_name;
+        s.auto_renew_enabled = auto_renew;
+        s.partner_id = partner_id;
+        s.version += 1;
+        let s = self.subscriptions[si].clone();
+        Ok(self.subscription_json(&s, now))
+    }
+
+    // ---- support contact ---------------------------------------------------------
+
+    fn support_json(&self, customer: &str, s: &Subscription) -> Value {
+        let (tenant, mpn, name) = s.support_contact.clone().unwrap_or_else(|| {
+            (
+                self.partner.tenant_id.clone(),
+                self.partner.mpn_id.clone(),
+                self.partner.name.clone(),
+            )
+        });
+        json!({
+            "supportTenantId": tenant, "supportMpnId": mpn, "name": name,
+            "links": {"self": {"uri": format!("/customers/{customer}/subscriptions/{}/supportcontact", s.id), "method": "GET", "headers": []}},
+            "attributes": {"objectType": "SupportContact"},
+        })
+    }
+
+    fn not_for_new_commerce(s: &Subscription) -> ApiResult<()> {
+        if s.is_new_commerce() {
+            return Err(ApiError::bad_request(
+                800042,
+                "Designated support contacts are not supported for new commerce subscriptions",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `GET …/supportcontact`: the provider itself when none is designated.
+    pub fn get_support_contact(&self, customer_id: &str, sub_id: &str) -> ApiResult<Value> {
+        let s = &self.subscriptions[self.subscription_index(customer_id, sub_id)?];
+        Self::not_for_new_commerce(s)?;
+        Ok(self.support_json(&s.customer_id, s))
+    }
+
+    /// `PUT …/supportcontact`: a reseller of the provider, or the provider (reset).
+    pub fn put_support_contact(
+        &mut self,
+        customer_id: &str,
+        sub_id: &str,
+        input: SupportContactInput,
+    ) -> ApiResult<Value> {
+        let si = self.subscription_index(customer_id, sub_id)?;
+        let s = &self.subscriptions[si];
+        Self::not_for_new_commerce(s)?;
+        if s.status == Status::Deleted {
+            return Err(ApiError::bad_request(
+                2011,
+                "A subscription in deleted status cannot be updated",
+            ));
+        }
+        let tenant = input.support_tenant_id.unwrap_or_default();
+        let mpn = input.support_mpn_id.unwrap_or_default();
+        let contact = if eq_id(tenant.trim(), &self.partner.tenant_id)
+            && mpn.trim() == self.partner.mpn_id
+        {
+            None
+        } else {
+            match self.reseller_by_tenant(tenant.trim()) {
+                Some(r) if r.mpn_id == mpn.trim() => {
+                    Some((r.tenant_id.clone(), r.mpn_id.clone(), r.name.clone()))
+                }
+                _ => {
+                    return Err(ApiError::bad_request(
+                        800016,
+                        format!(
+                            "Tenant '{tenant}' with MPN ID '{mpn}' is not an indirect reseller of the provider"
+                        ),
+                    ));
+                }
+            }
+        };
+        let s = &mut self.subscriptions[si];
+        if s.support_contact != contact {
+            s.support_contact = contact;
+            s.version += 1;
+        }
+        let s = self.subscriptions[si].clone();
+        Ok(self.support_json(&s.customer_id, &s))
+    }
+
+    // ---- seed --------------------------------------------------------------------
+
+    /// Loads a seed into an empty world; `now` is the simulator's start time.
+    pub fn apply_seed(&mut self, seed: Seed, now: i64) -> Result<(), String> {
+        for r in seed.resellers {
+            self.add_reseller(r)
+                .map_err(|e| format!("seed reseller: {}", e.description))?;
+        }
+        for t in seed.tenants {
+            self.add_tenant(Some(t.id), &t.domain, &t.company_name)
+                .map_err(|e| format!("seed tenant: {}", e.description))?;
+        }
+        for sc in seed.customers {
+            let id = match sc.id {
+                Some(id) if self.tenant_id_taken(&id) => {
+                    return Err(format!("seed customer: tenant '{id}' already exists"));
+                }
+                Some(id) => id,
+                None => self.new_guid(),
+            };
+            if self.domain_taken(&sc.domain) {
+                return Err(format!(
+                    "seed customer: domain '{}' already in use",
+                    sc.domain
+                ));
+            }
+            for r in &sc.resellers {
+                if self.reseller_by_tenant(r).is_none() {
+                    return Err(format!(
+                        "seed customer {}: reseller '{r}' is not in the seed's resellers",
+                        sc.domain
+                    ));
+                }
+            }
+            let billing_profile_id = self.new_guid();
+            let mut reseller_ids = sc.resellers.clone();
+            reseller_ids.sort();
+            reseller_ids.dedup();
+            let mut customer = Customer {
+                id: id.clone(),
+                domain: sc.domain.clone(),
+                company_name: sc.company_name.clone(),
+                organization_registration_number: None,
+                billing_profile_id,
+                billing: BillingProfile {
+                    company_name: Some(sc.company_name.clone()),
+                    default_address: Some(Address {
+                        country: sc.country.clone(),
+                        ..Address::default()
+                    }),
+                    ..BillingProfile::default()
+                },
+                billing_version: 1,
+                associated_partner_id: sc.resellers.first().cloned(),
+                reseller_ids,
+                agreements: Vec::new(),
+                created_at: now - 30 * 86_400,
+            };
+            if sc.mca_accepted {
+                let user_id = self.new_guid();
+                customer.agreements.push(Agreement {
+                    primary_contact: Contact {
+                        first_name: Some("Seed".to_owned()),
+                        last_name: Some("Admin".to_owned()),
+                        email: Some(format!("admin@{}", sc.domain)),
+                        phone_number: None,
+                    },
+                    template_id: MCA_TEMPLATE_ID.to_owned(),
+                    date_agreed: format_rfc3339(now - 30 * 86_400),
+                    user_id,
+                });
+            }
+            self.customers.push(customer);
+            for ss in sc.subscriptions {
+                let term = Term::parse(&ss.term_duration).ok_or_else(|| {
+                    format!("seed subscription: bad termDuration '{}'", ss.term_duration)
+                })?;
+                let cycle = Cycle::parse(&ss.billing_cycle).ok_or_else(|| {
+                    format!("seed subscription: bad billingCycle '{}'", ss.billing_cycle)
+                })?;
+                if !term.allows(cycle) || ss.quantity < 1 || ss.offer_id.trim().is_empty() {
+                    return Err(format!(
+                        "seed subscription {}: invalid term, cycle, quantity or offer",
+                        ss.offer_id
+                    ));
+                }
+                let status = match ss.status.as_deref().map(fold_enum).as_deref() {
+                    None | Some("active") => Status::Active,
+                    Some("suspended") => Status::Suspended,
+                    Some("deleted") => Status::Deleted,
+                    Some(other) => return Err(format!("seed subscription: bad status '{other}'")),
+                };
+                if let Some(p) = ss.partner_id.as_deref()
+                    && !p.is_empty()
+                {
+                    self.check_partner_of_record(p)
+                        .map_err(|e| format!("seed subscription: {}", e.description))?;
+                }
+                let created = now - ss.age_days.unwrap_or(30).max(0) * 86_400;
+                let order_id = self.new_guid();
+                let sub_id = match ss.id {
+                    Some(s) => s,
+                    None => self.new_guid(),
+                };
+                let friendly = ss.friendly_name.unwrap_or_default();
+                self.orders.push(Order {
+                    id: order_id.clone(),
+                    customer_id: id.clone(),
+                    billing_cycle: cycle,
+                    created_at: created,
+                    ready_at: created,
+                    completed: true,
+                    line_items: vec![OrderLine {
+                        line_item_number: 0,
+                        offer_id: ss.offer_id.clone(),
+                        subscription_id: sub_id.clone(),
+                        term,
+                        quantity: ss.quantity,
+                        friendly_name: friendly.clone(),
+                        partner_id_on_record: ss.partner_id.clone().filter(|p| !p.is_empty()),
+                    }],
+                });
+                self.subscriptions.push(Subscription {
+                    id: sub_id,
+                    customer_id: id.clone(),
+                    order_id,
+                    offer_id: ss.offer_id,
+                    friendly_name: friendly,
+                    quantity: ss.quantity,
+                    term,
+                    billing_cycle: cycle,
+                    status,
+                    auto_renew_enabled: true,
+                    partner_id: ss.partner_id.unwrap_or_default(),
+                    created_at: created,
+                    version: 1,
+                    support_contact: None,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

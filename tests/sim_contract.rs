@@ -1,0 +1,1337 @@
+//! Contract tests of the Partner Center simulator, black box over HTTP: what the
+//! `partner-center` client relies on (docs/simulator.md). Each test starts its own
+//! simulator on 127.0.0.1:0 with a frozen clock, so time moves only when a test
+//! advances it.
+
+use std::time::Duration;
+
+use cspctl::sim::{Faults, SimConfig, SimHandle, spawn};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const NCE: &str = "CFQ7TTC0LH18:0001:CFQ7TTC0K59S";
+const RESELLER_TENANT: &str = "484e548c-f5f3-4528-93a9-c16c6373cb59";
+const RESELLER_MPN: &str = "4847383";
+
+fn config() -> SimConfig {
+    SimConfig {
+        frozen_clock: true,
+        start_time: "2026-03-01T10:00:00Z".to_owned(),
+        provisioning_delay: Duration::from_secs(60),
+        order_list_lag: Duration::from_secs(300),
+        ..SimConfig::default()
+    }
+}
+
+fn start_with(config: SimConfig) -> SimHandle {
+    spawn(config, "127.0.0.1:0".parse().expect("address")).expect("the simulator starts")
+}
+
+/// A plain-HTTP client; reqwest is built without a default TLS provider, so one is
+/// installed (once per process) even though the simulator speaks plain HTTP.
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+    raw: String,
+}
+
+async fn call(
+    sim: &SimHandle,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    request_id: Option<&str>,
+) -> Answer {
+    call_with(
+        sim,
+        method,
+        path,
+        token,
+        body,
+        &[("ms-requestid", request_id.unwrap_or(""))],
+    )
+    .await
+}
+
+async fn call_with(
+    sim: &SimHandle,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let mut request = client().request(method, format!("{}{path}", sim.base_url()));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    for (k, v) in headers {
+        if !v.is_empty() {
+            request = request.header(*k, *v);
+        }
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("the simulator answers");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let raw = response.text().await.expect("body");
+    let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        body,
+        raw,
+    }
+}
+
+async fn token_response(sim: &SimHandle, form: &[(&str, &str)]) -> (u16, Value) {
+    let d = SimConfig::default();
+    let response = client()
+        .post(format!(
+            "{}/{}/oauth2/token",
+            sim.base_url(),
+            d.partner_tenant_id
+        ))
+        .form(form)
+        .send()
+        .await
+        .expect("token endpoint answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn app_user(sim: &SimHandle) -> String {
+    let (status, body) = token_response(
+        sim,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", "cspctl-sim"),
+            ("client_secret", "sim-secret"),
+            ("refresh_token", "sim-refresh-token"),
+            ("resource", "https://api.partnercenter.microsoft.com"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "user_impersonation");
+    assert!(body["expires_in"].is_string() && body["refresh_token"].is_string());
+    body["access_token"].as_str().expect("token").to_owned()
+}
+
+async fn app_only(sim: &SimHandle) -> String {
+    let (status, body) = token_response(
+        sim,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "cspctl-sim"),
+            ("client_secret", "sim-secret"),
+            ("resource", "https://api.partnercenter.microsoft.com"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("refresh_token").is_none());
+    body["access_token"].as_str().expect("token").to_owned()
+}
+
+async fn add_reseller(sim: &SimHandle) {
+    let a = call(sim, Method::POST, "/_sim/resellers", None, Some(json!({"tenantId": RESELLER_TENANT, "mpnId": RESELLER_MPN, "name": "First Up", "location": "US"})), None).await;
+    assert_eq!(a.status, 201, "{}", a.raw);
+}
+
+fn customer_body(domain: &str, reseller: Option<&str>) -> Value {
+    let mut body = json!({
+        "companyProfile": {"domain": domain},
+        "billingProfile": {"email": "gena@example.com", "culture": "en-US", "language": "en", "companyName": format!("Company {domain}"),
+            "defaultAddress": {"firstName": "Gena", "lastName": "Soto", "addressLine1": "One Way", "city": "Redmond", "state": "WA", "postalCode": "98052", "country": "US"}},
+    });
+    if let (Some(r), Value::Object(map)) = (reseller, &mut body) {
+        map.insert("associatedPartnerId".into(), json!(r));
+    }
+    body
+}
+
+async fn create_customer(sim: &SimHandle, token: &str, domain: &str) -> String {
+    let a = call(
+        sim,
+        Method::POST,
+        "/v1/customers",
+        Some(token),
+        Some(customer_body(domain, Some(RESELLER_TENANT))),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.raw);
+    a.body["id"].as_str().expect("id").to_owned()
+}
+
+async fn attest(sim: &SimHandle, token: &str, customer: &str) {
+    let a = call(sim, Method::POST, &format!("/v1/customers/{customer}/agreements"), Some(token), Some(json!({"primaryContact": {"firstName": "Gena", "lastName": "Soto", "email": "gena@example.com"}, "templateId": "117a77b0-9360-443b-8795-c6dedc750cf9", "dateAgreed": "2026-03-01T00:00:00Z", "type": "MicrosoftCustomerAgreement"})), None).await;
+    assert_eq!(a.status, 201, "{}", a.raw);
+}
+
+fn order_body(quantity: i64) -> Value {
+    json!({"billingCycle": "monthly", "lineItems": [{"lineItemNumber": 0, "offerId": NCE, "termDuration": "P1Y", "quantity": quantity, "friendlyName": "E3", "partnerIdOnRecord": RESELLER_MPN}]})
+}
+
+async fn ready_customer(sim: &SimHandle) -> (String, String) {
+    add_reseller(sim).await;
+    let token = app_user(sim).await;
+    let customer = create_customer(sim, &token, "contoso.onmicrosoft.com").await;
+    attest(sim, &token, &customer).await;
+    (token, customer)
+}
+
+async fn advance(sim: &SimHandle, seconds: i64) {
+    let a = call(
+        sim,
+        Method::POST,
+        "/_sim/clock/advance",
+        None,
+        Some(json!({"seconds": seconds})),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.raw);
+}
+
+async fn state_counts(sim: &SimHandle) -> (usize, usize, usize) {
+    let s = call(sim, Method::GET, "/_sim/state", None, None, None)
+        .await
+        .body;
+    let n = |k: &str| s[k].as_array().map_or(0, Vec::len);
+    (n("customers"), n("orders"), n("subscriptions"))
+}
+
+async fn put_faults(sim: &SimHandle, faults: &Faults) {
+    let a = call(
+        sim,
+        Method::PUT,
+        "/_sim/faults",
+        None,
+        Some(serde_json::to_value(faults).expect("json")),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.raw);
+}
+
+fn assert_error(a: &Answer, status: u16, code: u64) {
+    assert_eq!(
+        (a.status, a.body["code"].as_u64()),
+        (status, Some(code)),
+        "{}",
+        a.raw
+    );
+    assert_eq!(a.body["source"], "PartnerFD");
+}
+
+#[tokio::test]
+async fn customers_are_seek_paged_and_bad_continuations_are_refused() {
+    let sim = start_with(config());
+    let token = app_only(&sim).await;
+    let mut created = Vec::new();
+    for n in 0..5 {
+        let a = call(
+            &sim,
+            Method::POST,
+            "/v1/customers",
+            Some(&token),
+            Some(customer_body(&format!("c{n}.onmicrosoft.com"), None)),
+            None,
+        )
+        .await;
+        assert_eq!(a.status, 201, "{}", a.raw);
+        created.push(a.body["id"].as_str().expect("id").to_owned());
+    }
+    let mut seen = Vec::new();
+    let mut page = call(
+        &sim,
+        Method::GET,
+        "/v1/customers?size=2",
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    let mut pages = 1;
+    loop {
+        assert_eq!(page.status, 200, "{}", page.raw);
+        for item in page.body["items"].as_array().expect("items") {
+            seen.push(item["id"].as_str().expect("id").to_owned());
+        }
+        let Some(next) = page.body["links"].get("next").cloned() else {
+            break;
+        };
+        let uri = next["uri"].as_str().expect("uri");
+        assert!(uri.contains("seekOperation=Next"), "{uri}");
+        let token_value = next["headers"][0]["value"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        assert_eq!(next["headers"][0]["key"], "MS-ContinuationToken");
+        assert_eq!(page.body["continuationToken"], token_value.as_str());
+        page = call_with(
+            &sim,
+            Method::GET,
+            &format!("/v1{uri}"),
+            Some(&token),
+            None,
+            &[("MS-ContinuationToken", &token_value)],
+        )
+        .await;
+        pages += 1;
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, created, "creation order, nothing lost or repeated");
+
+    let bad = call_with(
+        &sim,
+        Method::GET,
+        "/v1/customers?size=2&seekOperation=Next",
+        Some(&token),
+        None,
+        &[("MS-ContinuationToken", "forged")],
+    )
+    .await;
+    assert_error(&bad, 400, 3000);
+    let missing = call(
+        &sim,
+        Method::GET,
+        "/v1/customers?size=2&seekOperation=Next",
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(missing.status, 400);
+    let first = call(
+        &sim,
+        Method::GET,
+        "/v1/customers?size=2",
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    let t = first.body["continuationToken"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let no_seek = call_with(
+        &sim,
+        Method::GET,
+        "/v1/customers?size=2",
+        Some(&token),
+        None,
+        &[("MS-ContinuationToken", &t)],
+    )
+    .await;
+    assert_eq!(no_seek.status, 400);
+    let hostile = call(
+        &sim,
+        Method::GET,
+        "/v1/customers?size=-1&filter=%7Bnot",
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_error(&hostile, 400, 3000);
+    let filter = call(&sim, Method::GET, "/v1/customers?size=0&filter=%7B%22Field%22%3A%22Domain%22%2C%22Value%22%3A%22C3%22%2C%22Operator%22%3A%22starts_with%22%7D", Some(&token), None, None).await;
+    assert_eq!(
+        filter.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        filter.raw
+    );
+}
+
+#[tokio::test]
+async fn replays_with_the_same_request_id_change_nothing_and_new_ids_buy_again() {
+    let sim = start_with(config());
+    let (token, customer) = ready_customer(&sim).await;
+    let body = customer_body("fabrikam.onmicrosoft.com", Some(RESELLER_TENANT));
+    let first = call(
+        &sim,
+        Method::POST,
+        "/v1/customers",
+        Some(&token),
+        Some(body.clone()),
+        Some("req-cust-1"),
+    )
+    .await;
+    let again = call(
+        &sim,
+        Method::POST,
+        "/v1/customers",
+        Some(&token),
+        Some(body),
+        Some("req-cust-1"),
+    )
+    .await;
+    assert_eq!((first.status, again.status), (201, 201));
+    assert_eq!(first.body, again.body);
+    assert_eq!(state_counts(&sim).await.0, 2);
+
+    let path = format!("/v1/customers/{customer}/orders");
+    let a = call(
+        &sim,
+        Method::POST,
+        &path,
+        Some(&token),
+        Some(order_body(3)),
+        Some("req-order-1"),
+    )
+    .await;
+    let b = call(
+        &sim,
+        Method::POST,
+        &path,
+        Some(&token),
+        Some(order_body(3)),
+        Some("req-order-1"),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.raw);
+    assert_eq!(a.body, b.body);
+    assert_eq!(state_counts(&sim).await.1, 1);
+    let c = call(
+        &sim,
+        Method::POST,
+        &path,
+        Some(&token),
+        Some(order_body(3)),
+        Some("req-order-2"),
+    )
+    .await;
+    assert_eq!(c.status, 201);
+    assert_ne!(a.body["id"], c.body["id"]);
+    assert_eq!(
+        state_counts(&sim).await.1,
+        2,
+        "a new request id is a new purchase"
+    );
+    assert_eq!(a.headers["ms-requestid"], "req-order-1");
+}
+
+#[tokio::test]
+async fn bearer_tokens_are_checked() {
+    let sim = start_with(config());
+    add_reseller(&sim).await;
+    let missing = call(&sim, Method::GET, "/v1/customers", None, None, None).await;
+    assert_error(&missing, 401, 800001);
+    assert!(missing.headers.contains_key("www-authenticate"));
+    assert_error(
+        &call(
+            &sim,
+            Method::GET,
+            "/v1/customers",
+            Some("forged"),
+            None,
+            None,
+        )
+        .await,
+        401,
+        800001,
+    );
+
+    let only = app_only(&sim).await;
+    assert_eq!(
+        call(&sim, Method::GET, "/v1/customers", Some(&only), None, None)
+            .await
+            .status,
+        200
+    );
+    let forbidden = call(
+        &sim,
+        Method::GET,
+        "/v1/relationships?relationship_type=IsIndirectCloudSolutionProviderOf",
+        Some(&only),
+        None,
+        None,
+    )
+    .await;
+    assert_error(&forbidden, 403, 900419);
+    let forbidden = call(
+        &sim,
+        Method::POST,
+        "/v1/customers",
+        Some(&only),
+        Some(customer_body("x.onmicrosoft.com", Some(RESELLER_TENANT))),
+        None,
+    )
+    .await;
+    assert_error(&forbidden, 403, 900419);
+
+    let user = app_user(&sim).await;
+    let list = call(
+        &sim,
+        Method::GET,
+        "/v1/relationships?relationship_type=IsIndirectCloudSolutionProviderOf",
+        Some(&user),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(list.body["items"][0]["mpnId"], RESELLER_MPN, "{}", list.raw);
+    advance(&sim, 3600).await;
+    assert_error(
+        &call(&sim, Method::GET, "/v1/customers", Some(&user), None, None).await,
+        401,
+        800001,
+    );
+
+    let (status, body) = token_response(
+        &sim,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "cspctl-sim"),
+            ("client_secret", "wrong"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let (status, body) = token_response(
+        &sim,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", "cspctl-sim"),
+            ("client_secret", "sim-secret"),
+            ("refresh_token", "stale"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let response = client()
+        .post(format!("{}/someone-else/oauth2/token", sim.base_url()))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn business_rules_answer_with_documented_codes() {
+    let sim = start_with(config());
+    add_reseller(&sim).await;
+    let token = app_user(&sim).await;
+    let stranger = call(
+        &sim,
+        Method::POST,
+        "/v1/customers",
+        Some(&token),
+        Some(customer_body(
+            "a.onmicrosoft.com",
+            Some("00000000-0000-0000-0000-000000000000"),
+        )),
+        None,
+    )
+    .await;
+    assert_error(&stranger, 400, 800016);
+    let customer = create_customer(&sim, &token, "contoso.onmicrosoft.com").await;
+    assert_error(
+        &call(
+            &sim,
+            Method::POST,
+            "/v1/customers",
+            Some(&token),
+            Some(customer_body("contoso.onmicrosoft.com", None)),
+            None,
+        )
+        .await,
+        409,
+        1003,
+    );
+    let mut pl = customer_body("pl.onmicrosoft.com", None);
+    pl["billingProfile"]["defaultAddress"]["country"] = json!("PL");
+    assert_error(
+        &call(
+            &sim,
+            Method::POST,
+            "/v1/customers",
+            Some(&token),
+            Some(pl),
+            None,
+        )
+        .await,
+        400,
+        600049,
+    );
+    assert_eq!(
+        call(
+            &sim,
+            Method::HEAD,
+            "/v1/domains/contoso.onmicrosoft.com",
+            Some(&token),
+            None,
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        call(
+            &sim,
+            Method::HEAD,
+            "/v1/domains/free.onmicrosoft.com",
+            Some(&token),
+            None,
+            None
+        )
+        .await
+        .status,
+        404
+    );
+
+    let orders = format!("/v1/customers/{customer}/orders");
+    assert_error(
+        &call(
+            &sim,
+            Method::POST,
+            &orders,
+            Some(&token),
+            Some(order_body(1)),
+            None,
+        )
+        .await,
+        403,
+        13605,
+    );
+    attest(&sim, &token, &customer).await;
+    let mut own = order_body(1);
+    own["lineItems"][0]["partnerIdOnRecord"] = json!("1000001");
+    assert_error(
+        &call(&sim, Method::POST, &orders, Some(&token), Some(own), None).await,
+        404,
+        2072,
+    );
+    let order = call(
+        &sim,
+        Method::POST,
+        &orders,
+        Some(&token),
+        Some(order_body(5)),
+        None,
+    )
+    .await;
+    let sid = order.body["lineItems"][0]["subscriptionId"]
+        .as_str()
+        .expect("sid")
+        .to_owned();
+    advance(&sim, 60).await;
+    let sub_path = format!("/v1/customers/{customer}/subscriptions/{sid}");
+    let mut sub = call(&sim, Method::GET, &sub_path, Some(&token), None, None)
+        .await
+        .body;
+    assert_eq!(sub["status"], "active");
+    sub["billingCycle"] = json!("annual");
+    assert_error(
+        &call(
+            &sim,
+            Method::PATCH,
+            &sub_path,
+            Some(&token),
+            Some(sub.clone()),
+            None,
+        )
+        .await,
+        400,
+        2054,
+    );
+    assert_error(
+        &call(
+            &sim,
+            Method::GET,
+            &format!("{sub_path}/supportcontact"),
+            Some(&token),
+            None,
+            None,
+        )
+        .await,
+        400,
+        800042,
+    );
+    advance(&sim, 8 * 86_400).await;
+    let token = app_user(&sim).await; // the old one expired with the clock
+    let mut sub = call(&sim, Method::GET, &sub_path, Some(&token), None, None)
+        .await
+        .body;
+    sub["quantity"] = json!(4);
+    assert_error(
+        &call(
+            &sim,
+            Method::PATCH,
+            &sub_path,
+            Some(&token),
+            Some(sub.clone()),
+            None,
+        )
+        .await,
+        400,
+        800090,
+    );
+    sub["quantity"] = json!(5);
+    sub["status"] = json!("suspended");
+    let suspended = call(
+        &sim,
+        Method::PATCH,
+        &sub_path,
+        Some(&token),
+        Some(sub),
+        None,
+    )
+    .await;
+    assert_eq!(suspended.status, 200, "{}", suspended.raw);
+    let mut sub = suspended.body;
+    sub["quantity"] = json!(9);
+    assert_error(
+        &call(
+            &sim,
+            Method::PATCH,
+            &sub_path,
+            Some(&token),
+            Some(sub),
+            None,
+        )
+        .await,
+        400,
+        2001,
+    );
+
+    assert_error(
+        &call(
+            &sim,
+            Method::GET,
+            "/v1/customers/unknown",
+            Some(&token),
+            None,
+            None,
+        )
+        .await,
+        404,
+        1000,
+    );
+    assert_error(
+        &call(
+            &sim,
+            Method::GET,
+            &format!("/v1/customers/{customer}/subscriptions/unknown"),
+            Some(&token),
+            None,
+            None,
+        )
+        .await,
+        404,
+        20003,
+    );
+    assert_error(
+        &call(
+            &sim,
+            Method::GET,
+            &format!("/v1/customers/{customer}/orders/unknown"),
+            Some(&token),
+            None,
+            None,
+        )
+        .await,
+        404,
+        20000,
+    );
+    let bad_json = client()
+        .post(format!("{}/v1/customers", sim.base_url()))
+        .bearer_auth(&token)
+        .body("{oops")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(bad_json.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn throttling_answers_429_with_retry_after() {
+    let sim = start_with(config());
+    let token = app_only(&sim).await;
+    put_faults(
+        &sim,
+        &Faults {
+            partner_requests_per_minute: Some(3),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        answers.push(call(&sim, Method::GET, "/v1/customers", Some(&token), None, None).await);
+    }
+    assert!(answers[..3].iter().all(|a| a.status == 200));
+    let throttled = &answers[3];
+    assert_eq!(throttled.status, 429);
+    let wait: u64 = throttled.headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!(wait >= 1);
+    assert_eq!(throttled.body["statusCode"], 429);
+    assert_eq!(
+        throttled.body["message"],
+        format!("Rate limit is exceeded. Try again in {wait} seconds.")
+    );
+    let stats = call(&sim, Method::GET, "/_sim/stats", None, None, None)
+        .await
+        .body;
+    assert_eq!(stats["throttled"], 1);
+}
+
+#[tokio::test]
+async fn server_errors_are_deterministic_for_a_seed() {
+    let run = || async {
+        let faults = Faults {
+            server_error_rate: 0.5,
+            seed: 42,
+            ..Faults::default()
+        };
+        let sim = start_with(SimConfig { faults, ..config() });
+        let token = app_only(&sim).await;
+        let mut statuses = Vec::new();
+        for _ in 0..24 {
+            let a = call(&sim, Method::GET, "/v1/customers", Some(&token), None, None).await;
+            if a.status == 503 {
+                assert!(a.body["description"].is_string());
+            }
+            statuses.push(a.status);
+        }
+        statuses
+    };
+    let (a, b) = (run().await, run().await);
+    assert_eq!(a, b);
+    assert!(a.contains(&503) && a.contains(&200), "{a:?}");
+}
+
+#[tokio::test]
+async fn orders_provision_asynchronously_and_the_list_lags() {
+    let sim = start_with(config());
+    let (token, customer) = ready_customer(&sim).await;
+    let order = call(
+        &sim,
+        Method::POST,
+        &format!("/v1/customers/{customer}/orders"),
+        Some(&token),
+        Some(order_body(2)),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (order.status, order.body["status"].as_str()),
+        (201, Some("pending")),
+        "{}",
+        order.raw
+    );
+    let oid = order.body["id"].as_str().expect("id").to_owned();
+    let sid = order.body["lineItems"][0]["subscriptionId"]
+        .as_str()
+        .expect("sid")
+        .to_owned();
+    let sub_path = format!("/v1/customers/{customer}/subscriptions/{sid}");
+    let mut sub = call(&sim, Method::GET, &sub_path, Some(&token), None, None)
+        .await
+        .body;
+    assert_eq!(sub["status"], "pending");
+    sub["quantity"] = json!(3);
+    assert_error(
+        &call(
+            &sim,
+            Method::PATCH,
+            &sub_path,
+            Some(&token),
+            Some(sub.clone()),
+            None,
+        )
+        .await,
+        400,
+        800082,
+    );
+    let listed = call(
+        &sim,
+        Method::GET,
+        &format!("/v1/customers/{customer}/orders"),
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(listed.body["totalCount"], 0, "the list lags");
+    let by_id = call(
+        &sim,
+        Method::GET,
+        &format!("/v1/customers/{customer}/orders/{oid}"),
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(by_id.status, 200);
+    let status = call(
+        &sim,
+        Method::GET,
+        &format!("/v1/customers/{customer}/orders/{oid}/provisioningstatus"),
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status.body["items"][0]["status"], "PrefulfillmentPending");
+
+    advance(&sim, 60).await;
+    let by_id = call(
+        &sim,
+        Method::GET,
+        &format!("/v1/customers/{customer}/orders/{oid}"),
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(by_id.body["status"], "completed");
+    let mut sub = call(&sim, Method::GET, &sub_path, Some(&token), None, None)
+        .await
+        .body;
+    assert_eq!(sub["status"], "active");
+    sub["quantity"] = json!(3);
+    assert_eq!(
+        call(
+            &sim,
+            Method::PATCH,
+            &sub_path,
+            Some(&token),
+            Some(sub),
+            None
+        )
+        .await
+        .body["quantity"],
+        3
+    );
+    assert_eq!(
+        call(
+            &sim,
+            Method::GET,
+            &format!("/v1/customers/{customer}/orders"),
+            Some(&token),
+            None,
+            None
+        )
+        .await
+        .body["totalCount"],
+        0
+    );
+    advance(&sim, 300).await;
+    assert_eq!(
+        call(
+            &sim,
+            Method::GET,
+            &format!("/v1/customers/{customer}/orders"),
+            Some(&token),
+            None,
+            None
+        )
+        .await
+        .body["totalCount"],
+        1
+    );
+    let by_order = call(
+        &sim,
+        Method::GET,
+        &format!("/v1/customers/{customer}/subscriptions?order_id={oid}"),
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(by_order.body["totalCount"], 1);
+    let by_mpn = call(
+        &sim,
+        Method::GET,
+        &format!("/v1/customers/{customer}/subscriptions?mpn_id=999"),
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(by_mpn.body["totalCount"], 0);
+}
+
+#[tokio::test]
+async fn pascal_case_input_is_accepted() {
+    let sim = start_with(config());
+    let (token, customer) = ready_customer(&sim).await;
+    let body = json!({"CompanyProfile": {"Domain": "pascal.onmicrosoft.com"},
+        "BillingProfile": {"Email": "a@b.c", "Culture": "en-US", "Language": "en", "CompanyName": "Pascal",
+            "DefaultAddress": {"FirstName": "A", "LastName": "B", "AddressLine1": "1 Way", "City": "X", "PostalCode": "1", "Country": "US"}},
+        "AssociatedPartnerId": RESELLER_TENANT});
+    let a = call(
+        &sim,
+        Method::POST,
+        "/v1/customers",
+        Some(&token),
+        Some(body),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.raw);
+    assert_eq!(a.body["companyProfile"]["domain"], "pascal.onmicrosoft.com");
+    let cart = json!({"LineItems": [{"Id": 0, "CatalogItemId": NCE, "Quantity": 2, "BillingCycle": "Monthly", "TermDuration": "P1Y",
+        "Participants": [{"Key": "TransactionReseller", "Value": RESELLER_MPN}]}]});
+    let created = call(
+        &sim,
+        Method::POST,
+        &format!("/v1/customers/{customer}/carts"),
+        Some(&token),
+        Some(cart),
+        None,
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.raw);
+    assert!(
+        created.body["lineItems"][0].get("error").is_none(),
+        "{}",
+        created.raw
+    );
+    let cart_id = created.body["id"].as_str().expect("id").to_owned();
+    let checkout = format!("/v1/customers/{customer}/carts/{cart_id}/checkout");
+    let first = call(
+        &sim,
+        Method::POST,
+        &checkout,
+        Some(&token),
+        Some(json!("success")),
+        None,
+    )
+    .await;
+    let second = call(&sim, Method::POST, &checkout, Some(&token), None, None).await;
+    assert_eq!(first.status, 201, "{}", first.raw);
+    assert_eq!(first.body, second.body, "checkout is idempotent per cart");
+    assert_eq!(
+        first.body["orders"][0]["lineItems"][0]["partnerIdOnRecord"],
+        RESELLER_MPN
+    );
+    assert_eq!(state_counts(&sim).await.1, 1);
+}
+
+#[tokio::test]
+async fn dropped_responses_commit_and_replays_return_the_result() {
+    let sim = start_with(config());
+    let (token, customer) = ready_customer(&sim).await;
+    put_faults(
+        &sim,
+        &Faults {
+            drop_after_commit_rate: 1.0,
+            ..Faults::default()
+        },
+    )
+    .await;
+    let path = format!("/v1/customers/{customer}/orders");
+    let dropped = call(
+        &sim,
+        Method::POST,
+        &path,
+        Some(&token),
+        Some(order_body(1)),
+        Some("drop-1"),
+    )
+    .await;
+    assert_eq!(dropped.status, 504);
+    assert!(dropped.raw.is_empty());
+    assert_eq!(
+        state_counts(&sim).await.1,
+        1,
+        "committed despite the lost response"
+    );
+    let replay = call(
+        &sim,
+        Method::POST,
+        &path,
+        Some(&token),
+        Some(order_body(1)),
+        Some("drop-1"),
+    )
+    .await;
+    assert_eq!(replay.status, 201, "{}", replay.raw);
+    assert_eq!(state_counts(&sim).await.1, 1);
+    let fresh = call(
+        &sim,
+        Method::POST,
+        &path,
+        Some(&token),
+        Some(order_body(1)),
+        Some("drop-2"),
+    )
+    .await;
+    assert_eq!(fresh.status, 504);
+    assert_eq!(
+        state_counts(&sim).await.1,
+        2,
+        "a new request id duplicates the purchase"
+    );
+}
+
+#[tokio::test]
+async fn new_customers_can_be_invisible_for_a_while() {
+    let sim = start_with(SimConfig {
+        faults: Faults {
+            read_after_create_lag_seconds: 30,
+            ..Faults::default()
+        },
+        ..config()
+    });
+    add_reseller(&sim).await;
+    let token = app_user(&sim).await;
+    let id = create_customer(&sim, &token, "late.onmicrosoft.com").await;
+    assert_eq!(
+        call(
+            &sim,
+            Method::GET,
+            &format!("/v1/customers/{id}"),
+            Some(&token),
+            None,
+            None
+        )
+        .await
+        .status,
+        404
+    );
+    advance(&sim, 30).await;
+    let found = call(
+        &sim,
+        Method::GET,
+        &format!("/v1/customers/{id}"),
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(found.status, 200);
+    assert_eq!(found.body["associatedPartnerId"], RESELLER_TENANT);
+}
+
+#[tokio::test]
+async fn sandbox_and_production_differ() {
+    let sandbox = start_with(SimConfig {
+        sandbox: true,
+        ..config()
+    });
+    let token = app_user(&sandbox).await;
+    for n in 0..6 {
+        let body = json!({"mpnId": format!("90000{n}"), "tenant": {"domainPrefix": format!("r{n}"), "name": "R", "country": "US"}, "legalBusinessProfile": {"companyName": format!("R{n}"), "address": {"country": "US"}}});
+        let a = call(
+            &sandbox,
+            Method::POST,
+            "/v1/sandboxIndirectReseller",
+            Some(&token),
+            Some(body),
+            None,
+        )
+        .await;
+        if n < 5 {
+            assert_eq!(a.status, 201, "{}", a.raw);
+            assert_eq!(
+                a.body["partnerRelationship"]["relationshipType"],
+                "is_indirect_reseller_of"
+            );
+        } else {
+            assert_error(&a, 400, 800018);
+        }
+    }
+    assert_error(
+        &call(
+            &sandbox,
+            Method::GET,
+            "/v1/customers/relationshiprequests",
+            Some(&token),
+            None,
+            None,
+        )
+        .await,
+        400,
+        800042,
+    );
+
+    let production = start_with(config());
+    let token = app_user(&production).await;
+    let a = call(
+        &production,
+        Method::POST,
+        "/v1/sandboxIndirectReseller",
+        Some(&token),
+        Some(json!({"mpnId": "1"})),
+        None,
+    )
+    .await;
+    assert_error(&a, 403, 6004);
+    let link = call(
+        &production,
+        Method::GET,
+        "/v1/customers/relationshiprequests",
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert!(
+        link.body["url"]
+            .as_str()
+            .is_some_and(|u| u.contains("ResellerRelationship")),
+        "{}",
+        link.raw
+    );
+}
+
+#[tokio::test]
+async fn existing_tenants_become_customers_on_acceptance() {
+    let sim = start_with(config());
+    add_reseller(&sim).await;
+    let token = app_user(&sim).await;
+    let t = call(&sim, Method::POST, "/_sim/tenants", None, Some(json!({"id": "11111111-2222-3333-4444-555555555555", "domain": "old.onmicrosoft.com", "companyName": "Old"})), None).await;
+    assert_eq!(t.status, 201, "{}", t.raw);
+    assert_error(
+        &call(
+            &sim,
+            Method::GET,
+            "/v1/customers/11111111-2222-3333-4444-555555555555",
+            Some(&token),
+            None,
+            None,
+        )
+        .await,
+        403,
+        20002,
+    );
+    let a = call(
+        &sim,
+        Method::POST,
+        "/_sim/customers/old.onmicrosoft.com/accept-relationship",
+        None,
+        Some(json!({"resellerTenantId": RESELLER_TENANT})),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.raw);
+    let rel = call(
+        &sim,
+        Method::GET,
+        "/v1/customers/11111111-2222-3333-4444-555555555555/relationships",
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(rel.body["items"][0]["mpnId"], RESELLER_MPN, "{}", rel.raw);
+}
+
+#[tokio::test]
+async fn state_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("sim.json");
+    let cfg = SimConfig {
+        state_path: Some(path.clone()),
+        ..config()
+    };
+    let sim = start_with(cfg.clone());
+    let (token, _customer) = ready_customer(&sim).await;
+    sim.stop();
+    assert!(path.is_file());
+    let sim = start_with(cfg);
+    let list = call(&sim, Method::GET, "/v1/customers", Some(&token), None, None).await;
+    assert_eq!(list.body["totalCount"], 1, "{}", list.raw);
+    let clock = call(&sim, Method::GET, "/_sim/clock", None, None, None).await;
+    assert_eq!(clock.body["now"], "2026-03-01T10:00:00Z");
+}
+
+#[tokio::test]
+async fn stopping_does_not_wait_for_idle_keep_alive_connections() {
+    let sim = start_with(config());
+    let kept = client();
+    let response = kept
+        .get(format!("{}/_sim/clock", sim.base_url()))
+        .header("MS-CorrelationId", "corr-1")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.headers()["ms-correlationid"], "corr-1");
+    assert!(response.headers().contains_key("ms-requestid"));
+    let started = std::time::Instant::now();
+    tokio::task::spawn_blocking(move || sim.stop())
+        .await
+        .expect("stopped");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    drop(kept);
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_answer_in_the_error_shape() {
+    let sim = start_with(config());
+    let token = app_only(&sim).await;
+    assert_error(
+        &call(
+            &sim,
+            Method::GET,
+            "/v1/nothing/here",
+            Some(&token),
+            None,
+            None,
+        )
+        .await,
+        404,
+        0,
+    );
+    assert_error(
+        &call(
+            &sim,
+            Method::DELETE,
+            "/v1/customers",
+            Some(&token),
+            None,
+            None,
+        )
+        .await,
+        405,
+        0,
+    );
+    let bad_faults = call(
+        &sim,
+        Method::PUT,
+        "/_sim/faults",
+        None,
+        Some(json!({"serverErrorRate": 2.0})),
+        None,
+    )
+    .await;
+    assert_eq!(bad_faults.status, 400);
+    let bad_advance = call(
+        &sim,
+        Method::POST,
+        "/_sim/clock/advance",
+        None,
+        Some(json!({"seconds": -5})),
+        None,
+    )
+    .await;
+    assert_eq!(bad_advance.status, 400);
+}

@@ -1,0 +1,593 @@
+//! End to end against the Partner Center simulator: each test starts the simulator
+//! in-process on 127.0.0.1:0 and runs the real `cspctl` binary against it with
+//! `--backend partner-center`, as a CI pipeline would against Partner Center.
+//!
+//! What a user relies on: every example validates, plans, applies and converges (the
+//! other party's acceptances are played through the simulator's `/_sim` endpoints);
+//! nothing is bought twice; drift made through the REST API shows in the next plan;
+//! the same manifests give the same plan against the local backend and against the
+//! simulator; production mode turns partnerships into manual steps; credentials
+//! never leak into output or plan files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use cspctl::manifest::Manifests;
+use cspctl::manifest::files::read_manifest_files;
+use cspctl::manifest::load::{SchemaValidators, load_manifests};
+use cspctl::sim::{SimConfig, SimHandle, spawn};
+use serde_json::{Value, json};
+
+const NOW: &str = "2026-03-01T10:00:00Z";
+const CLIENT_SECRET: &str = "e2e-client-secret-value";
+const REFRESH_TOKEN: &str = "e2e-refresh-token-value";
+
+/// A running simulator and whether it plays the integration sandbox.
+struct Sim {
+    handle: SimHandle,
+    sandbox: bool,
+}
+
+impl Sim {
+    fn base_url(&self) -> String {
+        self.handle.base_url()
+    }
+}
+
+fn start(sandbox: bool) -> Sim {
+    install_tls_provider();
+    let config = SimConfig {
+        sandbox,
+        client_secret: CLIENT_SECRET.to_owned(),
+        refresh_token: REFRESH_TOKEN.to_owned(),
+        provisioning_delay: Duration::from_millis(300),
+        start_time: NOW.to_owned(),
+        ..SimConfig::default()
+    };
+    let handle =
+        spawn(config, "127.0.0.1:0".parse().expect("address")).expect("the simulator starts");
+    Sim { handle, sandbox }
+}
+
+/// reqwest is built without a default TLS provider (cspctl installs ring itself).
+fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Runs cspctl against the simulator (`sim`) or, with `None`, the local backend.
+fn cspctl(args: &[&str], cwd: &Path, sim: Option<&Sim>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cspctl"));
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env("CSPCTL_NOW", NOW)
+        .env_remove("CSPCTL_BACKEND");
+    if let Some(sim) = sim {
+        let defaults = SimConfig::default();
+        command
+            .args([
+                "--backend",
+                "partner-center",
+                "--endpoint",
+                &sim.base_url(),
+                "--authority",
+                &sim.base_url(),
+            ])
+            .env("CSPCTL_PC_TENANT_ID", &defaults.partner_tenant_id)
+            .env("CSPCTL_PC_CLIENT_ID", &defaults.client_id)
+            .env("CSPCTL_PC_CLIENT_SECRET", CLIENT_SECRET)
+            .env("CSPCTL_PC_REFRESH_TOKEN", REFRESH_TOKEN);
+        if sim.sandbox {
+            command.arg("--sandbox");
+        }
+    }
+    command.output().expect("cspctl runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
+}
+
+fn example_dirs() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("examples/ exists")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_dir() && p.join("resellers.yaml").is_file())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// One HTTP call to the simulator, for playing the other party and making drift.
+fn http(
+    method: reqwest::Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    install_tls_provider();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut request = client.request(method, url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the simulator answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (status, value)
+    })
+}
+
+/// An App+User token, as cspctl itself gets one.
+fn token(sim: &Sim) -> String {
+    let defaults = SimConfig::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!(
+                "{}/{}/oauth2/token",
+                sim.base_url(),
+                defaults.partner_tenant_id
+            ))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", defaults.client_id.as_str()),
+                ("client_secret", CLIENT_SECRET),
+                ("refresh_token", REFRESH_TOKEN),
+                ("resource", "https://api.partnercenter.microsoft.com"),
+            ])
+            .send()
+            .await
+            .expect("token endpoint answers");
+        let body: Value = response.json().await.expect("token JSON");
+        body["access_token"]
+            .as_str()
+            .expect("an access token")
+            .to_owned()
+    })
+}
+
+/// The manifests of an example, read with cspctl's own loader.
+fn manifests(dir: &Path) -> Manifests {
+    let (sources, problems) = read_manifest_files(&[dir.to_path_buf()]);
+    assert!(problems.is_empty(), "examples read cleanly");
+    let (manifests, problems) = load_manifests(&sources, &SchemaValidators::new());
+    assert!(problems.is_empty(), "examples load cleanly");
+    manifests
+}
+
+/// Manifest names → (customer domain, reseller tenant id), to play the acceptances.
+fn names(dir: &Path) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let manifests = manifests(dir);
+    let customers = manifests
+        .customers
+        .iter()
+        .map(|c| (c.name.clone(), c.spec.domain.clone()))
+        .collect();
+    let resellers = manifests
+        .resellers
+        .iter()
+        .map(|r| (r.name.clone(), r.spec.tenant_id.clone()))
+        .collect();
+    (customers, resellers)
+}
+
+/// Plays every manual step of `plan` in the simulator; returns how many it played.
+fn accept_manual_steps(sim: &Sim, dir: &Path, plan: &Value) -> usize {
+    let (customers, resellers) = names(dir);
+    let mut played = 0;
+    for action in plan["actions"].as_array().expect("actions") {
+        if action["type"] != "manual" {
+            continue;
+        }
+        let address = action["address"].as_str().expect("address");
+        let parts: Vec<&str> = address.split('/').collect();
+        match parts.as_slice() {
+            ["Relationship", customer, reseller] => {
+                let (status, body) = http(
+                    reqwest::Method::POST,
+                    &format!(
+                        "{}/_sim/customers/{}/accept-relationship",
+                        sim.base_url(),
+                        customers[*customer]
+                    ),
+                    None,
+                    Some(json!({"resellerTenantId": resellers[*reseller]})),
+                );
+                assert!(status < 300, "accept {address}: {status} {body}");
+                played += 1;
+            }
+            other => panic!("no way to play manual step {other:?} in the simulator"),
+        }
+    }
+    played
+}
+
+fn parse_json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("JSON on stdout ({e}):\n{}", text(output)))
+}
+
+/// Applies `dir` against `sim` until it converges; asserts the next plan is empty.
+fn converge(sim: &Sim, dir: &Path, work: &Path) {
+    let path = dir.to_str().expect("utf-8 path");
+    let validate = cspctl(&["validate", path], work, None);
+    assert!(validate.status.success(), "{}", text(&validate));
+
+    let plan = cspctl(&["plan", path, "--detailed-exitcode"], work, Some(sim));
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
+
+    for round in 0..3 {
+        let apply = cspctl(&["apply", path, "--auto-approve"], work, Some(sim));
+        let code = apply.status.code();
+        assert!(
+            matches!(code, Some(0 | 3)),
+            "apply {path} (round {round}):\n{}",
+            text(&apply)
+        );
+        if code == Some(0) {
+            break;
+        }
+        let plan = cspctl(&["plan", path, "--format", "json"], work, Some(sim));
+        assert!(plan.status.success(), "{}", text(&plan));
+        assert!(
+            accept_manual_steps(sim, dir, &parse_json(&plan)) > 0,
+            "apply exited 3 but the plan has no manual step:\n{}",
+            text(&plan)
+        );
+    }
+
+    let again = cspctl(&["plan", path, "--detailed-exitcode"], work, Some(sim));
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "plan after apply of {path} must have no changes:\n{}",
+        text(&again)
+    );
+    assert!(text(&again).contains("No changes."), "{}", text(&again));
+}
+
+/// Counts of what the simulator holds, to catch duplicates.
+fn sim_counts(sim: &Sim) -> (usize, usize) {
+    let (status, state) = http(
+        reqwest::Method::GET,
+        &format!("{}/_sim/state", sim.base_url()),
+        None,
+        None,
+    );
+    assert_eq!(status, 200, "{state}");
+    let count = |key: &str| -> usize {
+        match &state[key] {
+            Value::Array(items) => items.len(),
+            Value::Object(map) => map.len(),
+            _ => 0,
+        }
+    };
+    (count("orders"), count("subscriptions"))
+}
+
+#[test]
+fn every_example_converges_against_the_simulator_without_buying_twice() {
+    let dirs = example_dirs();
+    assert!(dirs.len() >= 2, "{dirs:?}");
+    for dir in dirs {
+        let sim = start(true);
+        let work = tempfile::tempdir().expect("temp dir");
+        converge(&sim, &dir, work.path());
+        let (orders, subscriptions) = sim_counts(&sim);
+        assert!(subscriptions > 0, "{} bought nothing", dir.display());
+        assert_eq!(
+            orders,
+            subscriptions,
+            "{}: one order per subscription, no duplicate purchase",
+            dir.display()
+        );
+        // A second apply of converged manifests changes nothing.
+        let path = dir.to_str().expect("utf-8");
+        let apply = cspctl(&["apply", path, "--auto-approve"], work.path(), Some(&sim));
+        assert!(apply.status.success(), "{}", text(&apply));
+        assert_eq!(sim_counts(&sim), (orders, subscriptions));
+    }
+}
+
+#[test]
+fn drift_made_through_the_api_shows_in_the_next_plan() {
+    let sim = start(true);
+    let work = tempfile::tempdir().expect("temp dir");
+    let dir = example("basic");
+    converge(&sim, &dir, work.path());
+
+    // Someone raises a quantity in Partner Center directly: GET, change, PATCH back.
+    let token = token(&sim);
+    let (status, customers) = http(
+        reqwest::Method::GET,
+        &format!("{}/v1/customers?size=10", sim.base_url()),
+        Some(&token),
+        None,
+    );
+    assert_eq!(status, 200, "{customers}");
+    let customer = customers["items"][0]["id"].as_str().expect("a customer");
+    let (status, subscriptions) = http(
+        reqwest::Method::GET,
+        &format!("{}/v1/customers/{customer}/subscriptions", sim.base_url()),
+        Some(&token),
+        None,
+    );
+    assert_eq!(status, 200, "{subscriptions}");
+    let mut subscription = subscriptions["items"][0].clone();
+    let id = subscription["id"].as_str().expect("id").to_owned();
+    let quantity = subscription["quantity"].as_u64().expect("quantity");
+    subscription["quantity"] = json!(quantity + 1);
+    let (status, patched) = http(
+        reqwest::Method::PATCH,
+        &format!(
+            "{}/v1/customers/{customer}/subscriptions/{id}",
+            sim.base_url()
+        ),
+        Some(&token),
+        Some(subscription),
+    );
+    assert_eq!(status, 200, "{patched}");
+
+    let path = dir.to_str().expect("utf-8");
+    let plan = cspctl(
+        &["plan", path, "--format", "json", "--detailed-exitcode"],
+        work.path(),
+        Some(&sim),
+    );
+    assert_eq!(plan.status.code(), Some(2), "{}", text(&plan));
+    let plan = parse_json(&plan);
+    let actions = plan["actions"].as_array().expect("actions");
+    assert_eq!(actions.len(), 1, "{plan:#}");
+    assert_eq!(actions[0]["type"], "update");
+    let change = &actions[0]["changes"][0];
+    assert_eq!(change["path"], "quantity");
+    assert_eq!(change["before"], json!(quantity + 1));
+    assert_eq!(change["after"], json!(quantity));
+
+    // Applying puts it back.
+    let apply = cspctl(&["apply", path, "--auto-approve"], work.path(), Some(&sim));
+    assert!(apply.status.success(), "{}", text(&apply));
+    let plan = cspctl(
+        &["plan", path, "--detailed-exitcode"],
+        work.path(),
+        Some(&sim),
+    );
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+}
+
+/// The parts of a plan that must not depend on the backend.
+fn comparable(plan: &Value) -> Value {
+    let actions: Vec<Value> = plan["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|a| {
+            json!({
+                "address": a["address"],
+                "type": a["type"],
+                "status": a["status"],
+                "depends_on": a["depends_on"],
+                "changes": a["changes"],
+                "risks": a["risks"],
+                "operation": a["operation"],
+            })
+        })
+        .collect();
+    json!({"summary": plan["summary"], "actions": actions, "unmanaged": plan["unmanaged"]})
+}
+
+#[test]
+fn the_same_manifests_give_the_same_plan_against_local_state_and_the_simulator() {
+    for dir in example_dirs() {
+        let sim = start(true);
+        let work = tempfile::tempdir().expect("temp dir");
+        let path = dir.to_str().expect("utf-8");
+        let local = cspctl(&["plan", path, "--format", "json"], work.path(), None);
+        let remote = cspctl(&["plan", path, "--format", "json"], work.path(), Some(&sim));
+        assert!(local.status.success(), "{}", text(&local));
+        assert!(remote.status.success(), "{}", text(&remote));
+        let (local, remote) = (parse_json(&local), parse_json(&remote));
+        assert_eq!(comparable(&local), comparable(&remote), "{}", dir.display());
+        assert!(
+            remote["backend"]
+                .as_str()
+                .is_some_and(|b| b.starts_with("partner-center:")),
+            "{remote:#}"
+        );
+    }
+}
+
+#[test]
+fn in_production_a_missing_partnership_is_a_manual_step_until_the_reseller_accepts() {
+    let sim = start(false);
+    let work = tempfile::tempdir().expect("temp dir");
+    let dir = example("basic");
+    let path = dir.to_str().expect("utf-8");
+    let plan = cspctl(&["plan", path, "--format", "json"], work.path(), Some(&sim));
+    assert!(plan.status.success(), "{}", text(&plan));
+    let plan = parse_json(&plan);
+    let manual: Vec<&Value> = plan["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter(|a| {
+            a["address"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("Reseller/"))
+        })
+        .collect();
+    assert!(!manual.is_empty(), "{plan:#}");
+    assert!(manual.iter().all(|a| a["status"] == "manual"), "{plan:#}");
+
+    // Apply does what it can and reports the partnerships as waiting on a person.
+    let apply = cspctl(&["apply", path, "--auto-approve"], work.path(), Some(&sim));
+    assert_eq!(apply.status.code(), Some(3), "{}", text(&apply));
+    assert!(text(&apply).contains("waiting"), "{}", text(&apply));
+
+    // The resellers accept the partnership in Partner Center.
+    for reseller in manifests(&dir).resellers {
+        let (status, body) = http(
+            reqwest::Method::POST,
+            &format!("{}/_sim/resellers", sim.base_url()),
+            None,
+            Some(json!({
+                "tenantId": reseller.spec.tenant_id,
+                "mpnId": reseller.spec.mpn_id,
+                "name": reseller.spec.display_name,
+                "location": reseller.spec.location,
+            })),
+        );
+        assert!(status < 300, "{status} {body}");
+    }
+    converge_after_manual(&sim, &dir, work.path());
+}
+
+/// Like [`converge`], but the first plan may already be partly applied.
+fn converge_after_manual(sim: &Sim, dir: &Path, work: &Path) {
+    let path = dir.to_str().expect("utf-8");
+    for _ in 0..3 {
+        let apply = cspctl(&["apply", path, "--auto-approve"], work, Some(sim));
+        match apply.status.code() {
+            Some(0) => break,
+            Some(3) => {
+                let plan = cspctl(&["plan", path, "--format", "json"], work, Some(sim));
+                let plan = parse_json(&plan);
+                // In production the manual step carries Partner Center's own link.
+                for action in plan["actions"].as_array().expect("actions") {
+                    if action["type"] == "manual" {
+                        assert!(
+                            action["url"]
+                                .as_str()
+                                .is_some_and(|u| u.starts_with("https://")),
+                            "{action:#}"
+                        );
+                    }
+                }
+                accept_manual_steps(sim, dir, &plan);
+            }
+            _ => panic!("{}", text(&apply)),
+        }
+    }
+    let again = cspctl(&["plan", path, "--detailed-exitcode"], work, Some(sim));
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+}
+
+#[test]
+fn credentials_never_appear_in_output_or_plan_files() {
+    let sim = start(true);
+    let work = tempfile::tempdir().expect("temp dir");
+    let dir = example("basic");
+    let path = dir.to_str().expect("utf-8");
+    let plan_file = work.path().join("plan.json");
+    let outputs = [
+        cspctl(
+            &["plan", path, "--out", plan_file.to_str().expect("utf-8")],
+            work.path(),
+            Some(&sim),
+        ),
+        cspctl(
+            &[
+                "apply",
+                plan_file.to_str().expect("utf-8"),
+                "--auto-approve",
+            ],
+            work.path(),
+            Some(&sim),
+        ),
+    ];
+    let token = token(&sim);
+    let plan_text = std::fs::read_to_string(&plan_file).expect("plan saved");
+    for secret in [CLIENT_SECRET, REFRESH_TOKEN, token.as_str()] {
+        for output in &outputs {
+            assert!(!text(output).contains(secret), "leaked in output");
+        }
+        assert!(!plan_text.contains(secret), "leaked in the plan file");
+    }
+}
+
+#[test]
+fn configuration_mistakes_are_reported_before_any_request() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let path = example("basic");
+    let path = path.to_str().expect("utf-8");
+    let base = [
+        "plan",
+        path,
+        "--backend",
+        "partner-center",
+        "--authority",
+        "http://127.0.0.1:9",
+    ];
+
+    // A bearer token never goes over plain HTTP to a remote host.
+    let mut args = base.to_vec();
+    args.extend(["--endpoint", "http://partner.example.com"]);
+    let output = Command::new(env!("CARGO_BIN_EXE_cspctl"))
+        .args(&args)
+        .current_dir(work.path())
+        .env(
+            "CSPCTL_PC_TENANT_ID",
+            "d2c6a5f0-6b1e-4c1a-9f3e-5b7d2a9c0e11",
+        )
+        .env("CSPCTL_PC_CLIENT_ID", "client")
+        .env("CSPCTL_PC_CLIENT_SECRET", "secret-value")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(text(&output).contains("http"), "{}", text(&output));
+    assert!(!text(&output).contains("secret-value"), "{}", text(&output));
+
+    // Missing credentials name the variable to set.
+    let output = Command::new(env!("CARGO_BIN_EXE_cspctl"))
+        .args(base)
+        .args(["--endpoint", "http://127.0.0.1:9"])
+        .current_dir(work.path())
+        .env_remove("CSPCTL_PC_TENANT_ID")
+        .env_remove("CSPCTL_PC_CLIENT_ID")
+        .env_remove("CSPCTL_PC_CLIENT_SECRET")
+        .env_remove("CSPCTL_PC_REFRESH_TOKEN")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(text(&output).contains("CSPCTL_PC_"), "{}", text(&output));
+
+    // Local-only and partner-center-only flags are not mixed silently.
+    let output = Command::new(env!("CARGO_BIN_EXE_cspctl"))
+        .args(["plan", path, "--sandbox"])
+        .current_dir(work.path())
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("--backend partner-center"),
+        "{}",
+        text(&output)
+    );
+}
