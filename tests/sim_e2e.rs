@@ -426,9 +426,21 @@ fn the_same_manifests_give_the_same_plan_against_local_state_and_the_simulator()
 
 #[test]
 fn in_production_a_missing_partnership_is_a_manual_step_until_the_reseller_accepts() {
+    let mut relationship_requests = 0;
+    for dir in example_dirs() {
+        relationship_requests += production_round_trip(&dir);
+    }
+    assert!(
+        relationship_requests > 0,
+        "some example needs a customer to accept a relationship request"
+    );
+}
+
+/// Plays an example against a production-mode simulator; returns how many manual
+/// relationship steps (with Partner Center's link) it had to play.
+fn production_round_trip(dir: &Path) -> usize {
     let sim = start(false);
     let work = tempfile::tempdir().expect("temp dir");
-    let dir = example("basic");
     let path = dir.to_str().expect("utf-8");
     let plan = cspctl(&["plan", path, "--format", "json"], work.path(), Some(&sim));
     assert!(plan.status.success(), "{}", text(&plan));
@@ -452,7 +464,7 @@ fn in_production_a_missing_partnership_is_a_manual_step_until_the_reseller_accep
     assert!(text(&apply).contains("waiting"), "{}", text(&apply));
 
     // The resellers accept the partnership in Partner Center.
-    for reseller in manifests(&dir).resellers {
+    for reseller in manifests(dir).resellers {
         let (status, body) = http(
             reqwest::Method::POST,
             &format!("{}/_sim/resellers", sim.base_url()),
@@ -466,12 +478,14 @@ fn in_production_a_missing_partnership_is_a_manual_step_until_the_reseller_accep
         );
         assert!(status < 300, "{status} {body}");
     }
-    converge_after_manual(&sim, &dir, work.path());
+    converge_after_manual(&sim, dir, work.path())
 }
 
-/// Like [`converge`], but the first plan may already be partly applied.
-fn converge_after_manual(sim: &Sim, dir: &Path, work: &Path) {
+/// Like [`converge`], but the first plan may already be partly applied; returns how
+/// many manual steps were played.
+fn converge_after_manual(sim: &Sim, dir: &Path, work: &Path) -> usize {
     let path = dir.to_str().expect("utf-8");
+    let mut played = 0;
     for _ in 0..3 {
         let apply = cspctl(&["apply", path, "--auto-approve"], work, Some(sim));
         match apply.status.code() {
@@ -490,13 +504,14 @@ fn converge_after_manual(sim: &Sim, dir: &Path, work: &Path) {
                         );
                     }
                 }
-                accept_manual_steps(sim, dir, &plan);
+                played += accept_manual_steps(sim, dir, &plan);
             }
             _ => panic!("{}", text(&apply)),
         }
     }
     let again = cspctl(&["plan", path, "--detailed-exitcode"], work, Some(sim));
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    played
 }
 
 #[test]
