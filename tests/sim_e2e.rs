@@ -606,3 +606,79 @@ fn configuration_mistakes_are_reported_before_any_request() {
         text(&output)
     );
 }
+
+/// The README's rehearsal, verbatim in spirit: `cspctl sim serve` as its own process
+/// with its default credentials, then a saved plan applied against it; the state
+/// file it keeps survives a restart.
+#[test]
+fn the_readme_rehearsal_runs_against_a_separate_simulator_process() {
+    use std::io::{BufRead as _, BufReader};
+
+    let work = tempfile::tempdir().expect("temp dir");
+    let state = work.path().join("sim-state.json");
+    let serve = |state: &Path| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cspctl"))
+            .args([
+                "sim",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--sandbox",
+                "--state",
+            ])
+            .arg(state)
+            .env("CSPCTL_SIM_PROVISIONING_DELAY", "0")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sim serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the address line");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        (child, url)
+    };
+    let run = |url: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cspctl"))
+            .args(args)
+            .args(["--backend", "partner-center", "--sandbox"])
+            .args(["--endpoint", url, "--authority", url])
+            .current_dir(work.path())
+            .env("NO_COLOR", "1")
+            .env(
+                "CSPCTL_PC_TENANT_ID",
+                "d2c6a5f0-6b1e-4c1a-9f3e-5b7d2a9c0e11",
+            )
+            .env("CSPCTL_PC_CLIENT_ID", "cspctl-sim")
+            .env("CSPCTL_PC_CLIENT_SECRET", "sim-secret")
+            .env("CSPCTL_PC_REFRESH_TOKEN", "sim-refresh-token")
+            .output()
+            .expect("cspctl runs")
+    };
+    let basic = example("basic");
+    let basic = basic.to_str().expect("utf-8");
+
+    let (mut child, url) = serve(&state);
+    let plan = run(&url, &["plan", basic, "--out", "plan.json"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    let apply = run(&url, &["apply", "plan.json", "--auto-approve"]);
+    assert!(apply.status.success(), "{}", text(&apply));
+    assert!(
+        text(&apply).contains("Apply complete: 6 applied, 0 failed"),
+        "{}",
+        text(&apply)
+    );
+    child.kill().expect("stop the simulator");
+    child.wait().expect("reaped");
+
+    // A new simulator process on the same state file knows everything applied.
+    let (mut child, url) = serve(&state);
+    let again = run(&url, &["plan", basic, "--detailed-exitcode"]);
+    child.kill().expect("stop the simulator");
+    child.wait().expect("reaped");
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+}
