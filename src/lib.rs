@@ -26,4 +26,5 @@ pub mod manifest;
 pub mod plan;
 pub mod render;
 pub mod sim;
+pub mod time;
 pub mod validate;

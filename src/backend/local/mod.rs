@@ -18,7 +18,6 @@
 pub mod journal;
 pub mod state;
 pub mod tenant;
-mod time;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,6 +29,7 @@ use self::journal::{Entry, Journal, journal_path};
 use super::{Backend, BackendError, Outcome};
 use crate::live::Live;
 use crate::plan::Operation;
+use crate::time;
 
 /// Where the state lives unless told otherwise, relative to the working directory.
 pub const DEFAULT_STATE_PATH: &str = ".cspctl/state.json";

@@ -19,7 +19,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::time;
 use crate::backend::{BackendError, Outcome};
 use crate::live::{
     Live, LiveAgreement, LiveCustomer, LiveReseller, LiveStatus, LiveSubscription,
@@ -29,6 +28,7 @@ use crate::manifest::model::{
     Address, Agreement, Billing, BillingCycle, Contact, ResellerSpec, TermDuration,
 };
 use crate::plan::{ObjectRef, Operation, SubscriptionPatch};
+use crate::time;
 
 /// Version of the state file format this release writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;

@@ -1,13 +1,14 @@
-//! RFC 3339 timestamps, as much as the local tenant needs: parse one into Unix
-//! seconds, format Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`, nothing else.
+//! RFC 3339 timestamps, as much as cspctl needs: parse one into Unix seconds, format
+//! Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`, add calendar months, read the system
+//! clock once (the CLI's default "now"). The local tenant and the simulator share it.
 //!
-//! It owns no clock: the current time always arrives as a string from the caller,
-//! which is what keeps the tenant's rules deterministic and testable. It must not
-//! grow into a date library; a dependency would be the better answer if it had to.
+//! Rules never read the clock themselves: the current time arrives from the caller,
+//! which is what keeps them deterministic and testable. This must not grow into a
+//! date library; a dependency would be the better answer if it had to.
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` into seconds since the Unix
 /// epoch (UTC). The fraction is dropped: Partner Center's windows are whole days.
-pub(crate) fn parse(text: &str) -> Option<i64> {
+pub fn parse(text: &str) -> Option<i64> {
     let bytes = text.as_bytes();
     let separator =
         |index: usize, allowed: &[u8]| bytes.get(index).is_some_and(|b| allowed.contains(b));
@@ -65,7 +66,7 @@ pub(crate) fn parse(text: &str) -> Option<i64> {
 }
 
 /// Formats seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
-pub(crate) fn format(seconds: i64) -> String {
+pub fn format(seconds: i64) -> String {
     let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
     let rest = seconds.rem_euclid(86_400);
     format!(
@@ -118,6 +119,24 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+/// `unix` plus `months` calendar months (the day is clamped to the month's length:
+/// January 31st plus one month is February 28th or 29th).
+pub fn add_months(unix: i64, months: i64) -> i64 {
+    let (year, month, day) = civil_from_days(unix.div_euclid(86_400));
+    let total = year * 12 + (month - 1) + months;
+    let (new_year, new_month) = (total.div_euclid(12), total.rem_euclid(12) + 1);
+    let new_day = day.min(days_in_month(new_year, new_month));
+    days_from_civil(new_year, new_month, new_day) * 86_400 + unix.rem_euclid(86_400)
+}
+
+/// The system clock as `YYYY-MM-DDTHH:MM:SSZ` (the CLI's default "now").
+pub fn system_now() -> String {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format(i64::try_from(seconds).unwrap_or(0))
 }
 
 #[cfg(test)]
