@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# How many API calls `cspctl plan --backend partner-center` makes to read a tenant,
+# against the least the Partner Center API allows, and how long it takes.
+#
+# Generates a fixture with examples/gen-fixture.rs, starts `cspctl sim serve
+# --sandbox` (no faults, provisioning at once), applies the manifests through the
+# partner-center backend, then runs plan RUNS times and reads the simulator's request
+# counter (GET /_sim/stats, less its own request) around each run. The minimum is what
+# the API needs to produce the same snapshot:
+#   1 token + 1 reseller list + ceil(customers / 500) customer pages
+#   + 4 per customer (profile, reseller relationships, agreements, subscriptions)
+#   + 1 per live legacy subscription (support contact; new commerce has none).
+# (`--sandbox` skips the relationship-request link, which production reads once.)
+#
+# Usage: bench/read-calls.sh [FIXTURE_DIR]
+# Environment: CUSTOMERS=200 SUBSCRIPTIONS=1000 SUPPORT_CONTACTS=200 RESELLERS=5
+#              RUNS=3; CARGO_TARGET_DIR is honoured.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+work=${1:-$(mktemp -d)}
+target=${CARGO_TARGET_DIR:-$repo/target}
+cspctl="$target/release/cspctl"
+runs=${RUNS:-3}
+
+cargo build --release --quiet --manifest-path "$repo/Cargo.toml" --bin cspctl --example gen-fixture
+rm -rf "$work/fixture"
+"$target/release/examples/gen-fixture" --out "$work/fixture" \
+  --customers "${CUSTOMERS:-200}" --subscriptions "${SUBSCRIPTIONS:-1000}" \
+  --support-contacts "${SUPPORT_CONTACTS:-200}" --resellers "${RESELLERS:-5}" --drift 0 >/dev/null
+
+"$cspctl" sim serve --listen 127.0.0.1:0 --sandbox --provisioning-delay 0 --order-list-lag 0 \
+  > "$work/sim.out" &
+sim=$!
+trap 'kill $sim 2>/dev/null || true' EXIT
+for _ in $(seq 50); do grep -q listening "$work/sim.out" 2>/dev/null && break; sleep 0.1; done
+url=$(sed -n 's/^listening on //p' "$work/sim.out")
+
+export CSPCTL_PC_TENANT_ID=d2c6a5f0-6b1e-4c1a-9f3e-5b7d2a9c0e11 CSPCTL_PC_CLIENT_ID=cspctl-sim \
+       CSPCTL_PC_CLIENT_SECRET=sim-secret CSPCTL_PC_REFRESH_TOKEN=sim-refresh-token NO_COLOR=1
+pc=(--backend partner-center --sandbox --endpoint "$url" --authority "$url")
+
+start=$(date +%s.%N)
+"$cspctl" apply "$work/fixture/manifests" "${pc[@]}" --auto-approve > "$work/apply.out" 2>&1 || true
+end=$(date +%s.%N)
+echo "apply: $(tail -1 "$work/apply.out") ($(python3 -c "print(f'{$end-$start:.1f}')") s)"
+
+stat() { curl -s "$url/_sim/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['requests'])"; }
+for run in $(seq "$runs"); do
+  before=$(stat)
+  start=$(date +%s.%N)
+  "$cspctl" plan "$work/fixture/manifests" "${pc[@]}" > /dev/null 2>&1 || true
+  end=$(date +%s.%N)
+  after=$(stat)
+  echo "plan run $run: $((after - before - 1)) API calls in $(python3 -c "print(f'{$end-$start:.2f}')") s"
+done
+
+curl -s "$url/_sim/state" | python3 -c '
+import json, math, sys
+state = json.load(sys.stdin)
+customers = len(state["customers"])
+subs = state["subscriptions"]
+subs = subs.values() if isinstance(subs, dict) else subs
+legacy = sum(1 for s in subs if ":" not in s["offerId"] and s["status"] not in ("deleted", "expired", "disabled"))
+minimum = 2 + math.ceil(customers / 500) + 4 * customers + legacy
+print(f"minimum: {minimum} calls ({customers} customers, {legacy} live legacy subscriptions)")'
