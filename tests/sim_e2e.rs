@@ -17,7 +17,7 @@ use std::time::Duration;
 use cspctl::manifest::Manifests;
 use cspctl::manifest::files::read_manifest_files;
 use cspctl::manifest::load::{SchemaValidators, load_manifests};
-use cspctl::sim::{SimConfig, SimHandle, spawn};
+use cspctl::sim::{Faults, SimConfig, SimHandle, spawn};
 use serde_json::{Value, json};
 
 const NOW: &str = "2026-03-01T10:00:00Z";
@@ -37,8 +37,13 @@ impl Sim {
 }
 
 fn start(sandbox: bool) -> Sim {
+    start_with_faults(sandbox, Faults::default())
+}
+
+fn start_with_faults(sandbox: bool, faults: Faults) -> Sim {
     install_tls_provider();
     let config = SimConfig {
+        faults,
         sandbox,
         client_secret: CLIENT_SECRET.to_owned(),
         refresh_token: REFRESH_TOKEN.to_owned(),
@@ -681,4 +686,25 @@ fn the_readme_rehearsal_runs_against_a_separate_simulator_process() {
     child.kill().expect("stop the simulator");
     child.wait().expect("reaped");
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+}
+
+/// Partner Center can answer 404 for a new customer for a while (read-after-create
+/// lag); a plan made right after the apply that created it waits that out instead of
+/// failing the pipeline. Faults that a retry with the same request id absorbs (5xx,
+/// answers lost after the change was made) do not make anything happen twice.
+#[test]
+fn faults_and_read_after_create_lag_do_not_break_convergence() {
+    let faults = Faults {
+        read_after_create_lag_seconds: 2,
+        server_error_rate: 0.1,
+        drop_after_commit_rate: 0.1,
+        seed: 7,
+        ..Faults::default()
+    };
+    let sim = start_with_faults(true, faults);
+    let work = tempfile::tempdir().expect("temp dir");
+    let dir = example("multi-reseller");
+    converge(&sim, &dir, work.path());
+    let (orders, subscriptions) = sim_counts(&sim);
+    assert_eq!(orders, subscriptions, "no duplicate purchase");
 }

@@ -61,6 +61,9 @@ pub struct Tuning {
     pub poll_cap: Duration,
     /// Concurrent support-contact reads per customer, within `read_concurrency`.
     pub per_customer_concurrency: usize,
+    /// How long a listed customer that answers 404 (read-after-create lag) is waited
+    /// for before the read fails.
+    pub read_after_create_wait: Duration,
 }
 
 impl Default for Tuning {
@@ -70,6 +73,7 @@ impl Default for Tuning {
             poll_initial: Duration::from_secs(2),
             poll_cap: Duration::from_secs(30),
             per_customer_concurrency: 4,
+            read_after_create_wait: Duration::from_secs(120),
         }
     }
 }

@@ -138,26 +138,7 @@ impl Reader {
         let relationships_path = format!("{base}/relationships");
         let agreements_path = format!("{base}/agreements?agreementType=MicrosoftCustomerAgreement");
         let subscriptions_path = format!("{base}/subscriptions");
-        let detail = async {
-            self.get_as::<Customer>(&base).await.map_err(|error| match error {
-                // Listed but not readable: Partner Center's read-after-create lag
-                // (up to ~90 s, partner-center-api.md §10).
-                BackendError::Api {
-                    request,
-                    status: 404,
-                    code,
-                    description,
-                } => BackendError::Api {
-                    request,
-                    status: 404,
-                    code,
-                    description: format!(
-                        "{description} (the customer is listed but not readable yet; a new customer can take a minute or two to become readable: run again shortly)"
-                    ),
-                },
-                other => other,
-            })
-        };
+        let detail = self.listed_customer_detail(&base);
         let (detail, relationships, agreements, subscriptions) = tokio::try_join!(
             detail,
             self.get_as::<Collection<Relationship>>(&relationships_path),
@@ -180,6 +161,44 @@ impl Reader {
         }
         self.support_contacts(&id, &mut live).await?;
         Ok((customer, live))
+    }
+
+    /// `GET /customers/{id}` of a customer the list returned. Partner Center can
+    /// answer 404 for a while after a customer is created (read-after-create lag, up
+    /// to ~90 s, partner-center-api.md §10): the list is the proof it exists, so a 404
+    /// is waited out (backoff, bounded by `Tuning::read_after_create_wait`) instead of
+    /// failing a plan made right after an apply.
+    async fn listed_customer_detail(&self, path: &str) -> Result<Customer, BackendError> {
+        let tuning = &self.client.tuning;
+        let started = tokio::time::Instant::now();
+        let mut wait = tuning.poll_initial;
+        loop {
+            match self.get_as::<Customer>(path).await {
+                Err(BackendError::Api { status: 404, .. })
+                    if started.elapsed() + wait <= tuning.read_after_create_wait =>
+                {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(tuning.poll_cap);
+                }
+                Err(BackendError::Api {
+                    request,
+                    status: 404,
+                    code,
+                    description,
+                }) => {
+                    return Err(BackendError::Api {
+                        request,
+                        status: 404,
+                        code,
+                        description: format!(
+                            "{description} (the customer is listed but was still not readable after {} s; a new customer can take a few minutes to become readable: run again shortly)",
+                            started.elapsed().as_secs()
+                        ),
+                    });
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Fills in support contacts where Partner Center has them: legacy

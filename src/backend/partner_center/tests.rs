@@ -337,6 +337,7 @@ fn fast() -> Tuning {
         poll_initial: Duration::from_millis(10),
         poll_cap: Duration::from_millis(20),
         per_customer_concurrency: 2,
+        read_after_create_wait: Duration::from_secs(1),
     }
 }
 
