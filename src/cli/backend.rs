@@ -148,6 +148,9 @@ impl BackendChoice {
     }
 }
 
+/// Indirect resellers an integration-sandbox provider may have (partner-center-api.md §6).
+const SANDBOX_RESELLER_LIMIT: usize = 5;
+
 /// Planning options for Partner Center: in production a reseller partnership is a
 /// manual step; in the integration sandbox it is created through the API.
 fn partner_center_plan_options(
@@ -158,6 +161,7 @@ fn partner_center_plan_options(
         backend: backend.describe(),
         sandbox: config.sandbox,
         simulate_hint: None,
+        sandbox_reseller_limit: config.sandbox.then_some(SANDBOX_RESELLER_LIMIT),
     }
 }
 
@@ -170,6 +174,9 @@ pub fn local_plan_options(state: &Path) -> PlanOptions {
             "To simulate the acceptance locally: cspctl local accept-relationship --state {} --customer {{customer}} --reseller {{reseller}}",
             state.display()
         )),
+        // The local tenant does not enforce sandbox quotas, so realistic manifests can
+        // be rehearsed (README, "The local state").
+        sandbox_reseller_limit: None,
     }
 }
 

@@ -45,6 +45,10 @@ pub struct PlanOptions {
     /// acceptance (the local backend has a command for it); `{customer}` and
     /// `{reseller}` are replaced by the customer's domain and the reseller's tenant id.
     pub simulate_hint: Option<String>,
+    /// How many indirect resellers the sandbox allows per provider, where the backend
+    /// enforces it (Partner Center's integration sandbox: 5, partner-center-api.md
+    /// §6). Creations beyond it get a warning: the apply would be refused (800018).
+    pub sandbox_reseller_limit: Option<usize>,
 }
 
 /// What happened to a node while planning.
@@ -71,6 +75,8 @@ struct Planner<'a> {
     actions: Vec<Action>,
     /// `action_needs[i]`: indices of the actions action `i` depends on.
     action_needs: Vec<Vec<usize>>,
+    /// Resellers this plan creates so far (for the sandbox limit).
+    resellers_created: usize,
     problems: Vec<Diagnostic>,
 }
 
@@ -105,6 +111,7 @@ pub fn plan(
         subscription_live: Vec::new(),
         actions: Vec::new(),
         action_needs: Vec::new(),
+        resellers_created: 0,
         problems: Vec::new(),
     };
     planner.match_customers();
@@ -551,14 +558,24 @@ impl Planner<'_> {
         match self.live.resellers.get(&tenant_id) {
             None => {
                 let mut action = if self.options.sandbox {
-                    self.action(
+                    let mut action = self.action(
                         address,
                         None,
                         ActionType::Create,
                         Operation::CreateReseller {
                             reseller: reseller.spec.clone(),
                         },
-                    )
+                    );
+                    self.resellers_created += 1;
+                    let total = self.live.resellers.len() + self.resellers_created;
+                    if let Some(limit) = self.options.sandbox_reseller_limit
+                        && total > limit
+                    {
+                        action.warnings.push(format!(
+                            "the integration sandbox allows {limit} indirect resellers per provider and this would be number {total}: Partner Center will refuse it (800018); delete a sandbox reseller first or declare fewer"
+                        ));
+                    }
+                    action
                 } else {
                     let mut action =
                         self.action(address, None, ActionType::Manual, Operation::Manual);

@@ -75,6 +75,7 @@ fn options() -> PlanOptions {
         backend: "test".into(),
         sandbox: true,
         simulate_hint: None,
+        sandbox_reseller_limit: None,
     }
 }
 
@@ -314,6 +315,32 @@ fn undeclared_support_contact_on_a_managed_subscription_is_reset() {
     assert_eq!(plan.actions.len(), 1);
     assert_eq!(plan.actions[0].action_type, ActionType::ResetSupportContact);
     assert_eq!(plan.actions[0].changes[0].before, "litware");
+}
+
+#[test]
+fn sandbox_reseller_creations_beyond_the_limit_are_warned_about() {
+    let (sources, desired) = desired(&base_text());
+    let creations = |plan: &Plan| -> Vec<Vec<String>> {
+        plan.actions
+            .iter()
+            .filter(|a| matches!(a.operation, Operation::CreateReseller { .. }))
+            .map(|a| a.warnings.clone())
+            .collect()
+    };
+    let unlimited = plan(&desired, &sources, &Live::default(), &options()).unwrap();
+    assert!(!creations(&unlimited).is_empty());
+    assert!(creations(&unlimited).iter().all(Vec::is_empty));
+
+    let full = PlanOptions {
+        sandbox_reseller_limit: Some(0),
+        ..options()
+    };
+    let refused = plan(&desired, &sources, &Live::default(), &full).unwrap();
+    assert!(creations(&refused).iter().all(|warnings| {
+        warnings
+            .iter()
+            .any(|w| w.contains("allows 0 indirect resellers") && w.contains("800018"))
+    }));
 }
 
 #[test]
