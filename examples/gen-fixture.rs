@@ -172,6 +172,7 @@ fn run(settings: &Settings) -> Result<String, String> {
         backend: format!("local:{}", state_path.display()),
         sandbox: true,
         simulate_hint: None,
+        sandbox_reseller_limit: None,
     };
     let mut tenant = Tenant::default();
     let mut executed = 0;
