@@ -708,3 +708,164 @@ fn faults_and_read_after_create_lag_do_not_break_convergence() {
     let (orders, subscriptions) = sim_counts(&sim);
     assert_eq!(orders, subscriptions, "no duplicate purchase");
 }
+
+/// One stage of [`every_kind_of_change_round_trips_through_the_api`].
+struct Stage {
+    company: &'static str,
+    city: &'static str,
+    nce_quantity: u32,
+    auto_renew: bool,
+    legacy_quantity: u32,
+    legacy_cycle: &'static str,
+    legacy_reseller: &'static str,
+    legacy_status: &'static str,
+    support_contact: bool,
+}
+
+fn stage_manifests(stage: &Stage) -> String {
+    let Stage {
+        company,
+        city,
+        nce_quantity,
+        auto_renew,
+        legacy_quantity,
+        legacy_cycle,
+        legacy_reseller,
+        legacy_status,
+        support_contact,
+    } = stage;
+    let mut text = format!(
+        r#"apiVersion: cspctl/v1
+kind: Reseller
+metadata: {{name: northwind}}
+spec: {{tenantId: 6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d, mpnId: "4847383", displayName: Northwind Traders, location: US}}
+---
+apiVersion: cspctl/v1
+kind: Reseller
+metadata: {{name: tailspin}}
+spec: {{tenantId: 7a2c3d4e-5f60-4b7c-9d8e-0f1a2b3c4d5e, mpnId: "5357564", displayName: Tailspin Toys, location: US}}
+---
+apiVersion: cspctl/v1
+kind: Customer
+metadata: {{name: contoso}}
+spec:
+  domain: contoso-e2e.onmicrosoft.com
+  companyName: {company}
+  resellers: [northwind]
+  billing:
+    email: billing@contoso.example
+    culture: en-US
+    language: en
+    address: {{firstName: Ana, lastName: Bowman, addressLine1: 1 Main St, city: {city}, state: WA, postalCode: "98052", country: US}}
+  agreement:
+    contact: {{firstName: Ana, lastName: Bowman, email: ana@contoso.example}}
+    dateAgreed: "2026-01-15"
+---
+apiVersion: cspctl/v1
+kind: Customer
+metadata: {{name: fabrikam}}
+spec:
+  domain: fabrikam-e2e.onmicrosoft.com
+  companyName: Fabrikam Inc
+  resellers: [northwind, tailspin]
+  billing:
+    email: it@fabrikam.example
+    culture: en-GB
+    language: en
+    address: {{firstName: Ben, lastName: Miller, addressLine1: 10 Lane, city: London, postalCode: SW1A 2AA, country: GB}}
+---
+apiVersion: cspctl/v1
+kind: Subscription
+metadata: {{name: contoso-basic}}
+spec: {{customer: contoso, offerId: "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM", quantity: {nce_quantity}, termDuration: P1Y, billingCycle: monthly, autoRenew: {auto_renew}, reseller: northwind}}
+---
+apiVersion: cspctl/v1
+kind: Subscription
+metadata: {{name: fabrikam-e3}}
+spec: {{customer: fabrikam, offerId: 031c9e47-4802-4248-838e-778fb1d2cc05, quantity: {legacy_quantity}, termDuration: P1Y, billingCycle: {legacy_cycle}, reseller: {legacy_reseller}, status: {legacy_status}}}
+"#
+    );
+    if *support_contact {
+        text.push_str(
+            "---\napiVersion: cspctl/v1\nkind: SupportContact\nmetadata: {name: fabrikam-e3-support}\nspec: {subscription: fabrikam-e3, reseller: northwind}\n",
+        );
+    }
+    text
+}
+
+/// Every operation the planner can emit goes through the REST API and converges:
+/// billing profile and company name (PUT with If-Match), quantity up and down (the
+/// new-commerce decrease inside its window), auto-renew, billing cycle (order PATCH),
+/// reseller of record, suspend and reactivate, support contact set and reset.
+#[test]
+fn every_kind_of_change_round_trips_through_the_api() {
+    let sim = start(true);
+    let work = tempfile::tempdir().expect("temp dir");
+    let dir = work.path().join("manifests");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let stages = [
+        Stage {
+            company: "Contoso Ltd",
+            city: "Redmond",
+            nce_quantity: 25,
+            auto_renew: true,
+            legacy_quantity: 10,
+            legacy_cycle: "monthly",
+            legacy_reseller: "northwind",
+            legacy_status: "active",
+            support_contact: true,
+        },
+        Stage {
+            company: "Contoso Group",
+            city: "Bellevue",
+            nce_quantity: 30,
+            auto_renew: false,
+            legacy_quantity: 5,
+            legacy_cycle: "annual",
+            legacy_reseller: "tailspin",
+            legacy_status: "suspended",
+            support_contact: false,
+        },
+        Stage {
+            company: "Contoso Group",
+            city: "Bellevue",
+            nce_quantity: 20,
+            auto_renew: false,
+            legacy_quantity: 5,
+            legacy_cycle: "annual",
+            legacy_reseller: "tailspin",
+            legacy_status: "active",
+            support_contact: true,
+        },
+    ];
+    let mut seen_types = std::collections::BTreeSet::new();
+    for (number, stage) in stages.iter().enumerate() {
+        std::fs::write(dir.join("all.yaml"), stage_manifests(stage)).expect("write manifests");
+        let plan = cspctl(
+            &["plan", dir.to_str().expect("utf-8"), "--format", "json"],
+            work.path(),
+            Some(&sim),
+        );
+        assert!(plan.status.success(), "stage {number}: {}", text(&plan));
+        for action in parse_json(&plan)["actions"].as_array().expect("actions") {
+            seen_types.insert(action["type"].as_str().expect("type").to_owned());
+        }
+        converge(&sim, &dir, work.path());
+    }
+    let expected = [
+        "create",
+        "manual",
+        "reactivate",
+        "reset_support_contact",
+        "set_support_contact",
+        "suspend",
+        "update",
+    ];
+    assert_eq!(
+        seen_types.iter().map(String::as_str).collect::<Vec<_>>(),
+        expected,
+        "every action type went through the API"
+    );
+    let (orders, subscriptions) = sim_counts(&sim);
+    assert_eq!((orders, subscriptions), (2, 2), "nothing bought twice");
+}
