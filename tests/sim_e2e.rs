@@ -321,15 +321,10 @@ fn every_example_converges_against_the_simulator_without_buying_twice() {
     }
 }
 
-#[test]
-fn drift_made_through_the_api_shows_in_the_next_plan() {
-    let sim = start(true);
-    let work = tempfile::tempdir().expect("temp dir");
-    let dir = example("basic");
-    converge(&sim, &dir, work.path());
-
-    // Someone raises a quantity in Partner Center directly: GET, change, PATCH back.
-    let token = token(&sim);
+/// Someone raises a quantity in Partner Center directly (GET, change, PATCH back, as
+/// the portal or a script would); returns the new quantity.
+fn raise_a_quantity_directly(sim: &Sim) -> u64 {
+    let token = token(sim);
     let (status, customers) = http(
         reqwest::Method::GET,
         &format!("{}/v1/customers?size=10", sim.base_url()),
@@ -359,6 +354,17 @@ fn drift_made_through_the_api_shows_in_the_next_plan() {
         Some(subscription),
     );
     assert_eq!(status, 200, "{patched}");
+    quantity + 1
+}
+
+#[test]
+fn drift_made_through_the_api_shows_in_the_next_plan() {
+    let sim = start(true);
+    let work = tempfile::tempdir().expect("temp dir");
+    let dir = example("basic");
+    converge(&sim, &dir, work.path());
+
+    let quantity = raise_a_quantity_directly(&sim) - 1;
 
     let path = dir.to_str().expect("utf-8");
     let plan = cspctl(
@@ -990,4 +996,34 @@ fn local_state_and_the_simulator_agree_on_changes_to_an_existing_tenant() {
         without_generated_ids(comparable(&local)),
         without_generated_ids(comparable(&remote))
     );
+}
+
+/// A plan saved for review is refused at apply time when Partner Center changed
+/// under it, naming the object, and nothing is applied.
+#[test]
+fn a_saved_plan_is_refused_when_partner_center_changed_since() {
+    let sim = start(true);
+    let work = tempfile::tempdir().expect("temp dir");
+    let dir = example("basic");
+    converge(&sim, &dir, work.path());
+    let path = dir.to_str().expect("utf-8");
+
+    // The reviewed plan lowers a quantity that someone raises again before apply.
+    raise_a_quantity_directly(&sim);
+    let plan_file = work.path().join("plan.json");
+    let plan_file = plan_file.to_str().expect("utf-8");
+    let plan = cspctl(&["plan", path, "--out", plan_file], work.path(), Some(&sim));
+    assert!(plan.status.success(), "{}", text(&plan));
+    raise_a_quantity_directly(&sim);
+    let before = sim_counts(&sim);
+
+    let apply = cspctl(
+        &["apply", plan_file, "--auto-approve"],
+        work.path(),
+        Some(&sim),
+    );
+    assert_eq!(apply.status.code(), Some(1), "{}", text(&apply));
+    assert!(text(&apply).contains("stale"), "{}", text(&apply));
+    assert!(text(&apply).contains("Subscription/"), "{}", text(&apply));
+    assert_eq!(sim_counts(&sim), before);
 }
