@@ -215,17 +215,27 @@ fn accept_manual_steps(sim: &Sim, dir: &Path, plan: &Value) -> usize {
         let parts: Vec<&str> = address.split('/').collect();
         match parts.as_slice() {
             ["Relationship", customer, reseller] => {
-                let (status, body) = http(
-                    reqwest::Method::POST,
-                    &format!(
-                        "{}/_sim/customers/{}/accept-relationship",
-                        sim.base_url(),
-                        customers[*customer]
-                    ),
+                // The customer's admin accepts, played with `cspctl sim`.
+                let base = sim.base_url();
+                let accept = cspctl(
+                    &[
+                        "sim",
+                        "accept-relationship",
+                        "--endpoint",
+                        &base,
+                        "--customer",
+                        &customers[*customer],
+                        "--reseller",
+                        &resellers[*reseller],
+                    ],
+                    dir,
                     None,
-                    Some(json!({"resellerTenantId": resellers[*reseller]})),
                 );
-                assert!(status < 300, "accept {address}: {status} {body}");
+                assert!(
+                    accept.status.success(),
+                    "accept {address}: {}",
+                    text(&accept)
+                );
                 played += 1;
             }
             other => panic!("no way to play manual step {other:?} in the simulator"),
@@ -474,21 +484,48 @@ fn production_round_trip(dir: &Path) -> usize {
     assert_eq!(apply.status.code(), Some(3), "{}", text(&apply));
     assert!(text(&apply).contains("waiting"), "{}", text(&apply));
 
-    // The resellers accept the partnership in Partner Center.
+    // The resellers accept the partnership in Partner Center (played with the CLI).
     for reseller in manifests(dir).resellers {
-        let (status, body) = http(
-            reqwest::Method::POST,
-            &format!("{}/_sim/resellers", sim.base_url()),
-            None,
-            Some(json!({
-                "tenantId": reseller.spec.tenant_id,
-                "mpnId": reseller.spec.mpn_id,
-                "name": reseller.spec.display_name,
-                "location": reseller.spec.location,
-            })),
-        );
-        assert!(status < 300, "{status} {body}");
+        let spec = &reseller.spec;
+        let mut args = vec![
+            "sim",
+            "add-reseller",
+            "--tenant-id",
+            &spec.tenant_id,
+            "--mpn-id",
+            &spec.mpn_id,
+            "--name",
+            &spec.display_name,
+        ];
+        if let Some(location) = &spec.location {
+            args.extend(["--location", location]);
+        }
+        let base = sim.base_url();
+        args.extend(["--endpoint", &base]);
+        let added = cspctl(&args, work.path(), None);
+        assert!(added.status.success(), "{}", text(&added));
     }
+    // Adding one twice is refused with the simulator's reason.
+    let again = manifests(dir).resellers[0].spec.clone();
+    let base = sim.base_url();
+    let twice = cspctl(
+        &[
+            "sim",
+            "add-reseller",
+            "--endpoint",
+            &base,
+            "--tenant-id",
+            &again.tenant_id,
+            "--mpn-id",
+            &again.mpn_id,
+            "--name",
+            &again.display_name,
+        ],
+        work.path(),
+        None,
+    );
+    assert_eq!(twice.status.code(), Some(1), "{}", text(&twice));
+    assert!(text(&twice).contains("HTTP 409"), "{}", text(&twice));
     converge_after_manual(&sim, dir, work.path())
 }
 

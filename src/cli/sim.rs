@@ -1,5 +1,7 @@
-//! `cspctl sim serve`: runs the Partner Center simulator until Ctrl-C or SIGTERM.
-//! Flags become a [`SimConfig`]; everything else is in [`crate::sim`].
+//! `cspctl sim ...`: `serve` runs the Partner Center simulator until Ctrl-C or
+//! SIGTERM (flags become a [`SimConfig`]; everything else is in [`crate::sim`]); the
+//! other commands play the other party against a running simulator through its
+//! `/_sim` endpoints, as `cspctl local ...` does for the local state.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -16,6 +18,53 @@ use crate::sim::{Faults, Seed, SimConfig};
 pub enum Command {
     /// Serve the Partner Center simulator.
     Serve(ServeArgs),
+    /// A reseller accepts the provider's partnership invitation (production mode's way
+    /// to add an indirect reseller).
+    AddReseller {
+        #[command(flatten)]
+        target: Target,
+        /// The reseller's tenant id.
+        #[arg(long)]
+        tenant_id: String,
+        /// The reseller's MPN ID.
+        #[arg(long)]
+        mpn_id: String,
+        /// The reseller's name.
+        #[arg(long)]
+        name: String,
+        /// ISO country code.
+        #[arg(long)]
+        location: Option<String>,
+    },
+    /// A customer's global admin accepts a reseller relationship request (an existing
+    /// tenant thereby becomes a customer).
+    AcceptRelationship {
+        #[command(flatten)]
+        target: Target,
+        /// The customer: its domain or tenant id.
+        #[arg(long)]
+        customer: String,
+        /// The reseller's tenant id.
+        #[arg(long)]
+        reseller: String,
+    },
+    /// Moves the simulated clock forward (token expiry, provisioning, cancellation
+    /// windows are measured on it).
+    AdvanceClock {
+        #[command(flatten)]
+        target: Target,
+        /// How far.
+        #[arg(long)]
+        seconds: u64,
+    },
+}
+
+/// Which running simulator to talk to.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// The simulator's base URL, as printed by `cspctl sim serve`.
+    #[arg(long, value_name = "URL", env = "CSPCTL_PC_ENDPOINT")]
+    endpoint: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -127,7 +176,68 @@ fn parse_latency(text: &str) -> Result<(u64, u64), String> {
 pub fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => serve(args, settings),
+        Command::AddReseller {
+            target,
+            tenant_id,
+            mpn_id,
+            name,
+            location,
+        } => admin(
+            &target,
+            "/_sim/resellers",
+            serde_json::json!({"tenantId": tenant_id, "mpnId": mpn_id, "name": name, "location": location}),
+        ),
+        Command::AcceptRelationship {
+            target,
+            customer,
+            reseller,
+        } => admin(
+            &target,
+            &format!("/_sim/customers/{customer}/accept-relationship"),
+            serde_json::json!({"resellerTenantId": reseller}),
+        ),
+        Command::AdvanceClock { target, seconds } => admin(
+            &target,
+            "/_sim/clock/advance",
+            serde_json::json!({"seconds": seconds}),
+        ),
     }
+}
+
+/// POSTs to a simulator admin endpoint and prints its answer; a refusal is an error
+/// carrying the simulator's description.
+fn admin(target: &Target, path: &str, body: serde_json::Value) -> anyhow::Result<ExitCode> {
+    let base = target.endpoint.trim_end_matches('/');
+    let url = format!("{base}{path}");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let (status, text) = runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("POST {url}: is `cspctl sim serve` running there?"))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        anyhow::Ok((status, text))
+    })?;
+    if !status.is_success() {
+        let description = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| {
+                v.get("description")
+                    .and_then(|d| d.as_str())
+                    .map(str::to_owned)
+            })
+            .unwrap_or(text);
+        anyhow::bail!("POST {url}: HTTP {}: {description}", status.as_u16());
+    }
+    println!("{text}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn config(args: ServeArgs, settings: &Settings) -> anyhow::Result<(SimConfig, SocketAddr)> {
