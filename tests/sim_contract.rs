@@ -1335,3 +1335,429 @@ async fn unknown_paths_and_methods_answer_in_the_error_shape() {
     .await;
     assert_eq!(bad_advance.status, 400);
 }
+
+#[tokio::test]
+async fn replays_survive_a_restart_until_they_expire() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("sim.json");
+    let cfg = SimConfig {
+        state_path: Some(path.clone()),
+        ..config()
+    };
+    let sim = start_with(cfg.clone());
+    let (token, customer) = ready_customer(&sim).await;
+    let orders = format!("/v1/customers/{customer}/orders");
+    let first = call(
+        &sim,
+        Method::POST,
+        &orders,
+        Some(&token),
+        Some(order_body(2)),
+        Some("req-persisted"),
+    )
+    .await;
+    assert_eq!(first.status, 201, "{}", first.raw);
+    sim.stop();
+
+    // A restarted simulator answers the replay from the state file.
+    let sim = start_with(cfg.clone());
+    let again = call(
+        &sim,
+        Method::POST,
+        &orders,
+        Some(&token),
+        Some(order_body(2)),
+        Some("req-persisted"),
+    )
+    .await;
+    assert_eq!((again.status, &again.body), (201, &first.body));
+    assert_eq!(state_counts(&sim).await.1, 1, "the replay bought nothing");
+    sim.stop();
+
+    // A state file written before the cache was persisted still loads.
+    let mut file: Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+    assert_eq!(file["idempotency"][0]["requestId"], "req-persisted");
+    if let Value::Object(map) = &mut file {
+        map.remove("idempotency");
+    }
+    std::fs::write(&path, serde_json::to_vec(&file).expect("json")).expect("write");
+    let sim = start_with(cfg.clone());
+    assert_eq!(state_counts(&sim).await.1, 1);
+    sim.stop();
+    let mut file: Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+    if let Value::Object(map) = &mut file {
+        map.insert(
+            "idempotency".into(),
+            json!([{"requestId": "req-persisted", "method": "POST", "path": orders.to_ascii_lowercase(),
+                "status": 201, "body": first.body, "at": 1_772_359_200}]),
+        );
+    }
+    std::fs::write(&path, serde_json::to_vec(&file).expect("json")).expect("write");
+
+    // After 24 simulated hours the entry is gone: dropped on save, and the same id
+    // is a new purchase.
+    let sim = start_with(cfg);
+    advance(&sim, 86_400).await;
+    let token = app_user(&sim).await;
+    let later = call(
+        &sim,
+        Method::POST,
+        &orders,
+        Some(&token),
+        Some(order_body(2)),
+        Some("req-later"),
+    )
+    .await;
+    assert_eq!(later.status, 201, "{}", later.raw);
+    let saved: Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+    let ids: Vec<&str> = saved["idempotency"]
+        .as_array()
+        .expect("cache")
+        .iter()
+        .filter_map(|e| e["requestId"].as_str())
+        .collect();
+    assert_eq!(ids, ["req-later"]);
+    let expired = call(
+        &sim,
+        Method::POST,
+        &orders,
+        Some(&token),
+        Some(order_body(2)),
+        Some("req-persisted"),
+    )
+    .await;
+    assert_eq!(expired.status, 201);
+    assert_ne!(expired.body["id"], first.body["id"]);
+    assert_eq!(state_counts(&sim).await.1, 3);
+}
+
+#[tokio::test]
+async fn sandbox_resellers_are_deleted_once_their_customers_are_inactive() {
+    let sim = start_with(SimConfig {
+        sandbox: true,
+        ..config()
+    });
+    let (token, customer) = ready_customer(&sim).await;
+    for n in 0..4 {
+        let body = json!({"mpnId": format!("90000{n}"), "tenant": {"domainPrefix": format!("r{n}")}, "legalBusinessProfile": {"companyName": format!("R{n}")}});
+        let a = call(
+            &sim,
+            Method::POST,
+            "/v1/sandboxIndirectReseller",
+            Some(&token),
+            Some(body),
+            None,
+        )
+        .await;
+        assert_eq!(a.status, 201, "{}", a.raw);
+    }
+    let sixth = json!({"mpnId": "900009", "tenant": {"domainPrefix": "r9"}, "legalBusinessProfile": {"companyName": "R9"}});
+    let a = call(
+        &sim,
+        Method::POST,
+        "/v1/sandboxIndirectReseller",
+        Some(&token),
+        Some(sixth.clone()),
+        None,
+    )
+    .await;
+    assert_error(&a, 400, 800018);
+
+    let order = call(
+        &sim,
+        Method::POST,
+        &format!("/v1/customers/{customer}/orders"),
+        Some(&token),
+        Some(order_body(1)),
+        None,
+    )
+    .await;
+    assert_eq!(order.status, 201, "{}", order.raw);
+    let sub = order.body["lineItems"][0]["subscriptionId"]
+        .as_str()
+        .expect("sub")
+        .to_owned();
+    let delete = format!("/v1/sandboxIndirectReseller/{RESELLER_TENANT}");
+    let app = app_only(&sim).await;
+    assert_error(
+        &call(&sim, Method::DELETE, &delete, Some(&app), None, None).await,
+        403,
+        900419,
+    );
+    // Pending and active subscriptions both block the deletion.
+    assert_error(
+        &call(&sim, Method::DELETE, &delete, Some(&token), None, None).await,
+        409,
+        800100,
+    );
+    advance(&sim, 60).await;
+    assert_error(
+        &call(&sim, Method::DELETE, &delete, Some(&token), None, None).await,
+        409,
+        800100,
+    );
+    let suspend = call(
+        &sim,
+        Method::PATCH,
+        &format!("/v1/customers/{customer}/subscriptions/{sub}"),
+        Some(&token),
+        Some(json!({"status": "suspended"})),
+        None,
+    )
+    .await;
+    assert_eq!(suspend.status, 200, "{}", suspend.raw);
+    let gone = call(
+        &sim,
+        Method::DELETE,
+        &delete,
+        Some(&token),
+        None,
+        Some("req-del-reseller"),
+    )
+    .await;
+    assert_eq!((gone.status, gone.raw.as_str()), (204, ""));
+    let replay = call(
+        &sim,
+        Method::DELETE,
+        &delete,
+        Some(&token),
+        None,
+        Some("req-del-reseller"),
+    )
+    .await;
+    assert_eq!(replay.status, 204);
+    assert_error(
+        &call(&sim, Method::DELETE, &delete, Some(&token), None, None).await,
+        404,
+        60003,
+    );
+    let rel = call(
+        &sim,
+        Method::GET,
+        &format!("/v1/customers/{customer}/relationships"),
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(rel.body["totalCount"], 0, "{}", rel.raw);
+    // The quota is freed.
+    let a = call(
+        &sim,
+        Method::POST,
+        "/v1/sandboxIndirectReseller",
+        Some(&token),
+        Some(sixth),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.raw);
+
+    let production = start_with(config());
+    add_reseller(&production).await;
+    let token = app_user(&production).await;
+    assert_error(
+        &call(
+            &production,
+            Method::DELETE,
+            &delete,
+            Some(&token),
+            None,
+            None,
+        )
+        .await,
+        403,
+        6003,
+    );
+}
+
+#[tokio::test]
+async fn customers_are_deleted_in_the_sandbox_and_released_in_production() {
+    let sandbox = start_with(SimConfig {
+        sandbox: true,
+        ..config()
+    });
+    let (_, customer) = ready_customer(&sandbox).await;
+    let app = app_only(&sandbox).await;
+    let path = format!("/v1/customers/{customer}");
+    let a = call(&sandbox, Method::DELETE, &path, Some(&app), None, None).await;
+    assert_eq!((a.status, a.raw.as_str()), (204, ""));
+    assert_error(
+        &call(&sandbox, Method::GET, &path, Some(&app), None, None).await,
+        404,
+        1000,
+    );
+    let domain = call(
+        &sandbox,
+        Method::HEAD,
+        "/v1/domains/contoso.onmicrosoft.com",
+        Some(&app),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(domain.status, 404, "the domain is free again");
+
+    let sim = start_with(config());
+    let (token, customer) = ready_customer(&sim).await;
+    let path = format!("/v1/customers/{customer}");
+    assert_error(
+        &call(&sim, Method::DELETE, &path, Some(&token), None, None).await,
+        403,
+        800042,
+    );
+    let order = call(
+        &sim,
+        Method::POST,
+        &format!("{path}/orders"),
+        Some(&token),
+        Some(order_body(1)),
+        None,
+    )
+    .await;
+    let sub = order.body["lineItems"][0]["subscriptionId"]
+        .as_str()
+        .expect("sub")
+        .to_owned();
+    let none = json!({"relationshipToPartner": "none", "attributes": {"objectType": "Customer"}});
+    let app = app_only(&sim).await;
+    assert_error(
+        &call(
+            &sim,
+            Method::PATCH,
+            &path,
+            Some(&app),
+            Some(none.clone()),
+            None,
+        )
+        .await,
+        403,
+        900419,
+    );
+    assert_error(
+        &call(
+            &sim,
+            Method::PATCH,
+            &path,
+            Some(&token),
+            Some(none.clone()),
+            None,
+        )
+        .await,
+        409,
+        800100,
+    );
+    assert_error(
+        &call(
+            &sim,
+            Method::PATCH,
+            &path,
+            Some(&token),
+            Some(json!({"relationshipToPartner": "advisor"})),
+            None,
+        )
+        .await,
+        400,
+        3000,
+    );
+    advance(&sim, 60).await;
+    let cancel = call(
+        &sim,
+        Method::PATCH,
+        &format!("{path}/subscriptions/{sub}"),
+        Some(&token),
+        Some(json!({"status": "deleted"})),
+        None,
+    )
+    .await;
+    assert_eq!(cancel.status, 200, "{}", cancel.raw);
+    let removed = call(&sim, Method::PATCH, &path, Some(&token), Some(none), None).await;
+    assert_eq!(removed.status, 200, "{}", removed.raw);
+    assert_eq!(removed.body["relationshipToPartner"], "none");
+    let list = call(&sim, Method::GET, "/v1/customers", Some(&token), None, None).await;
+    assert_eq!(
+        (
+            &list.body["totalCount"],
+            &list.body["items"][0]["relationshipToPartner"]
+        ),
+        (&json!(1), &json!("none")),
+        "{}",
+        list.raw
+    );
+    let read = call(&sim, Method::GET, &path, Some(&token), None, None).await;
+    assert_eq!(read.body["relationshipToPartner"], "none");
+    assert_error(
+        &call(
+            &sim,
+            Method::POST,
+            &format!("{path}/orders"),
+            Some(&token),
+            Some(order_body(1)),
+            None,
+        )
+        .await,
+        403,
+        20002,
+    );
+    let subs = call(
+        &sim,
+        Method::GET,
+        &format!("{path}/subscriptions"),
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(subs.body["totalCount"], 1, "{}", subs.raw);
+}
+
+#[tokio::test]
+async fn subscription_provisioning_status_follows_the_order() {
+    let sim = start_with(config());
+    let (token, customer) = ready_customer(&sim).await;
+    let order = call(
+        &sim,
+        Method::POST,
+        &format!("/v1/customers/{customer}/orders"),
+        Some(&token),
+        Some(order_body(4)),
+        None,
+    )
+    .await;
+    let sub = order.body["lineItems"][0]["subscriptionId"]
+        .as_str()
+        .expect("sub")
+        .to_owned();
+    let path = format!("/v1/customers/{customer}/subscriptions/{sub}/provisioningstatus");
+    let a = call(&sim, Method::GET, &path, Some(&token), None, None).await;
+    assert_eq!(a.status, 200, "{}", a.raw);
+    assert_eq!(
+        (&a.body["skuId"], &a.body["status"], &a.body["quantity"]),
+        (&json!("CFQ7TTC0LH18:0001"), &json!("pending"), &json!(4))
+    );
+    assert_eq!(a.body["endDate"], "2027-03-01T10:00:00Z");
+    advance(&sim, 60).await;
+    let b = call(&sim, Method::GET, &path, Some(&token), None, None).await;
+    assert_eq!(b.body["status"], "success", "{}", b.raw);
+    let app = app_only(&sim).await;
+    assert_error(
+        &call(&sim, Method::GET, &path, Some(&app), None, None).await,
+        403,
+        900419,
+    );
+    assert_error(
+        &call(
+            &sim,
+            Method::GET,
+            &format!("/v1/customers/{customer}/subscriptions/nope/provisioningstatus"),
+            Some(&token),
+            None,
+            None,
+        )
+        .await,
+        404,
+        20003,
+    );
+}

@@ -17,7 +17,7 @@ use crate::sim::{Faults, Seed, SimConfig};
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Serve the Partner Center simulator.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// A reseller accepts the provider's partnership invitation (production mode's way
     /// to add an indirect reseller).
     AddReseller {
@@ -73,7 +73,8 @@ pub struct ServeArgs {
     /// http://ADDR` once bound.
     #[arg(long, env = "CSPCTL_SIM_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// State file (JSON): loaded at start if present, written after each change.
+    /// State file (JSON, idempotency cache included): loaded at start if present,
+    /// written after each change.
     #[arg(long, env = "CSPCTL_SIM_STATE")]
     state: Option<PathBuf>,
     /// Seed file (JSON) preloading resellers, tenants, customers and subscriptions;
@@ -175,7 +176,7 @@ fn parse_latency(text: &str) -> Result<(u64, u64), String> {
 
 pub fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve(args) => serve(args, settings),
+        Command::Serve(args) => serve(*args, settings),
         Command::AddReseller {
             target,
             tenant_id,

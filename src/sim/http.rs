@@ -22,14 +22,12 @@ use super::auth::{self, Caller, Credentials};
 use super::clock::{SimClock, format_rfc3339};
 use super::faults::{Buckets, Draw, Faults, splitmix64};
 use super::input::{fold_enum, parse_body};
-use super::state::{ApiError, ApiResult, CustomerFilter, Reseller, State};
+use super::state::{ApiError, ApiResult, CustomerFilter, Replay, Reseller, State};
 
 /// Largest request body accepted (1 MiB is far above any Partner Center payload).
 const MAX_BODY: usize = 1 << 20;
 /// Largest customer page (choice; the documentation gives no maximum).
 pub const MAX_PAGE_SIZE: usize = 500;
-/// Idempotency entries live 24 hours of simulated time.
-const IDEMPOTENCY_SECONDS: i64 = 86_400;
 
 /// Settings that do not change while the server runs.
 #[derive(Clone, Debug)]
@@ -38,14 +36,6 @@ pub struct Settings {
     pub provisioning_delay_seconds: i64,
     pub order_list_lag_seconds: i64,
     pub state_path: Option<std::path::PathBuf>,
-}
-
-/// A cached answer to a mutating request.
-#[derive(Clone, Debug)]
-struct Cached {
-    status: u16,
-    body: Option<Value>,
-    at: i64,
 }
 
 /// A customer-list continuation.
@@ -74,7 +64,6 @@ pub struct Inner {
     pub clock: SimClock,
     pub faults: Faults,
     buckets: Buckets,
-    cache: HashMap<(String, String, String), Cached>,
     continuations: HashMap<String, Continuation>,
     runtime_counter: u64,
     fault_counter: u64,
@@ -88,7 +77,6 @@ impl Inner {
             clock,
             faults,
             buckets: Buckets::default(),
-            cache: HashMap::new(),
             continuations: HashMap::new(),
             runtime_counter: 0,
             fault_counter: 0,
@@ -120,12 +108,15 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Writes the state file atomically (temp file + rename); errors go to stderr
-    /// because a failed write must not fail the request that was already committed.
+    /// Writes the state file atomically (temp file + rename), without expired
+    /// idempotency entries; errors go to stderr because a failed write must not fail
+    /// the request that was already committed.
     pub fn persist(&self, inner: &mut Inner) {
         let Some(path) = &self.settings.state_path else {
             return;
         };
+        let now = inner.clock.now();
+        inner.state.expire_replays(now);
         inner.state.clock_offset_seconds = inner.clock.offset();
         if let Err(e) = write_atomically(path, &inner.state) {
             eprintln!(
@@ -397,22 +388,21 @@ async fn api(shared: &Arc<Shared>, request: Incoming) -> Reply {
             "The service is temporarily unavailable (simulated fault); retry later",
         ));
     }
-    let key = request
+    let request_id = request
         .client_request_id
         .as_ref()
-        .filter(|_| request.mutating())
-        .map(|id| (id.clone(), request.method.to_string(), request.path.clone()));
-    if let Some(key) = &key {
-        inner.cache.retain(|_, c| now - c.at < IDEMPOTENCY_SECONDS);
-        if let Some(cached) = inner.cache.get(key) {
-            let reply = Reply {
-                status: cached.status,
-                body: cached.body.clone(),
-                headers: Vec::new(),
-            };
-            inner.stats.replayed += 1;
-            return reply;
-        }
+        .filter(|_| request.mutating());
+    let method = request.method.to_string();
+    if let Some(id) = request_id
+        && let Some(cached) = inner.state.replay(id, &method, &request.path, now)
+    {
+        let reply = Reply {
+            status: cached.status,
+            body: cached.body.clone(),
+            headers: Vec::new(),
+        };
+        inner.stats.replayed += 1;
+        return reply;
     }
     let reply = match dispatch(shared, &mut inner, caller, &request, now) {
         Ok(reply) => reply,
@@ -421,22 +411,23 @@ async fn api(shared: &Arc<Shared>, request: Incoming) -> Reply {
     // Operations validate before they change anything, so only a successful mutating
     // request has committed a change.
     let committed = request.mutating() && reply.status < 300;
-    if let Some(key) = key {
-        inner.cache.insert(
-            key,
-            Cached {
-                status: reply.status,
-                body: reply.body.clone(),
-                at: now,
-            },
-        );
+    if let Some(id) = request_id {
+        inner.state.remember(Replay {
+            request_id: id.clone(),
+            method,
+            path: request.path.clone(),
+            status: reply.status,
+            body: reply.body.clone(),
+            at: now,
+        });
     }
-    if committed {
+    // A cached answer is saved too, so a restarted simulator still replays it.
+    if committed || request_id.is_some() {
         shared.persist(&mut inner);
-        if faults.hits(n, Draw::Drop, faults.drop_after_commit_rate) {
-            inner.stats.dropped += 1;
-            return Reply::empty(504);
-        }
+    }
+    if committed && faults.hits(n, Draw::Drop, faults.drop_after_commit_rate) {
+        inner.stats.dropped += 1;
+        return Reply::empty(504);
     }
     reply
 }
@@ -513,6 +504,11 @@ fn dispatch(
     let state = &mut inner.state;
     let ok = |v: Value| Ok(Reply::json(200, v));
     let created = |v: Value| Ok(Reply::json(201, v));
+    // Changes under a customer whose reseller relationship was removed are refused
+    // (the customer's own PATCH and DELETE are not under it).
+    if request.mutating() && matches!(seg.as_slice(), ["customers", _, _, ..]) {
+        state.require_relationship(id(1))?;
+    }
     match (m, seg.as_slice()) {
         (Method::GET, ["relationships"]) => {
             require_app_user(caller)?;
@@ -536,6 +532,11 @@ fn dispatch(
         (Method::POST, ["sandboxindirectreseller"]) => {
             require_app_user(caller)?;
             created(sandbox_reseller(state, request)?)
+        }
+        (Method::DELETE, ["sandboxindirectreseller", _]) => {
+            require_app_user(caller)?;
+            state.delete_sandbox_reseller(id(1))?;
+            Ok(Reply::empty(204))
         }
         (Method::HEAD, ["domains", _]) => Ok(Reply::empty(if state.domain_taken(id(1)) {
             200
@@ -570,6 +571,15 @@ fn dispatch(
         (Method::GET, ["customers", _]) => {
             let lag = i64::try_from(inner.faults.read_after_create_lag_seconds).unwrap_or(i64::MAX);
             ok(inner.state.get_customer(id(1), now, lag)?)
+        }
+        (Method::PATCH, ["customers", _]) => {
+            require_app_user(caller)?;
+            let input = parse(request)?;
+            ok(state.patch_customer(id(1), input)?)
+        }
+        (Method::DELETE, ["customers", _]) => {
+            state.delete_customer(id(1))?;
+            Ok(Reply::empty(204))
         }
         (Method::GET, ["customers", _, "profiles", "billing"]) => ok(state.get_billing(id(1))?),
         (Method::PUT, ["customers", _, "profiles", "billing"]) => {
@@ -641,6 +651,10 @@ fn dispatch(
             let input = parse(request)?;
             ok(state.patch_subscription(id(1), id(3), input, now)?)
         }
+        (Method::GET, ["customers", _, "subscriptions", _, "provisioningstatus"]) => {
+            require_app_user(caller)?;
+            ok(state.subscription_provisioning_status(id(1), id(3))?)
+        }
         (Method::GET, ["customers", _, "subscriptions", _, "supportcontact"]) => {
             require_app_user(caller)?;
             ok(state.get_support_contact(id(1), id(3))?)
@@ -666,6 +680,7 @@ fn known_path(path: &[&str]) -> bool {
         ["relationships"]
             | ["profiles", "mpn"]
             | ["sandboxindirectreseller"]
+            | ["sandboxindirectreseller", _]
             | ["domains", _]
             | ["customers"]
             | ["customers", _]
@@ -678,7 +693,13 @@ fn known_path(path: &[&str]) -> bool {
             | ["customers", _, "carts" | "orders" | "subscriptions", _]
             | ["customers", _, "carts", _, "checkout"]
             | ["customers", _, "orders", _, "provisioningstatus"]
-            | ["customers", _, "subscriptions", _, "supportcontact"]
+            | [
+                "customers",
+                _,
+                "subscriptions",
+                _,
+                "supportcontact" | "provisioningstatus"
+            ]
             | ["agreements"]
     )
 }

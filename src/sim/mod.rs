@@ -57,7 +57,8 @@ pub struct SimConfig {
     pub frozen_clock: bool,
     /// Integration-sandbox behaviour instead of production.
     pub sandbox: bool,
-    /// State file: loaded at start if present, written after each committed change.
+    /// State file (idempotency cache included): loaded at start if present, written
+    /// after each committed change or cached answer.
     pub state_path: Option<PathBuf>,
     /// Preloaded world, used when no state file exists yet.
     pub seed: Option<Seed>,

@@ -34,6 +34,11 @@ const REGISTRATION_COUNTRIES: [&str; 24] = [
 /// Largest seat count the simulator accepts on a line (choice; Partner Center's
 /// limits vary per offer).
 const MAX_QUANTITY: i64 = 10_000;
+/// Idempotency entries live 24 hours of simulated time.
+pub const IDEMPOTENCY_SECONDS: i64 = 86_400;
+/// The error code of a change refused because subscriptions are still active
+/// (choice; the documentation names the precondition, not its error).
+pub const ACTIVE_SUBSCRIPTIONS_CODE: u32 = 800100;
 
 /// A Partner Center error: HTTP status, numeric code and description.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -170,6 +175,10 @@ pub struct Customer {
     #[serde(default)]
     pub agreements: Vec<Agreement>,
     pub created_at: i64,
+    /// The provider removed its reseller relationship (`relationshipToPartner:
+    /// "none"`): still listed and readable, no longer changeable.
+    #[serde(default)]
+    pub relationship_removed: bool,
 }
 
 /// Seat billing cadence.
@@ -369,6 +378,22 @@ pub struct AccessToken {
     pub expires_at: i64,
 }
 
+/// The cached answer to a mutating request with a client-sent `MS-RequestId`, kept in
+/// the state file so a restarted simulator still replays it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Replay {
+    pub request_id: String,
+    pub method: String,
+    /// Lowercased request path.
+    pub path: String,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// When it was answered (simulated unix seconds).
+    pub at: i64,
+}
+
 /// The whole simulated world; serialized as the state file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -396,6 +421,10 @@ pub struct State {
     pub access_tokens: Vec<AccessToken>,
     #[serde(default)]
     pub refresh_tokens: Vec<String>,
+    /// Cached answers by `(MS-RequestId, method, path)`, oldest first; absent in
+    /// files written before it was persisted.
+    #[serde(default)]
+    pub idempotency: Vec<Replay>,
 }
 
 fn eq_id(a: &str, b: &str) -> bool {
@@ -479,6 +508,13 @@ pub struct OrderLineInput {
     pub quantity: Option<i64>,
     pub friendly_name: Option<String>,
     pub partner_id_on_record: Option<String>,
+}
+
+/// Input of `PATCH /v1/customers/{id}` (other properties are ignored).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CustomerPatch {
+    pub relationship_to_partner: Option<String>,
 }
 
 /// Input of `PATCH …/subscriptions/{id}` (the full resource; only these fields are
@@ -574,6 +610,7 @@ impl State {
             subscriptions: Vec::new(),
             access_tokens: Vec::new(),
             refresh_tokens: Vec::new(),
+            idempotency: Vec::new(),
         }
     }
 
@@ -886,6 +923,7 @@ impl State {
             reseller_ids: associated.into_iter().collect(),
             agreements: Vec::new(),
             created_at: now,
+            relationship_removed: false,
         };
         let mut body = self.customer_json(&customer);
         self.customers.push(customer);
@@ -927,7 +965,7 @@ impl State {
         }
         let mut body = json!({
             "id": c.id, "commerceId": c.id, "companyProfile": company,
-            "billingProfile": Self::billing_json(c), "relationshipToPartner": "reseller",
+            "billingProfile": Self::billing_json(c), "relationshipToPartner": Self::relationship_to_partner(c),
             "allowDelegatedAccess": true, "attributes": {"objectType": "Customer"},
         });
         if let (Some(partner), Value::Object(map)) = (&c.associated_partner_id, &mut body) {
@@ -936,11 +974,20 @@ impl State {
         body
     }
 
+    /// `relationshipToPartner` of a customer.
+    fn relationship_to_partner(c: &Customer) -> &'static str {
+        if c.relationship_removed {
+            "none"
+        } else {
+            "reseller"
+        }
+    }
+
     /// A customer as a list item.
     pub fn customer_list_item(c: &Customer) -> Value {
         json!({
             "id": c.id, "companyProfile": {"tenantId": c.id, "domain": c.domain, "companyName": c.company_name},
-            "relationshipToPartner": "reseller",
+            "relationshipToPartner": Self::relationship_to_partner(c),
             "links": {"self": {"uri": format!("/customers/{}", c.id), "method": "GET", "headers": []}},
             "attributes": {"objectType": "Customer"},
         })
@@ -1113,11 +1160,14 @@ impl State {
                     reseller_ids: Vec::new(),
                     agreements: Vec::new(),
                     created_at: now,
+                    relationship_removed: false,
                 });
                 self.customers.len() - 1
             }
         };
         let c = &mut self.customers[index];
+        // Accepting a request again restores a removed relationship.
+        c.relationship_removed = false;
         if let Some(r) = reseller_id
             && !c.reseller_ids.iter().any(|x| eq_id(x, &r))
         {
@@ -1128,6 +1178,167 @@ impl State {
             }
         }
         Ok(self.customer_json(&self.customers[index]))
+    }
+
+    /// Whether a customer has subscriptions that are active or still provisioning.
+    fn has_active_subscriptions(&self, customer_id: &str) -> bool {
+        self.subscriptions.iter().any(|s| {
+            s.customer_id == customer_id && matches!(s.status, Status::Active | Status::Pending)
+        })
+    }
+
+    fn active_subscriptions_error(what: &str) -> ApiError {
+        ApiError::new(
+            409,
+            ACTIVE_SUBSCRIPTIONS_CODE,
+            format!("{what} still has active subscriptions; suspend or cancel them first"),
+        )
+    }
+
+    /// Changes under a customer whose reseller relationship was removed are refused
+    /// with 403/20002 (choice; reads keep working). Unknown customers pass: the
+    /// operation itself answers for them.
+    pub fn require_relationship(&self, customer_id: &str) -> ApiResult<()> {
+        let Some(c) = self.customers.iter().find(|c| eq_id(&c.id, customer_id)) else {
+            return Ok(());
+        };
+        if c.relationship_removed {
+            return Err(ApiError::new(
+                403,
+                20002,
+                format!(
+                    "The partner does not have a relationship with the customer '{}'",
+                    c.id
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `PATCH /v1/customers/{id}` with `relationshipToPartner: none`: removes the
+    /// provider's reseller relationship; refused while subscriptions are active
+    /// (pending counts as active). Removing it again answers the unchanged customer.
+    pub fn patch_customer(&mut self, customer_id: &str, input: CustomerPatch) -> ApiResult<Value> {
+        let i = self.customer_index(customer_id)?;
+        match input.relationship_to_partner.as_deref().map(fold_enum) {
+            Some(r) if r == "none" => {}
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    3000,
+                    "relationshipToPartner can only be set to none",
+                ));
+            }
+            None => {
+                return Err(ApiError::bad_request(
+                    3000,
+                    "relationshipToPartner is required",
+                ));
+            }
+        }
+        if !self.customers[i].relationship_removed {
+            if self.has_active_subscriptions(&self.customers[i].id) {
+                return Err(Self::active_subscriptions_error("The customer"));
+            }
+            self.customers[i].relationship_removed = true;
+        }
+        Ok(self.customer_json(&self.customers[i]))
+    }
+
+    /// `DELETE /v1/customers/{id}` (integration sandbox only): purges the customer
+    /// with its carts, orders and subscriptions; its domain becomes free.
+    pub fn delete_customer(&mut self, customer_id: &str) -> ApiResult<()> {
+        if !self.sandbox {
+            return Err(ApiError::new(
+                403,
+                800042,
+                "Deleting a customer is only supported in the integration sandbox",
+            ));
+        }
+        let i = self.customer_index(customer_id)?;
+        let removed = self.customers.remove(i);
+        self.carts.retain(|c| c.customer_id != removed.id);
+        self.orders.retain(|o| o.customer_id != removed.id);
+        self.subscriptions.retain(|s| s.customer_id != removed.id);
+        Ok(())
+    }
+
+    /// `DELETE /v1/sandboxIndirectReseller/{tenantId}` (integration sandbox only):
+    /// ends the partnership, which frees a place under the 5-reseller limit. Refused
+    /// while a customer related to the reseller, or a subscription with the reseller
+    /// as partner of record, is active. Customers lose the link to it; subscriptions
+    /// keep their `partnerId` as a record.
+    pub fn delete_sandbox_reseller(&mut self, tenant_id: &str) -> ApiResult<()> {
+        if !self.sandbox {
+            return Err(ApiError::new(
+                403,
+                6003,
+                "Deleting indirect resellers is only allowed in the integration sandbox",
+            ));
+        }
+        let Some(i) = self
+            .resellers
+            .iter()
+            .position(|r| eq_id(&r.tenant_id, tenant_id.trim()))
+        else {
+            return Err(ApiError::new(
+                404,
+                60003,
+                format!("Indirect reseller tenant '{tenant_id}' not found"),
+            ));
+        };
+        let reseller = self.resellers[i].clone();
+        let busy = self
+            .customers
+            .iter()
+            .filter(|c| c.reseller_ids.iter().any(|r| eq_id(r, &reseller.tenant_id)))
+            .any(|c| self.has_active_subscriptions(&c.id))
+            || self.subscriptions.iter().any(|s| {
+                s.partner_id == reseller.mpn_id
+                    && matches!(s.status, Status::Active | Status::Pending)
+            });
+        if busy {
+            return Err(Self::active_subscriptions_error(
+                "A customer of the indirect reseller",
+            ));
+        }
+        self.resellers.remove(i);
+        for c in &mut self.customers {
+            c.reseller_ids.retain(|r| !eq_id(r, &reseller.tenant_id));
+            if c.associated_partner_id
+                .as_deref()
+                .is_some_and(|a| eq_id(a, &reseller.tenant_id))
+            {
+                c.associated_partner_id = c.reseller_ids.first().cloned();
+            }
+        }
+        Ok(())
+    }
+
+    // ---- idempotency -------------------------------------------------------------
+
+    /// Drops cached answers older than 24 simulated hours.
+    pub fn expire_replays(&mut self, now: i64) {
+        self.idempotency
+            .retain(|e| now.saturating_sub(e.at) < IDEMPOTENCY_SECONDS);
+    }
+
+    /// The cached answer to `(request id, method, lowercased path)`, if still valid.
+    pub fn replay(
+        &mut self,
+        request_id: &str,
+        method: &str,
+        path: &str,
+        now: i64,
+    ) -> Option<&Replay> {
+        self.expire_replays(now);
+        self.idempotency
+            .iter()
+            .find(|e| e.request_id == request_id && e.method == method && e.path == path)
+    }
+
+    /// Records an answer for later replays (the caller checked there is none).
+    pub fn remember(&mut self, replay: Replay) {
+        self.idempotency.push(replay);
     }
 
     // ---- agreements --------------------------------------------------------------
@@ -1861,6 +2072,37 @@ impl State {
         ))
     }
 
+    /// `GET …/subscriptions/{id}/provisioningstatus`: `pending` while the order
+    /// provisions, `success` afterwards (also when suspended or deleted); `failed` is
+    /// never produced. `skuId` is `productId:skuId` of a new-commerce offer id and the
+    /// offer id itself for legacy offers (choice).
+    pub fn subscription_provisioning_status(
+        &self,
+        customer_id: &str,
+        sub_id: &str,
+    ) -> ApiResult<Value> {
+        let s = &self.subscriptions[self.subscription_index(customer_id, sub_id)?];
+        let sku = if s.is_new_commerce() {
+            s.offer_id
+                .splitn(3, ':')
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(":")
+        } else {
+            s.offer_id.clone()
+        };
+        let status = if s.status == Status::Pending {
+            "pending"
+        } else {
+            "success"
+        };
+        Ok(json!({
+            "skuId": sku, "status": status, "quantity": s.quantity,
+            "endDate": format_rfc3339(add_months(s.created_at, s.term.months())),
+            "attributes": {"objectType": "SubscriptionProvisioningStatus"},
+        }))
+    }
+
     /// `PATCH …/subscriptions/{id}` with the full resource.
     pub fn patch_subscription(
         &mut self,
@@ -2111,6 +2353,7 @@ impl State {
                 reseller_ids,
                 agreements: Vec::new(),
                 created_at: now - 30 * 86_400,
+                relationship_removed: false,
             };
             if sc.mca_accepted {
                 let user_id = self.new_guid();

@@ -355,3 +355,117 @@ fn seed_loads_customers_and_subscriptions() {
     );
     assert_eq!(s.subscriptions[0].status, Status::Active);
 }
+
+#[test]
+fn replays_expire_after_24_hours_and_old_files_load() {
+    let mut s = world();
+    s.remember(Replay {
+        request_id: "r".into(),
+        method: "POST".into(),
+        path: "/v1/customers".into(),
+        status: 201,
+        body: Some(json!({"id": "x"})),
+        at: NOW,
+    });
+    assert!(s.replay("r", "POST", "/v1/customers", NOW + 10).is_some());
+    assert!(s.replay("r", "PUT", "/v1/customers", NOW + 10).is_none());
+    let mut text = serde_json::to_value(&s).expect("json");
+    assert_eq!(text["idempotency"][0]["requestId"], "r");
+    if let Value::Object(map) = &mut text {
+        map.remove("idempotency");
+    }
+    let old: State = serde_json::from_value(text).expect("a file without the cache loads");
+    assert!(old.idempotency.is_empty());
+    assert!(
+        s.replay("r", "POST", "/v1/customers", NOW + IDEMPOTENCY_SECONDS)
+            .is_none()
+    );
+    assert!(s.idempotency.is_empty());
+}
+
+#[test]
+fn sandbox_resellers_are_deleted_only_without_active_subscriptions() {
+    let mut s = world();
+    assert_eq!(
+        s.delete_sandbox_reseller("r1-tenant")
+            .expect_err("production"),
+        ApiError::new(
+            403,
+            6003,
+            "Deleting indirect resellers is only allowed in the integration sandbox"
+        )
+    );
+    s.sandbox = true;
+    let c = customer(&mut s);
+    attest(&mut s, &c);
+    let sid = sub_id(&order(&mut s, &c, NCE, 1, Some("2000001")).expect("bought"));
+    let err = s.delete_sandbox_reseller("R1-TENANT").expect_err("busy");
+    assert_eq!((err.status, err.code), (409, ACTIVE_SUBSCRIPTIONS_CODE));
+    s.settle(NOW + 10);
+    patch(&mut s, &c, &sid, json!({"status": "suspended"}), NOW + 10).expect("suspended");
+    s.delete_sandbox_reseller("r1-tenant").expect("deleted");
+    assert!(s.resellers.is_empty());
+    assert_eq!(s.customers[0].associated_partner_id, None);
+    assert!(s.customers[0].reseller_ids.is_empty());
+    assert_eq!(
+        s.delete_sandbox_reseller("r1-tenant")
+            .expect_err("gone")
+            .code,
+        60003
+    );
+}
+
+#[test]
+fn customers_lose_the_relationship_or_are_deleted() {
+    let mut s = world();
+    let c = customer(&mut s);
+    attest(&mut s, &c);
+    let sid = sub_id(&order(&mut s, &c, NCE, 1, None).expect("bought"));
+    let none = || parse_value::<CustomerPatch>(json!({"RelationshipToPartner": "None"}));
+    let err = s
+        .patch_customer(&c, none().expect("input"))
+        .expect_err("pending counts as active");
+    assert_eq!(err.code, ACTIVE_SUBSCRIPTIONS_CODE);
+    let bad = parse_value::<CustomerPatch>(json!({"relationshipToPartner": "reseller"}));
+    assert_eq!(
+        s.patch_customer(&c, bad.expect("input"))
+            .expect_err("only none")
+            .code,
+        3000
+    );
+    s.settle(NOW + 10);
+    patch(&mut s, &c, &sid, json!({"status": "deleted"}), NOW + 10).expect("cancelled");
+    let body = s
+        .patch_customer(&c, none().expect("input"))
+        .expect("removed");
+    assert_eq!(body["relationshipToPartner"], "none");
+    assert_eq!(s.require_relationship(&c).expect_err("403").code, 20002);
+    assert!(s.require_relationship("unknown").is_ok());
+    assert_eq!(s.delete_customer(&c).expect_err("production").status, 403);
+    s.sandbox = true;
+    s.delete_customer(&c).expect("deleted");
+    assert!(s.customers.is_empty() && s.orders.is_empty() && s.subscriptions.is_empty());
+    assert!(!s.domain_taken("contoso.onmicrosoft.com"));
+}
+
+#[test]
+fn subscription_provisioning_status_follows_the_order() {
+    let mut s = world();
+    let c = customer(&mut s);
+    attest(&mut s, &c);
+    let sid = sub_id(&order(&mut s, &c, NCE, 3, None).expect("bought"));
+    let status = s
+        .subscription_provisioning_status(&c, &sid)
+        .expect("status");
+    assert_eq!(
+        (&status["skuId"], &status["status"], &status["quantity"]),
+        (&json!("CFQ7TTC0LH18:0001"), &json!("pending"), &json!(3))
+    );
+    assert_eq!(status["endDate"], "2027-01-01T00:00:00Z");
+    s.settle(NOW + 10);
+    assert_eq!(
+        s.subscription_provisioning_status(&c, &sid)
+            .expect("status")["status"],
+        "success"
+    );
+}
