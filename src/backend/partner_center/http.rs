@@ -44,6 +44,10 @@ pub struct RetryPolicy {
     pub attempts: u32,
     /// Longest `Retry-After` honoured; a longer one is cut to this.
     pub retry_after_cap: Duration,
+    /// How long one request may wait on 429s in all. Throttling is not a failure of
+    /// the request: it is retried as Partner Center asks (`Retry-After`) without
+    /// using up `attempts`, until this much waiting is spent.
+    pub throttled_budget: Duration,
     /// Per-request timeout.
     pub request_timeout: Duration,
 }
@@ -55,6 +59,7 @@ impl Default for RetryPolicy {
             cap: Duration::from_secs(30),
             attempts: 5,
             retry_after_cap: Duration::from_secs(120),
+            throttled_budget: Duration::from_secs(900),
             request_timeout: Duration::from_secs(100),
         }
     }
@@ -423,6 +428,7 @@ impl HttpClient {
         let mut attempt = 1;
         let mut reauthenticated = false;
         let mut refused: Option<Secret> = None;
+        let mut throttled_for = Duration::ZERO;
         loop {
             let token = self.token(refused.as_ref()).await?;
             let outcome = self.attempt(&request, &token).await;
@@ -457,10 +463,21 @@ impl HttpClient {
                         // Starts at 8× base (4 s by default), reaching the cap soon.
                         Verdict::InProgress => (policy.backoff(attempt + 3), error().to_string()),
                         Verdict::Throttled => {
+                            // At least `base`, so a server answering `Retry-After: 0`
+                            // forever cannot spin us; the budget ends it either way.
                             let wait = retry_after(&headers)
-                                .map(|w| w.min(policy.retry_after_cap))
+                                .map(|w| w.clamp(policy.base, policy.retry_after_cap))
                                 .unwrap_or_else(|| policy.backoff(attempt));
-                            (wait, error().to_string())
+                            if throttled_for + wait <= policy.throttled_budget {
+                                throttled_for += wait;
+                                tokio::time::sleep(wait).await;
+                                continue;
+                            }
+                            return Err(BackendError::State(format!(
+                                "{} (still throttled after waiting {} s as Partner Center asked; try again later or with less parallelism)",
+                                error(),
+                                throttled_for.as_secs()
+                            )));
                         }
                     }
                 }

@@ -332,6 +332,7 @@ fn fast() -> Tuning {
             cap: Duration::from_millis(50),
             attempts: 5,
             retry_after_cap: Duration::from_secs(5),
+            throttled_budget: Duration::from_secs(30),
             request_timeout: Duration::from_secs(10),
         },
         poll_initial: Duration::from_millis(10),
@@ -704,4 +705,43 @@ fn updates_go_in_a_safe_order_with_derived_ids() {
     );
     assert_eq!(writes[5].headers["ms-requestid"], "upd-3");
     assert_eq!(writes.len(), 6);
+}
+
+/// Throttling is waited out as Partner Center asks, beyond the retry attempts of a
+/// failing request, until the throttling budget is spent.
+#[test]
+fn throttling_is_waited_out_within_a_budget_not_an_attempt_count() {
+    let throttled = || {
+        (
+            429,
+            vec![("Retry-After".to_owned(), "0".to_owned())],
+            json!({"statusCode": 429, "message": "Rate limit is exceeded. Try again in 0 seconds."}),
+        )
+    };
+    let mock = Shared::default();
+    mock.lock().unwrap().script.insert(
+        "GET /v1/relationships".into(),
+        (0..8).map(|_| throttled()).collect(),
+    );
+    let base = start(mock.clone());
+    let mut backend =
+        PartnerCenterBackend::with_tuning(config(&base, SECRET, false), fast()).unwrap();
+    assert!(fast().retry.attempts < 8);
+    backend
+        .read_live()
+        .expect("eight 429s in a row are waited out");
+
+    let mock = Shared::default();
+    mock.lock().unwrap().script.insert(
+        "GET /v1/relationships".into(),
+        (0..100).map(|_| throttled()).collect(),
+    );
+    let base = start(mock.clone());
+    let mut tuning = fast();
+    tuning.retry.throttled_budget = Duration::from_millis(50);
+    let mut backend =
+        PartnerCenterBackend::with_tuning(config(&base, SECRET, false), tuning).unwrap();
+    let error = backend.read_live().unwrap_err().to_string();
+    assert!(error.contains("still throttled"), "{error}");
+    assert!(error.contains("GET /v1/relationships"), "{error}");
 }
