@@ -660,35 +660,20 @@ fn configuration_mistakes_are_reported_before_any_request() {
 /// file it keeps survives a restart.
 #[test]
 fn the_readme_rehearsal_runs_against_a_separate_simulator_process() {
-    use std::io::{BufRead as _, BufReader};
-
     let work = tempfile::tempdir().expect("temp dir");
     let state = work.path().join("sim-state.json");
-    let serve = |state: &Path| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cspctl"))
-            .args([
-                "sim",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
+    let state_arg = state.to_str().expect("utf-8").to_owned();
+    let serve = || {
+        serve(
+            &[
                 "--sandbox",
                 "--state",
-            ])
-            .arg(state)
-            .env("CSPCTL_SIM_PROVISIONING_DELAY", "0")
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("sim serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the address line");
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        (child, url)
+                &state_arg,
+                "--provisioning-delay",
+                "0",
+            ],
+            work.path(),
+        )
     };
     let run = |url: &str, args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_cspctl"))
@@ -710,7 +695,7 @@ fn the_readme_rehearsal_runs_against_a_separate_simulator_process() {
     let basic = example("basic");
     let basic = basic.to_str().expect("utf-8");
 
-    let (mut child, url) = serve(&state);
+    let (mut child, url) = serve();
     let plan = run(&url, &["plan", basic, "--out", "plan.json"]);
     assert!(plan.status.success(), "{}", text(&plan));
     let apply = run(&url, &["apply", "plan.json", "--auto-approve"]);
@@ -724,7 +709,7 @@ fn the_readme_rehearsal_runs_against_a_separate_simulator_process() {
     child.wait().expect("reaped");
 
     // A new simulator process on the same state file knows everything applied.
-    let (mut child, url) = serve(&state);
+    let (mut child, url) = serve();
     let again = run(&url, &["plan", basic, "--detailed-exitcode"]);
     child.kill().expect("stop the simulator");
     child.wait().expect("reaped");
@@ -1063,4 +1048,158 @@ fn a_saved_plan_is_refused_when_partner_center_changed_since() {
     assert!(text(&apply).contains("stale"), "{}", text(&apply));
     assert!(text(&apply).contains("Subscription/"), "{}", text(&apply));
     assert_eq!(sim_counts(&sim), before);
+}
+
+/// The seed file documented in docs/simulator.md, taken from the document itself so
+/// the example stays true.
+fn documented_seed() -> String {
+    let doc = include_str!("../docs/simulator.md");
+    let section = &doc[doc.find("### Seed file").expect("a seed section")..];
+    let start = section.find("```json\n").expect("a JSON example") + "```json\n".len();
+    let end = start + section[start..].find("```").expect("closed");
+    section[start..end].to_owned()
+}
+
+/// Starts `cspctl sim serve` (production) with `args`; returns the process and URL.
+fn serve(args: &[&str], work: &Path) -> (std::process::Child, String) {
+    use std::io::{BufRead as _, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cspctl"))
+        .args(["sim", "serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .current_dir(work)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sim serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the address line");
+    let url = line.trim().strip_prefix("listening on ").map(str::to_owned);
+    match url {
+        Some(url) => (child, url),
+        None => {
+            let output = child.wait_with_output().expect("exited");
+            panic!("sim serve did not start:\n{}", text(&output));
+        }
+    }
+}
+
+/// Adopting an existing tenant: the documented seed preloads a tenant that is not a
+/// customer; a manifest declares it by tenant id; the plan makes the relationship
+/// request a manual step with Partner Center's link; once the customer's admin
+/// accepts (played with `cspctl sim accept-relationship`), the billing profile is
+/// brought in line and the next plan is empty.
+#[test]
+fn an_existing_tenant_from_the_documented_seed_is_adopted() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let seed = work.path().join("seed.json");
+    std::fs::write(&seed, documented_seed()).expect("write seed");
+    let (mut child, url) = serve(&["--seed", seed.to_str().expect("utf-8")], work.path());
+    let manifests = work.path().join("manifests");
+    std::fs::create_dir_all(&manifests).expect("mkdir");
+    std::fs::write(
+        manifests.join("northwind.yaml"),
+        r#"apiVersion: cspctl/v1
+kind: Reseller
+metadata: {name: first-up}
+spec: {tenantId: 484e548c-f5f3-4528-93a9-c16c6373cb59, mpnId: "4847383", displayName: First Up Consultants, location: US}
+---
+apiVersion: cspctl/v1
+kind: Customer
+metadata: {name: northwind}
+spec:
+  tenantId: 6b9f5a2e-1c3d-4e5f-8a7b-9c0d1e2f3a4b
+  domain: northwind.onmicrosoft.com
+  companyName: Northwind
+  resellers: [first-up]
+  billing:
+    email: billing@northwind.example
+    culture: en-US
+    language: en
+    address: {firstName: Nora, lastName: West, addressLine1: 5 Harbour Rd, city: Seattle, state: WA, postalCode: "98101", country: US}
+"#,
+    )
+    .expect("write manifests");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cspctl"))
+            .args(args)
+            .args([
+                "--backend",
+                "partner-center",
+                "--endpoint",
+                &url,
+                "--authority",
+                &url,
+            ])
+            .current_dir(work.path())
+            .env("NO_COLOR", "1")
+            .env(
+                "CSPCTL_PC_TENANT_ID",
+                "d2c6a5f0-6b1e-4c1a-9f3e-5b7d2a9c0e11",
+            )
+            .env("CSPCTL_PC_CLIENT_ID", "cspctl-sim")
+            .env("CSPCTL_PC_CLIENT_SECRET", "sim-secret")
+            .env("CSPCTL_PC_REFRESH_TOKEN", "sim-refresh-token")
+            .output()
+            .expect("cspctl runs")
+    };
+
+    let plan = run(&["plan", "manifests", "--format", "json"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    let plan = parse_json(&plan);
+    let customer = plan["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .find(|a| a["address"] == "Customer/northwind")
+        .unwrap_or_else(|| panic!("{plan:#}"))
+        .clone();
+    assert_eq!(customer["type"], "manual", "{customer:#}");
+    assert!(
+        customer["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("https://")),
+        "{customer:#}"
+    );
+    // The seeded customer and reseller are live; only the tenant is new to us.
+    assert!(
+        plan["unmanaged"].to_string().contains("contoso"),
+        "{plan:#}"
+    );
+
+    let accept = Command::new(env!("CARGO_BIN_EXE_cspctl"))
+        .args(["sim", "accept-relationship", "--endpoint", &url])
+        .args(["--customer", "northwind.onmicrosoft.com"])
+        .args(["--reseller", "484e548c-f5f3-4528-93a9-c16c6373cb59"])
+        .output()
+        .expect("runs");
+    assert!(accept.status.success(), "{}", text(&accept));
+
+    let apply = run(&["apply", "manifests", "--auto-approve"]);
+    assert!(apply.status.success(), "{}", text(&apply));
+    assert!(
+        text(&apply).contains("Customer/northwind"),
+        "{}",
+        text(&apply)
+    );
+    let again = run(&["plan", "manifests", "--detailed-exitcode"]);
+    child.kill().expect("stop");
+    child.wait().expect("reaped");
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+}
+
+#[test]
+fn a_bad_seed_file_is_refused_with_its_name() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let seed = work.path().join("seed.json");
+    std::fs::write(&seed, r#"{"resellers": [], "customerz": []}"#).expect("write");
+    let output = Command::new(env!("CARGO_BIN_EXE_cspctl"))
+        .args(["sim", "serve", "--listen", "127.0.0.1:0", "--seed"])
+        .arg(&seed)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(text(&output).contains("seed.json"), "{}", text(&output));
+    assert!(text(&output).contains("customerz"), "{}", text(&output));
 }
