@@ -735,6 +735,17 @@ fn faults_and_read_after_create_lag_do_not_break_convergence() {
     converge(&sim, &dir, work.path());
     let (orders, subscriptions) = sim_counts(&sim);
     assert_eq!(orders, subscriptions, "no duplicate purchase");
+    // The faults really struck: answers were lost after commits and 503s answered.
+    let (status, stats) = http(
+        reqwest::Method::GET,
+        &format!("{}/_sim/stats", sim.base_url()),
+        None,
+        None,
+    );
+    assert_eq!(status, 200, "{stats}");
+    assert!(stats["dropped"].as_u64() > Some(0), "{stats}");
+    assert!(stats["serverErrors"].as_u64() > Some(0), "{stats}");
+    assert!(stats["replayed"].as_u64() > Some(0), "{stats}");
 }
 
 /// One stage of [`every_kind_of_change_round_trips_through_the_api`].

@@ -139,7 +139,7 @@ pub struct ServeArgs {
     /// Fraction (0..1) of API requests answered 503.
     #[arg(long, env = "CSPCTL_SIM_SERVER_ERROR_RATE", default_value_t = 0.0)]
     server_error_rate: f64,
-    /// Fraction (0..1) of committed changes answered with an empty 504.
+    /// Fraction (0..1) of committed changes whose connection then closes unanswered.
     #[arg(long, env = "CSPCTL_SIM_DROP_RATE", default_value_t = 0.0)]
     drop_rate: f64,
     /// Seconds after creation during which GET /v1/customers/{id} answers 404.

@@ -27,7 +27,7 @@ pub struct Faults {
     /// Fraction (0..=1) of `/v1` requests answered 503 before doing anything.
     pub server_error_rate: f64,
     /// Fraction (0..=1) of mutating `/v1` requests whose change is committed and
-    /// whose response is then replaced by an empty 504.
+    /// whose connection then closes without an answer.
     pub drop_after_commit_rate: f64,
     /// Seconds after creation during which `GET /v1/customers/{id}` answers 404.
     pub read_after_create_lag_seconds: u64,

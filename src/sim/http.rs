@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 use super::auth::{self, Caller, Credentials};
 use super::clock::{SimClock, format_rfc3339};
+use super::cut::Cut;
 use super::faults::{Buckets, Draw, Faults, splitmix64};
 use super::input::{fold_enum, parse_body};
 use super::state::{ApiError, ApiResult, CustomerFilter, Replay, Reseller, State};
@@ -142,6 +143,8 @@ struct Reply {
     status: u16,
     body: Option<Value>,
     headers: Vec<(&'static str, String)>,
+    /// The dropped-answer fault: close the connection instead of answering.
+    drop_connection: bool,
 }
 
 impl Reply {
@@ -150,6 +153,7 @@ impl Reply {
             status,
             body: Some(body),
             headers: Vec::new(),
+            drop_connection: false,
         }
     }
 
@@ -158,6 +162,7 @@ impl Reply {
             status,
             body: None,
             headers: Vec::new(),
+            drop_connection: false,
         }
     }
 
@@ -266,6 +271,11 @@ pub async fn handle(
             route(&shared, request).await
         }
     };
+    if reply.drop_connection
+        && let Some(ConnectInfo(cut)) = parts.extensions.get::<ConnectInfo<Cut>>()
+    {
+        cut.cut();
+    }
     {
         let mut inner = shared.lock();
         *inner.stats.by_status.entry(reply.status).or_insert(0) += 1;
@@ -400,6 +410,7 @@ async fn api(shared: &Arc<Shared>, request: Incoming) -> Reply {
             status: cached.status,
             body: cached.body.clone(),
             headers: Vec::new(),
+            drop_connection: false,
         };
         inner.stats.replayed += 1;
         return reply;
@@ -427,7 +438,11 @@ async fn api(shared: &Arc<Shared>, request: Incoming) -> Reply {
     }
     if committed && faults.hits(n, Draw::Drop, faults.drop_after_commit_rate) {
         inner.stats.dropped += 1;
-        return Reply::empty(504);
+        // `handle` cuts the connection (every listener is wrapped by `serve`); the
+        // empty 504 is only what would go out if the switch were missing.
+        let mut dropped = Reply::empty(504);
+        dropped.drop_connection = true;
+        return dropped;
     }
     reply
 }
@@ -455,6 +470,7 @@ fn throttle(inner: &mut Inner, request: &Incoming) -> Option<Reply> {
                     json!({"statusCode": 429, "message": format!("Rate limit is exceeded. Try again in {wait} seconds.")}),
                 ),
                 headers: vec![("retry-after", wait.to_string())],
+                drop_connection: false,
             });
         }
     }

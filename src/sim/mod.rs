@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod clock;
+mod cut;
 pub mod faults;
 pub mod http;
 pub mod input;
@@ -183,8 +184,13 @@ async fn serve_shared(
         shutdown.await;
         let _ = stopping_tx.send(());
     };
+    // Connections can be cut by the handler (the dropped-answer fault).
     let server = std::future::IntoFuture::into_future(
-        axum::serve(listener, app).with_graceful_shutdown(signal),
+        axum::serve(
+            cut::CutListener(listener),
+            app.into_make_service_with_connect_info::<cut::Cut>(),
+        )
+        .with_graceful_shutdown(signal),
     );
     let grace = async move {
         if stopping_rx.await.is_ok() {
