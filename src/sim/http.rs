@@ -274,9 +274,9 @@ pub async fn handle(
     if reply.drop_connection
         && let Some(ConnectInfo(cut)) = parts.extensions.get::<ConnectInfo<Cut>>()
     {
+        // Counted as `dropped`, not under a status: no status goes out.
         cut.cut();
-    }
-    {
+    } else {
         let mut inner = shared.lock();
         *inner.stats.by_status.entry(reply.status).or_insert(0) += 1;
     }
