@@ -130,7 +130,7 @@ impl Shared {
 
 /// Serializes `state` to `path` through a temporary file in the same directory.
 pub fn write_atomically(path: &std::path::Path, state: &State) -> std::io::Result<()> {
-    let text = serde_json::to_vec_pretty(state).map_err(std::io::Error::other)?;
+    let text = serde_json::to_vec(state).map_err(std::io::Error::other)?;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
