@@ -641,6 +641,18 @@ fn configuration_mistakes_are_reported_before_any_request() {
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(text(&output).contains("CSPCTL_PC_"), "{}", text(&output));
 
+    // Variables exported for a rehearsal do not trouble a local plan.
+    let output = Command::new(env!("CARGO_BIN_EXE_cspctl"))
+        .args(["plan", path, "--state", "state.json"])
+        .current_dir(work.path())
+        .env("CSPCTL_PC_ENDPOINT", "http://127.0.0.1:9")
+        .env("CSPCTL_PC_AUTHORITY", "http://127.0.0.1:9")
+        .env("CSPCTL_PC_CREDENTIALS", "/nonexistent")
+        .env_remove("CSPCTL_BACKEND")
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", text(&output));
+
     // Local-only and partner-center-only flags are not mixed silently.
     let output = Command::new(env!("CARGO_BIN_EXE_cspctl"))
         .args(["plan", path, "--sandbox"])

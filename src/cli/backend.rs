@@ -35,21 +35,21 @@ pub struct BackendArgs {
     /// The local state file [default: .cspctl/state.json] (local backend).
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
-    /// Partner Center's API base URL [default: https://api.partnercenter.microsoft.com]
-    /// (partner-center backend).
-    #[arg(long, value_name = "URL", env = "CSPCTL_PC_ENDPOINT")]
+    /// Partner Center's API base URL [env: CSPCTL_PC_ENDPOINT] [default:
+    /// https://api.partnercenter.microsoft.com] (partner-center backend).
+    #[arg(long, value_name = "URL")]
     endpoint: Option<String>,
-    /// Entra ID authority for tokens [default: https://login.microsoftonline.com]
-    /// (partner-center backend).
-    #[arg(long, value_name = "URL", env = "CSPCTL_PC_AUTHORITY")]
+    /// Entra ID authority for tokens [env: CSPCTL_PC_AUTHORITY] [default:
+    /// https://login.microsoftonline.com] (partner-center backend).
+    #[arg(long, value_name = "URL")]
     authority: Option<String>,
     /// Integration sandbox: indirect resellers are created through the API instead of
     /// being manual steps (partner-center backend).
     #[arg(long)]
     sandbox: bool,
-    /// A JSON credentials file only its owner can read (partner-center backend;
-    /// without it the CSPCTL_PC_* environment variables are used).
-    #[arg(long, value_name = "FILE", env = "CSPCTL_PC_CREDENTIALS")]
+    /// A JSON credentials file only its owner can read [env: CSPCTL_PC_CREDENTIALS]
+    /// (partner-center backend; without it the CSPCTL_PC_* variables are used).
+    #[arg(long, value_name = "FILE")]
     credentials: Option<PathBuf>,
     /// Seconds to wait for a purchase to be provisioned (partner-center backend).
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
@@ -88,21 +88,30 @@ impl BackendArgs {
             BackendKind::PartnerCenter => {
                 if self.state.is_some() {
                     bail!(
-                        "--state is for the local backend; the partner-center backend reads Partner Center"
+                        "--state is for the local backend, but the backend is partner-center (from --backend or CSPCTL_BACKEND), which reads Partner Center"
                     );
                 }
-                let credentials = match &self.credentials {
-                    Some(path) => Credentials::from_file(path)?,
+                // The environment is read only here, for this backend: variables
+                // exported for a rehearsal must not trip up a local plan.
+                let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+                let credentials = match self
+                    .credentials
+                    .clone()
+                    .or_else(|| env("CSPCTL_PC_CREDENTIALS").map(PathBuf::from))
+                {
+                    Some(path) => Credentials::from_file(&path)?,
                     None => Credentials::from_env()?,
                 };
                 Ok(BackendChoice::PartnerCenter(PartnerCenterConfig {
                     endpoint: self
                         .endpoint
                         .clone()
+                        .or_else(|| env("CSPCTL_PC_ENDPOINT"))
                         .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned()),
                     authority: self
                         .authority
                         .clone()
+                        .or_else(|| env("CSPCTL_PC_AUTHORITY"))
                         .unwrap_or_else(|| DEFAULT_AUTHORITY.to_owned()),
                     sandbox: self.sandbox,
                     credentials,
