@@ -844,17 +844,11 @@ spec: {{customer: fabrikam, offerId: 031c9e47-4802-4248-838e-778fb1d2cc05, quant
     text
 }
 
-/// Every operation the planner can emit goes through the REST API and converges:
-/// billing profile and company name (PUT with If-Match), quantity up and down (the
-/// new-commerce decrease inside its window), auto-renew, billing cycle (order PATCH),
-/// reseller of record, suspend and reactivate, support contact set and reset.
-#[test]
-fn every_kind_of_change_round_trips_through_the_api() {
-    let sim = start(true);
-    let work = tempfile::tempdir().expect("temp dir");
-    let dir = work.path().join("manifests");
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    let stages = [
+/// The three stages of manifests the change tests walk through: everything created,
+/// then every kind of change, then a reactivation, a support contact set again and a
+/// new-commerce decrease inside its window.
+fn stages() -> [Stage; 3] {
+    [
         Stage {
             company: "Contoso Ltd",
             city: "Redmond",
@@ -888,7 +882,20 @@ fn every_kind_of_change_round_trips_through_the_api() {
             legacy_status: "active",
             support_contact: true,
         },
-    ];
+    ]
+}
+
+/// Every operation the planner can emit goes through the REST API and converges:
+/// billing profile and company name (PUT with If-Match), quantity up and down (the
+/// new-commerce decrease inside its window), auto-renew, billing cycle (order PATCH),
+/// reseller of record, suspend and reactivate, support contact set and reset.
+#[test]
+fn every_kind_of_change_round_trips_through_the_api() {
+    let sim = start(true);
+    let work = tempfile::tempdir().expect("temp dir");
+    let dir = work.path().join("manifests");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let stages = stages();
     let mut seen_types = std::collections::BTreeSet::new();
     for (number, stage) in stages.iter().enumerate() {
         std::fs::write(dir.join("all.yaml"), stage_manifests(stage)).expect("write manifests");
@@ -989,30 +996,7 @@ fn local_state_and_the_simulator_agree_on_changes_to_an_existing_tenant() {
     let dir = work.path().join("manifests");
     let state = work.path().join("state.json");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let stages = [
-        Stage {
-            company: "Contoso Ltd",
-            city: "Redmond",
-            nce_quantity: 25,
-            auto_renew: true,
-            legacy_quantity: 10,
-            legacy_cycle: "monthly",
-            legacy_reseller: "northwind",
-            legacy_status: "active",
-            support_contact: true,
-        },
-        Stage {
-            company: "Contoso Group",
-            city: "Bellevue",
-            nce_quantity: 30,
-            auto_renew: false,
-            legacy_quantity: 5,
-            legacy_cycle: "annual",
-            legacy_reseller: "tailspin",
-            legacy_status: "suspended",
-            support_contact: false,
-        },
-    ];
+    let stages = stages();
     let path = dir.to_str().expect("utf-8");
     std::fs::write(dir.join("all.yaml"), stage_manifests(&stages[0])).expect("write");
     converge(&sim, &dir, work.path());
