@@ -987,11 +987,7 @@ impl Rng {
     }
 
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        cspctl::ids::next_splitmix64(&mut self.0)
     }
 
     /// Uniform in `0..n` (`n > 0`); the modulo bias is far below what matters here.
@@ -1016,16 +1012,8 @@ impl Rng {
 
     /// A version-4-shaped GUID.
     fn guid(&mut self) -> String {
-        let high = (self.next_u64() & !0xF000) | 0x4000;
-        let low = (self.next_u64() & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
-        format!(
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            high >> 32,
-            (high >> 16) & 0xFFFF,
-            high & 0xFFFF,
-            low >> 48,
-            low & 0xFFFF_FFFF_FFFF
-        )
+        let high = self.next_u64();
+        cspctl::ids::format_guid(high, self.next_u64(), 4)
     }
 }
 

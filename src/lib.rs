@@ -12,6 +12,7 @@
 //! - [`apply`]: executes a plan's actions in dependency order against a backend.
 //! - [`sim`]: the Partner Center simulator, an HTTP server speaking the same API.
 //! - [`cli`]: argument parsing, settings, one file per command.
+//! - [`time`], [`ids`]: RFC 3339 times and generated ids, shared by all of the above.
 //!
 //! Everything up to a rendered plan is deterministic and free of I/O except
 //! `manifest::files` (reading manifests) and the backends.
@@ -21,6 +22,7 @@ pub mod backend;
 pub mod cli;
 pub mod diagnostic;
 pub mod graph;
+pub mod ids;
 pub mod live;
 pub mod manifest;
 pub mod plan;

@@ -81,26 +81,6 @@ fn confirm() -> anyhow::Result<bool> {
     Ok(answer.trim() == "yes")
 }
 
-/// A new `MS-RequestId`-style GUID for each logical operation.
-fn request_id_generator() -> impl FnMut() -> String {
-    use std::hash::{BuildHasher as _, RandomState};
-    let state = RandomState::new();
-    let mut counter = 0u64;
-    move || {
-        counter += 1;
-        let a = state.hash_one((counter, 1u8));
-        let b = state.hash_one((counter, 2u8));
-        format!(
-            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0x0fff,
-            ((b >> 48) & 0x3fff) | 0x8000,
-            b & 0xffff_ffff_ffff
-        )
-    }
-}
-
 pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let lock_timeout = Duration::from_secs(args.lock_timeout);
     let mut opened = args.backend.resolve()?.open(settings, lock_timeout)?;
@@ -154,8 +134,8 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     }
-    let mut new_request_id = request_id_generator();
-    let report = execute_plan(&plan, backend, &mut new_request_id, &mut Progress);
+    // A fresh `MS-RequestId` for each logical operation.
+    let report = execute_plan(&plan, backend, &mut crate::ids::random_guid, &mut Progress);
     // Everything applied locally is already journaled; this folds it into the state file.
     opened.finish()?;
     println!();

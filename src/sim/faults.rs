@@ -1,7 +1,7 @@
 //! Injected faults: latency, throttling (429), server errors (503), responses dropped
 //! after the change was committed, and read-after-create lag.
 //!
-//! Every random-looking decision comes from [`splitmix64`] over (fault seed, request
+//! Every random-looking decision comes from [`splitmix64`](crate::ids::splitmix64) over (fault seed, request
 //! number, fault kind), so a run with the same seed and the same request sequence
 //! fails the same requests. Throttling is the exception: it uses token buckets in
 //! real time, because that is what a client's back-off reacts to.
@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+
+use crate::ids::splitmix64;
 
 /// Fault configuration for a run; `Default` injects nothing. Also the body of
 /// `GET|PUT /_sim/faults`.
@@ -42,15 +44,6 @@ pub enum Draw {
     Latency = 1,
     ServerError = 2,
     Drop = 3,
-}
-
-/// The splitmix64 finaliser: a good 64-bit mix of a counter.
-pub fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 impl Faults {

@@ -21,9 +21,10 @@ use serde_json::{Value, json};
 use super::auth::{self, Caller, Credentials};
 use super::clock::{SimClock, format_rfc3339};
 use super::cut::Cut;
-use super::faults::{Buckets, Draw, Faults, splitmix64};
+use super::faults::{Buckets, Draw, Faults};
 use super::input::{fold_enum, parse_body};
 use super::state::{ApiError, ApiResult, CustomerFilter, Replay, Reseller, State};
+use crate::ids::splitmix64;
 
 /// Largest request body accepted (1 MiB is far above any Partner Center payload).
 const MAX_BODY: usize = 1 << 20;

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::clock::{add_months, format_rfc3339, parse_rfc3339};
-use super::faults::splitmix64;
 use super::input::fold_enum;
+use crate::ids::{format_guid, splitmix64};
 
 /// New commerce allows cancellation and seat decreases for 7 days after purchase.
 pub const CANCELLATION_WINDOW_SECONDS: i64 = 7 * 86_400;
@@ -623,14 +623,7 @@ impl State {
     /// A fresh GUID-shaped id.
     pub fn new_guid(&mut self) -> String {
         let (a, b) = (self.next_u64(), self.next_u64());
-        format!(
-            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0x0fff,
-            0x8000 | ((b >> 48) & 0x3fff),
-            b & 0xffff_ffff_ffff
-        )
+        format_guid(a, b, 4)
     }
 
     /// A fresh opaque token string.

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{BackendError, Outcome};
+use crate::ids::{format_guid, next_splitmix64};
 use crate::live::{
     Live, LiveAgreement, LiveCustomer, LiveReseller, LiveStatus, LiveSubscription,
     LiveSupportContact,
@@ -1087,24 +1088,8 @@ impl Tenant {
 /// real (and pass the same GUID checks) yet are fully reproducible.
 fn guid(seed: u64) -> String {
     let mut state = seed;
-    let high = (splitmix64(&mut state) & !0xF000) | 0x4000;
-    let low = (splitmix64(&mut state) & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        high >> 32,
-        (high >> 16) & 0xFFFF,
-        high & 0xFFFF,
-        low >> 48,
-        low & 0xFFFF_FFFF_FFFF
-    )
-}
-
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    let high = next_splitmix64(&mut state);
+    format_guid(high, next_splitmix64(&mut state), 4)
 }
 
 /// New-commerce offers are catalog item ids (`PRODUCT:SKU:AVAILABILITY`); legacy

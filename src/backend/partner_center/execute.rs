@@ -13,13 +13,14 @@ use tokio::time::Instant;
 
 use super::PartnerCenterClient;
 use super::http::{Request, Response};
-use super::ids::{derive_request_id, new_guid};
+use super::ids::derive_request_id;
 use super::wire::{
     self, AgreementRecord, Cart, CheckoutResult, Collection, Customer, Order, Purchase,
     Subscription, address_json, agreement_body, billing_cycle_str, cart_body, create_customer_body,
     non_empty, order_body, parse_status,
 };
 use crate::backend::{BackendError, Outcome};
+use crate::ids::random_guid;
 use crate::live::LiveStatus;
 use crate::manifest::model::{Agreement, Billing, ResellerSpec, is_new_commerce_offer};
 use crate::plan::{ObjectRef, Operation, SubscriptionPatch};
@@ -200,7 +201,7 @@ impl PartnerCenterClient {
     }
 
     async fn get(&self, path: &str) -> Result<Response, BackendError> {
-        let request_id = new_guid();
+        let request_id = random_guid();
         self.http
             .send(Request::new(Method::GET, path, &request_id))
             .await

@@ -22,9 +22,9 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::credentials::{APP_USER_HINT, Credentials, Secret};
-use super::ids::random_u64;
 use super::wire::{self, ApiFault, TokenError, TokenResponse};
 use crate::backend::BackendError;
+use crate::ids::random_u64;
 
 /// The audience of Partner Center tokens.
 pub const RESOURCE: &str = "https://api.partnercenter.microsoft.com";

@@ -110,7 +110,7 @@ impl PartnerCenterClient {
             &config.endpoint,
             &config.authority,
             config.credentials,
-            ids::new_guid(),
+            crate::ids::random_guid(),
             tuning.retry.clone(),
         )?;
         Ok(PartnerCenterClient {

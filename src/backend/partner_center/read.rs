@@ -14,12 +14,12 @@ use tokio::task::JoinSet;
 
 use super::PartnerCenterClient;
 use super::http::{Request, Response};
-use super::ids::new_guid;
 use super::wire::{
     AgreementRecord, Collection, Customer, KeyValue, Relationship, Subscription, SupportContact,
     latest_agreement, non_empty,
 };
 use crate::backend::BackendError;
+use crate::ids::random_guid;
 use crate::live::{Live, LiveCustomer, LiveReseller, LiveSubscription, LiveSupportContact};
 use crate::manifest::model::is_new_commerce_offer;
 
@@ -46,7 +46,7 @@ impl Reader {
     ) -> Result<Response, BackendError> {
         // The semaphore is never closed; a closed one would only mean no limit.
         let _permit = self.limit.acquire().await.ok();
-        let request_id = new_guid();
+        let request_id = random_guid();
         let mut request = Request::new(Method::GET, path, &request_id);
         request.headers = headers;
         self.client.http.send(request).await
