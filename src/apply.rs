@@ -267,29 +267,14 @@ mod tests {
     }
 
     fn action(address: &str, depends_on: &[&str], operation: Operation) -> Action {
+        let action_type = if matches!(operation, Operation::Manual) {
+            ActionType::Manual
+        } else {
+            ActionType::Create
+        };
         Action {
-            address: address.into(),
-            customer: None,
-            action_type: if matches!(operation, Operation::Manual) {
-                ActionType::Manual
-            } else {
-                ActionType::Create
-            },
-            status: if matches!(operation, Operation::Manual) {
-                ActionStatus::Manual
-            } else {
-                ActionStatus::Ready
-            },
             depends_on: depends_on.iter().map(|d| (*d).to_owned()).collect(),
-            changes: vec![],
-            risks: vec![],
-            roles: vec![],
-            instructions: None,
-            url: None,
-            warnings: Vec::new(),
-            source: None,
-            precondition: None,
-            operation,
+            ..Action::new(address.into(), None, action_type, operation)
         }
     }
 

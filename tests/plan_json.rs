@@ -122,17 +122,7 @@ fn customer() -> ObjectRef {
 
 fn action(address: &str, action_type: ActionType, operation: Operation) -> Action {
     Action {
-        address: address.to_owned(),
-        customer: Some("contoso".to_owned()),
-        action_type,
-        status: ActionStatus::Ready,
-        depends_on: Vec::new(),
-        changes: Vec::new(),
-        risks: Vec::new(),
         roles: COMMERCE.map(str::to_owned).to_vec(),
-        instructions: None,
-        url: None,
-        warnings: Vec::new(),
         source: Some(SourceRef {
             file: "manifests/contoso.yaml".to_owned(),
             line: 3,
@@ -144,7 +134,12 @@ fn action(address: &str, action_type: ActionType, operation: Operation) -> Actio
             },
             fingerprint: Some("fp-1".to_owned()),
         }),
-        operation,
+        ..Action::new(
+            address.to_owned(),
+            Some("contoso".to_owned()),
+            action_type,
+            operation,
+        )
     }
 }
 
@@ -217,7 +212,6 @@ fn sample() -> Plan {
 
     let mut manual = action("Reseller/northwind", ActionType::Manual, Operation::Manual);
     manual.customer = None;
-    manual.status = ActionStatus::Manual;
     manual.instructions = Some("Invite reseller `Northwind` in Partner Center.".to_owned());
     manual.url = Some("https://partner.microsoft.com/dashboard".to_owned());
     manual.precondition = Some(Precondition {

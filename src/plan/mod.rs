@@ -285,6 +285,39 @@ pub struct Action {
     pub operation: Operation,
 }
 
+impl Action {
+    /// An action with nothing but its identity and request: no dependencies,
+    /// changes, risks, roles, instructions or source yet. Manual actions start
+    /// `manual`, every other one `ready`.
+    pub fn new(
+        address: String,
+        customer: Option<String>,
+        action_type: ActionType,
+        operation: Operation,
+    ) -> Action {
+        Action {
+            address,
+            customer,
+            action_type,
+            status: if action_type == ActionType::Manual {
+                ActionStatus::Manual
+            } else {
+                ActionStatus::Ready
+            },
+            depends_on: Vec::new(),
+            changes: Vec::new(),
+            risks: Vec::new(),
+            roles: Vec::new(),
+            instructions: None,
+            url: None,
+            warnings: Vec::new(),
+            source: None,
+            precondition: None,
+            operation,
+        }
+    }
+}
+
 /// A live object no manifest declares; reported, never changed.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct Unmanaged {

@@ -519,35 +519,6 @@ impl Planner<'_> {
         }
     }
 
-    fn action(
-        &self,
-        address: String,
-        customer: Option<String>,
-        action_type: ActionType,
-        operation: Operation,
-    ) -> Action {
-        Action {
-            address,
-            customer,
-            action_type,
-            status: if action_type == ActionType::Manual {
-                ActionStatus::Manual
-            } else {
-                ActionStatus::Ready
-            },
-            depends_on: Vec::new(),
-            changes: Vec::new(),
-            risks: Vec::new(),
-            roles: Vec::new(),
-            instructions: None,
-            url: None,
-            warnings: Vec::new(),
-            source: None,
-            precondition: None,
-            operation,
-        }
-    }
-
     fn plan_reseller(&mut self, i: usize) -> Option<(Action, bool)> {
         let reseller = &self.desired.manifests.resellers[i];
         let tenant_id = reseller.spec.tenant_id.to_ascii_lowercase();
@@ -558,7 +529,7 @@ impl Planner<'_> {
         match self.live.resellers.get(&tenant_id) {
             None => {
                 let mut action = if self.options.sandbox {
-                    let mut action = self.action(
+                    let mut action = Action::new(
                         address,
                         None,
                         ActionType::Create,
@@ -578,7 +549,7 @@ impl Planner<'_> {
                     action
                 } else {
                     let mut action =
-                        self.action(address, None, ActionType::Manual, Operation::Manual);
+                        Action::new(address, None, ActionType::Manual, Operation::Manual);
                     action.instructions = Some(format!(
                         "Invite reseller `{}` (MPN ID {}) in Partner Center (Indirect resellers → Add reseller); the partnership exists once the reseller accepts the invitation. Partnerships cannot be created through the API.",
                         reseller.spec.display_name, reseller.spec.mpn_id
@@ -620,7 +591,7 @@ impl Planner<'_> {
                 if changes.is_empty() {
                     return None;
                 }
-                let mut action = self.action(address, None, ActionType::Manual, Operation::Manual);
+                let mut action = Action::new(address, None, ActionType::Manual, Operation::Manual);
                 action.instructions = Some(
                     "The reseller owns its Partner Center profile; cspctl cannot change it. Update the manifest to match Partner Center (or ask the reseller to update its profile).".to_owned(),
                 );
@@ -650,7 +621,7 @@ impl Planner<'_> {
         let name = Some(customer.name.clone());
         let Some(id) = self.customer_ids[c].clone() else {
             if let Some(tenant_id) = &spec.tenant_id {
-                let mut action = self.action(address, name, ActionType::Manual, Operation::Manual);
+                let mut action = Action::new(address, name, ActionType::Manual, Operation::Manual);
                 action.instructions = Some(format!(
                     "Customer tenant {tenant_id} ({}) is not a customer yet: its global admin must accept the indirect provider's reseller relationship request (open the link), then run plan again.",
                     spec.domain
@@ -676,7 +647,7 @@ impl Planner<'_> {
                 associated_partner_id: first.spec.tenant_id.to_ascii_lowercase(),
                 agreement: spec.agreement.clone(),
             };
-            let mut action = self.action(address, name, ActionType::Create, operation);
+            let mut action = Action::new(address, name, ActionType::Create, operation);
             let mut shown = json!(spec);
             if let Some(object) = shown.as_object_mut() {
                 object.remove("resellers");
@@ -726,7 +697,7 @@ impl Planner<'_> {
                 .then(|| spec.company_name.clone()),
             agreement,
         };
-        let mut action = self.action(address, name, ActionType::Update, operation);
+        let mut action = Action::new(address, name, ActionType::Update, operation);
         action.changes = changes;
         action.roles = roles(&COMMERCE_ROLES);
         action.source = self.source(customer);
@@ -751,7 +722,7 @@ impl Planner<'_> {
             _ => {}
         }
         let address = format!("Relationship/{}/{}", customer.name, reseller.name);
-        let mut action = self.action(
+        let mut action = Action::new(
             address,
             Some(customer.name.clone()),
             ActionType::Manual,
@@ -826,7 +797,7 @@ impl Planner<'_> {
                 partner_id_on_record: partner_id,
                 suspend: spec.status == DesiredStatus::Suspended,
             };
-            let mut action = self.action(address, name, ActionType::Create, operation);
+            let mut action = Action::new(address, name, ActionType::Create, operation);
             let mut shown = json!(spec);
             if let Some(object) = shown.as_object_mut() {
                 object.remove("customer");
@@ -951,7 +922,7 @@ impl Planner<'_> {
             subscription_id: id.clone(),
             patch,
         };
-        let mut action = self.action(address, name, action_type, operation);
+        let mut action = Action::new(address, name, action_type, operation);
         action.changes = changes;
         action.risks = risks;
         action.warnings = warnings;
@@ -989,7 +960,7 @@ impl Planner<'_> {
             reseller_mpn_id: reseller.spec.mpn_id.clone(),
             reseller_name: reseller.spec.display_name.clone(),
         };
-        let mut action = self.action(
+        let mut action = Action::new(
             format!("SupportContact/{}", contact.name),
             Some(subscription.spec.customer.clone()),
             ActionType::SetSupportContact,
@@ -1051,7 +1022,7 @@ impl Planner<'_> {
                 customer: self.customer_ref(c),
                 subscription_id: id.clone(),
             };
-            let mut action = self.action(
+            let mut action = Action::new(
                 format!("Subscription/{}/supportContact", subscription.name),
                 Some(subscription.spec.customer.clone()),
                 ActionType::ResetSupportContact,

@@ -367,24 +367,13 @@ mod tests {
 
     fn action(address: &str, customer: Option<&str>, action_type: ActionType) -> Action {
         Action {
-            address: address.to_owned(),
-            customer: customer.map(str::to_owned),
-            action_type,
-            status: if action_type == ActionType::Manual {
-                ActionStatus::Manual
-            } else {
-                ActionStatus::Ready
-            },
-            depends_on: Vec::new(),
-            changes: Vec::new(),
-            risks: Vec::new(),
             roles: COMMERCE.map(str::to_owned).to_vec(),
-            instructions: None,
-            url: None,
-            warnings: Vec::new(),
-            source: None,
-            precondition: None,
-            operation: Operation::Manual,
+            ..Action::new(
+                address.to_owned(),
+                customer.map(str::to_owned),
+                action_type,
+                Operation::Manual,
+            )
         }
     }
 
