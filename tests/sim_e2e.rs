@@ -61,6 +61,44 @@ fn install_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Points a cspctl command at the simulator at `url`: the partner-center backend
+/// flags, and the credentials the simulator accepts (`secrets`: client secret and
+/// refresh token; its defaults for the tenant and client ids).
+fn point_at(command: &mut Command, url: &str, sandbox: bool, secrets: (&str, &str)) {
+    let defaults = SimConfig::default();
+    command
+        .args([
+            "--backend",
+            "partner-center",
+            "--endpoint",
+            url,
+            "--authority",
+            url,
+        ])
+        .env("CSPCTL_PC_TENANT_ID", &defaults.partner_tenant_id)
+        .env("CSPCTL_PC_CLIENT_ID", &defaults.client_id)
+        .env("CSPCTL_PC_CLIENT_SECRET", secrets.0)
+        .env("CSPCTL_PC_REFRESH_TOKEN", secrets.1);
+    if sandbox {
+        command.arg("--sandbox");
+    }
+}
+
+/// Runs cspctl with the simulator's default credentials against a simulator started
+/// as its own process (`cspctl sim serve`).
+fn cspctl_at(url: &str, sandbox: bool, args: &[&str], cwd: &Path) -> Output {
+    let defaults = SimConfig::default();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cspctl"));
+    command.args(args).current_dir(cwd).env("NO_COLOR", "1");
+    point_at(
+        &mut command,
+        url,
+        sandbox,
+        (&defaults.client_secret, &defaults.refresh_token),
+    );
+    command.output().expect("cspctl runs")
+}
+
 /// Runs cspctl against the simulator (`sim`) or, with `None`, the local backend.
 fn cspctl(args: &[&str], cwd: &Path, sim: Option<&Sim>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cspctl"));
@@ -71,23 +109,12 @@ fn cspctl(args: &[&str], cwd: &Path, sim: Option<&Sim>) -> Output {
         .env("CSPCTL_NOW", NOW)
         .env_remove("CSPCTL_BACKEND");
     if let Some(sim) = sim {
-        let defaults = SimConfig::default();
-        command
-            .args([
-                "--backend",
-                "partner-center",
-                "--endpoint",
-                &sim.base_url(),
-                "--authority",
-                &sim.base_url(),
-            ])
-            .env("CSPCTL_PC_TENANT_ID", &defaults.partner_tenant_id)
-            .env("CSPCTL_PC_CLIENT_ID", &defaults.client_id)
-            .env("CSPCTL_PC_CLIENT_SECRET", CLIENT_SECRET)
-            .env("CSPCTL_PC_REFRESH_TOKEN", REFRESH_TOKEN);
-        if sim.sandbox {
-            command.arg("--sandbox");
-        }
+        point_at(
+            &mut command,
+            &sim.base_url(),
+            sim.sandbox,
+            (CLIENT_SECRET, REFRESH_TOKEN),
+        );
     }
     command.output().expect("cspctl runs")
 }
@@ -687,23 +714,7 @@ fn the_readme_rehearsal_runs_against_a_separate_simulator_process() {
             work.path(),
         )
     };
-    let run = |url: &str, args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_cspctl"))
-            .args(args)
-            .args(["--backend", "partner-center", "--sandbox"])
-            .args(["--endpoint", url, "--authority", url])
-            .current_dir(work.path())
-            .env("NO_COLOR", "1")
-            .env(
-                "CSPCTL_PC_TENANT_ID",
-                "d2c6a5f0-6b1e-4c1a-9f3e-5b7d2a9c0e11",
-            )
-            .env("CSPCTL_PC_CLIENT_ID", "cspctl-sim")
-            .env("CSPCTL_PC_CLIENT_SECRET", "sim-secret")
-            .env("CSPCTL_PC_REFRESH_TOKEN", "sim-refresh-token")
-            .output()
-            .expect("cspctl runs")
-    };
+    let run = |url: &str, args: &[&str]| cspctl_at(url, true, args, work.path());
     let basic = example("basic");
     let basic = basic.to_str().expect("utf-8");
 
@@ -1128,29 +1139,7 @@ spec:
 "#,
     )
     .expect("write manifests");
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_cspctl"))
-            .args(args)
-            .args([
-                "--backend",
-                "partner-center",
-                "--endpoint",
-                &url,
-                "--authority",
-                &url,
-            ])
-            .current_dir(work.path())
-            .env("NO_COLOR", "1")
-            .env(
-                "CSPCTL_PC_TENANT_ID",
-                "d2c6a5f0-6b1e-4c1a-9f3e-5b7d2a9c0e11",
-            )
-            .env("CSPCTL_PC_CLIENT_ID", "cspctl-sim")
-            .env("CSPCTL_PC_CLIENT_SECRET", "sim-secret")
-            .env("CSPCTL_PC_REFRESH_TOKEN", "sim-refresh-token")
-            .output()
-            .expect("cspctl runs")
-    };
+    let run = |args: &[&str]| cspctl_at(&url, false, args, work.path());
 
     let plan = run(&["plan", "manifests", "--format", "json"]);
     assert!(plan.status.success(), "{}", text(&plan));

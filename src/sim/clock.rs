@@ -49,13 +49,7 @@ impl SimClock {
     }
 }
 
-pub use crate::time::{add_months, format as format_rfc3339};
-
-/// Parses an RFC 3339 time into unix seconds; the simulator's inputs are UTC, but an
-/// offset is accepted and applied.
-pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    crate::time::parse(text)
-}
+pub use crate::time::{add_months, format as format_rfc3339, parse as parse_rfc3339};
 
 #[cfg(test)]
 mod tests {

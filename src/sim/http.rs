@@ -333,6 +333,16 @@ impl Incoming {
     fn seg(&self, i: usize) -> Option<String> {
         self.segments.get(i).map(|s| s.to_ascii_lowercase())
     }
+
+    /// The segments after the first (`v1` or `_sim`), lowercased, for matching
+    /// routes case-insensitively.
+    fn route_segments(&self) -> Vec<String> {
+        self.segments
+            .iter()
+            .skip(1)
+            .map(|s| s.to_ascii_lowercase())
+            .collect()
+    }
 }
 
 async fn route(shared: &Arc<Shared>, request: Incoming) -> Reply {
@@ -501,12 +511,7 @@ fn dispatch(
     request: &Incoming,
     now: i64,
 ) -> ApiResult<Reply> {
-    let lower: Vec<String> = request
-        .segments
-        .iter()
-        .skip(1)
-        .map(|s| s.to_ascii_lowercase())
-        .collect();
+    let lower = request.route_segments();
     let seg: Vec<&str> = lower.iter().map(String::as_str).collect();
     let raw: Vec<&str> = request
         .segments
@@ -930,12 +935,7 @@ fn admin(shared: &Shared, request: &Incoming) -> Reply {
 }
 
 fn admin_inner(shared: &Shared, request: &Incoming) -> ApiResult<Reply> {
-    let lower: Vec<String> = request
-        .segments
-        .iter()
-        .skip(1)
-        .map(|s| s.to_ascii_lowercase())
-        .collect();
+    let lower = request.route_segments();
     let seg: Vec<&str> = lower.iter().map(String::as_str).collect();
     let mut inner = shared.lock();
     let now = inner.clock.now();
