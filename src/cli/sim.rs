@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::Settings;
-use crate::sim::{Faults, Seed, SimConfig};
+use crate::sim::{self, Faults, Seed, SimConfig};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -89,27 +89,27 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "CSPCTL_SIM_PARTNER_TENANT_ID",
-        default_value = "d2c6a5f0-6b1e-4c1a-9f3e-5b7d2a9c0e11"
+        default_value = sim::DEFAULT_PARTNER_TENANT_ID
     )]
     partner_tenant_id: String,
     /// The provider's MPN id.
-    #[arg(long, env = "CSPCTL_SIM_PARTNER_MPN_ID", default_value = "1000001")]
+    #[arg(long, env = "CSPCTL_SIM_PARTNER_MPN_ID", default_value = sim::DEFAULT_PARTNER_MPN_ID)]
     partner_mpn_id: String,
     /// The provider's name.
     #[arg(
         long,
         env = "CSPCTL_SIM_PARTNER_NAME",
-        default_value = "Simulated Indirect Provider"
+        default_value = sim::DEFAULT_PARTNER_NAME
     )]
     partner_name: String,
     /// The application (client) id accepted by the token endpoint.
-    #[arg(long, env = "CSPCTL_SIM_CLIENT_ID", default_value = "cspctl-sim")]
+    #[arg(long, env = "CSPCTL_SIM_CLIENT_ID", default_value = sim::DEFAULT_CLIENT_ID)]
     client_id: String,
     /// The client secret accepted by the token endpoint.
     #[arg(
         long,
         env = "CSPCTL_SIM_CLIENT_SECRET",
-        default_value = "sim-secret",
+        default_value = sim::DEFAULT_CLIENT_SECRET,
         hide_env_values = true
     )]
     client_secret: String,
@@ -117,15 +117,15 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "CSPCTL_SIM_REFRESH_TOKEN",
-        default_value = "sim-refresh-token",
+        default_value = sim::DEFAULT_REFRESH_TOKEN,
         hide_env_values = true
     )]
     refresh_token: String,
     /// Seconds from order creation to completion (simulated clock).
-    #[arg(long, env = "CSPCTL_SIM_PROVISIONING_DELAY", default_value_t = 2)]
+    #[arg(long, env = "CSPCTL_SIM_PROVISIONING_DELAY", default_value_t = sim::DEFAULT_PROVISIONING_DELAY_SECONDS)]
     provisioning_delay: u64,
     /// Seconds before a new order appears in the order list (simulated clock).
-    #[arg(long, env = "CSPCTL_SIM_ORDER_LIST_LAG", default_value_t = 5)]
+    #[arg(long, env = "CSPCTL_SIM_ORDER_LIST_LAG", default_value_t = sim::DEFAULT_ORDER_LIST_LAG_SECONDS)]
     order_list_lag: u64,
     /// Added latency in ms: `N` or `MIN-MAX`.
     #[arg(long, env = "CSPCTL_SIM_LATENCY_MS", value_parser = parse_latency)]

@@ -67,17 +67,29 @@ pub struct SimConfig {
     pub id_seed: u64,
 }
 
+/// The provider the simulator plays unless told otherwise, and the credentials its
+/// token endpoint accepts (documented in the README and docs/simulator.md).
+pub const DEFAULT_PARTNER_TENANT_ID: &str = "d2c6a5f0-6b1e-4c1a-9f3e-5b7d2a9c0e11";
+pub const DEFAULT_PARTNER_MPN_ID: &str = "1000001";
+pub const DEFAULT_PARTNER_NAME: &str = "Simulated Indirect Provider";
+pub const DEFAULT_CLIENT_ID: &str = "cspctl-sim";
+pub const DEFAULT_CLIENT_SECRET: &str = "sim-secret";
+pub const DEFAULT_REFRESH_TOKEN: &str = "sim-refresh-token";
+/// Seconds from order creation to completion, and before an order is listed.
+pub const DEFAULT_PROVISIONING_DELAY_SECONDS: u64 = 2;
+pub const DEFAULT_ORDER_LIST_LAG_SECONDS: u64 = 5;
+
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
-            partner_tenant_id: "d2c6a5f0-6b1e-4c1a-9f3e-5b7d2a9c0e11".to_owned(),
-            partner_mpn_id: "1000001".to_owned(),
-            partner_name: "Simulated Indirect Provider".to_owned(),
-            client_id: "cspctl-sim".to_owned(),
-            client_secret: "sim-secret".to_owned(),
-            refresh_token: "sim-refresh-token".to_owned(),
-            provisioning_delay: Duration::from_secs(2),
-            order_list_lag: Duration::from_secs(5),
+            partner_tenant_id: DEFAULT_PARTNER_TENANT_ID.to_owned(),
+            partner_mpn_id: DEFAULT_PARTNER_MPN_ID.to_owned(),
+            partner_name: DEFAULT_PARTNER_NAME.to_owned(),
+            client_id: DEFAULT_CLIENT_ID.to_owned(),
+            client_secret: DEFAULT_CLIENT_SECRET.to_owned(),
+            refresh_token: DEFAULT_REFRESH_TOKEN.to_owned(),
+            provisioning_delay: Duration::from_secs(DEFAULT_PROVISIONING_DELAY_SECONDS),
+            order_list_lag: Duration::from_secs(DEFAULT_ORDER_LIST_LAG_SECONDS),
             faults: Faults::default(),
             start_time: "2026-01-01T00:00:00Z".to_owned(),
             frozen_clock: false,
