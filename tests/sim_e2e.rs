@@ -509,7 +509,7 @@ fn production_round_trip(dir: &Path) -> usize {
     // Apply does what it can and reports the partnerships as waiting on a person.
     let apply = cspctl(&["apply", path, "--auto-approve"], work.path(), Some(&sim));
     assert_eq!(apply.status.code(), Some(3), "{}", text(&apply));
-    assert!(text(&apply).contains("waiting"), "{}", text(&apply));
+    assert!(text(&apply).contains("waiting  Reseller/"), "{}", text(&apply));
 
     // The resellers accept the partnership in Partner Center (played with the CLI).
     for reseller in manifests(dir).resellers {
@@ -612,13 +612,35 @@ fn credentials_never_appear_in_output_or_plan_files() {
             Some(&sim),
         ),
     ];
-    let token = token(&sim);
+    for output in &outputs {
+        assert!(output.status.success(), "{}", text(output));
+    }
+    // Every token the simulator issued (to these runs: nothing else asked for one),
+    // access and refresh, besides the configured secrets.
+    let (status, state) = http(
+        reqwest::Method::GET,
+        &format!("{}/_sim/state", sim.base_url()),
+        None,
+        None,
+    );
+    assert_eq!(status, 200, "{state}");
+    let mut secrets = vec![CLIENT_SECRET.to_owned(), REFRESH_TOKEN.to_owned()];
+    for token in state["accessTokens"].as_array().expect("access tokens") {
+        secrets.push(token["token"].as_str().expect("token").to_owned());
+    }
+    for token in state["refreshTokens"].as_array().expect("refresh tokens") {
+        secrets.push(token.as_str().expect("token").to_owned());
+    }
+    assert!(secrets.len() > 2, "cspctl was issued tokens: {state}");
     let plan_text = std::fs::read_to_string(&plan_file).expect("plan saved");
-    for secret in [CLIENT_SECRET, REFRESH_TOKEN, token.as_str()] {
+    for secret in &secrets {
         for output in &outputs {
-            assert!(!text(output).contains(secret), "leaked in output");
+            assert!(!text(output).contains(secret.as_str()), "leaked in output");
         }
-        assert!(!plan_text.contains(secret), "leaked in the plan file");
+        assert!(
+            !plan_text.contains(secret.as_str()),
+            "leaked in the plan file"
+        );
     }
 }
 
@@ -651,7 +673,11 @@ fn configuration_mistakes_are_reported_before_any_request() {
         .output()
         .expect("runs");
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(text(&output).contains("http"), "{}", text(&output));
+    assert!(
+        text(&output).contains("refusing to send credentials over plain http"),
+        "{}",
+        text(&output)
+    );
     assert!(!text(&output).contains("secret-value"), "{}", text(&output));
 
     // Missing credentials name the variable to set.
