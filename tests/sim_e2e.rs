@@ -509,7 +509,11 @@ fn production_round_trip(dir: &Path) -> usize {
     // Apply does what it can and reports the partnerships as waiting on a person.
     let apply = cspctl(&["apply", path, "--auto-approve"], work.path(), Some(&sim));
     assert_eq!(apply.status.code(), Some(3), "{}", text(&apply));
-    assert!(text(&apply).contains("waiting  Reseller/"), "{}", text(&apply));
+    assert!(
+        text(&apply).contains("waiting  Reseller/"),
+        "{}",
+        text(&apply)
+    );
 
     // The resellers accept the partnership in Partner Center (played with the CLI).
     for reseller in manifests(dir).resellers {

@@ -175,7 +175,7 @@ fn partner_center_plan_options(
 }
 
 /// Planning options for the local backend (integration-sandbox semantics).
-pub fn local_plan_options(state: &Path) -> PlanOptions {
+fn local_plan_options(state: &Path) -> PlanOptions {
     PlanOptions {
         backend: LocalBackend::describe_path(state),
         sandbox: true,

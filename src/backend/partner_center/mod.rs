@@ -174,11 +174,6 @@ impl PartnerCenterBackend {
             .map_err(|e| BackendError::State(format!("cannot start the async runtime: {e}")))?;
         Ok(PartnerCenterBackend { client, runtime })
     }
-
-    /// The async core, for callers that run their own tasks.
-    pub fn client(&self) -> &PartnerCenterClient {
-        &self.client
-    }
 }
 
 impl Backend for PartnerCenterBackend {
