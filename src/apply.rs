@@ -1,35 +1,87 @@
-//! The executor: carries out a plan's actions against a backend, in plan order (which
-//! is dependency order), and reports what happened to each.
+//! The executor: carries out a plan's actions against a backend, concurrently along
+//! the dependency graph, and reports what happened to each.
 //!
-//! It makes no decisions of its own beyond the ones a plan leaves open at run time:
-//! an action runs only if every action it depends on was applied in this run; a
-//! failure skips its dependents (with the reason) while independent actions continue;
-//! manual actions are reported as waiting on a person and their dependents are
-//! skipped as blocked. Ids of objects created earlier in the run are filled into the
-//! operations that refer to them by address.
+//! Scheduling is the only decision it makes, and it follows the plan's edges:
+//! - an action starts once every action it depends on was applied in this run, and
+//!   at most `parallelism` actions are in flight at once (ready actions start in
+//!   plan order, so a run is as predictable as concurrency allows);
+//! - a failure skips its dependents (with the reason) while independent actions go
+//!   on; manual steps are reported as waiting on a person, and their dependents as
+//!   blocked behind them (waiting, not failed);
+//! - an interruption (Ctrl-C) stops new actions from starting and lets the ones in
+//!   flight finish; a second interruption abandons them (the backend's journal
+//!   covers what they had sent).
+//!
+//! Ids of objects created earlier in the run are filled into the operations that
+//! refer to them by address. The report lists actions in plan order whatever order
+//! they finished in, so it is the same for the same outcomes. Events (started,
+//! retried, finished) go to an [`ApplyObserver`] as they happen.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
-use crate::backend::{Backend, BackendError};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::backend::{BackendError, Outcome, RetryNotice, with_retry_reporting};
 use crate::live::Live;
 use crate::plan::planner::observe;
 use crate::plan::{Action, ActionStatus, ObjectRef, Operation, Plan};
+
+/// Actions in flight at once unless told otherwise (`apply --parallelism`).
+pub const DEFAULT_PARALLELISM: usize = 10;
+
+/// A boxed future a backend returns for one operation.
+pub type OperationFuture = Pin<Box<dyn Future<Output = Result<Outcome, BackendError>> + Send>>;
+
+/// A backend as the executor drives it: many operations at once, from many tasks.
+pub trait Executor: Send + Sync + 'static {
+    /// Starts one operation. `request_id` identifies it (Partner Center's
+    /// `MS-RequestId`); the backend reuses it on every retry.
+    fn start(self: Arc<Self>, operation: Operation, request_id: String) -> OperationFuture;
+}
 
 /// What happened to one action.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ActionOutcome {
     Applied,
     Failed(String),
-    /// Not attempted because a prerequisite failed or is blocked.
+    /// Not attempted because a prerequisite failed, or the apply was interrupted.
     Skipped(String),
     /// A manual step, or blocked behind one: waiting on a person.
     Waiting(String),
 }
 
+impl ActionOutcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ActionOutcome::Applied => "applied",
+            ActionOutcome::Failed(_) => "failed",
+            ActionOutcome::Skipped(_) => "skipped",
+            ActionOutcome::Waiting(_) => "waiting",
+        }
+    }
+
+    /// The reason, for every outcome but `Applied`.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            ActionOutcome::Applied => None,
+            ActionOutcome::Failed(reason)
+            | ActionOutcome::Skipped(reason)
+            | ActionOutcome::Waiting(reason) => Some(reason),
+        }
+    }
+}
+
 /// The result of an apply.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ApplyReport {
+    /// Every action of the plan, in plan order.
     pub results: Vec<(String, ActionOutcome)>,
+    /// Whether the apply was interrupted before every action could start.
+    pub interrupted: bool,
 }
 
 impl ApplyReport {
@@ -55,7 +107,9 @@ impl ApplyReport {
 
     /// `Apply complete: 3 applied, 0 failed, 0 skipped, 1 waiting on a person.`
     pub fn summary_line(&self) -> String {
-        let verdict = if self.failed() > 0 {
+        let verdict = if self.interrupted {
+            "Apply interrupted"
+        } else if self.failed() > 0 {
             "Apply failed"
         } else {
             "Apply complete"
@@ -107,82 +161,308 @@ pub fn stale_actions(plan: &Plan, live: &Live) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Progress callbacks, so the CLI can print as it goes.
+/// Progress callbacks, so the CLI can show an apply as it goes. Called from the
+/// scheduling loop only, one at a time.
 pub trait ApplyObserver {
     fn started(&mut self, _action: &Action) {}
+    /// A request of a running action is being retried.
+    fn retried(&mut self, _address: &str, _notice: &RetryNotice) {}
     fn finished(&mut self, _address: &str, _outcome: &ActionOutcome) {}
+    /// The first interruption: nothing new starts; `in_flight` actions are finishing.
+    fn interrupted(&mut self, _in_flight: usize) {}
 }
 
 /// An observer that does nothing.
 pub struct Silent;
 impl ApplyObserver for Silent {}
 
-/// Runs every action of `plan` that can run; never stops at the first failure.
-pub fn execute_plan(
-    plan: &Plan,
-    backend: &mut dyn Backend,
-    new_request_id: &mut dyn FnMut() -> String,
-    observer: &mut dyn ApplyObserver,
-) -> ApplyReport {
-    let mut created: HashMap<String, String> = HashMap::new();
-    let mut outcomes: HashMap<&str, ActionOutcome> = HashMap::new();
-    let mut report = ApplyReport::default();
-    for action in &plan.actions {
-        let outcome = run_action(
-            action,
-            &outcomes,
-            &mut created,
-            backend,
-            new_request_id,
-            observer,
-        );
-        observer.finished(&action.address, &outcome);
-        outcomes.insert(action.address.as_str(), outcome.clone());
-        report.results.push((action.address.clone(), outcome));
-    }
-    report
+/// How an apply runs.
+pub struct ApplyControl<'a> {
+    /// Actions in flight at once (at least 1).
+    pub parallelism: usize,
+    /// A fresh request id per started action.
+    pub new_request_id: &'a mut dyn FnMut() -> String,
+    pub observer: &'a mut dyn ApplyObserver,
+    /// Each message is an interruption: the first stops new actions from starting,
+    /// the second abandons the ones in flight.
+    pub interrupts: mpsc::UnboundedReceiver<()>,
 }
 
-fn run_action(
-    action: &Action,
-    outcomes: &HashMap<&str, ActionOutcome>,
-    created: &mut HashMap<String, String>,
-    backend: &mut dyn Backend,
-    new_request_id: &mut dyn FnMut() -> String,
+/// The scheduler's bookkeeping, free of I/O: which actions are ready, which are
+/// decided, and what each outcome implies for the actions that depend on it.
+struct Schedule<'p> {
+    actions: &'p [Action],
+    /// For each action, the indexes of the actions that depend on it.
+    dependents: Vec<Vec<usize>>,
+    /// For each action, how many of its prerequisites are not decided yet.
+    undecided_prerequisites: Vec<usize>,
+    outcomes: Vec<Option<ActionOutcome>>,
+    /// Decided to run, not started yet; started lowest index (plan order) first.
+    ready: BTreeSet<usize>,
+    index: HashMap<&'p str, usize>,
+    /// Ids of objects created in this run, by address.
+    created: HashMap<String, String>,
+}
+
+impl<'p> Schedule<'p> {
+    fn new(actions: &'p [Action]) -> Self {
+        let index: HashMap<&str, usize> = actions
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.address.as_str(), i))
+            .collect();
+        let mut schedule = Schedule {
+            actions,
+            dependents: vec![Vec::new(); actions.len()],
+            undecided_prerequisites: vec![0; actions.len()],
+            outcomes: vec![None; actions.len()],
+            ready: BTreeSet::new(),
+            index,
+            created: HashMap::new(),
+        };
+        let mut decided_now = Vec::new();
+        for (i, action) in actions.iter().enumerate() {
+            if is_manual(action) {
+                let reason = action
+                    .instructions
+                    .clone()
+                    .unwrap_or_else(|| "a person must act".to_owned());
+                decided_now.push((i, ActionOutcome::Waiting(reason)));
+                continue;
+            }
+            let mut missing = None;
+            for dependency in &action.depends_on {
+                match schedule.index.get(dependency.as_str()) {
+                    Some(&d) => {
+                        schedule.dependents[d].push(i);
+                        schedule.undecided_prerequisites[i] += 1;
+                    }
+                    None => missing = missing.or(Some(dependency)),
+                }
+            }
+            if let Some(dependency) = missing {
+                decided_now.push((
+                    i,
+                    ActionOutcome::Skipped(format!("{dependency} is not in this plan")),
+                ));
+            } else if schedule.undecided_prerequisites[i] == 0 {
+                schedule.ready.insert(i);
+            }
+        }
+        for (i, outcome) in decided_now {
+            schedule.decide(i, outcome);
+        }
+        schedule
+    }
+
+    /// Records an outcome and settles every dependent whose prerequisites are now
+    /// all decided: ready when all were applied, otherwise skipped or waiting
+    /// because of the first prerequisite (in the plan's order) that was not.
+    /// Returns the indexes decided, `first` included.
+    fn decide(&mut self, first: usize, outcome: ActionOutcome) -> Vec<usize> {
+        let mut decided = Vec::new();
+        let mut pending = vec![(first, outcome)];
+        while let Some((i, outcome)) = pending.pop() {
+            if self.outcomes[i].is_some() {
+                continue;
+            }
+            self.outcomes[i] = Some(outcome);
+            decided.push(i);
+            for d in self.dependents[i].clone() {
+                if self.outcomes[d].is_some() {
+                    continue;
+                }
+                self.undecided_prerequisites[d] -= 1;
+                if self.undecided_prerequisites[d] > 0 {
+                    continue;
+                }
+                match self.blocking_outcome(d) {
+                    None => {
+                        self.ready.insert(d);
+                    }
+                    Some(outcome) => pending.push((d, outcome)),
+                }
+            }
+        }
+        decided
+    }
+
+    /// Why action `i` cannot run although its prerequisites are decided, if so.
+    fn blocking_outcome(&self, i: usize) -> Option<ActionOutcome> {
+        self.actions[i].depends_on.iter().find_map(|dependency| {
+            let d = self.index[dependency.as_str()];
+            match self.outcomes[d].as_ref() {
+                Some(ActionOutcome::Applied) => None,
+                Some(ActionOutcome::Waiting(_)) => Some(ActionOutcome::Waiting(format!(
+                    "blocked: waits for {dependency}"
+                ))),
+                Some(ActionOutcome::Failed(_) | ActionOutcome::Skipped(_)) | None => Some(
+                    ActionOutcome::Skipped(format!("{dependency} did not apply")),
+                ),
+            }
+        })
+    }
+
+    fn next_ready(&mut self) -> Option<usize> {
+        self.ready.pop_first()
+    }
+
+    /// Every undecided action is skipped with `reason` (after an interruption).
+    fn skip_undecided(&mut self, reason: &str) {
+        for outcome in &mut self.outcomes {
+            if outcome.is_none() {
+                *outcome = Some(ActionOutcome::Skipped(reason.to_owned()));
+            }
+        }
+        self.ready.clear();
+    }
+
+    fn report(self, interrupted: bool) -> ApplyReport {
+        ApplyReport {
+            results: self
+                .actions
+                .iter()
+                .zip(self.outcomes)
+                .map(|(action, outcome)| {
+                    let outcome = outcome.unwrap_or_else(|| {
+                        // Unreachable when the plan's graph is acyclic (plans are
+                        // checked when made and when read); said plainly otherwise.
+                        ActionOutcome::Skipped("its prerequisites never finished".to_owned())
+                    });
+                    (action.address.clone(), outcome)
+                })
+                .collect(),
+            interrupted,
+        }
+    }
+}
+
+fn is_manual(action: &Action) -> bool {
+    action.is_manual()
+}
+
+impl Action {
+    /// A step a person takes (the executor reports it as waiting).
+    pub fn is_manual(&self) -> bool {
+        self.status == ActionStatus::Manual || matches!(self.operation, Operation::Manual)
+    }
+}
+
+/// Runs every action of `plan` that can run; never stops at the first failure.
+/// Must be called inside a tokio runtime.
+pub async fn execute_plan<E: Executor>(
+    plan: &Plan,
+    executor: Arc<E>,
+    control: ApplyControl<'_>,
+) -> ApplyReport {
+    let ApplyControl {
+        parallelism,
+        new_request_id,
+        observer,
+        mut interrupts,
+    } = control;
+    let parallelism = parallelism.max(1);
+    let mut schedule = Schedule::new(&plan.actions);
+    // Actions decided before anything runs (manual steps and what waits on them).
+    for (i, outcome) in schedule.outcomes.iter().enumerate() {
+        if let Some(outcome) = outcome {
+            observer.finished(&plan.actions[i].address, outcome);
+        }
+    }
+    let (retry_sender, mut retries) = mpsc::unbounded_channel::<(usize, RetryNotice)>();
+    let mut running: JoinSet<(usize, Result<Outcome, BackendError>)> = JoinSet::new();
+    let mut running_actions: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let mut interrupted = false;
+    let mut interrupts_open = true;
+    loop {
+        while !interrupted && running.len() < parallelism {
+            let Some(i) = schedule.next_ready() else {
+                break;
+            };
+            let action = &plan.actions[i];
+            let operation = match resolve(&action.operation, &schedule.created) {
+                Ok(operation) => operation,
+                Err(error) => {
+                    let outcome = ActionOutcome::Failed(error.to_string());
+                    observer.finished(&action.address, &outcome);
+                    decide_and_report(&mut schedule, i, outcome, observer);
+                    continue;
+                }
+            };
+            observer.started(action);
+            let future = Arc::clone(&executor).start(operation, new_request_id());
+            let task = with_retry_reporting(i, retry_sender.clone(), future);
+            let handle = running.spawn(async move { (i, task.await) });
+            running_actions.insert(handle.id(), i);
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            joined = running.join_next_with_id() => {
+                let Some(joined) = joined else { continue };
+                let (i, outcome) = match joined {
+                    Ok((id, (i, result))) => {
+                        running_actions.remove(&id);
+                        match result {
+                            Ok(done) => {
+                                if let Some(id) = done.created_id {
+                                    schedule.created.insert(plan.actions[i].address.clone(), id);
+                                }
+                                (i, ActionOutcome::Applied)
+                            }
+                            Err(error) => (i, ActionOutcome::Failed(error.to_string())),
+                        }
+                    }
+                    Err(error) => {
+                        let Some(i) = running_actions.remove(&error.id()) else { continue };
+                        let reason = if error.is_cancelled() {
+                            "abandoned by a second interruption while in flight; the next apply reads what it did".to_owned()
+                        } else {
+                            format!("internal error while applying (a bug in cspctl; please report it): {error}")
+                        };
+                        (i, ActionOutcome::Failed(reason))
+                    }
+                };
+                observer.finished(&plan.actions[i].address, &outcome);
+                decide_and_report(&mut schedule, i, outcome, observer);
+            }
+            Some((i, notice)) = retries.recv() => {
+                observer.retried(&plan.actions[i].address, &notice);
+            }
+            signal = interrupts.recv(), if interrupts_open => {
+                if signal.is_none() {
+                    interrupts_open = false;
+                } else if !interrupted {
+                    interrupted = true;
+                    observer.interrupted(running.len());
+                } else {
+                    running.abort_all();
+                }
+            }
+        }
+    }
+    // Retry notices still queued belong to actions that have finished; drop them.
+    drop(retries);
+    if interrupted {
+        schedule.skip_undecided("not started: the apply was interrupted");
+    }
+    schedule.report(interrupted)
+}
+
+/// Decides an action and tells the observer about dependents decided with it.
+fn decide_and_report(
+    schedule: &mut Schedule<'_>,
+    i: usize,
+    outcome: ActionOutcome,
     observer: &mut dyn ApplyObserver,
-) -> ActionOutcome {
-    if action.status == ActionStatus::Manual || matches!(action.operation, Operation::Manual) {
-        let reason = action
-            .instructions
-            .clone()
-            .unwrap_or_else(|| "a person must act".to_owned());
-        return ActionOutcome::Waiting(reason);
-    }
-    for dependency in &action.depends_on {
-        match outcomes.get(dependency.as_str()) {
-            Some(ActionOutcome::Applied) => {}
-            Some(ActionOutcome::Waiting(_)) => {
-                return ActionOutcome::Waiting(format!("blocked: waits for {dependency}"));
-            }
-            Some(ActionOutcome::Failed(_) | ActionOutcome::Skipped(_)) => {
-                return ActionOutcome::Skipped(format!("{dependency} did not apply"));
-            }
-            None => return ActionOutcome::Skipped(format!("{dependency} is not in this plan")),
+) {
+    for j in schedule.decide(i, outcome) {
+        if j != i
+            && let Some(outcome) = &schedule.outcomes[j]
+        {
+            observer.finished(&schedule.actions[j].address, outcome);
         }
-    }
-    let operation = match resolve(&action.operation, created) {
-        Ok(operation) => operation,
-        Err(error) => return ActionOutcome::Failed(error.to_string()),
-    };
-    observer.started(action);
-    match backend.execute(&operation, &new_request_id()) {
-        Ok(outcome) => {
-            if let Some(id) = outcome.created_id {
-                created.insert(action.address.clone(), id);
-            }
-            ActionOutcome::Applied
-        }
-        Err(error) => ActionOutcome::Failed(error.to_string()),
     }
 }
 
@@ -227,42 +507,78 @@ fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::Outcome;
+    use crate::backend::report_retry;
     use crate::plan::{ActionType, Summary};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
 
-    /// A backend that records operations and fails the ones whose address is listed.
+    /// A backend that records operations, fails the customer whose domain is
+    /// given, and takes `delay` per operation so concurrency shows.
+    #[derive(Default)]
     struct Scripted {
         fail_customer_domain: &'static str,
-        executed: Vec<Operation>,
+        delay: Duration,
+        executed: Mutex<Vec<Operation>>,
+        in_flight: AtomicUsize,
+        most_in_flight: AtomicUsize,
     }
 
-    impl Backend for Scripted {
-        fn describe(&self) -> String {
-            "scripted".into()
-        }
-        fn read_live(&mut self) -> Result<Live, BackendError> {
-            Ok(Live::default())
-        }
-        fn execute(
-            &mut self,
-            operation: &Operation,
-            _request_id: &str,
-        ) -> Result<Outcome, BackendError> {
-            self.executed.push(operation.clone());
-            match operation {
-                Operation::CreateCustomer { domain, .. } if domain == self.fail_customer_domain => {
-                    Err(BackendError::Api {
-                        request: "POST /v1/customers".into(),
-                        status: 409,
-                        code: 1003,
-                        description: "domain taken".into(),
-                    })
+    impl Executor for Scripted {
+        fn start(self: Arc<Self>, operation: Operation, _request_id: String) -> OperationFuture {
+            Box::pin(async move {
+                let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(self.delay).await;
+                self.in_flight.fetch_sub(1, Ordering::SeqCst);
+                self.executed.lock().expect("lock").push(operation.clone());
+                match &operation {
+                    Operation::CreateCustomer { domain, .. }
+                        if domain == self.fail_customer_domain =>
+                    {
+                        Err(BackendError::Api {
+                            request: "POST /v1/customers".into(),
+                            status: 409,
+                            code: 1003,
+                            description: "domain taken".into(),
+                        })
+                    }
+                    Operation::CreateCustomer { domain, .. } => {
+                        report_retry(RetryNotice {
+                            request: "POST /v1/customers".into(),
+                            reason: "HTTP 503".into(),
+                            attempt: 1,
+                            wait: Duration::from_millis(1),
+                        });
+                        Ok(Outcome {
+                            created_id: Some(format!("id-of-{domain}")),
+                        })
+                    }
+                    _ => Ok(Outcome::default()),
                 }
-                Operation::CreateCustomer { domain, .. } => Ok(Outcome {
-                    created_id: Some(format!("id-of-{domain}")),
-                }),
-                _ => Ok(Outcome::default()),
-            }
+            })
+        }
+    }
+
+    /// Records every event, in order.
+    #[derive(Default)]
+    struct Recorder {
+        events: Vec<String>,
+    }
+
+    impl ApplyObserver for Recorder {
+        fn started(&mut self, action: &Action) {
+            self.events.push(format!("started {}", action.address));
+        }
+        fn retried(&mut self, address: &str, notice: &RetryNotice) {
+            self.events
+                .push(format!("retried {address} {}", notice.reason));
+        }
+        fn finished(&mut self, address: &str, outcome: &ActionOutcome) {
+            self.events.push(format!("{} {address}", outcome.as_str()));
+        }
+        fn interrupted(&mut self, in_flight: usize) {
+            self.events.push(format!("interrupted {in_flight}"));
         }
     }
 
@@ -304,9 +620,52 @@ mod tests {
         }
     }
 
+    fn plan_of(actions: Vec<Action>) -> Plan {
+        Plan {
+            format_version: 1,
+            backend: "scripted".into(),
+            summary: Summary::of(&actions, 0),
+            actions,
+            unmanaged: vec![],
+        }
+    }
+
+    fn run(
+        plan: &Plan,
+        backend: &Arc<Scripted>,
+        parallelism: usize,
+        interrupts: mpsc::UnboundedReceiver<()>,
+        observer: &mut Recorder,
+    ) -> ApplyReport {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut ids = 0;
+        let mut new_request_id = || {
+            ids += 1;
+            format!("req-{ids}")
+        };
+        runtime.block_on(execute_plan(
+            plan,
+            Arc::clone(backend),
+            ApplyControl {
+                parallelism,
+                new_request_id: &mut new_request_id,
+                observer,
+                interrupts,
+            },
+        ))
+    }
+
+    fn no_interrupts() -> mpsc::UnboundedReceiver<()> {
+        mpsc::unbounded_channel().1
+    }
+
     #[test]
     fn failures_skip_dependents_manual_steps_wait_and_ids_flow_to_dependents() {
-        let actions = vec![
+        let plan = plan_of(vec![
             action("Customer/bad", &[], create_customer("bad.onmicrosoft.com")),
             action(
                 "Customer/good",
@@ -333,28 +692,13 @@ mod tests {
                 &["Relationship/good/r2"],
                 subscription_of("Customer/good"),
             ),
-        ];
-        let plan = Plan {
-            format_version: 1,
-            backend: "scripted".into(),
-            summary: Summary::of(&actions, 0),
-            actions,
-            unmanaged: vec![],
-        };
-        let mut backend = Scripted {
+        ]);
+        let backend = Arc::new(Scripted {
             fail_customer_domain: "bad.onmicrosoft.com",
-            executed: vec![],
-        };
-        let mut ids = 0;
-        let report = execute_plan(
-            &plan,
-            &mut backend,
-            &mut || {
-                ids += 1;
-                format!("req-{ids}")
-            },
-            &mut Silent,
-        );
+            ..Scripted::default()
+        });
+        let mut recorder = Recorder::default();
+        let report = run(&plan, &backend, 10, no_interrupts(), &mut recorder);
         let outcomes: Vec<(&str, &ActionOutcome)> = report
             .results
             .iter()
@@ -385,11 +729,132 @@ mod tests {
             (2, 1, 1, 2)
         );
         // The subscription of the customer created in this run got the new id.
-        assert!(backend.executed.iter().any(|op| matches!(op,
+        assert!(backend.executed.lock().expect("lock").iter().any(|op| matches!(op,
             Operation::UpdateSubscription { customer, .. } if customer.id.as_deref() == Some("id-of-good.onmicrosoft.com"))));
         assert_eq!(
             report.summary_line(),
             "Apply failed: 2 applied, 1 failed, 1 skipped, 2 waiting on a person."
         );
+        // Every action is reported exactly once, and the retry reached the observer
+        // under the action that made it.
+        for (address, _) in &report.results {
+            let finished = recorder
+                .events
+                .iter()
+                .filter(|e| {
+                    !e.starts_with("started")
+                        && !e.starts_with("retried")
+                        && e.ends_with(&format!(" {address}"))
+                })
+                .count();
+            assert_eq!(finished, 1, "{address}: {:?}", recorder.events);
+        }
+        assert!(
+            recorder
+                .events
+                .contains(&"retried Customer/good HTTP 503".to_owned())
+        );
+        // A dependent starts only after its prerequisite finished.
+        let position = |event: &str| {
+            recorder
+                .events
+                .iter()
+                .position(|e| e == event)
+                .expect(event)
+        };
+        assert!(position("applied Customer/good") < position("started Subscription/good-1"));
+    }
+
+    #[test]
+    fn independent_actions_run_concurrently_up_to_the_parallelism() {
+        let actions: Vec<Action> = (0..12)
+            .map(|i| {
+                action(
+                    &format!("Customer/c{i}"),
+                    &[],
+                    create_customer(&format!("c{i}.onmicrosoft.com")),
+                )
+            })
+            .collect();
+        let plan = plan_of(actions);
+        for parallelism in [1, 4] {
+            let backend = Arc::new(Scripted {
+                delay: Duration::from_millis(20),
+                ..Scripted::default()
+            });
+            let report = run(
+                &plan,
+                &backend,
+                parallelism,
+                no_interrupts(),
+                &mut Recorder::default(),
+            );
+            assert_eq!(report.applied(), 12);
+            assert_eq!(
+                backend.most_in_flight.load(Ordering::SeqCst),
+                parallelism,
+                "never more than --parallelism in flight, and that many when enough are ready"
+            );
+        }
+    }
+
+    #[test]
+    fn an_interruption_lets_in_flight_actions_finish_and_starts_nothing_new() {
+        let actions: Vec<Action> = (0..6)
+            .map(|i| {
+                action(
+                    &format!("Customer/c{i}"),
+                    &[],
+                    create_customer(&format!("c{i}.onmicrosoft.com")),
+                )
+            })
+            .collect();
+        let plan = plan_of(actions);
+        let backend = Arc::new(Scripted {
+            delay: Duration::from_millis(200),
+            ..Scripted::default()
+        });
+        let (sender, interrupts) = mpsc::unbounded_channel();
+        // Sent before the run starts: delivered once the first two are in flight.
+        sender.send(()).expect("send");
+        let mut recorder = Recorder::default();
+        let report = run(&plan, &backend, 2, interrupts, &mut recorder);
+        assert!(report.interrupted);
+        assert_eq!(report.applied(), 2, "{:?}", report.results);
+        assert_eq!(report.skipped(), 4);
+        assert!(
+            report.results[5].1
+                == ActionOutcome::Skipped("not started: the apply was interrupted".into())
+        );
+        assert!(recorder.events.contains(&"interrupted 2".to_owned()));
+        assert!(
+            report
+                .summary_line()
+                .starts_with("Apply interrupted: 2 applied")
+        );
+    }
+
+    #[test]
+    fn a_second_interruption_abandons_actions_in_flight() {
+        let plan = plan_of(vec![action(
+            "Customer/slow",
+            &[],
+            create_customer("slow.onmicrosoft.com"),
+        )]);
+        let backend = Arc::new(Scripted {
+            delay: Duration::from_secs(30),
+            ..Scripted::default()
+        });
+        let (sender, interrupts) = mpsc::unbounded_channel();
+        sender.send(()).expect("send");
+        sender.send(()).expect("send");
+        let report = run(&plan, &backend, 2, interrupts, &mut Recorder::default());
+        assert!(report.interrupted);
+        assert!(
+            matches!(&report.results[0].1, ActionOutcome::Failed(reason) if reason.contains("abandoned")),
+            "{:?}",
+            report.results
+        );
+        assert!(backend.executed.lock().expect("lock").is_empty());
     }
 }

@@ -8,7 +8,11 @@
 pub mod local;
 pub mod partner_center;
 
+use std::future::Future;
+use std::time::Duration;
+
 use thiserror::Error;
+use tokio::sync::mpsc::UnboundedSender;
 
 use crate::live::Live;
 use crate::plan::Operation;
@@ -56,4 +60,52 @@ pub trait Backend {
     /// (Partner Center's `MS-RequestId`); a retry of the same operation reuses it.
     fn execute(&mut self, operation: &Operation, request_id: &str)
     -> Result<Outcome, BackendError>;
+}
+
+/// A request of an operation that is being retried, as the executor's events
+/// report it (`apply --format json`: `{"event":"retried",...}`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryNotice {
+    /// Method and path, e.g. `POST /v1/customers/{id}/carts`.
+    pub request: String,
+    /// Why: `HTTP 503`, `HTTP 429 (throttled)`, `connection closed`...
+    pub reason: String,
+    /// The retry's number for this request (1 = first retry).
+    pub attempt: u32,
+    /// How long the client waits before it.
+    pub wait: Duration,
+}
+
+/// Where the running action's retry notices go: the action's index in the plan and
+/// the executor's channel.
+#[derive(Clone)]
+struct RetrySink {
+    action: usize,
+    sender: UnboundedSender<(usize, RetryNotice)>,
+}
+
+tokio::task_local! {
+    // A task-local rather than a parameter: retries happen deep in the HTTP layer,
+    // which should not know about plans or actions, and every operation of a
+    // backend would otherwise carry a parameter only the executor cares about.
+    static RETRY_SINK: RetrySink;
+}
+
+/// Runs `future` (one action's operation) so that [`report_retry`] calls made
+/// inside it reach `sender`, tagged with `action`.
+pub fn with_retry_reporting<F: Future>(
+    action: usize,
+    sender: UnboundedSender<(usize, RetryNotice)>,
+    future: F,
+) -> impl Future<Output = F::Output> {
+    RETRY_SINK.scope(RetrySink { action, sender }, future)
+}
+
+/// Tells the executor, if one is listening, that a request is being retried.
+pub fn report_retry(notice: RetryNotice) {
+    // Outside an executor task (plan, tests) nobody listens; that is fine.
+    let _ = RETRY_SINK.try_with(|sink| {
+        // A closed channel means the apply is over; nothing to tell.
+        let _ = sink.sender.send((sink.action, notice));
+    });
 }

@@ -8,13 +8,17 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-use crate::apply::{ActionOutcome, ApplyObserver, execute_plan, stale_actions};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::apply::{ActionOutcome, ApplyObserver, ApplyReport, DEFAULT_PARALLELISM, stale_actions};
+use crate::backend::RetryNotice;
 use crate::plan::{Action, Plan};
 use crate::render::{PlanFormat, render_plan};
 
 use super::backend::BackendArgs;
 use super::plan::make_plan;
-use super::{DEFAULT_LOCK_TIMEOUT_SECONDS, EXIT_MANUAL, Settings};
+use super::{DEFAULT_LOCK_TIMEOUT_SECONDS, EXIT_INTERRUPTED, EXIT_MANUAL, Settings};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,6 +33,13 @@ pub struct Args {
     /// Seconds to wait for another apply holding the state lock.
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_LOCK_TIMEOUT_SECONDS)]
     lock_timeout: u64,
+    /// Actions in flight at once; an action still starts only after everything it
+    /// depends on was applied.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PARALLELISM)]
+    parallelism: usize,
+    /// How to report: text, or JSON Lines events on stdout.
+    #[arg(long, value_enum, default_value = "text")]
+    format: ApplyFormat,
 }
 
 /// A single input that is a file but not YAML is a saved plan.
@@ -56,20 +67,145 @@ fn read_plan_file(path: &Path) -> anyhow::Result<Plan> {
     })
 }
 
-/// Prints each action as it finishes, on stderr.
-struct Progress;
+/// How apply reports as it goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ApplyFormat {
+    /// The plan, progress on stderr (a bar on a terminal), then a report.
+    Text,
+    /// JSON Lines on stdout: one event per line (plan, started, retried,
+    /// finished, failed, interrupted, summary).
+    Json,
+}
 
-impl ApplyObserver for Progress {
+/// Progress as text on stderr: a bar on a terminal, otherwise a line per event
+/// (CI logs keep every line; a bar would only be noise there).
+struct TextProgress {
+    bar: Option<ProgressBar>,
+}
+
+impl TextProgress {
+    fn new(runnable: usize) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(runnable as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30}] {pos}/{len} actions done {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        TextProgress { bar }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl ApplyObserver for TextProgress {
     fn started(&mut self, action: &Action) {
-        eprintln!("{}: {}...", action.address, action.action_type.as_str());
+        match &self.bar {
+            Some(bar) => bar.set_message(action.address.clone()),
+            None => eprintln!("{}: {}...", action.address, action.action_type.as_str()),
+        }
+    }
+
+    fn retried(&mut self, address: &str, notice: &RetryNotice) {
+        self.line(&format!(
+            "{address}: {} answered {}; retry {} in {:.1} s",
+            notice.request,
+            notice.reason,
+            notice.attempt,
+            notice.wait.as_secs_f64()
+        ));
     }
 
     fn finished(&mut self, address: &str, outcome: &ActionOutcome) {
         match outcome {
-            ActionOutcome::Applied => eprintln!("{address}: done"),
-            ActionOutcome::Failed(reason) => eprintln!("{address}: failed: {reason}"),
+            ActionOutcome::Applied => {
+                if self.bar.is_none() {
+                    eprintln!("{address}: done");
+                }
+            }
+            ActionOutcome::Failed(reason) => self.line(&format!("{address}: failed: {reason}")),
             ActionOutcome::Skipped(_) | ActionOutcome::Waiting(_) => {}
         }
+        if let Some(bar) = &self.bar
+            && matches!(outcome, ActionOutcome::Applied | ActionOutcome::Failed(_))
+        {
+            bar.inc(1);
+        }
+    }
+
+    fn interrupted(&mut self, in_flight: usize) {
+        self.line(&format!(
+            "Interrupted: no new action starts; waiting for {in_flight} in flight to finish (interrupt again to abandon them; the next apply settles what they sent)"
+        ));
+    }
+}
+
+/// JSON Lines on stdout, one event per line, flushed as it happens.
+struct JsonEvents;
+
+impl JsonEvents {
+    fn emit(value: serde_json::Value) {
+        let mut out = std::io::stdout().lock();
+        // A closed stdout (the reader went away) must not stop the apply.
+        let _ = writeln!(out, "{value}").and_then(|()| out.flush());
+    }
+}
+
+impl ApplyObserver for JsonEvents {
+    fn started(&mut self, action: &Action) {
+        JsonEvents::emit(json!({
+            "event": "started",
+            "address": action.address,
+            "type": action.action_type.as_str(),
+        }));
+    }
+
+    fn retried(&mut self, address: &str, notice: &RetryNotice) {
+        JsonEvents::emit(json!({
+            "event": "retried",
+            "address": address,
+            "request": notice.request,
+            "reason": notice.reason,
+            "attempt": notice.attempt,
+            "waitMs": u64::try_from(notice.wait.as_millis()).unwrap_or(u64::MAX),
+        }));
+    }
+
+    fn finished(&mut self, address: &str, outcome: &ActionOutcome) {
+        let event = match outcome {
+            ActionOutcome::Failed(reason) => json!({
+                "event": "failed",
+                "address": address,
+                "error": reason,
+            }),
+            other => json!({
+                "event": "finished",
+                "address": address,
+                "outcome": other.as_str(),
+                "reason": other.reason(),
+            }),
+        };
+        JsonEvents::emit(event);
+    }
+
+    fn interrupted(&mut self, in_flight: usize) {
+        JsonEvents::emit(json!({"event": "interrupted", "inFlight": in_flight}));
     }
 }
 
@@ -83,21 +219,30 @@ fn confirm() -> anyhow::Result<bool> {
 
 pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let lock_timeout = Duration::from_secs(args.lock_timeout);
+    let json = args.format == ApplyFormat::Json;
     let mut opened = args.backend.resolve()?.open(settings, lock_timeout)?;
+    // Purchases an interrupted apply left open are settled before anything is
+    // planned, so a purchase still under way is never planned a second time.
+    for line in opened.settle()? {
+        if json {
+            JsonEvents::emit(json!({"event": "settled", "purchase": line}));
+        } else {
+            eprintln!("Settled {line}");
+        }
+    }
     let options = opened.plan_options().clone();
-    let backend = opened.backend();
     let plan = match plan_file(&args.inputs) {
         Some(path) => {
             let plan = read_plan_file(path)?;
-            if plan.backend != backend.describe() {
+            if plan.backend != opened.describe() {
                 bail!(
                     "{} was planned against `{}`, not `{}`; make the plan again against this state",
                     path.display(),
                     plan.backend,
-                    backend.describe()
+                    opened.describe()
                 );
             }
-            let live = backend.read_live()?;
+            let live = opened.read_live()?;
             let stale = stale_actions(&plan, &live);
             if !stale.is_empty() {
                 for (address, what) in &stale {
@@ -111,22 +256,39 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             }
             plan
         }
-        None => match make_plan(&args.inputs, &backend.read_live()?, &options, settings)? {
+        None => match make_plan(&args.inputs, &opened.read_live()?, &options, settings)? {
             Some(plan) => plan,
             None => return Ok(ExitCode::from(1)),
         },
     };
-    print!(
-        "{}",
-        render_plan(&plan, PlanFormat::Text, settings.color_stdout)
-    );
+    if json {
+        JsonEvents::emit(json!({
+            "event": "plan",
+            "backend": plan.backend,
+            "actions": plan.actions.len(),
+            "summary": plan.summary,
+        }));
+    } else {
+        print!(
+            "{}",
+            render_plan(&plan, PlanFormat::Text, settings.color_stdout)
+        );
+    }
     if !plan.has_changes() {
+        if json {
+            JsonEvents::emit(summary_event(&ApplyReport::default(), 0));
+        }
         return Ok(ExitCode::SUCCESS);
     }
     if !args.auto_approve {
-        if !std::io::stdin().is_terminal() {
+        if json || !std::io::stdin().is_terminal() {
             bail!(
-                "apply needs confirmation but stdin is not a terminal; review the plan and pass --auto-approve (in CI, apply a reviewed plan file: cspctl plan --out plan.json, then cspctl apply plan.json --auto-approve)"
+                "apply needs confirmation but {}; review the plan and pass --auto-approve (in CI, apply a reviewed plan file: cspctl plan --out plan.json, then cspctl apply plan.json --auto-approve)",
+                if json {
+                    "--format json leaves no room for a prompt"
+                } else {
+                    "stdin is not a terminal"
+                }
             );
         }
         if !confirm()? {
@@ -135,16 +297,53 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         }
     }
     // A fresh `MS-RequestId` for each logical operation.
-    let report = execute_plan(&plan, backend, &mut crate::ids::random_guid, &mut Progress);
-    // Everything applied locally is already journaled; this folds it into the state file.
-    opened.finish()?;
-    println!();
-    print!("{}", report.render());
-    Ok(if report.failed() > 0 {
-        ExitCode::from(1)
-    } else if report.waiting() > 0 {
-        ExitCode::from(EXIT_MANUAL)
+    let mut new_request_id = crate::ids::random_guid;
+    let parallelism = args.parallelism.max(1);
+    let report = if json {
+        opened.apply(&plan, parallelism, &mut new_request_id, &mut JsonEvents)?
     } else {
-        ExitCode::SUCCESS
+        let runnable = plan.actions.iter().filter(|a| !a.is_manual()).count();
+        let mut progress = TextProgress::new(runnable);
+        let report = opened.apply(&plan, parallelism, &mut new_request_id, &mut progress);
+        progress.finish();
+        report?
+    };
+    // Local: everything applied is journaled; this folds it into the state file.
+    // Partner Center: drops settled purchases from the purchase journal.
+    opened.finish()?;
+    let code = exit_code(&report);
+    if json {
+        JsonEvents::emit(summary_event(&report, code));
+    } else {
+        println!();
+        print!("{}", report.render());
+    }
+    Ok(ExitCode::from(code))
+}
+
+/// Exit code: 130 interrupted (as a shell reports SIGINT), 1 a failure, 3 manual
+/// steps remain, 0 done.
+fn exit_code(report: &ApplyReport) -> u8 {
+    if report.interrupted {
+        EXIT_INTERRUPTED
+    } else if report.failed() > 0 {
+        1
+    } else if report.waiting() > 0 {
+        EXIT_MANUAL
+    } else {
+        0
+    }
+}
+
+fn summary_event(report: &ApplyReport, exit_code: u8) -> serde_json::Value {
+    json!({
+        "event": "summary",
+        "applied": report.applied(),
+        "failed": report.failed(),
+        "skipped": report.skipped(),
+        "waiting": report.waiting(),
+        "interrupted": report.interrupted,
+        "exitCode": exit_code,
+        "message": report.summary_line(),
     })
 }

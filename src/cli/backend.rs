@@ -3,17 +3,20 @@
 //! the chosen backend for reading (plan) or for changing (apply).
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::bail;
 
-use crate::backend::local::{DEFAULT_STATE_PATH, LocalBackend};
+use crate::apply::{ApplyControl, ApplyObserver, ApplyReport, Executor, execute_plan};
+use crate::backend::local::{DEFAULT_STATE_PATH, LocalBackend, StateLock};
+use crate::backend::partner_center::journal::{PurchaseJournal, default_journal_path, read_open};
 use crate::backend::partner_center::{
     Credentials, DEFAULT_AUTHORITY, DEFAULT_ENDPOINT, PartnerCenterBackend, PartnerCenterConfig,
 };
 use crate::backend::{Backend, BackendError};
 use crate::live::Live;
-use crate::plan::PlanOptions;
+use crate::plan::{Plan, PlanOptions};
 
 use super::Settings;
 
@@ -54,13 +57,19 @@ pub struct BackendArgs {
     /// Seconds to wait for a purchase to be provisioned (partner-center backend).
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     provisioning_timeout: u64,
+    /// The purchase journal, which keeps an interrupted apply from buying twice
+    /// [env: CSPCTL_PC_JOURNAL] [default: .cspctl/partner-center-<tenant>.journal]
+    /// (partner-center backend). Keep it between CI runs, like a state file.
+    #[arg(long, value_name = "FILE")]
+    journal: Option<PathBuf>,
 }
 
 /// The resolved choice.
 #[derive(Clone, Debug)]
 pub enum BackendChoice {
     Local(PathBuf),
-    PartnerCenter(PartnerCenterConfig),
+    /// The API, and the purchase journal's path.
+    PartnerCenter(PartnerCenterConfig, PathBuf),
 }
 
 impl BackendArgs {
@@ -73,6 +82,7 @@ impl BackendArgs {
                     (self.authority.is_some(), "--authority"),
                     (self.sandbox, "--sandbox"),
                     (self.credentials.is_some(), "--credentials"),
+                    (self.journal.is_some(), "--journal"),
                 ];
                 if let Some((_, flag)) = stray.iter().find(|(set, _)| *set) {
                     bail!(
@@ -102,7 +112,12 @@ impl BackendArgs {
                     Some(path) => Credentials::from_file(&path)?,
                     None => Credentials::from_env()?,
                 };
-                Ok(BackendChoice::PartnerCenter(PartnerCenterConfig {
+                let journal = self
+                    .journal
+                    .clone()
+                    .or_else(|| env("CSPCTL_PC_JOURNAL").map(PathBuf::from))
+                    .unwrap_or_else(|| default_journal_path(&credentials.tenant_id));
+                let config = PartnerCenterConfig {
                     endpoint: self
                         .endpoint
                         .clone()
@@ -117,7 +132,8 @@ impl BackendArgs {
                     credentials,
                     read_concurrency: 8,
                     provisioning_timeout: Duration::from_secs(self.provisioning_timeout),
-                }))
+                };
+                Ok(BackendChoice::PartnerCenter(config, journal))
             }
         }
     }
@@ -133,7 +149,15 @@ impl BackendChoice {
                 LocalBackend::read_live(path, &settings.now)?,
                 local_plan_options(path),
             )),
-            BackendChoice::PartnerCenter(config) => {
+            BackendChoice::PartnerCenter(config, journal) => {
+                let open = read_open(journal)?;
+                if !open.is_empty() {
+                    eprintln!(
+                        "warning: {} purchase(s) left open by an interrupted apply are in {}; the next apply settles them before it plans anything new, so this plan may still list them",
+                        open.len(),
+                        journal.display()
+                    );
+                }
                 let mut backend = PartnerCenterBackend::new(config.clone())?;
                 let live = backend.read_live()?;
                 Ok((live, partner_center_plan_options(&backend, config)))
@@ -141,17 +165,31 @@ impl BackendChoice {
         }
     }
 
-    /// Opens the backend to change it (the local one takes the state lock).
+    /// Opens the backend to change it: takes the lock of the local state, or of
+    /// the purchase journal, so a second apply against the same state waits (up to
+    /// `lock_timeout`) and then fails clearly.
     pub fn open(&self, settings: &Settings, lock_timeout: Duration) -> anyhow::Result<Opened> {
         Ok(match self {
             BackendChoice::Local(path) => Opened::Local(
-                LocalBackend::open(path.clone(), settings.now.clone(), Some(lock_timeout))?,
+                Arc::new(Mutex::new(LocalBackend::open(
+                    path.clone(),
+                    settings.now.clone(),
+                    Some(lock_timeout),
+                )?)),
                 local_plan_options(path),
             ),
-            BackendChoice::PartnerCenter(config) => {
-                let backend = PartnerCenterBackend::new(config.clone())?;
+            BackendChoice::PartnerCenter(config, journal) => {
+                let lock = StateLock::acquire(journal, lock_timeout)?;
+                let backend = PartnerCenterBackend::new(config.clone())?.with_journal(
+                    PurchaseJournal::open(journal.clone())?,
+                    settings.now.clone(),
+                );
                 let options = partner_center_plan_options(&backend, config);
-                Opened::PartnerCenter(backend, options)
+                Opened::PartnerCenter {
+                    backend: Box::new(backend),
+                    options,
+                    _lock: lock,
+                }
             }
         })
     }
@@ -191,30 +229,152 @@ fn local_plan_options(state: &Path) -> PlanOptions {
 
 /// A backend opened for apply, with the planning options that fit it.
 pub enum Opened {
-    Local(LocalBackend, PlanOptions),
-    PartnerCenter(PartnerCenterBackend, PlanOptions),
+    Local(Arc<Mutex<LocalBackend>>, PlanOptions),
+    PartnerCenter {
+        backend: Box<PartnerCenterBackend>,
+        options: PlanOptions,
+        /// The purchase journal's lock, held until the apply ends.
+        _lock: StateLock,
+    },
 }
 
 impl Opened {
-    pub fn backend(&mut self) -> &mut dyn Backend {
-        match self {
-            Opened::Local(backend, _) => backend,
-            Opened::PartnerCenter(backend, _) => backend,
-        }
-    }
-
     pub fn plan_options(&self) -> &PlanOptions {
         match self {
-            Opened::Local(_, options) | Opened::PartnerCenter(_, options) => options,
+            Opened::Local(_, options) | Opened::PartnerCenter { options, .. } => options,
         }
     }
 
-    /// Makes everything applied durable where the backend defers it (the local
-    /// state file is compacted from its journal); Partner Center has nothing to do.
+    pub fn describe(&self) -> String {
+        self.plan_options().backend.clone()
+    }
+
+    pub fn read_live(&mut self) -> Result<Live, BackendError> {
+        match self {
+            Opened::Local(backend, _) => lock_local(backend)?.read_live(),
+            Opened::PartnerCenter { backend, .. } => backend.read_live(),
+        }
+    }
+
+    /// Settles the purchases an interrupted apply left open (Partner Center; the
+    /// local tenant's journal is replayed when it is opened). One line each.
+    pub fn settle(&mut self) -> Result<Vec<String>, BackendError> {
+        match self {
+            Opened::Local(..) => Ok(Vec::new()),
+            Opened::PartnerCenter { backend, .. } => backend.block_on(backend.client().settle()),
+        }
+    }
+
+    /// Executes `plan` concurrently; SIGINT and SIGTERM interrupt it (the first
+    /// stops new actions, the second abandons the ones in flight).
+    pub fn apply(
+        &mut self,
+        plan: &Plan,
+        parallelism: usize,
+        new_request_id: &mut dyn FnMut() -> String,
+        observer: &mut dyn ApplyObserver,
+    ) -> Result<ApplyReport, BackendError> {
+        match self {
+            Opened::Local(backend, _) => {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| {
+                        BackendError::State(format!("cannot start the async runtime: {e}"))
+                    })?;
+                Ok(runtime.block_on(run_interruptibly(
+                    plan,
+                    Arc::clone(backend),
+                    parallelism,
+                    new_request_id,
+                    observer,
+                )))
+            }
+            Opened::PartnerCenter { backend, .. } => {
+                let client = Arc::new(backend.client().clone());
+                Ok(backend.block_on(run_interruptibly(
+                    plan,
+                    client,
+                    parallelism,
+                    new_request_id,
+                    observer,
+                )))
+            }
+        }
+    }
+
+    /// Makes everything applied durable where the backend defers it: the local
+    /// state file is compacted from its journal; the purchase journal drops what
+    /// is settled.
     pub fn finish(&mut self) -> Result<(), BackendError> {
         match self {
-            Opened::Local(backend, _) => backend.finish(),
-            Opened::PartnerCenter(..) => Ok(()),
+            Opened::Local(backend, _) => lock_local(backend)?.finish(),
+            Opened::PartnerCenter { backend, .. } => backend.client().compact_journal(),
+        }
+    }
+}
+
+fn lock_local(
+    backend: &Mutex<LocalBackend>,
+) -> Result<std::sync::MutexGuard<'_, LocalBackend>, BackendError> {
+    // A poisoned lock means an operation panicked half-way: the in-memory tenant
+    // may be inconsistent, so it is not written; the journal keeps every operation
+    // that completed, and the next open replays it.
+    backend.lock().map_err(|_| {
+        BackendError::State(
+            "an operation on the local state panicked; the state file was not rewritten (its journal keeps every completed operation)".to_owned(),
+        )
+    })
+}
+
+/// Executes `plan` with SIGINT and SIGTERM forwarded as interruptions.
+async fn run_interruptibly<E: Executor>(
+    plan: &Plan,
+    executor: Arc<E>,
+    parallelism: usize,
+    new_request_id: &mut dyn FnMut() -> String,
+    observer: &mut dyn ApplyObserver,
+) -> ApplyReport {
+    let (sender, interrupts) = tokio::sync::mpsc::unbounded_channel();
+    let listener = tokio::spawn(forward_interrupts(sender));
+    let control = ApplyControl {
+        parallelism,
+        new_request_id,
+        observer,
+        interrupts,
+    };
+    let report = execute_plan(plan, executor, control).await;
+    listener.abort();
+    report
+}
+
+/// Turns SIGINT (Ctrl-C) and SIGTERM (a CI job cancelled) into interruptions.
+async fn forward_interrupts(sender: tokio::sync::mpsc::UnboundedSender<()>) {
+    #[cfg(unix)]
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    loop {
+        #[cfg(unix)]
+        let terminated = async {
+            match terminate.as_mut() {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminated = std::future::pending::<()>();
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => {
+                if result.is_err() {
+                    return;
+                }
+            }
+            () = terminated => {}
+        }
+        if sender.send(()).is_err() {
+            return;
         }
     }
 }

@@ -3,7 +3,8 @@
 //! return an exit code; they hold no domain logic.
 //!
 //! Exit codes: 0 success or no changes; 1 error; 2 changes present (`plan
-//! --detailed-exitcode`); 3 apply finished but manual steps remain.
+//! --detailed-exitcode`); 3 apply finished but manual steps remain; 130 apply
+//! interrupted (Ctrl-C or SIGTERM; the next apply converges).
 
 mod apply;
 mod backend;
@@ -30,6 +31,8 @@ use crate::validate::Desired;
 pub const EXIT_CHANGES: u8 = 2;
 /// Exit code: apply finished but manual steps remain.
 pub const EXIT_MANUAL: u8 = 3;
+/// Exit code: apply was interrupted (SIGINT or SIGTERM), as a shell reports SIGINT.
+pub const EXIT_INTERRUPTED: u8 = 130;
 /// Seconds a command that changes the local state waits for another one's lock.
 pub const DEFAULT_LOCK_TIMEOUT_SECONDS: u64 = 30;
 

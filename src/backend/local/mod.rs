@@ -20,6 +20,7 @@ pub mod state;
 pub mod tenant;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use state::StateLock;
@@ -27,6 +28,7 @@ pub use tenant::Tenant;
 
 use self::journal::{Entry, Journal, journal_path};
 use super::{Backend, BackendError, Outcome};
+use crate::apply::{Executor, OperationFuture};
 use crate::live::Live;
 use crate::plan::Operation;
 use crate::time;
@@ -178,6 +180,22 @@ impl Drop for LocalBackend {
     fn drop(&mut self) {
         // Best effort: if this fails the journal stays and the next open replays it.
         let _ = self.finish();
+    }
+}
+
+/// The executor drives the local tenant through a mutex: its operations take
+/// microseconds and change one in-memory tenant, so running them one at a time
+/// costs nothing and keeps the tenant's rules simple.
+impl Executor for Mutex<LocalBackend> {
+    fn start(self: Arc<Self>, operation: Operation, request_id: String) -> OperationFuture {
+        Box::pin(async move {
+            let mut backend = self.lock().map_err(|_| {
+                BackendError::State(
+                    "an earlier operation on the local state panicked; nothing more is applied in this run (the journal keeps what was applied)".to_owned(),
+                )
+            })?;
+            backend.execute(&operation, &request_id)
+        })
     }
 }
 

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::PartnerCenterClient;
 use super::http::{Request, Response};
 use super::ids::derive_request_id;
+use super::journal::{OpenPurchase, Record, read_open};
 use super::wire::{
     self, AgreementRecord, Cart, CheckoutResult, Collection, Customer, Order, Purchase,
     Subscription, address_json, agreement_body, billing_cycle_str, cart_body, create_customer_body,
@@ -24,6 +25,7 @@ use crate::ids::random_guid;
 use crate::live::LiveStatus;
 use crate::manifest::model::{Agreement, Billing, ResellerSpec, is_new_commerce_offer};
 use crate::plan::{ObjectRef, Operation, SubscriptionPatch};
+use crate::time;
 
 /// 400/600061: this contact's acceptance is already recorded.
 const CODE_AGREEMENT_EXISTS: u32 = 600_061;
@@ -92,57 +94,9 @@ impl PartnerCenterClient {
                 }
                 Ok(Outcome::default())
             }
-            Operation::CreateSubscription {
-                customer,
-                offer_id,
-                quantity,
-                term_duration,
-                billing_cycle,
-                auto_renew,
-                friendly_name,
-                partner_id_on_record,
-                suspend,
-            } => {
+            Operation::CreateSubscription { customer, .. } => {
                 let customer_id = resolve(customer)?;
-                let purchase = Purchase {
-                    customer_id: &customer_id,
-                    offer_id,
-                    quantity: *quantity,
-                    term_duration: *term_duration,
-                    billing_cycle: *billing_cycle,
-                    friendly_name,
-                    partner_id_on_record: partner_id_on_record.as_deref(),
-                };
-                let (order_id, subscription_id) = if is_new_commerce_offer(offer_id) {
-                    self.buy_with_cart(&purchase, request_id).await?
-                } else {
-                    self.buy_with_order(&purchase, request_id).await?
-                };
-                self.wait_provisioned(&customer_id, &order_id, &subscription_id)
-                    .await?;
-                if !auto_renew {
-                    self.patch_subscription(
-                        &customer_id,
-                        &subscription_id,
-                        &derive_request_id(request_id, "auto-renew"),
-                        |s| {
-                            s.insert("autoRenewEnabled".into(), json!(false));
-                        },
-                    )
-                    .await?;
-                }
-                if *suspend {
-                    self.patch_subscription(
-                        &customer_id,
-                        &subscription_id,
-                        &derive_request_id(request_id, "suspend"),
-                        |s| {
-                            s.insert("status".into(), json!("suspended"));
-                        },
-                    )
-                    .await?;
-                }
-                Ok(created(subscription_id))
+                self.purchase(operation, &customer_id, request_id).await
             }
             Operation::UpdateSubscription {
                 customer,
@@ -217,6 +171,219 @@ impl PartnerCenterClient {
         let mut request = Request::new(method, path, request_id);
         request.body = body;
         self.http.send(request).await
+    }
+
+    /// A purchase, journaled: the intent is on disk before the first request is
+    /// sent, the order when Partner Center answers, and the end when it is
+    /// provisioned or refused (see [`journal`](super::journal)). A failure that
+    /// leaves the outcome unknown (timeout, lost connection, crash) leaves the
+    /// purchase open for the next apply to settle with the same request id.
+    async fn purchase(
+        &self,
+        operation: &Operation,
+        customer_id: &str,
+        request_id: &str,
+    ) -> Result<Outcome, BackendError> {
+        let Operation::CreateSubscription {
+            offer_id,
+            quantity,
+            term_duration,
+            billing_cycle,
+            auto_renew,
+            friendly_name,
+            partner_id_on_record,
+            suspend,
+            ..
+        } = operation
+        else {
+            return Err(BackendError::Unresolved(
+                "internal: purchase called with another operation".to_owned(),
+            ));
+        };
+        self.journal(|at| Record::Intent {
+            request_id: request_id.to_owned(),
+            at,
+            operation: Box::new(operation.clone()),
+        })?;
+        let purchase = Purchase {
+            customer_id,
+            offer_id,
+            quantity: *quantity,
+            term_duration: *term_duration,
+            billing_cycle: *billing_cycle,
+            friendly_name,
+            partner_id_on_record: partner_id_on_record.as_deref(),
+        };
+        let bought = if is_new_commerce_offer(offer_id) {
+            self.buy_with_cart(&purchase, request_id).await
+        } else {
+            self.buy_with_order(&purchase, request_id).await
+        };
+        let (order_id, subscription_id) = match bought {
+            Ok(ids) => ids,
+            Err(error) => {
+                if is_refusal(&error) {
+                    self.settle_record(request_id, false)?;
+                }
+                return Err(error);
+            }
+        };
+        self.journal(|_| Record::Ordered {
+            request_id: request_id.to_owned(),
+            order_id: order_id.clone(),
+            subscription_id: subscription_id.clone(),
+        })?;
+        let finish = async {
+            if !self
+                .wait_provisioned(customer_id, &order_id, &subscription_id)
+                .await?
+            {
+                self.settle_record(request_id, false)?;
+                return Err(BackendError::State(format!(
+                    "order {order_id} of customer {customer_id} was cancelled by Partner Center; subscription {subscription_id} was not provisioned"
+                )));
+            }
+            if !auto_renew {
+                self.patch_subscription(
+                    customer_id,
+                    &subscription_id,
+                    &derive_request_id(request_id, "auto-renew"),
+                    |s| {
+                        s.insert("autoRenewEnabled".into(), json!(false));
+                    },
+                )
+                .await?;
+            }
+            if *suspend {
+                self.patch_subscription(
+                    customer_id,
+                    &subscription_id,
+                    &derive_request_id(request_id, "suspend"),
+                    |s| {
+                        s.insert("status".into(), json!("suspended"));
+                    },
+                )
+                .await?;
+            }
+            Ok(())
+        };
+        match finish.await {
+            Ok(()) => {
+                self.settle_record(request_id, true)?;
+                Ok(created(subscription_id))
+            }
+            // Bought, but a follow-up was refused: the next plan shows what differs.
+            Err(error) if is_refusal(&error) => {
+                self.settle_record(request_id, true)?;
+                Err(error)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Settles every purchase an interrupted apply left open in the journal, so
+    /// that planning sees what it bought. Within Partner Center's idempotency
+    /// window the operation is replayed with its request id (the original cart
+    /// and order come back, or the purchase the interrupted apply was approved to
+    /// make is made once); past it, a replay would be a new purchase, so the
+    /// customer's orders are looked up instead. Returns one line per purchase.
+    pub async fn settle(&self) -> Result<Vec<String>, BackendError> {
+        let Some(handle) = &self.journal else {
+            return Ok(Vec::new());
+        };
+        let open = read_open(handle.journal.path())?;
+        let mut tasks = tokio::task::JoinSet::new();
+        for purchase in open {
+            let client = self.clone();
+            let now = handle.now.clone();
+            tasks.spawn(async move {
+                let result = client.settle_one(&purchase, &now).await;
+                (purchase, result)
+            });
+        }
+        let mut settled = Vec::new();
+        let mut unsettled = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            let (purchase, result) = joined.map_err(|e| {
+                BackendError::State(format!("settling the purchase journal failed: {e}"))
+            })?;
+            let what = describe_purchase(&purchase.operation, &purchase.request_id);
+            match result {
+                Ok(line) => settled.push(format!("{what}: {line}")),
+                Err(error) if is_refusal(&error) => settled.push(format!(
+                    "{what}: refused by Partner Center, nothing bought ({error})"
+                )),
+                Err(error) => unsettled.push(format!("{what}: {error}")),
+            }
+        }
+        handle.journal.compact()?;
+        settled.sort();
+        if unsettled.is_empty() {
+            return Ok(settled);
+        }
+        unsettled.sort();
+        Err(BackendError::State(format!(
+            "{} purchase(s) left open by an interrupted apply could not be settled, so nothing new was planned or applied (a new purchase could buy the same thing twice):\n  {}\nRun apply again later. If it keeps failing, check those orders in Partner Center and then remove their lines from {}",
+            unsettled.len(),
+            unsettled.join("\n  "),
+            handle.journal.path().display()
+        )))
+    }
+
+    async fn settle_one(&self, purchase: &OpenPurchase, now: &str) -> Result<String, BackendError> {
+        let within_window = match (time::parse(&purchase.at), time::parse(now)) {
+            (Some(at), Some(now)) => now - at < IDEMPOTENCY_WINDOW_SECONDS,
+            _ => false,
+        };
+        if within_window {
+            self.execute(&purchase.operation, &purchase.request_id)
+                .await?;
+            return Ok("settled by replaying its request id".to_owned());
+        }
+        let Operation::CreateSubscription {
+            customer,
+            offer_id,
+            friendly_name,
+            ..
+        } = &purchase.operation
+        else {
+            return Err(BackendError::State(
+                "the journal holds an operation that is not a purchase".to_owned(),
+            ));
+        };
+        let customer_id = resolve(customer)?;
+        let path = format!("/customers/{customer_id}/orders");
+        let orders: Collection<Order> = self
+            .get(&path)
+            .await?
+            .parse(&format!("response to GET /v1{path}"))?;
+        let found = orders.items.iter().any(|order| {
+            order.line_items.iter().any(|line| {
+                line.offer_id.as_deref() == Some(offer_id.as_str())
+                    && line.friendly_name.as_deref() == Some(friendly_name.as_str())
+            })
+        });
+        self.settle_record(&purchase.request_id, found)?;
+        Ok(if found {
+            "found among the customer's orders".to_owned()
+        } else {
+            "not among the customer's orders: it was never made".to_owned()
+        })
+    }
+
+    /// Appends a record to the purchase journal, if this client keeps one.
+    fn journal(&self, record: impl FnOnce(String) -> Record) -> Result<(), BackendError> {
+        match &self.journal {
+            Some(journal) => journal.journal.append(&record(journal.now.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn settle_record(&self, request_id: &str, bought: bool) -> Result<(), BackendError> {
+        self.journal(|_| Record::Settled {
+            request_id: request_id.to_owned(),
+            bought,
+        })
     }
 
     async fn create_reseller(
@@ -445,14 +612,15 @@ impl PartnerCenterClient {
     }
 
     /// Polls the order until `completed`, then the subscription until it is
-    /// active, backing off, for at most `provisioning_timeout`. A timeout names
-    /// the order so nobody buys again blindly.
+    /// active, backing off, for at most `provisioning_timeout`: `Ok(false)` when
+    /// Partner Center cancelled the order. A timeout names the order so nobody
+    /// buys again blindly.
     async fn wait_provisioned(
         &self,
         customer_id: &str,
         order_id: &str,
         subscription_id: &str,
-    ) -> Result<(), BackendError> {
+    ) -> Result<bool, BackendError> {
         let started = Instant::now();
         let mut wait = self.tuning.poll_initial;
         let mut order_completed = false;
@@ -465,11 +633,7 @@ impl PartnerCenterClient {
                     .parse(&format!("response to GET /v1{path}"))?;
                 match order.status.as_deref().map(wire::enum_key).as_deref() {
                     Some("completed") => order_completed = true,
-                    Some("cancelled") => {
-                        return Err(BackendError::State(format!(
-                            "order {order_id} of customer {customer_id} was cancelled by Partner Center; subscription {subscription_id} was not provisioned"
-                        )));
-                    }
+                    Some("cancelled") => return Ok(false),
                     _ => {}
                 }
             }
@@ -481,7 +645,7 @@ impl PartnerCenterClient {
                             response.parse(&format!("response to GET /v1{path}"))?;
                         let status = subscription.status.as_deref().and_then(parse_status);
                         if matches!(status, Some(LiveStatus::Active | LiveStatus::Suspended)) {
-                            return Ok(());
+                            return Ok(true);
                         }
                     }
                     // Not visible yet right after the order completes.
@@ -672,6 +836,35 @@ fn order_ids(order: Order, described: &str) -> Result<(String, String), BackendE
         segment(&order_id, "order id")?,
         segment(&subscription_id, "subscription id")?.to_ascii_lowercase(),
     ))
+}
+
+/// How long Partner Center answers a replayed `MS-RequestId` with the original
+/// answer. UNCONFIRMED: the docs promise idempotency but name no window; 24 hours
+/// is the simulator's choice (docs/simulator.md, "Choices").
+const IDEMPOTENCY_WINDOW_SECONDS: i64 = 24 * 3600;
+
+/// `subscription "name" (offer) of customer c, request id r`.
+fn describe_purchase(operation: &Operation, request_id: &str) -> String {
+    match operation {
+        Operation::CreateSubscription {
+            customer,
+            offer_id,
+            friendly_name,
+            ..
+        } => format!(
+            "purchase of \"{friendly_name}\" ({offer_id}) for {} (request id {request_id})",
+            customer.address
+        ),
+        other => format!("{other:?} (request id {request_id})"),
+    }
+}
+
+/// Whether Partner Center definitely refused a request (a business error), as
+/// opposed to an outcome that is unknown (5xx, timeout, lost connection) or only
+/// postponed (408, 409 in progress, 429).
+fn is_refusal(error: &BackendError) -> bool {
+    matches!(error, BackendError::Api { status, .. }
+        if (400..500).contains(status) && !matches!(status, 408 | 409 | 429))
 }
 
 /// The id of an `ObjectRef`, or `Unresolved` when no earlier action produced it.

@@ -16,6 +16,7 @@ pub mod credentials;
 mod execute;
 pub mod http;
 pub mod ids;
+pub mod journal;
 mod read;
 pub mod wire;
 
@@ -30,7 +31,9 @@ use tokio::sync::OnceCell;
 pub use self::credentials::{Credentials, Secret};
 pub use self::http::RetryPolicy;
 use self::http::{HttpClient, check_url};
+use self::journal::PurchaseJournal;
 use super::{Backend, BackendError, Outcome};
+use crate::apply::{Executor, OperationFuture};
 use crate::live::Live;
 use crate::plan::Operation;
 
@@ -91,6 +94,16 @@ pub struct PartnerCenterClient {
     mca_template: Arc<OnceCell<String>>,
     /// The provider's own `(mpnId, name)` (asked once per run).
     provider_profile: Arc<OnceCell<(String, String)>>,
+    /// Where purchases are journaled (apply only; a plan buys nothing).
+    journal: Option<Arc<JournalHandle>>,
+}
+
+/// The purchase journal and the time its records are stamped with.
+#[derive(Debug)]
+struct JournalHandle {
+    journal: PurchaseJournal,
+    /// This run's clock (RFC 3339), injected like the local backend's.
+    now: String,
 }
 
 impl PartnerCenterClient {
@@ -121,7 +134,14 @@ impl PartnerCenterClient {
             tuning,
             mca_template: Arc::new(OnceCell::new()),
             provider_profile: Arc::new(OnceCell::new()),
+            journal: None,
         })
+    }
+
+    /// Journals every purchase in `journal` before sending it, stamped `now`.
+    pub fn with_journal(mut self, journal: PurchaseJournal, now: String) -> Self {
+        self.journal = Some(Arc::new(JournalHandle { journal, now }));
+        self
     }
 
     /// `partner-center:<endpoint>#<tenantId>`, plus ` (sandbox)`.
@@ -132,6 +152,14 @@ impl PartnerCenterClient {
             self.http.credentials().tenant_id,
             if self.sandbox { " (sandbox)" } else { "" }
         )
+    }
+
+    /// Drops settled purchases from the journal (removing it when none is open).
+    pub fn compact_journal(&self) -> Result<(), BackendError> {
+        match &self.journal {
+            Some(handle) => handle.journal.compact(),
+            None => Ok(()),
+        }
     }
 
     /// The `MS-CorrelationId` sent on every request of this client (one per run).
@@ -173,6 +201,32 @@ impl PartnerCenterBackend {
             .build()
             .map_err(|e| BackendError::State(format!("cannot start the async runtime: {e}")))?;
         Ok(PartnerCenterBackend { client, runtime })
+    }
+}
+
+impl PartnerCenterBackend {
+    /// The async core, to drive it concurrently on [`PartnerCenterBackend::block_on`].
+    pub fn client(&self) -> &PartnerCenterClient {
+        &self.client
+    }
+
+    /// Runs a future on this backend's runtime.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// Journals every purchase (see [`PartnerCenterClient::with_journal`]).
+    pub fn with_journal(self, journal: PurchaseJournal, now: String) -> Self {
+        PartnerCenterBackend {
+            client: self.client.with_journal(journal, now),
+            runtime: self.runtime,
+        }
+    }
+}
+
+impl Executor for PartnerCenterClient {
+    fn start(self: Arc<Self>, operation: Operation, request_id: String) -> OperationFuture {
+        Box::pin(async move { self.execute(&operation, &request_id).await })
     }
 }
 

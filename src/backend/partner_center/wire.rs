@@ -480,6 +480,10 @@ pub struct OrderLineItem {
     pub line_item_number: Option<u64>,
     #[serde(deserialize_with = "lenient_string")]
     pub subscription_id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub offer_id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub friendly_name: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,0 +1,340 @@
+//! The purchase journal: how an apply against Partner Center never buys twice.
+//!
+//! A purchase is the one operation whose retry can cost money: Partner Center
+//! deduplicates a request only by its `MS-RequestId`, so a purchase sent again
+//! with a *new* id after a timeout, a crash or a kill is a second order. Before a
+//! purchase's first request is sent, its request id and the whole operation are
+//! appended here and flushed to disk (`sync_data`); the cart and order ids follow
+//! as they become known; a final line settles it. The next apply, before it
+//! plans anything, settles every purchase left open (see
+//! [`PartnerCenterClient::settle`](super::PartnerCenterClient::settle)): it
+//! replays the operation with the *same* request id, which Partner Center
+//! answers with the original cart and order (or, if the first request never
+//! arrived, carries out the purchase the interrupted apply was approved to make),
+//! then waits for provisioning as usual.
+//!
+//! File format: one JSON object per line (`<dir>/partner-center-<tenant>.journal`
+//! by default). A torn last line (a crash mid-append) is ignored: the request it
+//! announced was never sent, because sending waits for the append. Once every
+//! purchase is settled the file is removed; otherwise it is rewritten (atomically)
+//! with the open purchases only.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::BackendError;
+use crate::plan::Operation;
+
+/// One line of the journal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "camelCase")]
+pub enum Record {
+    /// Written (and flushed) before the purchase's first request is sent.
+    #[serde(rename_all = "camelCase")]
+    Intent {
+        request_id: String,
+        /// When the purchase was first sent (RFC 3339), for the idempotency window.
+        at: String,
+        /// The operation as sent: its customer id is resolved.
+        operation: Box<Operation>,
+    },
+    /// The order Partner Center answered with.
+    #[serde(rename_all = "camelCase")]
+    Ordered {
+        request_id: String,
+        order_id: String,
+        subscription_id: String,
+    },
+    /// Nothing more to do for this purchase: it was provisioned (`bought`), or
+    /// Partner Center refused it so nothing was bought.
+    #[serde(rename_all = "camelCase")]
+    Settled { request_id: String, bought: bool },
+}
+
+/// A purchase that was announced but not settled.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenPurchase {
+    pub request_id: String,
+    pub at: String,
+    pub operation: Operation,
+    /// `(order id, subscription id)` once Partner Center answered.
+    pub order: Option<(String, String)>,
+}
+
+/// The journal file of one provider tenant, opened by the apply that holds its lock.
+#[derive(Debug)]
+pub struct PurchaseJournal {
+    path: PathBuf,
+    file: Mutex<Option<File>>,
+}
+
+fn failed(path: &Path, error: &dyn std::fmt::Display) -> BackendError {
+    BackendError::State(format!("purchase journal {}: {error}", path.display()))
+}
+
+/// The journal's default place: next to the local state, one file per provider tenant.
+pub fn default_journal_path(tenant_id: &str) -> PathBuf {
+    let safe: String = tenant_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    PathBuf::from(".cspctl").join(format!("partner-center-{safe}.journal"))
+}
+
+/// Reads the purchases left open in the journal at `path` (none if it is absent).
+pub fn read_open(path: &Path) -> Result<Vec<OpenPurchase>, BackendError> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(failed(path, &error)),
+    };
+    let mut lines = Vec::new();
+    for line in BufReader::new(file).lines() {
+        lines.push(line.map_err(|e| failed(path, &e))?);
+    }
+    let mut open: BTreeMap<String, (usize, OpenPurchase)> = BTreeMap::new();
+    let count = lines.len();
+    for (number, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: Record = match serde_json::from_str(line) {
+            Ok(record) => record,
+            // Only the last line can be torn by a crash; anything else is damage a
+            // person must look at, because it could hide a purchase.
+            Err(_) if number + 1 == count => break,
+            Err(error) => {
+                return Err(failed(
+                    path,
+                    &format!(
+                        "line {} is not a journal record ({error}); the journal guards against buying twice, so it is never skipped: check the purchases it names in Partner Center, then fix or remove the line",
+                        number + 1
+                    ),
+                ));
+            }
+        };
+        match record {
+            Record::Intent {
+                request_id,
+                at,
+                operation,
+            } => {
+                let position = open.len();
+                open.entry(request_id.clone()).or_insert((
+                    position,
+                    OpenPurchase {
+                        request_id,
+                        at,
+                        operation: *operation,
+                        order: None,
+                    },
+                ));
+            }
+            Record::Ordered {
+                request_id,
+                order_id,
+                subscription_id,
+            } => {
+                if let Some((_, purchase)) = open.get_mut(&request_id) {
+                    purchase.order = Some((order_id, subscription_id));
+                }
+            }
+            Record::Settled { request_id, .. } => {
+                open.remove(&request_id);
+            }
+        }
+    }
+    let mut open: Vec<(usize, OpenPurchase)> = open.into_values().collect();
+    open.sort_by_key(|(position, _)| *position);
+    Ok(open.into_iter().map(|(_, purchase)| purchase).collect())
+}
+
+impl PurchaseJournal {
+    /// Opens (creating its directory) the journal at `path` for appending.
+    pub fn open(path: PathBuf) -> Result<PurchaseJournal, BackendError> {
+        Ok(PurchaseJournal {
+            path,
+            file: Mutex::new(None),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends a record and waits until it is on disk.
+    pub fn append(&self, record: &Record) -> Result<(), BackendError> {
+        let mut line = serde_json::to_string(record).map_err(|e| failed(&self.path, &e))?;
+        line.push('\n');
+        let mut guard = self
+            .file
+            .lock()
+            .map_err(|_| failed(&self.path, &"an earlier write panicked"))?;
+        if guard.is_none() {
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                fs::create_dir_all(dir).map_err(|e| failed(&self.path, &e))?;
+            }
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(|e| failed(&self.path, &e))?;
+            *guard = Some(file);
+        }
+        let file = guard.as_mut().expect("opened above");
+        file.write_all(line.as_bytes())
+            .and_then(|()| file.sync_data())
+            .map_err(|e| failed(&self.path, &e))
+    }
+
+    /// Drops settled purchases: removes the file when none is open, otherwise
+    /// rewrites it (temporary file, then rename) with the open ones only.
+    pub fn compact(&self) -> Result<(), BackendError> {
+        let mut guard = self
+            .file
+            .lock()
+            .map_err(|_| failed(&self.path, &"an earlier write panicked"))?;
+        *guard = None;
+        let open = read_open(&self.path)?;
+        if open.is_empty() {
+            return match fs::remove_file(&self.path) {
+                Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                    Err(failed(&self.path, &error))
+                }
+                _ => Ok(()),
+            };
+        }
+        let mut text = String::new();
+        for purchase in open {
+            let mut records = vec![Record::Intent {
+                request_id: purchase.request_id.clone(),
+                at: purchase.at,
+                operation: Box::new(purchase.operation),
+            }];
+            if let Some((order_id, subscription_id)) = purchase.order {
+                records.push(Record::Ordered {
+                    request_id: purchase.request_id,
+                    order_id,
+                    subscription_id,
+                });
+            }
+            for record in records {
+                text.push_str(&serde_json::to_string(&record).map_err(|e| failed(&self.path, &e))?);
+                text.push('\n');
+            }
+        }
+        let temp = self.path.with_extension("journal.tmp");
+        let write = || -> io::Result<()> {
+            let mut file = File::create(&temp)?;
+            file.write_all(text.as_bytes())?;
+            file.sync_data()?;
+            fs::rename(&temp, &self.path)
+        };
+        write().map_err(|e| failed(&self.path, &e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::model::{BillingCycle, TermDuration};
+    use crate::plan::ObjectRef;
+
+    fn purchase(name: &str) -> Operation {
+        Operation::CreateSubscription {
+            customer: ObjectRef {
+                address: "Customer/c".into(),
+                id: Some("c-id".into()),
+            },
+            offer_id: "CFQ7TTC0LH18:0001:P1Y".into(),
+            quantity: 3,
+            term_duration: TermDuration::P1Y,
+            billing_cycle: BillingCycle::Monthly,
+            auto_renew: true,
+            friendly_name: name.into(),
+            partner_id_on_record: None,
+            suspend: false,
+        }
+    }
+
+    fn intent(id: &str, name: &str) -> Record {
+        Record::Intent {
+            request_id: id.into(),
+            at: "2026-03-01T10:00:00Z".into(),
+            operation: Box::new(purchase(name)),
+        }
+    }
+
+    #[test]
+    fn open_purchases_survive_until_settled_and_compaction_keeps_only_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub/pc.journal");
+        let journal = PurchaseJournal::open(path.clone()).expect("open");
+        journal.append(&intent("r1", "a")).expect("append");
+        journal.append(&intent("r2", "b")).expect("append");
+        journal
+            .append(&Record::Ordered {
+                request_id: "r2".into(),
+                order_id: "o2".into(),
+                subscription_id: "s2".into(),
+            })
+            .expect("append");
+        journal
+            .append(&Record::Settled {
+                request_id: "r1".into(),
+                bought: true,
+            })
+            .expect("append");
+        let open = read_open(&path).expect("read");
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].request_id, "r2");
+        assert_eq!(open[0].order, Some(("o2".into(), "s2".into())));
+        journal.compact().expect("compact");
+        assert_eq!(read_open(&path).expect("read"), open);
+        assert_eq!(fs::read_to_string(&path).expect("file").lines().count(), 2);
+        journal
+            .append(&Record::Settled {
+                request_id: "r2".into(),
+                bought: true,
+            })
+            .expect("append");
+        journal.compact().expect("compact");
+        assert!(!path.exists(), "a journal with nothing open is removed");
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored_but_damage_elsewhere_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("pc.journal");
+        let good = serde_json::to_string(&intent("r1", "a")).expect("json");
+        fs::write(&path, format!("{good}\n{{\"event\":\"intent\",\"requ")).expect("write");
+        assert_eq!(read_open(&path).expect("read").len(), 1);
+        fs::write(&path, format!("garbage\n{good}\n")).expect("write");
+        let error = read_open(&path).expect_err("damage").to_string();
+        assert!(error.contains("line 1 is not a journal record"), "{error}");
+        assert!(error.contains("pc.journal"), "{error}");
+    }
+
+    #[test]
+    fn default_path_is_per_tenant_and_safe() {
+        assert_eq!(
+            default_journal_path("11111111-2222-3333-4444-555555555555"),
+            PathBuf::from(".cspctl/partner-center-11111111-2222-3333-4444-555555555555.journal")
+        );
+        assert_eq!(
+            default_journal_path("../x"),
+            PathBuf::from(".cspctl/partner-center-___x.journal")
+        );
+    }
+}
