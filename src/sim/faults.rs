@@ -28,11 +28,18 @@ pub struct Faults {
     pub customer_requests_per_minute: Option<u32>,
     /// Fraction (0..=1) of `/v1` requests answered 503 before doing anything.
     pub server_error_rate: f64,
+    /// Fraction (0..=1) of `/v1` requests answered 429 with `Retry-After: 1`
+    /// whatever the buckets say: throttling as a rate, for reliability tests.
+    pub throttle_rate: f64,
     /// Fraction (0..=1) of mutating `/v1` requests whose change is committed and
     /// whose connection then closes without an answer.
     pub drop_after_commit_rate: f64,
     /// Seconds after creation during which `GET /v1/customers/{id}` answers 404.
     pub read_after_create_lag_seconds: u64,
+    /// Subscriptions still provisioning are left out of `GET …/subscriptions`
+    /// (GET by id still finds them): the worst case a client must survive, where a
+    /// purchase under way is invisible in the list a plan reads.
+    pub pending_subscriptions_unlisted: bool,
     /// Seed of the decision generator.
     pub seed: u64,
 }
@@ -44,6 +51,7 @@ pub enum Draw {
     Latency = 1,
     ServerError = 2,
     Drop = 3,
+    Throttle = 4,
 }
 
 impl Faults {
@@ -74,6 +82,7 @@ impl Faults {
         for (name, rate) in [
             ("serverErrorRate", self.server_error_rate),
             ("dropAfterCommitRate", self.drop_after_commit_rate),
+            ("throttleRate", self.throttle_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{name} must be between 0 and 1"));

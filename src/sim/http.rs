@@ -397,7 +397,7 @@ async fn api(shared: &Arc<Shared>, request: Incoming) -> Reply {
             Ok(caller) => caller,
             Err(e) => return Reply::error(&e),
         };
-    if let Some(reply) = throttle(&mut inner, &request) {
+    if let Some(reply) = throttle(&mut inner, &request, n) {
         inner.stats.throttled += 1;
         return reply;
     }
@@ -459,7 +459,21 @@ async fn api(shared: &Arc<Shared>, request: Incoming) -> Reply {
 }
 
 /// Token buckets per partner and per (partner, customer).
-fn throttle(inner: &mut Inner, request: &Incoming) -> Option<Reply> {
+fn throttle(inner: &mut Inner, request: &Incoming, n: u64) -> Option<Reply> {
+    let rejected = |wait: u64| Reply {
+        status: 429,
+        body: Some(
+            json!({"statusCode": 429, "message": format!("Rate limit is exceeded. Try again in {wait} seconds.")}),
+        ),
+        headers: vec![("retry-after", wait.to_string())],
+        drop_connection: false,
+    };
+    if inner
+        .faults
+        .hits(n, Draw::Throttle, inner.faults.throttle_rate)
+    {
+        return Some(rejected(1));
+    }
     let partner = inner.state.partner.tenant_id.to_ascii_lowercase();
     let now = Instant::now();
     let mut keys = Vec::new();
@@ -475,14 +489,7 @@ fn throttle(inner: &mut Inner, request: &Incoming) -> Option<Reply> {
     }
     for (key, limit) in keys {
         if let Err(wait) = inner.buckets.take(&key, limit, now) {
-            return Some(Reply {
-                status: 429,
-                body: Some(
-                    json!({"statusCode": 429, "message": format!("Rate limit is exceeded. Try again in {wait} seconds.")}),
-                ),
-                headers: vec![("retry-after", wait.to_string())],
-                drop_connection: false,
-            });
+            return Some(rejected(wait));
         }
     }
     None
@@ -659,12 +666,16 @@ fn dispatch(
             ok(collection(state.provisioning_status(id(1), id(3))?))
         }
         (Method::GET, ["customers", _, "subscriptions"]) => {
-            ok(collection(state.list_subscriptions(
+            let mut listed = state.list_subscriptions(
                 id(1),
                 param(&request.query, "order_id"),
                 param(&request.query, "mpn_id"),
                 now,
-            )?))
+            )?;
+            if inner.faults.pending_subscriptions_unlisted {
+                listed.retain(|s| s.get("status").and_then(Value::as_str) != Some("pending"));
+            }
+            ok(collection(listed))
         }
         (Method::GET, ["customers", _, "subscriptions", _]) => {
             ok(state.get_subscription(id(1), id(3), now)?)
