@@ -256,7 +256,13 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             }
             plan
         }
-        None => match make_plan(&args.inputs, &opened.read_live()?, &options, settings)? {
+        None => match make_plan(
+            &args.inputs,
+            &opened.read_live()?,
+            &options,
+            settings,
+            &|customers| opened.pending_purchases(customers),
+        )? {
             Some(plan) => plan,
             None => return Ok(ExitCode::from(1)),
         },

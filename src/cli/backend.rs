@@ -15,7 +15,7 @@ use crate::backend::partner_center::{
     Credentials, DEFAULT_AUTHORITY, DEFAULT_ENDPOINT, PartnerCenterBackend, PartnerCenterConfig,
 };
 use crate::backend::{Backend, BackendError};
-use crate::live::Live;
+use crate::live::{Live, LiveSubscription};
 use crate::plan::{Plan, PlanOptions};
 
 use super::Settings;
@@ -143,11 +143,15 @@ impl BackendChoice {
     /// Reads the live snapshot without taking any lock (every local write is an
     /// atomic rename, so a reader sees a whole state file), with the planning
     /// options that fit the backend.
-    pub fn read_live(&self, settings: &Settings) -> anyhow::Result<(Live, PlanOptions)> {
+    pub fn read_live(
+        &self,
+        settings: &Settings,
+    ) -> anyhow::Result<(Live, PlanOptions, PendingReader)> {
         match self {
             BackendChoice::Local(path) => Ok((
                 LocalBackend::read_live(path, &settings.now)?,
                 local_plan_options(path),
+                PendingReader::None,
             )),
             BackendChoice::PartnerCenter(config, journal) => {
                 let open = read_open(journal)?;
@@ -160,7 +164,12 @@ impl BackendChoice {
                 }
                 let mut backend = PartnerCenterBackend::new(config.clone())?;
                 let live = backend.read_live()?;
-                Ok((live, partner_center_plan_options(&backend, config)))
+                let options = partner_center_plan_options(&backend, config);
+                Ok((
+                    live,
+                    options,
+                    PendingReader::PartnerCenter(Box::new(backend)),
+                ))
             }
         }
     }
@@ -192,6 +201,28 @@ impl BackendChoice {
                 }
             }
         })
+    }
+}
+
+/// What `plan` keeps of the backend after reading: the means to read orders still
+/// provisioning, when the plan buys something.
+pub enum PendingReader {
+    /// Every purchase is listed at once (the local tenant).
+    None,
+    PartnerCenter(Box<PartnerCenterBackend>),
+}
+
+impl PendingReader {
+    pub fn pending_purchases(
+        &self,
+        customers: &[String],
+    ) -> Result<Vec<LiveSubscription>, BackendError> {
+        match self {
+            PendingReader::None => Ok(Vec::new()),
+            PendingReader::PartnerCenter(backend) => {
+                backend.block_on(backend.client().pending_purchases(customers))
+            }
+        }
     }
 }
 
@@ -247,6 +278,20 @@ impl Opened {
 
     pub fn describe(&self) -> String {
         self.plan_options().backend.clone()
+    }
+
+    /// Subscriptions that orders still provisioning will create (see
+    /// [`PendingReader`]).
+    pub fn pending_purchases(
+        &self,
+        customers: &[String],
+    ) -> Result<Vec<LiveSubscription>, BackendError> {
+        match self {
+            Opened::Local(..) => Ok(Vec::new()),
+            Opened::PartnerCenter { backend, .. } => {
+                backend.block_on(backend.client().pending_purchases(customers))
+            }
+        }
     }
 
     pub fn read_live(&mut self) -> Result<Live, BackendError> {

@@ -209,3 +209,15 @@ fn desired_or_report(paths: &[PathBuf], settings: &Settings) -> Option<(SourceMa
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// clap checks a command definition only when it is built: a misplaced
+    /// attribute in a rarely used subcommand would otherwise panic at run time.
+    #[test]
+    fn every_command_definition_is_valid() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use crate::live::Live;
+use crate::backend::BackendError;
+use crate::live::{Live, LiveSubscription};
 use crate::manifest::source::SourceMap;
-use crate::plan::{Plan, PlanOptions};
+use crate::plan::{Operation, Plan, PlanOptions};
 use crate::render::{PlanFormat, render_plan};
 use crate::validate::Desired;
 
@@ -31,27 +32,64 @@ pub struct Args {
     out: Option<PathBuf>,
 }
 
+/// Reads the subscriptions that orders still provisioning will create, for the
+/// given customer ids (see [`plan_desired`]).
+pub type PendingPurchases<'a> =
+    &'a dyn Fn(&[String]) -> Result<Vec<LiveSubscription>, BackendError>;
+
 /// Makes a plan from manifests against a live snapshot; `Ok(None)` = problems reported.
 pub fn make_plan(
     paths: &[PathBuf],
     live: &Live,
     options: &PlanOptions,
     settings: &Settings,
+    pending: PendingPurchases<'_>,
 ) -> anyhow::Result<Option<Plan>> {
     let Some(desired) = desired_or_report(paths, settings) else {
         return Ok(None);
     };
-    plan_desired(desired, live, options, settings)
+    plan_desired(desired, live, options, settings, pending)
 }
 
 /// Plans checked manifests; `Ok(None)` = problems reported.
+///
+/// A plan that buys something for an existing customer is checked against that
+/// customer's orders still provisioning (`pending`): a purchase already under way
+/// (made by an apply that was killed, or by someone else) may not be listed as a
+/// subscription yet, and must not be bought again. Only then are orders read, so
+/// a plan without purchases costs no extra request.
 fn plan_desired(
     (sources, desired): (SourceMap, Desired),
     live: &Live,
     options: &PlanOptions,
     settings: &Settings,
+    pending: PendingPurchases<'_>,
 ) -> anyhow::Result<Option<Plan>> {
-    let result = crate::plan::plan(&desired, &sources, live, options);
+    let mut result = crate::plan::plan(&desired, &sources, live, options);
+    if let Ok(plan) = &result {
+        let buying = customers_buying(plan);
+        if !buying.is_empty() {
+            let found: Vec<LiveSubscription> = pending(&buying)?
+                .into_iter()
+                .filter(|s| !live.subscriptions.contains_key(&s.id))
+                .collect();
+            if !found.is_empty() {
+                eprintln!(
+                    "note: {} subscription(s) of orders still being provisioned were found ({}); the plan counts them as bought",
+                    found.len(),
+                    found
+                        .iter()
+                        .map(|s| format!("\"{}\" of customer {}", s.friendly_name, s.customer_id))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let mut live = live.clone();
+                live.subscriptions
+                    .extend(found.into_iter().map(|s| (s.id.clone(), s)));
+                result = crate::plan::plan(&desired, &sources, &live, options);
+            }
+        }
+    }
     // A large tenant's model takes a noticeable time to free, and the process is about
     // to end: leave that to the operating system.
     std::mem::forget(desired);
@@ -63,6 +101,19 @@ fn plan_desired(
             Ok(None)
         }
     }
+}
+
+/// Existing customers the plan buys a subscription for (ids, sorted).
+fn customers_buying(plan: &Plan) -> Vec<String> {
+    let ids: std::collections::BTreeSet<String> = plan
+        .actions
+        .iter()
+        .filter_map(|action| match &action.operation {
+            Operation::CreateSubscription { customer, .. } => customer.id.clone(),
+            _ => None,
+        })
+        .collect();
+    ids.into_iter().collect()
 }
 
 pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
@@ -77,11 +128,13 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (checked, read)
     });
-    let (live, options) = read?;
+    let (live, options, reader) = read?;
     let Some(checked) = checked else {
         return Ok(ExitCode::from(1));
     };
-    let plan = plan_desired(checked, &live, &options, settings)?;
+    let plan = plan_desired(checked, &live, &options, settings, &|customers| {
+        reader.pending_purchases(customers)
+    })?;
     std::mem::forget(live);
     let Some(plan) = plan else {
         return Ok(ExitCode::from(1));

@@ -145,13 +145,13 @@ pub struct ServeArgs {
     /// Seconds after creation during which GET /v1/customers/{id} answers 404.
     #[arg(long, env = "CSPCTL_SIM_READ_AFTER_CREATE_LAG", default_value_t = 0)]
     read_after_create_lag: u64,
-    /// Leave subscriptions still provisioning out of the subscription list (GET
-    /// by id still finds them).
-    #[arg(long, env = "CSPCTL_SIM_PENDING_SUBSCRIPTIONS_UNLISTED")]
     /// Fraction (0..1) of API requests answered 429 (`Retry-After: 1`) regardless
     /// of the per-minute limits.
     #[arg(long, env = "CSPCTL_SIM_THROTTLE_RATE", default_value_t = 0.0)]
     throttle_rate: f64,
+    /// Leave subscriptions still provisioning out of the subscription list (GET
+    /// by id still finds them).
+    #[arg(long, env = "CSPCTL_SIM_PENDING_SUBSCRIPTIONS_UNLISTED")]
     pending_subscriptions_unlisted: bool,
     /// Seed of the fault decisions.
     #[arg(long, env = "CSPCTL_SIM_FAULT_SEED", default_value_t = 0)]

@@ -15,8 +15,8 @@ use tokio::task::JoinSet;
 use super::PartnerCenterClient;
 use super::http::{Request, Response};
 use super::wire::{
-    AgreementRecord, Collection, Customer, KeyValue, Relationship, Subscription, SupportContact,
-    latest_agreement, non_empty,
+    AgreementRecord, Collection, Customer, KeyValue, Order, Relationship, Subscription,
+    SupportContact, latest_agreement, non_empty,
 };
 use crate::backend::BackendError;
 use crate::ids::random_guid;
@@ -241,6 +241,47 @@ impl Reader {
 
 impl PartnerCenterClient {
     /// Reads the whole live snapshot.
+    /// Subscriptions that orders still provisioning will create, for the given
+    /// customers (those a plan would buy for): one order-list read each, made only
+    /// when a plan has purchases, so a plan without any costs nothing more. A
+    /// purchase made by another run and not yet listed as a subscription is thus
+    /// not bought again. (The order list itself may lag a new order by up to 15
+    /// minutes; for this run's own purchases the purchase journal covers that.)
+    pub async fn pending_purchases(
+        &self,
+        customer_ids: &[String],
+    ) -> Result<Vec<LiveSubscription>, BackendError> {
+        let reader = Reader {
+            client: self.clone(),
+            limit: Arc::new(Semaphore::new(self.read_concurrency)),
+        };
+        let mut tasks = JoinSet::new();
+        for customer_id in customer_ids {
+            let reader = reader.clone();
+            let customer_id = customer_id.clone();
+            tasks.spawn(async move {
+                let path = format!("/customers/{customer_id}/orders");
+                let orders: Collection<Order> = reader.get_as(&path).await?;
+                Ok::<_, BackendError>(
+                    orders
+                        .items
+                        .iter()
+                        .flat_map(|order| order.pending_subscriptions(&customer_id))
+                        .collect::<Vec<_>>(),
+                )
+            });
+        }
+        let mut pending = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            let found = joined.map_err(|e| {
+                BackendError::State(format!("reading pending orders failed: {e}"))
+            })??;
+            pending.extend(found);
+        }
+        pending.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(pending)
+    }
+
     pub async fn read_live(&self) -> Result<Live, BackendError> {
         let reader = Reader {
             client: self.clone(),

@@ -469,8 +469,49 @@ pub struct Order {
     pub id: Option<String>,
     #[serde(deserialize_with = "lenient_string")]
     pub status: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub billing_cycle: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub creation_date: Option<String>,
     #[serde(deserialize_with = "null_as_empty")]
     pub line_items: Vec<OrderLineItem>,
+}
+
+impl Order {
+    /// The subscriptions a pending order is provisioning, as the live snapshot
+    /// shows a subscription (status `pending`), so a plan does not buy them again.
+    /// Empty for an order that is not pending, or line items cspctl cannot express.
+    pub fn pending_subscriptions(&self, customer_id: &str) -> Vec<LiveSubscription> {
+        if self.status.as_deref().map(enum_key).as_deref() != Some("pending") {
+            return Vec::new();
+        }
+        let Some(billing_cycle) = self.billing_cycle.as_deref().and_then(parse_billing_cycle)
+        else {
+            return Vec::new();
+        };
+        self.line_items
+            .iter()
+            .filter_map(|line| {
+                Some(LiveSubscription {
+                    id: non_empty(line.subscription_id.clone())?.to_ascii_lowercase(),
+                    customer_id: customer_id.to_owned(),
+                    offer_id: non_empty(line.offer_id.clone())?,
+                    friendly_name: line.friendly_name.clone().unwrap_or_default(),
+                    quantity: line.quantity.and_then(|q| u32::try_from(q).ok())?,
+                    term_duration: line.term_duration.as_deref().and_then(parse_term)?,
+                    billing_cycle,
+                    // Unknown until provisioned; new commerce renews by default.
+                    auto_renew: true,
+                    status: LiveStatus::Pending,
+                    partner_id: non_empty(line.partner_id_on_record.clone()),
+                    support_contact: None,
+                    order_id: non_empty(self.id.clone()),
+                    creation_date: non_empty(self.creation_date.clone()),
+                    cancellation_allowed_until: None,
+                })
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -484,6 +525,12 @@ pub struct OrderLineItem {
     pub offer_id: Option<String>,
     #[serde(deserialize_with = "lenient_string")]
     pub friendly_name: Option<String>,
+    #[serde(deserialize_with = "lenient_u64")]
+    pub quantity: Option<u64>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub term_duration: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub partner_id_on_record: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
