@@ -307,14 +307,18 @@ impl<'p> Schedule<'p> {
         self.ready.pop_first()
     }
 
-    /// Every undecided action is skipped with `reason` (after an interruption).
-    fn skip_undecided(&mut self, reason: &str) {
-        for outcome in &mut self.outcomes {
+    /// Every undecided action is skipped with `reason` (after an interruption);
+    /// returns their indexes.
+    fn skip_undecided(&mut self, reason: &str) -> Vec<usize> {
+        self.ready.clear();
+        let mut skipped = Vec::new();
+        for (i, outcome) in self.outcomes.iter_mut().enumerate() {
             if outcome.is_none() {
                 *outcome = Some(ActionOutcome::Skipped(reason.to_owned()));
+                skipped.push(i);
             }
         }
-        self.ready.clear();
+        skipped
     }
 
     fn report(self, interrupted: bool) -> ApplyReport {
@@ -445,7 +449,11 @@ pub async fn execute_plan<E: Executor>(
     // Retry notices still queued belong to actions that have finished; drop them.
     drop(retries);
     if interrupted {
-        schedule.skip_undecided("not started: the apply was interrupted");
+        for i in schedule.skip_undecided("not started: the apply was interrupted") {
+            if let Some(outcome) = &schedule.outcomes[i] {
+                observer.finished(&plan.actions[i].address, outcome);
+            }
+        }
     }
     schedule.report(interrupted)
 }
@@ -827,6 +835,7 @@ mod tests {
                 == ActionOutcome::Skipped("not started: the apply was interrupted".into())
         );
         assert!(recorder.events.contains(&"interrupted 2".to_owned()));
+        assert!(recorder.events.contains(&"skipped Customer/c5".to_owned()));
         assert!(
             report
                 .summary_line()

@@ -9,123 +9,21 @@
 //! simulator; production mode turns partnerships into manual steps; credentials
 //! never leak into output or plan files.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::Command;
 
+use common::{
+    Sim, cspctl, cspctl_at, http, issued_secrets, parse_json, sim_counts, sim_stats, start,
+    start_with_faults, text, token,
+};
 use cspctl::manifest::Manifests;
 use cspctl::manifest::files::read_manifest_files;
 use cspctl::manifest::load::{SchemaValidators, load_manifests};
-use cspctl::sim::{Faults, SimConfig, SimHandle, spawn};
+use cspctl::sim::Faults;
 use serde_json::{Value, json};
-
-const NOW: &str = "2026-03-01T10:00:00Z";
-const CLIENT_SECRET: &str = "e2e-client-secret-value";
-const REFRESH_TOKEN: &str = "e2e-refresh-token-value";
-
-/// A running simulator and whether it plays the integration sandbox.
-struct Sim {
-    handle: SimHandle,
-    sandbox: bool,
-}
-
-impl Sim {
-    fn base_url(&self) -> String {
-        self.handle.base_url()
-    }
-}
-
-fn start(sandbox: bool) -> Sim {
-    start_with_faults(sandbox, Faults::default())
-}
-
-fn start_with_faults(sandbox: bool, faults: Faults) -> Sim {
-    install_tls_provider();
-    let config = SimConfig {
-        faults,
-        sandbox,
-        client_secret: CLIENT_SECRET.to_owned(),
-        refresh_token: REFRESH_TOKEN.to_owned(),
-        provisioning_delay: Duration::from_millis(300),
-        start_time: NOW.to_owned(),
-        ..SimConfig::default()
-    };
-    let handle =
-        spawn(config, "127.0.0.1:0".parse().expect("address")).expect("the simulator starts");
-    Sim { handle, sandbox }
-}
-
-/// reqwest is built without a default TLS provider (cspctl installs ring itself).
-fn install_tls_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// Points a cspctl command at the simulator at `url`: the partner-center backend
-/// flags, and the credentials the simulator accepts (`secrets`: client secret and
-/// refresh token; its defaults for the tenant and client ids).
-fn point_at(command: &mut Command, url: &str, sandbox: bool, secrets: (&str, &str)) {
-    let defaults = SimConfig::default();
-    command
-        .args([
-            "--backend",
-            "partner-center",
-            "--endpoint",
-            url,
-            "--authority",
-            url,
-        ])
-        .env("CSPCTL_PC_TENANT_ID", &defaults.partner_tenant_id)
-        .env("CSPCTL_PC_CLIENT_ID", &defaults.client_id)
-        .env("CSPCTL_PC_CLIENT_SECRET", secrets.0)
-        .env("CSPCTL_PC_REFRESH_TOKEN", secrets.1);
-    if sandbox {
-        command.arg("--sandbox");
-    }
-}
-
-/// Runs cspctl with the simulator's default credentials against a simulator started
-/// as its own process (`cspctl sim serve`).
-fn cspctl_at(url: &str, sandbox: bool, args: &[&str], cwd: &Path) -> Output {
-    let defaults = SimConfig::default();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cspctl"));
-    command.args(args).current_dir(cwd).env("NO_COLOR", "1");
-    point_at(
-        &mut command,
-        url,
-        sandbox,
-        (&defaults.client_secret, &defaults.refresh_token),
-    );
-    command.output().expect("cspctl runs")
-}
-
-/// Runs cspctl against the simulator (`sim`) or, with `None`, the local backend.
-fn cspctl(args: &[&str], cwd: &Path, sim: Option<&Sim>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cspctl"));
-    command
-        .args(args)
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .env("CSPCTL_NOW", NOW)
-        .env_remove("CSPCTL_BACKEND");
-    if let Some(sim) = sim {
-        point_at(
-            &mut command,
-            &sim.base_url(),
-            sim.sandbox,
-            (CLIENT_SECRET, REFRESH_TOKEN),
-        );
-    }
-    command.output().expect("cspctl runs")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -142,67 +40,6 @@ fn example_dirs() -> Vec<PathBuf> {
         .collect();
     dirs.sort();
     dirs
-}
-
-/// One HTTP call to the simulator, for playing the other party and making drift.
-fn http(
-    method: reqwest::Method,
-    url: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    install_tls_provider();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let client = reqwest::Client::new();
-        let mut request = client.request(method, url);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("the simulator answers");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body");
-        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        (status, value)
-    })
-}
-
-/// An App+User token, as cspctl itself gets one.
-fn token(sim: &Sim) -> String {
-    let defaults = SimConfig::default();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let response = reqwest::Client::new()
-            .post(format!(
-                "{}/{}/oauth2/token",
-                sim.base_url(),
-                defaults.partner_tenant_id
-            ))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("client_id", defaults.client_id.as_str()),
-                ("client_secret", CLIENT_SECRET),
-                ("refresh_token", REFRESH_TOKEN),
-                ("resource", "https://api.partnercenter.microsoft.com"),
-            ])
-            .send()
-            .await
-            .expect("token endpoint answers");
-        let body: Value = response.json().await.expect("token JSON");
-        body["access_token"]
-            .as_str()
-            .expect("an access token")
-            .to_owned()
-    })
 }
 
 /// The manifests of an example, read with cspctl's own loader.
@@ -271,11 +108,6 @@ fn accept_manual_steps(sim: &Sim, dir: &Path, plan: &Value) -> usize {
     played
 }
 
-fn parse_json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("JSON on stdout ({e}):\n{}", text(output)))
-}
-
 /// Applies `dir` against `sim` until it converges; asserts the next plan is empty.
 fn converge(sim: &Sim, dir: &Path, work: &Path) {
     let path = dir.to_str().expect("utf-8 path");
@@ -313,25 +145,6 @@ fn converge(sim: &Sim, dir: &Path, work: &Path) {
         text(&again)
     );
     assert!(text(&again).contains("No changes."), "{}", text(&again));
-}
-
-/// Counts of what the simulator holds, to catch duplicates.
-fn sim_counts(sim: &Sim) -> (usize, usize) {
-    let (status, state) = http(
-        reqwest::Method::GET,
-        &format!("{}/_sim/state", sim.base_url()),
-        None,
-        None,
-    );
-    assert_eq!(status, 200, "{state}");
-    let count = |key: &str| -> usize {
-        match &state[key] {
-            Value::Array(items) => items.len(),
-            Value::Object(map) => map.len(),
-            _ => 0,
-        }
-    };
-    (count("orders"), count("subscriptions"))
 }
 
 #[test]
@@ -621,21 +434,8 @@ fn credentials_never_appear_in_output_or_plan_files() {
     }
     // Every token the simulator issued (to these runs: nothing else asked for one),
     // access and refresh, besides the configured secrets.
-    let (status, state) = http(
-        reqwest::Method::GET,
-        &format!("{}/_sim/state", sim.base_url()),
-        None,
-        None,
-    );
-    assert_eq!(status, 200, "{state}");
-    let mut secrets = vec![CLIENT_SECRET.to_owned(), REFRESH_TOKEN.to_owned()];
-    for token in state["accessTokens"].as_array().expect("access tokens") {
-        secrets.push(token["token"].as_str().expect("token").to_owned());
-    }
-    for token in state["refreshTokens"].as_array().expect("refresh tokens") {
-        secrets.push(token.as_str().expect("token").to_owned());
-    }
-    assert!(secrets.len() > 2, "cspctl was issued tokens: {state}");
+    let secrets = issued_secrets(&sim);
+    assert!(secrets.len() > 2, "cspctl was issued tokens: {secrets:?}");
     let plan_text = std::fs::read_to_string(&plan_file).expect("plan saved");
     for secret in &secrets {
         for output in &outputs {
@@ -789,13 +589,7 @@ fn faults_and_read_after_create_lag_do_not_break_convergence() {
     let (orders, subscriptions) = sim_counts(&sim);
     assert_eq!(orders, subscriptions, "no duplicate purchase");
     // The faults really struck: answers were lost after commits and 503s answered.
-    let (status, stats) = http(
-        reqwest::Method::GET,
-        &format!("{}/_sim/stats", sim.base_url()),
-        None,
-        None,
-    );
-    assert_eq!(status, 200, "{stats}");
+    let stats = sim_stats(&sim);
     assert!(stats["dropped"].as_u64() > Some(0), "{stats}");
     assert!(stats["serverErrors"].as_u64() > Some(0), "{stats}");
     assert!(stats["replayed"].as_u64() > Some(0), "{stats}");

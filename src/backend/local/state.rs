@@ -199,7 +199,7 @@ impl StateLock {
         let path = lock_path(state);
         let failed = |error: &dyn std::fmt::Display| {
             BackendError::State(format!(
-                "cannot lock the local state with {}: {error}",
+                "cannot take the lock {}: {error}",
                 path.display()
             ))
         };
@@ -266,7 +266,7 @@ fn locked_message(state: &Path, lock: &Path, waited: Duration) -> String {
         .filter(|pid| !pid.is_empty())
         .map_or_else(|| "pid unknown".to_owned(), |pid| format!("pid {pid}"));
     format!(
-        "the local state {} is locked by another cspctl apply ({holder}), which holds {}; gave up after {:.1}s. Wait for that apply to finish and run again, or raise the lock timeout. If no cspctl is running, just run again: the lock is released when its process exits, and a leftover lock file is harmless",
+        "{} is locked by another cspctl apply ({holder}), which holds {}; gave up after {:.1}s. Wait for that apply to finish and run again, or raise the lock timeout. If no cspctl is running, just run again: the lock is released when its process exits, and a leftover lock file is harmless",
         state.display(),
         lock.display(),
         waited.as_secs_f64()

@@ -1,0 +1,282 @@
+//! Helpers shared by the tests that run the real `cspctl` binary against the Partner
+//! Center simulator (`tests/sim_e2e.rs`, `tests/reliability.rs`): starting the
+//! simulator in-process, pointing cspctl at it, reading JSON output and the
+//! simulator's `/_sim` endpoints, and collecting every secret a run could leak.
+//!
+//! Each test binary uses a different subset, hence `dead_code` is allowed here.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use cspctl::sim::{Faults, SimConfig, SimHandle, spawn};
+use serde_json::Value;
+
+/// The simulated clock's start, also given to cspctl as `CSPCTL_NOW`.
+pub const NOW: &str = "2026-03-01T10:00:00Z";
+/// Credentials the simulator is configured with (not its defaults, so a leak of
+/// these values can only come from a test's own run).
+pub const CLIENT_SECRET: &str = "e2e-client-secret-value";
+pub const REFRESH_TOKEN: &str = "e2e-refresh-token-value";
+
+/// A running simulator and whether it plays the integration sandbox.
+pub struct Sim {
+    pub handle: SimHandle,
+    pub sandbox: bool,
+}
+
+impl Sim {
+    pub fn base_url(&self) -> String {
+        self.handle.base_url()
+    }
+}
+
+/// The configuration the tests start from: the test credentials, a fixed start
+/// time, provisioning in 300 ms.
+pub fn sim_config(sandbox: bool) -> SimConfig {
+    SimConfig {
+        sandbox,
+        client_secret: CLIENT_SECRET.to_owned(),
+        refresh_token: REFRESH_TOKEN.to_owned(),
+        provisioning_delay: Duration::from_millis(300),
+        start_time: NOW.to_owned(),
+        ..SimConfig::default()
+    }
+}
+
+pub fn start(sandbox: bool) -> Sim {
+    start_with_faults(sandbox, Faults::default())
+}
+
+pub fn start_with_faults(sandbox: bool, faults: Faults) -> Sim {
+    start_with(SimConfig {
+        faults,
+        ..sim_config(sandbox)
+    })
+}
+
+/// Starts the simulator on 127.0.0.1:0 with `config`; returns once it listens.
+pub fn start_with(config: SimConfig) -> Sim {
+    install_tls_provider();
+    let sandbox = config.sandbox;
+    let handle =
+        spawn(config, "127.0.0.1:0".parse().expect("address")).expect("the simulator starts");
+    Sim { handle, sandbox }
+}
+
+/// reqwest is built without a default TLS provider (cspctl installs ring itself).
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Points a cspctl command at the simulator at `url`: the partner-center backend
+/// flags, and the credentials the simulator accepts (`secrets`: client secret and
+/// refresh token; its defaults for the tenant and client ids).
+pub fn point_at(command: &mut Command, url: &str, sandbox: bool, secrets: (&str, &str)) {
+    let defaults = SimConfig::default();
+    command
+        .args([
+            "--backend",
+            "partner-center",
+            "--endpoint",
+            url,
+            "--authority",
+            url,
+        ])
+        .env("CSPCTL_PC_TENANT_ID", &defaults.partner_tenant_id)
+        .env("CSPCTL_PC_CLIENT_ID", &defaults.client_id)
+        .env("CSPCTL_PC_CLIENT_SECRET", secrets.0)
+        .env("CSPCTL_PC_REFRESH_TOKEN", secrets.1)
+        .env_remove("CSPCTL_PC_CREDENTIALS")
+        .env_remove("CSPCTL_PC_JOURNAL");
+    if sandbox {
+        command.arg("--sandbox");
+    }
+}
+
+/// Runs cspctl with the simulator's default credentials against a simulator started
+/// as its own process (`cspctl sim serve`).
+pub fn cspctl_at(url: &str, sandbox: bool, args: &[&str], cwd: &Path) -> Output {
+    let defaults = SimConfig::default();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cspctl"));
+    command.args(args).current_dir(cwd).env("NO_COLOR", "1");
+    point_at(
+        &mut command,
+        url,
+        sandbox,
+        (&defaults.client_secret, &defaults.refresh_token),
+    );
+    command.output().expect("cspctl runs")
+}
+
+/// A cspctl command in `cwd` against the simulator (`sim`, with the test
+/// credentials) or, with `None`, the local backend; not started yet.
+pub fn cspctl_command(args: &[&str], cwd: &Path, sim: Option<&Sim>) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cspctl"));
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env("CSPCTL_NOW", NOW)
+        .env_remove("CSPCTL_BACKEND");
+    if let Some(sim) = sim {
+        point_at(
+            &mut command,
+            &sim.base_url(),
+            sim.sandbox,
+            (CLIENT_SECRET, REFRESH_TOKEN),
+        );
+    }
+    command
+}
+
+/// Runs cspctl against the simulator (`sim`) or, with `None`, the local backend.
+pub fn cspctl(args: &[&str], cwd: &Path, sim: Option<&Sim>) -> Output {
+    cspctl_command(args, cwd, sim)
+        .output()
+        .expect("cspctl runs")
+}
+
+/// stdout then stderr, for assertion messages and leak checks.
+pub fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// stdout as one JSON document.
+pub fn parse_json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("JSON on stdout ({e}):\n{}", text(output)))
+}
+
+/// stdout as JSON Lines (`apply --format json`): one event per line. A line that
+/// is not JSON fails the test, except a torn last line of a killed process.
+pub fn parse_json_lines(stdout: &[u8], killed: bool) -> Vec<Value> {
+    let text = String::from_utf8_lossy(stdout);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut events = Vec::new();
+    for (number, line) in lines.iter().enumerate() {
+        match serde_json::from_str(line) {
+            Ok(event) => events.push(event),
+            Err(_) if killed && number + 1 == lines.len() => {}
+            Err(e) => panic!("line {} of stdout is not JSON ({e}):\n{text}", number + 1),
+        }
+    }
+    events
+}
+
+/// One HTTP call to the simulator, for playing the other party and making drift.
+pub fn http(
+    method: reqwest::Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    install_tls_provider();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut request = client.request(method, url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the simulator answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (status, value)
+    })
+}
+
+/// `GET /_sim/<what>` (`state`, `stats`, `faults`, `clock`), asserted 200.
+pub fn sim_get(sim: &Sim, what: &str) -> Value {
+    let (status, value) = http(
+        reqwest::Method::GET,
+        &format!("{}/_sim/{what}", sim.base_url()),
+        None,
+        None,
+    );
+    assert_eq!(status, 200, "GET /_sim/{what}: {value}");
+    value
+}
+
+/// The whole simulated state (`GET /_sim/state`).
+pub fn sim_state(sim: &Sim) -> Value {
+    sim_get(sim, "state")
+}
+
+/// The simulator's counters (`GET /_sim/stats`).
+pub fn sim_stats(sim: &Sim) -> Value {
+    sim_get(sim, "stats")
+}
+
+/// Counts of orders and subscriptions the simulator holds, to catch duplicates.
+pub fn sim_counts(sim: &Sim) -> (usize, usize) {
+    let state = sim_state(sim);
+    let count = |key: &str| -> usize {
+        match &state[key] {
+            Value::Array(items) => items.len(),
+            Value::Object(map) => map.len(),
+            _ => 0,
+        }
+    };
+    (count("orders"), count("subscriptions"))
+}
+
+/// An App+User token, as cspctl itself gets one.
+pub fn token(sim: &Sim) -> String {
+    install_tls_provider();
+    let defaults = SimConfig::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!(
+                "{}/{}/oauth2/token",
+                sim.base_url(),
+                defaults.partner_tenant_id
+            ))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", defaults.client_id.as_str()),
+                ("client_secret", CLIENT_SECRET),
+                ("refresh_token", REFRESH_TOKEN),
+                ("resource", "https://api.partnercenter.microsoft.com"),
+            ])
+            .send()
+            .await
+            .expect("token endpoint answers");
+        let body: Value = response.json().await.expect("token JSON");
+        body["access_token"]
+            .as_str()
+            .expect("an access token")
+            .to_owned()
+    })
+}
+
+/// The configured client secret and refresh token, and every access and refresh
+/// token the simulator issued so far (from `/_sim/state`).
+pub fn issued_secrets(sim: &Sim) -> Vec<String> {
+    let state = sim_state(sim);
+    let mut secrets = vec![CLIENT_SECRET.to_owned(), REFRESH_TOKEN.to_owned()];
+    for token in state["accessTokens"].as_array().expect("access tokens") {
+        secrets.push(token["token"].as_str().expect("token").to_owned());
+    }
+    for token in state["refreshTokens"].as_array().expect("refresh tokens") {
+        secrets.push(token.as_str().expect("token").to_owned());
+    }
+    secrets
+}
