@@ -159,19 +159,15 @@ fn render_human(out: &mut String, d: &Diagnostic, sources: &SourceMap, color: bo
         out,
         "{severity_style}{}{reset}{bold}: {}{reset}",
         d.severity.as_str(),
-        d.message
+        printable(&d.message)
     );
     if let Some(location) = d.location
         && let Some(line_text) = sources.line_text(location.file, location.line)
     {
         let number = location.line.to_string();
         let gutter = " ".repeat(number.len());
-        let line_text = line_text.replace('\t', " ");
         let start = location.column.saturating_sub(1) as usize;
-        let line_chars = line_text.chars().count();
-        let width = (location.width as usize)
-            .min(line_chars.saturating_sub(start))
-            .max(1);
+        let (line_text, start, width) = frame_window(line_text, start, location.width as usize);
         let _ = writeln!(out, "{blue}{gutter} |{reset}");
         let _ = writeln!(out, "{blue}{number} |{reset} {line_text}");
         let _ = writeln!(
@@ -191,9 +187,69 @@ fn render_human(out: &mut String, d: &Diagnostic, sources: &SourceMap, color: bo
         );
     }
     for hint in &d.hints {
-        let _ = writeln!(out, "  {bold}= help:{reset} {hint}");
+        let _ = writeln!(out, "  {bold}= help:{reset} {}", printable(hint));
     }
     out.push('\n');
+}
+
+/// Widest code-frame line shown, in characters.
+const FRAME_WIDTH: usize = 120;
+
+/// The part of a source line a code frame shows, with the caret's column (0-based)
+/// and width in it. A minified or generated file can have a line of megabytes: it
+/// used to be printed whole, followed by as many spaces before the caret, burying
+/// the message. Longer lines are cut to a window around the caret, marked with `…`.
+/// Control characters (a hostile file may hold terminal escape sequences) become
+/// `�` and tabs a space, one column each, so the caret stays under its character.
+fn frame_window(line: &str, start: usize, width: usize) -> (String, usize, usize) {
+    let chars: Vec<char> = line
+        .chars()
+        .map(|c| match c {
+            '\t' => ' ',
+            c if c.is_control() => '\u{fffd}',
+            c => c,
+        })
+        .collect();
+    let from = if chars.len() <= FRAME_WIDTH {
+        0
+    } else {
+        start
+            .saturating_sub(FRAME_WIDTH / 3)
+            .min(chars.len() - FRAME_WIDTH)
+    };
+    let to = (from + FRAME_WIDTH).min(chars.len());
+    let width = width.min(to.saturating_sub(start)).max(1);
+    let mut text = String::new();
+    let mut caret = start - from;
+    if from > 0 {
+        text.push('…');
+        caret += 1;
+    }
+    text.extend(&chars[from..to]);
+    if to < chars.len() {
+        text.push('…');
+    }
+    (text, caret, width)
+}
+
+/// Text from a manifest (a key, a value) may hold control characters, e.g. a YAML
+/// `"\e[2J"` escape: printed raw they would drive the reader's terminal. They are
+/// shown escaped (`\u{1b}`) instead.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(|c| c.is_control() && c != '\n') {
+        text.chars()
+            .map(|c| {
+                if c.is_control() && c != '\n' {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    }
 }
 
 fn render_github(out: &mut String, d: &Diagnostic, sources: &SourceMap) {
@@ -281,6 +337,28 @@ mod tests {
         assert_eq!(did_you_mean("quantiy", fields), Some("quantity"));
         assert_eq!(did_you_mean("offerID", fields), Some("offerId"));
         assert_eq!(did_you_mean("colour", fields), None);
+    }
+
+    #[test]
+    fn code_frames_cut_long_lines_around_the_caret() {
+        // Short lines are shown whole; tabs and control characters take one column.
+        assert_eq!(
+            frame_window("a:\tb\x1b", 3, 1),
+            ("a: b\u{fffd}".to_owned(), 3, 1)
+        );
+        let line = format!("{}X{}", "a".repeat(1000), "b".repeat(1000));
+        let (text, caret, width) = frame_window(&line, 1000, 5);
+        assert_eq!(text.chars().nth(caret), Some('X'));
+        assert_eq!((text.chars().count(), width), (FRAME_WIDTH + 2, 5));
+        // At the very end (a caret past the last character) and at the start.
+        let (text, caret, _) = frame_window(&line, 2001, 1);
+        assert_eq!(
+            (text.chars().count(), caret),
+            (FRAME_WIDTH + 1, FRAME_WIDTH + 1)
+        );
+        let (text, caret, _) = frame_window(&line, 0, 1);
+        assert_eq!((text.chars().next(), caret), (Some('a'), 0));
+        assert!(text.ends_with('…'));
     }
 
     #[test]

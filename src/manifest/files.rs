@@ -3,12 +3,12 @@
 //! Paths may be files or directory trees; directories contribute every `*.yaml` and
 //! `*.yml` below them (hidden directories such as `.git` and `.cspctl` skipped), in
 //! sorted order so runs are deterministic. Unreadable, oversized, binary and
-//! non-UTF-8 files become diagnostics, never panics.
+//! non-UTF-8 files, symlink loops and FIFOs become diagnostics, never panics or hangs.
 
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::Diagnostic;
-use crate::manifest::source::{Location, SourceMap};
+use crate::manifest::source::{Location, SourceMap, line_starts};
 
 /// Largest manifest file read (the benchmark's biggest file is far below this).
 pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
@@ -20,7 +20,9 @@ pub fn manifest_paths(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Diagnostic>) {
     let mut files = Vec::new();
     for path in paths {
         match std::fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => collect_dir(path, &mut files, &mut diagnostics),
+            Ok(meta) if meta.is_dir() => {
+                collect_dir(path, &mut Vec::new(), &mut files, &mut diagnostics);
+            }
             Ok(_) => files.push(path.clone()),
             Err(e) => diagnostics.push(
                 Diagnostic::error("io", None, format!("cannot read {}: {e}", path.display()))
@@ -80,7 +82,32 @@ pub fn read_manifest_files(paths: &[PathBuf]) -> (SourceMap, Vec<Diagnostic>) {
     (sources, diagnostics)
 }
 
-fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>, diagnostics: &mut Vec<Diagnostic>) {
+/// `ancestors` are the directories being walked above `dir`: canonical path, path.
+fn collect_dir(
+    dir: &Path,
+    ancestors: &mut Vec<(PathBuf, PathBuf)>,
+    files: &mut Vec<PathBuf>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    // A symlink back to a directory being walked (`sub/up -> ..`) would otherwise be
+    // followed until the system's symlink limit, and two of them take exponential
+    // time: the walk never ends. Such a loop is reported and not entered.
+    let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    if let Some((_, ancestor)) = ancestors.iter().find(|(c, _)| *c == canonical) {
+        diagnostics.push(
+            Diagnostic::error(
+                "symlink-loop",
+                None,
+                format!(
+                    "{}: symbolic link loop: it leads back to {}, which contains it",
+                    dir.display(),
+                    ancestor.display()
+                ),
+            )
+            .with_hint("remove the link, or point it outside the manifest directory"),
+        );
+        return;
+    }
     let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
         Err(e) => {
@@ -93,6 +120,7 @@ fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>, diagnostics: &mut Vec<Diagn
         }
     };
     entries.sort();
+    ancestors.push((canonical, dir.to_path_buf()));
     for path in entries {
         let hidden = path
             .file_name()
@@ -101,15 +129,33 @@ fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>, diagnostics: &mut Vec<Diagn
         if hidden {
             continue;
         }
-        if path.is_dir() {
-            collect_dir(&path, files, diagnostics);
+        let meta = std::fs::metadata(&path);
+        if meta.as_ref().is_ok_and(std::fs::Metadata::is_dir) {
+            collect_dir(&path, ancestors, files, diagnostics);
         } else if matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("yaml" | "yml")
         ) {
-            files.push(path);
+            match meta {
+                // Reading a FIFO blocks until someone writes to it, and a device may
+                // never end: only regular files found by the walk are read. (Broken
+                // links are kept, so reading them reports why.)
+                Ok(meta) if !meta.is_file() => diagnostics.push(
+                    Diagnostic::error(
+                        "not-a-file",
+                        None,
+                        format!(
+                            "{}: not a regular file (a FIFO, socket or device), so not read",
+                            path.display()
+                        ),
+                    )
+                    .with_hint("remove it from the manifest directory or rename it"),
+                ),
+                _ => files.push(path),
+            }
         }
     }
+    ancestors.pop();
 }
 
 /// A file's bytes, or why there are none.
@@ -120,12 +166,21 @@ enum Fetched {
 }
 
 fn fetch(path: &Path) -> Fetched {
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.len() > MAX_FILE_BYTES => Fetched::TooLarge(meta.len()),
-        _ => match std::fs::read(path) {
-            Ok(bytes) => Fetched::Bytes(bytes),
-            Err(error) => Fetched::Failed(error),
-        },
+    use std::io::Read as _;
+    let size = match std::fs::metadata(path) {
+        Ok(meta) if meta.len() > MAX_FILE_BYTES => return Fetched::TooLarge(meta.len()),
+        Ok(meta) => usize::try_from(meta.len()).unwrap_or(0),
+        Err(_) => 0,
+    };
+    // At most one byte past the limit is read: a path named on the command line may
+    // be a pipe or a device whose size is unknown (`/dev/zero` never ends).
+    let mut bytes = Vec::with_capacity(size);
+    match std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+    {
+        Ok(read) if read as u64 > MAX_FILE_BYTES => Fetched::TooLarge(read as u64),
+        Ok(_) => Fetched::Bytes(bytes),
+        Err(error) => Fetched::Failed(error),
     }
 }
 
@@ -160,13 +215,29 @@ fn read_one(
             return;
         }
     };
+    // Windows tools (PowerShell 5's `Out-File`, Notepad's "Unicode") write UTF-16 with
+    // a byte-order mark; "not valid UTF-8" at 1:1 would not say why.
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        let file = sources.add_unparsed(path, display, String::new());
+        diagnostics.push(
+            Diagnostic::error(
+                "not-utf8",
+                Some(sources.file_start(file)),
+                "file is UTF-16 text (it starts with a UTF-16 byte-order mark); manifests must be UTF-8",
+            )
+            .with_hint("save the manifest as UTF-8 text"),
+        );
+        return;
+    }
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(error) => {
             let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
             let valid = std::str::from_utf8(valid).unwrap_or_default();
-            let line = valid.matches('\n').count() + 1;
-            let column = valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            // Lines as the parser and the code frame count them (`\r` alone ends one).
+            let starts = line_starts(valid);
+            let line = starts.len();
+            let column = valid[starts[starts.len() - 1]..].chars().count() + 1;
             let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
             let file = sources.add_unparsed(path, display, text);
             diagnostics.push(

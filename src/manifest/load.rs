@@ -16,7 +16,7 @@ use crate::manifest::model::{
     ResellerDocument, SubscriptionDocument, SupportContactDocument,
 };
 use crate::manifest::schema::kind_schema;
-use crate::manifest::source::{FileId, Location, SourceMap};
+use crate::manifest::source::{FileId, Location, SourceMap, line_starts};
 use crate::manifest::yaml::{Node, PathSegment, Value, parse_documents};
 use std::sync::Arc;
 
@@ -60,7 +60,8 @@ impl SchemaValidators {
 
 /// Parses and schema-checks every document of every file in `sources`. Files are
 /// spread over the machine's cores; the result is merged in file order, so it is the
-/// same as a sequential run.
+/// same as a sequential run. Files that hold no object at all are an error when no
+/// file holds one.
 pub fn load_manifests(
     sources: &SourceMap,
     validators: &SchemaValidators,
@@ -95,6 +96,24 @@ pub fn load_manifests(
         manifests.subscriptions.extend(part.subscriptions);
         manifests.support_contacts.extend(part.support_contacts);
         diagnostics.extend(problems);
+    }
+    // Files were read but hold no object at all (empty, only comments, only `---`):
+    // most likely the wrong path. Planning nothing and reporting "valid" would hide
+    // that, so it is an error, as `kubectl apply` does ("no objects passed to
+    // apply"). An empty file beside real manifests stays harmless.
+    if manifests.is_empty() && diagnostics.is_empty() {
+        for &file in &files {
+            diagnostics.push(
+                Diagnostic::error(
+                    "no-objects",
+                    Some(sources.file_start(file)),
+                    "no manifest objects: the file is empty or holds only comments",
+                )
+                .with_hint(
+                    "each object is a YAML document with `apiVersion`, `kind`, `metadata` and `spec`; check the path",
+                ),
+            );
+        }
     }
     (manifests, diagnostics)
 }
@@ -219,11 +238,17 @@ fn load_document(
         Some(validator.iter_errors(&json))
     };
     for error in errors.into_iter().flatten() {
-        // apiVersion problems were reported above with a better message.
-        if error.instance_path().as_str() == "/apiVersion" {
+        // apiVersion problems were reported above with a better message; that includes
+        // a missing one, which the schema reports again on the document.
+        let missing_api_version = matches!(
+            error.kind(),
+            jsonschema::error::ValidationErrorKind::Required { property }
+                if property.as_str() == Some("apiVersion")
+        );
+        if error.instance_path().as_str() == "/apiVersion" || missing_api_version {
             continue;
         }
-        diagnostics.extend(schema_error(&error, &root, schema, file));
+        diagnostics.extend(schema_error(&error, &root, schema, &source.text, file));
     }
     if diagnostics.len() > before || !header_ok {
         return;
@@ -326,6 +351,7 @@ fn schema_error(
     error: &jsonschema::ValidationError<'_>,
     root: &Node,
     schema: &Json,
+    text: &str,
     file: FileId,
 ) -> Vec<Diagnostic> {
     use jsonschema::error::ValidationErrorKind as K;
@@ -348,16 +374,20 @@ fn schema_error(
                 .and_then(Json::as_object)
                 .map(|p| p.keys().cloned().collect())
                 .unwrap_or_default();
+            // Keys by name, built once: searching the entries for every unknown name
+            // is quadratic, and a hostile mapping has tens of thousands of them.
+            let keys: std::collections::HashMap<String, &Node> = match &node.value {
+                Value::Map(entries) => entries
+                    .iter()
+                    .rev()
+                    .map(|(k, _)| (k.key_text(), k))
+                    .collect(),
+                _ => std::collections::HashMap::new(),
+            };
             unexpected
                 .iter()
                 .map(|name| {
-                    let key_node = match &node.value {
-                        Value::Map(entries) => entries
-                            .iter()
-                            .find(|(k, _)| &k.key_text() == name)
-                            .map(|(k, _)| k),
-                        _ => None,
-                    };
+                    let key_node = keys.get(name).copied();
                     let location = Some(key_node.unwrap_or(node).pos.location(file));
                     let mut diagnostic = Diagnostic::error(
                         "unknown-field",
@@ -404,8 +434,12 @@ fn schema_error(
             if expected == "a string"
                 && matches!(node.value, Value::Int(_) | Value::Float(_) | Value::Bool(_))
             {
-                diagnostic =
-                    diagnostic.with_hint(format!("quote the value: \"{}\"", node.key_text()));
+                // Quote what was written, not the parsed value: `mpnId: 0x10` or a
+                // 23-digit number (read as a float) would otherwise be "corrected" to
+                // "16" or "100000000000000000000000", a different ID.
+                let written =
+                    written_text(text, node).map_or_else(|| node.key_text(), str::to_owned);
+                diagnostic = diagnostic.with_hint(format!("quote the value: \"{written}\""));
             }
             vec![diagnostic]
         }
@@ -479,6 +513,22 @@ fn schema_error(
             format!("`{field}`: {error}"),
         )],
     }
+}
+
+/// The text of a one-line scalar as written in the file.
+fn written_text<'t>(text: &'t str, node: &Node) -> Option<&'t str> {
+    let starts = line_starts(text);
+    let index = usize::try_from(node.pos.line).ok()?.checked_sub(1)?;
+    let end = starts.get(index + 1).copied().unwrap_or(text.len());
+    let line = text[*starts.get(index)?..end].trim_end_matches(['\n', '\r']);
+    let start = usize::try_from(node.pos.column).ok()?.checked_sub(1)?;
+    let width = usize::try_from(node.pos.width).ok()?;
+    let from = line.char_indices().nth(start)?.0;
+    let to = line[from..]
+        .char_indices()
+        .nth(width)
+        .map_or(line.len(), |(i, _)| from + i);
+    Some(line[from..to].trim_end())
 }
 
 fn type_phrase(json_type: &str) -> &'static str {

@@ -60,9 +60,7 @@ impl SourceMap {
     }
 
     fn push(&mut self, path: &Path, display: String, text: String, parse: bool) -> FileId {
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        let line_starts = line_starts(&text);
         let id = FileId(u32::try_from(self.files.len()).expect("fewer than 4 billion files"));
         self.files.push(SourceFile {
             path: path.to_path_buf(),
@@ -124,4 +122,36 @@ impl SourceMap {
             width: 1,
         }
     }
+}
+
+/// Byte offsets at which the lines of `text` start. A line ends at `\n`, `\r\n` or a
+/// lone `\r`: YAML (and so the parser's line numbers) and editors count a lone `\r`
+/// as a line break too. Counting only `\n` put such a file's diagnostics on lines the
+/// code frame could not find.
+pub fn line_starts(text: &str) -> Vec<usize> {
+    if !text.contains('\r') {
+        // The common case, on the fast (memchr) search.
+        return std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+    }
+    let bytes = text.as_bytes();
+    std::iter::once(0)
+        .chain(
+            text.match_indices(['\n', '\r'])
+                .filter(|&(i, c)| c == "\n" || bytes.get(i + 1) != Some(&b'\n'))
+                .map(|(i, _)| i + 1),
+        )
+        .collect()
+}
+
+/// The 1-based line and column just past the last character of `text`.
+pub fn end_position(text: &str) -> (usize, usize) {
+    let lines = if text.contains('\r') {
+        line_starts(text).len()
+    } else {
+        text.matches('\n').count() + 1
+    };
+    let last = text.rfind(['\n', '\r']).map_or(0, |i| i + 1);
+    (lines, text[last..].chars().count() + 1)
 }

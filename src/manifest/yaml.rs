@@ -8,11 +8,12 @@
 //! Pure: text in, nodes or diagnostics out.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
 
 use crate::diagnostic::Diagnostic;
-use crate::manifest::source::{FileId, Location};
+use crate::manifest::source::{FileId, Location, end_position, line_starts};
 
 /// Deepest nesting accepted; manifests need about six levels.
 pub const MAX_DEPTH: usize = 64;
@@ -168,17 +169,32 @@ pub struct YamlDocument {
 /// parser cannot continue past it); structural problems (duplicate keys, depth,
 /// aliases, tags) are all reported.
 pub fn parse_documents(text: &str, file: FileId) -> Result<Vec<YamlDocument>, Vec<Diagnostic>> {
-    let mut builder = Builder::new(file);
+    let mut builder = Builder::new(file, end_position(text));
     for event in Parser::new_from_str(text) {
         match event {
             Ok((event, span)) => builder.on_event(event, span),
             Err(error) => {
                 let marker = error.marker();
+                let (line, column) = inside(text, marker.line(), marker.col() + 1);
                 let location = Location {
                     file,
-                    line: u32::try_from(marker.line()).unwrap_or(u32::MAX),
-                    column: u32::try_from(marker.col() + 1).unwrap_or(u32::MAX),
+                    line: u32::try_from(line).unwrap_or(u32::MAX),
+                    column: u32::try_from(column).unwrap_or(u32::MAX),
                     width: 1,
+                };
+                // The generic hint misleads for the parser's errors that are not about
+                // layout: say what to do about those.
+                let hint = match error.info() {
+                    info if info.contains("recursion limit") => {
+                        "the nesting is far too deep for a manifest; is this the right file?"
+                    }
+                    info if info.contains("unknown anchor") => {
+                        "define the anchor (`&name`) earlier in the same document than the alias (`*name`)"
+                    }
+                    info if info.contains("tabs") || info.contains("a tab") => {
+                        "indent with spaces: YAML does not allow tabs in indentation"
+                    }
+                    _ => "check the indentation and quoting around this point",
                 };
                 builder.diagnostics.push(
                     Diagnostic::error(
@@ -186,7 +202,7 @@ pub fn parse_documents(text: &str, file: FileId) -> Result<Vec<YamlDocument>, Ve
                         Some(location),
                         format!("YAML syntax error: {}", error.info()),
                     )
-                    .with_hint("check the indentation and quoting around this point"),
+                    .with_hint(hint),
                 );
                 return Err(builder.diagnostics);
             }
@@ -202,6 +218,26 @@ pub fn parse_documents(text: &str, file: FileId) -> Result<Vec<YamlDocument>, Ve
     }
 }
 
+/// A parser error position (1-based line and column) moved inside `text`: at the end
+/// of the input the parser may report the line after the last one (`a: 1` and `&a `
+/// without a final newline give line 3 of a two-line file), which no editor or code
+/// frame can show. Such a position becomes the end of the last line.
+fn inside(text: &str, line: usize, column: usize) -> (usize, usize) {
+    let starts = line_starts(text);
+    let (line, column) = if line > starts.len() {
+        (starts.len(), usize::MAX)
+    } else {
+        (line.max(1), column)
+    };
+    let start = starts[line - 1];
+    let end = starts.get(line).copied().unwrap_or(text.len());
+    let width = text[start..end]
+        .trim_end_matches(['\n', '\r'])
+        .chars()
+        .count();
+    (line, column.clamp(1, width + 1))
+}
+
 enum Frame {
     Seq {
         items: Vec<Node>,
@@ -211,9 +247,42 @@ enum Frame {
     Map {
         entries: Vec<(Node, Node)>,
         pending_key: Option<Node>,
+        /// The keys seen so far, once the mapping is large (see [`KEY_INDEX_FROM`]).
+        index: Option<HashMap<ScalarKey, Pos>>,
         pos: Pos,
         anchor: usize,
     },
+}
+
+/// Mappings with this many entries get a hash index of their keys for the duplicate
+/// check. Comparing each key with every earlier one is quadratic: a hostile mapping
+/// of 50,000 keys (a 600 KB file) took minutes. Smaller mappings, i.e. every real
+/// manifest's, are scanned without allocating an index.
+const KEY_INDEX_FROM: usize = 16;
+
+/// A scalar key, hashable, equal exactly when the [`Value`]s are (`-0.0` = `0.0`).
+#[derive(Hash, PartialEq, Eq)]
+enum ScalarKey {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(u64),
+    Str(String),
+}
+
+impl ScalarKey {
+    fn of(value: &Value) -> Option<ScalarKey> {
+        Some(match value {
+            Value::Null => ScalarKey::Null,
+            Value::Bool(b) => ScalarKey::Bool(*b),
+            Value::Int(i) => ScalarKey::Int(*i),
+            // NaN equals nothing, itself included: never a duplicate, so not indexed.
+            Value::Float(f) if f.is_nan() => return None,
+            Value::Float(f) => ScalarKey::Float(if *f == 0.0 { 0 } else { f.to_bits() }),
+            Value::Str(s) => ScalarKey::Str(s.clone()),
+            Value::Seq(_) | Value::Map(_) => return None,
+        })
+    }
 }
 
 struct Builder {
@@ -226,6 +295,8 @@ struct Builder {
     diagnostics: Vec<Diagnostic>,
     /// Set when continuing would only produce noise (or unbounded work).
     fatal: bool,
+    /// Line and column just past the end of the text.
+    end: (usize, usize),
 }
 
 fn pos_of(span: YamlSpan) -> Pos {
@@ -253,7 +324,7 @@ fn count_nodes(node: &Node) -> usize {
 }
 
 impl Builder {
-    fn new(file: FileId) -> Self {
+    fn new(file: FileId, end: (usize, usize)) -> Self {
         Builder {
             file,
             stack: Vec::new(),
@@ -267,6 +338,7 @@ impl Builder {
             },
             diagnostics: Vec::new(),
             fatal: false,
+            end,
         }
     }
 
@@ -280,7 +352,17 @@ impl Builder {
     }
 
     fn on_event(&mut self, event: Event<'_>, span: YamlSpan) {
-        let pos = pos_of(span);
+        let mut pos = pos_of(span);
+        // The empty value the parser makes up at the end of the input (`? key`
+        // without a final newline) sits on the line after the last one: move it to
+        // the end of the text, where a reader and a code frame can find it.
+        if pos.line as usize > self.end.0 {
+            pos = Pos {
+                line: u32::try_from(self.end.0).unwrap_or(u32::MAX),
+                column: u32::try_from(self.end.1).unwrap_or(u32::MAX),
+                width: 1,
+            };
+        }
         match event {
             Event::DocumentStart(_) => {
                 self.document_start = pos;
@@ -319,6 +401,7 @@ impl Builder {
                     Frame::Map {
                         entries: Vec::new(),
                         pending_key: None,
+                        index: None,
                         pos,
                         anchor,
                     },
@@ -386,7 +469,10 @@ impl Builder {
             self.error(
                 "yaml-tag",
                 pos,
-                format!("unsupported YAML tag `{}{}`", tag.handle, tag.suffix),
+                format!(
+                    "unsupported YAML tag `{}`",
+                    tag_text(&tag.handle, &tag.suffix)
+                ),
             )
             .hints
             .push("remove the tag".to_owned());
@@ -413,7 +499,7 @@ impl Builder {
             let size = count_nodes(&node);
             self.anchors.insert(anchor, (node.clone(), size));
         }
-        let duplicate = match self.stack.last_mut() {
+        let key_problem = match self.stack.last_mut() {
             None => {
                 self.documents.push(YamlDocument {
                     root: node,
@@ -428,15 +514,43 @@ impl Builder {
             Some(Frame::Map {
                 entries,
                 pending_key,
+                index,
                 ..
             }) => match pending_key.take() {
-                None => {
-                    let previous = entries
-                        .iter()
-                        .find(|(k, _)| k.value == node.value)
-                        .map(|(k, _)| k.pos);
+                // `? [a]` or `? {k: v}`: a key that is a list or mapping. Manifest keys
+                // are field names; without this the schema reports an unknown field
+                // named `[...]`, which tells the reader nothing.
+                None if matches!(node.value, Value::Seq(_) | Value::Map(_)) => {
                     *pending_key = Some(node.clone());
-                    previous.map(|first| (node, first))
+                    Some((node, None))
+                }
+                None => {
+                    if index.is_none() && entries.len() >= KEY_INDEX_FROM {
+                        let mut built = HashMap::with_capacity(entries.len() * 2);
+                        for (k, _) in entries.iter() {
+                            if let Some(key) = ScalarKey::of(&k.value) {
+                                built.entry(key).or_insert(k.pos);
+                            }
+                        }
+                        *index = Some(built);
+                    }
+                    let previous = match index {
+                        Some(index) => {
+                            ScalarKey::of(&node.value).and_then(|key| match index.entry(key) {
+                                Entry::Occupied(first) => Some(*first.get()),
+                                Entry::Vacant(slot) => {
+                                    slot.insert(node.pos);
+                                    None
+                                }
+                            })
+                        }
+                        None => entries
+                            .iter()
+                            .find(|(k, _)| k.value == node.value)
+                            .map(|(k, _)| k.pos),
+                    };
+                    *pending_key = Some(node.clone());
+                    previous.map(|first| (node, Some(first)))
                 }
                 Some(key) => {
                     entries.push((key, node));
@@ -444,15 +558,27 @@ impl Builder {
                 }
             },
         };
-        if let Some((key, first)) = duplicate {
-            let message = format!(
-                "duplicate key `{}` (first defined at line {})",
-                key.key_text(),
-                first.line
-            );
-            self.error("duplicate-key", key.pos, message)
-                .hints
-                .push("YAML keys must be unique in a mapping; remove one of them".to_owned());
+        match key_problem {
+            Some((key, Some(first))) => {
+                let message = format!(
+                    "duplicate key `{}` (first defined at line {})",
+                    key.key_text(),
+                    first.line
+                );
+                self.error("duplicate-key", key.pos, message)
+                    .hints
+                    .push("YAML keys must be unique in a mapping; remove one of them".to_owned());
+            }
+            Some((key, None)) => {
+                let message = format!(
+                    "a mapping key must be a plain value such as a field name, found {}",
+                    key.type_name()
+                );
+                self.error("complex-key", key.pos, message)
+                    .hints
+                    .push("remove the `?` complex key; manifest keys are field names".to_owned());
+            }
+            None => {}
         }
     }
 }
@@ -496,7 +622,8 @@ fn parse_int(text: &str) -> Option<i64> {
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    // Out-of-range integers stay strings rather than silently losing precision.
+    // An out-of-range integer is not an `Int`; it matches the float pattern and is read
+    // as a float (load.rs quotes it as written when a string was expected).
     text.parse::<i64>().ok()
 }
 
@@ -523,9 +650,21 @@ fn is_float(text: &str) -> bool {
     mantissa_ok && exponent_ok
 }
 
+/// A tag as the user wrote it: `!!python/object`, not the expanded
+/// `tag:yaml.org,2002:python/object` the parser reports.
+fn tag_text(handle: &str, suffix: &str) -> String {
+    match handle {
+        "tag:yaml.org,2002:" => format!("!!{suffix}"),
+        _ => format!("{handle}{suffix}"),
+    }
+}
+
 fn resolve_tagged(text: &str, handle: &str, suffix: &str) -> Result<Value, String> {
     if handle != "tag:yaml.org,2002:" {
-        return Err(format!("unsupported YAML tag `{handle}{suffix}`"));
+        return Err(format!(
+            "unsupported YAML tag `{}`",
+            tag_text(handle, suffix)
+        ));
     }
     match suffix {
         "str" => Ok(Value::Str(text.to_owned())),
