@@ -12,9 +12,15 @@
 #   + 1 per live legacy subscription (support contact; new commerce has none).
 # (`--sandbox` skips the relationship-request link, which production reads once.)
 #
+# With PARTNER_RPM and/or CUSTOMER_RPM, the simulator throttles each plan run (not
+# the apply) with those requests/minute per partner / per (partner, customer), its
+# buckets reset before each run, and each run also reports how many requests were
+# answered 429 and, with PARTNER_RPM, the least time the partner's bucket allows:
+# (admitted requests - PARTNER_RPM burst) / (PARTNER_RPM / 60) seconds.
+#
 # Usage: bench/read-calls.sh [FIXTURE_DIR]
 # Environment: CUSTOMERS=200 SUBSCRIPTIONS=1000 SUPPORT_CONTACTS=200 RESELLERS=5
-#              RUNS=3; CARGO_TARGET_DIR is honoured.
+#              RUNS=3 PARTNER_RPM= CUSTOMER_RPM=; CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,14 +51,32 @@ start=$(date +%s.%N)
 end=$(date +%s.%N)
 echo "apply: $(tail -1 "$work/apply.out") ($(python3 -c "print(f'{$end-$start:.1f}')") s)"
 
-stat() { curl -s "$url/_sim/stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['requests'])"; }
+partner_rpm=${PARTNER_RPM:-} customer_rpm=${CUSTOMER_RPM:-}
+limit() {
+  [ -n "$partner_rpm$customer_rpm" ] || return 0
+  curl -sf -X PUT "$url/_sim/faults" -H 'content-type: application/json' \
+    -d "{\"partnerRequestsPerMinute\":${partner_rpm:-null},\"customerRequestsPerMinute\":${customer_rpm:-null}}" >/dev/null
+}
+stat() { curl -s "$url/_sim/stats" | python3 -c "import json,sys; s=json.load(sys.stdin); print(s['requests'], s['throttled'])"; }
 for run in $(seq "$runs"); do
-  before=$(stat)
+  limit
+  read -r before throttled_before < <(stat)
   start=$(date +%s.%N)
   "$cspctl" plan "$work/fixture/manifests" "${pc[@]}" > /dev/null 2>&1 || true
   end=$(date +%s.%N)
-  after=$(stat)
-  echo "plan run $run: $((after - before - 1)) API calls in $(python3 -c "print(f'{$end-$start:.2f}')") s"
+  read -r after throttled_after < <(stat)
+  calls=$((after - before - 1))
+  echo "plan run $run: $calls API calls in $(python3 -c "print(f'{$end-$start:.2f}')") s"
+  if [ -n "$partner_rpm$customer_rpm" ]; then
+    throttled=$((throttled_after - throttled_before))
+    python3 -c "
+calls, throttled, rpm, took = $calls, $throttled, '$partner_rpm', $end - $start
+line = f'  {throttled} answered 429 ({100 * throttled / calls:.1f} %)'
+if rpm:
+    bound = max(0, calls - throttled - int(rpm)) / (int(rpm) / 60)
+    line += f'; partner bound {bound:.1f} s, {100 * bound / took:.0f} % of it reached' if took else ''
+print(line)"
+  fi
 done
 
 curl -s "$url/_sim/state" | python3 -c '

@@ -9,10 +9,15 @@
 //! makes it safe for purchases. Other 4xx are never retried. A 401 refreshes the
 //! token once.
 //!
+//! Every attempt first waits for its turn in the [`Throttle`] (rate limits per
+//! partner and per customer, learned from 429s, see `throttle`), which also does the
+//! waiting a 429 asks for, for every request of the throttled key at once.
+//!
 //! Secrets (client secret, refresh token, access token) go only into the request
 //! that needs them; no error built here contains one.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -22,8 +27,9 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::credentials::{APP_USER_HINT, Credentials, Secret};
+use super::throttle::{Scope, Throttle, ThrottleTuning};
 use super::wire::{self, ApiFault, TokenError, TokenResponse};
-use crate::backend::BackendError;
+use crate::backend::{BackendError, RetryNotice, report_retry};
 use crate::ids::random_u64;
 
 /// The audience of Partner Center tokens.
@@ -148,6 +154,12 @@ impl<'a> Request<'a> {
             headers: Vec::new(),
         }
     }
+    /// `METHOD /v1/path`, without the query string (which can be long), for events.
+    pub fn describe(&self) -> String {
+        let path = self.path.split('?').next().unwrap_or(self.path);
+        format!("{} /v1{path}", self.method)
+    }
+
     pub fn body(mut self, body: &'a Value) -> Self {
         self.body = Some(body);
         self
@@ -156,6 +168,20 @@ impl<'a> Request<'a> {
         self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
+}
+
+/// What a client has sent so far: API requests (each attempt; token requests
+/// excluded) and how many of them were answered 429.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestStats {
+    pub requests: u64,
+    pub throttled: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    throttled: AtomicU64,
 }
 
 #[derive(Default)]
@@ -179,6 +205,8 @@ struct Inner {
     correlation_id: String,
     policy: RetryPolicy,
     token: Mutex<TokenState>,
+    throttle: Throttle,
+    counters: Counters,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -257,6 +285,7 @@ impl HttpClient {
         credentials: Credentials,
         correlation_id: String,
         policy: RetryPolicy,
+        throttle: ThrottleTuning,
     ) -> Result<HttpClient, BackendError> {
         let endpoint = check_url("Partner Center endpoint", endpoint)?;
         let authority = check_url("Entra ID authority", authority)?;
@@ -284,6 +313,8 @@ impl HttpClient {
                     access: None,
                     refresh,
                 }),
+                throttle: Throttle::new(throttle),
+                counters: Counters::default(),
             }),
         })
     }
@@ -302,6 +333,14 @@ impl HttpClient {
 
     pub fn policy(&self) -> &RetryPolicy {
         &self.inner.policy
+    }
+
+    /// API requests sent so far by this client and its clones, and 429s received.
+    pub fn stats(&self) -> RequestStats {
+        RequestStats {
+            requests: self.inner.counters.requests.load(Ordering::Relaxed),
+            throttled: self.inner.counters.throttled.load(Ordering::Relaxed),
+        }
     }
 
     /// The current access token, fetched or refreshed when it is missing or within
@@ -429,9 +468,26 @@ impl HttpClient {
         let mut reauthenticated = false;
         let mut refused: Option<Secret> = None;
         let mut throttled_for = Duration::ZERO;
+        let scope = Scope::of_path(request.path);
+        // After a 429 this request waits at least its `Retry-After`, whatever the
+        // limiter decides for the key as a whole.
+        let mut not_before: Option<Instant> = None;
         loop {
+            if let Some(at) = not_before.take() {
+                tokio::time::sleep_until(at).await;
+            }
+            let sent_at = self.inner.throttle.acquire(&scope).await;
             let token = self.token(refused.as_ref()).await?;
             let outcome = self.attempt(&request, &token).await;
+            self.observe(&scope, sent_at, &outcome);
+            if std::env::var_os("DEBUG_THROTTLE").is_some() {
+                let st = match &outcome {
+                    Attempt::Done(r) => r.status,
+                    Attempt::Status { status, .. } => *status,
+                    Attempt::Transport(_) => 0,
+                };
+                eprintln!("REQ {:?} {} {} {st}", sent_at, request.method, request.path);
+            }
             let (wait, last_error) = match outcome {
                 Attempt::Done(response) => return Ok(response),
                 Attempt::Transport(message) => (policy.backoff(attempt), message),
@@ -468,9 +524,19 @@ impl HttpClient {
                             let wait = retry_after(&headers)
                                 .map(|w| w.clamp(policy.base, policy.retry_after_cap))
                                 .unwrap_or_else(|| policy.backoff(attempt));
+                            // The limiter pauses the key for `wait` (and slows it down):
+                            // the next `acquire` does the waiting, for every request
+                            // of the key.
+                            self.inner.throttle.throttled(&scope, sent_at, wait);
                             if throttled_for + wait <= policy.throttled_budget {
                                 throttled_for += wait;
-                                tokio::time::sleep(wait).await;
+                                not_before = Some(Instant::now() + wait);
+                                report_retry(RetryNotice {
+                                    request: request.describe(),
+                                    reason: "HTTP 429 (throttled)".to_owned(),
+                                    attempt,
+                                    wait,
+                                });
                                 continue;
                             }
                             return Err(BackendError::State(format!(
@@ -487,8 +553,29 @@ impl HttpClient {
                     "{last_error} (gave up after {attempt} attempts with the same request id)"
                 )));
             }
+            report_retry(RetryNotice {
+                request: request.describe(),
+                reason: retry_reason(&last_error),
+                attempt,
+                wait,
+            });
             tokio::time::sleep(wait).await;
             attempt += 1;
+        }
+    }
+
+    /// Counts a 429, or tells the limiter the server let the request through (any
+    /// other answer; a transport failure says nothing).
+    fn observe(&self, scope: &Scope, sent_at: Instant, outcome: &Attempt) {
+        let counters = &self.inner.counters;
+        match outcome {
+            Attempt::Transport(_) => {}
+            Attempt::Status { status: 429, .. } => {
+                counters.throttled.fetch_add(1, Ordering::Relaxed);
+            }
+            Attempt::Done(_) | Attempt::Status { .. } => {
+                self.inner.throttle.admitted(scope, sent_at);
+            }
         }
     }
 
@@ -523,6 +610,7 @@ impl HttpClient {
                 .header("Content-Type", "application/json")
                 .body(serde_json::to_vec(body).unwrap_or_default());
         }
+        self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
         let response = match builder.send().await {
             Ok(response) => response,
             Err(e) => return Attempt::Transport(transport_error(&e)),
@@ -605,6 +693,19 @@ impl HttpClient {
 
 /// A transport error without the chain's noise; reqwest includes the URL, which
 /// never holds a secret here (tokens travel in headers and form bodies only).
+/// The short reason of a retry for events: `HTTP 503`, or the transport error.
+fn retry_reason(last_error: &str) -> String {
+    // API errors read `… : HTTP 503, Partner Center error …`; keep the status.
+    match last_error.find("HTTP ") {
+        Some(at) => last_error[at..]
+            .split(',')
+            .next()
+            .unwrap_or(last_error)
+            .to_owned(),
+        None => last_error.to_owned(),
+    }
+}
+
 fn transport_error(error: &reqwest::Error) -> String {
     let kind = if error.is_timeout() {
         "timed out"

@@ -5,6 +5,7 @@
 //! - [`ids`]: `MS-RequestId` values, fresh or derived per step of an operation;
 //! - [`wire`]: Partner Center's JSON (lenient reading, request bodies), no I/O;
 //! - [`http`]: tokens, headers, retries and error mapping;
+//! - [`throttle`]: client-side pacing per partner and per customer, adapted to 429s;
 //! - `read`: the live snapshot; `execute`: plan operations.
 //!
 //! [`PartnerCenterClient`] is the async core: cheap to clone and shareable
@@ -18,6 +19,7 @@ pub mod http;
 pub mod ids;
 pub mod journal;
 mod read;
+pub mod throttle;
 pub mod wire;
 
 #[cfg(test)]
@@ -29,9 +31,10 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 pub use self::credentials::{Credentials, Secret};
-pub use self::http::RetryPolicy;
 use self::http::{HttpClient, check_url};
+pub use self::http::{RequestStats, RetryPolicy};
 use self::journal::PurchaseJournal;
+pub use self::throttle::ThrottleTuning;
 use super::{Backend, BackendError, Outcome};
 use crate::apply::{Executor, OperationFuture};
 use crate::live::Live;
@@ -67,6 +70,8 @@ pub struct Tuning {
     /// How long a listed customer that answers 404 (read-after-create lag) is waited
     /// for before the read fails.
     pub read_after_create_wait: Duration,
+    /// How requests are paced under Partner Center's rate limits.
+    pub throttle: ThrottleTuning,
 }
 
 impl Default for Tuning {
@@ -77,6 +82,7 @@ impl Default for Tuning {
             poll_cap: Duration::from_secs(30),
             per_customer_concurrency: 4,
             read_after_create_wait: Duration::from_secs(120),
+            throttle: ThrottleTuning::default(),
         }
     }
 }
@@ -125,6 +131,7 @@ impl PartnerCenterClient {
             config.credentials,
             crate::ids::random_guid(),
             tuning.retry.clone(),
+            tuning.throttle,
         )?;
         Ok(PartnerCenterClient {
             http,
@@ -165,6 +172,12 @@ impl PartnerCenterClient {
     /// The `MS-CorrelationId` sent on every request of this client (one per run).
     pub fn correlation_id(&self) -> &str {
         self.http.correlation_id()
+    }
+
+    /// API requests sent so far (each attempt, token requests excluded) and how many
+    /// were answered 429, over this client and its clones.
+    pub fn request_stats(&self) -> RequestStats {
+        self.http.stats()
     }
 }
 

@@ -339,6 +339,7 @@ fn fast() -> Tuning {
         poll_cap: Duration::from_millis(20),
         per_customer_concurrency: 2,
         read_after_create_wait: Duration::from_secs(1),
+        throttle: ThrottleTuning::default(),
     }
 }
 
@@ -744,4 +745,70 @@ fn throttling_is_waited_out_within_a_budget_not_an_attempt_count() {
     let error = backend.read_live().unwrap_err().to_string();
     assert!(error.contains("still throttled"), "{error}");
     assert!(error.contains("GET /v1/relationships"), "{error}");
+}
+
+/// A 429 with `Retry-After: 1` pauses its key (here the customer's): the request
+/// waits, then succeeds with the same request id, while a request outside that key
+/// goes at once; the client counts both attempts and the 429.
+#[test]
+fn a_429_pauses_its_key_then_succeeds_and_is_counted() {
+    let c1 = "cccccccc-0000-0000-0000-000000000001";
+    let mock = Shared::default();
+    mock.lock().unwrap().script.insert(
+        format!("GET /v1/customers/{c1}/subscriptions"),
+        vec![(
+            429,
+            vec![("Retry-After".into(), "1".into())],
+            json!({"statusCode": 429, "message": "Rate limit is exceeded. Try again in 1 seconds."}),
+        )],
+    );
+    let base = start(mock.clone());
+    let client = PartnerCenterClient::with_tuning(config(&base, SECRET, false), fast()).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let started = tokio::time::Instant::now();
+        let throttled = {
+            let client = client.clone();
+            let path = format!("/customers/{c1}/subscriptions");
+            tokio::spawn(async move {
+                let request = http::Request::new(Method::GET, &path, "req-429");
+                let response = client.http.send(request).await;
+                (response, started.elapsed())
+            })
+        };
+        // While the customer waits, the partner's key is free.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let other = tokio::time::Instant::now();
+        let request = http::Request::new(Method::GET, "/profiles/mpn", "req-other");
+        client.http.send(request).await.unwrap();
+        assert!(
+            other.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            other.elapsed()
+        );
+
+        let (response, elapsed) = throttled.await.unwrap();
+        assert_eq!(response.unwrap().status, 200);
+        assert!(elapsed >= Duration::from_millis(950), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    });
+    assert_eq!(
+        client.request_stats(),
+        RequestStats {
+            requests: 3,
+            throttled: 1
+        }
+    );
+    let m = mock.lock().unwrap();
+    let ids: Vec<&str> = m
+        .seen
+        .iter()
+        .filter(|s| s.path.ends_with("/subscriptions"))
+        .map(|s| s.headers["ms-requestid"].as_str())
+        .collect();
+    assert_eq!(ids, ["req-429", "req-429"]);
 }
