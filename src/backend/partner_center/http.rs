@@ -480,14 +480,6 @@ impl HttpClient {
             let token = self.token(refused.as_ref()).await?;
             let outcome = self.attempt(&request, &token).await;
             self.observe(&scope, sent_at, &outcome);
-            if std::env::var_os("DEBUG_THROTTLE").is_some() {
-                let st = match &outcome {
-                    Attempt::Done(r) => r.status,
-                    Attempt::Status { status, .. } => *status,
-                    Attempt::Transport(_) => 0,
-                };
-                eprintln!("REQ {:?} {} {} {st}", sent_at, request.method, request.path);
-            }
             let (wait, last_error) = match outcome {
                 Attempt::Done(response) => return Ok(response),
                 Attempt::Transport(message) => (policy.backoff(attempt), message),
