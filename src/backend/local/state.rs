@@ -198,10 +198,7 @@ impl StateLock {
     pub fn acquire(state: &Path, timeout: Duration) -> Result<StateLock, BackendError> {
         let path = lock_path(state);
         let failed = |error: &dyn std::fmt::Display| {
-            BackendError::State(format!(
-                "cannot take the lock {}: {error}",
-                path.display()
-            ))
+            BackendError::State(format!("cannot take the lock {}: {error}", path.display()))
         };
         fs::create_dir_all(parent_dir(&path)).map_err(|e| failed(&e))?;
         // Not truncated on open: until we hold the lock, the content is the holder's pid.
