@@ -692,13 +692,7 @@ impl Throttle {
 
     /// See [`Limiter::throttled`].
     pub fn throttled(&self, scope: &Scope, sent_at: Instant, pause: Duration) -> Blame {
-        let mut l = self.lock();
-        let now = Instant::now();
-        let blame = l.throttled(scope, sent_at, pause, now);
-        if std::env::var_os("DEBUG_THROTTLE").is_some() {
-            eprintln!("TT {scope:?} -> {blame:?} partner rate {:?} measured {:?} confirmed {} recent {:.2} admitted_total {}", l.partner.rate, l.partner.measured, l.partner.confirmed, l.partner.recent_rate(now, &l.tuning), l.admitted_total);
-        }
-        blame
+        self.lock().throttled(scope, sent_at, pause, Instant::now())
     }
 }
 
