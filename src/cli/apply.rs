@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::apply::{ActionOutcome, ApplyObserver, ApplyReport, DEFAULT_PARALLELISM, stale_actions};
 use crate::backend::RetryNotice;
 use crate::plan::{Action, Plan};
-use crate::render::{PlanFormat, render_plan};
+use crate::render::{PlanFormat, RenderOptions, render_plan};
 
 use super::backend::BackendArgs;
 use super::plan::make_plan;
@@ -277,7 +277,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     } else {
         print!(
             "{}",
-            render_plan(&plan, PlanFormat::Text, settings.color_stdout)
+            render_plan(&plan, PlanFormat::Text, &RenderOptions { color: settings.color_stdout, ..RenderOptions::default() })
         );
     }
     if !plan.has_changes() {

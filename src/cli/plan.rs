@@ -10,7 +10,7 @@ use crate::backend::BackendError;
 use crate::live::{Live, LiveSubscription};
 use crate::manifest::source::SourceMap;
 use crate::plan::{Operation, Plan, PlanOptions};
-use crate::render::{PlanFormat, render_plan};
+use crate::render::{PlanFormat, RenderOptions, render_plan};
 use crate::validate::Desired;
 
 use super::backend::BackendArgs;
@@ -30,6 +30,15 @@ pub struct Args {
     /// Also save the plan (JSON) for `cspctl apply PLANFILE`.
     #[arg(long, value_name = "PLANFILE")]
     out: Option<PathBuf>,
+    /// Show personal data (contact names, emails, phone numbers) in the markdown and
+    /// github formats; they are masked by default, as those end up in pull requests.
+    #[arg(long)]
+    show_sensitive: bool,
+    /// Where reviewers find the full JSON plan (e.g. the CI run's artifacts page); a
+    /// markdown comment too long for GitHub is truncated with this link [default:
+    /// the --out file].
+    #[arg(long, value_name = "URL")]
+    full_plan_url: Option<String>,
 }
 
 /// Reads the subscriptions that orders still provisioning will create, for the
@@ -139,9 +148,24 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let Some(plan) = plan else {
         return Ok(ExitCode::from(1));
     };
-    print!("{}", render_plan(&plan, args.format, settings.color_stdout));
+    let render_options = RenderOptions {
+        color: settings.color_stdout,
+        show_sensitive: args.show_sensitive,
+        full_plan: args
+            .full_plan_url
+            .clone()
+            .or_else(|| args.out.as_ref().map(|out| out.display().to_string())),
+    };
+    if args.format == PlanFormat::Github {
+        // The saved plan keeps the paths as given; annotations need the repository's.
+        let mut annotated = plan.clone();
+        super::github::relativize_sources(&mut annotated.actions);
+        print!("{}", render_plan(&annotated, args.format, &render_options));
+    } else {
+        print!("{}", render_plan(&plan, args.format, &render_options));
+    }
     if let Some(out) = &args.out {
-        let json = render_plan(&plan, PlanFormat::Json, false);
+        let json = render_plan(&plan, PlanFormat::Json, &RenderOptions::default());
         write_atomically(out, json.as_bytes())
             .with_context(|| format!("writing the plan to {}", out.display()))?;
         eprintln!(

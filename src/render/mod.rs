@@ -1,5 +1,6 @@
-//! Renderers: a [`Plan`] as text for the person who reviews it, or as versioned JSON
-//! for machines (`plan --out`, CI tooling). Rendering is pure: a plan in, a `String`
+//! Renderers: a [`Plan`] as text for the person who reviews it, as versioned JSON
+//! for machines (`plan --out`, CI tooling), as a Markdown pull-request comment, or as
+//! GitHub Actions workflow annotations on the manifest lines. Rendering is pure: a plan in, a `String`
 //! out, byte-for-byte deterministic, no terminal detection and no environment reads
 //! (the caller decides whether `color` is on, e.g. from `NO_COLOR` and `isatty`).
 //!
@@ -7,7 +8,10 @@
 //! named, so a field added to the plan does not compile until every renderer has
 //! decided whether to show it.
 
+pub mod github;
 pub mod json;
+pub mod markdown;
+pub mod sensitive;
 pub mod text;
 
 pub use json::{PLAN_SCHEMA_ID, plan_schema, render_json, schema_to_pretty};
@@ -22,13 +26,41 @@ pub enum PlanFormat {
     Text,
     /// The whole plan as pretty JSON (`schemas/plan.schema.json`); never coloured.
     Json,
+    /// A pull-request comment: summary and risks first, details folded, a Mermaid
+    /// graph, under GitHub's comment limit; personal data masked.
+    Markdown,
+    /// GitHub Actions workflow commands: an annotation on the manifest line of each
+    /// change; personal data masked.
+    Github,
 }
 
-/// Renders `plan` in `format`. `color` adds ANSI colours to the text format only;
-/// without it the output contains no escape sequences at all.
-pub fn render_plan(plan: &Plan, format: PlanFormat, color: bool) -> String {
+/// What a renderer may need besides the plan.
+#[derive(Clone, Debug, Default)]
+pub struct RenderOptions {
+    /// ANSI colours (text format only).
+    pub color: bool,
+    /// Show personal data (contact names, emails, phone numbers) in the markdown and
+    /// github formats, which end up in pull requests; masked otherwise.
+    pub show_sensitive: bool,
+    /// Where the full JSON plan is (a file or a URL), named when a markdown comment
+    /// has to be truncated.
+    pub full_plan: Option<String>,
+}
+
+/// Renders `plan` in `format`. Only the text format is ever coloured; without
+/// `color` the output contains no escape sequences at all.
+pub fn render_plan(plan: &Plan, format: PlanFormat, options: &RenderOptions) -> String {
     match format {
-        PlanFormat::Text => render_text(plan, color),
+        PlanFormat::Text => render_text(plan, options.color),
         PlanFormat::Json => render_json(plan),
+        PlanFormat::Markdown => markdown::render_markdown(
+            plan,
+            &markdown::MarkdownOptions {
+                show_sensitive: options.show_sensitive,
+                full_plan: options.full_plan.clone(),
+                ..markdown::MarkdownOptions::default()
+            },
+        ),
+        PlanFormat::Github => github::render_github_plan(plan, options.show_sensitive),
     }
 }

@@ -1,0 +1,1 @@
+//! Drift: how the live tenant differs from the manifests.

@@ -1,0 +1,1 @@
+//! Export: a live tenant → manifests that declare exactly what it holds.
