@@ -67,7 +67,7 @@ pub fn make_plan(
 /// (made by an apply that was killed, or by someone else) may not be listed as a
 /// subscription yet, and must not be bought again. Only then are orders read, so
 /// a plan without purchases costs no extra request.
-fn plan_desired(
+pub(super) fn plan_desired(
     (sources, desired): (SourceMap, Desired),
     live: &Live,
     options: &PlanOptions,

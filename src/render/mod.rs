@@ -8,6 +8,7 @@
 //! named, so a field added to the plan does not compile until every renderer has
 //! decided whether to show it.
 
+pub mod drift;
 pub mod github;
 pub mod json;
 pub mod markdown;

@@ -27,14 +27,14 @@ use crate::plan::{
 
 // SGR parameters; kept as numbers so `Style::paint` is the only place that knows the
 // escape syntax.
-const BOLD: &str = "1";
-const DIM: &str = "2";
-const RED: &str = "31";
-const GREEN: &str = "32";
-const YELLOW: &str = "33";
-const BLUE: &str = "34";
-const MAGENTA: &str = "35";
-const CYAN: &str = "36";
+pub(crate) const BOLD: &str = "1";
+pub(crate) const DIM: &str = "2";
+pub(crate) const RED: &str = "31";
+pub(crate) const GREEN: &str = "32";
+pub(crate) const YELLOW: &str = "33";
+pub(crate) const BLUE: &str = "34";
+pub(crate) const MAGENTA: &str = "35";
+pub(crate) const CYAN: &str = "36";
 // Changed words in a string diff: underlined too, so a changed space shows.
 const DELETED: &str = "1;4;31";
 const INSERTED: &str = "1;4;32";
@@ -244,7 +244,7 @@ fn word_diff(before: &str, after: &str, style: Style) -> (String, String) {
 /// A JSON value as a reviewer wants to read it: `(none)` for null, strings bare
 /// unless that would hide something (empty, edge spaces, control characters, or the
 /// word `(none)` itself), everything else as compact JSON.
-fn show(value: &Value) -> String {
+pub(crate) fn show(value: &Value) -> String {
     match value {
         Value::Null => "(none)".to_owned(),
         Value::String(s) => {
@@ -322,7 +322,7 @@ fn render_roles(actions: &[Action], style: Style) -> Option<String> {
 
 /// Escapes control characters (ESC, newlines, C1 controls…) in text that comes from
 /// manifests or from Partner Center, so it can neither forge colours nor break lines.
-fn clean(text: &str) -> Cow<'_, str> {
+pub(crate) fn clean(text: &str) -> Cow<'_, str> {
     if !text.chars().any(char::is_control) {
         return Cow::Borrowed(text);
     }
@@ -339,12 +339,12 @@ fn clean(text: &str) -> Cow<'_, str> {
 
 /// Whether to emit ANSI colours; the only place escape sequences are written.
 #[derive(Clone, Copy)]
-struct Style {
-    color: bool,
+pub(crate) struct Style {
+    pub(crate) color: bool,
 }
 
 impl Style {
-    fn paint(self, sgr: &str, text: &str) -> String {
+    pub(crate) fn paint(self, sgr: &str, text: &str) -> String {
         if self.color && !text.is_empty() {
             format!("\x1b[{sgr}m{text}\x1b[0m")
         } else {
