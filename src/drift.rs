@@ -284,4 +284,3 @@ pub fn drift_schema() -> serde_json::Value {
         DRIFT_SCHEMA_ID,
     )
 }
-

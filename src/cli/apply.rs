@@ -277,7 +277,14 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     } else {
         print!(
             "{}",
-            render_plan(&plan, PlanFormat::Text, &RenderOptions { color: settings.color_stdout, ..RenderOptions::default() })
+            render_plan(
+                &plan,
+                PlanFormat::Text,
+                &RenderOptions {
+                    color: settings.color_stdout,
+                    ..RenderOptions::default()
+                }
+            )
         );
     }
     if !plan.has_changes() {

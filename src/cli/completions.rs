@@ -48,8 +48,7 @@ pub fn run_man(args: ManArgs) -> anyhow::Result<ExitCode> {
                 .context("writing the manual page")?;
         }
         Some(dir) => {
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             clap_mangen::generate_to(command, &dir)
                 .with_context(|| format!("writing manual pages into {}", dir.display()))?;
             eprintln!("Wrote the manual pages into {}", dir.display());

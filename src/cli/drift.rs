@@ -89,9 +89,13 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         live_scope
     });
     let (live, options, reader) = backend.read_live_scoped(settings, live_scope.as_ref())?;
-    let Some(plan) = plan_desired((sources, desired), &live, &options, settings, &|customers| {
-        reader.pending_purchases(customers)
-    })?
+    let Some(plan) = plan_desired(
+        (sources, desired),
+        &live,
+        &options,
+        settings,
+        &|customers| reader.pending_purchases(customers),
+    )?
     else {
         return Ok(ExitCode::from(1));
     };

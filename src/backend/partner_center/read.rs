@@ -20,7 +20,9 @@ use super::wire::{
 };
 use crate::backend::BackendError;
 use crate::ids::random_guid;
-use crate::live::{CustomerScope, Live, LiveCustomer, LiveReseller, LiveSubscription, LiveSupportContact};
+use crate::live::{
+    CustomerScope, Live, LiveCustomer, LiveReseller, LiveSubscription, LiveSupportContact,
+};
 use crate::manifest::model::is_new_commerce_offer;
 
 /// Page size for the customer list (docs samples use 40; 500 is what
