@@ -284,3 +284,196 @@ pub fn drift_schema() -> serde_json::Value {
         DRIFT_SCHEMA_ID,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::plan::{FieldChange, LiveKey, Operation, PLAN_FORMAT_VERSION, Summary};
+
+    /// `drift --format json` users read the committed schema; regenerate it with
+    /// `CSPCTL_BLESS=1 cargo test --lib schema`.
+    #[test]
+    fn committed_drift_schema_is_up_to_date() {
+        crate::manifest::schema::assert_committed_schema(
+            "schemas/drift.schema.json",
+            &drift_schema(),
+        );
+    }
+
+    fn action(
+        address: &str,
+        customer: Option<&str>,
+        action_type: ActionType,
+        fingerprint: Option<&str>,
+        changes: Vec<FieldChange>,
+    ) -> Action {
+        let mut action = Action::new(
+            address.to_owned(),
+            customer.map(str::to_owned),
+            action_type,
+            Operation::Manual,
+        );
+        action.changes = changes;
+        action.precondition = Some(Precondition {
+            key: LiveKey::CustomerId { id: "x".into() },
+            fingerprint: fingerprint.map(str::to_owned),
+        });
+        action
+    }
+
+    fn change(path: &str, before: serde_json::Value, after: serde_json::Value) -> FieldChange {
+        FieldChange {
+            path: path.to_owned(),
+            before,
+            after,
+        }
+    }
+
+    fn plan(actions: Vec<Action>, unmanaged: Vec<Unmanaged>) -> Plan {
+        Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            backend: "local:state.json".into(),
+            summary: Summary::of(&actions, unmanaged.len()),
+            actions,
+            unmanaged,
+        }
+    }
+
+    fn sample() -> Plan {
+        plan(
+            vec![
+                // A partnership nobody accepted yet: missing.
+                action("Reseller/nw", None, ActionType::Manual, None, Vec::new()),
+                // A reseller profile that differs: changed, with its fields.
+                action(
+                    "Reseller/adatum",
+                    None,
+                    ActionType::Manual,
+                    Some("f"),
+                    vec![change("displayName", json!("Adatum"), json!("Adatum Ltd"))],
+                ),
+                action(
+                    "Customer/contoso",
+                    Some("contoso"),
+                    ActionType::Create,
+                    None,
+                    vec![change("companyName", json!(null), json!("Contoso"))],
+                ),
+                action(
+                    "Relationship/fabrikam/nw",
+                    Some("fabrikam"),
+                    ActionType::Manual,
+                    Some("f"),
+                    Vec::new(),
+                ),
+                action(
+                    "Subscription/fabrikam-e3",
+                    Some("fabrikam"),
+                    ActionType::Suspend,
+                    Some("f"),
+                    vec![
+                        change("quantity", json!(12), json!(10)),
+                        change("status", json!("active"), json!("suspended")),
+                    ],
+                ),
+            ],
+            vec![
+                Unmanaged {
+                    kind: "Reseller".into(),
+                    id: "r".into(),
+                    name: "Other".into(),
+                },
+                Unmanaged {
+                    kind: "Subscription".into(),
+                    id: "s".into(),
+                    name: "Visio".into(),
+                },
+            ],
+        )
+    }
+
+    #[test]
+    fn creations_and_absent_relationships_are_missing_and_updates_list_fields() {
+        let report = drift_report(&sample(), None, false);
+        let kinds: Vec<(&str, DriftKind, usize)> = report
+            .objects
+            .iter()
+            .map(|o| (o.address.as_str(), o.kind, o.fields.len()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("Reseller/nw", DriftKind::Missing, 0),
+                ("Reseller/adatum", DriftKind::Changed, 1),
+                ("Customer/contoso", DriftKind::Missing, 0),
+                ("Relationship/fabrikam/nw", DriftKind::Missing, 0),
+                ("Subscription/fabrikam-e3", DriftKind::Changed, 2),
+            ]
+        );
+        assert_eq!(
+            report.objects[4].fields[0],
+            DriftedField {
+                path: "quantity".into(),
+                live: json!(12),
+                declared: json!(10),
+            }
+        );
+        assert_eq!(
+            report.summary,
+            DriftSummary {
+                changed: 2,
+                fields: 3,
+                missing: 3,
+                unmanaged: 2,
+            }
+        );
+        assert!(!report.in_sync);
+        assert_eq!(
+            report.summary_line(),
+            "Drift: 2 object(s) differ (3 field(s)), 3 missing, 2 unmanaged."
+        );
+    }
+
+    #[test]
+    fn unmanaged_objects_alone_are_drift_unless_ignored() {
+        let only_unmanaged = plan(Vec::new(), sample().unmanaged);
+        assert!(!drift_report(&only_unmanaged, None, false).in_sync);
+        let ignored = drift_report(&only_unmanaged, None, true);
+        assert!(ignored.in_sync);
+        assert_eq!(
+            ignored.summary_line(),
+            "In sync: the live state matches the manifests. (2 unmanaged (ignored))"
+        );
+        let nothing = drift_report(&plan(Vec::new(), Vec::new()), None, false);
+        assert!(nothing.in_sync);
+        assert_eq!(
+            nothing.summary_line(),
+            "In sync: the live state matches the manifests."
+        );
+    }
+
+    #[test]
+    fn a_scope_keeps_its_customers_and_the_resellers_they_rely_on() {
+        let scope = Scope {
+            customers: ["fabrikam".to_owned()].into(),
+            resellers: ["nw".to_owned()].into(),
+        };
+        let report = drift_report(&sample(), Some(&scope), false);
+        let addresses: Vec<&str> = report.objects.iter().map(|o| o.address.as_str()).collect();
+        assert_eq!(
+            addresses,
+            [
+                "Reseller/nw",
+                "Relationship/fabrikam/nw",
+                "Subscription/fabrikam-e3"
+            ]
+        );
+        // Unmanaged resellers belong to no customer's scope.
+        assert_eq!(report.unmanaged.len(), 1);
+        assert_eq!(report.unmanaged[0].kind, "Subscription");
+        assert_eq!(report.scope, ["fabrikam"]);
+        assert!(report.objects.iter().all(|o| o.note.is_none()));
+    }
+}
