@@ -47,9 +47,14 @@ fn the_manual_page_is_roff_and_one_page_per_command_can_be_written() {
     let out = dir.path().join("man1");
     let output = cspctl(&["man", "--out", out.to_str().expect("utf-8")]);
     assert!(output.status.success(), "{output:?}");
-    for page in ["cspctl.1", "cspctl-plan.1", "cspctl-drift.1", "cspctl-export.1"] {
-        let text = std::fs::read_to_string(out.join(page))
-            .unwrap_or_else(|e| panic!("{page}: {e}"));
+    for page in [
+        "cspctl.1",
+        "cspctl-plan.1",
+        "cspctl-drift.1",
+        "cspctl-export.1",
+    ] {
+        let text =
+            std::fs::read_to_string(out.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
         assert!(text.starts_with(".ie") || text.contains(".TH"), "{page}");
     }
     let plan = std::fs::read_to_string(out.join("cspctl-plan.1")).expect("plan page");

@@ -18,8 +18,7 @@ fn fixture(root: &Path) -> PathBuf {
         std::fs::create_dir_all(manifests.join(dir)).expect("dir");
         for entry in std::fs::read_dir(source.join(dir)).expect("fixture") {
             let entry = entry.expect("entry");
-            std::fs::copy(entry.path(), manifests.join(dir).join(entry.file_name()))
-                .expect("copy");
+            std::fs::copy(entry.path(), manifests.join(dir).join(entry.file_name())).expect("copy");
         }
     }
     manifests
@@ -83,7 +82,13 @@ fn apply_annotates_failures_skips_and_successes_on_their_manifest_lines() {
         ),
         "{lines:#?}"
     );
-    assert_eq!(lines.iter().filter(|l| l.starts_with("::notice file=")).count(), 3);
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("::notice file="))
+            .count(),
+        3
+    );
     assert_eq!(
         lines.last().map(String::as_str),
         Some(

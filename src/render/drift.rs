@@ -193,7 +193,7 @@ fn render_drift_markdown_within(
     let mut head = String::new();
     let _ = writeln!(head, "{DRIFT_MARKER}");
     let verdict = if *in_sync { "in sync" } else { "drift found" };
-    let _ = writeln!(head, "### cspctl drift: {verdict}\n");
+    let _ = writeln!(head, "## cspctl drift: {verdict}\n");
     let _ = writeln!(head, "**{}**\n", md::text(&report.summary_line()));
     if !scope.is_empty() {
         let names: Vec<String> = scope.iter().map(|c| md::text(c)).collect();
@@ -558,7 +558,7 @@ mod tests {
     #[test]
     fn in_sync_is_short() {
         let out = render_drift_markdown(&report(Vec::new(), Vec::new()), false);
-        assert!(out.contains("### cspctl drift: in sync"), "{out}");
+        assert!(out.contains("## cspctl drift: in sync"), "{out}");
         assert!(!out.contains("<details>"), "{out}");
         let text = render_drift_text(&report(Vec::new(), Vec::new()), false);
         assert_eq!(text, "In sync: the live state matches the manifests.\n");
