@@ -212,7 +212,13 @@ fn raise_a_quantity_directly(sim: &common::Sim) -> (String, u64) {
             Some(&token),
             None,
         );
-        let Some(subscription) = subscriptions["items"].as_array().and_then(|s| s.first()) else {
+        // A suspended subscription's quantity cannot change (Partner Center 2001).
+        let active = subscriptions["items"].as_array().and_then(|items| {
+            items
+                .iter()
+                .find(|s| s["status"].as_str() == Some("active"))
+        });
+        let Some(subscription) = active else {
             continue;
         };
         let mut subscription = subscription.clone();
@@ -226,9 +232,9 @@ fn raise_a_quantity_directly(sim: &common::Sim) -> (String, u64) {
                 sim.base_url()
             ),
             Some(&token),
-            Some(subscription),
+            Some(subscription.clone()),
         );
-        assert_eq!(status, 200, "{patched}");
+        assert_eq!(status, 200, "{patched}\nPATCH of {subscription:#}");
         return (id.to_owned(), quantity);
     }
     panic!("no customer with a subscription");
