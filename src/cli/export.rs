@@ -116,7 +116,7 @@ fn write_files(dir: &Path, files: &[(String, String)], force: bool) -> anyhow::R
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        write_atomically(target, text.as_bytes())
+        super::write_atomically(target, text.as_bytes())
             .with_context(|| format!("writing {}", target.display()))?;
     }
     Ok(())
@@ -143,24 +143,4 @@ fn stray_manifests(dir: &Path, written: &BTreeSet<&Path>) -> Vec<PathBuf> {
         out.extend(found);
     }
     out
-}
-
-/// Writes a file so a reader sees the old content or the new, never half a file:
-/// a temporary file beside it, flushed to disk, then renamed over it.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
 }

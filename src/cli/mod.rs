@@ -192,6 +192,28 @@ fn check_manifests(paths: &[PathBuf]) -> Checked {
     }
 }
 
+/// Writes a file so that a reader (a CI step picking up a plan, an editor, `cspctl
+/// plan` on an export) sees the old content or the new, never half a file: a
+/// temporary file beside it, flushed to disk, then renamed over it.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
 /// Prints diagnostics to stderr (human format) and returns how many were errors.
 fn report(diagnostics: &[Diagnostic], sources: &SourceMap, settings: &Settings) -> usize {
     if !diagnostics.is_empty() {

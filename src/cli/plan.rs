@@ -1,7 +1,7 @@
 //! `cspctl plan`: desired manifests + live state → a plan, printed and optionally
 //! saved for `apply PLANFILE`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -166,7 +166,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     }
     if let Some(out) = &args.out {
         let json = render_plan(&plan, PlanFormat::Json, &RenderOptions::default());
-        write_atomically(out, json.as_bytes())
+        super::write_atomically(out, json.as_bytes())
             .with_context(|| format!("writing the plan to {}", out.display()))?;
         eprintln!(
             "Saved the plan to {}; apply it with: cspctl apply {}",
@@ -179,19 +179,4 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Writes a file so that a reader (a CI step picking up the plan) sees the old content
-/// or the new, never a half-written plan: a temporary file beside it, then a rename.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let result = std::fs::write(&temp, bytes).and_then(|()| std::fs::rename(&temp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
 }

@@ -67,20 +67,9 @@ pub fn render_drift_text(report: &DriftReport, color: bool) -> String {
     sections.join("\n")
 }
 
-/// Objects by owner: resellers (`None`) first, then customers by first appearance.
-pub(crate) fn groups(objects: &[DriftedObject]) -> Vec<(Option<&str>, Vec<&DriftedObject>)> {
-    let mut groups: Vec<(Option<&str>, Vec<&DriftedObject>)> = Vec::new();
-    if objects.iter().any(|o| o.customer.is_none()) {
-        groups.push((None, Vec::new()));
-    }
-    for object in objects {
-        let owner = object.customer.as_deref();
-        match groups.iter_mut().find(|(o, _)| *o == owner) {
-            Some((_, group)) => group.push(object),
-            None => groups.push((owner, vec![object])),
-        }
-    }
-    groups
+/// Objects by owner, as plans group their actions.
+fn groups(objects: &[DriftedObject]) -> Vec<(Option<&str>, Vec<&DriftedObject>)> {
+    super::group_by_owner(objects, |o| o.customer.as_deref())
 }
 
 fn render_object(out: &mut String, object: &DriftedObject, style: Style) {

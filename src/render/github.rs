@@ -251,22 +251,10 @@ fn change_line(change: &FieldChange, creates: bool, show: bool) -> String {
     }
 }
 
-/// `(none)` for null, strings bare unless that would hide something, the rest as
-/// compact JSON; control characters escaped.
+/// A value as [`super::display_value`] shows it, control and bidirectional
+/// characters escaped.
 fn display(value: &Value) -> String {
-    match value {
-        Value::Null => "(none)".to_owned(),
-        Value::String(s) => {
-            let ambiguous =
-                s.is_empty() || s.trim() != s || s == "(none)" || s.chars().any(char::is_control);
-            if ambiguous {
-                value.to_string()
-            } else {
-                escape_controls(s).into_owned()
-            }
-        }
-        other => escape_controls(&other.to_string()).into_owned(),
-    }
+    escape_controls(&super::display_value(value)).into_owned()
 }
 
 #[cfg(test)]

@@ -112,7 +112,7 @@ pub fn render_markdown(plan: &Plan, options: &MarkdownOptions) -> String {
 
     let head = head(plan, summary);
     let footer = footer(backend, full_plan.as_deref());
-    let blocks: Vec<GroupBlock> = groups(actions)
+    let blocks: Vec<GroupBlock> = super::action_groups(actions)
         .into_iter()
         .map(|(owner, group)| GroupBlock::new(owner, &group, show))
         .collect();
@@ -494,8 +494,12 @@ fn purchase_reason(action: &Action, show: bool) -> String {
     };
     let mut parts = Vec::new();
     match (after("quantity"), after("offerId")) {
-        (Some(q), Some(o)) => parts.push(format!("{} × {}", value_text(&q), code(&display(&o)))),
-        (None, Some(o)) => parts.push(code(&display(&o))),
+        (Some(q), Some(o)) => parts.push(format!(
+            "{} × {}",
+            value_text(&q),
+            code(&super::display_value(&o))
+        )),
+        (None, Some(o)) => parts.push(code(&super::display_value(&o))),
         (Some(q), None) => parts.push(format!("quantity {}", value_text(&q))),
         (None, None) => {}
     }
@@ -632,24 +636,6 @@ fn manual_steps(actions: &[Action], cap: usize) -> String {
 }
 
 const DETAILS_HEADING: &str = "### Changes\n";
-
-/// Actions by owner: `None` (resellers) first, then customers by first appearance;
-/// plan order is kept inside each group so dependencies still read top-down. The
-/// same grouping as the text format.
-fn groups(actions: &[Action]) -> Vec<(Option<&str>, Vec<&Action>)> {
-    let mut groups: Vec<(Option<&str>, Vec<&Action>)> = Vec::new();
-    if actions.iter().any(|a| a.customer.is_none()) {
-        groups.push((None, Vec::new()));
-    }
-    for action in actions {
-        let owner = action.customer.as_deref();
-        match groups.iter_mut().find(|(o, _)| *o == owner) {
-            Some((_, group)) => group.push(action),
-            None => groups.push((owner, vec![action])),
-        }
-    }
-    groups
-}
 
 /// One owner's folded block, kept in pieces so it can be shown in part.
 struct GroupBlock<'a> {
@@ -858,32 +844,13 @@ fn change_line(change: &FieldChange, creates: bool, show: bool) -> String {
 
 /// A value for a Markdown line: [`display`]ed, shortened, escaped.
 fn value_text(value: &Value) -> String {
-    let shown = display(value);
+    let shown = super::display_value(value);
     let mut chars = shown.chars();
     let short: String = chars.by_ref().take(REASON_VALUE_CHARS).collect();
     if chars.next().is_some() {
         format!("{}…", text(&short))
     } else {
         text(&short)
-    }
-}
-
-/// A JSON value as a reviewer wants to read it: `(none)` for null, strings bare
-/// unless that would hide something (empty, edge spaces, control characters, or the
-/// word `(none)` itself), everything else as compact JSON. Not yet escaped.
-fn display(value: &Value) -> String {
-    match value {
-        Value::Null => "(none)".to_owned(),
-        Value::String(s) => {
-            let ambiguous =
-                s.is_empty() || s.trim() != s || s == "(none)" || s.chars().any(char::is_control);
-            if ambiguous {
-                value.to_string()
-            } else {
-                s.clone()
-            }
-        }
-        other => other.to_string(),
     }
 }
 

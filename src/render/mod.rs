@@ -18,7 +18,9 @@ pub mod text;
 pub use json::{PLAN_SCHEMA_ID, plan_schema, render_json, schema_to_pretty};
 pub use text::render_text;
 
-use crate::plan::Plan;
+use serde_json::Value;
+
+use crate::plan::{Action, Plan};
 
 /// How `plan` prints its result (`--format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -63,5 +65,51 @@ pub fn render_plan(plan: &Plan, format: PlanFormat, options: &RenderOptions) -> 
             },
         ),
         PlanFormat::Github => github::render_github_plan(plan, options.show_sensitive),
+    }
+}
+
+/// Items by owner: `None` (resellers) first, then customers by first appearance;
+/// the given (plan) order is kept inside each group so dependencies still read
+/// top-down. Shared by every format, so a plan and a drift report group alike.
+pub(crate) fn group_by_owner<T>(
+    items: &[T],
+    owner: impl Fn(&T) -> Option<&str>,
+) -> Vec<(Option<&str>, Vec<&T>)> {
+    let mut groups: Vec<(Option<&str>, Vec<&T>)> = Vec::new();
+    if items.iter().any(|item| owner(item).is_none()) {
+        groups.push((None, Vec::new()));
+    }
+    for item in items {
+        let key = owner(item);
+        match groups.iter_mut().find(|(o, _)| *o == key) {
+            Some((_, group)) => group.push(item),
+            None => groups.push((key, vec![item])),
+        }
+    }
+    groups
+}
+
+/// A plan's actions by owner (see [`group_by_owner`]).
+pub(crate) fn action_groups(actions: &[Action]) -> Vec<(Option<&str>, Vec<&Action>)> {
+    group_by_owner(actions, |a| a.customer.as_deref())
+}
+
+/// A JSON value as a reviewer wants to read it: `(none)` for null, strings bare
+/// unless that would hide something (empty, edge spaces, control characters, or the
+/// word `(none)` itself: then as a JSON string), everything else as compact JSON.
+/// Not escaped: each format escapes for its medium.
+pub(crate) fn display_value(value: &Value) -> String {
+    match value {
+        Value::Null => "(none)".to_owned(),
+        Value::String(s) => {
+            let ambiguous =
+                s.is_empty() || s.trim() != s || s == "(none)" || s.chars().any(char::is_control);
+            if ambiguous {
+                value.to_string()
+            } else {
+                s.clone()
+            }
+        }
+        other => other.to_string(),
     }
 }

@@ -56,7 +56,7 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
     } = plan;
 
     let mut sections: Vec<String> = Vec::new();
-    for (customer, group) in groups(actions) {
+    for (customer, group) in super::action_groups(actions) {
         let mut section = String::new();
         let heading = match customer {
             None => "Resellers".to_owned(),
@@ -76,23 +76,6 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
     }
     sections.push(format!("{}\n", style.paint(BOLD, &plan.summary_line())));
     sections.join("\n")
-}
-
-/// Actions by owner: `None` (resellers) first, then customers by first appearance;
-/// plan order is kept inside each group so dependencies still read top-down.
-fn groups(actions: &[Action]) -> Vec<(Option<&str>, Vec<&Action>)> {
-    let mut groups: Vec<(Option<&str>, Vec<&Action>)> = Vec::new();
-    if actions.iter().any(|a| a.customer.is_none()) {
-        groups.push((None, Vec::new()));
-    }
-    for action in actions {
-        let owner = action.customer.as_deref();
-        match groups.iter_mut().find(|(o, _)| *o == owner) {
-            Some((_, group)) => group.push(action),
-            None => groups.push((owner, vec![action])),
-        }
-    }
-    groups
 }
 
 fn render_action(out: &mut String, action: &Action, style: Style) {
@@ -241,23 +224,9 @@ fn word_diff(before: &str, after: &str, style: Style) -> (String, String) {
     (old, new)
 }
 
-/// A JSON value as a reviewer wants to read it: `(none)` for null, strings bare
-/// unless that would hide something (empty, edge spaces, control characters, or the
-/// word `(none)` itself), everything else as compact JSON.
+/// A value as [`super::display_value`] shows it, control characters escaped.
 pub(crate) fn show(value: &Value) -> String {
-    match value {
-        Value::Null => "(none)".to_owned(),
-        Value::String(s) => {
-            let ambiguous =
-                s.is_empty() || s.trim() != s || s == "(none)" || s.chars().any(char::is_control);
-            if ambiguous {
-                clean(&Value::String(s.clone()).to_string()).into_owned()
-            } else {
-                s.clone()
-            }
-        }
-        other => clean(&other.to_string()).into_owned(),
-    }
+    clean(&super::display_value(value)).into_owned()
 }
 
 fn render_unmanaged(unmanaged: &[Unmanaged], style: Style) -> String {
