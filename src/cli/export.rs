@@ -116,7 +116,7 @@ fn write_files(dir: &Path, files: &[(String, String)], force: bool) -> anyhow::R
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        super::write_atomically(target, text.as_bytes())
+        super::write_atomically(target, text.as_bytes(), false)
             .with_context(|| format!("writing {}", target.display()))?;
     }
     Ok(())

@@ -166,7 +166,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     }
     if let Some(out) = &args.out {
         let json = render_plan(&plan, PlanFormat::Json, &RenderOptions::default());
-        super::write_atomically(out, json.as_bytes())
+        super::write_atomically(out, json.as_bytes(), true)
             .with_context(|| format!("writing the plan to {}", out.display()))?;
         eprintln!(
             "Saved the plan to {}; apply it with: cspctl apply {}",
