@@ -7,7 +7,12 @@
 #   - the parse floor: examples/parse-floor.rs, which only reads and parses the same
 #     YAML with saphyr, the library cspctl is built on;
 #   - cspctl validate DIR;
-#   - cspctl plan DIR --state STATE (text output to /dev/null, NO_COLOR=1).
+#   - cspctl plan DIR --state STATE (text output to /dev/null, NO_COLOR=1);
+#   - the same plan as a pull-request comment (--format markdown) and as GitHub
+#     annotations (--format github);
+#   - cspctl drift DIR --state STATE (exit 2: the fixture drifts on purpose);
+#   - cspctl export --state STATE --out DIR2 --force (which also plans its output
+#     against the state, to check the round trip).
 # and prints wall time, peak RSS, each one's ratio to the floor, and whether the
 # targets hold: plan within 1.5x the parse floor and under 1 GiB peak memory.
 #
@@ -112,6 +117,15 @@ measure validate env NO_COLOR=1 "$cspctl" validate "$manifests"
 validate_wall=$wall validate_rss=$rss
 measure plan env NO_COLOR=1 "$cspctl" plan "$manifests" --state "$state"
 plan_wall=$wall plan_rss=$rss
+measure markdown env NO_COLOR=1 "$cspctl" plan "$manifests" --state "$state" --format markdown
+markdown_wall=$wall markdown_rss=$rss
+measure github env NO_COLOR=1 "$cspctl" plan "$manifests" --state "$state" --format github
+github_wall=$wall github_rss=$rss
+# drift exits 2 when it finds drift, which this fixture has.
+measure drift sh -c '"$0" drift "$1" --state "$2"; [ $? -eq 2 ]' "$cspctl" "$manifests" "$state"
+drift_wall=$wall drift_rss=$rss
+measure export "$cspctl" export --state "$state" --out "$work/export" --force
+export_wall=$wall export_rss=$rss
 
 floor_line=$(tail -n 1 "$work/floor.out")
 plan_line=$(tail -n 1 "$work/plan.out")
@@ -120,10 +134,15 @@ echo
 echo "cspctl plan benchmark: $customers customers, $subscriptions subscriptions, $support_contacts support contacts, $resellers resellers, ${drift}% drift, seed $seed"
 echo "fixture: ${floor_line#parse-floor: }"
 echo "plan:    $plan_line"
+echo "drift:   $(tail -n 1 "$work/drift.out")"
+echo "export:  $(tail -n 1 "$work/export.err")"
+echo "markdown comment: $(wc -c <"$work/markdown.out") bytes; github annotations: $(grep -c '^::' "$work/github.out") lines"
 echo "median of $runs run(s) each"
 echo
 awk -v fw="$floor_wall" -v fr="$floor_rss" -v vw="$validate_wall" -v vr="$validate_rss" \
-    -v pw="$plan_wall" -v pr="$plan_rss" '
+    -v pw="$plan_wall" -v pr="$plan_rss" -v mw="$markdown_wall" -v mr="$markdown_rss" \
+    -v gw="$github_wall" -v gr="$github_rss" -v dw="$drift_wall" -v dr="$drift_rss" \
+    -v ew="$export_wall" -v er="$export_rss" '
     function row(name, wall, kib) {
         ratio = fw > 0 ? sprintf("%.2fx", wall / fw) : "n/a"
         printf "%-22s %9.2f s %10.1f MiB %10s\n", name, wall, kib / 1024, ratio
@@ -133,6 +152,10 @@ awk -v fw="$floor_wall" -v fr="$floor_rss" -v vw="$validate_wall" -v vr="$valida
         row("parse floor (saphyr)", fw, fr)
         row("cspctl validate", vw, vr)
         row("cspctl plan", pw, pr)
+        row("plan --format markdown", mw, mr)
+        row("plan --format github", gw, gr)
+        row("cspctl drift", dw, dr)
+        row("cspctl export", ew, er)
     }'
 echo
 

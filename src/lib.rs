@@ -21,6 +21,8 @@ pub mod apply;
 pub mod backend;
 pub mod cli;
 pub mod diagnostic;
+pub mod drift;
+pub mod export;
 pub mod graph;
 pub mod ids;
 pub mod live;

@@ -159,6 +159,32 @@ impl Live {
     }
 }
 
+/// The customers a command looks at (`drift --customer`): by tenant id or domain,
+/// both lowercase. Resellers are always read whole (one call); a scoped read skips
+/// every other customer's details and subscriptions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CustomerScope {
+    pub tenant_ids: BTreeSet<String>,
+    pub domains: BTreeSet<String>,
+}
+
+impl CustomerScope {
+    /// Whether the customer with this id and domain is in scope.
+    pub fn includes(&self, tenant_id: &str, domain: &str) -> bool {
+        self.tenant_ids.contains(&tenant_id.to_ascii_lowercase())
+            || self.domains.contains(&domain.to_ascii_lowercase())
+    }
+
+    /// Drops every customer out of scope, and its subscriptions.
+    pub fn restrict(&self, live: &mut Live) {
+        live.customers
+            .retain(|id, customer| self.includes(id, &customer.domain));
+        let customers = &live.customers;
+        live.subscriptions
+            .retain(|_, subscription| customers.contains_key(&subscription.customer_id));
+    }
+}
+
 /// A stable fingerprint of any serializable live object: FNV-1a (64-bit) over its
 /// canonical JSON. Detects change, not tampering; no secret ever goes into it.
 pub fn fingerprint<T: Serialize>(object: &T) -> String {

@@ -15,7 +15,7 @@ use cspctl::plan::{
     PLAN_FORMAT_VERSION, Plan, Precondition, Risk, SourceRef, SubscriptionPatch, Summary,
     Unmanaged,
 };
-use cspctl::render::{PlanFormat, render_plan};
+use cspctl::render::{PlanFormat, RenderOptions, render_plan};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -268,7 +268,7 @@ fn sample() -> Plan {
 
 #[test]
 fn plan_json_matches_the_mirror() {
-    let text = render_plan(&sample(), PlanFormat::Json, false);
+    let text = render_plan(&sample(), PlanFormat::Json, &RenderOptions::default());
     assert!(text.ends_with("}\n"));
     let plan: PlanMirror = serde_json::from_str(&text).expect("the plan JSON fits the mirror");
 
@@ -397,8 +397,12 @@ fn plan_json_matches_the_mirror() {
 /// consumers (jq scripts, other languages) may rely on both.
 #[test]
 fn plan_json_field_order_is_stable() {
-    let value: Value =
-        serde_json::from_str(&render_plan(&sample(), PlanFormat::Json, false)).unwrap();
+    let value: Value = serde_json::from_str(&render_plan(
+        &sample(),
+        PlanFormat::Json,
+        &RenderOptions::default(),
+    ))
+    .unwrap();
     let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
     assert_eq!(
         keys(&value),
@@ -443,8 +447,12 @@ fn plan_json_field_order_is_stable() {
 fn plan_json_validates_against_the_committed_schema() {
     let schema: Value = serde_json::from_str(include_str!("../schemas/plan.schema.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the plan schema compiles");
-    let mut plan: Value =
-        serde_json::from_str(&render_plan(&sample(), PlanFormat::Json, false)).unwrap();
+    let mut plan: Value = serde_json::from_str(&render_plan(
+        &sample(),
+        PlanFormat::Json,
+        &RenderOptions::default(),
+    ))
+    .unwrap();
     let errors: Vec<String> = validator
         .iter_errors(&plan)
         .map(|e| format!("{}: {e}", e.instance_path()))
@@ -458,8 +466,18 @@ fn plan_json_validates_against_the_committed_schema() {
 #[test]
 fn json_is_not_coloured_and_round_trips() {
     let plan = sample();
-    let plain = render_plan(&plan, PlanFormat::Json, false);
-    assert_eq!(render_plan(&plan, PlanFormat::Json, true), plain);
+    let plain = render_plan(&plan, PlanFormat::Json, &RenderOptions::default());
+    assert_eq!(
+        render_plan(
+            &plan,
+            PlanFormat::Json,
+            &RenderOptions {
+                color: true,
+                ..RenderOptions::default()
+            }
+        ),
+        plain
+    );
     let back: Plan = serde_json::from_str(&plain).unwrap();
     assert_eq!(back, plan);
 }

@@ -15,7 +15,7 @@ use crate::backend::partner_center::{
     Credentials, DEFAULT_AUTHORITY, DEFAULT_ENDPOINT, PartnerCenterBackend, PartnerCenterConfig,
 };
 use crate::backend::{Backend, BackendError};
-use crate::live::{Live, LiveSubscription};
+use crate::live::{CustomerScope, Live, LiveSubscription};
 use crate::plan::{Plan, PlanOptions};
 
 use super::Settings;
@@ -147,12 +147,24 @@ impl BackendChoice {
         &self,
         settings: &Settings,
     ) -> anyhow::Result<(Live, PlanOptions, PendingReader)> {
+        self.read_live_scoped(settings, None)
+    }
+
+    /// As [`BackendChoice::read_live`], only the customers in `scope` (and every
+    /// reseller) when there is one.
+    pub fn read_live_scoped(
+        &self,
+        settings: &Settings,
+        scope: Option<&CustomerScope>,
+    ) -> anyhow::Result<(Live, PlanOptions, PendingReader)> {
         match self {
-            BackendChoice::Local(path) => Ok((
-                LocalBackend::read_live(path, &settings.now)?,
-                local_plan_options(path),
-                PendingReader::None,
-            )),
+            BackendChoice::Local(path) => {
+                let mut live = LocalBackend::read_live(path, &settings.now)?;
+                if let Some(scope) = scope {
+                    scope.restrict(&mut live);
+                }
+                Ok((live, local_plan_options(path), PendingReader::None))
+            }
             BackendChoice::PartnerCenter(config, journal) => {
                 let open = read_open(journal)?;
                 if !open.is_empty() {
@@ -162,8 +174,8 @@ impl BackendChoice {
                         journal.display()
                     );
                 }
-                let mut backend = PartnerCenterBackend::new(config.clone())?;
-                let live = backend.read_live()?;
+                let backend = PartnerCenterBackend::new(config.clone())?;
+                let live = backend.block_on(backend.client().read_live_scoped(scope))?;
                 let options = partner_center_plan_options(&backend, config);
                 Ok((
                     live,

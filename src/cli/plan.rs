@@ -1,7 +1,7 @@
 //! `cspctl plan`: desired manifests + live state → a plan, printed and optionally
 //! saved for `apply PLANFILE`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -10,7 +10,7 @@ use crate::backend::BackendError;
 use crate::live::{Live, LiveSubscription};
 use crate::manifest::source::SourceMap;
 use crate::plan::{Operation, Plan, PlanOptions};
-use crate::render::{PlanFormat, render_plan};
+use crate::render::{PlanFormat, RenderOptions, render_plan};
 use crate::validate::Desired;
 
 use super::backend::BackendArgs;
@@ -30,6 +30,15 @@ pub struct Args {
     /// Also save the plan (JSON) for `cspctl apply PLANFILE`.
     #[arg(long, value_name = "PLANFILE")]
     out: Option<PathBuf>,
+    /// Show personal data (contact names, emails, phone numbers) in the markdown and
+    /// github formats; they are masked by default, as those end up in pull requests.
+    #[arg(long)]
+    show_sensitive: bool,
+    /// Where reviewers find the full JSON plan (e.g. the CI run's artifacts page); a
+    /// markdown comment too long for GitHub is truncated with this link [default:
+    /// the --out file].
+    #[arg(long, value_name = "URL")]
+    full_plan_url: Option<String>,
 }
 
 /// Reads the subscriptions that orders still provisioning will create, for the
@@ -58,7 +67,7 @@ pub fn make_plan(
 /// (made by an apply that was killed, or by someone else) may not be listed as a
 /// subscription yet, and must not be bought again. Only then are orders read, so
 /// a plan without purchases costs no extra request.
-fn plan_desired(
+pub(super) fn plan_desired(
     (sources, desired): (SourceMap, Desired),
     live: &Live,
     options: &PlanOptions,
@@ -139,10 +148,25 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let Some(plan) = plan else {
         return Ok(ExitCode::from(1));
     };
-    print!("{}", render_plan(&plan, args.format, settings.color_stdout));
+    let render_options = RenderOptions {
+        color: settings.color_stdout,
+        show_sensitive: args.show_sensitive,
+        full_plan: args
+            .full_plan_url
+            .clone()
+            .or_else(|| args.out.as_ref().map(|out| out.display().to_string())),
+    };
+    if args.format == PlanFormat::Github {
+        // The saved plan keeps the paths as given; annotations need the repository's.
+        let mut annotated = plan.clone();
+        super::github::relativize_sources(&mut annotated.actions);
+        print!("{}", render_plan(&annotated, args.format, &render_options));
+    } else {
+        print!("{}", render_plan(&plan, args.format, &render_options));
+    }
     if let Some(out) = &args.out {
-        let json = render_plan(&plan, PlanFormat::Json, false);
-        write_atomically(out, json.as_bytes())
+        let json = render_plan(&plan, PlanFormat::Json, &RenderOptions::default());
+        super::write_atomically(out, json.as_bytes(), true)
             .with_context(|| format!("writing the plan to {}", out.display()))?;
         eprintln!(
             "Saved the plan to {}; apply it with: cspctl apply {}",
@@ -155,19 +179,4 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Writes a file so that a reader (a CI step picking up the plan) sees the old content
-/// or the new, never a half-written plan: a temporary file beside it, then a rename.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let result = std::fs::write(&temp, bytes).and_then(|()| std::fs::rename(&temp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
 }

@@ -1,5 +1,6 @@
-//! Renderers: a [`Plan`] as text for the person who reviews it, or as versioned JSON
-//! for machines (`plan --out`, CI tooling). Rendering is pure: a plan in, a `String`
+//! Renderers: a [`Plan`] as text for the person who reviews it, as versioned JSON
+//! for machines (`plan --out`, CI tooling), as a Markdown pull-request comment, or as
+//! GitHub Actions workflow annotations on the manifest lines. Rendering is pure: a plan in, a `String`
 //! out, byte-for-byte deterministic, no terminal detection and no environment reads
 //! (the caller decides whether `color` is on, e.g. from `NO_COLOR` and `isatty`).
 //!
@@ -7,13 +8,19 @@
 //! named, so a field added to the plan does not compile until every renderer has
 //! decided whether to show it.
 
+pub mod drift;
+pub mod github;
 pub mod json;
+pub mod markdown;
+pub mod sensitive;
 pub mod text;
 
 pub use json::{PLAN_SCHEMA_ID, plan_schema, render_json, schema_to_pretty};
 pub use text::render_text;
 
-use crate::plan::Plan;
+use serde_json::Value;
+
+use crate::plan::{Action, Plan};
 
 /// How `plan` prints its result (`--format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -22,13 +29,87 @@ pub enum PlanFormat {
     Text,
     /// The whole plan as pretty JSON (`schemas/plan.schema.json`); never coloured.
     Json,
+    /// A pull-request comment: summary and risks first, details folded, a Mermaid
+    /// graph, under GitHub's comment limit; personal data masked.
+    Markdown,
+    /// GitHub Actions workflow commands: an annotation on the manifest line of each
+    /// change; personal data masked.
+    Github,
 }
 
-/// Renders `plan` in `format`. `color` adds ANSI colours to the text format only;
-/// without it the output contains no escape sequences at all.
-pub fn render_plan(plan: &Plan, format: PlanFormat, color: bool) -> String {
+/// What a renderer may need besides the plan.
+#[derive(Clone, Debug, Default)]
+pub struct RenderOptions {
+    /// ANSI colours (text format only).
+    pub color: bool,
+    /// Show personal data (contact names, emails, phone numbers) in the markdown and
+    /// github formats, which end up in pull requests; masked otherwise.
+    pub show_sensitive: bool,
+    /// Where the full JSON plan is (a file or a URL), named when a markdown comment
+    /// has to be truncated.
+    pub full_plan: Option<String>,
+}
+
+/// Renders `plan` in `format`. Only the text format is ever coloured; without
+/// `color` the output contains no escape sequences at all.
+pub fn render_plan(plan: &Plan, format: PlanFormat, options: &RenderOptions) -> String {
     match format {
-        PlanFormat::Text => render_text(plan, color),
+        PlanFormat::Text => render_text(plan, options.color),
         PlanFormat::Json => render_json(plan),
+        PlanFormat::Markdown => markdown::render_markdown(
+            plan,
+            &markdown::MarkdownOptions {
+                show_sensitive: options.show_sensitive,
+                full_plan: options.full_plan.clone(),
+                ..markdown::MarkdownOptions::default()
+            },
+        ),
+        PlanFormat::Github => github::render_github_plan(plan, options.show_sensitive),
+    }
+}
+
+/// Items by owner: `None` (resellers) first, then customers by first appearance;
+/// the given (plan) order is kept inside each group so dependencies still read
+/// top-down. Shared by every format, so a plan and a drift report group alike.
+pub(crate) fn group_by_owner<T>(
+    items: &[T],
+    owner: impl Fn(&T) -> Option<&str>,
+) -> Vec<(Option<&str>, Vec<&T>)> {
+    let mut groups: Vec<(Option<&str>, Vec<&T>)> = Vec::new();
+    if items.iter().any(|item| owner(item).is_none()) {
+        groups.push((None, Vec::new()));
+    }
+    for item in items {
+        let key = owner(item);
+        match groups.iter_mut().find(|(o, _)| *o == key) {
+            Some((_, group)) => group.push(item),
+            None => groups.push((key, vec![item])),
+        }
+    }
+    groups
+}
+
+/// A plan's actions by owner (see [`group_by_owner`]).
+pub(crate) fn action_groups(actions: &[Action]) -> Vec<(Option<&str>, Vec<&Action>)> {
+    group_by_owner(actions, |a| a.customer.as_deref())
+}
+
+/// A JSON value as a reviewer wants to read it: `(none)` for null, strings bare
+/// unless that would hide something (empty, edge spaces, control characters, or the
+/// word `(none)` itself: then as a JSON string), everything else as compact JSON.
+/// Not escaped: each format escapes for its medium.
+pub(crate) fn display_value(value: &Value) -> String {
+    match value {
+        Value::Null => "(none)".to_owned(),
+        Value::String(s) => {
+            let ambiguous =
+                s.is_empty() || s.trim() != s || s == "(none)" || s.chars().any(char::is_control);
+            if ambiguous {
+                value.to_string()
+            } else {
+                s.clone()
+            }
+        }
+        other => other.to_string(),
     }
 }

@@ -27,14 +27,14 @@ use crate::plan::{
 
 // SGR parameters; kept as numbers so `Style::paint` is the only place that knows the
 // escape syntax.
-const BOLD: &str = "1";
-const DIM: &str = "2";
-const RED: &str = "31";
-const GREEN: &str = "32";
-const YELLOW: &str = "33";
-const BLUE: &str = "34";
-const MAGENTA: &str = "35";
-const CYAN: &str = "36";
+pub(crate) const BOLD: &str = "1";
+pub(crate) const DIM: &str = "2";
+pub(crate) const RED: &str = "31";
+pub(crate) const GREEN: &str = "32";
+pub(crate) const YELLOW: &str = "33";
+pub(crate) const BLUE: &str = "34";
+pub(crate) const MAGENTA: &str = "35";
+pub(crate) const CYAN: &str = "36";
 // Changed words in a string diff: underlined too, so a changed space shows.
 const DELETED: &str = "1;4;31";
 const INSERTED: &str = "1;4;32";
@@ -56,7 +56,7 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
     } = plan;
 
     let mut sections: Vec<String> = Vec::new();
-    for (customer, group) in groups(actions) {
+    for (customer, group) in super::action_groups(actions) {
         let mut section = String::new();
         let heading = match customer {
             None => "Resellers".to_owned(),
@@ -76,23 +76,6 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
     }
     sections.push(format!("{}\n", style.paint(BOLD, &plan.summary_line())));
     sections.join("\n")
-}
-
-/// Actions by owner: `None` (resellers) first, then customers by first appearance;
-/// plan order is kept inside each group so dependencies still read top-down.
-fn groups(actions: &[Action]) -> Vec<(Option<&str>, Vec<&Action>)> {
-    let mut groups: Vec<(Option<&str>, Vec<&Action>)> = Vec::new();
-    if actions.iter().any(|a| a.customer.is_none()) {
-        groups.push((None, Vec::new()));
-    }
-    for action in actions {
-        let owner = action.customer.as_deref();
-        match groups.iter_mut().find(|(o, _)| *o == owner) {
-            Some((_, group)) => group.push(action),
-            None => groups.push((owner, vec![action])),
-        }
-    }
-    groups
 }
 
 fn render_action(out: &mut String, action: &Action, style: Style) {
@@ -241,23 +224,9 @@ fn word_diff(before: &str, after: &str, style: Style) -> (String, String) {
     (old, new)
 }
 
-/// A JSON value as a reviewer wants to read it: `(none)` for null, strings bare
-/// unless that would hide something (empty, edge spaces, control characters, or the
-/// word `(none)` itself), everything else as compact JSON.
-fn show(value: &Value) -> String {
-    match value {
-        Value::Null => "(none)".to_owned(),
-        Value::String(s) => {
-            let ambiguous =
-                s.is_empty() || s.trim() != s || s == "(none)" || s.chars().any(char::is_control);
-            if ambiguous {
-                clean(&Value::String(s.clone()).to_string()).into_owned()
-            } else {
-                s.clone()
-            }
-        }
-        other => clean(&other.to_string()).into_owned(),
-    }
+/// A value as [`super::display_value`] shows it, control characters escaped.
+pub(crate) fn show(value: &Value) -> String {
+    clean(&super::display_value(value)).into_owned()
 }
 
 fn render_unmanaged(unmanaged: &[Unmanaged], style: Style) -> String {
@@ -322,7 +291,7 @@ fn render_roles(actions: &[Action], style: Style) -> Option<String> {
 
 /// Escapes control characters (ESC, newlines, C1 controls…) in text that comes from
 /// manifests or from Partner Center, so it can neither forge colours nor break lines.
-fn clean(text: &str) -> Cow<'_, str> {
+pub(crate) fn clean(text: &str) -> Cow<'_, str> {
     if !text.chars().any(char::is_control) {
         return Cow::Borrowed(text);
     }
@@ -339,12 +308,12 @@ fn clean(text: &str) -> Cow<'_, str> {
 
 /// Whether to emit ANSI colours; the only place escape sequences are written.
 #[derive(Clone, Copy)]
-struct Style {
-    color: bool,
+pub(crate) struct Style {
+    pub(crate) color: bool,
 }
 
 impl Style {
-    fn paint(self, sgr: &str, text: &str) -> String {
+    pub(crate) fn paint(self, sgr: &str, text: &str) -> String {
         if self.color && !text.is_empty() {
             format!("\x1b[{sgr}m{text}\x1b[0m")
         } else {

@@ -20,7 +20,9 @@ use super::wire::{
 };
 use crate::backend::BackendError;
 use crate::ids::random_guid;
-use crate::live::{Live, LiveCustomer, LiveReseller, LiveSubscription, LiveSupportContact};
+use crate::live::{
+    CustomerScope, Live, LiveCustomer, LiveReseller, LiveSubscription, LiveSupportContact,
+};
 use crate::manifest::model::is_new_commerce_offer;
 
 /// Page size for the customer list (docs samples use 40; 500 is what
@@ -283,6 +285,16 @@ impl PartnerCenterClient {
     }
 
     pub async fn read_live(&self) -> Result<Live, BackendError> {
+        self.read_live_scoped(None).await
+    }
+
+    /// Reads the snapshot, only the customers in `scope` when there is one: the
+    /// customer list is still read whole (it is how a domain is found), but the
+    /// four reads per customer are made for the customers in scope only.
+    pub async fn read_live_scoped(
+        &self,
+        scope: Option<&CustomerScope>,
+    ) -> Result<Live, BackendError> {
         let reader = Reader {
             client: self.clone(),
             limit: Arc::new(Semaphore::new(self.read_concurrency)),
@@ -308,6 +320,16 @@ impl PartnerCenterClient {
                     "Partner Center listed a customer without an id".to_owned(),
                 ));
             };
+            if let Some(scope) = scope {
+                let domain = listed
+                    .company_profile
+                    .as_ref()
+                    .and_then(|p| p.domain.as_deref())
+                    .unwrap_or_default();
+                if !scope.includes(&id, domain) {
+                    continue;
+                }
+            }
             tasks.spawn(reader.clone().customer(listed, id));
         }
         let mut live = Live {

@@ -1,0 +1,128 @@
+//! `cspctl drift`: how the live tenant differs from the manifests, for scheduled
+//! jobs. Exit 0 in sync, 2 drift, 1 error (manifests, backend or arguments).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::bail;
+
+use crate::drift::{Scope, drift_report};
+use crate::live::CustomerScope;
+use crate::render::drift::{DriftFormat, render_drift_json, render_drift_text};
+
+use super::backend::BackendArgs;
+use super::plan::plan_desired;
+use super::{EXIT_CHANGES, Settings, desired_or_report};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Manifest files or directories (default: the current directory).
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    backend: BackendArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    format: DriftFormat,
+    /// Only this customer (its manifest name; repeat for more): its subscriptions,
+    /// support contacts, relationships and the partnerships it relies on. Only its
+    /// live data is read.
+    #[arg(long, value_name = "NAME")]
+    customer: Vec<String>,
+    /// List objects no manifest declares, but do not count them as drift (for a
+    /// tenant managed only in part by cspctl).
+    #[arg(long)]
+    ignore_unmanaged: bool,
+    /// Show personal data (contact names, emails, phone numbers) in the markdown and
+    /// github formats; masked by default.
+    #[arg(long)]
+    show_sensitive: bool,
+}
+
+pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let backend = args.backend.resolve()?;
+    let Some((sources, desired)) = desired_or_report(&args.paths, settings) else {
+        return Ok(ExitCode::from(1));
+    };
+    let scope = if args.customer.is_empty() {
+        None
+    } else {
+        match Scope::of(&desired, &args.customer) {
+            Ok(scope) => Some(scope),
+            Err(unknown) => {
+                let mut known: Vec<&str> = desired
+                    .manifests
+                    .customers
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect();
+                known.sort_unstable();
+                let shown = if known.len() > 20 {
+                    format!("{}, ...", known[..20].join(", "))
+                } else {
+                    known.join(", ")
+                };
+                bail!(
+                    "no Customer manifest is named {}; --customer takes a customer's metadata.name (declared: {shown})",
+                    unknown
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+    };
+    let live_scope = scope.as_ref().map(|scope| {
+        let mut live_scope = CustomerScope::default();
+        for customer in desired
+            .manifests
+            .customers
+            .iter()
+            .filter(|c| scope.customers.contains(&c.name))
+        {
+            live_scope
+                .domains
+                .insert(customer.spec.domain.to_ascii_lowercase());
+            if let Some(id) = &customer.spec.tenant_id {
+                live_scope.tenant_ids.insert(id.to_ascii_lowercase());
+            }
+        }
+        live_scope
+    });
+    let (live, options, reader) = backend.read_live_scoped(settings, live_scope.as_ref())?;
+    let Some(plan) = plan_desired(
+        (sources, desired),
+        &live,
+        &options,
+        settings,
+        &|customers| reader.pending_purchases(customers),
+    )?
+    else {
+        return Ok(ExitCode::from(1));
+    };
+    let mut report = drift_report(&plan, scope.as_ref(), args.ignore_unmanaged);
+    let output = match args.format {
+        DriftFormat::Text => render_drift_text(&report, settings.color_stdout),
+        DriftFormat::Json => render_drift_json(&report),
+        DriftFormat::Markdown => {
+            crate::render::drift::render_drift_markdown(&report, args.show_sensitive)
+        }
+        DriftFormat::Github => {
+            let root = super::github::workspace_root();
+            for object in &mut report.objects {
+                if let Some(source) = &mut object.source {
+                    super::github::relativize(source, root.as_deref());
+                }
+            }
+            crate::render::drift::render_drift_github(&report, args.show_sensitive)
+        }
+    };
+    print!("{output}");
+    if args.format != DriftFormat::Text && args.format != DriftFormat::Json {
+        eprintln!("{}", report.summary_line());
+    }
+    Ok(if report.in_sync {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_CHANGES)
+    })
+}

@@ -1,0 +1,48 @@
+//! What the github output format needs from the environment: annotation paths are
+//! relative to the repository's root (`GITHUB_WORKSPACE`), while cspctl may run in a
+//! subdirectory or be given absolute paths.
+
+use std::path::{Path, PathBuf};
+
+use crate::plan::{Action, SourceRef};
+
+/// Rewrites each action's source file relative to the repository (see
+/// [`repository_path`]).
+pub fn relativize_sources(actions: &mut [Action]) {
+    let root = workspace_root();
+    for action in actions {
+        if let Some(source) = &mut action.source {
+            relativize(source, root.as_deref());
+        }
+    }
+}
+
+/// Rewrites one source reference (see [`repository_path`]).
+pub fn relativize(source: &mut SourceRef, root: Option<&Path>) {
+    source.file = repository_path(&source.file, root);
+}
+
+/// The repository root GitHub Actions checked out into, when running there.
+pub fn workspace_root() -> Option<PathBuf> {
+    let root = std::env::var_os("GITHUB_WORKSPACE").filter(|v| !v.is_empty())?;
+    std::fs::canonicalize(root).ok()
+}
+
+/// `file` relative to `root` with `/` separators when it lies inside it; otherwise
+/// as given (GitHub then shows the annotation on the run, not on a file).
+pub fn repository_path(file: &str, root: Option<&Path>) -> String {
+    let Some(root) = root else {
+        return file.to_owned();
+    };
+    let Ok(absolute) = std::fs::canonicalize(file) else {
+        return file.to_owned();
+    };
+    match absolute.strip_prefix(root) {
+        Ok(relative) => relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/"),
+        Err(_) => file.to_owned(),
+    }
+}

@@ -1,0 +1,479 @@
+//! Drift: how the live tenant differs from the manifests, for scheduled jobs that
+//! ask "did anyone change Partner Center behind git's back?".
+//!
+//! A drift report is derived from a [`Plan`] rather than from a second diff engine:
+//! the planner already matches every manifest to its live object and knows each
+//! field that differs, so drift and plan can never disagree about what "in sync"
+//! means. The report turns the plan around: an action to create is an object
+//! *missing* from Partner Center, an action to change is an object whose live
+//! fields *differ* (each field with its live and declared value), and the plan's
+//! unmanaged list is what exists in Partner Center but in no manifest.
+//!
+//! Pure and deterministic, like the planner: the report keeps the plan's order.
+
+use std::collections::BTreeSet;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{Action, ActionType, Plan, Precondition, SourceRef, Unmanaged};
+use crate::validate::Desired;
+
+/// Version of the drift JSON; bumped on any incompatible change.
+pub const DRIFT_FORMAT_VERSION: u32 = 1;
+
+/// How a declared object differs from Partner Center.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftKind {
+    /// Declared, but Partner Center has no such object (or relationship).
+    Missing,
+    /// Exists, but some fields differ from the manifest.
+    Changed,
+}
+
+/// One field that differs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DriftedField {
+    /// Dotted path in the manifest's `spec`, e.g. `quantity`.
+    pub path: String,
+    /// What Partner Center holds; `null` when the field is absent there.
+    pub live: serde_json::Value,
+    /// What the manifest declares.
+    pub declared: serde_json::Value,
+}
+
+/// A declared object that is not as its manifest says.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DriftedObject {
+    /// `Kind/name` of the manifest object (as in plans).
+    pub address: String,
+    /// The customer it belongs to, if any.
+    pub customer: Option<String>,
+    pub kind: DriftKind,
+    /// For `changed`: every field that differs. For `missing`: empty.
+    pub fields: Vec<DriftedField>,
+    /// What it takes to converge when cspctl cannot do it alone (a partnership or
+    /// relationship someone must accept).
+    pub note: Option<String>,
+    /// Where the object is declared.
+    pub source: Option<SourceRef>,
+}
+
+/// Counts, for the summary line and for scripts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DriftSummary {
+    /// Declared objects whose live fields differ.
+    pub changed: usize,
+    /// Fields that differ, over all changed objects.
+    pub fields: usize,
+    /// Declared objects Partner Center does not have.
+    pub missing: usize,
+    /// Live objects no manifest declares.
+    pub unmanaged: usize,
+}
+
+/// The whole report (`drift --format json`; schema `schemas/drift.schema.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DriftReport {
+    pub format_version: u32,
+    /// The backend that was read, as in plans.
+    pub backend: String,
+    /// Customers (manifest names) the report is limited to; empty = the whole tenant.
+    pub scope: Vec<String>,
+    /// Whether unmanaged objects are left out of the verdict (`--ignore-unmanaged`);
+    /// they are still listed.
+    pub ignore_unmanaged: bool,
+    /// No drift: nothing changed, nothing missing, and no unmanaged object (unless
+    /// they are ignored). `drift` exits 0 exactly when this is true, else 2.
+    pub in_sync: bool,
+    pub summary: DriftSummary,
+    /// In plan (dependency) order.
+    pub objects: Vec<DriftedObject>,
+    pub unmanaged: Vec<Unmanaged>,
+}
+
+/// The customers a drift job looks at, and what they need.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Manifest names of the customers in scope.
+    pub customers: BTreeSet<String>,
+    /// Manifest names of the resellers those customers, their subscriptions and
+    /// their support contacts refer to: their partnerships are in scope too.
+    pub resellers: BTreeSet<String>,
+}
+
+impl Scope {
+    /// The scope of `customers` (manifest names); `Err` lists the names that no
+    /// Customer manifest has.
+    pub fn of(desired: &Desired, customers: &[String]) -> Result<Scope, Vec<String>> {
+        let m = &desired.manifests;
+        let unknown: Vec<String> = customers
+            .iter()
+            .filter(|name| !desired.customer_index.contains_key(name.as_str()))
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            return Err(unknown);
+        }
+        let customers: BTreeSet<String> = customers.iter().cloned().collect();
+        let mut resellers: BTreeSet<String> = BTreeSet::new();
+        let mut subscriptions: BTreeSet<&str> = BTreeSet::new();
+        for customer in m.customers.iter().filter(|c| customers.contains(&c.name)) {
+            resellers.extend(customer.spec.resellers.iter().cloned());
+        }
+        for subscription in m
+            .subscriptions
+            .iter()
+            .filter(|s| customers.contains(&s.spec.customer))
+        {
+            subscriptions.insert(subscription.name.as_str());
+            resellers.extend(subscription.spec.reseller.iter().cloned());
+        }
+        for contact in m
+            .support_contacts
+            .iter()
+            .filter(|c| subscriptions.contains(c.spec.subscription.as_str()))
+        {
+            resellers.insert(contact.spec.reseller.clone());
+        }
+        Ok(Scope {
+            customers,
+            resellers,
+        })
+    }
+
+    fn includes(&self, action: &Action) -> bool {
+        match &action.customer {
+            Some(customer) => self.customers.contains(customer),
+            None => action
+                .address
+                .strip_prefix("Reseller/")
+                .is_some_and(|name| self.resellers.contains(name)),
+        }
+    }
+}
+
+/// Whether an action means its object is missing from Partner Center (rather than
+/// present with other values).
+fn is_missing(action: &Action) -> bool {
+    match action.action_type {
+        ActionType::Create => true,
+        // A partnership or relationship that does not exist yet, or a customer
+        // tenant that has not accepted; a manual action with field changes on an
+        // existing object is a profile difference.
+        ActionType::Manual => {
+            action.changes.is_empty()
+                || matches!(
+                    action.precondition,
+                    Some(Precondition {
+                        fingerprint: None,
+                        ..
+                    })
+                )
+        }
+        ActionType::Update
+        | ActionType::Suspend
+        | ActionType::Reactivate
+        | ActionType::SetSupportContact
+        | ActionType::ResetSupportContact => false,
+    }
+}
+
+/// The drift `plan` shows, limited to `scope` when there is one.
+///
+/// With a scope, the live snapshot the plan was made from should hold only the
+/// customers in scope: everything else declared would look missing, and is left
+/// out here. Unmanaged resellers are left out too (a scoped job is about its
+/// customers).
+pub fn drift_report(plan: &Plan, scope: Option<&Scope>, ignore_unmanaged: bool) -> DriftReport {
+    let objects: Vec<DriftedObject> = plan
+        .actions
+        .iter()
+        .filter(|action| scope.is_none_or(|scope| scope.includes(action)))
+        .map(|action| {
+            let kind = if is_missing(action) {
+                DriftKind::Missing
+            } else {
+                DriftKind::Changed
+            };
+            DriftedObject {
+                address: action.address.clone(),
+                customer: action.customer.clone(),
+                kind,
+                fields: match kind {
+                    DriftKind::Missing => Vec::new(),
+                    DriftKind::Changed => action
+                        .changes
+                        .iter()
+                        .map(|change| DriftedField {
+                            path: change.path.clone(),
+                            live: change.before.clone(),
+                            declared: change.after.clone(),
+                        })
+                        .collect(),
+                },
+                note: action.instructions.clone(),
+                source: action.source.clone(),
+            }
+        })
+        .collect();
+    let unmanaged: Vec<Unmanaged> = plan
+        .unmanaged
+        .iter()
+        .filter(|u| scope.is_none() || u.kind != "Reseller")
+        .cloned()
+        .collect();
+    let summary = DriftSummary {
+        changed: objects
+            .iter()
+            .filter(|o| o.kind == DriftKind::Changed)
+            .count(),
+        fields: objects.iter().map(|o| o.fields.len()).sum(),
+        missing: objects
+            .iter()
+            .filter(|o| o.kind == DriftKind::Missing)
+            .count(),
+        unmanaged: unmanaged.len(),
+    };
+    DriftReport {
+        format_version: DRIFT_FORMAT_VERSION,
+        backend: plan.backend.clone(),
+        scope: scope.map_or_else(Vec::new, |s| s.customers.iter().cloned().collect()),
+        ignore_unmanaged,
+        in_sync: objects.is_empty() && (ignore_unmanaged || unmanaged.is_empty()),
+        summary,
+        objects,
+        unmanaged,
+    }
+}
+
+impl DriftReport {
+    /// One line for logs and eyes: `In sync: ...` or `Drift: ...`.
+    pub fn summary_line(&self) -> String {
+        let s = &self.summary;
+        let unmanaged = if self.ignore_unmanaged && s.unmanaged > 0 {
+            format!("{} unmanaged (ignored)", s.unmanaged)
+        } else {
+            format!("{} unmanaged", s.unmanaged)
+        };
+        if self.in_sync {
+            let mut line = "In sync: the live state matches the manifests.".to_owned();
+            if s.unmanaged > 0 {
+                line.push_str(&format!(" ({unmanaged})"));
+            }
+            return line;
+        }
+        format!(
+            "Drift: {} object(s) differ ({} field(s)), {} missing, {unmanaged}.",
+            s.changed, s.fields, s.missing
+        )
+    }
+}
+
+/// The drift schema's `$id`.
+pub const DRIFT_SCHEMA_ID: &str = "urn:cspctl:schema:drift:v1";
+
+/// The JSON Schema of [`DriftReport`] (`schemas/drift.schema.json`, `cspctl schema
+/// --drift`).
+pub fn drift_schema() -> serde_json::Value {
+    crate::render::json::with_id(
+        schemars::schema_for!(DriftReport).to_value(),
+        DRIFT_SCHEMA_ID,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::plan::{FieldChange, LiveKey, Operation, PLAN_FORMAT_VERSION, Summary};
+
+    /// `drift --format json` users read the committed schema; regenerate it with
+    /// `CSPCTL_BLESS=1 cargo test --lib schema`.
+    #[test]
+    fn committed_drift_schema_is_up_to_date() {
+        crate::manifest::schema::assert_committed_schema(
+            "schemas/drift.schema.json",
+            &drift_schema(),
+        );
+    }
+
+    fn action(
+        address: &str,
+        customer: Option<&str>,
+        action_type: ActionType,
+        fingerprint: Option<&str>,
+        changes: Vec<FieldChange>,
+    ) -> Action {
+        let mut action = Action::new(
+            address.to_owned(),
+            customer.map(str::to_owned),
+            action_type,
+            Operation::Manual,
+        );
+        action.changes = changes;
+        action.precondition = Some(Precondition {
+            key: LiveKey::CustomerId { id: "x".into() },
+            fingerprint: fingerprint.map(str::to_owned),
+        });
+        action
+    }
+
+    fn change(path: &str, before: serde_json::Value, after: serde_json::Value) -> FieldChange {
+        FieldChange {
+            path: path.to_owned(),
+            before,
+            after,
+        }
+    }
+
+    fn plan(actions: Vec<Action>, unmanaged: Vec<Unmanaged>) -> Plan {
+        Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            backend: "local:state.json".into(),
+            summary: Summary::of(&actions, unmanaged.len()),
+            actions,
+            unmanaged,
+        }
+    }
+
+    fn sample() -> Plan {
+        plan(
+            vec![
+                // A partnership nobody accepted yet: missing.
+                action("Reseller/nw", None, ActionType::Manual, None, Vec::new()),
+                // A reseller profile that differs: changed, with its fields.
+                action(
+                    "Reseller/adatum",
+                    None,
+                    ActionType::Manual,
+                    Some("f"),
+                    vec![change("displayName", json!("Adatum"), json!("Adatum Ltd"))],
+                ),
+                action(
+                    "Customer/contoso",
+                    Some("contoso"),
+                    ActionType::Create,
+                    None,
+                    vec![change("companyName", json!(null), json!("Contoso"))],
+                ),
+                action(
+                    "Relationship/fabrikam/nw",
+                    Some("fabrikam"),
+                    ActionType::Manual,
+                    Some("f"),
+                    Vec::new(),
+                ),
+                action(
+                    "Subscription/fabrikam-e3",
+                    Some("fabrikam"),
+                    ActionType::Suspend,
+                    Some("f"),
+                    vec![
+                        change("quantity", json!(12), json!(10)),
+                        change("status", json!("active"), json!("suspended")),
+                    ],
+                ),
+            ],
+            vec![
+                Unmanaged {
+                    kind: "Reseller".into(),
+                    id: "r".into(),
+                    name: "Other".into(),
+                },
+                Unmanaged {
+                    kind: "Subscription".into(),
+                    id: "s".into(),
+                    name: "Visio".into(),
+                },
+            ],
+        )
+    }
+
+    #[test]
+    fn creations_and_absent_relationships_are_missing_and_updates_list_fields() {
+        let report = drift_report(&sample(), None, false);
+        let kinds: Vec<(&str, DriftKind, usize)> = report
+            .objects
+            .iter()
+            .map(|o| (o.address.as_str(), o.kind, o.fields.len()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("Reseller/nw", DriftKind::Missing, 0),
+                ("Reseller/adatum", DriftKind::Changed, 1),
+                ("Customer/contoso", DriftKind::Missing, 0),
+                ("Relationship/fabrikam/nw", DriftKind::Missing, 0),
+                ("Subscription/fabrikam-e3", DriftKind::Changed, 2),
+            ]
+        );
+        assert_eq!(
+            report.objects[4].fields[0],
+            DriftedField {
+                path: "quantity".into(),
+                live: json!(12),
+                declared: json!(10),
+            }
+        );
+        assert_eq!(
+            report.summary,
+            DriftSummary {
+                changed: 2,
+                fields: 3,
+                missing: 3,
+                unmanaged: 2,
+            }
+        );
+        assert!(!report.in_sync);
+        assert_eq!(
+            report.summary_line(),
+            "Drift: 2 object(s) differ (3 field(s)), 3 missing, 2 unmanaged."
+        );
+    }
+
+    #[test]
+    fn unmanaged_objects_alone_are_drift_unless_ignored() {
+        let only_unmanaged = plan(Vec::new(), sample().unmanaged);
+        assert!(!drift_report(&only_unmanaged, None, false).in_sync);
+        let ignored = drift_report(&only_unmanaged, None, true);
+        assert!(ignored.in_sync);
+        assert_eq!(
+            ignored.summary_line(),
+            "In sync: the live state matches the manifests. (2 unmanaged (ignored))"
+        );
+        let nothing = drift_report(&plan(Vec::new(), Vec::new()), None, false);
+        assert!(nothing.in_sync);
+        assert_eq!(
+            nothing.summary_line(),
+            "In sync: the live state matches the manifests."
+        );
+    }
+
+    #[test]
+    fn a_scope_keeps_its_customers_and_the_resellers_they_rely_on() {
+        let scope = Scope {
+            customers: ["fabrikam".to_owned()].into(),
+            resellers: ["nw".to_owned()].into(),
+        };
+        let report = drift_report(&sample(), Some(&scope), false);
+        let addresses: Vec<&str> = report.objects.iter().map(|o| o.address.as_str()).collect();
+        assert_eq!(
+            addresses,
+            [
+                "Reseller/nw",
+                "Relationship/fabrikam/nw",
+                "Subscription/fabrikam-e3"
+            ]
+        );
+        // Unmanaged resellers belong to no customer's scope.
+        assert_eq!(report.unmanaged.len(), 1);
+        assert_eq!(report.unmanaged[0].kind, "Subscription");
+        assert_eq!(report.scope, ["fabrikam"]);
+        assert!(report.objects.iter().all(|o| o.note.is_none()));
+    }
+}

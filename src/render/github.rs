@@ -1,0 +1,404 @@
+//! GitHub Actions workflow annotations: one `::warning`/`::notice` workflow command
+//! per action, on the manifest line that declares its object, so a pull request's
+//! "Files changed" tab shows each change where it is made.
+//!
+//! GitHub shows only about ten annotations of each level per step, so warnings
+//! (purchases, cost increases, irreversible changes, suspensions, steps waiting on a
+//! person) come before notices; plan order is kept within a level. A summary notice
+//! without a file comes last, with [`Plan::summary_line`].
+//!
+//! The command syntax is the runner's: `::level file=F,line=L,col=C,title=T::message`.
+//! Property values and the message are escaped as the Actions toolkit does
+//! (`escapeProperty`, `escapeData`, reused from [`crate::diagnostic`]); control and
+//! bidirectional-formatting characters from manifests or Partner Center are shown
+//! escaped first, so untrusted text can neither end a command nor start another.
+//! Personal data is masked unless asked for ([`super::sensitive`]). The [`Annotation`]
+//! type and [`annotation_line`] are shared with apply and drift reports.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::markdown::escape_controls;
+use super::sensitive;
+use crate::diagnostic::{github_data, github_property};
+use crate::plan::{
+    Action, ActionStatus, ActionType, FieldChange, Plan, Precondition, Risk, SourceRef,
+};
+
+/// Field changes in one annotation; the rest are counted.
+const CHANGES_CAP: usize = 20;
+
+/// How loud an annotation is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Notice,
+    Warning,
+    Error,
+}
+
+impl Level {
+    /// The workflow command.
+    pub fn command(self) -> &'static str {
+        match self {
+            Level::Notice => "notice",
+            Level::Warning => "warning",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// One workflow annotation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Annotation {
+    pub level: Level,
+    /// Where to show it; `None` shows it on the run only.
+    pub source: Option<SourceRef>,
+    /// Omitted when empty.
+    pub title: String,
+    /// May span lines (`\n`); other control characters are shown escaped.
+    pub message: String,
+}
+
+/// The workflow command for `annotation`, one newline-terminated line.
+pub fn annotation_line(annotation: &Annotation) -> String {
+    // Every field named: a new one must be placed here (or explicitly skipped).
+    let Annotation {
+        level,
+        source,
+        title,
+        message,
+    } = annotation;
+    let mut properties = Vec::new();
+    if let Some(SourceRef { file, line, column }) = source {
+        properties.push(format!("file={}", github_property(&escape_controls(file))));
+        properties.push(format!("line={line}"));
+        properties.push(format!("col={column}"));
+    }
+    if !title.is_empty() {
+        properties.push(format!(
+            "title={}",
+            github_property(&escape_controls(title))
+        ));
+    }
+    // Lines are the message's own structure; everything else invisible is escaped.
+    let message: Vec<String> = message
+        .split('\n')
+        .map(|line| escape_controls(line).into_owned())
+        .collect();
+    let message = github_data(&message.join("\n"));
+    let mut out = format!("::{}", level.command());
+    if !properties.is_empty() {
+        let _ = write!(out, " {}", properties.join(","));
+    }
+    let _ = writeln!(out, "::{message}");
+    out
+}
+
+/// One annotation per action (warnings first, plan order within a level), then a
+/// summary notice without a file.
+pub fn plan_annotations(plan: &Plan, show_sensitive: bool) -> Vec<Annotation> {
+    // Every field named: a new one must be placed here (or explicitly skipped).
+    let Plan {
+        // Versions the JSON contract; meaningless to a reader.
+        format_version: _,
+        // The workflow knows what it planned against.
+        backend: _,
+        // Shown through `plan.summary_line()`.
+        summary: _,
+        actions,
+        unmanaged,
+    } = plan;
+    let mut annotations: Vec<Annotation> = actions
+        .iter()
+        .map(|a| action_annotation(a, show_sensitive))
+        .collect();
+    // Stable: plan order within a level.
+    annotations.sort_by_key(|a| std::cmp::Reverse(a.level));
+    let mut message = plan.summary_line();
+    if !unmanaged.is_empty() {
+        let _ = write!(
+            message,
+            "\n{} live object(s) no manifest declares (cspctl leaves them alone).",
+            unmanaged.len()
+        );
+    }
+    annotations.push(Annotation {
+        level: Level::Notice,
+        source: None,
+        title: "cspctl plan".to_owned(),
+        message,
+    });
+    annotations
+}
+
+/// The plan as workflow commands, one per line.
+pub fn render_github_plan(plan: &Plan, show_sensitive: bool) -> String {
+    plan_annotations(plan, show_sensitive)
+        .iter()
+        .map(annotation_line)
+        .collect()
+}
+
+fn action_annotation(action: &Action, show: bool) -> Annotation {
+    // Every field named: a new one must be placed here (or explicitly skipped).
+    let Action {
+        address,
+        // The address names the object; the file is the customer's.
+        customer: _,
+        action_type,
+        status,
+        // The order is the plan's; an annotation stands on its own line.
+        depends_on: _,
+        changes,
+        risks,
+        // The applying account's concern, not the reviewer's.
+        roles: _,
+        instructions,
+        url,
+        warnings,
+        source,
+        // Read through `creates` below.
+        precondition,
+        // The raw request; the field changes say the same for a reviewer.
+        operation: _,
+    } = action;
+    let risky = *action_type == ActionType::Suspend
+        || *status != ActionStatus::Ready
+        || risks
+            .iter()
+            .any(|r| matches!(r, Risk::Purchase | Risk::CostIncrease | Risk::Irreversible));
+    let level = if risky { Level::Warning } else { Level::Notice };
+
+    let mut title = format!("cspctl plan: {} {address}", verb(*action_type));
+    match status {
+        ActionStatus::Ready => {}
+        ActionStatus::Manual if *action_type == ActionType::Manual => {}
+        ActionStatus::Manual => title.push_str(" (manual)"),
+        ActionStatus::Blocked => title.push_str(" (blocked)"),
+    }
+    if !risks.is_empty() {
+        let labels: Vec<&str> = risks.iter().map(|r| r.as_str()).collect();
+        let _ = write!(title, " [{}]", labels.join(", "));
+    }
+
+    // When the live object does not exist yet there is no "before" worth showing.
+    let creates = *action_type == ActionType::Create
+        || matches!(
+            precondition,
+            Some(Precondition {
+                fingerprint: None,
+                ..
+            })
+        );
+    // Untrusted pieces are escaped one by one: their newlines must not pass for ours.
+    let mut lines: Vec<String> = changes
+        .iter()
+        .take(CHANGES_CAP)
+        .map(|c| change_line(c, creates, show))
+        .collect();
+    if changes.len() > CHANGES_CAP {
+        lines.push(format!(
+            "… and {} more field(s)",
+            changes.len() - CHANGES_CAP
+        ));
+    }
+    for warning in warnings {
+        lines.push(format!("warning: {}", escape_controls(warning)));
+    }
+    if let Some(instructions) = instructions {
+        lines.push(escape_controls(instructions).into_owned());
+    }
+    if let Some(url) = url {
+        lines.push(format!("url: {}", escape_controls(url)));
+    }
+    if lines.is_empty() {
+        lines.push(format!("{} {address}", verb(*action_type)));
+    }
+    Annotation {
+        level,
+        source: source.clone(),
+        title: escape_controls(&title).into_owned(),
+        message: lines.join("\n"),
+    }
+}
+
+fn verb(action_type: ActionType) -> &'static str {
+    match action_type {
+        ActionType::Create => "create",
+        ActionType::Update => "update",
+        ActionType::Suspend => "suspend",
+        ActionType::Reactivate => "reactivate",
+        ActionType::SetSupportContact => "set support contact",
+        ActionType::ResetSupportContact => "reset support contact",
+        ActionType::Manual => "manual step",
+    }
+}
+
+/// `path = after` for a new object, `path: before → after` otherwise, masked.
+fn change_line(change: &FieldChange, creates: bool, show: bool) -> String {
+    let FieldChange {
+        path,
+        before,
+        after,
+    } = change;
+    let (before, after) = sensitive::shown_pair(path, before, after, show);
+    let path = escape_controls(path);
+    if creates {
+        format!("{path} = {}", display(&after))
+    } else {
+        format!("{path}: {} → {}", display(&before), display(&after))
+    }
+}
+
+/// A value as [`super::display_value`] shows it, control and bidirectional
+/// characters escaped.
+fn display(value: &Value) -> String {
+    escape_controls(&super::display_value(value)).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::plan::{Operation, PLAN_FORMAT_VERSION, Summary, Unmanaged};
+
+    fn source() -> Option<SourceRef> {
+        Some(SourceRef {
+            file: "manifests/contoso.yaml".to_owned(),
+            line: 12,
+            column: 3,
+        })
+    }
+
+    fn action(address: &str, action_type: ActionType) -> Action {
+        Action {
+            source: source(),
+            ..Action::new(
+                address.to_owned(),
+                Some("contoso".to_owned()),
+                action_type,
+                Operation::Manual,
+            )
+        }
+    }
+
+    fn plan(actions: Vec<Action>, unmanaged: Vec<Unmanaged>) -> Plan {
+        Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            backend: "local:state.json".to_owned(),
+            summary: Summary::of(&actions, unmanaged.len()),
+            actions,
+            unmanaged,
+        }
+    }
+
+    #[test]
+    fn lines_have_the_runner_syntax() {
+        let line = annotation_line(&Annotation {
+            level: Level::Warning,
+            source: source(),
+            title: "cspctl plan: create Subscription/a".to_owned(),
+            message: "quantity = 5\nwarning: soon".to_owned(),
+        });
+        assert_eq!(
+            line,
+            "::warning file=manifests/contoso.yaml,line=12,col=3,title=cspctl plan%3A create Subscription/a::quantity = 5%0Awarning: soon\n"
+        );
+        let bare = annotation_line(&Annotation {
+            level: Level::Error,
+            source: None,
+            title: String::new(),
+            message: "100% done".to_owned(),
+        });
+        assert_eq!(bare, "::error::100%25 done\n");
+    }
+
+    #[test]
+    fn properties_and_data_are_escaped() {
+        let line = annotation_line(&Annotation {
+            level: Level::Notice,
+            source: Some(SourceRef {
+                file: "a,b:c%\n.yaml".to_owned(),
+                line: 1,
+                column: 1,
+            }),
+            title: "t,i:t\rle%".to_owned(),
+            message: "m:1,2%\r\x1b[31m\u{202e}".to_owned(),
+        });
+        assert_eq!(
+            line,
+            "::notice file=a%2Cb%3Ac%25\\n.yaml,line=1,col=1,title=t%2Ci%3At\\rle%25::m:1,2%25\\r\\u{1b}[31m\\u{202e}\n"
+        );
+        assert_eq!(line.matches('\n').count(), 1);
+        assert_eq!(line.matches("::").count(), 2);
+    }
+
+    #[test]
+    fn warnings_come_first_and_the_summary_last() {
+        let mut rename = action("Subscription/a", ActionType::Update);
+        rename.changes = vec![FieldChange {
+            path: "friendlyName".to_owned(),
+            before: json!("A"),
+            after: json!("B"),
+        }];
+        let mut buy = action("Subscription/b", ActionType::Create);
+        buy.risks = vec![Risk::Purchase];
+        buy.changes = vec![FieldChange {
+            path: "quantity".to_owned(),
+            before: Value::Null,
+            after: json!(3),
+        }];
+        let stop = action("Subscription/c", ActionType::Suspend);
+        let mut invite = action("Reseller/n", ActionType::Manual);
+        invite.source = None;
+        invite.instructions = Some("Invite\nthem".to_owned());
+        let mut customer = action("Customer/contoso", ActionType::Update);
+        customer.changes = vec![FieldChange {
+            path: "billing.email".to_owned(),
+            before: json!("old@contoso.example"),
+            after: json!("new@contoso.example"),
+        }];
+        let plan = plan(
+            vec![rename, buy, stop, invite, customer],
+            vec![Unmanaged {
+                kind: "Customer".to_owned(),
+                id: "x".to_owned(),
+                name: "y".to_owned(),
+            }],
+        );
+        let out = render_github_plan(&plan, false);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 6, "{out}");
+        assert!(lines[0].starts_with("::warning file=manifests/contoso.yaml,line=12,col=3,title=cspctl plan%3A create Subscription/b [purchase]::quantity = 3"), "{out}");
+        assert!(lines[1].starts_with("::warning file="), "{out}");
+        assert!(lines[1].contains("suspend Subscription/c"), "{out}");
+        assert_eq!(
+            lines[2],
+            "::warning title=cspctl plan%3A manual step Reseller/n::Invite\\nthem"
+        );
+        assert!(
+            lines[3].contains("update Subscription/a::friendlyName: A → B"),
+            "{out}"
+        );
+        assert!(lines[4].ends_with("::billing.email: ••• → •••"), "{out}");
+        assert_eq!(
+            lines[5],
+            "::notice title=cspctl plan::Plan: 1 to create, 2 to update, 1 to suspend, 1 manual, 0 blocked.%0A1 live object(s) no manifest declares (cspctl leaves them alone)."
+        );
+        assert!(!out.contains("contoso.example"));
+        assert!(
+            render_github_plan(&plan, true).contains("old@contoso.example → new@contoso.example")
+        );
+        assert_eq!(out, render_github_plan(&plan, false));
+    }
+
+    #[test]
+    fn no_changes_is_one_notice() {
+        assert_eq!(
+            render_github_plan(&plan(Vec::new(), Vec::new()), false),
+            "::notice title=cspctl plan::No changes. The live state matches the manifests.\n"
+        );
+    }
+}

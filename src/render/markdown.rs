@@ -1,0 +1,1348 @@
+//! The plan as a Markdown pull-request comment, for a reviewer who has seconds.
+//!
+//! Top to bottom, most important first:
+//! 1. a hidden marker (`<!-- cspctl:plan -->`, so CI finds and updates its previous
+//!    comment instead of adding one per push), a heading, [`Plan::summary_line`] and
+//!    a table of the non-zero counts;
+//! 2. what a reviewer must not miss, as GitHub alerts: purchases, cost increases,
+//!    suspensions, irreversible and customer-visible changes, and Partner Center's
+//!    warnings, each a capped list of addresses with a one-line reason;
+//! 3. the manual steps (instructions, link) and what the blocked actions wait for;
+//! 4. every action with its field changes, folded per owner (resellers first, then
+//!    customers by first appearance, as the text format groups them);
+//! 5. a Mermaid graph of the actions and their dependencies (small plans only);
+//! 6. the unmanaged objects, folded, and a footer naming the backend.
+//!
+//! GitHub refuses a comment over [`GITHUB_COMMENT_LIMIT`] characters, and a refused
+//! comment shows nothing at all. So the output never exceeds `max_len` bytes (bytes ≥
+//! characters): when the whole plan does not fit, sections 1–3 are kept (their lists
+//! shortened if they must), then as many detail blocks as fit, in order; the graph
+//! and the unmanaged list go first, and a notice at the very end says what was left
+//! out and where the full plan is.
+//!
+//! Everything from manifests or Partner Center (names, values, instructions) is
+//! untrusted: in text it is written with HTML entities for every character that
+//! Markdown or HTML would read as syntax, inside code spans with a long enough
+//! backtick fence, in Mermaid labels with Mermaid's `#code;` entities; control and
+//! bidirectional-formatting characters are shown escaped (`\n`, `\u{202e}`). No line
+//! ever starts with untrusted text, so none can open a heading, a list, an HTML
+//! block or a fence. Personal data is masked unless asked for ([`super::sensitive`]).
+//! Rendering is pure and deterministic: no clock, no environment.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::sensitive;
+use crate::plan::{
+    Action, ActionStatus, ActionType, FieldChange, Plan, Precondition, Risk, SourceRef, Summary,
+    Unmanaged,
+};
+
+/// GitHub's limit on the body of an issue or pull-request comment, in characters.
+pub const GITHUB_COMMENT_LIMIT: usize = 65_535;
+
+/// The comment's first line: CI looks for it to update its previous comment.
+pub const MARKER: &str = "<!-- cspctl:plan -->";
+
+const HEADING: &str = "## cspctl plan";
+
+/// Items per attention or manual-steps list, tried in order until sections 1–3 fit.
+const LIST_CAPS: [usize; 5] = [25, 10, 5, 1, 0];
+
+/// Above this many actions a graph is unreadable (and large): it is left out.
+pub const GRAPH_CAP: usize = 60;
+
+/// Unmanaged objects listed, tried in order until the list fits; their count is
+/// in the table anyway, so a list of none is left out rather than shown.
+const UNMANAGED_CAPS: [usize; 2] = [50, 10];
+
+/// Field changes named in a one-line reason, and the characters of each value.
+const REASON_CHANGES: usize = 3;
+const REASON_VALUE_CHARS: usize = 80;
+
+/// Dependencies named per action in the details.
+const DEPENDS_CAP: usize = 10;
+
+/// How a markdown plan is rendered.
+#[derive(Clone, Debug)]
+pub struct MarkdownOptions {
+    /// Show contact names, emails and phone numbers instead of masking them.
+    pub show_sensitive: bool,
+    /// Where the full plan is (a path or a URL), named when the comment is truncated.
+    pub full_plan: Option<String>,
+    /// The longest output, in bytes.
+    pub max_len: usize,
+}
+
+impl Default for MarkdownOptions {
+    fn default() -> MarkdownOptions {
+        MarkdownOptions {
+            show_sensitive: false,
+            full_plan: None,
+            max_len: GITHUB_COMMENT_LIMIT,
+        }
+    }
+}
+
+/// Renders the plan as a pull-request comment of at most `options.max_len` bytes.
+/// Deterministic byte for byte; ends with a newline (unless `max_len` is too small
+/// for even the heading, when the output is cut to `max_len`).
+pub fn render_markdown(plan: &Plan, options: &MarkdownOptions) -> String {
+    let MarkdownOptions {
+        show_sensitive,
+        full_plan,
+        max_len,
+    } = options;
+    // Every field named: a new one must be placed here (or explicitly skipped).
+    let Plan {
+        // Versions the JSON contract; meaningless to a reader.
+        format_version: _,
+        backend,
+        summary,
+        actions,
+        unmanaged,
+    } = plan;
+    let (show, max_len) = (*show_sensitive, *max_len);
+
+    if actions.is_empty() {
+        return no_changes(plan, unmanaged, max_len);
+    }
+
+    let head = head(plan, summary);
+    let footer = footer(backend, full_plan.as_deref());
+    let blocks: Vec<GroupBlock> = super::action_groups(actions)
+        .into_iter()
+        .map(|(owner, group)| GroupBlock::new(owner, &group, show))
+        .collect();
+    let graph = graph(actions);
+
+    // The whole comment, when it fits.
+    let mut whole = Parts::default();
+    whole.push(head.clone());
+    whole.push(attention(actions, show, LIST_CAPS[0]));
+    whole.push(manual_steps(actions, LIST_CAPS[0]));
+    whole.push(DETAILS_HEADING.to_owned());
+    for block in &blocks {
+        whole.push(block.whole());
+    }
+    whole.push(graph.clone());
+    whole.push(unmanaged_list(unmanaged, UNMANAGED_CAPS[0]));
+    whole.push(footer.clone());
+    let whole = whole.finish();
+    if whole.len() <= max_len {
+        return whole;
+    }
+
+    // Too long: sections 1–3, then the details in order while they fit, then what
+    // else fits; the notice is reserved for at its longest.
+    let customers = blocks.iter().filter(|b| b.owner.is_some()).count();
+    let reserve = Parts::cost(&notice(
+        &Omitted {
+            actions: actions.len(),
+            customers,
+            graph: true,
+            unmanaged: true,
+            shortened: true,
+        },
+        actions.len(),
+        customers,
+        max_len,
+        full_plan.as_deref(),
+    ));
+    let fixed = Parts::cost(&head) + Parts::cost(&footer) + reserve;
+    let top = LIST_CAPS.iter().find_map(|&cap| {
+        let attention = attention(actions, show, cap);
+        let manual = manual_steps(actions, cap);
+        let cost = fixed + Parts::cost(&attention) + Parts::cost(&manual);
+        let budget = max_len.checked_sub(cost)?;
+        Some((cap, attention, manual, budget))
+    });
+    let Some((cap, attention, manual, mut budget)) = top else {
+        // Not even the top sections fit: the heading and the notice, cut if need be.
+        let omitted = Omitted {
+            actions: actions.len(),
+            customers,
+            graph: true,
+            unmanaged: !unmanaged.is_empty(),
+            shortened: true,
+        };
+        let mut parts = Parts::default();
+        parts.push(format!(
+            "{MARKER}\n{HEADING}\n\n**{}**\n",
+            plan.summary_line()
+        ));
+        parts.push(notice(
+            &omitted,
+            actions.len(),
+            customers,
+            max_len,
+            full_plan.as_deref(),
+        ));
+        return cut(parts.finish(), max_len);
+    };
+
+    let mut omitted = Omitted {
+        actions: 0,
+        customers: 0,
+        graph: false,
+        unmanaged: false,
+        shortened: cap < LIST_CAPS[0],
+    };
+    let mut details = Vec::new();
+    let mut fits = budget >= Parts::cost(DETAILS_HEADING);
+    if fits {
+        // Reserved whether or not a block follows; pushed only if one does.
+        budget -= Parts::cost(DETAILS_HEADING);
+    }
+    for block in &blocks {
+        if fits {
+            let (text, shown) = block.fitting(budget);
+            if shown > 0 {
+                budget -= Parts::cost(&text);
+                details.push(text);
+            }
+            if shown == block.items.len() {
+                continue;
+            }
+            fits = false;
+            omitted.actions += block.items.len() - shown;
+        } else {
+            omitted.actions += block.items.len();
+        }
+        omitted.customers += usize::from(block.owner.is_some());
+    }
+    // The graph goes before any detail does, so only with every detail shown.
+    let graph = if fits && Parts::cost(&graph) <= budget {
+        budget -= Parts::cost(&graph);
+        graph
+    } else {
+        omitted.graph = true;
+        String::new()
+    };
+    let fitting = UNMANAGED_CAPS
+        .iter()
+        .map(|&cap| (cap, unmanaged_list(unmanaged, cap)))
+        .find(|(_, list)| Parts::cost(list) <= budget);
+    omitted.unmanaged = !unmanaged.is_empty() && fitting.is_none();
+    omitted.shortened |= fitting
+        .as_ref()
+        .is_some_and(|(cap, _)| *cap < unmanaged.len() && *cap < UNMANAGED_CAPS[0]);
+    let unmanaged = fitting.map(|(_, list)| list).unwrap_or_default();
+
+    let mut parts = Parts::default();
+    parts.push(head);
+    parts.push(attention);
+    parts.push(manual);
+    if !details.is_empty() {
+        parts.push(DETAILS_HEADING.to_owned());
+    }
+    for block in details {
+        parts.push(block);
+    }
+    parts.push(graph);
+    parts.push(unmanaged);
+    parts.push(footer);
+    parts.push(notice(
+        &omitted,
+        actions.len(),
+        customers,
+        max_len,
+        full_plan.as_deref(),
+    ));
+    // The budget above makes this a no-op; it is the guarantee, not the plan.
+    cut(parts.finish(), max_len)
+}
+
+/// Sections joined by blank lines; each section ends with a newline.
+#[derive(Default)]
+struct Parts {
+    parts: Vec<String>,
+}
+
+impl Parts {
+    /// Empty sections are skipped, so optional ones need no `if`.
+    fn push(&mut self, part: String) {
+        if !part.is_empty() {
+            self.parts.push(part);
+        }
+    }
+
+    /// What a section adds to the output at most: itself and a blank line.
+    fn cost(part: &str) -> usize {
+        if part.is_empty() { 0 } else { part.len() + 1 }
+    }
+
+    fn finish(self) -> String {
+        self.parts.join("\n")
+    }
+}
+
+/// `text` cut to at most `max_len` bytes, on a character boundary.
+fn cut(mut text: String, max_len: usize) -> String {
+    if text.len() > max_len {
+        let mut end = max_len;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+fn no_changes(plan: &Plan, unmanaged: &[Unmanaged], max_len: usize) -> String {
+    let head = format!("{MARKER}\n{HEADING}\n\n{}\n", plan.summary_line());
+    let budget = max_len.saturating_sub(Parts::cost(&head));
+    let list = UNMANAGED_CAPS
+        .iter()
+        .map(|&cap| unmanaged_list(unmanaged, cap))
+        .find(|list| Parts::cost(list) <= budget)
+        .unwrap_or_default();
+    let mut parts = Parts::default();
+    parts.push(head);
+    parts.push(list);
+    cut(parts.finish(), max_len)
+}
+
+/// Marker, heading, summary line and the non-zero counts.
+fn head(plan: &Plan, summary: &Summary) -> String {
+    let Summary {
+        // The rows add up to it; the summary line says it again.
+        total: _,
+        by_type,
+        by_status,
+        unmanaged,
+    } = summary;
+    let mut out = format!(
+        "{MARKER}\n{HEADING}\n\n**{}**\n\n| Change | Count |\n| :-- | --: |\n",
+        plan.summary_line()
+    );
+    for action_type in ActionType::ALL {
+        let n = by_type.get(&action_type).copied().unwrap_or(0);
+        if n > 0 {
+            let _ = writeln!(out, "| {} | {n} |", label(action_type));
+        }
+    }
+    for (status, label) in [
+        (ActionStatus::Manual, "waiting on a person (status manual)"),
+        (ActionStatus::Blocked, "blocked by a manual step"),
+    ] {
+        let n = by_status.get(&status).copied().unwrap_or(0);
+        if n > 0 {
+            let _ = writeln!(out, "| {label} | {n} |");
+        }
+    }
+    if *unmanaged > 0 {
+        let _ = writeln!(out, "| unmanaged objects (left alone) | {unmanaged} |");
+    }
+    out
+}
+
+fn label(action_type: ActionType) -> &'static str {
+    match action_type {
+        ActionType::Create => "create",
+        ActionType::Update => "update",
+        ActionType::Suspend => "suspend",
+        ActionType::Reactivate => "reactivate",
+        ActionType::SetSupportContact => "set support contact",
+        ActionType::ResetSupportContact => "reset support contact",
+        ActionType::Manual => "manual step",
+    }
+}
+
+/// One alert: how loudly, why its actions are listed, and one line per action.
+struct Callout {
+    alert: &'static str,
+    title: &'static str,
+    why: &'static str,
+    items: Vec<String>,
+}
+
+impl Callout {
+    fn of(
+        (alert, title, why): (&'static str, &'static str, &'static str),
+        actions: &[Action],
+        filter: impl Fn(&Action) -> bool,
+        reason: impl Fn(&Action) -> String,
+    ) -> Callout {
+        let items = actions
+            .iter()
+            .filter(|a| filter(a))
+            .map(|a| format!("{}: {}", code(&a.address), reason(a)))
+            .collect();
+        Callout {
+            alert,
+            title,
+            why,
+            items,
+        }
+    }
+}
+
+/// Section 2: the alerts, each list capped at `cap` items. Empty when nothing
+/// needs a second look.
+fn attention(actions: &[Action], show: bool, cap: usize) -> String {
+    let has = |a: &Action, risk: Risk| a.risks.contains(&risk);
+    let callouts = [
+        Callout::of(
+            (
+                "CAUTION",
+                "Purchases",
+                "each places an order the customer is billed for.",
+            ),
+            actions,
+            |a| has(a, Risk::Purchase),
+            |a| purchase_reason(a, show),
+        ),
+        // A purchase raises the bill by definition; listed once, above.
+        Callout::of(
+            ("WARNING", "Cost increases", "the customer is billed more."),
+            actions,
+            |a| has(a, Risk::CostIncrease) && !has(a, Risk::Purchase),
+            |a| cost_reason(a, show),
+        ),
+        Callout::of(
+            (
+                "CAUTION",
+                "Suspensions",
+                "the customer loses the use of these subscriptions.",
+            ),
+            actions,
+            |a| a.action_type == ActionType::Suspend,
+            |a| changes_reason(a, show),
+        ),
+        Callout::of(
+            (
+                "CAUTION",
+                "Irreversible",
+                "cannot be undone through the API.",
+            ),
+            actions,
+            |a| has(a, Risk::Irreversible),
+            |a| changes_reason(a, show),
+        ),
+        // Purchases, suspensions and irreversible changes are listed louder above.
+        Callout::of(
+            (
+                "IMPORTANT",
+                "Customer-visible",
+                "the customer notices (access, licenses, tenant, support).",
+            ),
+            actions,
+            |a| {
+                has(a, Risk::CustomerVisible)
+                    && !has(a, Risk::Purchase)
+                    && !has(a, Risk::Irreversible)
+                    && a.action_type != ActionType::Suspend
+            },
+            |a| changes_reason(a, show),
+        ),
+        Callout {
+            alert: "WARNING",
+            title: "Warnings",
+            why: "what Partner Center will do that a reviewer may not expect.",
+            items: actions
+                .iter()
+                .flat_map(|a| {
+                    a.warnings
+                        .iter()
+                        .map(|w| format!("{}: {}", code(&a.address), text(w)))
+                })
+                .collect(),
+        },
+    ];
+    let blocks: Vec<String> = callouts
+        .iter()
+        .filter(|c| !c.items.is_empty())
+        .map(|c| {
+            let mut out = format!(
+                "> [!{}]\n> **{} ({})**: {}\n",
+                c.alert,
+                c.title,
+                c.items.len(),
+                c.why
+            );
+            push_capped(&mut out, "> ", &c.items, cap);
+            out
+        })
+        .collect();
+    if blocks.is_empty() {
+        return String::new();
+    }
+    format!("### Needs attention\n\n{}", blocks.join("\n"))
+}
+
+/// `- item` lines, at most `cap` of them, then `- and N more`.
+fn push_capped(out: &mut String, prefix: &str, items: &[String], cap: usize) {
+    for item in items.iter().take(cap) {
+        let _ = writeln!(out, "{prefix}- {item}");
+    }
+    if items.len() > cap {
+        let _ = writeln!(out, "{prefix}- and {} more", items.len() - cap);
+    }
+}
+
+/// `10 × OFFER, term P1Y, monthly billing`, from the action's changes.
+fn purchase_reason(action: &Action, show: bool) -> String {
+    let after = |path: &str| {
+        action
+            .changes
+            .iter()
+            .find(|c| c.path == path && !c.after.is_null())
+            .map(|c| sensitive::shown(&c.path, &c.after, show))
+    };
+    let mut parts = Vec::new();
+    match (after("quantity"), after("offerId")) {
+        (Some(q), Some(o)) => parts.push(format!(
+            "{} × {}",
+            value_text(&q),
+            code(&super::display_value(&o))
+        )),
+        (None, Some(o)) => parts.push(code(&super::display_value(&o))),
+        (Some(q), None) => parts.push(format!("quantity {}", value_text(&q))),
+        (None, None) => {}
+    }
+    if let Some(term) = after("termDuration") {
+        parts.push(format!("term {}", value_text(&term)));
+    }
+    if let Some(cycle) = after("billingCycle") {
+        parts.push(format!("{} billing", value_text(&cycle)));
+    }
+    if parts.is_empty() {
+        return changes_reason(action, show);
+    }
+    parts.join(", ")
+}
+
+/// The quantity change when there is one (`quantity 5 → 10`), else the changes.
+fn cost_reason(action: &Action, show: bool) -> String {
+    match action.changes.iter().find(|c| c.path == "quantity") {
+        Some(change) => change_line(change, false, show),
+        None => changes_reason(action, show),
+    }
+}
+
+/// The verb and the first few changes, the telling ones first.
+fn changes_reason(action: &Action, show: bool) -> String {
+    const TELLING: [&str; 6] = [
+        "domain",
+        "companyName",
+        "offerId",
+        "quantity",
+        "status",
+        "friendlyName",
+    ];
+    let creates = creates(action);
+    // The telling fields when the action has any (a new customer is its domain and
+    // name, not its contact's email), in that order; else the first changes.
+    let telling: Vec<&FieldChange> = TELLING
+        .iter()
+        .filter_map(|t| action.changes.iter().find(|c| c.path == *t))
+        .collect();
+    let named: Vec<&FieldChange> = if telling.is_empty() {
+        action.changes.iter().collect()
+    } else {
+        telling
+    };
+    let mut shown: Vec<String> = named
+        .iter()
+        .take(REASON_CHANGES)
+        .map(|c| change_line(c, creates, show))
+        .collect();
+    let more = action.changes.len() - shown.len();
+    if more > 0 {
+        let noun = if more == 1 { "field" } else { "fields" };
+        shown.push(format!("{more} more {noun}"));
+    }
+    let verb = label(action.action_type);
+    if shown.is_empty() {
+        verb.to_owned()
+    } else {
+        format!("{verb}: {}", shown.join("; "))
+    }
+}
+
+/// Section 3: actions waiting on a person, and what the blocked ones wait for.
+fn manual_steps(actions: &[Action], cap: usize) -> String {
+    let manual: Vec<&Action> = actions
+        .iter()
+        .filter(|a| a.status == ActionStatus::Manual)
+        .collect();
+    let blocked: Vec<&Action> = actions
+        .iter()
+        .filter(|a| a.status == ActionStatus::Blocked)
+        .collect();
+    if manual.is_empty() && blocked.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("### Manual steps\n\n");
+    let _ = write!(out, "{} waiting on a person", count(manual.len(), "action"));
+    if !blocked.is_empty() {
+        let _ = write!(
+            out,
+            "; {} blocked until then (they run once the steps are done and the plan is made again)",
+            count(blocked.len(), "action")
+        );
+    }
+    out.push_str(".\n\n");
+    let items: Vec<String> = manual
+        .iter()
+        .map(|a| {
+            let mut item = code(&a.address);
+            if a.action_type != ActionType::Manual {
+                let _ = write!(item, " ({})", label(a.action_type));
+            }
+            if let Some(instructions) = &a.instructions {
+                let _ = write!(item, ": {}", text(instructions));
+            }
+            if let Some(url) = &a.url {
+                let _ = write!(item, " {}", link(url));
+            }
+            item
+        })
+        .collect();
+    push_capped(&mut out, "", &items, cap);
+    if !blocked.is_empty() {
+        if !items.is_empty() {
+            out.push('\n');
+        }
+        let _ = writeln!(out, "**Blocked ({}):**\n", blocked.len());
+        let items: Vec<String> = blocked
+            .iter()
+            .map(|a| {
+                let waiting: Vec<String> = a
+                    .depends_on
+                    .iter()
+                    .filter(|d| {
+                        actions
+                            .iter()
+                            .any(|b| &b.address == *d && b.status != ActionStatus::Ready)
+                    })
+                    .map(|d| code(d))
+                    .collect();
+                match (waiting.is_empty(), &a.instructions) {
+                    (false, _) => format!("{} waits for {}", code(&a.address), waiting.join(", ")),
+                    (true, Some(instructions)) => {
+                        format!("{}: {}", code(&a.address), text(instructions))
+                    }
+                    (true, None) => format!("{} waits for a manual step", code(&a.address)),
+                }
+            })
+            .collect();
+        push_capped(&mut out, "", &items, cap);
+    }
+    out
+}
+
+const DETAILS_HEADING: &str = "### Changes\n";
+
+/// One owner's folded block, kept in pieces so it can be shown in part.
+struct GroupBlock<'a> {
+    owner: Option<&'a str>,
+    open: String,
+    items: Vec<String>,
+}
+
+const CLOSE: &str = "\n</details>\n";
+
+impl<'a> GroupBlock<'a> {
+    fn new(owner: Option<&'a str>, group: &[&Action], show: bool) -> GroupBlock<'a> {
+        let heading = match owner {
+            None => "Resellers".to_owned(),
+            Some(name) => format!("Customer {}", text(name)),
+        };
+        let n = |f: &dyn Fn(&Action) -> bool| group.iter().filter(|a| f(a)).count();
+        let mut notes = Vec::new();
+        for (number, what) in [
+            (n(&|a| a.risks.contains(&Risk::Purchase)), "purchase"),
+            (n(&|a| a.action_type == ActionType::Suspend), "suspension"),
+            (
+                n(&|a| a.risks.contains(&Risk::Irreversible)),
+                "irreversible",
+            ),
+        ] {
+            if number > 0 {
+                notes.push(if what == "irreversible" {
+                    format!("{number} {what}")
+                } else {
+                    count(number, what)
+                });
+            }
+        }
+        let manual = n(&|a| a.status == ActionStatus::Manual);
+        if manual > 0 {
+            notes.push(format!("{manual} waiting on a person"));
+        }
+        let blocked = n(&|a| a.status == ActionStatus::Blocked);
+        if blocked > 0 {
+            notes.push(format!("{blocked} blocked"));
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", notes.join(", "))
+        };
+        // The blank line after `</summary>` lets GitHub render the Markdown inside.
+        let open = format!(
+            "<details><summary>{heading} — {}{notes}</summary>\n\n",
+            count(group.len(), "change")
+        );
+        let items = group.iter().map(|a| action_item(a, show)).collect();
+        GroupBlock { owner, open, items }
+    }
+
+    fn whole(&self) -> String {
+        self.with(self.items.len())
+    }
+
+    /// The first `shown` actions, and a line saying how many more there are.
+    fn with(&self, shown: usize) -> String {
+        let mut out = self.open.clone();
+        for item in &self.items[..shown] {
+            out.push_str(item);
+        }
+        if shown < self.items.len() {
+            let _ = writeln!(
+                out,
+                "- and {} of this group, left out to fit (see the end of this comment)",
+                count(self.items.len() - shown, "more action")
+            );
+        }
+        out.push_str(CLOSE);
+        out
+    }
+
+    /// As many actions as fit in `budget` bytes (as a [`Parts`] cost) and how many
+    /// that is; `(_, 0)` when not even one does.
+    fn fitting(&self, budget: usize) -> (String, usize) {
+        let whole = self.whole();
+        if Parts::cost(&whole) <= budget {
+            return (whole, self.items.len());
+        }
+        // The "and N more" line is at its longest with N = all of them.
+        let fixed = Parts::cost(&self.with(0));
+        let mut used = fixed;
+        let mut shown = 0;
+        for item in &self.items {
+            if used + item.len() > budget {
+                break;
+            }
+            used += item.len();
+            shown += 1;
+        }
+        if shown == 0 {
+            return (String::new(), 0);
+        }
+        (self.with(shown), shown)
+    }
+}
+
+/// One action: verb, address, status and risks, where it is declared, then its
+/// changes, dependencies, warnings and instructions as a nested list.
+fn action_item(action: &Action, show: bool) -> String {
+    // Every field named: a new one must be placed here (or explicitly skipped).
+    let Action {
+        address,
+        // Already the group heading.
+        customer: _,
+        action_type,
+        status,
+        depends_on,
+        changes,
+        risks,
+        // The applying account's concern, not the reviewer's; in the text format.
+        roles: _,
+        instructions,
+        url,
+        warnings,
+        source,
+        // Read through `creates`: whether the object exists decides the change form.
+        precondition: _,
+        // The raw request; the field changes say the same for a reviewer.
+        operation: _,
+    } = action;
+    let mut out = format!("- **{}** {}", label(*action_type), code(address));
+    match status {
+        ActionStatus::Ready => {}
+        ActionStatus::Manual if *action_type == ActionType::Manual => {}
+        ActionStatus::Manual => out.push_str(" (waiting on a person)"),
+        ActionStatus::Blocked => out.push_str(" (blocked)"),
+    }
+    if !risks.is_empty() {
+        let labels: Vec<String> = risks.iter().map(|r| r.as_str().replace('_', " ")).collect();
+        let _ = write!(out, " — {}", labels.join(", "));
+    }
+    if let Some(SourceRef {
+        file,
+        line,
+        column: _,
+    }) = source
+    {
+        let _ = write!(out, " · {}", code(&format!("{file}:{line}")));
+    }
+    out.push('\n');
+    let creates = creates(action);
+    for change in changes {
+        let _ = writeln!(out, "  - {}", change_line(change, creates, show));
+    }
+    if !depends_on.is_empty() {
+        let mut names: Vec<String> = depends_on
+            .iter()
+            .take(DEPENDS_CAP)
+            .map(|d| code(d))
+            .collect();
+        if depends_on.len() > DEPENDS_CAP {
+            names.push(format!("{} more", depends_on.len() - DEPENDS_CAP));
+        }
+        let _ = writeln!(out, "  - after {}", names.join(", "));
+    }
+    for warning in warnings {
+        let _ = writeln!(out, "  - **warning:** {}", text(warning));
+    }
+    if let Some(instructions) = instructions {
+        let _ = writeln!(out, "  - **to do:** {}", text(instructions));
+    }
+    if let Some(url) = url {
+        let _ = writeln!(out, "  - link: {}", link(url));
+    }
+    out
+}
+
+/// Whether the live object does not exist yet, so there is no "before" worth showing.
+fn creates(action: &Action) -> bool {
+    action.action_type == ActionType::Create
+        || matches!(
+            action.precondition,
+            Some(Precondition {
+                fingerprint: None,
+                ..
+            })
+        )
+}
+
+/// `` `path` = after`` for a new object, `` `path`: before → after`` otherwise;
+/// personal values masked unless `show`, long values shortened.
+fn change_line(change: &FieldChange, creates: bool, show: bool) -> String {
+    let FieldChange {
+        path,
+        before,
+        after,
+    } = change;
+    let (before, after) = sensitive::shown_pair(path, before, after, show);
+    if creates {
+        format!("{} = {}", code(path), value_text(&after))
+    } else {
+        format!(
+            "{}: {} → {}",
+            code(path),
+            value_text(&before),
+            value_text(&after)
+        )
+    }
+}
+
+/// A value for a Markdown line: [`display`]ed, shortened, escaped.
+fn value_text(value: &Value) -> String {
+    let shown = super::display_value(value);
+    let mut chars = shown.chars();
+    let short: String = chars.by_ref().take(REASON_VALUE_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{}…", text(&short))
+    } else {
+        text(&short)
+    }
+}
+
+/// Section 5: the actions and their dependencies as a Mermaid flowchart, or a line
+/// saying why there is none.
+fn graph(actions: &[Action]) -> String {
+    if actions.len() > GRAPH_CAP {
+        return format!(
+            "### Graph\n\nLeft out: {} actions are too many to draw (the limit is {GRAPH_CAP}). `cspctl graph --format mermaid` draws the manifests' dependency graph.\n",
+            actions.len()
+        );
+    }
+    let mut out = String::from("### Graph\n\n```mermaid\nflowchart LR\n");
+    let mut classes: Vec<(&str, Vec<String>)> = Vec::new();
+    for (i, action) in actions.iter().enumerate() {
+        let id = format!("a{i}");
+        let _ = writeln!(
+            out,
+            "  {id}[\"{} {}\"]",
+            label(action.action_type),
+            mermaid_text(&action.address)
+        );
+        let class = class_of(action);
+        match classes.iter_mut().find(|(c, _)| *c == class) {
+            Some((_, ids)) => ids.push(id),
+            None => classes.push((class, vec![id])),
+        }
+    }
+    for (i, action) in actions.iter().enumerate() {
+        for dependency in &action.depends_on {
+            if let Some(j) = actions.iter().position(|a| &a.address == dependency) {
+                let _ = writeln!(out, "  a{j} --> a{i}");
+            }
+        }
+    }
+    for (class, ids) in &classes {
+        let _ = writeln!(out, "  classDef {class} {}", class_style(class));
+        let _ = writeln!(out, "  class {} {class}", ids.join(","));
+    }
+    out.push_str("```\n");
+    out
+}
+
+/// Blocked and waiting actions look alike whatever they do; the rest by type.
+fn class_of(action: &Action) -> &'static str {
+    match (action.status, action.action_type) {
+        (ActionStatus::Blocked, _) => "blocked",
+        (ActionStatus::Manual, _) | (_, ActionType::Manual) => "manual",
+        (_, ActionType::Create) => "create",
+        (_, ActionType::Update) => "update",
+        (_, ActionType::Suspend) => "suspend",
+        (_, ActionType::Reactivate) => "reactivate",
+        (_, ActionType::SetSupportContact | ActionType::ResetSupportContact) => "support",
+    }
+}
+
+fn class_style(class: &str) -> &'static str {
+    match class {
+        "create" => "fill:#dafbe1,stroke:#1a7f37,color:#000",
+        "update" => "fill:#fff8c5,stroke:#9a6700,color:#000",
+        "suspend" => "fill:#ffebe9,stroke:#cf222e,color:#000",
+        "reactivate" => "fill:#ddf4ff,stroke:#0969da,color:#000",
+        "support" => "fill:#fbefff,stroke:#8250df,color:#000",
+        "manual" => "fill:#f6f8fa,stroke:#57606a,stroke-dasharray:4 4,color:#000",
+        _ => "fill:#eaeef2,stroke:#cf222e,stroke-dasharray:4 4,color:#000",
+    }
+}
+
+/// Text inside a quoted Mermaid label: anything but plain ASCII as Mermaid's
+/// `#code;` entity, so quotes, brackets, `<`, `#` and newlines stay text.
+fn mermaid_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() || " /.-_:,+()".contains(c) {
+            out.push(c);
+        } else {
+            let _ = write!(out, "#{};", u32::from(c));
+        }
+    }
+    out
+}
+
+/// Section 6: the live objects no manifest declares, folded, at most `cap` listed.
+/// Empty when there are none.
+fn unmanaged_list(unmanaged: &[Unmanaged], cap: usize) -> String {
+    if unmanaged.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "<details><summary>Unmanaged: {} no manifest declares (cspctl leaves them alone)</summary>\n\n",
+        count(unmanaged.len(), "live object")
+    );
+    let items: Vec<String> = unmanaged
+        .iter()
+        .map(|object| {
+            // Every field named: a new one must be placed here (or explicitly skipped).
+            let Unmanaged { kind, id, name } = object;
+            format!("{} {} (id {})", code(kind), text(name), code(id))
+        })
+        .collect();
+    push_capped(&mut out, "", &items, cap);
+    out.push_str(CLOSE);
+    out
+}
+
+fn footer(backend: &str, full_plan: Option<&str>) -> String {
+    let mut out = format!(
+        "---\n\nPlanned against {}. To apply exactly what was reviewed, save the plan with `cspctl plan --out plan.json` and run `cspctl apply plan.json`; it refuses if anything changed since.",
+        code(backend)
+    );
+    if let Some(full_plan) = full_plan {
+        let _ = write!(out, " Full plan: {}.", place(full_plan));
+    }
+    out.push('\n');
+    out
+}
+
+/// What the truncated comment leaves out.
+struct Omitted {
+    actions: usize,
+    customers: usize,
+    graph: bool,
+    unmanaged: bool,
+    shortened: bool,
+}
+
+/// The truncation notice, or nothing when nothing was left out. Never longer than
+/// for every count at its total and every flag set, which is what is reserved.
+fn notice(
+    omitted: &Omitted,
+    actions: usize,
+    customers: usize,
+    max_len: usize,
+    full_plan: Option<&str>,
+) -> String {
+    let mut what = Vec::new();
+    if omitted.actions > 0 {
+        let mut details = format!("the details of {} of {actions} actions", omitted.actions);
+        if omitted.customers > 0 {
+            let _ = write!(details, " ({} of {customers} customers)", omitted.customers);
+        }
+        what.push(details);
+    }
+    if omitted.graph {
+        what.push("the graph".to_owned());
+    }
+    if omitted.unmanaged {
+        what.push("the list of unmanaged objects".to_owned());
+    }
+    if omitted.shortened {
+        what.push("items of the lists above".to_owned());
+    }
+    if what.is_empty() {
+        return String::new();
+    }
+    let what = match what.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    let whole = match full_plan {
+        Some(place_of) => format!("the full plan is at {}", place(place_of)),
+        None => "for the full plan, run `cspctl plan --format json` (or save it with `--out`)"
+            .to_owned(),
+    };
+    format!(
+        "> [!NOTE]\n> **Truncated** to fit the comment limit ({max_len} bytes): left out are {what}; {whole}.\n"
+    )
+}
+
+/// A path or URL: a link when it is a plain http(s) URL, else a code span.
+fn place(where_: &str) -> String {
+    if where_.starts_with("https://") || where_.starts_with("http://") {
+        link(where_)
+    } else {
+        code(where_)
+    }
+}
+
+/// An http(s) URL as a link (its text is the URL); anything else as a code span, so
+/// a `javascript:` or malformed URL is never clickable.
+fn link(url: &str) -> String {
+    let plain = !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if plain && (url.starts_with("https://") || url.starts_with("http://")) {
+        let mut href = String::with_capacity(url.len());
+        for c in url.chars() {
+            match c {
+                '&' => href.push_str("&amp;"),
+                '"' => href.push_str("&quot;"),
+                '<' => href.push_str("&lt;"),
+                '>' => href.push_str("&gt;"),
+                '\'' => href.push_str("&#39;"),
+                c => href.push(c),
+            }
+        }
+        format!("<a href=\"{href}\">{}</a>", text(url))
+    } else {
+        code(url)
+    }
+}
+
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// Control and bidirectional-formatting characters shown escaped (`\n`,
+/// `\u{202e}`): they could break lines or reorder what a reviewer reads.
+pub fn escape_controls(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(hidden) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else if hidden(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Untrusted text for Markdown and HTML alike (a list item, a table cell, a
+/// `<summary>`): every character either would read as syntax written as an HTML
+/// entity, which both decode to the character and neither parses as syntax.
+pub fn text(s: &str) -> String {
+    let s = escape_controls(s);
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '|' | '`' | '\\' | '*' | '_' | '[' | ']' | '~' | '#' | '$' => {
+                let _ = write!(out, "&#{};", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Untrusted text as a code span: a backtick fence longer than any run of backticks
+/// inside, padded when the text starts or ends with a backtick or a space (which the
+/// span would otherwise eat). Not for table cells or HTML.
+pub fn code(s: &str) -> String {
+    let s = escape_controls(s);
+    if s.is_empty() {
+        return "`\"\"`".to_owned();
+    }
+    let mut longest = 0;
+    let mut run = 0;
+    for c in s.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.starts_with(['`', ' ']) || s.ends_with(['`', ' ']) {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{s}{pad}{fence}")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::plan::{LiveKey, Operation, PLAN_FORMAT_VERSION};
+
+    fn action(address: &str, customer: Option<&str>, action_type: ActionType) -> Action {
+        Action::new(
+            address.to_owned(),
+            customer.map(str::to_owned),
+            action_type,
+            Operation::Manual,
+        )
+    }
+
+    fn change(path: &str, before: Value, after: Value) -> FieldChange {
+        FieldChange {
+            path: path.to_owned(),
+            before,
+            after,
+        }
+    }
+
+    fn plan(actions: Vec<Action>, unmanaged: Vec<Unmanaged>) -> Plan {
+        Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            backend: "local:state.json".to_owned(),
+            summary: Summary::of(&actions, unmanaged.len()),
+            actions,
+            unmanaged,
+        }
+    }
+
+    fn render(plan: &Plan) -> String {
+        render_markdown(plan, &MarkdownOptions::default())
+    }
+
+    fn sample() -> Plan {
+        let mut buy = action(
+            "Subscription/contoso-e3",
+            Some("contoso"),
+            ActionType::Create,
+        );
+        buy.changes = vec![
+            change("billingCycle", Value::Null, json!("monthly")),
+            change(
+                "offerId",
+                Value::Null,
+                json!("CFQ7TTC0LH18:0001:CFQ7TTC0K5DM"),
+            ),
+            change("quantity", Value::Null, json!(10)),
+            change("termDuration", Value::Null, json!("P1Y")),
+        ];
+        buy.risks = vec![Risk::Purchase, Risk::CostIncrease, Risk::CustomerVisible];
+        buy.source = Some(SourceRef {
+            file: "manifests/contoso.yaml".to_owned(),
+            line: 12,
+            column: 9,
+        });
+        let mut more = action(
+            "Subscription/contoso-visio",
+            Some("contoso"),
+            ActionType::Update,
+        );
+        more.changes = vec![change("quantity", json!(5), json!(10))];
+        more.risks = vec![Risk::CostIncrease];
+        more.precondition = Some(Precondition {
+            key: LiveKey::SubscriptionId {
+                id: "s1".to_owned(),
+            },
+            fingerprint: Some("f".to_owned()),
+        });
+        let mut stop = action(
+            "Subscription/fabrikam-p2",
+            Some("fabrikam"),
+            ActionType::Suspend,
+        );
+        stop.changes = vec![change("status", json!("active"), json!("suspended"))];
+        stop.risks = vec![Risk::CustomerVisible];
+        stop.warnings = vec!["billing continues while suspended".to_owned()];
+        let mut invite = action("Reseller/northwind", None, ActionType::Manual);
+        invite.instructions = Some("Invite reseller Northwind.".to_owned());
+        invite.url = Some("https://partner.microsoft.com/x?a=1&b=2".to_owned());
+        let mut blocked = action(
+            "SupportContact/fabrikam-p2",
+            Some("fabrikam"),
+            ActionType::SetSupportContact,
+        );
+        blocked.status = ActionStatus::Blocked;
+        blocked.depends_on = vec![
+            "Reseller/northwind".to_owned(),
+            "Subscription/fabrikam-p2".to_owned(),
+        ];
+        plan(
+            vec![buy, more, stop, invite, blocked],
+            vec![Unmanaged {
+                kind: "Customer".to_owned(),
+                id: "0c1d".to_owned(),
+                name: "adatum.onmicrosoft.com".to_owned(),
+            }],
+        )
+    }
+
+    #[test]
+    fn sections_come_in_order() {
+        let out = render(&sample());
+        assert!(
+            out.starts_with("<!-- cspctl:plan -->\n## cspctl plan\n\n**Plan: "),
+            "{out}"
+        );
+        let order = [
+            "| Change | Count |",
+            "> [!CAUTION]\n> **Purchases (1)**",
+            "> - `Subscription/contoso-e3`: 10 × `CFQ7TTC0LH18:0001:CFQ7TTC0K5DM`, term P1Y, monthly billing\n",
+            "> **Cost increases (1)**",
+            "> - `Subscription/contoso-visio`: `quantity`: 5 → 10\n",
+            "> **Suspensions (1)**",
+            "> **Warnings (1)**",
+            "### Manual steps",
+            "- `Reseller/northwind`: Invite reseller Northwind. <a href=\"https://partner.microsoft.com/x?a=1&amp;b=2\">",
+            "- `SupportContact/fabrikam-p2` waits for `Reseller/northwind`\n",
+            "<details><summary>Resellers — 1 change (1 waiting on a person)</summary>\n\n",
+            "<details><summary>Customer contoso — 2 changes (1 purchase)</summary>\n\n",
+            "- **create** `Subscription/contoso-e3` — purchase, cost increase, customer visible · `manifests/contoso.yaml:12`\n  - `billingCycle` = monthly\n",
+            "<details><summary>Customer fabrikam — 2 changes (1 suspension, 1 blocked)</summary>",
+            "```mermaid\nflowchart LR\n",
+            "  a3 --> a4\n  a2 --> a4\n",
+            "Unmanaged: 1 live object",
+            "Planned against `local:state.json`.",
+        ];
+        let mut at = 0;
+        for needle in order {
+            let found = out[at..]
+                .find(needle)
+                .unwrap_or_else(|| panic!("{needle:?} not after byte {at} in:\n{out}"));
+            at += found + needle.len();
+        }
+        assert!(!out.contains("[!NOTE]"), "{out}");
+        assert!(out.ends_with('\n'));
+    }
+
+    #[test]
+    fn counts_table_lists_only_non_zero_rows() {
+        let out = render(&sample());
+        assert!(out.contains("| create | 1 |\n| update | 1 |\n| suspend | 1 |\n| set support contact | 1 |\n| manual step | 1 |\n| waiting on a person (status manual) | 1 |\n| blocked by a manual step | 1 |\n| unmanaged objects (left alone) | 1 |\n"), "{out}");
+        assert!(!out.contains("| reactivate |"), "{out}");
+    }
+
+    #[test]
+    fn no_changes_is_short() {
+        assert_eq!(
+            render(&plan(Vec::new(), Vec::new())),
+            "<!-- cspctl:plan -->\n## cspctl plan\n\nNo changes. The live state matches the manifests.\n"
+        );
+        let out = render(&plan(Vec::new(), sample().unmanaged));
+        assert!(
+            out.contains("No changes.") && out.contains("adatum.onmicrosoft.com"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(
+            text("</details><script>|x|`a`*b*_[c](d)\\ #e $f$ &amp;"),
+            "&lt;/details&gt;&lt;script&gt;&#124;x&#124;&#96;a&#96;&#42;b&#42;&#95;&#91;c&#93;(d)&#92; &#35;e &#36;f&#36; &amp;amp;"
+        );
+        assert_eq!(
+            text("a\nb\u{1b}c\u{202e}d"),
+            "a&#92;nb&#92;u{1b}c&#92;u{202e}d"
+        );
+        assert_eq!(code("plain"), "`plain`");
+        assert_eq!(code("a`b"), "``a`b``");
+        assert_eq!(code("`x``"), "``` `x`` ```");
+        assert_eq!(code("a\nb"), "`a\\nb`");
+        assert_eq!(code(""), "`\"\"`");
+        assert_eq!(
+            mermaid_text("Customer/\"x\"<b>#1;\n"),
+            "Customer/#34;x#34;#60;b#62;#35;1#59;#10;"
+        );
+        assert_eq!(link("javascript:alert(1)"), "`javascript:alert(1)`");
+        assert_eq!(link("https://x y"), "`https://x y`");
+    }
+
+    #[test]
+    fn graph_is_capped() {
+        let many: Vec<Action> = (0..=GRAPH_CAP)
+            .map(|i| action(&format!("Subscription/s{i}"), Some("c"), ActionType::Update))
+            .collect();
+        let out = render(&plan(many, Vec::new()));
+        assert!(!out.contains("```mermaid"), "{out}");
+        assert!(out.contains("`cspctl graph --format mermaid`"), "{out}");
+    }
+
+    #[test]
+    fn rendering_is_deterministic() {
+        assert_eq!(
+            render(&sample()).into_bytes(),
+            render(&sample()).into_bytes()
+        );
+    }
+
+    #[test]
+    fn tiny_limits_are_respected() {
+        let plan = sample();
+        for max_len in [0, 1, 10, 100, 300, 600, 1000, 1500, 2000, 3000] {
+            let out = render_markdown(
+                &plan,
+                &MarkdownOptions {
+                    max_len,
+                    ..MarkdownOptions::default()
+                },
+            );
+            assert!(out.len() <= max_len, "{max_len}: {}", out.len());
+        }
+    }
+}
