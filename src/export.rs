@@ -822,24 +822,9 @@ impl<'a> Exporter<'a> {
                     }
                 }
             }
-            // A friendly name identifies one subscription of a customer (any case):
-            // `cspctl validate` rejects two manifests with the same one.
-            let mut seen: HashMap<String, &LiveSubscription> = HashMap::new();
-            for draft in kept {
-                let key = draft.live.friendly_name.to_lowercase();
-                if let Some(first) = seen.get(&key) {
-                    let subject = subscription_subject(draft.live, &customer.live.domain);
-                    let message = format!(
-                        "not exported: subscription {} has the same friendly name, and a friendly name identifies one subscription of a customer; rename one of them in Partner Center, then export again; {UNMANAGED}",
-                        first.id
-                    );
-                    self.warn(subject, message);
-                    self.skip("Subscription", &draft.live.id);
-                    continue;
-                }
-                seen.insert(key, draft.live);
-                drafts.push(draft);
-            }
+            // Subscriptions of a customer may share a friendly name: each is adopted by
+            // its `spec.id`, which `cspctl validate` accepts.
+            drafts.extend(kept);
         }
         drafts
     }
@@ -1936,7 +1921,6 @@ mod tests {
             "Subscription \"New commerce\" (0000002a-0000-4000-8000-000000000000) of nomca.onmicrosoft.com: not exported: it is a new-commerce subscription, and the customer has no Microsoft Customer Agreement",
             "Subscription \"Unknown MPN\" (0000002b-0000-4000-8000-000000000000) of contoso.onmicrosoft.com: not exported: its reseller of record is MPN ID 777, which is not an exported indirect reseller",
             "Subscription \"Unrelated\" (0000002c-0000-4000-8000-000000000000) of nomca.onmicrosoft.com: not exported: its reseller of record is `adatum` (MPN ID 5357564), which is not one of the customer's declared resellers",
-            "Subscription \"CONTOSO e3\" (0000002d-0000-4000-8000-000000000000) of contoso.onmicrosoft.com: not exported: subscription 0000000a-0000-4000-8000-000000000000 has the same friendly name",
             "Subscription \"NCE contact\" (0000002e-0000-4000-8000-000000000000) of contoso.onmicrosoft.com: not exported: it has a designated support contact but is a new-commerce subscription",
             "Subscription \"Stranger contact\" (0000002f-0000-4000-8000-000000000000) of contoso.onmicrosoft.com: not exported: its support contact \"Stranger\"",
             "Subscription \"Zero seats\" (00000030-0000-4000-8000-000000000000) of contoso.onmicrosoft.com: not exported: the manifest schema rejects what Partner Center holds (`spec.quantity`",
@@ -1949,7 +1933,15 @@ mod tests {
                 "missing warning:\n{expected}\nin:\n{text}"
             );
         }
-        assert_eq!(export.warnings.len(), 13, "{text}");
+        assert_eq!(export.warnings.len(), 12, "{text}");
+        // Two subscriptions of a customer with one friendly name (any case) are both
+        // exported, each adopted by its id.
+        let stream = export.to_stream();
+        assert!(stream.contains("friendlyName: CONTOSO e3"), "{stream}");
+        assert!(
+            stream.contains("id: 0000002d-0000-4000-8000-000000000000"),
+            "{stream}"
+        );
         assert!(
             export
                 .warnings
@@ -1959,9 +1951,9 @@ mod tests {
                     || w.message.contains("location")),
             "{text}"
         );
-        // Exported: contoso (3 + 0), nomca (1 legacy); skipped: lonely, india.
+        // Exported: contoso (3, and "CONTOSO e3"), nomca (1 legacy); skipped: lonely, india.
         let counts = export.counts();
-        assert_eq!((counts.customers, counts.subscriptions), (2, 4), "{text}");
+        assert_eq!((counts.customers, counts.subscriptions), (2, 5), "{text}");
         assert!(
             export
                 .skipped

@@ -6,8 +6,8 @@
 //! These are the planner's own checks. The local tenant and the simulator enforce
 //! Partner Center's rules separately, so one can catch the other's mistakes.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::manifest::model::{BillingCycle, Kind, TermDuration};
@@ -65,17 +65,28 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
         |s| s.spec.id.as_ref().map(|t| t.to_ascii_lowercase()),
         &mut out,
     );
+    // A friendly name finds the live subscription of a manifest without `spec.id`,
+    // so it must be unique among those; subscriptions adopted by id may share one
+    // (Partner Center allows it, and an exported tenant often has two "Microsoft
+    // 365 Business Basic"), unless a manifest without an id would find them too.
+    let friendly_key = |s: &Object<crate::manifest::model::SubscriptionSpec>| {
+        format!(
+            "{}\u{0}{}",
+            s.spec.customer,
+            friendly_name(s).to_lowercase()
+        )
+    };
+    let found_by_name: HashSet<String> = m
+        .subscriptions
+        .iter()
+        .filter(|s| s.spec.id.is_none())
+        .map(friendly_key)
+        .collect();
     unique_values(
         &m.subscriptions,
         "spec.friendlyName",
         "friendly name for this customer",
-        |s| {
-            Some(format!(
-                "{}\u{0}{}",
-                s.spec.customer,
-                friendly_name(s).to_lowercase()
-            ))
-        },
+        |s| Some(friendly_key(s)).filter(|key| found_by_name.contains(key)),
         &mut out,
     );
 

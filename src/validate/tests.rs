@@ -211,3 +211,39 @@ fn every_problem_is_reported_sorted_by_position() {
         .collect();
     assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{found:?}");
 }
+
+/// A legacy subscription of customer `c` with a friendly name and, maybe, an adopted id.
+fn named_subscription(name: &str, friendly: &str, id: Option<&str>) -> String {
+    let id = id.map_or_else(String::new, |id| format!(", id: {id}"));
+    format!(
+        "---\napiVersion: cspctl/v1\nkind: Subscription\nmetadata: {{name: {name}}}\nspec: {{customer: c, offerId: \"{LEGACY}\", quantity: 1, termDuration: P1M, billingCycle: monthly, friendlyName: \"{friendly}\"{id}}}\n"
+    )
+}
+
+#[test]
+fn a_friendly_name_is_unique_unless_every_subscription_sharing_it_is_adopted_by_id() {
+    let base = format!("{RESELLER}{}", customer("c", "c.onmicrosoft.com", "US", ""));
+    let a = "11111111-2222-4333-8444-555555555555";
+    let b = "11111111-2222-4333-8444-666666666666";
+    // Both adopted by id (an exported tenant with two "Office 365 E3"): fine.
+    let both_ids = format!(
+        "{base}{}{}",
+        named_subscription("e3-a", "Office 365 E3", Some(a)),
+        named_subscription("e3-b", "office 365 e3", Some(b))
+    );
+    assert_eq!(problems(&both_ids), Vec::<String>::new());
+    // One found by name would be ambiguous: refused, on the second.
+    for (first, second) in [(Some(a), None), (None, Some(b)), (None, None)] {
+        let text = format!(
+            "{base}{}{}",
+            named_subscription("e3-a", "Office 365 E3", first),
+            named_subscription("e3-b", "Office 365 E3", second)
+        );
+        let found = problems(&text);
+        assert_eq!(found.len(), 1, "{first:?} {second:?}: {found:?}");
+        assert!(
+            found[0].contains("duplicate-value: duplicate friendly name for this customer `office 365 e3`: `e3-a` uses it too"),
+            "{found:?}"
+        );
+    }
+}
