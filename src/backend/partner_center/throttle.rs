@@ -44,6 +44,14 @@
 //!   second, and nothing while the key is idle (an idle key does not drift to a
 //!   rate it never tried). This probes back above the limit, so a limit that rose
 //!   is found again.
+//! - **A floor for the partner**: its pace never drops below half the highest rate
+//!   measured at one of its episodes in the last `forget_after`, nor below half of
+//!   Partner Center's documented 500 requests a minute. Partner Center also
+//!   answers 429 at random, at any rate; each such 429 looks like an empty bucket,
+//!   and the rate measured since the previous one includes our own pause and is
+//!   capped by our own pace, so without a floor every one cut further (a request a
+//!   second in a CI run with 5 % random 429s). Below the floor, requests still wait
+//!   each `Retry-After`.
 //! - **Pacing**: requests of a key are spaced `1 / rate` apart (next slot, GCRA
 //!   without burst tolerance), reserved before each attempt.
 //! - **Forgetting**: a key with no new episode for `forget_after` is unlimited
@@ -130,6 +138,21 @@ use tokio::time::Instant;
 const PARTNER_LEVEL: &[&str] = &["relationshiprequests"];
 /// Fewer admitted requests than this within `rate_window` is no rate estimate.
 const MIN_SAMPLES: f64 = 4.0;
+/// The partner's pace never drops below this share of the highest rate measured at
+/// one of its episodes in the last `forget_after`. Partner Center also answers 429
+/// for reasons of its own, at any rate: each such 429 looks like an empty bucket,
+/// and the rate measured since the last one includes our own `Retry-After` pause,
+/// so without a floor every one cuts the pace further. With few requests in flight
+/// none is left to refute the episode, and the pace collapsed to a request a second
+/// (in one CI run, 296 requests in 300 s). A real limit is measured again at every
+/// episode, so the floor sits at half of it and never binds; if the limit falls
+/// below the floor (another application of the partner using its share), requests
+/// still wait each `Retry-After`.
+const PARTNER_FLOOR_SHARE: f64 = 0.5;
+/// Nor below half of Partner Center's documented limit of 500 requests a minute
+/// per tenant (partner-center-api.md §4): the peak itself is measured at whatever
+/// pace the work allowed, which on a busy machine may be a few requests a second.
+const PARTNER_FLOOR_RATE: f64 = 250.0 / 60.0;
 /// Two 429s on different keys with at most this many requests admitted in between
 /// are "back to back": answers of requests in flight together arrive in any order.
 const BACK_TO_BACK: u64 = 2;
@@ -283,6 +306,15 @@ struct Key {
     late: (u32, u32),
     /// The last 429 taken for noise (see [`Blame::Noise`]).
     noise_at: Option<Instant>,
+    /// Fewer requests admitted between two episodes is no measurement.
+    measure_min: u64,
+    /// The pace never goes below this share of `peak` (0: no floor)...
+    floor_share: f64,
+    /// ...nor below this many requests a second (0: no floor).
+    floor_rate: f64,
+    /// The highest rate measured at an episode (bucket empty at both ends), and
+    /// when: what the server has been seen to sustain.
+    peak: Option<(f64, Instant)>,
 }
 
 impl Key {
@@ -303,6 +335,10 @@ impl Key {
             provisional: None,
             late: (0, 0),
             noise_at: None,
+            measure_min: 1,
+            floor_share: 0.0,
+            floor_rate: 0.0,
+            peak: None,
         }
     }
 
@@ -371,6 +407,9 @@ impl Key {
                 recent_at: self.recent_at,
                 last_used: self.last_used,
                 epoch: self.epoch,
+                measure_min: self.measure_min,
+                floor_share: self.floor_share,
+                floor_rate: self.floor_rate,
                 ..Key::new(now)
             };
         } else if age > tuning.blame_window {
@@ -393,9 +432,10 @@ impl Key {
             Some(_) if !self.confirmed => None,
             Some(start) if now > start && now - start <= tuning.measure_window => {
                 let measured = self.admitted as f64 / (now - start).as_secs_f64();
-                // Nothing admitted is no measurement (the server may not have been
-                // asked): then the pace is cut from what it was.
-                self.measured = (self.admitted > 0).then_some(measured);
+                // Too few admitted is no measurement (the server may not have been
+                // asked, or the 429s were not a bucket's): then the pace is cut
+                // from what it was.
+                self.measured = (self.admitted >= self.measure_min).then_some(measured);
                 self.measured
             }
             _ => {
@@ -408,7 +448,26 @@ impl Key {
             (Some(observed), Some(rate)) => Some(observed.min(rate)),
             (observed, rate) => observed.or(rate),
         };
-        self.rate = base.map(|base| (base * tuning.decrease).max(tuning.min_rate.max(1e-6)));
+        if let Some(measured) = self.measured {
+            let stale = self
+                .peak
+                .is_some_and(|(_, at)| now.saturating_duration_since(at) > tuning.forget_after);
+            if stale || self.peak.is_none_or(|(peak, _)| measured >= peak) {
+                self.peak = Some((measured, now));
+            }
+        }
+        let floor = match self.peak {
+            Some((peak, at)) if now.saturating_duration_since(at) <= tuning.forget_after => {
+                peak * self.floor_share
+            }
+            _ => 0.0,
+        }
+        .max(self.floor_rate);
+        self.rate = base.map(|base| {
+            (base * tuning.decrease)
+                .max(floor)
+                .max(tuning.min_rate.max(1e-6))
+        });
         self.episode = Some(now);
         self.confirmed = true;
         self.admitted = 0;
@@ -446,7 +505,17 @@ impl Limiter {
     pub fn new(tuning: ThrottleTuning, now: Instant) -> Limiter {
         Limiter {
             tuning,
-            partner: Key::new(now),
+            // A partner's limit is hundreds a minute: a `Retry-After` refills
+            // several requests' worth, so fewer than a handful admitted between two
+            // episodes means 429s that were not its bucket's (Partner Center also
+            // refuses at random), and measuring our own trickle would collapse the
+            // pace. Customers' limits may be that small.
+            partner: Key {
+                measure_min: MIN_SAMPLES as u64,
+                floor_share: PARTNER_FLOOR_SHARE,
+                floor_rate: PARTNER_FLOOR_RATE,
+                ..Key::new(now)
+            },
             customers: HashMap::new(),
             unexplained: None,
             admitted_total: 0,
@@ -821,14 +890,23 @@ mod tests {
             }
         }
         // A request sent after the cut and refused starts a new episode, measured:
-        // 10 admitted in the 5 s since the last one began.
-        let t3 = traffic(&mut limiter, &p, t2, 10, 1.0);
+        // 100 admitted in the 5 s since the last one began.
+        let t3 = traffic(&mut limiter, &p, t2, 100, 1.0);
         let blame = limiter.throttled(&p, t3 - secs(0.01), secs(1.0), t3);
         assert_eq!(blame, Blame::Partner);
         let measured = limiter.partner.measured.expect("measured");
-        assert!((measured - 2.0).abs() < 1e-9, "{measured}");
+        assert!((measured - 20.0).abs() < 1e-9, "{measured}");
         let cut = limiter.partner.rate.unwrap();
-        assert!((cut - 2.0 * decrease).abs() < 1e-9, "{cut}");
+        assert!((cut - 20.0 * decrease).abs() < 1e-9, "{cut}");
+        // A limit measured below the partner's floor (half the documented 500 a
+        // minute) is paced at the floor: requests beyond it wait their Retry-After.
+        let t4 = traffic(&mut limiter, &p, t3 + secs(1.0), 4, 1.0);
+        limiter.throttled(&p, t4 - secs(0.01), secs(1.0), t4);
+        assert!((limiter.partner.measured.unwrap() - 4.0 / 2.0).abs() < 1e-9);
+        assert_eq!(
+            limiter.partner.rate,
+            Some(PARTNER_FLOOR_RATE.max(20.0 * 0.5))
+        );
     }
 
     #[test]
@@ -1025,6 +1103,38 @@ mod tests {
         assert_eq!(limiter.partner.episode, None);
         assert_eq!(limiter.partner.rate, None);
         go(&mut limiter, &customer("c"), t2 + secs(0.01));
+    }
+
+    /// Partner Center answering a share of requests 429 whatever the rate: every
+    /// one looks like an empty bucket, and the rate measured since the previous one
+    /// includes our own pause. Without a floor each cut the pace further (20/s to
+    /// under 1/s in 20 episodes); with it the pace stays at half the peak.
+    #[test]
+    fn random_partner_429s_do_not_collapse_the_pace() {
+        let t0 = Instant::now();
+        let mut limiter = Limiter::new(ThrottleTuning::default(), t0);
+        let partner = Scope::Partner;
+        // Unlimited at 20/s until the first 429, then one every 20 requests, each
+        // followed by a one-second pause, at whatever pace the limiter sets.
+        let mut now = traffic(&mut limiter, &partner, t0, 40, 2.0);
+        limiter.throttled(&partner, now, secs(1.0), now);
+        let mut peak: f64 = 0.0;
+        for _ in 0..40 {
+            now += secs(1.0);
+            let rate = limiter.partner.rate.expect("paced after a 429");
+            now = traffic(&mut limiter, &partner, now, 20, 20.0 / rate);
+            limiter.throttled(&partner, now, secs(1.0), now);
+            peak = peak.max(limiter.partner.peak.map_or(0.0, |(p, _)| p));
+        }
+        let rate = limiter.partner.rate.expect("paced");
+        assert!(
+            peak > 5.0,
+            "a first measurement near the server's rate: {peak}"
+        );
+        assert!(
+            rate >= peak * 0.5,
+            "the pace {rate}/s fell under half the peak {peak}/s"
+        );
     }
 
     #[test]
