@@ -313,7 +313,11 @@ fn markdown_group(
             let _ = writeln!(out, "  {}", md::text(note));
         }
     }
-    let _ = writeln!(out, "\n</details>\n");
+    // A blank line ends the last list or table before the HTML block.
+    if !out.ends_with("\n\n") {
+        out.push('\n');
+    }
+    out.push_str("</details>\n\n");
     out
 }
 
