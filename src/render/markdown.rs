@@ -324,11 +324,16 @@ fn head(plan: &Plan, summary: &Summary) -> String {
             let _ = writeln!(out, "| {} | {n} |", label(action_type));
         }
     }
+    let manual_steps = by_type.get(&ActionType::Manual).copied().unwrap_or(0);
     for (status, label) in [
-        (ActionStatus::Manual, "waiting on a person (status manual)"),
+        (ActionStatus::Manual, "other changes waiting on a person"),
         (ActionStatus::Blocked, "blocked by a manual step"),
     ] {
-        let n = by_status.get(&status).copied().unwrap_or(0);
+        let mut n = by_status.get(&status).copied().unwrap_or(0);
+        if status == ActionStatus::Manual {
+            // Manual steps are counted above; only other types waiting are news.
+            n = n.saturating_sub(manual_steps);
+        }
         if n > 0 {
             let _ = writeln!(out, "| {label} | {n} |");
         }
@@ -1273,7 +1278,7 @@ mod tests {
     #[test]
     fn counts_table_lists_only_non_zero_rows() {
         let out = render(&sample());
-        assert!(out.contains("| create | 1 |\n| update | 1 |\n| suspend | 1 |\n| set support contact | 1 |\n| manual step | 1 |\n| waiting on a person (status manual) | 1 |\n| blocked by a manual step | 1 |\n| unmanaged objects (left alone) | 1 |\n"), "{out}");
+        assert!(out.contains("| create | 1 |\n| update | 1 |\n| suspend | 1 |\n| set support contact | 1 |\n| manual step | 1 |\n| blocked by a manual step | 1 |\n| unmanaged objects (left alone) | 1 |\n"), "{out}");
         assert!(!out.contains("| reactivate |"), "{out}");
     }
 
