@@ -220,3 +220,29 @@ fn drift_annotations_point_at_the_drifted_manifest_lines() {
         "{lines:#?}"
     );
 }
+
+#[test]
+fn the_markdown_comment_names_files_relative_to_the_repository() {
+    let repository = tempfile::tempdir().expect("temp dir");
+    let manifests = fixture(repository.path());
+    let absolute = manifests.join("second");
+    let plan = in_actions(
+        &[
+            "plan",
+            absolute.to_str().expect("utf-8"),
+            "--state",
+            "s.json",
+            "--format",
+            "markdown",
+        ],
+        &manifests,
+        repository.path(),
+    );
+    assert!(plan.status.success(), "{}", text(&plan));
+    let out = String::from_utf8_lossy(&plan.stdout);
+    assert!(out.contains("`manifests/second/alpha.yaml:4`"), "{out}");
+    assert!(
+        !out.contains(repository.path().to_str().expect("utf-8")),
+        "{out}"
+    );
+}

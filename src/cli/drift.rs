@@ -100,6 +100,15 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     let mut report = drift_report(&plan, scope.as_ref(), args.ignore_unmanaged);
+    if matches!(args.format, DriftFormat::Markdown | DriftFormat::Github) {
+        // Issues and annotations show paths relative to the repository.
+        let root = super::github::workspace_root();
+        for object in &mut report.objects {
+            if let Some(source) = &mut object.source {
+                super::github::relativize(source, root.as_deref());
+            }
+        }
+    }
     let output = match args.format {
         DriftFormat::Text => render_drift_text(&report, settings.color_stdout),
         DriftFormat::Json => render_drift_json(&report),
@@ -107,12 +116,6 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             crate::render::drift::render_drift_markdown(&report, args.show_sensitive)
         }
         DriftFormat::Github => {
-            let root = super::github::workspace_root();
-            for object in &mut report.objects {
-                if let Some(source) = &mut object.source {
-                    super::github::relativize(source, root.as_deref());
-                }
-            }
             crate::render::drift::render_drift_github(&report, args.show_sensitive)
         }
     };

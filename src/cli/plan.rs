@@ -156,8 +156,9 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             .clone()
             .or_else(|| args.out.as_ref().map(|out| out.display().to_string())),
     };
-    if args.format == PlanFormat::Github {
-        // The saved plan keeps the paths as given; annotations need the repository's.
+    if matches!(args.format, PlanFormat::Github | PlanFormat::Markdown) {
+        // The saved plan keeps the paths as given; annotations and the comment
+        // show them relative to the repository.
         let mut annotated = plan.clone();
         super::github::relativize_sources(&mut annotated.actions);
         print!("{}", render_plan(&annotated, args.format, &render_options));
