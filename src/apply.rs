@@ -516,7 +516,7 @@ fn resolve(
 mod tests {
     use super::*;
     use crate::backend::report_retry;
-    use crate::plan::{ActionType, Summary};
+    use crate::plan::ActionType;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
@@ -629,13 +629,7 @@ mod tests {
     }
 
     fn plan_of(actions: Vec<Action>) -> Plan {
-        Plan {
-            format_version: 1,
-            backend: "scripted".into(),
-            summary: Summary::of(&actions, 0),
-            actions,
-            unmanaged: vec![],
-        }
+        Plan::new("scripted".into(), actions, vec![])
     }
 
     fn run(

@@ -290,7 +290,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::plan::{FieldChange, LiveKey, Operation, PLAN_FORMAT_VERSION, Summary};
+    use crate::plan::{FieldChange, LiveKey, Operation};
 
     /// `drift --format json` users read the committed schema; regenerate it with
     /// `CSPCTL_BLESS=1 cargo test --lib schema`.
@@ -323,22 +323,8 @@ mod tests {
         action
     }
 
-    fn change(path: &str, before: serde_json::Value, after: serde_json::Value) -> FieldChange {
-        FieldChange {
-            path: path.to_owned(),
-            before,
-            after,
-        }
-    }
-
     fn plan(actions: Vec<Action>, unmanaged: Vec<Unmanaged>) -> Plan {
-        Plan {
-            format_version: PLAN_FORMAT_VERSION,
-            backend: "local:state.json".into(),
-            summary: Summary::of(&actions, unmanaged.len()),
-            actions,
-            unmanaged,
-        }
+        Plan::new("local:state.json".into(), actions, unmanaged)
     }
 
     fn sample() -> Plan {
@@ -352,14 +338,22 @@ mod tests {
                     None,
                     ActionType::Manual,
                     Some("f"),
-                    vec![change("displayName", json!("Adatum"), json!("Adatum Ltd"))],
+                    vec![FieldChange::new(
+                        "displayName",
+                        json!("Adatum"),
+                        json!("Adatum Ltd"),
+                    )],
                 ),
                 action(
                     "Customer/contoso",
                     Some("contoso"),
                     ActionType::Create,
                     None,
-                    vec![change("companyName", json!(null), json!("Contoso"))],
+                    vec![FieldChange::new(
+                        "companyName",
+                        json!(null),
+                        json!("Contoso"),
+                    )],
                 ),
                 action(
                     "Relationship/fabrikam/nw",
@@ -374,8 +368,8 @@ mod tests {
                     ActionType::Suspend,
                     Some("f"),
                     vec![
-                        change("quantity", json!(12), json!(10)),
-                        change("status", json!("active"), json!("suspended")),
+                        FieldChange::new("quantity", json!(12), json!(10)),
+                        FieldChange::new("status", json!("active"), json!("suspended")),
                     ],
                 ),
             ],

@@ -1228,7 +1228,7 @@ const RESERVED: [&str; 13] = [
 ///   timestamp contains (`1 Microsoft Way` is plain; `98052`, `0x10`, `1e3`,
 ///   `2026-01-15`, `1_000`, `12:30` are quoted).
 pub fn is_plain_safe(text: &str) -> bool {
-    if is_guid(text) {
+    if crate::ids::is_guid(text) {
         // No YAML reader takes `8hex-4hex-4hex-4hex-12hex` for a number or a date.
         return true;
     }
@@ -1264,15 +1264,6 @@ pub fn is_plain_safe(text: &str) -> bool {
         }
     }
     true
-}
-
-fn is_guid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(group, len)| group.len() == len && group.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// A YAML double-quoted scalar with JSON-compatible escapes: `\"`, `\\`, `\n`, `\t`,

@@ -62,8 +62,7 @@ pub fn random_guid() -> String {
     format_guid(random_u64(), random_u64(), 4)
 }
 
-/// Whether `text` has the 8-4-4-4-12 hex shape of a GUID (for tests).
-#[cfg(test)]
+/// Whether `text` has the 8-4-4-4-12 hex shape of a GUID.
 pub(crate) fn is_guid(text: &str) -> bool {
     let parts: Vec<&str> = text.split('-').collect();
     parts.iter().map(|p| p.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]

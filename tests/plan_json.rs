@@ -11,9 +11,8 @@ use std::collections::BTreeMap;
 use cspctl::live::LiveStatus;
 use cspctl::manifest::model::{BillingCycle, TermDuration};
 use cspctl::plan::{
-    Action, ActionStatus, ActionType, FieldChange, LiveKey, ObjectRef, Operation,
-    PLAN_FORMAT_VERSION, Plan, Precondition, Risk, SourceRef, SubscriptionPatch, Summary,
-    Unmanaged,
+    Action, ActionStatus, ActionType, FieldChange, LiveKey, ObjectRef, Operation, Plan,
+    Precondition, Risk, SourceRef, SubscriptionPatch, Unmanaged,
 };
 use cspctl::render::{PlanFormat, RenderOptions, render_plan};
 use serde::Deserialize;
@@ -257,13 +256,7 @@ fn sample() -> Plan {
         id: "adad0000-0000-4000-8000-000000000001".to_owned(),
         name: "adatum.onmicrosoft.com".to_owned(),
     }];
-    Plan {
-        format_version: PLAN_FORMAT_VERSION,
-        backend: "local:.cspctl/state.json".to_owned(),
-        summary: Summary::of(&actions, unmanaged.len()),
-        actions,
-        unmanaged,
-    }
+    Plan::new("local:.cspctl/state.json".to_owned(), actions, unmanaged)
 }
 
 #[test]

@@ -13,8 +13,8 @@ use cspctl::live::Live;
 use cspctl::manifest::files::read_manifest_files;
 use cspctl::manifest::load::{SchemaValidators, load_manifests};
 use cspctl::plan::{
-    Action, ActionStatus, ActionType, FieldChange, LiveKey, Operation, PLAN_FORMAT_VERSION, Plan,
-    PlanOptions, Precondition, Risk, SourceRef, Summary, Unmanaged,
+    Action, ActionStatus, ActionType, FieldChange, LiveKey, Operation, Plan, PlanOptions,
+    Precondition, Risk, SourceRef, Unmanaged,
 };
 use cspctl::render::markdown::{GITHUB_COMMENT_LIMIT, MarkdownOptions, render_markdown};
 use cspctl::render::{PlanFormat, RenderOptions, render_plan};
@@ -72,22 +72,8 @@ fn action(address: &str, customer: Option<&str>, action_type: ActionType) -> Act
     }
 }
 
-fn change(path: &str, before: Value, after: Value) -> FieldChange {
-    FieldChange {
-        path: path.to_owned(),
-        before,
-        after,
-    }
-}
-
 fn plan(actions: Vec<Action>, unmanaged: Vec<Unmanaged>) -> Plan {
-    Plan {
-        format_version: PLAN_FORMAT_VERSION,
-        backend: "local:.cspctl/state.json".to_owned(),
-        summary: Summary::of(&actions, unmanaged.len()),
-        actions,
-        unmanaged,
-    }
+    Plan::new("local:.cspctl/state.json".to_owned(), actions, unmanaged)
 }
 
 fn existing(id: &str) -> Option<Precondition> {
@@ -108,21 +94,21 @@ fn sample() -> Plan {
 
     let mut customer = action("Customer/contoso", Some("contoso"), ActionType::Create);
     customer.changes = vec![
-        change("billing.address.city", Value::Null, json!("Redmond")),
-        change("billing.address.firstName", Value::Null, json!("Ana")),
-        change("billing.address.lastName", Value::Null, json!("Bowman")),
-        change(
+        FieldChange::new("billing.address.city", Value::Null, json!("Redmond")),
+        FieldChange::new("billing.address.firstName", Value::Null, json!("Ana")),
+        FieldChange::new("billing.address.lastName", Value::Null, json!("Bowman")),
+        FieldChange::new(
             "billing.address.phoneNumber",
             Value::Null,
             json!("4255550100"),
         ),
-        change(
+        FieldChange::new(
             "billing.email",
             Value::Null,
             json!("billing@contoso.example"),
         ),
-        change("companyName", Value::Null, json!("Contoso Ltd")),
-        change("domain", Value::Null, json!("contoso.onmicrosoft.com")),
+        FieldChange::new("companyName", Value::Null, json!("Contoso Ltd")),
+        FieldChange::new("domain", Value::Null, json!("contoso.onmicrosoft.com")),
     ];
     customer.risks = vec![Risk::CustomerVisible, Risk::Irreversible];
 
@@ -132,14 +118,14 @@ fn sample() -> Plan {
         ActionType::Create,
     );
     buy.changes = vec![
-        change("billingCycle", Value::Null, json!("monthly")),
-        change(
+        FieldChange::new("billingCycle", Value::Null, json!("monthly")),
+        FieldChange::new(
             "offerId",
             Value::Null,
             json!("CFQ7TTC0LH18:0001:CFQ7TTC0K5DM"),
         ),
-        change("quantity", Value::Null, json!(10)),
-        change("termDuration", Value::Null, json!("P1Y")),
+        FieldChange::new("quantity", Value::Null, json!(10)),
+        FieldChange::new("termDuration", Value::Null, json!("P1Y")),
     ];
     buy.risks = vec![Risk::Purchase, Risk::CostIncrease, Risk::CustomerVisible];
     buy.depends_on = vec!["Customer/contoso".to_owned()];
@@ -149,7 +135,7 @@ fn sample() -> Plan {
         Some("fabrikam"),
         ActionType::Update,
     );
-    seats.changes = vec![change("quantity", json!(5), json!(10))];
+    seats.changes = vec![FieldChange::new("quantity", json!(5), json!(10))];
     seats.risks = vec![Risk::CostIncrease];
     seats.precondition = existing("s1");
 
@@ -158,7 +144,11 @@ fn sample() -> Plan {
         Some("fabrikam"),
         ActionType::Suspend,
     );
-    suspend.changes = vec![change("status", json!("active"), json!("suspended"))];
+    suspend.changes = vec![FieldChange::new(
+        "status",
+        json!("active"),
+        json!("suspended"),
+    )];
     suspend.risks = vec![Risk::CustomerVisible];
     suspend.warnings = vec![
         "Partner Center keeps billing a suspended new-commerce subscription until its term ends."
@@ -172,7 +162,11 @@ fn sample() -> Plan {
         ActionType::SetSupportContact,
     );
     support.status = ActionStatus::Blocked;
-    support.changes = vec![change("reseller", json!("(provider)"), json!("northwind"))];
+    support.changes = vec![FieldChange::new(
+        "reseller",
+        json!("(provider)"),
+        json!("northwind"),
+    )];
     support.risks = vec![Risk::CustomerVisible];
     support.depends_on = vec!["Reseller/northwind".to_owned()];
     support.instructions =
@@ -282,17 +276,17 @@ fn huge() -> Plan {
         let name = format!("c{c:04}");
         let mut customer = action(&format!("Customer/{name}"), Some(&name), ActionType::Create);
         customer.changes = vec![
-            change(
+            FieldChange::new(
                 "billing.email",
                 Value::Null,
                 json!(format!("someone@{name}.example")),
             ),
-            change(
+            FieldChange::new(
                 "companyName",
                 Value::Null,
                 json!(format!("Customer {name} Ltd")),
             ),
-            change(
+            FieldChange::new(
                 "domain",
                 Value::Null,
                 json!(format!("{name}.onmicrosoft.com")),
@@ -307,12 +301,12 @@ fn huge() -> Plan {
                 ActionType::Create,
             );
             buy.changes = vec![
-                change(
+                FieldChange::new(
                     "offerId",
                     Value::Null,
                     json!("CFQ7TTC0LH18:0001:CFQ7TTC0K5DM"),
                 ),
-                change("quantity", Value::Null, json!(s + 1)),
+                FieldChange::new("quantity", Value::Null, json!(s + 1)),
             ];
             buy.risks = vec![Risk::Purchase, Risk::CostIncrease, Risk::CustomerVisible];
             buy.depends_on = vec![format!("Customer/{name}")];
@@ -452,12 +446,12 @@ fn untrusted_text_cannot_break_the_comment() {
     let evil_name = "evil</details><script>alert(1)</script>|x|";
     let mut customer = action("Customer/a`b``c", Some(evil_name), ActionType::Update);
     customer.changes = vec![
-        change(
+        FieldChange::new(
             "companyName",
             json!("| x |"),
             json!("a\n</details>\n```\n# heading\n<img src=x onerror=alert(1)>"),
         ),
-        change(
+        FieldChange::new(
             "billing.address.city\n# path",
             json!("[click](https://evil.example)"),
             json!("**bold** _it_ ~~s~~ $x$ &amp; \\"),

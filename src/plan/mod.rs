@@ -129,6 +129,16 @@ pub struct FieldChange {
     pub after: serde_json::Value,
 }
 
+impl FieldChange {
+    pub fn new(path: &str, before: serde_json::Value, after: serde_json::Value) -> FieldChange {
+        FieldChange {
+            path: path.to_owned(),
+            before,
+            after,
+        }
+    }
+}
+
 /// Where the object is declared.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SourceRef {
@@ -392,6 +402,17 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A plan of the current format version with its summary counted.
+    pub fn new(backend: String, actions: Vec<Action>, unmanaged: Vec<Unmanaged>) -> Plan {
+        Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            backend,
+            summary: Summary::of(&actions, unmanaged.len()),
+            actions,
+            unmanaged,
+        }
+    }
+
     /// Reads a saved plan (`plan --out`). The version is checked first, so a plan
     /// from another cspctl is reported as such rather than as a field mismatch.
     pub fn from_json(text: &str) -> Result<Plan, PlanFileError> {

@@ -21,9 +21,8 @@ use crate::manifest::model::{DesiredStatus, Kind, is_new_commerce_offer};
 use crate::manifest::source::SourceMap;
 use crate::manifest::{Object, Origin};
 use crate::plan::{
-    Action, ActionStatus, ActionType, FieldChange, LiveKey, ObjectRef, Operation,
-    PLAN_FORMAT_VERSION, Plan, Precondition, Risk, SourceRef, SubscriptionPatch, Summary,
-    Unmanaged,
+    Action, ActionStatus, ActionType, FieldChange, LiveKey, ObjectRef, Operation, Plan,
+    Precondition, Risk, SourceRef, SubscriptionPatch, Unmanaged,
 };
 use crate::validate::Desired;
 use crate::validate::rules::friendly_name;
@@ -161,13 +160,7 @@ pub fn plan(
     }
     let unmanaged = planner.unmanaged();
     let actions = planner.actions;
-    Ok(Plan {
-        format_version: PLAN_FORMAT_VERSION,
-        backend: options.backend.clone(),
-        summary: Summary::of(&actions, unmanaged.len()),
-        actions,
-        unmanaged,
-    })
+    Ok(Plan::new(options.backend.clone(), actions, unmanaged))
 }
 
 /// Re-reads the fingerprint of the live object a precondition names (`None` when it

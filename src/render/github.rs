@@ -262,7 +262,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::plan::{Operation, PLAN_FORMAT_VERSION, Summary, Unmanaged};
+    use crate::plan::{Operation, Unmanaged};
 
     fn source() -> Option<SourceRef> {
         Some(SourceRef {
@@ -285,13 +285,7 @@ mod tests {
     }
 
     fn plan(actions: Vec<Action>, unmanaged: Vec<Unmanaged>) -> Plan {
-        Plan {
-            format_version: PLAN_FORMAT_VERSION,
-            backend: "local:state.json".to_owned(),
-            summary: Summary::of(&actions, unmanaged.len()),
-            actions,
-            unmanaged,
-        }
+        Plan::new("local:state.json".to_owned(), actions, unmanaged)
     }
 
     #[test]

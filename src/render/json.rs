@@ -53,7 +53,6 @@ pub use crate::manifest::schema::to_pretty as schema_to_pretty;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{PLAN_FORMAT_VERSION, Summary};
 
     /// The committed plan schema is what the `Plan` types generate; regenerate it with
     /// `CSPCTL_BLESS=1 cargo test --lib schema`.
@@ -82,13 +81,7 @@ mod tests {
 
     #[test]
     fn json_starts_with_format_version_and_ends_with_newline() {
-        let plan = Plan {
-            format_version: PLAN_FORMAT_VERSION,
-            backend: "local:state.json".to_owned(),
-            summary: Summary::of(&[], 0),
-            actions: Vec::new(),
-            unmanaged: Vec::new(),
-        };
+        let plan = Plan::new("local:state.json".to_owned(), Vec::new(), Vec::new());
         let text = render_json(&plan);
         assert!(text.starts_with("{\n  \"format_version\": 1,\n"), "{text}");
         assert!(text.ends_with("}\n"));

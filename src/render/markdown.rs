@@ -1138,7 +1138,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::plan::{LiveKey, Operation, PLAN_FORMAT_VERSION};
+    use crate::plan::{LiveKey, Operation};
 
     fn action(address: &str, customer: Option<&str>, action_type: ActionType) -> Action {
         Action::new(
@@ -1149,22 +1149,8 @@ mod tests {
         )
     }
 
-    fn change(path: &str, before: Value, after: Value) -> FieldChange {
-        FieldChange {
-            path: path.to_owned(),
-            before,
-            after,
-        }
-    }
-
     fn plan(actions: Vec<Action>, unmanaged: Vec<Unmanaged>) -> Plan {
-        Plan {
-            format_version: PLAN_FORMAT_VERSION,
-            backend: "local:state.json".to_owned(),
-            summary: Summary::of(&actions, unmanaged.len()),
-            actions,
-            unmanaged,
-        }
+        Plan::new("local:state.json".to_owned(), actions, unmanaged)
     }
 
     fn render(plan: &Plan) -> String {
@@ -1178,14 +1164,14 @@ mod tests {
             ActionType::Create,
         );
         buy.changes = vec![
-            change("billingCycle", Value::Null, json!("monthly")),
-            change(
+            FieldChange::new("billingCycle", Value::Null, json!("monthly")),
+            FieldChange::new(
                 "offerId",
                 Value::Null,
                 json!("CFQ7TTC0LH18:0001:CFQ7TTC0K5DM"),
             ),
-            change("quantity", Value::Null, json!(10)),
-            change("termDuration", Value::Null, json!("P1Y")),
+            FieldChange::new("quantity", Value::Null, json!(10)),
+            FieldChange::new("termDuration", Value::Null, json!("P1Y")),
         ];
         buy.risks = vec![Risk::Purchase, Risk::CostIncrease, Risk::CustomerVisible];
         buy.source = Some(SourceRef {
@@ -1198,7 +1184,7 @@ mod tests {
             Some("contoso"),
             ActionType::Update,
         );
-        more.changes = vec![change("quantity", json!(5), json!(10))];
+        more.changes = vec![FieldChange::new("quantity", json!(5), json!(10))];
         more.risks = vec![Risk::CostIncrease];
         more.precondition = Some(Precondition {
             key: LiveKey::SubscriptionId {
@@ -1211,7 +1197,11 @@ mod tests {
             Some("fabrikam"),
             ActionType::Suspend,
         );
-        stop.changes = vec![change("status", json!("active"), json!("suspended"))];
+        stop.changes = vec![FieldChange::new(
+            "status",
+            json!("active"),
+            json!("suspended"),
+        )];
         stop.risks = vec![Risk::CustomerVisible];
         stop.warnings = vec!["billing continues while suspended".to_owned()];
         let mut invite = action("Reseller/northwind", None, ActionType::Manual);

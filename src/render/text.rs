@@ -327,9 +327,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::plan::{
-        LiveKey, ObjectRef, Operation, PLAN_FORMAT_VERSION, SubscriptionPatch, Summary,
-    };
+    use crate::plan::{LiveKey, ObjectRef, Operation, SubscriptionPatch};
 
     const COMMERCE: [&str; 4] = ["Global admin", "User admin", "Admin agent", "Sales agent"];
     const SUPPORT: [&str; 3] = ["Admin agent", "Global admin", "Helpdesk agent"];
@@ -346,14 +344,6 @@ mod tests {
         }
     }
 
-    fn change(path: &str, before: Value, after: Value) -> FieldChange {
-        FieldChange {
-            path: path.to_owned(),
-            before,
-            after,
-        }
-    }
-
     fn customer_ref() -> ObjectRef {
         ObjectRef {
             address: "Customer/contoso".to_owned(),
@@ -362,13 +352,7 @@ mod tests {
     }
 
     fn plan(actions: Vec<Action>, unmanaged: Vec<Unmanaged>) -> Plan {
-        Plan {
-            format_version: PLAN_FORMAT_VERSION,
-            backend: "local:state.json".to_owned(),
-            summary: Summary::of(&actions, unmanaged.len()),
-            actions,
-            unmanaged,
-        }
+        Plan::new("local:state.json".to_owned(), actions, unmanaged)
     }
 
     /// A create, an update (a string and a number), a manual action with instructions
@@ -377,9 +361,9 @@ mod tests {
     fn sample() -> Plan {
         let mut create = action("Customer/contoso", Some("contoso"), ActionType::Create);
         create.changes = vec![
-            change("companyName", Value::Null, json!("Contoso Ltd")),
-            change("billing.address.city", Value::Null, json!("Seattle")),
-            change("agreement", Value::Null, json!({"accepted": true})),
+            FieldChange::new("companyName", Value::Null, json!("Contoso Ltd")),
+            FieldChange::new("billing.address.city", Value::Null, json!("Seattle")),
+            FieldChange::new("agreement", Value::Null, json!({"accepted": true})),
         ];
         create.risks = vec![Risk::CustomerVisible, Risk::Irreversible];
         create.precondition = Some(Precondition {
@@ -392,7 +376,7 @@ mod tests {
         let mut invite = action("Reseller/northwind", None, ActionType::Manual);
         invite.instructions =
             Some("Invite reseller `Northwind` (MPN ID 1234567) in Partner Center.".to_owned());
-        invite.changes = vec![change("mpnId", Value::Null, json!("1234567"))];
+        invite.changes = vec![FieldChange::new("mpnId", Value::Null, json!("1234567"))];
         invite.precondition = Some(Precondition {
             key: LiveKey::Reseller {
                 tenant_id: "r1".to_owned(),
@@ -406,13 +390,13 @@ mod tests {
             ActionType::Update,
         );
         update.changes = vec![
-            change(
+            FieldChange::new(
                 "friendlyName",
                 json!("Office 365 E3 seats"),
                 json!("Microsoft 365 E3 seats"),
             ),
-            change("quantity", json!(10), json!(12)),
-            change("reseller", Value::Null, json!("")),
+            FieldChange::new("quantity", json!(10), json!(12)),
+            FieldChange::new("reseller", Value::Null, json!("")),
         ];
         update.risks = vec![Risk::CostIncrease];
         update.depends_on = vec!["Customer/contoso".to_owned()];
@@ -446,7 +430,11 @@ mod tests {
         );
         blocked.status = ActionStatus::Blocked;
         blocked.roles = SUPPORT.map(str::to_owned).to_vec();
-        blocked.changes = vec![change("reseller", json!("MPN 7654321"), json!("northwind"))];
+        blocked.changes = vec![FieldChange::new(
+            "reseller",
+            json!("MPN 7654321"),
+            json!("northwind"),
+        )];
         blocked.risks = vec![Risk::CustomerVisible];
         blocked.depends_on = vec!["Relationship/fabrikam/northwind".to_owned()];
         blocked.instructions = Some(
@@ -587,7 +575,11 @@ Plan: 1 to create, 1 to update, 1 support contact(s) to set, 2 manual, 1 blocked
     #[test]
     fn other_action_types_and_statuses() {
         let mut suspend = action("Subscription/a", Some("contoso"), ActionType::Suspend);
-        suspend.changes = vec![change("status", json!("active"), json!("suspended"))];
+        suspend.changes = vec![FieldChange::new(
+            "status",
+            json!("active"),
+            json!("suspended"),
+        )];
         let reactivate = action("Subscription/b", Some("contoso"), ActionType::Reactivate);
         let mut reset = action(
             "Subscription/c/supportContact",
@@ -622,7 +614,7 @@ Plan: 1 to create, 1 to update, 1 support contact(s) to set, 2 manual, 1 blocked
     #[test]
     fn control_characters_from_data_are_escaped() {
         let mut evil = action("Customer/x\x1b[31m", Some("x\ny"), ActionType::Update);
-        evil.changes = vec![change(
+        evil.changes = vec![FieldChange::new(
             "companyName",
             json!("a\x1b]0;pwned\x07"),
             json!("b\u{9b}c"),
