@@ -13,11 +13,12 @@ use serde_json::json;
 
 use crate::apply::{ActionOutcome, ApplyObserver, ApplyReport, DEFAULT_PARALLELISM, stale_actions};
 use crate::backend::RetryNotice;
-use crate::plan::{Action, Plan, SourceRef};
-use crate::render::github::{Annotation, Level, annotation_line};
+use crate::plan::{Action, Plan};
+use crate::render::github::{render_github_apply, render_github_stale};
 use crate::render::{PlanFormat, RenderOptions, render_plan};
 
 use super::backend::BackendArgs;
+use super::github::with_repository_paths;
 use super::plan::make_plan;
 use super::{DEFAULT_LOCK_TIMEOUT_SECONDS, EXIT_INTERRUPTED, EXIT_MANUAL, Settings};
 
@@ -255,7 +256,10 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
                     eprintln!("error: {address}: the live object {what}");
                 }
                 if args.format == ApplyFormat::Github {
-                    print!("{}", stale_annotations(&plan, &stale));
+                    print!(
+                        "{}",
+                        render_github_stale(&with_repository_paths(&plan), &stale)
+                    );
                 }
                 bail!(
                     "the saved plan {} is stale: {} object(s) changed since it was made; run plan again and review the new plan",
@@ -340,74 +344,13 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         println!();
         print!("{}", report.render());
         if args.format == ApplyFormat::Github {
-            print!("{}", apply_annotations(&plan, &report));
+            print!(
+                "{}",
+                render_github_apply(&with_repository_paths(&plan), &report)
+            );
         }
     }
     Ok(ExitCode::from(code))
-}
-
-/// The plan's actions with their sources relative to the repository, by address.
-fn sources_by_address(plan: &Plan) -> std::collections::HashMap<String, Option<SourceRef>> {
-    let mut actions = plan.actions.clone();
-    super::github::relativize_sources(&mut actions);
-    actions
-        .into_iter()
-        .map(|action| (action.address, action.source))
-        .collect()
-}
-
-/// An annotation per action of the report (failures first: GitHub shows only the
-/// first few of each level on a pull request), then the summary.
-fn apply_annotations(plan: &Plan, report: &ApplyReport) -> String {
-    let sources = sources_by_address(plan);
-    let mut annotations: Vec<Annotation> = report
-        .results
-        .iter()
-        .map(|(address, outcome)| {
-            let (level, message) = match outcome {
-                ActionOutcome::Applied => (Level::Notice, "applied".to_owned()),
-                ActionOutcome::Failed(error) => (Level::Error, format!("failed: {error}")),
-                ActionOutcome::Skipped(reason) => (Level::Warning, format!("skipped: {reason}")),
-                ActionOutcome::Waiting(reason) => (Level::Warning, format!("waiting: {reason}")),
-            };
-            Annotation {
-                level,
-                source: sources.get(address).cloned().flatten(),
-                title: format!("cspctl apply: {address}"),
-                message,
-            }
-        })
-        .collect();
-    // Stable: plan order within a level.
-    annotations.sort_by_key(|a| std::cmp::Reverse(a.level));
-    annotations.push(Annotation {
-        level: if report.failed() > 0 || report.interrupted {
-            Level::Error
-        } else {
-            Level::Notice
-        },
-        source: None,
-        title: "cspctl apply".to_owned(),
-        message: report.summary_line(),
-    });
-    annotations.iter().map(annotation_line).collect()
-}
-
-/// An error on the manifest line of each object that changed since the plan was
-/// made.
-fn stale_annotations(plan: &Plan, stale: &[(String, String)]) -> String {
-    let sources = sources_by_address(plan);
-    stale
-        .iter()
-        .map(|(address, what)| {
-            annotation_line(&Annotation {
-                level: Level::Error,
-                source: sources.get(address).cloned().flatten(),
-                title: format!("cspctl apply: stale plan: {address}"),
-                message: format!("the live object {what}; run plan again and review the new plan"),
-            })
-        })
-        .collect()
 }
 
 /// Exit code: 130 interrupted (as a shell reports SIGINT), 1 a failure, 3 manual

@@ -4,17 +4,17 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::plan::{Action, SourceRef};
+use crate::plan::{Plan, SourceRef};
 
-/// Rewrites each action's source file relative to the repository (see
-/// [`repository_path`]).
-pub fn relativize_sources(actions: &mut [Action]) {
+/// A copy of `plan` with each action's source file relative to the repository (see
+/// [`repository_path`]); the saved plan keeps the paths as given.
+pub fn with_repository_paths(plan: &Plan) -> Plan {
     let root = workspace_root();
-    for action in actions {
-        if let Some(source) = &mut action.source {
-            relativize(source, root.as_deref());
-        }
+    let mut plan = plan.clone();
+    for source in plan.actions.iter_mut().filter_map(|a| a.source.as_mut()) {
+        relativize(source, root.as_deref());
     }
+    plan
 }
 
 /// Rewrites one source reference (see [`repository_path`]).

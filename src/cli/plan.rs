@@ -157,11 +157,9 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             .or_else(|| args.out.as_ref().map(|out| out.display().to_string())),
     };
     if matches!(args.format, PlanFormat::Github | PlanFormat::Markdown) {
-        // The saved plan keeps the paths as given; annotations and the comment
-        // show them relative to the repository.
-        let mut annotated = plan.clone();
-        super::github::relativize_sources(&mut annotated.actions);
-        print!("{}", render_plan(&annotated, args.format, &render_options));
+        // Annotations and the comment show paths relative to the repository.
+        let shown = super::github::with_repository_paths(&plan);
+        print!("{}", render_plan(&shown, args.format, &render_options));
     } else {
         print!("{}", render_plan(&plan, args.format, &render_options));
     }

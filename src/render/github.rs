@@ -15,12 +15,14 @@
 //! Personal data is masked unless asked for ([`super::sensitive`]). The [`Annotation`]
 //! type and [`annotation_line`] are shared with apply and drift reports.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
 use super::markdown::escape_controls;
 use super::sensitive;
+use crate::apply::{ActionOutcome, ApplyReport};
 use crate::diagnostic::{github_data, github_property};
 use crate::plan::{
     Action, ActionStatus, ActionType, FieldChange, Plan, Precondition, Risk, SourceRef,
@@ -255,6 +257,68 @@ fn change_line(change: &FieldChange, creates: bool, show: bool) -> String {
 /// characters escaped.
 fn display(value: &Value) -> String {
     escape_controls(&super::display_value(value)).into_owned()
+}
+
+/// The plan's sources by action address.
+fn sources(plan: &Plan) -> HashMap<&str, &SourceRef> {
+    plan.actions
+        .iter()
+        .filter_map(|a| a.source.as_ref().map(|s| (a.address.as_str(), s)))
+        .collect()
+}
+
+/// An annotation per action of an apply's report (failures first, then what was
+/// skipped or waits, then what was applied; plan order within a level), then the
+/// summary: an error when anything failed or the apply was interrupted.
+pub fn render_github_apply(plan: &Plan, report: &ApplyReport) -> String {
+    let sources = sources(plan);
+    let mut annotations: Vec<Annotation> = report
+        .results
+        .iter()
+        .map(|(address, outcome)| {
+            let (level, message) = match outcome {
+                ActionOutcome::Applied => (Level::Notice, "applied".to_owned()),
+                ActionOutcome::Failed(error) => (Level::Error, format!("failed: {error}")),
+                ActionOutcome::Skipped(reason) => (Level::Warning, format!("skipped: {reason}")),
+                ActionOutcome::Waiting(reason) => (Level::Warning, format!("waiting: {reason}")),
+            };
+            Annotation {
+                level,
+                source: sources.get(address.as_str()).map(|s| (*s).clone()),
+                title: format!("cspctl apply: {address}"),
+                message,
+            }
+        })
+        .collect();
+    annotations.sort_by_key(|a| std::cmp::Reverse(a.level));
+    annotations.push(Annotation {
+        level: if report.failed() > 0 || report.interrupted {
+            Level::Error
+        } else {
+            Level::Notice
+        },
+        source: None,
+        title: "cspctl apply".to_owned(),
+        message: report.summary_line(),
+    });
+    annotations.iter().map(annotation_line).collect()
+}
+
+/// An error on the manifest line of each object that changed since a saved plan
+/// was made (`stale`: address and what happened to its live object).
+pub fn render_github_stale(plan: &Plan, stale: &[(String, String)]) -> String {
+    let sources = sources(plan);
+    stale
+        .iter()
+        .map(|(address, what)| {
+            annotation_line(&Annotation {
+                level: Level::Error,
+                source: sources.get(address.as_str()).map(|s| (*s).clone()),
+                title: format!("cspctl apply: stale plan: {address}"),
+                message: format!("the live object {what}; run plan again and review the new plan"),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
