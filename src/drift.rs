@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::live::CustomerScope;
 use crate::plan::{Action, ActionType, Plan, Precondition, SourceRef, Unmanaged};
 use crate::validate::Desired;
 
@@ -143,6 +144,25 @@ impl Scope {
             customers,
             resellers,
         })
+    }
+
+    /// The live customers in scope, by the domains and adopted tenant ids their
+    /// manifests declare (what a scoped read of Partner Center asks for).
+    pub fn live_scope(&self, desired: &Desired) -> CustomerScope {
+        let mut live = CustomerScope::default();
+        for customer in desired
+            .manifests
+            .customers
+            .iter()
+            .filter(|c| self.customers.contains(&c.name))
+        {
+            live.domains
+                .insert(customer.spec.domain.to_ascii_lowercase());
+            if let Some(id) = &customer.spec.tenant_id {
+                live.tenant_ids.insert(id.to_ascii_lowercase());
+            }
+        }
+        live
     }
 
     fn includes(&self, action: &Action) -> bool {

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use anyhow::bail;
 
 use crate::drift::{Scope, drift_report};
-use crate::live::CustomerScope;
 use crate::render::drift::{DriftFormat, render_drift_json, render_drift_text};
 
 use super::backend::BackendArgs;
@@ -71,23 +70,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    let live_scope = scope.as_ref().map(|scope| {
-        let mut live_scope = CustomerScope::default();
-        for customer in desired
-            .manifests
-            .customers
-            .iter()
-            .filter(|c| scope.customers.contains(&c.name))
-        {
-            live_scope
-                .domains
-                .insert(customer.spec.domain.to_ascii_lowercase());
-            if let Some(id) = &customer.spec.tenant_id {
-                live_scope.tenant_ids.insert(id.to_ascii_lowercase());
-            }
-        }
-        live_scope
-    });
+    let live_scope = scope.as_ref().map(|scope| scope.live_scope(&desired));
     let (live, options, reader) = backend.read_live_scoped(settings, live_scope.as_ref())?;
     let Some(plan) = plan_desired(
         (sources, desired),
