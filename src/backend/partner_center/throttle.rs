@@ -313,12 +313,9 @@ struct Key {
     late: (u32, u32),
     /// The last 429 taken for noise (see [`Blame::Noise`]).
     noise_at: Option<Instant>,
-    /// Fewer requests admitted between two episodes is no measurement.
-    measure_min: u64,
-    /// The pace never goes below this share of `peak` (0: no floor)...
-    floor_share: f64,
-    /// ...nor below this many requests a second (0: no floor).
-    floor_rate: f64,
+    /// The partner's key: its measurements need [`MIN_SAMPLES`] admitted requests,
+    /// and its pace has a floor ([`PARTNER_FLOOR_SHARE`], `partner_floor`).
+    is_partner: bool,
     /// The highest rate measured at an episode (bucket empty at both ends), and
     /// when: what the server has been seen to sustain.
     peak: Option<(f64, Instant)>,
@@ -342,9 +339,7 @@ impl Key {
             provisional: None,
             late: (0, 0),
             noise_at: None,
-            measure_min: 1,
-            floor_share: 0.0,
-            floor_rate: 0.0,
+            is_partner: false,
             peak: None,
         }
     }
@@ -414,9 +409,7 @@ impl Key {
                 recent_at: self.recent_at,
                 last_used: self.last_used,
                 epoch: self.epoch,
-                measure_min: self.measure_min,
-                floor_share: self.floor_share,
-                floor_rate: self.floor_rate,
+                is_partner: self.is_partner,
                 ..Key::new(now)
             };
         } else if age > tuning.blame_window {
@@ -432,6 +425,13 @@ impl Key {
         }
     }
 
+    /// The highest rate measured in the last `forget_after`.
+    fn recent_peak(&self, now: Instant, tuning: &ThrottleTuning) -> Option<f64> {
+        self.peak
+            .filter(|(_, at)| now.saturating_duration_since(*at) <= tuning.forget_after)
+            .map(|(peak, _)| peak)
+    }
+
     fn begin_episode(&mut self, now: Instant, until: Instant, tuning: &ThrottleTuning, epoch: u64) {
         let observed = match self.episode {
             // The time since an unconfirmed episode may be our own pause: the pace
@@ -442,7 +442,12 @@ impl Key {
                 // Too few admitted is no measurement (the server may not have been
                 // asked, or the 429s were not a bucket's): then the pace is cut
                 // from what it was.
-                self.measured = (self.admitted >= self.measure_min).then_some(measured);
+                let enough = if self.is_partner {
+                    MIN_SAMPLES as u64
+                } else {
+                    1
+                };
+                self.measured = (self.admitted >= enough).then_some(measured);
                 self.measured
             }
             _ => {
@@ -455,21 +460,19 @@ impl Key {
             (Some(observed), Some(rate)) => Some(observed.min(rate)),
             (observed, rate) => observed.or(rate),
         };
-        if let Some(measured) = self.measured {
-            let stale = self
-                .peak
-                .is_some_and(|(_, at)| now.saturating_duration_since(at) > tuning.forget_after);
-            if stale || self.peak.is_none_or(|(peak, _)| measured >= peak) {
-                self.peak = Some((measured, now));
-            }
+        if let Some(measured) = self.measured
+            && self
+                .recent_peak(now, tuning)
+                .is_none_or(|peak| measured >= peak)
+        {
+            self.peak = Some((measured, now));
         }
-        let floor = match self.peak {
-            Some((peak, at)) if now.saturating_duration_since(at) <= tuning.forget_after => {
-                peak * self.floor_share
-            }
-            _ => 0.0,
-        }
-        .max(self.floor_rate);
+        let floor = if self.is_partner {
+            let peak = self.recent_peak(now, tuning).unwrap_or(0.0);
+            (peak * PARTNER_FLOOR_SHARE).max(tuning.partner_floor)
+        } else {
+            0.0
+        };
         self.rate = base.map(|base| {
             (base * tuning.decrease)
                 .max(floor)
@@ -518,9 +521,7 @@ impl Limiter {
             // refuses at random), and measuring our own trickle would collapse the
             // pace. Customers' limits may be that small.
             partner: Key {
-                measure_min: MIN_SAMPLES as u64,
-                floor_share: PARTNER_FLOOR_SHARE,
-                floor_rate: tuning.partner_floor,
+                is_partner: true,
                 ..Key::new(now)
             },
             customers: HashMap::new(),
