@@ -37,7 +37,6 @@ use serde_json::Value as Json;
 
 use crate::diagnostic::{DiagnosticFormat, render_diagnostics};
 use crate::live::{Live, LiveCustomer, LiveReseller, LiveStatus, LiveSubscription};
-use crate::manifest::load::{SchemaValidators, load_manifests};
 use crate::manifest::model::{
     Agreement, ApiVersion, BillingCycle, CustomerDocument, CustomerKind, CustomerSpec,
     DesiredStatus, Kind, Metadata, ResellerDocument, ResellerKind, ResellerSpec,
@@ -1019,21 +1018,11 @@ pub fn verify(live: &Live, export: &Export) -> Vec<String> {
     for (path, text) in files {
         sources.add(Path::new(&path), path.clone(), text);
     }
-    let (manifests, load_problems) = load_manifests(&sources, &SchemaValidators::new());
-    if !load_problems.is_empty() {
-        problems.push(render_diagnostics(
-            &load_problems,
-            &sources,
-            DiagnosticFormat::Human,
-            false,
-        ));
-        return problems;
-    }
-    let desired = match crate::validate::validate(manifests) {
+    let desired = match crate::validate::check_sources(&sources, Vec::new()) {
         Ok((desired, _)) => desired,
-        Err(rule_problems) => {
+        Err(found) => {
             problems.push(render_diagnostics(
-                &rule_problems,
+                &found,
                 &sources,
                 DiagnosticFormat::Human,
                 false,

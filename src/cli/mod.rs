@@ -25,9 +25,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::diagnostic::{Diagnostic, DiagnosticFormat, render_diagnostics, sort_diagnostics};
+use crate::diagnostic::{Diagnostic, DiagnosticFormat, render_diagnostics};
 use crate::manifest::files::read_manifest_files;
-use crate::manifest::load::{SchemaValidators, load_manifests};
 use crate::manifest::source::SourceMap;
 use crate::validate::Desired;
 
@@ -159,36 +158,15 @@ fn check_manifests(paths: &[PathBuf]) -> Checked {
     } else {
         paths.to_vec()
     };
-    let (sources, mut problems) = read_manifest_files(&paths);
-    let validators = SchemaValidators::new();
-    let (manifests, load_problems) = load_manifests(&sources, &validators);
-    problems.extend(load_problems);
-    if problems.iter().any(Diagnostic::is_error) {
-        sort_diagnostics(&mut problems, &sources);
-        return Checked {
-            sources,
-            result: Err(problems),
-            warnings: Vec::new(),
-        };
-    }
-    match crate::validate::validate(manifests) {
-        Ok((desired, mut warnings)) => {
-            sort_diagnostics(&mut warnings, &sources);
-            Checked {
-                sources,
-                result: Ok(desired),
-                warnings,
-            }
-        }
-        Err(mut rule_problems) => {
-            rule_problems.extend(problems);
-            sort_diagnostics(&mut rule_problems, &sources);
-            Checked {
-                sources,
-                result: Err(rule_problems),
-                warnings: Vec::new(),
-            }
-        }
+    let (sources, problems) = read_manifest_files(&paths);
+    let (result, warnings) = match crate::validate::check_sources(&sources, problems) {
+        Ok((desired, warnings)) => (Ok(desired), warnings),
+        Err(problems) => (Err(problems), Vec::new()),
+    };
+    Checked {
+        sources,
+        result,
+        warnings,
     }
 }
 

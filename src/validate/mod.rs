@@ -6,8 +6,10 @@ pub mod rules;
 
 use std::collections::HashMap;
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, sort_diagnostics};
 use crate::manifest::Manifests;
+use crate::manifest::load::{SchemaValidators, load_manifests};
+use crate::manifest::source::SourceMap;
 
 pub use rules::check_rules;
 
@@ -73,3 +75,31 @@ pub fn validate(manifests: Manifests) -> Result<(Desired, Vec<Diagnostic>), Vec<
 
 #[cfg(test)]
 mod tests;
+
+/// Manifests already read (`sources`, and the problems reading them) parsed,
+/// schema-checked and rule-checked: the desired model with its warnings, or every
+/// problem found. Either list is sorted by position. What `validate`, `plan`,
+/// `apply` and `drift` do with files, and `export` with the manifests it wrote.
+pub fn check_sources(
+    sources: &SourceMap,
+    mut problems: Vec<Diagnostic>,
+) -> Result<(Desired, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let (manifests, load_problems) = load_manifests(sources, &SchemaValidators::new());
+    problems.extend(load_problems);
+    if problems.iter().any(Diagnostic::is_error) {
+        sort_diagnostics(&mut problems, sources);
+        return Err(problems);
+    }
+    match validate(manifests) {
+        Ok((desired, mut warnings)) => {
+            warnings.extend(problems);
+            sort_diagnostics(&mut warnings, sources);
+            Ok((desired, warnings))
+        }
+        Err(mut rule_problems) => {
+            rule_problems.extend(problems);
+            sort_diagnostics(&mut rule_problems, sources);
+            Err(rule_problems)
+        }
+    }
+}
