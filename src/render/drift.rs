@@ -50,10 +50,7 @@ pub fn render_drift_text(report: &DriftReport, color: bool) -> String {
     let mut sections: Vec<String> = Vec::new();
     for (customer, group) in groups(objects) {
         let mut section = String::new();
-        let heading = match customer {
-            None => "Resellers".to_owned(),
-            Some(name) => format!("Customer {}", clean(name)),
-        };
+        let heading = clean(&super::owner_heading(customer)).into_owned();
         let _ = writeln!(section, "{}", style.paint(BOLD, &heading));
         for object in group {
             render_object(&mut section, object, style);
@@ -260,10 +257,7 @@ fn markdown_group(
     show_sensitive: bool,
 ) -> String {
     let mut out = String::new();
-    let heading = match customer {
-        None => "Resellers".to_owned(),
-        Some(name) => format!("Customer {name}"),
-    };
+    let heading = super::owner_heading(customer);
     let fields: usize = group.iter().map(|o| o.fields.len()).sum();
     let _ = writeln!(
         out,

@@ -653,10 +653,7 @@ const CLOSE: &str = "\n</details>\n";
 
 impl<'a> GroupBlock<'a> {
     fn new(owner: Option<&'a str>, group: &[&Action], show: bool) -> GroupBlock<'a> {
-        let heading = match owner {
-            None => "Resellers".to_owned(),
-            Some(name) => format!("Customer {}", text(name)),
-        };
+        let heading = text(&super::owner_heading(owner));
         let n = |f: &dyn Fn(&Action) -> bool| group.iter().filter(|a| f(a)).count();
         let mut notes = Vec::new();
         for (number, what) in [

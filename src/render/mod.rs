@@ -89,6 +89,15 @@ pub(crate) fn group_by_owner<T>(
     groups
 }
 
+/// The heading of an owner's group: `Resellers`, or `Customer <name>`. Not escaped:
+/// each format escapes for its medium.
+pub(crate) fn owner_heading(owner: Option<&str>) -> String {
+    match owner {
+        None => "Resellers".to_owned(),
+        Some(name) => format!("Customer {name}"),
+    }
+}
+
 /// A plan's actions by owner (see [`group_by_owner`]).
 pub(crate) fn action_groups(actions: &[Action]) -> Vec<(Option<&str>, Vec<&Action>)> {
     group_by_owner(actions, |a| a.customer.as_deref())

@@ -58,10 +58,7 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
     let mut sections: Vec<String> = Vec::new();
     for (customer, group) in super::action_groups(actions) {
         let mut section = String::new();
-        let heading = match customer {
-            None => "Resellers".to_owned(),
-            Some(name) => format!("Customer {}", clean(name)),
-        };
+        let heading = clean(&super::owner_heading(customer)).into_owned();
         let _ = writeln!(section, "{}", style.paint(BOLD, &heading));
         for action in group {
             render_action(&mut section, action, style);
