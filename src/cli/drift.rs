@@ -82,16 +82,13 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     else {
         return Ok(ExitCode::from(1));
     };
-    let mut report = drift_report(&plan, scope.as_ref(), args.ignore_unmanaged);
-    if matches!(args.format, DriftFormat::Markdown | DriftFormat::Github) {
-        // Issues and annotations show paths relative to the repository.
-        let root = super::github::workspace_root();
-        for object in &mut report.objects {
-            if let Some(source) = &mut object.source {
-                super::github::relativize(source, root.as_deref());
-            }
-        }
-    }
+    // Issues and annotations show paths relative to the repository.
+    let plan = if matches!(args.format, DriftFormat::Markdown | DriftFormat::Github) {
+        super::github::with_repository_paths(&plan)
+    } else {
+        plan
+    };
+    let report = drift_report(&plan, scope.as_ref(), args.ignore_unmanaged);
     let output = match args.format {
         DriftFormat::Text => render_drift_text(&report, settings.color_stdout),
         DriftFormat::Json => render_drift_json(&report),

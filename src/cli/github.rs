@@ -1,10 +1,10 @@
-//! What the github output format needs from the environment: annotation paths are
+//! What the github and markdown output formats need from the environment: paths
 //! relative to the repository's root (`GITHUB_WORKSPACE`), while cspctl may run in a
 //! subdirectory or be given absolute paths.
 
 use std::path::{Path, PathBuf};
 
-use crate::plan::{Plan, SourceRef};
+use crate::plan::Plan;
 
 /// A copy of `plan` with each action's source file relative to the repository (see
 /// [`repository_path`]); the saved plan keeps the paths as given.
@@ -12,25 +12,20 @@ pub fn with_repository_paths(plan: &Plan) -> Plan {
     let root = workspace_root();
     let mut plan = plan.clone();
     for source in plan.actions.iter_mut().filter_map(|a| a.source.as_mut()) {
-        relativize(source, root.as_deref());
+        source.file = repository_path(&source.file, root.as_deref());
     }
     plan
 }
 
-/// Rewrites one source reference (see [`repository_path`]).
-pub fn relativize(source: &mut SourceRef, root: Option<&Path>) {
-    source.file = repository_path(&source.file, root);
-}
-
 /// The repository root GitHub Actions checked out into, when running there.
-pub fn workspace_root() -> Option<PathBuf> {
+fn workspace_root() -> Option<PathBuf> {
     let root = std::env::var_os("GITHUB_WORKSPACE").filter(|v| !v.is_empty())?;
     std::fs::canonicalize(root).ok()
 }
 
 /// `file` relative to `root` with `/` separators when it lies inside it; otherwise
 /// as given (GitHub then shows the annotation on the run, not on a file).
-pub fn repository_path(file: &str, root: Option<&Path>) -> String {
+fn repository_path(file: &str, root: Option<&Path>) -> String {
     let Some(root) = root else {
         return file.to_owned();
     };
