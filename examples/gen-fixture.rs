@@ -393,7 +393,7 @@ fn apply_drift(tenant: &mut Tenant, percent: f64, rng: &mut Rng) -> Drift {
             drift.quantity += 1;
         } else if roll < 65 {
             if let Some(subscription) = tenant.subscriptions.get_mut(id) {
-                subscription.auto_renew = !subscription.auto_renew;
+                subscription.auto_renew = subscription.auto_renew.map(|on| !on);
                 drift.auto_renew += 1;
             }
         } else if roll < 85 {
@@ -425,9 +425,9 @@ fn apply_drift(tenant: &mut Tenant, percent: f64, rng: &mut Rng) -> Drift {
                     // Unique per customer: no manifest's friendly name looks like this.
                     friendly_name: format!("Unmanaged trial {}", drift.unmanaged),
                     quantity: 1 + rng.below(25) as u32,
-                    term_duration: TermDuration::P1M,
-                    billing_cycle: BillingCycle::Monthly,
-                    auto_renew: true,
+                    term_duration: Some(TermDuration::P1M),
+                    billing_cycle: Some(BillingCycle::Monthly),
+                    auto_renew: Some(true),
                     status: LiveStatus::Active,
                     partner_id: None,
                     support_contact: None,

@@ -17,7 +17,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::live::CustomerScope;
-use crate::plan::{Action, ActionType, Plan, Precondition, SourceRef, Unmanaged};
+use crate::plan::{
+    Action, ActionType, PartlyKnown, Plan, Precondition, SourceRef, USAGE_SUBSCRIPTION_KIND, Unmanaged,
+};
 use crate::validate::Desired;
 
 /// Version of the drift JSON; bumped on any incompatible change.
@@ -94,6 +96,10 @@ pub struct DriftReport {
     /// In plan (dependency) order.
     pub objects: Vec<DriftedObject>,
     pub unmanaged: Vec<Unmanaged>,
+    /// Declared objects compared only in part (fields Partner Center did not
+    /// report, purchases still provisioning): not drift, but not checked either.
+    #[serde(default)]
+    pub partly_known: Vec<PartlyKnown>,
 }
 
 /// The customers a drift job looks at, and what they need.
@@ -246,6 +252,11 @@ pub fn drift_report(plan: &Plan, scope: Option<&Scope>, ignore_unmanaged: bool) 
         .filter(|u| scope.is_none() || u.kind != "Reseller")
         .cloned()
         .collect();
+    // Usage-based subscriptions are listed but cannot be declared: never drift.
+    let declarable = unmanaged
+        .iter()
+        .filter(|u| u.kind != USAGE_SUBSCRIPTION_KIND)
+        .count();
     let summary = DriftSummary {
         changed: objects
             .iter()
@@ -263,10 +274,11 @@ pub fn drift_report(plan: &Plan, scope: Option<&Scope>, ignore_unmanaged: bool) 
         backend: plan.backend.clone(),
         scope: scope.map_or_else(Vec::new, |s| s.customers.iter().cloned().collect()),
         ignore_unmanaged,
-        in_sync: objects.is_empty() && (ignore_unmanaged || unmanaged.is_empty()),
+        in_sync: objects.is_empty() && (ignore_unmanaged || declarable == 0),
         summary,
         objects,
         unmanaged,
+        partly_known: plan.partly_known.clone(),
     }
 }
 

@@ -839,11 +839,15 @@ impl<'a> Exporter<'a> {
     ) -> Result<(SubscriptionSpec, Option<String>), String> {
         let related = |name: &str| customer.spec.resellers.iter().any(|r| r == name);
         let new_commerce = is_new_commerce_offer(&live.offer_id);
-        if !cycle_fits_term(live.term_duration, live.billing_cycle) {
+        // Partner Center's documented answers may carry neither: the exported
+        // spec then leaves them out (allowed for a subscription adopted by `id`),
+        // and they are not managed until declared.
+        if let (Some(term), Some(cycle)) = (live.term_duration, live.billing_cycle)
+            && !cycle_fits_term(term, cycle)
+        {
             return Err(format!(
-                "its billing cycle `{}` with term `{:?}` is a combination cspctl does not accept",
-                to_json(&live.billing_cycle).as_str().unwrap_or_default(),
-                live.term_duration
+                "its billing cycle `{}` with term `{term:?}` is a combination cspctl does not accept",
+                to_json(&cycle).as_str().unwrap_or_default(),
             ));
         }
         let reseller = match live.partner_id.as_deref() {
@@ -897,7 +901,8 @@ impl<'a> Exporter<'a> {
             quantity: live.quantity,
             term_duration: live.term_duration,
             billing_cycle: live.billing_cycle,
-            auto_renew: live.auto_renew,
+            // Unknown: the manifest's default (on), which is not compared.
+            auto_renew: live.auto_renew.unwrap_or(true),
             status: match live.status {
                 LiveStatus::Suspended => DesiredStatus::Suspended,
                 _ => DesiredStatus::Active,
@@ -1354,9 +1359,9 @@ mod tests {
             offer_id: offer.to_owned(),
             friendly_name: name.to_owned(),
             quantity: 5,
-            term_duration: TermDuration::P1Y,
-            billing_cycle: BillingCycle::Monthly,
-            auto_renew: true,
+            term_duration: Some(TermDuration::P1Y),
+            billing_cycle: Some(BillingCycle::Monthly),
+            auto_renew: Some(true),
             status: LiveStatus::Active,
             partner_id: None,
             support_contact: None,
@@ -1384,7 +1389,7 @@ mod tests {
         let mut nce = subscription(&guid(10), &guid(1), NCE, "Contoso E3");
         nce.partner_id = Some("4847383".to_owned());
         let mut legacy = subscription(&guid(11), &guid(1), LEGACY, "contoso-legacy");
-        legacy.term_duration = TermDuration::P1M;
+        legacy.term_duration = Some(TermDuration::P1M);
         legacy.status = LiveStatus::Suspended;
         legacy.support_contact = Some(LiveSupportContact {
             tenant_id: NORTHWIND.to_owned(),
@@ -1839,13 +1844,13 @@ mod tests {
         no_mca.agreement = None;
         live.customers.insert(no_mca.id.clone(), no_mca);
         let mut legacy_ok = subscription(&guid(41), &guid(4), LEGACY, "Legacy");
-        legacy_ok.term_duration = TermDuration::P1M;
+        legacy_ok.term_duration = Some(TermDuration::P1M);
         let nce_no_mca = subscription(&guid(42), &guid(4), NCE, "New commerce");
         // Reseller of record: an unknown MPN, and a reseller not related to the customer.
         let mut unknown_mpn = subscription(&guid(43), &guid(1), NCE, "Unknown MPN");
         unknown_mpn.partner_id = Some("777".to_owned());
         let mut unrelated = subscription(&guid(44), &guid(4), LEGACY, "Unrelated");
-        unrelated.term_duration = TermDuration::P1M;
+        unrelated.term_duration = Some(TermDuration::P1M);
         unrelated.partner_id = Some("5357564".to_owned());
         // Two subscriptions named alike.
         let twin = subscription(&guid(45), &guid(1), NCE, "CONTOSO e3");
@@ -1857,7 +1862,7 @@ mod tests {
             name: "Northwind Traders".to_owned(),
         });
         let mut stranger_contact = subscription(&guid(47), &guid(1), LEGACY, "Stranger contact");
-        stranger_contact.term_duration = TermDuration::P1M;
+        stranger_contact.term_duration = Some(TermDuration::P1M);
         stranger_contact.support_contact = Some(LiveSupportContact {
             tenant_id: STRANGER.to_owned(),
             mpn_id: "999".to_owned(),
@@ -1867,8 +1872,8 @@ mod tests {
         let mut zero = subscription(&guid(48), &guid(1), NCE, "Zero seats");
         zero.quantity = 0;
         let mut cycle = subscription(&guid(49), &guid(1), NCE, "Triennial monthly");
-        cycle.term_duration = TermDuration::P1M;
-        cycle.billing_cycle = BillingCycle::Annual;
+        cycle.term_duration = Some(TermDuration::P1M);
+        cycle.billing_cycle = Some(BillingCycle::Annual);
         for s in [
             legacy_ok,
             nce_no_mca,

@@ -24,10 +24,24 @@ pub struct Live {
     /// Subscriptions of all customers, by subscription id.
     #[serde(default)]
     pub subscriptions: BTreeMap<String, LiveSubscription>,
+    /// Usage-based subscriptions (Azure plans), by id: nothing a manifest
+    /// declares (no seats, no term), so they are left out of `subscriptions` on
+    /// purpose, by their billing type, and listed here so a plan can say so.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub usage_based: BTreeMap<String, LiveUsageSubscription>,
     /// The link a customer's admin opens to accept a reseller relationship request
     /// (`GET /v1/customers/relationshiprequests`), when the backend has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relationship_request_url: Option<String>,
+}
+
+/// A usage-based subscription (`billingType: usage`), known only by name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveUsageSubscription {
+    pub customer_id: String,
+    pub offer_id: String,
+    pub friendly_name: String,
 }
 
 /// A partnership with an indirect reseller (Partner Center `PartnerRelationship`).
@@ -123,9 +137,15 @@ pub struct LiveSubscription {
     pub offer_id: String,
     pub friendly_name: String,
     pub quantity: u32,
-    pub term_duration: TermDuration,
-    pub billing_cycle: BillingCycle,
-    pub auto_renew: bool,
+    /// `None`: Partner Center did not report it. The documented subscription
+    /// answers carry neither a term nor a billing cycle, so these are partly known
+    /// as a rule, not as an exception: compared only when known, never guessed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term_duration: Option<TermDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_cycle: Option<BillingCycle>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_renew: Option<bool>,
     pub status: LiveStatus,
     /// MPN ID of the reseller of record (Partner Center `partnerId`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,6 +160,24 @@ pub struct LiveSubscription {
     /// New commerce: the last moment a cancel or quantity decrease is allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancellation_allowed_until: Option<String>,
+}
+
+impl LiveSubscription {
+    /// The spec fields Partner Center did not report for this subscription
+    /// (manifest names), in a fixed order; empty when it is fully known.
+    pub fn unknown_fields(&self) -> Vec<&'static str> {
+        let mut unknown = Vec::new();
+        if self.term_duration.is_none() {
+            unknown.push("termDuration");
+        }
+        if self.billing_cycle.is_none() {
+            unknown.push("billingCycle");
+        }
+        if self.auto_renew.is_none() {
+            unknown.push("autoRenew");
+        }
+        unknown
+    }
 }
 
 impl Live {
@@ -181,6 +219,8 @@ impl CustomerScope {
             .retain(|id, customer| self.includes(id, &customer.domain));
         let customers = &live.customers;
         live.subscriptions
+            .retain(|_, subscription| customers.contains_key(&subscription.customer_id));
+        live.usage_based
             .retain(|_, subscription| customers.contains_key(&subscription.customer_id));
     }
 }

@@ -295,8 +295,14 @@ pub struct SubscriptionSpec {
     /// Number of licenses, at least 1.
     #[schemars(range(min = 1, max = 1_000_000))]
     pub quantity: u32,
-    pub term_duration: TermDuration,
-    pub billing_cycle: BillingCycle,
+    /// Commitment term. Required to buy; a subscription adopted with `id` may
+    /// leave it out, and then cspctl does not manage it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term_duration: Option<TermDuration>,
+    /// Billing cycle. Required to buy; a subscription adopted with `id` may leave
+    /// it out, and then cspctl does not manage it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_cycle: Option<BillingCycle>,
     #[serde(default = "default_true")]
     pub auto_renew: bool,
     #[serde(default)]

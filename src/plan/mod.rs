@@ -328,12 +328,34 @@ impl Action {
     }
 }
 
+/// The [`Unmanaged`] kind of a usage-based subscription (an Azure plan): listed so
+/// that leaving it out is visible, but no manifest can declare one, so it never
+/// counts as drift.
+pub const USAGE_SUBSCRIPTION_KIND: &str = "UsageBasedSubscription";
+
 /// A live object no manifest declares; reported, never changed.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct Unmanaged {
     pub kind: String,
     pub id: String,
     pub name: String,
+}
+
+/// A managed live object the plan could not compare in full: Partner Center did
+/// not report some of its fields (the documented subscription answers carry no
+/// `termDuration` or `billingCycle`), or it is still being provisioned. Those
+/// fields are neither changed nor guessed; the object is never bought again.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct PartlyKnown {
+    /// `Kind/name` in the manifests.
+    pub address: String,
+    /// Its Partner Center id.
+    pub id: String,
+    /// Manifest fields Partner Center did not report (not compared).
+    pub unknown: Vec<String>,
+    /// Why else it was not compared (e.g. a purchase still in progress).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Counts of actions.
@@ -343,6 +365,9 @@ pub struct Summary {
     pub by_type: BTreeMap<ActionType, usize>,
     pub by_status: BTreeMap<ActionStatus, usize>,
     pub unmanaged: usize,
+    /// Managed objects compared only in part (see [`PartlyKnown`]).
+    #[serde(default)]
+    pub partly_known: usize,
 }
 
 impl Summary {
@@ -360,6 +385,7 @@ impl Summary {
             by_type,
             by_status,
             unmanaged,
+            partly_known: 0,
         }
     }
 
@@ -399,6 +425,9 @@ pub struct Plan {
     /// In dependency order: every action comes after those it depends on.
     pub actions: Vec<Action>,
     pub unmanaged: Vec<Unmanaged>,
+    /// Managed objects compared only in part, by address.
+    #[serde(default)]
+    pub partly_known: Vec<PartlyKnown>,
 }
 
 impl Plan {
@@ -410,6 +439,7 @@ impl Plan {
             summary: Summary::of(&actions, unmanaged.len()),
             actions,
             unmanaged,
+            partly_known: Vec::new(),
         }
     }
 

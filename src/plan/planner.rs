@@ -21,6 +21,7 @@ use crate::manifest::model::{DesiredStatus, Kind, is_new_commerce_offer};
 use crate::manifest::source::SourceMap;
 use crate::manifest::{Object, Origin};
 use crate::plan::{
+    PartlyKnown,
     Action, ActionStatus, ActionType, FieldChange, LiveKey, ObjectRef, Operation, Plan,
     Precondition, Risk, SourceRef, SubscriptionPatch, Unmanaged,
 };
@@ -76,6 +77,8 @@ struct Planner<'a> {
     action_needs: Vec<Vec<usize>>,
     /// Resellers this plan creates so far (for the sandbox limit).
     resellers_created: usize,
+    /// Matched live objects that could not be compared in full.
+    partly_known: Vec<PartlyKnown>,
     problems: Vec<Diagnostic>,
 }
 
@@ -111,6 +114,7 @@ pub fn plan(
         actions: Vec::new(),
         action_needs: Vec::new(),
         resellers_created: 0,
+        partly_known: Vec::new(),
         problems: Vec::new(),
     };
     planner.match_customers();
@@ -159,8 +163,11 @@ pub fn plan(
         return Err(planner.problems);
     }
     let unmanaged = planner.unmanaged();
-    let actions = planner.actions;
-    Ok(Plan::new(options.backend.clone(), actions, unmanaged))
+    let mut plan = Plan::new(options.backend.clone(), planner.actions, unmanaged);
+    planner.partly_known.sort();
+    plan.summary.partly_known = planner.partly_known.len();
+    plan.partly_known = planner.partly_known;
+    Ok(plan)
 }
 
 /// Re-reads the fingerprint of the live object a precondition names (`None` when it
@@ -779,12 +786,28 @@ impl Planner<'_> {
         let name = Some(customer.name.clone());
         let partner_id = spec.reseller.as_deref().and_then(|r| self.reseller_mpn(r));
         let Some(id) = self.subscription_ids[s].clone() else {
+            let (Some(term_duration), Some(billing_cycle)) = (spec.term_duration, spec.billing_cycle)
+            else {
+                // Validation requires both on a subscription without `id`; one
+                // with an `id` that matched nothing is an adoption error reported
+                // by the matching, so this is only a guard against buying blind.
+                self.error(
+                    &subscription.origin,
+                    "spec",
+                    format!(
+                        "subscription `{}` does not exist and declares no termDuration and billingCycle, which a purchase needs",
+                        subscription.name
+                    ),
+                    "declare `termDuration` and `billingCycle` to buy it",
+                );
+                return None;
+            };
             let operation = Operation::CreateSubscription {
                 customer: self.customer_ref(c),
                 offer_id: spec.offer_id.clone(),
                 quantity: spec.quantity,
-                term_duration: spec.term_duration,
-                billing_cycle: spec.billing_cycle,
+                term_duration,
+                billing_cycle,
                 auto_renew: spec.auto_renew,
                 friendly_name: friendly_name(subscription).to_owned(),
                 partner_id_on_record: partner_id,
@@ -818,10 +841,36 @@ impl Planner<'_> {
             self.error(&subscription.origin, "spec.offerId", message, "declare a new Subscription (with another friendly name) for the new offer, and suspend this one");
             return None;
         }
-        if live.term_duration != spec.term_duration {
+        if live.status == LiveStatus::Pending {
+            // A purchase still being provisioned: Partner Center refuses changes to
+            // it (800081/800082), and its order line may not even name the
+            // subscription yet. Nothing to do until it is provisioned.
+            self.partly_known.push(PartlyKnown {
+                address,
+                id: live.id.clone(),
+                unknown: live.unknown_fields().into_iter().map(str::to_owned).collect(),
+                note: Some(match &live.order_id {
+                    Some(order) => format!("purchase in progress: order {order} is still being provisioned; compared once it is"),
+                    None => "purchase in progress: still being provisioned; compared once it is".to_owned(),
+                }),
+            });
+            return None;
+        }
+        let unknown = live.unknown_fields();
+        if !unknown.is_empty() {
+            self.partly_known.push(PartlyKnown {
+                address: address.clone(),
+                id: live.id.clone(),
+                unknown: unknown.into_iter().map(str::to_owned).collect(),
+                note: None,
+            });
+        }
+        if let (Some(live_term), Some(term)) = (live.term_duration, spec.term_duration)
+            && live_term != term
+        {
             let message = format!(
-                "subscription `{}` has term {:?} in Partner Center; the term cannot change mid-term",
-                subscription.name, live.term_duration
+                "subscription `{}` has term {live_term:?} in Partner Center; the term cannot change mid-term",
+                subscription.name
             );
             self.error(
                 &subscription.origin,
@@ -835,11 +884,7 @@ impl Planner<'_> {
             DesiredStatus::Active => LiveStatus::Active,
             DesiredStatus::Suspended => LiveStatus::Suspended,
         };
-        let live_status = if live.status == LiveStatus::Pending {
-            LiveStatus::Active
-        } else {
-            live.status
-        };
+        let live_status = live.status;
         let mut patch = SubscriptionPatch::default();
         let mut changes = Vec::new();
         let mut risks = Vec::new();
@@ -856,23 +901,41 @@ impl Planner<'_> {
                 risks.push(Risk::CustomerVisible);
             }
         }
-        if live.auto_renew != spec.auto_renew {
+        if let Some(live_auto_renew) = live.auto_renew
+            && live_auto_renew != spec.auto_renew
+        {
             patch.auto_renew = Some(spec.auto_renew);
             changes.push(FieldChange {
                 path: "autoRenew".into(),
-                before: json!(live.auto_renew),
+                before: json!(live_auto_renew),
                 after: json!(spec.auto_renew),
             });
             if !spec.auto_renew {
                 risks.push(Risk::CustomerVisible);
             }
         }
-        if live.billing_cycle != spec.billing_cycle {
-            patch.billing_cycle = Some(spec.billing_cycle);
+        if let (Some(live_cycle), Some(cycle)) = (live.billing_cycle, spec.billing_cycle)
+            && live_cycle != cycle
+        {
+            if is_new_commerce_offer(&spec.offer_id) {
+                let message = format!(
+                    "subscription `{}` is billed {} in Partner Center; a new-commerce subscription's billing cycle changes only at renewal",
+                    subscription.name,
+                    json!(live_cycle).as_str().unwrap_or_default()
+                );
+                self.error(
+                    &subscription.origin,
+                    "spec.billingCycle",
+                    message,
+                    "keep the current billing cycle; schedule the change for the renewal in Partner Center (cspctl does not schedule changes yet)",
+                );
+                return None;
+            }
+            patch.billing_cycle = Some(cycle);
             changes.push(FieldChange {
                 path: "billingCycle".into(),
-                before: json!(live.billing_cycle),
-                after: json!(spec.billing_cycle),
+                before: json!(live_cycle),
+                after: json!(cycle),
             });
         }
         if live.partner_id != partner_id {
@@ -1084,6 +1147,13 @@ impl Planner<'_> {
                     name: s.friendly_name.clone(),
                 }),
         );
+        // Usage-based subscriptions (Azure plans) cannot be declared; they are
+        // listed so that leaving them out is visible, never silent.
+        out.extend(self.live.usage_based.iter().map(|(id, s)| Unmanaged {
+            kind: crate::plan::USAGE_SUBSCRIPTION_KIND.into(),
+            id: id.clone(),
+            name: s.friendly_name.clone(),
+        }));
         out
     }
 }

@@ -46,6 +46,7 @@ pub fn render_drift_text(report: &DriftReport, color: bool) -> String {
         summary: _,
         objects,
         unmanaged,
+        partly_known,
     } = report;
     let mut sections: Vec<String> = Vec::new();
     for (customer, group) in groups(objects) {
@@ -59,6 +60,13 @@ pub fn render_drift_text(report: &DriftReport, color: bool) -> String {
     }
     if !unmanaged.is_empty() {
         sections.push(render_unmanaged(unmanaged, report.ignore_unmanaged, style));
+    }
+    if !partly_known.is_empty() {
+        let mut section = format!("{}\n", style.paint(BOLD, "Partly known:"));
+        for line in super::partly_known_lines(partly_known) {
+            let _ = writeln!(section, "  {}", clean(&line));
+        }
+        sections.push(section);
     }
     sections.push(format!("{}\n", style.paint(BOLD, &report.summary_line())));
     sections.join("\n")
@@ -175,6 +183,7 @@ fn render_drift_markdown_within(
         summary,
         objects,
         unmanaged,
+        partly_known,
     } = report;
     let mut head = String::new();
     let _ = writeln!(head, "{DRIFT_MARKER}");
@@ -191,6 +200,13 @@ fn render_drift_markdown_within(
     let _ = writeln!(head, "| declared but missing | {} |", summary.missing);
     let ignored = if *ignore_unmanaged { " (ignored)" } else { "" };
     let _ = writeln!(head, "| unmanaged{ignored} | {} |\n", summary.unmanaged);
+    if !partly_known.is_empty() {
+        let _ = writeln!(head, "**Partly known** (not compared):\n");
+        for line in super::partly_known_lines(partly_known) {
+            let _ = writeln!(head, "- {}", md::text(&line));
+        }
+        head.push('\n');
+    }
 
     let mut tail = String::new();
     if !unmanaged.is_empty() {
@@ -434,6 +450,7 @@ mod tests {
             summary,
             objects,
             unmanaged,
+            partly_known: Vec::new(),
         }
     }
 

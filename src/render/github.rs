@@ -110,6 +110,7 @@ pub fn plan_annotations(plan: &Plan, show_sensitive: bool) -> Vec<Annotation> {
         summary: _,
         actions,
         unmanaged,
+        partly_known,
     } = plan;
     let mut annotations: Vec<Annotation> = actions
         .iter()
@@ -124,6 +125,9 @@ pub fn plan_annotations(plan: &Plan, show_sensitive: bool) -> Vec<Annotation> {
             "\n{} live object(s) no manifest declares (cspctl leaves them alone).",
             unmanaged.len()
         );
+    }
+    for line in super::partly_known_lines(partly_known) {
+        let _ = write!(message, "\nPartly known: {line}.");
     }
     annotations.push(Annotation {
         level: Level::Notice,

@@ -36,8 +36,8 @@ use serde_json::Value;
 
 use super::sensitive;
 use crate::plan::{
-    Action, ActionStatus, ActionType, FieldChange, Plan, Precondition, Risk, SourceRef, Summary,
-    Unmanaged,
+    Action, ActionStatus, ActionType, FieldChange, PartlyKnown, Plan, Precondition, Risk,
+    SourceRef, Summary, Unmanaged,
 };
 
 /// GitHub's limit on the body of an issue or pull-request comment, in characters.
@@ -103,14 +103,16 @@ pub fn render_markdown(plan: &Plan, options: &MarkdownOptions) -> String {
         summary,
         actions,
         unmanaged,
+        partly_known,
     } = plan;
     let (show, max_len) = (*show_sensitive, *max_len);
 
     if actions.is_empty() {
-        return no_changes(plan, unmanaged, max_len);
+        return no_changes(plan, unmanaged, partly_known, max_len);
     }
 
-    let head = head(plan, summary);
+    let mut head = head(plan, summary);
+    head.push_str(&partly_known_note(partly_known));
     let footer = footer(backend, full_plan.as_deref());
     let blocks: Vec<GroupBlock> = super::action_groups(actions)
         .into_iter()
@@ -291,8 +293,17 @@ fn cut(mut text: String, max_len: usize) -> String {
     text
 }
 
-fn no_changes(plan: &Plan, unmanaged: &[Unmanaged], max_len: usize) -> String {
-    let head = format!("{MARKER}\n{HEADING}\n\n{}\n", plan.summary_line());
+fn no_changes(
+    plan: &Plan,
+    unmanaged: &[Unmanaged],
+    partly_known: &[PartlyKnown],
+    max_len: usize,
+) -> String {
+    let head = format!(
+        "{MARKER}\n{HEADING}\n\n{}\n{}",
+        plan.summary_line(),
+        partly_known_note(partly_known)
+    );
     let budget = max_len.saturating_sub(Parts::cost(&head));
     let list = UNMANAGED_CAPS
         .iter()
@@ -305,6 +316,19 @@ fn no_changes(plan: &Plan, unmanaged: &[Unmanaged], max_len: usize) -> String {
     cut(parts.finish(), max_len)
 }
 
+/// What was compared only in part, as a short paragraph (empty when nothing was):
+/// a reviewer must know that "no changes" did not look at those fields.
+fn partly_known_note(partly_known: &[PartlyKnown]) -> String {
+    if partly_known.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\n**Partly known** (not compared):\n\n");
+    for line in super::partly_known_lines(partly_known) {
+        let _ = writeln!(out, "- {}", text(&line));
+    }
+    out
+}
+
 /// Marker, heading, summary line and the non-zero counts.
 fn head(plan: &Plan, summary: &Summary) -> String {
     let Summary {
@@ -313,6 +337,8 @@ fn head(plan: &Plan, summary: &Summary) -> String {
         by_type,
         by_status,
         unmanaged,
+        // Told in its own paragraph, after the table.
+        partly_known: _,
     } = summary;
     let mut out = format!(
         "{MARKER}\n{HEADING}\n\n**{}**\n\n| Change | Count |\n| :-- | --: |\n",

@@ -20,7 +20,7 @@ pub use text::render_text;
 
 use serde_json::Value;
 
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, PartlyKnown, Plan};
 
 /// How `plan` prints its result (`--format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -121,4 +121,55 @@ pub(crate) fn display_value(value: &Value) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// How many partly known objects a renderer names per group before "and N more".
+pub(crate) const PARTLY_KNOWN_SHOWN: usize = 10;
+
+/// Partly known objects as reader lines, not escaped: one line per distinct reason
+/// (the set of unreported fields, or a note such as a purchase in progress), with
+/// how many objects share it and the first [`PARTLY_KNOWN_SHOWN`] addresses. Under
+/// Partner Center's documented answers every subscription lacks its term and
+/// billing cycle, so one line per object would bury the plan.
+pub(crate) fn partly_known_lines(partly_known: &[PartlyKnown]) -> Vec<String> {
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    for object in partly_known {
+        // Every field named: a new one must be placed here (or explicitly skipped).
+        let PartlyKnown {
+            address,
+            // The address names it; the JSON carries the id.
+            id: _,
+            unknown,
+            note,
+        } = object;
+        let reason = match note {
+            Some(note) => note.clone(),
+            None => format!(
+                "Partner Center did not report {}; not compared",
+                unknown.join(", ")
+            ),
+        };
+        match groups.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, addresses)) => addresses.push(address),
+            None => groups.push((reason, vec![address])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(reason, addresses)| {
+            let mut shown = addresses
+                .iter()
+                .take(PARTLY_KNOWN_SHOWN)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if addresses.len() > PARTLY_KNOWN_SHOWN {
+                shown.push_str(&format!(
+                    " and {} more",
+                    addresses.len() - PARTLY_KNOWN_SHOWN
+                ));
+            }
+            format!("{reason} ({} object(s)): {shown}", addresses.len())
+        })
+        .collect()
 }

@@ -53,6 +53,7 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
         summary: _,
         actions,
         unmanaged,
+        partly_known,
     } = plan;
 
     let mut sections: Vec<String> = Vec::new();
@@ -67,6 +68,13 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
     }
     if !unmanaged.is_empty() {
         sections.push(render_unmanaged(unmanaged, style));
+    }
+    if !partly_known.is_empty() {
+        let mut section = format!("{}\n", style.paint(BOLD, "Partly known:"));
+        for line in super::partly_known_lines(partly_known) {
+            let _ = writeln!(section, "  {}", clean(&line));
+        }
+        sections.push(section);
     }
     if let Some(roles) = render_roles(actions, style) {
         sections.push(roles);

@@ -159,10 +159,37 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
                 .with_hint(format!("add `{reseller}` to the customer's `spec.resellers`, or name one of its resellers")),
             );
         }
-        let (term, cycle) = (
+        // A purchase needs both; a subscription adopted by `id` may leave them out
+        // (Partner Center's documented answers do not report them either), and
+        // then they are not managed.
+        if subscription.spec.id.is_none() {
+            for (field, value) in [
+                ("termDuration", subscription.spec.term_duration.is_some()),
+                ("billingCycle", subscription.spec.billing_cycle.is_some()),
+            ] {
+                if !value {
+                    out.push(
+                        Diagnostic::error(
+                            "purchase-terms",
+                            Some(subscription.origin.key_at("spec")),
+                            format!("missing required field `{field}` in `spec`: a subscription cspctl may buy needs it"),
+                        )
+                        .with_hint("declare it; only a subscription adopted with `spec.id` may leave `termDuration` and `billingCycle` out"),
+                    );
+                }
+            }
+        }
+        let (Some(term), Some(cycle)) = (
             subscription.spec.term_duration,
             subscription.spec.billing_cycle,
-        );
+        ) else {
+            if subscription.spec.is_new_commerce() {
+                new_commerce_customers
+                    .entry(subscription.spec.customer.as_str())
+                    .or_insert(subscription);
+            }
+            continue;
+        };
         let compatible = matches!(
             (term, cycle),
             (TermDuration::P1M, BillingCycle::Monthly)

@@ -649,9 +649,9 @@ impl Tenant {
                 offer_id: new.offer_id.to_owned(),
                 friendly_name: new.friendly_name.to_owned(),
                 quantity: new.quantity,
-                term_duration: new.term_duration,
-                billing_cycle: new.billing_cycle,
-                auto_renew: new.auto_renew,
+                term_duration: Some(new.term_duration),
+                billing_cycle: Some(new.billing_cycle),
+                auto_renew: Some(new.auto_renew),
                 // The suspension is the PATCH cspctl sends once the order is provisioned.
                 status: if new.suspend {
                     LiveStatus::Suspended
@@ -786,14 +786,14 @@ impl Tenant {
             subscription.quantity = quantity;
         }
         if let Some(auto_renew) = patch.auto_renew {
-            subscription.auto_renew = auto_renew;
+            subscription.auto_renew = Some(auto_renew);
         }
         if let Some(billing_cycle) = patch.billing_cycle
-            && billing_cycle != subscription.billing_cycle
+            && Some(billing_cycle) != subscription.billing_cycle
         {
             // Partner Center changes the billing cycle through the subscription's
             // order (a subscription PATCH is refused with 2054), so the order follows.
-            subscription.billing_cycle = billing_cycle;
+            subscription.billing_cycle = Some(billing_cycle);
         }
         if let Some(partner_id) = &patch.partner_id {
             if let Some(mpn_id) = partner_id {
@@ -822,8 +822,9 @@ impl Tenant {
             .order_id
             .as_ref()
             .and_then(|o| self.orders.get_mut(o))
+            && let Some(cycle) = subscription.billing_cycle
         {
-            order.billing_cycle = subscription.billing_cycle;
+            order.billing_cycle = cycle;
         }
         self.subscriptions.insert(subscription_id, subscription);
         Ok(Outcome::default())
@@ -1022,6 +1023,7 @@ impl Tenant {
             resellers: self.resellers.clone(),
             customers: self.live_customers(),
             subscriptions: self.subscriptions.clone(),
+            usage_based: BTreeMap::new(),
             // The integration sandbox does not support relationship requests.
             relationship_request_url: None,
         }
@@ -1035,6 +1037,7 @@ impl Tenant {
             resellers: std::mem::take(&mut self.resellers),
             customers,
             subscriptions: std::mem::take(&mut self.subscriptions),
+            usage_based: BTreeMap::new(),
             relationship_request_url: None,
         }
     }
@@ -1767,7 +1770,7 @@ mod tests {
                 live.billing_cycle,
                 live.partner_id.as_deref()
             ),
-            (false, BillingCycle::Annual, Some(MPN_A))
+            (Some(false), Some(BillingCycle::Annual), Some(MPN_A))
         );
         assert_eq!(
             tenant.orders[live.order_id.as_deref().expect("an order")].billing_cycle,

@@ -30,7 +30,7 @@ use super::credentials::{APP_USER_HINT, Credentials, Secret};
 use super::throttle::{Scope, Throttle, ThrottleTuning};
 use super::wire::{self, ApiFault, TokenError, TokenResponse};
 use crate::backend::{BackendError, RetryNotice, report_retry};
-use crate::ids::random_u64;
+use crate::ids::{random_guid, random_u64};
 
 /// The audience of Partner Center tokens.
 pub const RESOURCE: &str = "https://api.partnercenter.microsoft.com";
@@ -82,6 +82,48 @@ impl RetryPolicy {
         let jitter = (random_u64() % 501) as f64 / 1000.0 + 0.75; // 0.75..=1.25
         capped.mul_f64(jitter).min(self.cap)
     }
+}
+
+/// `MS-Contract-Version`, which headers.md lists as required on every request.
+pub const CONTRACT_VERSION: &str = "v1";
+/// The largest response body read. Partner Center's largest documented answers
+/// (a 500-customer page, a customer's subscription list) are a few MiB; anything
+/// far larger is a broken server or proxy, and reading it whole would let a server
+/// decide how much memory cspctl uses.
+pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
+
+/// A response body as JSON, keys normalized: empty (or blank) is `Null`, and a
+/// leading UTF-8 byte-order mark is skipped (both documented support-contact
+/// responses begin with U+FEFF, and serde_json rejects it).
+pub fn parse_body(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice::<Value>(bytes).map(wire::normalize_keys)
+}
+
+enum ReadError {
+    Transport(reqwest::Error),
+    TooLarge,
+}
+
+/// Reads a body chunk by chunk, stopping at `cap` bytes.
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, ReadError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > cap as u64)
+    {
+        return Err(ReadError::TooLarge);
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Transport)? {
+        if bytes.len() + chunk.len() > cap {
+            return Err(ReadError::TooLarge);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }
 
 /// What to do with a response status.
@@ -202,7 +244,6 @@ struct Inner {
     endpoint: String,
     authority: String,
     credentials: Credentials,
-    correlation_id: String,
     policy: RetryPolicy,
     token: Mutex<TokenState>,
     throttle: Throttle,
@@ -214,7 +255,6 @@ impl std::fmt::Debug for HttpClient {
         f.debug_struct("HttpClient")
             .field("endpoint", &self.inner.endpoint)
             .field("authority", &self.inner.authority)
-            .field("correlation_id", &self.inner.correlation_id)
             .finish_non_exhaustive()
     }
 }
@@ -283,7 +323,6 @@ impl HttpClient {
         endpoint: &str,
         authority: &str,
         credentials: Credentials,
-        correlation_id: String,
         policy: RetryPolicy,
         throttle: ThrottleTuning,
     ) -> Result<HttpClient, BackendError> {
@@ -307,7 +346,6 @@ impl HttpClient {
                 endpoint,
                 authority,
                 credentials,
-                correlation_id,
                 policy,
                 token: Mutex::new(TokenState {
                     access: None,
@@ -325,10 +363,6 @@ impl HttpClient {
 
     pub fn credentials(&self) -> &Credentials {
         &self.inner.credentials
-    }
-
-    pub fn correlation_id(&self) -> &str {
-        &self.inner.correlation_id
     }
 
     pub fn policy(&self) -> &RetryPolicy {
@@ -463,6 +497,9 @@ impl HttpClient {
             "{} /v1{} (request id {})",
             request.method, request.path, request.request_id
         );
+        // headers.md: "MS-CorrelationId … used for logs; a new GUID per call". One per
+        // call, kept across its retries, so a support case can name one call.
+        let correlation_id = random_guid();
         let policy = &self.inner.policy;
         let mut attempt = 1;
         let mut reauthenticated = false;
@@ -478,7 +515,7 @@ impl HttpClient {
             }
             let sent_at = self.inner.throttle.acquire(&scope).await;
             let token = self.token(refused.as_ref()).await?;
-            let outcome = self.attempt(&request, &token).await;
+            let outcome = self.attempt(&request, &token, &correlation_id).await;
             self.observe(&scope, sent_at, &outcome);
             let (wait, last_error) = match outcome {
                 Attempt::Done(response) => return Ok(response),
@@ -571,7 +608,12 @@ impl HttpClient {
         }
     }
 
-    async fn attempt(&self, request: &Request<'_>, token: &Secret) -> Attempt {
+    async fn attempt(
+        &self,
+        request: &Request<'_>,
+        token: &Secret,
+        correlation_id: &str,
+    ) -> Attempt {
         let url = format!("{}/v1{}", self.inner.endpoint, request.path);
         let mut builder = self
             .inner
@@ -579,8 +621,9 @@ impl HttpClient {
             .request(request.method.clone(), &url)
             .bearer_auth(token.expose())
             .header("Accept", "application/json")
+            .header("MS-Contract-Version", CONTRACT_VERSION)
             .header("MS-RequestId", request.request_id)
-            .header("MS-CorrelationId", &self.inner.correlation_id);
+            .header("MS-CorrelationId", correlation_id);
         for (name, value) in &request.headers {
             match (
                 HeaderName::from_bytes(name.as_bytes()),
@@ -609,28 +652,36 @@ impl HttpClient {
         };
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = match response.bytes().await {
+        let bytes = match read_capped(response, MAX_RESPONSE_BYTES).await {
             Ok(bytes) => bytes,
-            Err(e) => return Attempt::Transport(transport_error(&e)),
+            Err(ReadError::Transport(e)) => return Attempt::Transport(transport_error(&e)),
+            Err(ReadError::TooLarge) => {
+                return Attempt::Status {
+                    status: 502,
+                    headers,
+                    body: serde_json::json!({
+                        "description": format!(
+                            "HTTP {status} with a body larger than {} MiB; refusing to read it",
+                            MAX_RESPONSE_BYTES >> 20
+                        )
+                    }),
+                };
+            }
         };
-        let body = if bytes.iter().all(u8::is_ascii_whitespace) {
-            Value::Null
-        } else {
-            match serde_json::from_slice::<Value>(&bytes) {
-                Ok(value) => wire::normalize_keys(value),
-                Err(_) if !status.is_success() => {
-                    // An error page from a proxy: keep a cut of it as the message.
-                    Value::String(String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into())
-                }
-                Err(e) => {
-                    return Attempt::Status {
-                        status: 502,
-                        headers,
-                        body: serde_json::json!({
-                            "description": format!("HTTP {status} with a body that is not JSON: {e}")
-                        }),
-                    };
-                }
+        let body = match parse_body(&bytes) {
+            Ok(value) => value,
+            Err(_) if !status.is_success() => {
+                // An error page from a proxy: keep a cut of it as the message.
+                Value::String(String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into())
+            }
+            Err(e) => {
+                return Attempt::Status {
+                    status: 502,
+                    headers,
+                    body: serde_json::json!({
+                        "description": format!("HTTP {status} with a body that is not JSON: {e}")
+                    }),
+                };
             }
         };
         if status.is_success() {

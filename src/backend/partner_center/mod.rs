@@ -129,7 +129,6 @@ impl PartnerCenterClient {
             &config.endpoint,
             &config.authority,
             config.credentials,
-            crate::ids::random_guid(),
             tuning.retry.clone(),
             tuning.throttle,
         )?;
@@ -167,11 +166,6 @@ impl PartnerCenterClient {
             Some(handle) => handle.journal.compact(),
             None => Ok(()),
         }
-    }
-
-    /// The `MS-CorrelationId` sent on every request of this client (one per run).
-    pub fn correlation_id(&self) -> &str {
-        self.http.correlation_id()
     }
 
     /// API requests sent so far (each attempt, token requests excluded) and how many

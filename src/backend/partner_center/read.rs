@@ -16,12 +16,13 @@ use super::PartnerCenterClient;
 use super::http::{Request, Response};
 use super::wire::{
     AgreementRecord, Collection, Customer, KeyValue, Order, Relationship, Subscription,
-    SupportContact, latest_agreement, non_empty,
+    SubscriptionRead, SupportContact, latest_agreement, non_empty,
 };
 use crate::backend::BackendError;
 use crate::ids::random_guid;
 use crate::live::{
     CustomerScope, Live, LiveCustomer, LiveReseller, LiveSubscription, LiveSupportContact,
+    LiveUsageSubscription,
 };
 use crate::manifest::model::is_new_commerce_offer;
 
@@ -32,6 +33,13 @@ const CUSTOMER_PAGE_SIZE: usize = 500;
 const CODE_NOT_SUPPORTED_IN_SANDBOX: u32 = 800_042;
 /// A guard against a server that never stops paging.
 const MAX_PAGES: usize = 10_000;
+
+/// What one customer's reads give.
+struct CustomerRead {
+    customer: LiveCustomer,
+    subscriptions: Vec<LiveSubscription>,
+    usage_based: Vec<(String, LiveUsageSubscription)>,
+}
 
 /// Reads under the global concurrency bound.
 #[derive(Clone)]
@@ -135,7 +143,7 @@ impl Reader {
         self,
         listed: Customer,
         id: String,
-    ) -> Result<(LiveCustomer, Vec<LiveSubscription>), BackendError> {
+    ) -> Result<CustomerRead, BackendError> {
         let base = format!("/customers/{id}");
         let relationships_path = format!("{base}/relationships");
         let agreements_path = format!("{base}/agreements?agreementType=MicrosoftCustomerAgreement");
@@ -155,14 +163,24 @@ impl Reader {
             &agreements.items,
         );
         let mut live = Vec::with_capacity(subscriptions.items.len());
+        let mut usage_based = Vec::new();
         for subscription in &subscriptions.items {
-            let mapped = subscription
+            match subscription
                 .to_live(&id)
-                .map_err(|e| BackendError::State(format!("customer {id}: {e}")))?;
-            live.extend(mapped);
+                .map_err(|e| BackendError::State(format!("customer {id}: {e}")))?
+            {
+                SubscriptionRead::Live(subscription) => live.push(*subscription),
+                SubscriptionRead::UsageBased { id, subscription } => {
+                    usage_based.push((id, subscription));
+                }
+            }
         }
         self.support_contacts(&id, &mut live).await?;
-        Ok((customer, live))
+        Ok(CustomerRead {
+            customer,
+            subscriptions: live,
+            usage_based,
+        })
     }
 
     /// `GET /customers/{id}` of a customer the list returned. Partner Center can
@@ -336,16 +354,18 @@ impl PartnerCenterClient {
             resellers,
             customers: BTreeMap::new(),
             subscriptions: BTreeMap::new(),
+            usage_based: BTreeMap::new(),
             relationship_request_url,
         };
         // Dropping the JoinSet on an early return aborts the other reads.
         while let Some(joined) = tasks.join_next().await {
-            let (customer, subscriptions) = joined.map_err(join_error)??;
-            for subscription in subscriptions {
+            let read = joined.map_err(join_error)??;
+            for subscription in read.subscriptions {
                 live.subscriptions
                     .insert(subscription.id.clone(), subscription);
             }
-            live.customers.insert(customer.id.clone(), customer);
+            live.usage_based.extend(read.usage_based);
+            live.customers.insert(read.customer.id.clone(), read.customer);
         }
         Ok(live)
     }

@@ -420,13 +420,12 @@ fn read_live_sends_headers_retries_pages_and_refreshes() {
         .iter()
         .filter(|s| s.path.starts_with("/v1/"))
         .collect();
-    let correlation = &api[0].headers["ms-correlationid"];
+    // headers.md: MS-Contract-Version on every request, and a new correlation id
+    // per call (a retry of one call keeps its own).
+    let mut correlations = std::collections::HashSet::new();
     for seen in &api {
-        assert_eq!(
-            &seen.headers["ms-correlationid"], correlation,
-            "{}",
-            seen.path
-        );
+        assert_eq!(seen.headers["ms-contract-version"], "v1", "{}", seen.path);
+        correlations.insert(seen.headers["ms-correlationid"].clone());
         assert_eq!(
             seen.headers["user-agent"],
             format!("cspctl/{}", env!("CARGO_PKG_VERSION"))
@@ -445,6 +444,22 @@ fn read_live_sends_headers_retries_pages_and_refreshes() {
         relationships[0].headers["ms-requestid"],
         relationships[1].headers["ms-requestid"]
     );
+    assert_eq!(
+        relationships[0].headers["ms-correlationid"],
+        relationships[1].headers["ms-correlationid"],
+        "a retry is the same call"
+    );
+    // One correlation id per call: the same for the attempts of one call (they
+    // share a request id), different between calls.
+    let calls: std::collections::HashSet<(&String, &String)> = api
+        .iter()
+        .map(|s| (&s.headers["ms-requestid"], &s.headers["ms-correlationid"]))
+        .collect();
+    let request_ids: std::collections::HashSet<&String> =
+        api.iter().map(|s| &s.headers["ms-requestid"]).collect();
+    assert_eq!(calls.len(), request_ids.len());
+    assert_eq!(correlations.len(), request_ids.len());
+    assert!(correlations.len() > 2);
     // Paging followed with the continuation header.
     let next = api
         .iter()

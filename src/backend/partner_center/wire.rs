@@ -12,7 +12,9 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::live::{LiveAgreement, LiveReseller, LiveStatus, LiveSubscription};
+use crate::live::{
+    LiveAgreement, LiveReseller, LiveStatus, LiveSubscription, LiveUsageSubscription,
+};
 use crate::manifest::model::{Address, Billing, BillingCycle, Contact, TermDuration};
 
 /// Lowercases the first letter of every object key, recursively, so PascalCase
@@ -357,6 +359,8 @@ pub struct Subscription {
     pub creation_date: Option<String>,
     #[serde(deserialize_with = "lenient_string")]
     pub cancellation_allowed_until_date: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub billing_type: Option<String>,
 }
 
 pub fn parse_status(value: &str) -> Option<LiveStatus> {
@@ -405,47 +409,91 @@ pub fn term_str(term: TermDuration) -> &'static str {
     }
 }
 
+/// How a subscription is billed (`billingType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BillingType {
+    /// Seats (`license`), the subscriptions cspctl manages.
+    License,
+    /// Consumption (`usage`): an Azure plan or a legacy Azure subscription.
+    Usage,
+    /// `none`, absent, or a value this release does not know.
+    Other,
+}
+
+/// What reading one subscription gives.
+#[derive(Debug, PartialEq)]
+pub enum SubscriptionRead {
+    Live(Box<LiveSubscription>),
+    /// A usage-based subscription (Azure plan): no seats, no term, nothing a
+    /// manifest declares. Left out of the snapshot on purpose, by its billing
+    /// type, and counted so the read can say so.
+    UsageBased {
+        id: String,
+        subscription: LiveUsageSubscription,
+    },
+}
+
 impl Subscription {
-    /// The live subscription of `customer_id`; an error text names the first field
-    /// cspctl cannot do without. `Ok(None)` for a subscription whose term or
-    /// billing cycle cspctl cannot express (usage-based ones such as an Azure
-    /// plan have none, or `one_time`): no manifest can declare it, and one such
-    /// subscription must not make the whole tenant unreadable.
-    pub fn to_live(&self, customer_id: &str) -> Result<Option<LiveSubscription>, String> {
+    pub fn billing_type(&self) -> BillingType {
+        match self.billing_type.as_deref().map(enum_key).as_deref() {
+            Some("license") => BillingType::License,
+            Some("usage") => BillingType::Usage,
+            _ => BillingType::Other,
+        }
+    }
+
+    /// The live subscription of `customer_id`.
+    ///
+    /// A subscription is never dropped because cspctl cannot interpret all of it:
+    /// Partner Center's documented answers carry neither `billingCycle` nor
+    /// `termDuration` (get-a-subscription-by-id.md), so those stay unknown
+    /// (`None`) and are not compared. Only a usage-based subscription is left out,
+    /// explicitly, by its `billingType`. What cannot be keyed or matched at all
+    /// (no `id`, `offerId`, `status` or `quantity`, which every documented answer
+    /// carries) is an error naming the subscription: the read fails rather than
+    /// leave out an object that a plan would then buy again.
+    pub fn to_live(&self, customer_id: &str) -> Result<SubscriptionRead, String> {
         let id = non_empty(self.id.clone()).ok_or("a subscription without `id`")?;
-        let field = |name: &str| format!("subscription {id}: missing or unknown `{name}`");
+        if self.billing_type() == BillingType::Usage {
+            return Ok(SubscriptionRead::UsageBased {
+                id: id.to_ascii_lowercase(),
+                subscription: LiveUsageSubscription {
+                    customer_id: customer_id.to_owned(),
+                    offer_id: self.offer_id.clone().unwrap_or_default(),
+                    friendly_name: self.friendly_name.clone().unwrap_or_default(),
+                },
+            });
+        }
+        let field = |name: &str| {
+            format!(
+                "subscription {id}: missing or unknown `{name}` (cspctl cannot tell what this subscription is, so it stops rather than plan around it)"
+            )
+        };
         let status = self
             .status
             .as_deref()
             .and_then(parse_status)
             .ok_or_else(|| field("status"))?;
-        let (Some(term_duration), Some(billing_cycle)) = (
-            self.term_duration.as_deref().and_then(parse_term),
-            self.billing_cycle.as_deref().and_then(parse_billing_cycle),
-        ) else {
-            return Ok(None);
-        };
         let quantity = self
             .quantity
             .and_then(|q| u32::try_from(q).ok())
             .ok_or_else(|| field("quantity"))?;
-        Ok(Some(LiveSubscription {
+        Ok(SubscriptionRead::Live(Box::new(LiveSubscription {
             id: id.to_ascii_lowercase(),
             customer_id: customer_id.to_owned(),
             offer_id: non_empty(self.offer_id.clone()).ok_or_else(|| field("offerId"))?,
             friendly_name: self.friendly_name.clone().unwrap_or_default(),
             quantity,
-            term_duration,
-            billing_cycle,
-            // Absent means Partner Center did not say; new commerce renews by default.
-            auto_renew: self.auto_renew_enabled.unwrap_or(false),
+            term_duration: self.term_duration.as_deref().and_then(parse_term),
+            billing_cycle: self.billing_cycle.as_deref().and_then(parse_billing_cycle),
+            auto_renew: self.auto_renew_enabled,
             status,
             partner_id: non_empty(self.partner_id.clone()),
             support_contact: None,
             order_id: non_empty(self.order_id.clone()),
             creation_date: non_empty(self.creation_date.clone()),
             cancellation_allowed_until: non_empty(self.cancellation_allowed_until_date.clone()),
-        }))
+        })))
     }
 }
 
@@ -478,37 +526,55 @@ pub struct Order {
 }
 
 impl Order {
+    /// Whether the order is still being provisioned (`pending`).
+    pub fn is_pending(&self) -> bool {
+        self.status.as_deref().map(enum_key).as_deref() == Some("pending")
+    }
+
     /// The subscriptions a pending order is provisioning, as the live snapshot
     /// shows a subscription (status `pending`), so a plan does not buy them again.
-    /// Empty for an order that is not pending, or line items cspctl cannot express.
+    /// A documented pending order's line items may not name their subscription
+    /// yet: such a line gets the id `pending-order-{orderId}-{line}` (never sent
+    /// to Partner Center: the planner changes nothing on a pending subscription)
+    /// and still counts as bought. Empty for an order that is not pending.
     pub fn pending_subscriptions(&self, customer_id: &str) -> Vec<LiveSubscription> {
-        if self.status.as_deref().map(enum_key).as_deref() != Some("pending") {
+        if !self.is_pending() {
             return Vec::new();
         }
-        let Some(billing_cycle) = self.billing_cycle.as_deref().and_then(parse_billing_cycle)
-        else {
-            return Vec::new();
-        };
+        let order_id = non_empty(self.id.clone());
+        let billing_cycle = self.billing_cycle.as_deref().and_then(parse_billing_cycle);
         self.line_items
             .iter()
-            .filter_map(|line| {
-                Some(LiveSubscription {
-                    id: non_empty(line.subscription_id.clone())?.to_ascii_lowercase(),
+            .enumerate()
+            .map(|(index, line)| {
+                let number = line.line_item_number.unwrap_or(index as u64);
+                let id = non_empty(line.subscription_id.clone())
+                    .map(|id| id.to_ascii_lowercase())
+                    .unwrap_or_else(|| {
+                        format!(
+                            "pending-order-{}-{number}",
+                            order_id.as_deref().unwrap_or("unknown")
+                        )
+                    });
+                LiveSubscription {
+                    id,
                     customer_id: customer_id.to_owned(),
-                    offer_id: non_empty(line.offer_id.clone())?,
+                    offer_id: non_empty(line.offer_id.clone()).unwrap_or_default(),
                     friendly_name: line.friendly_name.clone().unwrap_or_default(),
-                    quantity: line.quantity.and_then(|q| u32::try_from(q).ok())?,
-                    term_duration: line.term_duration.as_deref().and_then(parse_term)?,
+                    quantity: line
+                        .quantity
+                        .and_then(|q| u32::try_from(q).ok())
+                        .unwrap_or_default(),
+                    term_duration: line.term_duration.as_deref().and_then(parse_term),
                     billing_cycle,
-                    // Unknown until provisioned; new commerce renews by default.
-                    auto_renew: true,
+                    auto_renew: None,
                     status: LiveStatus::Pending,
                     partner_id: non_empty(line.partner_id_on_record.clone()),
                     support_contact: None,
-                    order_id: non_empty(self.id.clone()),
+                    order_id: order_id.clone(),
                     creation_date: non_empty(self.creation_date.clone()),
                     cancellation_allowed_until: None,
-                })
+                }
             })
             .collect()
     }
@@ -762,11 +828,13 @@ mod tests {
             "Attributes": {"Etag": "x", "ObjectType": "Subscription"}
         }));
         let subscription: Subscription = from_value(value, "subscription").unwrap();
-        let live = subscription.to_live("c1").unwrap().unwrap();
+        let SubscriptionRead::Live(live) = subscription.to_live("c1").unwrap() else {
+            panic!("a license-based subscription is live");
+        };
         assert_eq!(live.id, "a4c1340d-0000-0000-0000-000000000001");
         assert_eq!(live.quantity, 5);
-        assert_eq!(live.term_duration, TermDuration::P1Y);
-        assert_eq!(live.billing_cycle, BillingCycle::Monthly);
+        assert_eq!(live.term_duration, Some(TermDuration::P1Y));
+        assert_eq!(live.billing_cycle, Some(BillingCycle::Monthly));
         assert_eq!(live.status, LiveStatus::Active);
         assert_eq!(live.partner_id, None);
         assert_eq!(
@@ -787,7 +855,10 @@ mod tests {
             "subscription",
         )
         .unwrap();
-        assert_eq!(azure_plan.to_live("c").unwrap(), None);
+        assert!(matches!(
+            azure_plan.to_live("c").unwrap(),
+            SubscriptionRead::UsageBased { .. }
+        ));
         assert!(
             from_value::<Subscription>(json!({"quantity": [1]}), "subscription")
                 .unwrap_err()
