@@ -26,6 +26,7 @@ struct PlanMirror {
     summary: SummaryMirror,
     actions: Vec<ActionMirror>,
     unmanaged: Vec<UnmanagedMirror>,
+    partly_known: Vec<PartlyKnownMirror>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,6 +36,7 @@ struct SummaryMirror {
     by_type: BTreeMap<String, usize>,
     by_status: BTreeMap<String, usize>,
     unmanaged: usize,
+    partly_known: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +102,16 @@ enum LiveKeyMirror {
         customer_domain: String,
         friendly_name: String,
     },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartlyKnownMirror {
+    address: String,
+    id: String,
+    unknown: Vec<String>,
+    #[serde(default)]
+    note: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -404,12 +416,13 @@ fn plan_json_field_order_is_stable() {
             "backend",
             "summary",
             "actions",
-            "unmanaged"
+            "unmanaged",
+            "partly_known"
         ]
     );
     assert_eq!(
         keys(&value["summary"]),
-        ["total", "by_type", "by_status", "unmanaged"]
+        ["total", "by_type", "by_status", "unmanaged", "partly_known"]
     );
     for action in value["actions"].as_array().unwrap() {
         assert_eq!(
