@@ -173,6 +173,7 @@ fn run(settings: &Settings) -> Result<String, String> {
         sandbox: true,
         simulate_hint: None,
         sandbox_reseller_limit: None,
+        declared_reseller_tenants: true,
     };
     let mut tenant = Tenant::default();
     let mut executed = 0;

@@ -17,7 +17,7 @@
 //! they finished in, so it is the same for the same outcomes. Events (started,
 //! retried, finished) go to an [`ApplyObserver`] as they happen.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -82,6 +82,12 @@ pub struct ApplyReport {
     pub results: Vec<(String, ActionOutcome)>,
     /// Whether the apply was interrupted before every action could start.
     pub interrupted: bool,
+    /// Ids Partner Center gave the objects this apply created, by address. A
+    /// sandbox reseller's tenant id is known only from here (and `export`).
+    pub created: BTreeMap<String, String>,
+    /// Created resellers whose manifests declare no tenant id: the report names
+    /// the id Partner Center gave them, to pin in the manifest.
+    pub new_tenants: BTreeSet<String>,
 }
 
 impl ApplyReport {
@@ -128,7 +134,14 @@ impl ApplyReport {
         let mut out = String::new();
         for (address, outcome) in &self.results {
             let line = match outcome {
-                ActionOutcome::Applied => format!("  applied  {address}\n"),
+                ActionOutcome::Applied => match self.created.get(address) {
+                    // The one id a manifest must learn from the apply: Partner
+                    // Center creates a sandbox reseller's tenant and its id.
+                    Some(id) if self.new_tenants.contains(address) => format!(
+                        "  applied  {address} (tenant id {id}; pin it as `spec.tenantId`)\n"
+                    ),
+                    _ => format!("  applied  {address}\n"),
+                },
                 ActionOutcome::Failed(reason) => format!("  FAILED   {address}: {reason}\n"),
                 ActionOutcome::Skipped(reason) => format!("  skipped  {address}: {reason}\n"),
                 ActionOutcome::Waiting(reason) => format!("  waiting  {address}: {reason}\n"),
@@ -337,6 +350,17 @@ impl<'p> Schedule<'p> {
                 })
                 .collect(),
             interrupted,
+            new_tenants: self
+                .actions
+                .iter()
+                .filter(|a| {
+                    matches!(&a.operation, Operation::CreateReseller { reseller }
+                        if reseller.tenant_id.is_none())
+                        && self.created.contains_key(&a.address)
+                })
+                .map(|a| a.address.clone())
+                .collect(),
+            created: self.created.into_iter().collect(),
         }
     }
 }
@@ -492,6 +516,22 @@ fn resolve(
             ))),
         }
     };
+    // A reseller's tenant id that only its creation in this run tells.
+    let fill_tenant = |tenant_id: &mut String, created_by: Option<&str>| {
+        if !tenant_id.is_empty() {
+            return Ok(());
+        }
+        match created_by.and_then(|address| created.get(address).map(|id| (address, id))) {
+            Some((_, id)) => {
+                id.clone_into(tenant_id);
+                Ok(())
+            }
+            None => Err(BackendError::Unresolved(format!(
+                "{} was not created by this run, so its tenant id is unknown",
+                created_by.unwrap_or("the reseller")
+            ))),
+        }
+    };
     let mut operation = operation.clone();
     match &mut operation {
         Operation::UpdateCustomer { customer, .. }
@@ -501,13 +541,20 @@ fn resolve(
         Operation::SetSupportContact {
             customer,
             subscription,
+            reseller_tenant_id,
+            reseller_created_by,
             ..
         } => {
             *customer = fill(customer)?;
             *subscription = fill(subscription)?;
+            fill_tenant(reseller_tenant_id, reseller_created_by.as_deref())?;
         }
-        Operation::CreateReseller { .. } | Operation::CreateCustomer { .. } | Operation::Manual => {
-        }
+        Operation::CreateCustomer {
+            associated_partner_id,
+            associated_reseller,
+            ..
+        } => fill_tenant(associated_partner_id, associated_reseller.as_deref())?,
+        Operation::CreateReseller { .. } | Operation::Manual => {}
     }
     Ok(operation)
 }
@@ -613,6 +660,7 @@ mod tests {
             .expect("billing"),
             organization_registration_number: None,
             associated_partner_id: "r".into(),
+            associated_reseller: None,
             agreement: None,
         }
     }

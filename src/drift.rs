@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::live::CustomerScope;
 use crate::plan::{
-    Action, ActionType, PartlyKnown, Plan, Precondition, SourceRef, USAGE_SUBSCRIPTION_KIND, Unmanaged,
+    Action, ActionType, PartlyKnown, Plan, Precondition, SourceRef, USAGE_SUBSCRIPTION_KIND,
+    Unmanaged,
 };
 use crate::validate::Desired;
 

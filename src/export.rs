@@ -537,10 +537,13 @@ impl<'a> Exporter<'a> {
                 continue;
             }
             let mut spec = ResellerSpec {
-                tenant_id: reseller.tenant_id.to_ascii_lowercase(),
+                // Always pinned: for a sandbox reseller cspctl created, this is
+                // where the tenant id Partner Center gave it shows up.
+                tenant_id: Some(reseller.tenant_id.to_ascii_lowercase()),
                 mpn_id: reseller.mpn_id.clone(),
                 display_name: reseller.name.clone(),
                 location: reseller.location.clone(),
+                sandbox_tenant: None,
             };
             if let Some(location) = reseller.location.as_deref().filter(|l| !is_country(l)) {
                 let message = format!(
@@ -568,17 +571,17 @@ impl<'a> Exporter<'a> {
         }
         let bases: Vec<(String, String)> = kept
             .iter()
-            .map(|(r, spec)| (reseller_base(r), spec.tenant_id.clone()))
+            .map(|(r, _)| (reseller_base(r), r.tenant_id.to_ascii_lowercase()))
             .collect();
         let names = assign_names(&bases);
         let mut out: Vec<(ResellerRef, ResellerSpec)> = kept
             .into_iter()
             .zip(names)
-            .map(|((_, spec), name)| {
+            .map(|((live, spec), name)| {
                 (
                     ResellerRef {
                         name,
-                        tenant_id: spec.tenant_id.clone(),
+                        tenant_id: live.tenant_id.to_ascii_lowercase(),
                         mpn_id: spec.mpn_id.clone(),
                     },
                     spec,
@@ -1796,7 +1799,7 @@ mod tests {
             .collect();
         assert_eq!(resellers, ["same-name", "same-name-2"]);
         // Tenant ids sort ADATUM (1111…) before NORTHWIND (6f1b…).
-        assert_eq!(export.resellers[0].spec.tenant_id, ADATUM);
+        assert_eq!(export.resellers[0].spec.tenant_id.as_deref(), Some(ADATUM));
         let customers: Vec<&str> = export
             .customers
             .iter()

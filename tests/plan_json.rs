@@ -242,6 +242,7 @@ fn sample() -> Plan {
                 id: None,
             },
             reseller_tenant_id: "4e5e11e4-0000-4000-8000-000000000001".to_owned(),
+            reseller_created_by: None,
             reseller_mpn_id: "1234567".to_owned(),
             reseller_name: "Northwind".to_owned(),
         },

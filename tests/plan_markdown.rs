@@ -51,6 +51,7 @@ fn example_plan(name: &str) -> Plan {
         sandbox: true,
         simulate_hint: None,
         sandbox_reseller_limit: None,
+        declared_reseller_tenants: true,
     };
     cspctl::plan::plan(&desired, &sources, &Live::default(), &options)
         .unwrap_or_else(|p| panic!("{p:#?}"))

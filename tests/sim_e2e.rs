@@ -62,7 +62,7 @@ fn names(dir: &Path) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     let resellers = manifests
         .resellers
         .iter()
-        .map(|r| (r.name.clone(), r.spec.tenant_id.clone()))
+        .map(|r| (r.name.clone(), r.spec.tenant_id.clone().unwrap_or_default()))
         .collect();
     (customers, resellers)
 }
@@ -331,11 +331,15 @@ fn production_round_trip(dir: &Path) -> usize {
     // The resellers accept the partnership in Partner Center (played with the CLI).
     for reseller in manifests(dir).resellers {
         let spec = &reseller.spec;
+        let tenant_id = spec
+            .tenant_id
+            .clone()
+            .expect("the example declares tenant ids");
         let mut args = vec![
             "sim",
             "add-reseller",
             "--tenant-id",
-            &spec.tenant_id,
+            &tenant_id,
             "--mpn-id",
             &spec.mpn_id,
             "--name",
@@ -351,6 +355,7 @@ fn production_round_trip(dir: &Path) -> usize {
     }
     // Adding one twice is refused with the simulator's reason.
     let again = manifests(dir).resellers[0].spec.clone();
+    let again_tenant = again.tenant_id.clone().unwrap_or_default();
     let base = sim.base_url();
     let twice = cspctl(
         &[
@@ -359,7 +364,7 @@ fn production_round_trip(dir: &Path) -> usize {
             "--endpoint",
             &base,
             "--tenant-id",
-            &again.tenant_id,
+            &again_tenant,
             "--mpn-id",
             &again.mpn_id,
             "--name",

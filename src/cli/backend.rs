@@ -252,6 +252,8 @@ fn partner_center_plan_options(
         sandbox: config.sandbox,
         simulate_hint: None,
         sandbox_reseller_limit: config.sandbox.then_some(SANDBOX_RESELLER_LIMIT),
+        // Partner Center creates a sandbox reseller's tenant and its id.
+        declared_reseller_tenants: false,
     }
 }
 
@@ -267,6 +269,9 @@ fn local_plan_options(state: &Path) -> PlanOptions {
         // The local tenant does not enforce sandbox quotas, so realistic manifests can
         // be rehearsed (README, "The local state").
         sandbox_reseller_limit: None,
+        // The local tenant takes a declared tenant id, so rehearsals need no
+        // `sandboxTenant`.
+        declared_reseller_tenants: true,
     }
 }
 

@@ -335,7 +335,7 @@ fn pattern_meaning(pattern: &str) -> &'static str {
         p if p == NAME_PATTERN => "a name of lowercase letters, digits and `-` (at most 63)",
         p if p == MPN_PATTERN => "an MPN ID of digits only",
         p if p == COUNTRY_PATTERN => "a two-letter ISO country code such as US",
-        p if p == DOMAIN_PATTERN => "a domain such as contoso.onmicrosoft.com",
+        p if p == DOMAIN_PATTERN => "a domain name such as contoso.onmicrosoft.com",
         p if p == EMAIL_PATTERN => "an email address",
         p if p == CULTURE_PATTERN => "a culture such as en-US",
         p if p == LANGUAGE_PATTERN => "a two-letter language code such as en",

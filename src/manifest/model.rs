@@ -18,11 +18,19 @@ pub const GUID_PATTERN: &str =
 pub const NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$";
 pub const MPN_PATTERN: &str = r"^[0-9]{1,10}$";
 pub const COUNTRY_PATTERN: &str = r"^[A-Z]{2}$";
-pub const DOMAIN_PATTERN: &str = r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,25}[a-zA-Z0-9])?\.onmicrosoft\.com$";
+/// A DNS name of two or more labels. Production customers are created with
+/// `<prefix>.onmicrosoft.com`; the integration sandbox's are `<prefix>.ccsctp.net`
+/// (create-a-customer.md, get-a-customer-by-id.md), and an adopted customer's
+/// default domain can be any domain it verified.
+pub const DOMAIN_PATTERN: &str = r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)+$";
+/// A domain prefix: one DNS label.
+pub const DOMAIN_PREFIX_PATTERN: &str = r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,25}[a-zA-Z0-9])?$";
 pub const EMAIL_PATTERN: &str = r"^[^@\s]+@[^@\s]+\.[^@\s]+$";
 pub const CULTURE_PATTERN: &str = r"^[a-z]{2}-[A-Z]{2}$";
 pub const LANGUAGE_PATTERN: &str = r"^[a-z]{2}$";
-pub const DATE_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?$";
+/// `YYYY-MM-DD` or a date-time; a date-time without an offset (as Partner Center
+/// writes `dateAgreed`, e.g. `2019-08-26T00:00:00`) is UTC.
+pub const DATE_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?)?$";
 /// A new-commerce catalog item (`PRODUCT:SKU[:AVAILABILITY]`) or a legacy GUID offer.
 pub const OFFER_PATTERN: &str = r"^([A-Za-z0-9]{12}:[A-Za-z0-9]{4}(:[A-Za-z0-9]{12})?|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$";
 
@@ -122,8 +130,12 @@ document!(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResellerSpec {
     /// The reseller's Entra tenant id (Partner Center's relationship `id`).
+    /// Required for a reseller that exists; left out for one cspctl creates in the
+    /// integration sandbox (`sandboxTenant`), where Partner Center creates the
+    /// tenant and gives it its id (then found by `mpnId`; pin it here once known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(GUID_PATTERN))]
-    pub tenant_id: String,
+    pub tenant_id: Option<String>,
     /// The reseller's MPN ID (Partner ID), digits only; quote it in YAML.
     #[schemars(pattern(MPN_PATTERN))]
     pub mpn_id: String,
@@ -134,13 +146,78 @@ pub struct ResellerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(COUNTRY_PATTERN))]
     pub location: Option<String>,
+    /// Integration sandbox only: the tenant Partner Center creates for this
+    /// reseller (`POST /v1/sandboxIndirectReseller`, every field the
+    /// create-indirect-reseller-in-sandbox page marks required).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_tenant: Option<SandboxTenant>,
+}
+
+/// What Partner Center's integration sandbox needs to create a reseller's tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SandboxTenant {
+    /// The tenant's domain prefix (`<prefix>.onmicrosoft.com`), unique.
+    #[schemars(pattern(DOMAIN_PREFIX_PATTERN))]
+    pub domain_prefix: String,
+    /// The tenant's first administrator.
+    pub admin: SandboxAdmin,
+    /// e.g. `en-US`.
+    #[schemars(pattern(CULTURE_PATTERN))]
+    pub culture: String,
+    /// The organization's language, e.g. `en`.
+    #[schemars(pattern(LANGUAGE_PATTERN))]
+    pub language: String,
+    /// The legal business profile's address.
+    pub address: LegalAddress,
+    /// The legal business profile's primary contact.
+    pub primary_contact: Contact,
+}
+
+/// The administrator of a sandbox reseller's new tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SandboxAdmin {
+    /// The sign-in name's local part, e.g. `admin` (→ `admin@<prefix>.onmicrosoft.com`).
+    #[schemars(length(min = 1, max = 64))]
+    pub user_name: String,
+    #[schemars(length(min = 1, max = 50))]
+    pub first_name: String,
+    #[schemars(length(min = 1, max = 50))]
+    pub last_name: String,
+    /// An email outside the new tenant.
+    #[schemars(pattern(EMAIL_PATTERN))]
+    pub alternate_email: String,
+}
+
+/// A company's address (no person's name, unlike a billing address).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LegalAddress {
+    #[schemars(length(min = 1, max = 200))]
+    pub address_line1: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 200))]
+    pub address_line2: Option<String>,
+    #[schemars(length(min = 1, max = 100))]
+    pub city: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 100))]
+    pub state: Option<String>,
+    #[schemars(length(min = 1, max = 20))]
+    pub postal_code: String,
+    /// ISO 3166 two-letter country code.
+    #[schemars(pattern(COUNTRY_PATTERN))]
+    pub country: String,
 }
 
 /// A customer tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CustomerSpec {
-    /// The customer's initial domain, `<prefix>.onmicrosoft.com`; its natural key.
+    /// The customer's default domain, its natural key: `<prefix>.onmicrosoft.com`
+    /// for a customer cspctl creates in production (`<prefix>.ccsctp.net` in the
+    /// integration sandbox), or whatever Partner Center shows for an adopted one.
     #[schemars(pattern(DOMAIN_PATTERN))]
     pub domain: String,
     #[schemars(length(min = 1, max = 256))]

@@ -156,6 +156,10 @@ pub enum LiveKey {
     Reseller {
         tenant_id: String,
     },
+    /// A sandbox reseller declared without a tenant id, by its MPN id.
+    ResellerMpn {
+        mpn_id: String,
+    },
     CustomerId {
         id: String,
     },
@@ -219,8 +223,13 @@ pub enum Operation {
         company_name: String,
         billing: Billing,
         organization_registration_number: Option<String>,
-        /// Tenant id of the associated reseller.
+        /// Tenant id of the associated reseller; empty when that reseller is created
+        /// by this plan (see `associated_reseller`).
         associated_partner_id: String,
+        /// The address of the action creating the associated reseller, whose
+        /// tenant id Partner Center gives it only then: apply takes it from there.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        associated_reseller: Option<String>,
         agreement: Option<Agreement>,
     },
     /// Update the billing profile and/or record the agreement.
@@ -254,7 +263,12 @@ pub enum Operation {
     SetSupportContact {
         customer: ObjectRef,
         subscription: ObjectRef,
+        /// Empty when the reseller is created by this plan (`reseller_created_by`).
         reseller_tenant_id: String,
+        /// The address of the action creating the reseller, when its tenant id is
+        /// known only once Partner Center created it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reseller_created_by: Option<String>,
         reseller_mpn_id: String,
         reseller_name: String,
     },

@@ -16,14 +16,13 @@ use serde_json::{Value as Json, json};
 
 use crate::diagnostic::Diagnostic;
 use crate::graph::{DependencyGraph, GraphNode};
-use crate::live::{Live, LiveCustomer, LiveStatus, LiveSubscription, fingerprint};
+use crate::live::{Live, LiveCustomer, LiveReseller, LiveStatus, LiveSubscription, fingerprint};
 use crate::manifest::model::{DesiredStatus, Kind, is_new_commerce_offer};
 use crate::manifest::source::SourceMap;
 use crate::manifest::{Object, Origin};
 use crate::plan::{
-    PartlyKnown,
-    Action, ActionStatus, ActionType, FieldChange, LiveKey, ObjectRef, Operation, Plan,
-    Precondition, Risk, SourceRef, SubscriptionPatch, Unmanaged,
+    Action, ActionStatus, ActionType, FieldChange, LiveKey, ObjectRef, Operation, PartlyKnown,
+    Plan, Precondition, Risk, SourceRef, SubscriptionPatch, Unmanaged,
 };
 use crate::validate::Desired;
 use crate::validate::rules::friendly_name;
@@ -49,6 +48,10 @@ pub struct PlanOptions {
     /// enforces it (Partner Center's integration sandbox: 5, partner-center-api.md
     /// §6). Creations beyond it get a warning: the apply would be refused (800018).
     pub sandbox_reseller_limit: Option<usize>,
+    /// The backend creates a sandbox reseller with the tenant id its manifest
+    /// declares (the local backend, a rehearsal convenience). Partner Center
+    /// creates the tenant itself and needs `spec.sandboxTenant`.
+    pub declared_reseller_tenants: bool,
 }
 
 /// What happened to a node while planning.
@@ -69,6 +72,10 @@ struct Planner<'a> {
     customer_ids: Vec<Option<String>>,
     /// Subscription index → live subscription id (when it exists).
     subscription_ids: Vec<Option<String>>,
+    /// Reseller index → its tenant id: declared, or, for a sandbox reseller cspctl
+    /// created, the live reseller with its MPN id. `None`: not created yet, so its
+    /// tenant id is not known before Partner Center creates it.
+    reseller_tenant_ids: Vec<Option<String>>,
     /// The live objects matched above, by the same indices (looked up once).
     customer_live: Vec<Option<&'a LiveCustomer>>,
     subscription_live: Vec<Option<&'a LiveSubscription>>,
@@ -109,6 +116,7 @@ pub fn plan(
         options,
         customer_ids: vec![None; m.customers.len()],
         subscription_ids: vec![None; m.subscriptions.len()],
+        reseller_tenant_ids: vec![None; m.resellers.len()],
         customer_live: Vec::new(),
         subscription_live: Vec::new(),
         actions: Vec::new(),
@@ -117,6 +125,7 @@ pub fn plan(
         partly_known: Vec::new(),
         problems: Vec::new(),
     };
+    planner.match_resellers();
     planner.match_customers();
     planner.match_subscriptions();
     let live_subscriptions = &live.subscriptions;
@@ -177,6 +186,11 @@ pub fn observe(live: &Live, key: &LiveKey) -> Option<String> {
         LiveKey::Reseller { tenant_id } => live
             .resellers
             .get(&tenant_id.to_ascii_lowercase())
+            .map(fingerprint),
+        LiveKey::ResellerMpn { mpn_id } => live
+            .resellers
+            .values()
+            .find(|r| r.mpn_id == *mpn_id)
             .map(fingerprint),
         LiveKey::CustomerId { id } => live
             .customers
@@ -390,6 +404,54 @@ impl Planner<'_> {
             .any(|&next| next == to || self.reaches(next, to))
     }
 
+    /// A reseller is its declared tenant; one declared without a tenant id (a
+    /// sandbox reseller cspctl creates) is the live reseller with its MPN id, so
+    /// the plan after its creation neither creates it again nor shows a change.
+    fn match_resellers(&mut self) {
+        for (i, reseller) in self.desired.manifests.resellers.iter().enumerate() {
+            self.reseller_tenant_ids[i] = match &reseller.spec.tenant_id {
+                Some(tenant_id) => Some(tenant_id.to_ascii_lowercase()),
+                None => {
+                    let found: Vec<&LiveReseller> = self
+                        .live
+                        .resellers
+                        .values()
+                        .filter(|r| r.mpn_id == reseller.spec.mpn_id)
+                        .collect();
+                    if found.len() > 1 {
+                        let ids: Vec<&str> = found.iter().map(|r| r.tenant_id.as_str()).collect();
+                        self.error(
+                            &reseller.origin,
+                            "spec.mpnId",
+                            format!(
+                                "{} live resellers have MPN ID {} ({})",
+                                found.len(),
+                                reseller.spec.mpn_id,
+                                ids.join(", ")
+                            ),
+                            "set `spec.tenantId` to the one this manifest manages",
+                        );
+                    }
+                    found.first().map(|r| r.tenant_id.clone())
+                }
+            };
+        }
+    }
+
+    /// The tenant id of reseller `r` (see `reseller_tenant_ids`).
+    fn reseller_tenant(&self, r: usize) -> Option<String> {
+        self.reseller_tenant_ids[r].clone()
+    }
+
+    /// The address whose creation gives reseller `r` its tenant id, when that id
+    /// is not known at plan time (a sandbox reseller this plan creates): apply
+    /// takes the id Partner Center answers with.
+    fn reseller_created_by(&self, r: usize) -> Option<String> {
+        self.reseller_tenant_ids[r]
+            .is_none()
+            .then(|| format!("Reseller/{}", self.desired.manifests.resellers[r].name))
+    }
+
     fn match_customers(&mut self) {
         let domains = self.live.customer_domain_index();
         for (i, customer) in self.desired.manifests.customers.iter().enumerate() {
@@ -521,12 +583,55 @@ impl Planner<'_> {
 
     fn plan_reseller(&mut self, i: usize) -> Option<(Action, bool)> {
         let reseller = &self.desired.manifests.resellers[i];
-        let tenant_id = reseller.spec.tenant_id.to_ascii_lowercase();
+        let tenant_id = self.reseller_tenant(i);
         let address = format!("Reseller/{}", reseller.name);
-        let key = LiveKey::Reseller {
-            tenant_id: tenant_id.clone(),
+        let key = match (&reseller.spec.tenant_id, &tenant_id) {
+            (Some(declared), _) => LiveKey::Reseller {
+                tenant_id: declared.to_ascii_lowercase(),
+            },
+            (None, _) => LiveKey::ResellerMpn {
+                mpn_id: reseller.spec.mpn_id.clone(),
+            },
         };
-        match self.live.resellers.get(&tenant_id) {
+        match tenant_id
+            .as_deref()
+            .and_then(|id| self.live.resellers.get(id))
+        {
+            None if reseller.spec.tenant_id.is_none() && reseller.spec.sandbox_tenant.is_none() => {
+                self.error(
+                    &reseller.origin,
+                    "spec",
+                    format!(
+                        "no reseller with MPN ID {} exists, and the manifest declares neither `tenantId` (an existing reseller) nor `sandboxTenant` (one cspctl creates in the integration sandbox)",
+                        reseller.spec.mpn_id
+                    ),
+                    "declare the reseller's `tenantId`, or `sandboxTenant` for a sandbox reseller",
+                );
+                None
+            }
+            // Partner Center creates a sandbox reseller's tenant with an id of its
+            // own: a declared tenant id that does not exist cannot be created.
+            None if self.options.sandbox
+                && !self.options.declared_reseller_tenants
+                && (reseller.spec.tenant_id.is_some()
+                    || reseller.spec.sandbox_tenant.is_none()) =>
+            {
+                let mut action = Action::new(address, None, ActionType::Manual, Operation::Manual);
+                action.instructions = Some(format!(
+                    "Reseller `{}` (tenant {}, MPN ID {}) does not exist in the integration sandbox. Partner Center creates a sandbox reseller's tenant and gives it an id of its own, so cspctl creates it only from `spec.sandboxTenant` with `tenantId` left out; or add the reseller in Partner Center, then run plan again.",
+                    reseller.spec.display_name,
+                    reseller.spec.tenant_id.as_deref().unwrap_or("not declared"),
+                    reseller.spec.mpn_id
+                ));
+                action.changes = creation(&reseller.spec);
+                action.roles = roles(&COMMERCE_ROLES);
+                action.source = self.source(reseller);
+                action.precondition = Some(Precondition {
+                    key,
+                    fingerprint: None,
+                });
+                Some((action, true))
+            }
             None => {
                 let mut action = if self.options.sandbox {
                     let mut action = Action::new(
@@ -637,14 +742,16 @@ impl Planner<'_> {
                 });
                 return Some((action, true));
             }
-            let first =
-                &self.desired.manifests.resellers[self.desired.reseller_index[&spec.resellers[0]]];
+            let first_index = self.desired.reseller_index[&spec.resellers[0]];
+            let first = &self.desired.manifests.resellers[first_index];
+            let first_tenant = self.reseller_tenant(first_index);
             let operation = Operation::CreateCustomer {
                 domain: spec.domain.clone(),
                 company_name: spec.company_name.clone(),
                 billing: spec.billing.clone(),
                 organization_registration_number: spec.organization_registration_number.clone(),
-                associated_partner_id: first.spec.tenant_id.to_ascii_lowercase(),
+                associated_partner_id: first_tenant.unwrap_or_default(),
+                associated_reseller: self.reseller_created_by(first_index),
                 agreement: spec.agreement.clone(),
             };
             let mut action = Action::new(address, name, ActionType::Create, operation);
@@ -711,7 +818,8 @@ impl Planner<'_> {
     fn plan_relationship(&mut self, c: usize, r: usize) -> Option<(Action, bool)> {
         let customer = &self.desired.manifests.customers[c];
         let reseller = &self.desired.manifests.resellers[r];
-        let tenant_id = reseller.spec.tenant_id.to_ascii_lowercase();
+        let reseller_tenant = self.reseller_tenant(r);
+        let tenant_id = reseller_tenant.clone().unwrap_or_default();
         let is_first = customer.spec.resellers.first() == Some(&reseller.name);
         let live_customer: Option<&LiveCustomer> = self.customer_live[c];
         match live_customer {
@@ -741,6 +849,12 @@ impl Planner<'_> {
             );
         }
         action.instructions = Some(instructions);
+        if reseller_tenant.is_none() {
+            action.instructions = Some(format!(
+                "Reseller `{}` is created by this plan; its relationship with customer `{}` can be requested once it exists. Apply, then run plan again.",
+                reseller.name, customer.name
+            ));
+        }
         action.url = self.live.relationship_request_url.clone();
         action.roles = roles(&COMMERCE_ROLES);
         action.source = self.source(customer);
@@ -786,7 +900,8 @@ impl Planner<'_> {
         let name = Some(customer.name.clone());
         let partner_id = spec.reseller.as_deref().and_then(|r| self.reseller_mpn(r));
         let Some(id) = self.subscription_ids[s].clone() else {
-            let (Some(term_duration), Some(billing_cycle)) = (spec.term_duration, spec.billing_cycle)
+            let (Some(term_duration), Some(billing_cycle)) =
+                (spec.term_duration, spec.billing_cycle)
             else {
                 // Validation requires both on a subscription without `id`; one
                 // with an `id` that matched nothing is an adoption error reported
@@ -996,9 +1111,9 @@ impl Planner<'_> {
         let s = self.desired.subscription_index[&contact.spec.subscription];
         let subscription = &self.desired.manifests.subscriptions[s];
         let c = self.desired.customer_index[&subscription.spec.customer];
-        let reseller =
-            &self.desired.manifests.resellers[self.desired.reseller_index[&contact.spec.reseller]];
-        let tenant_id = reseller.spec.tenant_id.to_ascii_lowercase();
+        let r = self.desired.reseller_index[&contact.spec.reseller];
+        let reseller = &self.desired.manifests.resellers[r];
+        let tenant_id = self.reseller_tenant(r).unwrap_or_default();
         let live = self.subscription_live[s];
         let current = live.and_then(|l| l.support_contact.as_ref());
         if current.is_some_and(|sc| {
@@ -1013,6 +1128,7 @@ impl Planner<'_> {
                 id: self.subscription_ids[s].clone(),
             },
             reseller_tenant_id: tenant_id,
+            reseller_created_by: self.reseller_created_by(r),
             reseller_mpn_id: reseller.spec.mpn_id.clone(),
             reseller_name: reseller.spec.display_name.clone(),
         };
@@ -1022,6 +1138,7 @@ impl Planner<'_> {
             ActionType::SetSupportContact,
             operation,
         );
+
         action.changes = vec![FieldChange {
             path: "reseller".into(),
             before: current.map_or(Json::Null, |sc| self.reseller_label(Some(&sc.mpn_id))),
@@ -1105,11 +1222,8 @@ impl Planner<'_> {
             self.push(action, &depends);
         }
 
-        let managed_resellers: HashSet<String> = m
-            .resellers
-            .iter()
-            .map(|r| r.spec.tenant_id.to_ascii_lowercase())
-            .collect();
+        let managed_resellers: HashSet<String> =
+            self.reseller_tenant_ids.iter().flatten().cloned().collect();
         let managed_customers: HashSet<&String> = self.customer_ids.iter().flatten().collect();
         let managed_subscriptions: HashSet<&String> =
             self.subscription_ids.iter().flatten().collect();

@@ -76,6 +76,7 @@ fn options() -> PlanOptions {
         sandbox: true,
         simulate_hint: None,
         sandbox_reseller_limit: None,
+        declared_reseller_tenants: true,
     }
 }
 

@@ -34,7 +34,7 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
         &m.resellers,
         "spec.tenantId",
         "reseller tenant id",
-        |r| Some(r.spec.tenant_id.to_ascii_lowercase()),
+        |r| r.spec.tenant_id.as_ref().map(|t| t.to_ascii_lowercase()),
         &mut out,
     );
     unique_values(

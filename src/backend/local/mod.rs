@@ -250,10 +250,11 @@ mod tests {
     fn create_reseller(tenant_id: &str, mpn_id: &str) -> Operation {
         Operation::CreateReseller {
             reseller: ResellerSpec {
-                tenant_id: tenant_id.into(),
+                tenant_id: Some(tenant_id.into()),
                 mpn_id: mpn_id.into(),
                 display_name: "First Up".into(),
                 location: None,
+                sandbox_tenant: None,
             },
         }
     }
@@ -429,6 +430,7 @@ mod tests {
             billing,
             organization_registration_number: None,
             associated_partner_id: "484e548c-f5f3-4528-93a9-c16c6373cb59".into(),
+            associated_reseller: None,
             agreement: None,
         };
         let id = backend

@@ -303,6 +303,8 @@ impl Tenant {
                 billing,
                 organization_registration_number,
                 associated_partner_id,
+                // Filled into `associated_partner_id` by apply (`apply::resolve`).
+                associated_reseller: _,
                 agreement,
             } => self.create_customer(
                 NewCustomer {
@@ -360,6 +362,8 @@ impl Tenant {
                 customer,
                 subscription,
                 reseller_tenant_id,
+                // Filled into `reseller_tenant_id` by apply (`apply::resolve`).
+                reseller_created_by: _,
                 reseller_mpn_id,
                 reseller_name,
             } => self.set_support_contact(
@@ -382,7 +386,12 @@ impl Tenant {
     /// `POST /v1/sandboxIndirectReseller`: creates a reseller and its partnership.
     fn create_reseller(&mut self, spec: &ResellerSpec) -> Result<Outcome, BackendError> {
         const REQUEST: &str = "POST /v1/sandboxIndirectReseller";
-        let tenant_id = spec.tenant_id.to_ascii_lowercase();
+        // Partner Center creates the tenant and its id; the local tenant also takes
+        // a declared one, so rehearsals need no `sandboxTenant`.
+        let tenant_id = match &spec.tenant_id {
+            Some(declared) => declared.to_ascii_lowercase(),
+            None => self.new_id(),
+        };
         if self.resellers.contains_key(&tenant_id)
             || self.customers.contains_key(&tenant_id)
             || self.partner.tenant_id.eq_ignore_ascii_case(&tenant_id)
@@ -1308,10 +1317,11 @@ mod tests {
     fn reseller(tenant_id: &str, mpn_id: &str) -> Operation {
         Operation::CreateReseller {
             reseller: ResellerSpec {
-                tenant_id: tenant_id.into(),
+                tenant_id: Some(tenant_id.into()),
                 mpn_id: mpn_id.into(),
                 display_name: format!("Reseller {mpn_id}"),
                 location: Some("US".into()),
+                sandbox_tenant: None,
             },
         }
     }
@@ -1323,6 +1333,7 @@ mod tests {
             billing: billing("US", None),
             organization_registration_number: None,
             associated_partner_id: partner.into(),
+            associated_reseller: None,
             agreement: agreement_email.map(agreement),
         }
     }
@@ -1364,6 +1375,7 @@ mod tests {
                 id: Some(subscription.into()),
             },
             reseller_tenant_id: tenant_id.into(),
+            reseller_created_by: None,
             reseller_mpn_id: mpn_id.into(),
             reseller_name: "Reseller".into(),
         }

@@ -16,9 +16,9 @@ use super::http::{Request, Response};
 use super::ids::derive_request_id;
 use super::journal::{OpenPurchase, Record, read_open};
 use super::wire::{
-    self, AgreementRecord, Cart, CheckoutResult, Collection, Customer, Order, Purchase,
-    Subscription, address_json, agreement_body, billing_cycle_str, cart_body, create_customer_body,
-    non_empty, order_body, parse_status,
+    self, AgreementRecord, BillingCycleLine, Cart, CheckoutResult, Collection, Customer, Order,
+    OrderLineItem, Purchase, Subscription, address_json, agreement_body, billing_cycle_body,
+    billing_cycle_str, cart_body, create_customer_body, non_empty, order_body, parse_status,
 };
 use crate::backend::{BackendError, Outcome};
 use crate::ids::random_guid;
@@ -48,8 +48,15 @@ impl PartnerCenterClient {
                 billing,
                 organization_registration_number,
                 associated_partner_id,
+                // Filled into `associated_partner_id` by apply (`apply::resolve`).
+                associated_reseller: _,
                 agreement,
             } => {
+                if associated_partner_id.is_empty() {
+                    return Err(BackendError::Unresolved(format!(
+                        "customer {domain}: its reseller's tenant id is unknown (the reseller was not created by this run)"
+                    )));
+                }
                 let body = create_customer_body(
                     domain,
                     company_name,
@@ -113,6 +120,8 @@ impl PartnerCenterClient {
                 customer,
                 subscription,
                 reseller_tenant_id,
+                // Filled into `reseller_tenant_id` by apply (`apply::resolve`).
+                reseller_created_by: _,
                 reseller_mpn_id,
                 reseller_name,
             } => {
@@ -189,10 +198,8 @@ impl PartnerCenterClient {
             quantity,
             term_duration,
             billing_cycle,
-            auto_renew,
             friendly_name,
             partner_id_on_record,
-            suspend,
             ..
         } = operation
         else {
@@ -219,8 +226,8 @@ impl PartnerCenterClient {
         } else {
             self.buy_with_order(&purchase, request_id).await
         };
-        let (order_id, subscription_id) = match bought {
-            Ok(ids) => ids,
+        let placed = match bought {
+            Ok(placed) => placed,
             Err(error) => {
                 if is_refusal(&error) {
                     self.settle_record(request_id, false)?;
@@ -228,47 +235,23 @@ impl PartnerCenterClient {
                 return Err(error);
             }
         };
+        let order_id = placed.order_id.clone();
         self.journal(|_| Record::Ordered {
             request_id: request_id.to_owned(),
             order_id: order_id.clone(),
-            subscription_id: subscription_id.clone(),
+            subscription_id: placed.subscription_id.clone(),
         })?;
         let finish = async {
-            if !self
-                .wait_provisioned(customer_id, &order_id, &subscription_id)
+            self.finish_purchase(operation, customer_id, request_id, placed)
                 .await?
-            {
-                self.settle_record(request_id, false)?;
-                return Err(BackendError::State(format!(
-                    "order {order_id} of customer {customer_id} was cancelled by Partner Center; subscription {subscription_id} was not provisioned"
-                )));
-            }
-            if !auto_renew {
-                self.patch_subscription(
-                    customer_id,
-                    &subscription_id,
-                    &derive_request_id(request_id, "auto-renew"),
-                    |s| {
-                        s.insert("autoRenewEnabled".into(), json!(false));
-                    },
-                )
-                .await?;
-            }
-            if *suspend {
-                self.patch_subscription(
-                    customer_id,
-                    &subscription_id,
-                    &derive_request_id(request_id, "suspend"),
-                    |s| {
-                        s.insert("status".into(), json!("suspended"));
-                    },
-                )
-                .await?;
-            }
-            Ok(())
+                .ok_or_else(|| {
+                    BackendError::State(format!(
+                        "order {order_id} of customer {customer_id} was cancelled by Partner Center; nothing was provisioned"
+                    ))
+                })
         };
         match finish.await {
-            Ok(()) => {
+            Ok(subscription_id) => {
                 self.settle_record(request_id, true)?;
                 Ok(created(subscription_id))
             }
@@ -278,6 +261,114 @@ impl PartnerCenterClient {
                 Err(error)
             }
             Err(error) => Err(error),
+        }
+    }
+
+    /// After Partner Center accepted an order: waits for its subscription (a
+    /// pending order names it only once provisioning has made it), journals it,
+    /// waits until it is provisioned, then makes the follow-up changes the
+    /// operation asks for (auto-renew off, suspended). Returns the subscription id,
+    /// or `None` when Partner Center cancelled the order (the purchase is then
+    /// settled as not bought).
+    async fn finish_purchase(
+        &self,
+        operation: &Operation,
+        customer_id: &str,
+        request_id: &str,
+        placed: PlacedOrder,
+    ) -> Result<Option<String>, BackendError> {
+        let Operation::CreateSubscription {
+            auto_renew,
+            suspend,
+            ..
+        } = operation
+        else {
+            return Err(BackendError::Unresolved(
+                "internal: finish_purchase called with another operation".to_owned(),
+            ));
+        };
+        let order_id = placed.order_id.clone();
+        let subscription_id = match placed.subscription_id {
+            Some(id) => Some(id),
+            None => {
+                let found = self
+                    .await_subscription_id(customer_id, &order_id, &placed.line)
+                    .await?;
+                if let Some(id) = &found {
+                    self.journal(|_| Record::Ordered {
+                        request_id: request_id.to_owned(),
+                        order_id: order_id.clone(),
+                        subscription_id: Some(id.clone()),
+                    })?;
+                }
+                found
+            }
+        };
+        let provisioned = match &subscription_id {
+            Some(id) => self.wait_provisioned(customer_id, &order_id, id).await?,
+            None => false,
+        };
+        let Some(subscription_id) = subscription_id.filter(|_| provisioned) else {
+            self.settle_record(request_id, false)?;
+            return Ok(None);
+        };
+        if !auto_renew {
+            self.patch_subscription(
+                customer_id,
+                &subscription_id,
+                &derive_request_id(request_id, "auto-renew"),
+                fields([("autoRenewEnabled", json!(false))]),
+            )
+            .await?;
+        }
+        if *suspend {
+            self.patch_subscription(
+                customer_id,
+                &subscription_id,
+                &derive_request_id(request_id, "suspend"),
+                fields([("status", json!("suspended"))]),
+            )
+            .await?;
+        }
+        Ok(Some(subscription_id))
+    }
+
+    /// Polls a pending order (`GET …/orders/{id}`, backing off, for at most
+    /// `provisioning_timeout`) until the line cspctl bought names its subscription.
+    /// `Ok(None)` when Partner Center cancelled the order. A timeout names the
+    /// order and leaves the purchase open in the journal, so the next apply settles
+    /// it from there instead of buying again.
+    async fn await_subscription_id(
+        &self,
+        customer_id: &str,
+        order_id: &str,
+        line: &BoughtLine,
+    ) -> Result<Option<String>, BackendError> {
+        let started = Instant::now();
+        let mut wait = self.tuning.poll_initial;
+        let path = format!("/customers/{customer_id}/orders/{order_id}");
+        loop {
+            let order: Order = self
+                .get(&path)
+                .await?
+                .parse(&format!("response to GET /v1{path}"))?;
+            if order.status.as_deref().map(wire::enum_key).as_deref() == Some("cancelled") {
+                return Ok(None);
+            }
+            if let Some(found) = line.find(std::slice::from_ref(&order))
+                && let Some(id) = found.subscription_id
+            {
+                return Ok(Some(id));
+            }
+            if started.elapsed().saturating_add(wait) > self.provisioning_timeout {
+                return Err(BackendError::State(format!(
+                    "order {order_id} of customer {customer_id} was placed and is still being provisioned after {} s (its line for {} names no subscription yet); do not buy again: the purchase stays open in the journal and the next apply settles it",
+                    self.provisioning_timeout.as_secs(),
+                    line.offer_id
+                )));
+            }
+            tokio::time::sleep(wait).await;
+            wait = wait.saturating_mul(2).min(self.tuning.poll_cap);
         }
     }
 
@@ -331,6 +422,59 @@ impl PartnerCenterClient {
     }
 
     async fn settle_one(&self, purchase: &OpenPurchase, now: &str) -> Result<String, BackendError> {
+        // Partner Center answered with an order before the interruption: follow
+        // that order (GET by id is reliable where the order list lags by up to 15
+        // minutes), whatever the idempotency window.
+        if let (
+            Some((order_id, subscription_id)),
+            Operation::CreateSubscription {
+                customer,
+                offer_id,
+                quantity,
+                friendly_name,
+                ..
+            },
+        ) = (&purchase.order, &purchase.operation)
+        {
+            let customer_id = resolve(customer)?;
+            let placed = PlacedOrder {
+                order_id: segment(order_id, "order id")?,
+                subscription_id: subscription_id
+                    .as_deref()
+                    .map(|id| segment(id, "subscription id"))
+                    .transpose()?,
+                line: BoughtLine {
+                    offer_id: offer_id.clone(),
+                    quantity: *quantity,
+                    friendly_name: friendly_name.clone(),
+                },
+            };
+            let finished = self
+                .finish_purchase(
+                    &purchase.operation,
+                    &customer_id,
+                    &purchase.request_id,
+                    placed,
+                )
+                .await;
+            return match finished {
+                Ok(Some(subscription_id)) => {
+                    self.settle_record(&purchase.request_id, true)?;
+                    Ok(format!(
+                        "order {order_id} provisioned subscription {subscription_id}"
+                    ))
+                }
+                Ok(None) => Ok(format!(
+                    "order {order_id} was cancelled by Partner Center: nothing was bought"
+                )),
+                Err(error) if is_refusal(&error) => {
+                    // Bought; only a follow-up change was refused.
+                    self.settle_record(&purchase.request_id, true)?;
+                    Err(error)
+                }
+                Err(error) => Err(error),
+            };
+        }
         let within_window = match (time::parse(&purchase.at), time::parse(now)) {
             (Some(at), Some(now)) => now - at < IDEMPOTENCY_WINDOW_SECONDS,
             _ => false,
@@ -386,6 +530,11 @@ impl PartnerCenterClient {
         })
     }
 
+    /// `POST /v1/sandboxIndirectReseller` with the documented body. Partner Center
+    /// creates the tenant: the answer's `tenant.id` is the new reseller's tenant id
+    /// (its `partnerRelationship.id` is the provider's own tenant, so it is never
+    /// taken for the reseller's). The answer also carries the new admin's password,
+    /// which is never read into anything cspctl prints or stores.
     async fn create_reseller(
         &self,
         reseller: &ResellerSpec,
@@ -393,11 +542,11 @@ impl PartnerCenterClient {
     ) -> Result<Outcome, BackendError> {
         if !self.sandbox {
             return Err(BackendError::State(format!(
-                "cannot create the partnership with reseller {} ({}) through the API: in production the reseller accepts the provider's invitation in Partner Center; only the integration sandbox (--sandbox) creates resellers",
-                reseller.display_name, reseller.tenant_id
+                "cannot create the partnership with reseller {} (MPN ID {}) through the API: in production the reseller accepts the provider's invitation in Partner Center; only the integration sandbox (--sandbox) creates resellers",
+                reseller.display_name, reseller.mpn_id
             )));
         }
-        let body = sandbox_reseller_body(reseller);
+        let body = sandbox_reseller_body(reseller)?;
         let response = self
             .mutate(
                 Method::POST,
@@ -409,13 +558,16 @@ impl PartnerCenterClient {
         let answered = response
             .body
             .pointer("/tenant/id")
-            .or_else(|| response.body.pointer("/partnerRelationship/id"))
             .and_then(Value::as_str)
-            .and_then(|id| non_empty(Some(id.to_owned())));
+            .and_then(|id| non_empty(Some(id.to_owned())))
+            .ok_or_else(|| {
+                BackendError::State(format!(
+                    "POST /v1/sandboxIndirectReseller (request id {request_id}) created reseller {} (MPN ID {}) but the answer names no tenant.id; plan again: the reseller is found by its MPN ID",
+                    reseller.display_name, reseller.mpn_id
+                ))
+            })?;
         Ok(created(
-            answered
-                .unwrap_or_else(|| reseller.tenant_id.clone())
-                .to_ascii_lowercase(),
+            segment(&answered, "reseller tenant id")?.to_ascii_lowercase(),
         ))
     }
 
@@ -534,12 +686,12 @@ impl PartnerCenterClient {
     }
 
     /// New commerce: a cart with one line item, then checkout. Returns the order
-    /// id and the new subscription id.
+    /// that holds the bought line, and its subscription when already named.
     async fn buy_with_cart(
         &self,
         purchase: &Purchase<'_>,
         request_id: &str,
-    ) -> Result<(String, String), BackendError> {
+    ) -> Result<PlacedOrder, BackendError> {
         let customer_id = purchase.customer_id;
         let path = format!("/customers/{customer_id}/carts");
         let body = cart_body(purchase);
@@ -572,10 +724,9 @@ impl PartnerCenterClient {
         let cart_id = segment(&cart_id, "cart id")?;
         let checkout_path = format!("/customers/{customer_id}/carts/{cart_id}/checkout");
         let checkout_id = derive_request_id(request_id, "checkout");
-        // The body is ignored by Partner Center; an empty object keeps proxies that
-        // want a length on POST happy.
+        // checkout-a-cart.md: the request has no body.
         let result: CheckoutResult = self
-            .mutate(Method::POST, &checkout_path, Some(&json!({})), &checkout_id)
+            .mutate(Method::POST, &checkout_path, None, &checkout_id)
             .await?
             .parse(&format!("response to POST /v1{checkout_path}"))?;
         let described = format!("POST /v1{checkout_path} (request id {checkout_id})");
@@ -590,10 +741,7 @@ impl PartnerCenterClient {
                 ),
             });
         }
-        let order = result.orders.into_iter().next().ok_or_else(|| {
-            BackendError::State(format!("{described}: the checkout returned no order"))
-        })?;
-        order_ids(order, &described)
+        BoughtLine::of(purchase).placed(&result.orders, &described)
     }
 
     /// Legacy offers: `POST /v1/customers/{c}/orders`.
@@ -601,14 +749,17 @@ impl PartnerCenterClient {
         &self,
         purchase: &Purchase<'_>,
         request_id: &str,
-    ) -> Result<(String, String), BackendError> {
+    ) -> Result<PlacedOrder, BackendError> {
         let path = format!("/customers/{}/orders", purchase.customer_id);
         let body = order_body(purchase);
         let order: Order = self
             .mutate(Method::POST, &path, Some(&body), request_id)
             .await?
             .parse(&format!("response to POST /v1{path}"))?;
-        order_ids(order, &format!("POST /v1{path} (request id {request_id})"))
+        BoughtLine::of(purchase).placed(
+            std::slice::from_ref(&order),
+            &format!("POST /v1{path} (request id {request_id})"),
+        )
     }
 
     /// Polls the order until `completed`, then the subscription until it is
@@ -664,24 +815,58 @@ impl PartnerCenterClient {
         }
     }
 
-    /// GET the subscription, let `edit` change it, PATCH the full resource back.
+    /// GET the subscription, set `fields` on it, PATCH the full resource back.
+    ///
+    /// change-the-quantity-of-a-subscription.md: "When the patch operation takes
+    /// longer than the expected time, the Partner Center sends an HTTP status 202
+    /// status code and a location header that points to where to retrieve the
+    /// subscription. You can query the subscription periodically to monitor the
+    /// status and quantity changes." So a 202 is followed: the subscription is read
+    /// (backing off, at most `provisioning_timeout`) until it shows every field set,
+    /// rather than reported done and patched again by the next run.
     async fn patch_subscription(
         &self,
         customer_id: &str,
         subscription_id: &str,
         request_id: &str,
-        edit: impl FnOnce(&mut Map<String, Value>),
-    ) -> Result<Response, BackendError> {
+        fields: Map<String, Value>,
+    ) -> Result<(), BackendError> {
         let path = format!("/customers/{customer_id}/subscriptions/{subscription_id}");
         let Value::Object(mut subscription) = self.get(&path).await?.body else {
             return Err(BackendError::State(format!(
                 "GET /v1{path} did not return a subscription object"
             )));
         };
-        edit(&mut subscription);
+        for (name, value) in &fields {
+            subscription.insert(name.clone(), value.clone());
+        }
         let body = Value::Object(subscription);
-        self.mutate(Method::PATCH, &path, Some(&body), request_id)
-            .await
+        let response = self
+            .mutate(Method::PATCH, &path, Some(&body), request_id)
+            .await?;
+        if response.status != 202 {
+            return Ok(());
+        }
+        let watched = accepted_location(&response.headers, &path);
+        let started = Instant::now();
+        let mut wait = self.tuning.poll_initial;
+        loop {
+            tokio::time::sleep(wait).await;
+            let current = self.get(&watched).await?.body;
+            if fields
+                .iter()
+                .all(|(name, wanted)| field_matches(current.get(name), wanted))
+            {
+                return Ok(());
+            }
+            if started.elapsed().saturating_add(wait) > self.provisioning_timeout {
+                return Err(BackendError::State(format!(
+                    "PATCH /v1{path} (request id {request_id}) was accepted (202) but the subscription did not show the change within {} s; Partner Center is still processing it: do not change it again now, plan again later",
+                    self.provisioning_timeout.as_secs()
+                )));
+            }
+            wait = wait.saturating_mul(2).min(self.tuning.poll_cap);
+        }
     }
 
     /// Applies a patch in a safe order, one PATCH per step with its own id:
@@ -700,9 +885,7 @@ impl PartnerCenterClient {
                 customer_id,
                 subscription_id,
                 &derive_request_id(request_id, "reactivate"),
-                |s| {
-                    s.insert("status".into(), json!("active"));
-                },
+                fields([("status", json!("active"))]),
             )
             .await?;
         }
@@ -720,17 +903,19 @@ impl PartnerCenterClient {
                 customer_id,
                 subscription_id,
                 &derive_request_id(request_id, "fields"),
-                |s| {
+                {
+                    let mut set = Map::new();
                     if let Some(quantity) = patch.quantity {
-                        s.insert("quantity".into(), json!(quantity));
+                        set.insert("quantity".into(), json!(quantity));
                     }
                     if let Some(auto_renew) = patch.auto_renew {
-                        s.insert("autoRenewEnabled".into(), json!(auto_renew));
+                        set.insert("autoRenewEnabled".into(), json!(auto_renew));
                     }
                     if let Some(partner) = &patch.partner_id {
                         // "" clears the reseller of record.
-                        s.insert("partnerId".into(), json!(partner.as_deref().unwrap_or("")));
+                        set.insert("partnerId".into(), json!(partner.as_deref().unwrap_or("")));
                     }
+                    set
                 },
             )
             .await?;
@@ -740,9 +925,7 @@ impl PartnerCenterClient {
                 customer_id,
                 subscription_id,
                 &derive_request_id(request_id, &format!("status-{}", status.as_str())),
-                |s| {
-                    s.insert("status".into(), json!(status.as_str()));
-                },
+                fields([("status", json!(status.as_str()))]),
             )
             .await?;
         }
@@ -786,10 +969,28 @@ impl PartnerCenterClient {
             })
             .and_then(|l| l.line_item_number)
             .unwrap_or(0);
-        let body = json!({
-            "billingCycle": cycle,
-            "lineItems": [{"lineItemNumber": line_item_number, "subscriptionId": subscription_id}],
-        });
+        let offer_id = non_empty(subscription.offer_id.clone()).ok_or_else(|| {
+            BackendError::State(format!(
+                "GET /v1{path} answered without an offerId, which the billing-cycle change must name"
+            ))
+        })?;
+        let quantity = subscription.quantity.ok_or_else(|| {
+            BackendError::State(format!(
+                "GET /v1{path} answered without a quantity, which the billing-cycle change must name"
+            ))
+        })?;
+        let body = billing_cycle_body(
+            customer_id,
+            cycle,
+            &BillingCycleLine {
+                line_item_number,
+                offer_id: &offer_id,
+                subscription_id,
+                quantity,
+                friendly_name: subscription.friendly_name.as_deref(),
+                partner_id_on_record: non_empty(subscription.partner_id.clone()).as_deref(),
+            },
+        );
         self.mutate(Method::PATCH, &order_path, Some(&body), request_id)
             .await?;
         Ok(())
@@ -813,29 +1014,159 @@ impl PartnerCenterClient {
     }
 }
 
+/// Fields to set on a subscription.
+fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
+    pairs
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
+}
+
+/// Where a 202 says the subscription can be watched: its `Location` (documented
+/// relative to `/v1`, e.g. `/customers/{c}/subscriptions/{s}`), else the
+/// subscription itself. Only a path under `/v1` is followed: an absolute URL
+/// would carry the bearer token to whatever host the header names.
+fn accepted_location(headers: &reqwest::header::HeaderMap, subscription_path: &str) -> String {
+    headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| !value.trim().is_empty())
+        .and_then(|value| super::read::relative_to_v1(value).ok())
+        .unwrap_or_else(|| subscription_path.to_owned())
+}
+
+/// Whether a field read back shows the value that was set: enum strings without
+/// case or separators (`Suspended` = `suspended`), numbers by value, and an empty
+/// reseller of record the same as none.
+fn field_matches(current: Option<&Value>, wanted: &Value) -> bool {
+    match (current, wanted) {
+        (None | Some(Value::Null), Value::String(w)) => w.is_empty(),
+        (Some(Value::String(c)), Value::String(w)) => wire::enum_key(c) == wire::enum_key(w),
+        (Some(Value::Number(c)), Value::Number(w)) => c.as_f64() == w.as_f64(),
+        (Some(Value::String(c)), Value::Number(w)) => c.trim().parse::<f64>().ok() == w.as_f64(),
+        (Some(Value::String(c)), Value::Bool(w)) => c.eq_ignore_ascii_case(&w.to_string()),
+        (Some(c), w) => c == w,
+        (None, _) => false,
+    }
+}
+
 fn created(id: String) -> Outcome {
     Outcome {
         created_id: Some(id),
     }
 }
 
-/// The order id and the subscription id of its first line item.
-fn order_ids(order: Order, described: &str) -> Result<(String, String), BackendError> {
-    let order_id = non_empty(order.id)
-        .ok_or_else(|| BackendError::State(format!("{described}: the order has no id")))?;
-    let subscription_id = order
-        .line_items
-        .into_iter()
-        .find_map(|l| non_empty(l.subscription_id))
-        .ok_or_else(|| {
+/// An order Partner Center accepted for a purchase.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct PlacedOrder {
+    order_id: String,
+    /// `None` while a pending order's line does not name it yet.
+    subscription_id: Option<String>,
+    /// The line bought, to find it again in the order.
+    line: BoughtLine,
+}
+
+/// What identifies the line cspctl bought among an answer's orders and lines:
+/// a checkout can answer with several orders (one per billing cycle group), and
+/// nothing documented promises that the bought line comes first, so the line is
+/// matched, never taken as `orders[0]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct BoughtLine {
+    offer_id: String,
+    quantity: u32,
+    friendly_name: String,
+}
+
+/// The line of an order that matched.
+struct FoundLine {
+    order_id: Option<String>,
+    subscription_id: Option<String>,
+}
+
+impl BoughtLine {
+    fn of(purchase: &Purchase<'_>) -> BoughtLine {
+        BoughtLine {
+            offer_id: purchase.offer_id.to_owned(),
+            quantity: purchase.quantity,
+            friendly_name: purchase.friendly_name.to_owned(),
+        }
+    }
+
+    /// The line bought among `orders`: same offer (a new-commerce order line may
+    /// name the catalog item with or without its availability), then, among
+    /// several such lines, the one with the same quantity and friendly name.
+    fn find(&self, orders: &[Order]) -> Option<FoundLine> {
+        let mut candidates: Vec<(&Order, &OrderLineItem)> = orders
+            .iter()
+            .flat_map(|order| order.line_items.iter().map(move |line| (order, line)))
+            .filter(|(_, line)| {
+                line.offer_id
+                    .as_deref()
+                    .is_some_and(|offer| same_offer(offer, &self.offer_id))
+            })
+            .collect();
+        if candidates.len() > 1 {
+            candidates.retain(|(_, line)| {
+                line.quantity == Some(u64::from(self.quantity))
+                    && line
+                        .friendly_name
+                        .as_deref()
+                        .is_none_or(|name| name == self.friendly_name)
+            });
+        }
+        // Two lines alike in every field: either would be the one bought, but a
+        // guess could attach the wrong subscription; refuse instead.
+        let [(order, line)] = candidates.as_slice() else {
+            return None;
+        };
+        Some(FoundLine {
+            order_id: non_empty(order.id.clone()),
+            subscription_id: non_empty(line.subscription_id.clone())
+                .map(|id| id.to_ascii_lowercase()),
+        })
+    }
+
+    /// The placed order from a purchase's answer (checkout result or order).
+    fn placed(self, orders: &[Order], described: &str) -> Result<PlacedOrder, BackendError> {
+        let found = self.find(orders).ok_or_else(|| {
             BackendError::State(format!(
-                "{described}: order {order_id} has no line item with a subscriptionId; check the order in Partner Center before retrying"
+                "{described}: the answer has {} order(s) but no single line for {} × {} (\"{}\"); check the customer's orders in Partner Center before retrying",
+                orders.len(),
+                self.quantity,
+                self.offer_id,
+                self.friendly_name
             ))
         })?;
-    Ok((
-        segment(&order_id, "order id")?,
-        segment(&subscription_id, "subscription id")?.to_ascii_lowercase(),
-    ))
+        let order_id = found
+            .order_id
+            .ok_or_else(|| BackendError::State(format!("{described}: the order has no id")))?;
+        let subscription_id = found
+            .subscription_id
+            .map(|id| segment(&id, "subscription id"))
+            .transpose()?;
+        Ok(PlacedOrder {
+            order_id: segment(&order_id, "order id")?,
+            subscription_id,
+            line: self,
+        })
+    }
+}
+
+/// Whether an order line's offer is the one bought: equal ignoring case, or for
+/// new commerce the same `PRODUCT:SKU` (the availability may be left out).
+fn same_offer(line_offer: &str, bought: &str) -> bool {
+    if line_offer.eq_ignore_ascii_case(bought) {
+        return true;
+    }
+    let product_sku = |offer: &str| -> Option<String> {
+        let mut parts = offer.split(':');
+        let product = parts.next()?;
+        let sku = parts.next()?;
+        Some(format!("{product}:{sku}").to_ascii_lowercase())
+    };
+    is_new_commerce_offer(line_offer)
+        && is_new_commerce_offer(bought)
+        && product_sku(line_offer) == product_sku(bought)
 }
 
 /// How long Partner Center answers a replayed `MS-RequestId` with the original
@@ -895,42 +1226,62 @@ fn segment(id: &str, what: &str) -> Result<String, BackendError> {
     }
 }
 
-/// `POST /v1/sandboxIndirectReseller`, with the tenant id cspctl declares.
-pub(crate) fn sandbox_reseller_body(reseller: &ResellerSpec) -> Value {
-    let country = reseller.location.as_deref().unwrap_or("US");
-    let name: String = reseller
-        .display_name
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .take(20)
-        .collect();
-    let suffix: String = reseller
-        .tenant_id
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .take(8)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    let prefix = if name.is_empty() {
-        "reseller".to_owned()
-    } else {
-        name
+/// `POST /v1/sandboxIndirectReseller` (create-indirect-reseller-in-sandbox.md):
+/// `mpnId`, `tenant` (domain prefix, names, admin, country, culture),
+/// `legalBusinessProfile` (company name, address, primary contact, culture) and
+/// `organizationProfileLanguage`, every one the page marks required. No tenant id:
+/// Partner Center creates the tenant. A reseller without `sandboxTenant` cannot be
+/// created: the planner refuses it first; this is the guard behind it.
+pub(crate) fn sandbox_reseller_body(reseller: &ResellerSpec) -> Result<Value, BackendError> {
+    let Some(tenant) = &reseller.sandbox_tenant else {
+        return Err(BackendError::Unresolved(format!(
+            "reseller {} (MPN ID {}) declares no `sandboxTenant`, which Partner Center's integration sandbox needs to create it",
+            reseller.display_name, reseller.mpn_id
+        )));
     };
-    json!({
+    let address = &tenant.address;
+    let mut legal_address = json!({
+        "country": address.country,
+        "city": address.city,
+        "addressLine1": address.address_line1,
+        "postalCode": address.postal_code,
+    });
+    if let Some(state) = &address.state {
+        legal_address["state"] = json!(state);
+    }
+    if let Some(line2) = &address.address_line2 {
+        legal_address["addressLine2"] = json!(line2);
+    }
+    let contact = &tenant.primary_contact;
+    let mut primary_contact = json!({
+        "firstName": contact.first_name,
+        "lastName": contact.last_name,
+        "email": contact.email,
+    });
+    if let Some(phone) = &contact.phone_number {
+        primary_contact["phoneNumber"] = json!(phone);
+    }
+    Ok(json!({
         "mpnId": reseller.mpn_id,
         "tenant": {
-            "id": reseller.tenant_id,
-            "domainPrefix": format!("{prefix}{suffix}"),
+            "domainPrefix": tenant.domain_prefix,
             "name": reseller.display_name,
             "displayName": reseller.display_name,
-            "country": country,
+            "adminUserName": tenant.admin.user_name,
+            "adminFirstName": tenant.admin.first_name,
+            "adminLastName": tenant.admin.last_name,
+            "adminAlternateEmail": tenant.admin.alternate_email,
+            "country": reseller.location.as_deref().unwrap_or(&address.country),
+            "culture": tenant.culture,
         },
         "legalBusinessProfile": {
             "companyName": reseller.display_name,
-            "address": {"country": country},
+            "address": legal_address,
+            "primaryContact": primary_contact,
+            "culture": tenant.culture,
         },
-    })
+        "organizationProfileLanguage": tenant.language,
+    }))
 }
 
 #[cfg(test)]
@@ -938,17 +1289,87 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sandbox_reseller_body_declares_the_tenant() {
-        let body = sandbox_reseller_body(&ResellerSpec {
-            tenant_id: "484E548C-F5F3-4528-93A9-C16C6373CB59".into(),
-            mpn_id: "4847383".into(),
-            display_name: "First Up Consultants".into(),
-            location: None,
-        });
-        assert_eq!(body["tenant"]["id"], "484E548C-F5F3-4528-93A9-C16C6373CB59");
-        assert_eq!(body["tenant"]["domainPrefix"], "firstupconsultants484e548c");
-        assert_eq!(body["tenant"]["country"], "US");
-        assert_eq!(body["mpnId"], "4847383");
+    fn sandbox_reseller_body_is_the_documented_one() {
+        use crate::manifest::model::{Contact, LegalAddress, SandboxAdmin, SandboxTenant};
+        // create-indirect-reseller-in-sandbox.md, "Request Example", as cspctl
+        // would declare it.
+        let spec = ResellerSpec {
+            tenant_id: None,
+            mpn_id: "6363276".into(),
+            display_name: "TipIRIntTest705".into(),
+            location: Some("US".into()),
+            sandbox_tenant: Some(SandboxTenant {
+                domain_prefix: "TipIRIntTest705".into(),
+                admin: SandboxAdmin {
+                    user_name: "admin".into(),
+                    first_name: "TipIRIntTest705".into(),
+                    last_name: "TipIRIntTest705".into(),
+                    alternate_email: "TipIRIntTest705@test.com".into(),
+                },
+                culture: "en-US".into(),
+                language: "en".into(),
+                address: LegalAddress {
+                    address_line1: "39-41 quai du Président Roosevelt".into(),
+                    address_line2: None,
+                    city: "Issy-les-Moulineaux".into(),
+                    state: None,
+                    postal_code: "92130".into(),
+                    country: "FR".into(),
+                },
+                primary_contact: Contact {
+                    first_name: "Sandbox".into(),
+                    last_name: "Scenario".into(),
+                    email: "Sandbox.Scenario@test.com".into(),
+                    phone_number: Some("1234567890".into()),
+                },
+            }),
+        };
+        let body = sandbox_reseller_body(&spec).unwrap();
+        // The page's example, but for its empty `state` and `addressLine2` (left
+        // out when not declared) and its culture `en-us` (cspctl sends en-US).
+        assert_eq!(
+            body,
+            json!({
+                "mpnId": "6363276",
+                "tenant": {
+                    "domainPrefix": "TipIRIntTest705",
+                    "name": "TipIRIntTest705",
+                    "displayName": "TipIRIntTest705",
+                    "adminUserName": "admin",
+                    "adminFirstName": "TipIRIntTest705",
+                    "adminLastName": "TipIRIntTest705",
+                    "adminAlternateEmail": "TipIRIntTest705@test.com",
+                    "country": "US",
+                    "culture": "en-US"
+                },
+                "legalBusinessProfile": {
+                    "companyName": "TipIRIntTest705",
+                    "address": {
+                        "country": "FR",
+                        "city": "Issy-les-Moulineaux",
+                        "addressLine1": "39-41 quai du Président Roosevelt",
+                        "postalCode": "92130"
+                    },
+                    "primaryContact": {
+                        "firstName": "Sandbox",
+                        "lastName": "Scenario",
+                        "email": "Sandbox.Scenario@test.com",
+                        "phoneNumber": "1234567890"
+                    },
+                    "culture": "en-US"
+                },
+                "organizationProfileLanguage": "en"
+            })
+        );
+        assert!(
+            body.pointer("/tenant/id").is_none(),
+            "Partner Center creates the tenant"
+        );
+        let without = ResellerSpec {
+            sandbox_tenant: None,
+            ..spec
+        };
+        assert!(sandbox_reseller_body(&without).is_err());
     }
 
     /// A concurrent executor spawns `execute` on a multi-thread runtime.

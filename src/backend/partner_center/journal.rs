@@ -43,12 +43,15 @@ pub enum Record {
         /// The operation as sent: its customer id is resolved.
         operation: Box<Operation>,
     },
-    /// The order Partner Center answered with.
+    /// The order Partner Center answered with. A pending order (documented
+    /// checkout result) does not name its subscription yet: the order id alone is
+    /// journaled at once, and again with the subscription id once it appears.
     #[serde(rename_all = "camelCase")]
     Ordered {
         request_id: String,
         order_id: String,
-        subscription_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subscription_id: Option<String>,
     },
     /// Nothing more to do for this purchase: it was provisioned (`bought`), or
     /// Partner Center refused it so nothing was bought.
@@ -62,8 +65,8 @@ pub struct OpenPurchase {
     pub request_id: String,
     pub at: String,
     pub operation: Operation,
-    /// `(order id, subscription id)` once Partner Center answered.
-    pub order: Option<(String, String)>,
+    /// `(order id, subscription id when known)` once Partner Center answered.
+    pub order: Option<(String, Option<String>)>,
 }
 
 /// The journal file of one provider tenant, opened by the apply that holds its lock.
@@ -147,7 +150,13 @@ pub fn read_open(path: &Path) -> Result<Vec<OpenPurchase>, BackendError> {
                 subscription_id,
             } => {
                 if let Some((_, purchase)) = open.get_mut(&request_id) {
-                    purchase.order = Some((order_id, subscription_id));
+                    // A later record of the same order only adds what it knows.
+                    let known = purchase
+                        .order
+                        .take()
+                        .filter(|(known, _)| *known == order_id)
+                        .and_then(|(_, subscription)| subscription);
+                    purchase.order = Some((order_id, subscription_id.or(known)));
                 }
             }
             Record::Settled { request_id, .. } => {
@@ -287,7 +296,14 @@ mod tests {
             .append(&Record::Ordered {
                 request_id: "r2".into(),
                 order_id: "o2".into(),
-                subscription_id: "s2".into(),
+                subscription_id: None,
+            })
+            .expect("append");
+        journal
+            .append(&Record::Ordered {
+                request_id: "r2".into(),
+                order_id: "o2".into(),
+                subscription_id: Some("s2".into()),
             })
             .expect("append");
         journal
@@ -299,7 +315,7 @@ mod tests {
         let open = read_open(&path).expect("read");
         assert_eq!(open.len(), 1);
         assert_eq!(open[0].request_id, "r2");
-        assert_eq!(open[0].order, Some(("o2".into(), "s2".into())));
+        assert_eq!(open[0].order, Some(("o2".into(), Some("s2".into()))));
         journal.compact().expect("compact");
         assert_eq!(read_open(&path).expect("read"), open);
         assert_eq!(fs::read_to_string(&path).expect("file").lines().count(), 2);

@@ -139,11 +139,7 @@ impl Reader {
 
     /// One customer with its relationships, agreement, subscriptions and support
     /// contacts. `listed` is the list item, used where the full read lacks a field.
-    async fn customer(
-        self,
-        listed: Customer,
-        id: String,
-    ) -> Result<CustomerRead, BackendError> {
+    async fn customer(self, listed: Customer, id: String) -> Result<CustomerRead, BackendError> {
         let base = format!("/customers/{id}");
         let relationships_path = format!("{base}/relationships");
         let agreements_path = format!("{base}/agreements?agreementType=MicrosoftCustomerAgreement");
@@ -365,7 +361,8 @@ impl PartnerCenterClient {
                     .insert(subscription.id.clone(), subscription);
             }
             live.usage_based.extend(read.usage_based);
-            live.customers.insert(read.customer.id.clone(), read.customer);
+            live.customers
+                .insert(read.customer.id.clone(), read.customer);
         }
         Ok(live)
     }

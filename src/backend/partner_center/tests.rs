@@ -210,6 +210,7 @@ async fn handle(
             &[],
             json!({"orders": [
             {"id": "order-1", "status": "pending", "lineItems": [{"lineItemNumber": 0,
+              "offerId": "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM", "friendlyName": "E3", "quantity": 1,
               "subscriptionId": "44444444-0000-0000-0000-000000000004"}]}], "orderErrors": []}),
         ),
         ("GET", p) if p.ends_with("/orders/order-1") => {
@@ -445,8 +446,7 @@ fn read_live_sends_headers_retries_pages_and_refreshes() {
         relationships[1].headers["ms-requestid"]
     );
     assert_eq!(
-        relationships[0].headers["ms-correlationid"],
-        relationships[1].headers["ms-correlationid"],
+        relationships[0].headers["ms-correlationid"], relationships[1].headers["ms-correlationid"],
         "a retry is the same call"
     );
     // One correlation id per call: the same for the attempts of one call (they
@@ -510,6 +510,7 @@ fn errors_never_contain_secrets() {
         .unwrap(),
         organization_registration_number: None,
         associated_partner_id: "bbbbbbbb-0000-0000-0000-000000000001".into(),
+        associated_reseller: None,
         agreement: None,
     };
     let error = backend.execute(&operation, "req-1").unwrap_err();
@@ -610,10 +611,11 @@ fn production_refuses_to_create_resellers_and_manual_actions() {
         PartnerCenterBackend::new(config("http://127.0.0.1:9", SECRET, false)).unwrap();
     let reseller = Operation::CreateReseller {
         reseller: crate::manifest::model::ResellerSpec {
-            tenant_id: "bbbbbbbb-0000-0000-0000-000000000001".into(),
+            tenant_id: Some("bbbbbbbb-0000-0000-0000-000000000001".into()),
             mpn_id: "1".into(),
             display_name: "R".into(),
             location: None,
+            sandbox_tenant: None,
         },
     };
     let error = backend.execute(&reseller, "r").unwrap_err().to_string();
@@ -699,8 +701,13 @@ fn updates_go_in_a_safe_order_with_derived_ids() {
     );
     assert_eq!(
         bodies[2],
-        json!({"billingCycle": "annual", "lineItems": [{"lineItemNumber": 3,
-            "subscriptionId": "55555555-0000-0000-0000-000000000005"}]})
+        // change-the-billing-cycle.md: ReferenceCustomerId, and per line
+        // LineItemNumber, OfferId, SubscriptionId and Quantity are required.
+        json!({"referenceCustomerId": "cccccccc-0000-0000-0000-000000000001",
+            "billingCycle": "annual", "lineItems": [{"lineItemNumber": 3,
+            "offerId": "91FD106F-4B2C-4938-95AC-F54F74E9A239",
+            "subscriptionId": "55555555-0000-0000-0000-000000000005", "quantity": 3,
+            "partnerIdOnRecord": "4847383"}]})
     );
     assert_eq!(bodies[3]["quantity"], 7);
     assert_eq!(bodies[3]["partnerId"], "");

@@ -801,6 +801,41 @@ pub fn order_body(purchase: &Purchase<'_>) -> Value {
     })
 }
 
+/// The line of an order whose billing cycle changes.
+#[derive(Clone, Copy, Debug)]
+pub struct BillingCycleLine<'a> {
+    pub line_item_number: u64,
+    pub offer_id: &'a str,
+    pub subscription_id: &'a str,
+    pub quantity: u64,
+    pub friendly_name: Option<&'a str>,
+    pub partner_id_on_record: Option<&'a str>,
+}
+
+/// `PATCH /v1/customers/{c}/orders/{orderId}` (change-the-billing-cycle.md): the
+/// page marks `ReferenceCustomerId`, `BillingCycle`, `LineItems` and, per line,
+/// `LineItemNumber`, `OfferId`, `SubscriptionId` and `Quantity` required; the
+/// optional ones are sent when known, as the page's example does.
+pub fn billing_cycle_body(customer_id: &str, cycle: &str, line: &BillingCycleLine<'_>) -> Value {
+    let mut item = json!({
+        "lineItemNumber": line.line_item_number,
+        "offerId": line.offer_id,
+        "subscriptionId": line.subscription_id,
+        "quantity": line.quantity,
+    });
+    if let Some(name) = line.friendly_name {
+        item["friendlyName"] = json!(name);
+    }
+    if let Some(mpn) = line.partner_id_on_record {
+        item["partnerIdOnRecord"] = json!(mpn);
+    }
+    json!({
+        "referenceCustomerId": customer_id,
+        "billingCycle": cycle,
+        "lineItems": [item],
+    })
+}
+
 /// Reads a (normalized) JSON value as `T`; the error says what was expected.
 pub fn from_value<T: for<'de> Deserialize<'de>>(value: Value, what: &str) -> Result<T, String> {
     serde_json::from_value(value).map_err(|e| format!("unexpected {what} from Partner Center: {e}"))
