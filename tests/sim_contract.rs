@@ -225,6 +225,22 @@ async fn put_faults(sim: &SimHandle, faults: &Faults) {
     assert_eq!(a.status, 200, "{}", a.raw);
 }
 
+/// The request body of create-indirect-reseller-in-sandbox.md (every property the
+/// page requires).
+fn sandbox_reseller_body(prefix: &str, mpn: &str) -> Value {
+    json!({
+        "mpnId": mpn,
+        "tenant": {"domainPrefix": prefix, "name": prefix, "displayName": prefix, "adminUserName": "admin",
+            "adminFirstName": "Ada", "adminLastName": "Admin", "adminAlternateEmail": format!("{prefix}@example.com"),
+            "country": "US", "culture": "en-us"},
+        "legalBusinessProfile": {"companyName": prefix.to_uppercase(),
+            "address": {"country": "US", "city": "Redmond", "state": "WA", "addressLine1": "One Way", "addressLine2": "", "postalCode": "98052"},
+            "primaryContact": {"firstName": "Ada", "lastName": "Admin", "email": format!("{prefix}@example.com"), "phoneNumber": "4255550100"},
+            "culture": "en-US"},
+        "organizationProfileLanguage": "en"
+    })
+}
+
 fn assert_error(a: &Answer, status: u16, code: u64) {
     assert_eq!(
         (a.status, a.body["code"].as_u64()),
@@ -1141,7 +1157,7 @@ async fn sandbox_and_production_differ() {
     });
     let token = app_user(&sandbox).await;
     for n in 0..6 {
-        let body = json!({"mpnId": format!("90000{n}"), "tenant": {"domainPrefix": format!("r{n}"), "name": "R", "country": "US"}, "legalBusinessProfile": {"companyName": format!("R{n}"), "address": {"country": "US"}}});
+        let body = sandbox_reseller_body(&format!("r{n}"), &format!("90000{n}"));
         let a = call(
             &sandbox,
             Method::POST,
@@ -1443,7 +1459,7 @@ async fn sandbox_resellers_are_deleted_once_their_customers_are_inactive() {
     });
     let (token, customer) = ready_customer(&sim).await;
     for n in 0..4 {
-        let body = json!({"mpnId": format!("90000{n}"), "tenant": {"domainPrefix": format!("r{n}")}, "legalBusinessProfile": {"companyName": format!("R{n}")}});
+        let body = sandbox_reseller_body(&format!("r{n}"), &format!("90000{n}"));
         let a = call(
             &sim,
             Method::POST,
@@ -1455,7 +1471,7 @@ async fn sandbox_resellers_are_deleted_once_their_customers_are_inactive() {
         .await;
         assert_eq!(a.status, 201, "{}", a.raw);
     }
-    let sixth = json!({"mpnId": "900009", "tenant": {"domainPrefix": "r9"}, "legalBusinessProfile": {"companyName": "R9"}});
+    let sixth = sandbox_reseller_body("r9", "900009");
     let a = call(
         &sim,
         Method::POST,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::Settings;
+use crate::sim::faults::{Variant, Variants};
 use crate::sim::{self, Faults, Seed, SimConfig};
 
 #[derive(Debug, clap::Subcommand)]
@@ -153,7 +154,23 @@ pub struct ServeArgs {
     /// by id still finds them).
     #[arg(long, env = "CSPCTL_SIM_PENDING_SUBSCRIPTIONS_UNLISTED")]
     pending_subscriptions_unlisted: bool,
-    /// Seed of the fault decisions.
+    /// Answer some requests in a documented response shape: `NAME` or `NAME=RATE`
+    /// (RATE in 0..=1, default 1), repeatable or comma-separated. Names: bom,
+    /// pascal-case, documented-subscription, pending-checkout, split-checkout,
+    /// accepted-patch (docs/simulator.md).
+    #[arg(
+        long = "variant",
+        value_name = "NAME[=RATE]",
+        env = "CSPCTL_SIM_VARIANT",
+        value_delimiter = ',',
+        value_parser = parse_variant
+    )]
+    variants: Vec<(Variant, f64)>,
+    /// Every documented response-shape variant at rate 1 (a `--variant` given too
+    /// sets its own rate).
+    #[arg(long, env = "CSPCTL_SIM_DOCUMENTED")]
+    documented: bool,
+    /// Seed of the fault and variant decisions.
     #[arg(long, env = "CSPCTL_SIM_FAULT_SEED", default_value_t = 0)]
     fault_seed: u64,
     /// Simulated start time (RFC 3339 UTC); default: now (honours CSPCTL_NOW).
@@ -166,6 +183,32 @@ pub struct ServeArgs {
     /// Seed of the id generator.
     #[arg(long, env = "CSPCTL_SIM_ID_SEED")]
     id_seed: Option<u64>,
+}
+
+/// `NAME` or `NAME=RATE` of `--variant`.
+fn parse_variant(text: &str) -> Result<(Variant, f64), String> {
+    let (name, rate) = match text.split_once('=') {
+        Some((name, rate)) => {
+            let rate = rate
+                .trim()
+                .parse::<f64>()
+                .map_err(|e| format!("rate `{rate}`: {e}"))?;
+            (name, rate)
+        }
+        None => (text, 1.0),
+    };
+    let variant = Variant::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Variant::ALL.iter().map(|v| v.name()).collect();
+        format!(
+            "unknown variant `{}` (one of {})",
+            name.trim(),
+            names.join(", ")
+        )
+    })?;
+    if !(0.0..=1.0).contains(&rate) {
+        return Err(format!("rate {rate} is not between 0 and 1"));
+    }
+    Ok((variant, rate))
 }
 
 fn parse_latency(text: &str) -> Result<(u64, u64), String> {
@@ -261,6 +304,14 @@ fn config(args: ServeArgs, settings: &Settings) -> anyhow::Result<(SimConfig, So
         None => None,
     };
     let (latency_min_ms, latency_max_ms) = args.latency_ms.unwrap_or((0, 0));
+    let mut variants = if args.documented {
+        Variants::every(1.0)
+    } else {
+        Variants::default()
+    };
+    for (variant, rate) in &args.variants {
+        variants.set(*variant, *rate);
+    }
     let defaults = SimConfig::default();
     let config = SimConfig {
         partner_tenant_id: args.partner_tenant_id,
@@ -281,6 +332,7 @@ fn config(args: ServeArgs, settings: &Settings) -> anyhow::Result<(SimConfig, So
             read_after_create_lag_seconds: args.read_after_create_lag,
             pending_subscriptions_unlisted: args.pending_subscriptions_unlisted,
             throttle_rate: args.throttle_rate,
+            variants,
             seed: args.fault_seed,
         },
         start_time: args.start_time.unwrap_or_else(|| settings.now.clone()),
@@ -349,5 +401,22 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_parse_with_optional_rates() {
+        assert_eq!(parse_variant("bom"), Ok((Variant::Bom, 1.0)));
+        assert_eq!(
+            parse_variant("split-checkout=0.25"),
+            Ok((Variant::SplitCheckout, 0.25))
+        );
+        assert!(parse_variant("pascal-case=2").is_err());
+        assert!(parse_variant("pascal-case=NaN").is_err());
+        assert!(parse_variant("nothing").is_err());
     }
 }

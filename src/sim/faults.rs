@@ -1,5 +1,7 @@
 //! Injected faults: latency, throttling (429), server errors (503), responses dropped
-//! after the change was committed, and read-after-create lag.
+//! after the change was committed, and read-after-create lag; and the documented
+//! answer-shape [`Variants`] (byte-order mark, PascalCase keys, the documented
+//! subscription, pending and split checkouts, 202 subscription updates).
 //!
 //! Every random-looking decision comes from [`splitmix64`](crate::ids::splitmix64) over (fault seed, request
 //! number, fault kind), so a run with the same seed and the same request sequence
@@ -40,8 +42,143 @@ pub struct Faults {
     /// (GET by id still finds them): the worst case a client must survive, where a
     /// purchase under way is invisible in the list a plan reads.
     pub pending_subscriptions_unlisted: bool,
+    /// Documented answer shapes, each served to a share of the requests.
+    pub variants: Variants,
     /// Seed of the decision generator.
     pub seed: u64,
+}
+
+/// The answer shapes Partner Center's documentation shows besides the simulator's
+/// default one, each as a rate in 0..=1: the share of `/v1` requests answered in that
+/// shape (1 = always, 0 = never). Each is drawn per request from its own stream, so
+/// turning one on does not move the requests another hits. `docs/simulator.md`
+/// lists the documentation page behind each.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Variants {
+    /// The JSON body starts with the UTF-8 byte-order mark (EF BB BF).
+    pub bom: f64,
+    /// Object keys in PascalCase (`Id`, `LineItems`); enum values unchanged.
+    pub pascal_case: f64,
+    /// Subscriptions carry only the keys of the documented get-a-subscription-by-id
+    /// example (no `billingCycle`, `termDuration`, `partnerId`, …).
+    pub documented_subscription: f64,
+    /// Orders answered while provisioning are `pending` without `subscriptionId`s
+    /// (checkout and POST /orders answers always `pending`).
+    pub pending_checkout: f64,
+    /// Checkout places one order per cart line, listed in reverse line order.
+    pub split_checkout: f64,
+    /// Subscription PATCH answers 202 with a `Location` header and applies the change
+    /// after the provisioning delay.
+    pub accepted_patch: f64,
+}
+
+/// One answer-shape variant (its kebab-case name is the `--variant` flag's value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    Bom,
+    PascalCase,
+    DocumentedSubscription,
+    PendingCheckout,
+    SplitCheckout,
+    AcceptedPatch,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 6] = [
+        Variant::Bom,
+        Variant::PascalCase,
+        Variant::DocumentedSubscription,
+        Variant::PendingCheckout,
+        Variant::SplitCheckout,
+        Variant::AcceptedPatch,
+    ];
+
+    /// The kebab-case name (`--variant NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Bom => "bom",
+            Variant::PascalCase => "pascal-case",
+            Variant::DocumentedSubscription => "documented-subscription",
+            Variant::PendingCheckout => "pending-checkout",
+            Variant::SplitCheckout => "split-checkout",
+            Variant::AcceptedPatch => "accepted-patch",
+        }
+    }
+
+    /// The camelCase field name in the faults object.
+    pub fn field(self) -> &'static str {
+        match self {
+            Variant::Bom => "bom",
+            Variant::PascalCase => "pascalCase",
+            Variant::DocumentedSubscription => "documentedSubscription",
+            Variant::PendingCheckout => "pendingCheckout",
+            Variant::SplitCheckout => "splitCheckout",
+            Variant::AcceptedPatch => "acceptedPatch",
+        }
+    }
+
+    /// Parses a kebab-case name (case-insensitive; `_` taken as `-`).
+    pub fn parse(text: &str) -> Option<Variant> {
+        let folded = text.trim().to_ascii_lowercase().replace('_', "-");
+        Variant::ALL.into_iter().find(|v| v.name() == folded)
+    }
+
+    fn draw(self) -> Draw {
+        match self {
+            Variant::Bom => Draw::Bom,
+            Variant::PascalCase => Draw::PascalCase,
+            Variant::DocumentedSubscription => Draw::DocumentedSubscription,
+            Variant::PendingCheckout => Draw::PendingCheckout,
+            Variant::SplitCheckout => Draw::SplitCheckout,
+            Variant::AcceptedPatch => Draw::AcceptedPatch,
+        }
+    }
+}
+
+impl Variants {
+    /// Every variant at `rate` (`--documented` is `every(1.0)`).
+    pub fn every(rate: f64) -> Variants {
+        let mut v = Variants::default();
+        for variant in Variant::ALL {
+            v.set(variant, rate);
+        }
+        v
+    }
+
+    pub fn rate(&self, variant: Variant) -> f64 {
+        match variant {
+            Variant::Bom => self.bom,
+            Variant::PascalCase => self.pascal_case,
+            Variant::DocumentedSubscription => self.documented_subscription,
+            Variant::PendingCheckout => self.pending_checkout,
+            Variant::SplitCheckout => self.split_checkout,
+            Variant::AcceptedPatch => self.accepted_patch,
+        }
+    }
+
+    pub fn set(&mut self, variant: Variant, rate: f64) {
+        let slot = match variant {
+            Variant::Bom => &mut self.bom,
+            Variant::PascalCase => &mut self.pascal_case,
+            Variant::DocumentedSubscription => &mut self.documented_subscription,
+            Variant::PendingCheckout => &mut self.pending_checkout,
+            Variant::SplitCheckout => &mut self.split_checkout,
+            Variant::AcceptedPatch => &mut self.accepted_patch,
+        };
+        *slot = rate;
+    }
+}
+
+/// Which variants request number `n` is answered in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shape {
+    pub bom: bool,
+    pub pascal_case: bool,
+    pub documented_subscription: bool,
+    pub pending_checkout: bool,
+    pub split_checkout: bool,
+    pub accepted_patch: bool,
 }
 
 /// Which decision a draw is for (separate streams, so enabling one fault does not
@@ -52,12 +189,27 @@ pub enum Draw {
     ServerError = 2,
     Drop = 3,
     Throttle = 4,
+    Bom = 8,
+    PascalCase = 9,
+    DocumentedSubscription = 10,
+    PendingCheckout = 11,
+    SplitCheckout = 12,
+    AcceptedPatch = 13,
 }
 
 impl Faults {
     /// A uniform draw in [0, 1) for request number `n`.
     pub fn draw(&self, n: u64, kind: Draw) -> f64 {
-        let mixed = splitmix64(self.seed ^ splitmix64(n.wrapping_mul(8).wrapping_add(kind as u64)));
+        let kind = kind as u64;
+        // The first kinds keep their original streams (so existing seeds fail the
+        // same requests); the variants, numbered from 8, hash the kind separately so
+        // that no stream repeats another one shifted by a request.
+        let key = if kind < 8 {
+            n.wrapping_mul(8).wrapping_add(kind)
+        } else {
+            splitmix64(n ^ kind.rotate_right(8)) ^ 0x5641_5249_414e_5453
+        };
+        let mixed = splitmix64(self.seed ^ splitmix64(key));
         // 53 high bits → an exact f64 in [0, 1).
         (mixed >> 11) as f64 / (1u64 << 53) as f64
     }
@@ -65,6 +217,19 @@ impl Faults {
     /// Whether request `n` hits a fault of the given rate.
     pub fn hits(&self, n: u64, kind: Draw, rate: f64) -> bool {
         rate > 0.0 && self.draw(n, kind) < rate
+    }
+
+    /// The answer shape of request `n`: one draw per variant.
+    pub fn shape(&self, n: u64) -> Shape {
+        let hit = |v: Variant| self.hits(n, v.draw(), self.variants.rate(v));
+        Shape {
+            bom: hit(Variant::Bom),
+            pascal_case: hit(Variant::PascalCase),
+            documented_subscription: hit(Variant::DocumentedSubscription),
+            pending_checkout: hit(Variant::PendingCheckout),
+            split_checkout: hit(Variant::SplitCheckout),
+            accepted_patch: hit(Variant::AcceptedPatch),
+        }
     }
 
     /// Latency to add to request `n`, in milliseconds.
@@ -86,6 +251,14 @@ impl Faults {
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{name} must be between 0 and 1"));
+            }
+        }
+        for variant in Variant::ALL {
+            if !(0.0..=1.0).contains(&self.variants.rate(variant)) {
+                return Err(format!(
+                    "variants.{} must be between 0 and 1",
+                    variant.field()
+                ));
             }
         }
         if self.latency_max_ms > 600_000 || self.latency_min_ms > 600_000 {
@@ -157,6 +330,51 @@ mod tests {
         assert_ne!(seq(&a), seq(&b));
         assert!(!a.hits(3, Draw::ServerError, 0.0));
         assert!(a.hits(3, Draw::ServerError, 1.0));
+    }
+
+    #[test]
+    fn variant_streams_are_independent_and_rates_checked() {
+        let one = Faults {
+            seed: 3,
+            variants: Variants {
+                bom: 0.5,
+                ..Variants::default()
+            },
+            ..Faults::default()
+        };
+        let both = Faults {
+            variants: Variants {
+                bom: 0.5,
+                pascal_case: 0.5,
+                ..Variants::default()
+            },
+            ..one.clone()
+        };
+        let boms = |f: &Faults| (0..200).map(|n| f.shape(n).bom).collect::<Vec<_>>();
+        assert_eq!(boms(&one), boms(&both));
+        assert!(boms(&one).iter().any(|b| *b) && boms(&one).iter().any(|b| !*b));
+        // Existing streams keep their values.
+        assert_eq!(
+            one.draw(5, Draw::ServerError),
+            Faults {
+                seed: 3,
+                ..Faults::default()
+            }
+            .draw(5, Draw::ServerError)
+        );
+        let all = Faults {
+            variants: Variants::every(1.0),
+            ..Faults::default()
+        };
+        assert!(all.shape(9).accepted_patch && all.shape(9).bom);
+        assert_eq!(Faults::default().shape(9), Shape::default());
+        for bad in [f64::NAN, -0.1, 1.5] {
+            let mut f = Faults::default();
+            f.variants.set(Variant::SplitCheckout, bad);
+            assert!(f.check().is_err(), "{bad}");
+        }
+        assert_eq!(Variant::parse("Pascal_Case"), Some(Variant::PascalCase));
+        assert_eq!(Variant::parse("nope"), None);
     }
 
     #[test]

@@ -5,6 +5,11 @@
 //! same way, in this order: latency → bearer check → throttling → 5xx → idempotency
 //! replay → the operation → persistence → drop-after-commit.
 //!
+//! Answer-shape variants ([`super::faults::Variants`]) are drawn per request in
+//! [`api`]: the byte-order mark and PascalCase keys are applied when the reply is
+//! serialized ([`into_response`]), the others by the operations; a cached answer
+//! keeps the shape it was first given, so a replay returns the same bytes.
+//!
 //! All decisions are made in [`super::state`]; this module only translates.
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,9 +26,9 @@ use serde_json::{Value, json};
 use super::auth::{self, Caller, Credentials};
 use super::clock::{SimClock, format_rfc3339};
 use super::cut::Cut;
-use super::faults::{Buckets, Draw, Faults};
+use super::faults::{Buckets, Draw, Faults, Shape};
 use super::input::{fold_enum, parse_body};
-use super::state::{ApiError, ApiResult, CustomerFilter, Replay, Reseller, State};
+use super::state::{ApiError, ApiResult, CheckoutShape, CustomerFilter, Replay, Reseller, State};
 use crate::ids::splitmix64;
 
 /// Largest request body accepted (1 MiB is far above any Partner Center payload).
@@ -143,9 +148,13 @@ pub fn write_atomically(path: &std::path::Path, state: &State) -> std::io::Resul
 struct Reply {
     status: u16,
     body: Option<Value>,
-    headers: Vec<(&'static str, String)>,
+    headers: Vec<(String, String)>,
     /// The dropped-answer fault: close the connection instead of answering.
     drop_connection: bool,
+    /// The `bom` variant: the body starts with EF BB BF.
+    bom: bool,
+    /// The `pascal-case` variant: object keys PascalCase.
+    pascal_case: bool,
 }
 
 impl Reply {
@@ -155,6 +164,8 @@ impl Reply {
             body: Some(body),
             headers: Vec::new(),
             drop_connection: false,
+            bom: false,
+            pascal_case: false,
         }
     }
 
@@ -164,6 +175,8 @@ impl Reply {
             body: None,
             headers: Vec::new(),
             drop_connection: false,
+            bom: false,
+            pascal_case: false,
         }
     }
 
@@ -172,9 +185,37 @@ impl Reply {
         if error.status == 401 {
             reply
                 .headers
-                .push(("www-authenticate", "Bearer".to_owned()));
+                .push(("www-authenticate".to_owned(), "Bearer".to_owned()));
         }
         reply
+    }
+
+    /// Serialized in the request's shape (byte-order mark, key case).
+    fn shaped(mut self, shape: Shape) -> Reply {
+        self.bom = shape.bom;
+        self.pascal_case = shape.pascal_case;
+        self
+    }
+}
+
+/// Upper-cases the first letter of every object key, recursively (the
+/// `pascal-case` variant); values are unchanged.
+fn pascal_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, inner)| {
+                    let mut chars = key.chars();
+                    let key = match chars.next() {
+                        Some(first) => first.to_uppercase().chain(chars).collect(),
+                        None => String::new(),
+                    };
+                    (key, pascal_keys(inner))
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(pascal_keys).collect()),
+        other => other,
     }
 }
 
@@ -284,10 +325,26 @@ pub async fn handle(
     into_response(reply, &request_id, &correlation_id)
 }
 
+/// The bytes of a JSON body in the reply's shape.
+fn body_bytes(reply: &Reply) -> Option<Vec<u8>> {
+    let value = reply.body.as_ref()?;
+    let mut bytes = Vec::new();
+    if reply.bom {
+        bytes.extend_from_slice(&[0xEF, 0xBB, 0xBF]);
+    }
+    let text = if reply.pascal_case {
+        serde_json::to_vec(&pascal_keys(value.clone()))
+    } else {
+        serde_json::to_vec(value)
+    };
+    bytes.extend(text.unwrap_or_default());
+    Some(bytes)
+}
+
 fn into_response(reply: Reply, request_id: &str, correlation_id: &str) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = match &reply.body {
-        Some(v) => Body::from(serde_json::to_vec(v).unwrap_or_default()),
+    let body = match body_bytes(&reply) {
+        Some(bytes) => Body::from(bytes),
         None => Body::empty(),
     };
     let mut response = Response::new(body);
@@ -385,6 +442,8 @@ async fn api(shared: &Arc<Shared>, request: Incoming) -> Reply {
         inner.fault_counter += 1;
         (inner.fault_counter, inner.faults.clone())
     };
+    // One draw per variant and request, from its own stream.
+    let shape = faults.shape(n);
     let latency = faults.latency_ms(n);
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
@@ -395,11 +454,11 @@ async fn api(shared: &Arc<Shared>, request: Incoming) -> Reply {
     let caller =
         match auth::check_bearer(&inner.state, header(&request.headers, "authorization"), now) {
             Ok(caller) => caller,
-            Err(e) => return Reply::error(&e),
+            Err(e) => return Reply::error(&e).shaped(shape),
         };
     if let Some(reply) = throttle(&mut inner, &request, n) {
         inner.stats.throttled += 1;
-        return reply;
+        return reply.shaped(shape);
     }
     if faults.hits(n, Draw::ServerError, faults.server_error_rate) {
         inner.stats.server_errors += 1;
@@ -407,7 +466,8 @@ async fn api(shared: &Arc<Shared>, request: Incoming) -> Reply {
             503,
             0,
             "The service is temporarily unavailable (simulated fault); retry later",
-        ));
+        ))
+        .shaped(shape);
     }
     let request_id = request
         .client_request_id
@@ -417,19 +477,23 @@ async fn api(shared: &Arc<Shared>, request: Incoming) -> Reply {
     if let Some(id) = request_id
         && let Some(cached) = inner.state.replay(id, &method, &request.path, now)
     {
+        // The first answer's status, headers, body and shape: the same bytes.
         let reply = Reply {
             status: cached.status,
             body: cached.body.clone(),
-            headers: Vec::new(),
+            headers: cached.headers.clone(),
             drop_connection: false,
+            bom: cached.bom,
+            pascal_case: cached.pascal_case,
         };
         inner.stats.replayed += 1;
         return reply;
     }
-    let reply = match dispatch(shared, &mut inner, caller, &request, now) {
+    let reply = match dispatch(shared, &mut inner, caller, &request, now, shape) {
         Ok(reply) => reply,
         Err(e) => Reply::error(&e),
-    };
+    }
+    .shaped(shape);
     // Operations validate before they change anything, so only a successful mutating
     // request has committed a change.
     let committed = request.mutating() && reply.status < 300;
@@ -440,6 +504,9 @@ async fn api(shared: &Arc<Shared>, request: Incoming) -> Reply {
             path: request.path.clone(),
             status: reply.status,
             body: reply.body.clone(),
+            headers: reply.headers.clone(),
+            bom: reply.bom,
+            pascal_case: reply.pascal_case,
             at: now,
         });
     }
@@ -465,8 +532,10 @@ fn throttle(inner: &mut Inner, request: &Incoming, n: u64) -> Option<Reply> {
         body: Some(
             json!({"statusCode": 429, "message": format!("Rate limit is exceeded. Try again in {wait} seconds.")}),
         ),
-        headers: vec![("retry-after", wait.to_string())],
+        headers: vec![("retry-after".to_owned(), wait.to_string())],
         drop_connection: false,
+        bom: false,
+        pascal_case: false,
     };
     if inner
         .faults
@@ -517,6 +586,7 @@ fn dispatch(
     caller: Caller,
     request: &Incoming,
     now: i64,
+    shape: Shape,
 ) -> ApiResult<Reply> {
     let lower = request.route_segments();
     let seg: Vec<&str> = lower.iter().map(String::as_str).collect();
@@ -560,7 +630,16 @@ fn dispatch(
         }
         (Method::POST, ["sandboxindirectreseller"]) => {
             require_app_user(caller)?;
-            created(sandbox_reseller(state, request)?)
+            if !state.sandbox {
+                // Refused before the body is read.
+                return Err(ApiError::new(
+                    403,
+                    6004,
+                    "Creating indirect resellers is only allowed in the integration sandbox",
+                ));
+            }
+            let input = parse(request)?;
+            created(state.create_sandbox_reseller(input, now)?)
         }
         (Method::DELETE, ["sandboxindirectreseller", _]) => {
             require_app_user(caller)?;
@@ -644,26 +723,49 @@ fn dispatch(
             let input = parse(request)?;
             ok(state.put_cart(id(1), id(3), input, now)?)
         }
-        // The SDK posts the JSON string "success" as the body; it is ignored.
+        // The body is never read: the docs send none, the SDK the JSON string
+        // "success", others `{}`.
         (Method::POST, ["customers", _, "carts", _, "checkout"]) => {
-            created(state.checkout(id(1), id(3), now, delay)?)
+            let checkout = CheckoutShape {
+                split: shape.split_checkout,
+                pending: shape.pending_checkout,
+            };
+            created(state.checkout(id(1), id(3), now, delay, checkout)?)
         }
         (Method::POST, ["customers", _, "orders"]) => {
             let input = parse(request)?;
-            created(state.create_order(id(1), input, now, delay)?)
+            let mut order = state.create_order(id(1), input, now, delay)?;
+            if shape.pending_checkout {
+                State::hide_pending_subscriptions(&mut order, true);
+            }
+            created(order)
         }
-        (Method::GET, ["customers", _, "orders"]) => ok(collection(state.list_orders(
-            id(1),
-            now,
-            settings.order_list_lag_seconds,
-        )?)),
-        (Method::GET, ["customers", _, "orders", _]) => ok(state.get_order(id(1), id(3))?),
+        (Method::GET, ["customers", _, "orders"]) => {
+            let mut orders = state.list_orders(id(1), now, settings.order_list_lag_seconds)?;
+            if shape.pending_checkout {
+                for order in &mut orders {
+                    State::hide_pending_subscriptions(order, false);
+                }
+            }
+            ok(collection(orders))
+        }
+        (Method::GET, ["customers", _, "orders", _]) => {
+            let mut order = state.get_order(id(1), id(3))?;
+            if shape.pending_checkout {
+                State::hide_pending_subscriptions(&mut order, false);
+            }
+            ok(order)
+        }
         (Method::PATCH, ["customers", _, "orders", _]) => {
             let input = parse(request)?;
             ok(state.patch_order(id(1), id(3), input)?)
         }
         (Method::GET, ["customers", _, "orders", _, "provisioningstatus"]) => {
-            ok(collection(state.provisioning_status(id(1), id(3))?))
+            let mut items = state.provisioning_status(id(1), id(3))?;
+            if shape.pending_checkout {
+                State::hide_pending_resources(&mut items);
+            }
+            ok(collection(items))
         }
         (Method::GET, ["customers", _, "subscriptions"]) => {
             let mut listed = state.list_subscriptions(
@@ -675,14 +777,29 @@ fn dispatch(
             if inner.faults.pending_subscriptions_unlisted {
                 listed.retain(|s| s.get("status").and_then(Value::as_str) != Some("pending"));
             }
+            if shape.documented_subscription {
+                listed = listed
+                    .into_iter()
+                    .map(|s| inner.state.documented_subscription(s))
+                    .collect();
+            }
             ok(collection(listed))
         }
         (Method::GET, ["customers", _, "subscriptions", _]) => {
-            ok(state.get_subscription(id(1), id(3), now)?)
+            let sub = state.get_subscription(id(1), id(3), now)?;
+            ok(subscription_shape(state, shape, sub))
         }
         (Method::PATCH, ["customers", _, "subscriptions", _]) => {
             let input = parse(request)?;
-            ok(state.patch_subscription(id(1), id(3), input, now)?)
+            if shape.accepted_patch {
+                let location =
+                    state.patch_subscription_accepted(id(1), id(3), input, now, delay)?;
+                let mut reply = Reply::empty(202);
+                reply.headers.push(("location".to_owned(), location));
+                return Ok(reply);
+            }
+            let sub = state.patch_subscription(id(1), id(3), input, now)?;
+            ok(subscription_shape(state, shape, sub))
         }
         (Method::GET, ["customers", _, "subscriptions", _, "provisioningstatus"]) => {
             require_app_user(caller)?;
@@ -703,6 +820,15 @@ fn dispatch(
             "The method is not allowed on this resource",
         )),
         _ => Err(ApiError::new(404, 0, "Resource not found")),
+    }
+}
+
+/// A Subscription in the request's shape (`documented-subscription`).
+fn subscription_shape(state: &State, shape: Shape, sub: Value) -> Value {
+    if shape.documented_subscription {
+        state.documented_subscription(sub)
+    } else {
+        sub
     }
 }
 
@@ -822,91 +948,6 @@ fn list_customers(inner: &mut Inner, request: &Incoming) -> ApiResult<Reply> {
     Ok(Reply::json(200, body))
 }
 
-/// Input of `POST /v1/sandboxIndirectReseller`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct SandboxResellerInput {
-    mpn_id: Option<String>,
-    tenant: SandboxTenant,
-    legal_business_profile: SandboxLegal,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct SandboxTenant {
-    id: Option<String>,
-    domain_prefix: Option<String>,
-    name: Option<String>,
-    display_name: Option<String>,
-    country: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct SandboxLegal {
-    company_name: Option<String>,
-    address: SandboxAddress,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct SandboxAddress {
-    country: Option<String>,
-}
-
-fn sandbox_reseller(state: &mut State, request: &Incoming) -> ApiResult<Value> {
-    if !state.sandbox {
-        return Err(ApiError::new(
-            403,
-            6004,
-            "Creating indirect resellers is only allowed in the integration sandbox",
-        ));
-    }
-    let input: SandboxResellerInput = parse(request)?;
-    if state.resellers.len() >= super::state::SANDBOX_RESELLER_LIMIT {
-        return Err(ApiError::bad_request(
-            800018,
-            "The sandbox limit of 5 indirect resellers has been reached",
-        ));
-    }
-    let mpn_id = input.mpn_id.unwrap_or_default().trim().to_owned();
-    let name = input
-        .legal_business_profile
-        .company_name
-        .or(input.tenant.display_name.clone())
-        .or(input.tenant.name.clone())
-        .unwrap_or_default();
-    if mpn_id.is_empty() || name.trim().is_empty() {
-        return Err(ApiError::bad_request(
-            3000,
-            "mpnId and legalBusinessProfile.companyName are required",
-        ));
-    }
-    let tenant_id = match input.tenant.id.filter(|t| !t.trim().is_empty()) {
-        Some(id) => id,
-        None => state.new_guid(),
-    };
-    let location = input
-        .legal_business_profile
-        .address
-        .country
-        .or(input.tenant.country)
-        .unwrap_or_default();
-    let reseller = state.add_reseller(Reseller {
-        tenant_id,
-        mpn_id,
-        name,
-        location,
-    })?;
-    let account_id = state.new_guid();
-    let prefix = input.tenant.domain_prefix.unwrap_or_default();
-    Ok(json!({
-        "accountId": account_id,
-        "tenant": {"id": reseller.tenant_id, "domainPrefix": prefix, "name": reseller.name, "displayName": reseller.name, "country": reseller.location},
-        "partnerRelationship": {"id": reseller.tenant_id, "name": reseller.name, "relationshipType": "is_indirect_reseller_of", "state": "Active", "mpnId": reseller.mpn_id},
-    }))
-}
-
 // ---- /_sim -----------------------------------------------------------------------
 
 #[derive(Debug, Default, Deserialize)]
@@ -954,12 +995,12 @@ fn admin_inner(shared: &Shared, request: &Incoming) -> ApiResult<Reply> {
     let reply = match (request.method.clone(), seg.as_slice()) {
         (Method::POST, ["resellers"]) => {
             let input: AdminReseller = parse(request)?;
-            let reseller = inner.state.add_reseller(Reseller {
-                tenant_id: input.tenant_id.unwrap_or_default(),
-                mpn_id: input.mpn_id.unwrap_or_default(),
-                name: input.name.unwrap_or_default(),
-                location: input.location.unwrap_or_default(),
-            })?;
+            let reseller = inner.state.add_reseller(Reseller::new(
+                input.tenant_id.as_deref().unwrap_or_default(),
+                input.mpn_id.as_deref().unwrap_or_default(),
+                input.name.as_deref().unwrap_or_default(),
+                input.location.as_deref().unwrap_or_default(),
+            ))?;
             Reply::json(201, State::relationship_json(&reseller))
         }
         (Method::POST, ["tenants"]) => {

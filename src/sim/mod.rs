@@ -4,7 +4,8 @@
 //! `docs/simulator.md`.
 //!
 //! Layout: [`state`] holds the data and the business rules (pure, clock injected);
-//! [`auth`] the token endpoint and bearer check; [`faults`] injected failures;
+//! [`auth`] the token endpoint and bearer check; [`faults`] injected failures and
+//! the documented answer-shape variants;
 //! [`clock`] the simulated clock; [`input`] lenient JSON input; [`http`] the server.
 //! This module wires them: configuration, [`serve`] and the threaded [`spawn`].
 //!

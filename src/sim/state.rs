@@ -87,6 +87,29 @@ pub struct Reseller {
     pub name: String,
     #[serde(default)]
     pub location: String,
+    /// The tenant's `{domainPrefix}.onmicrosoft.com` domain (sandbox-created
+    /// resellers; it is then taken).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// The answer `POST /v1/sandboxIndirectReseller` gave when it created this
+    /// reseller; the same request again (same `domainPrefix` and `mpnId`) gets it
+    /// back ("this API is idempotent").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_answer: Option<Value>,
+}
+
+impl Reseller {
+    /// A reseller known by tenant id, MPN id, name and location only.
+    pub fn new(tenant_id: &str, mpn_id: &str, name: &str, location: &str) -> Reseller {
+        Reseller {
+            tenant_id: tenant_id.to_owned(),
+            mpn_id: mpn_id.to_owned(),
+            name: name.to_owned(),
+            location: location.to_owned(),
+            domain: None,
+            sandbox_answer: None,
+        }
+    }
 }
 
 /// An Entra tenant that exists but is not (yet) a customer of the provider.
@@ -299,6 +322,32 @@ pub struct Subscription {
     /// provider (default).
     #[serde(default)]
     pub support_contact: Option<(String, String, String)>,
+    /// A change accepted with 202 (the `accepted-patch` variant), applied once the
+    /// simulated clock reaches its `applyAt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_change: Option<SubscriptionChange>,
+}
+
+/// The values a subscription PATCH sets (applied at once, or at `apply_at` when the
+/// PATCH was answered 202).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionChange {
+    pub apply_at: i64,
+    pub status: Status,
+    pub quantity: i64,
+    pub friendly_name: String,
+    pub auto_renew_enabled: bool,
+    pub partner_id: String,
+}
+
+/// How a checkout answers (the `split-checkout` and `pending-checkout` variants).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckoutShape {
+    /// One order per cart line, the `orders` array in reverse line order.
+    pub split: bool,
+    /// Orders answered `pending`, their lines without `subscriptionId`.
+    pub pending: bool,
 }
 
 impl Subscription {
@@ -390,6 +439,15 @@ pub struct Replay {
     pub status: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
+    /// Headers the answer carried besides the standard ones (`Location` of a 202).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    /// The answer was given with a byte-order mark (the `bom` variant).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bom: bool,
+    /// The answer was given with PascalCase keys (the `pascal-case` variant).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pascal_case: bool,
     /// When it was answered (simulated unix seconds).
     pub at: i64,
 }
@@ -546,6 +604,50 @@ pub struct SupportContactInput {
     pub name: Option<String>,
 }
 
+/// Input of `POST /v1/sandboxIndirectReseller` (create-indirect-reseller-in-sandbox.md);
+/// every property is required except inside `address` and `primaryContact`, where
+/// the simulator asks for what the documented example fills in (see
+/// [`State::create_sandbox_reseller`]).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SandboxResellerInput {
+    pub mpn_id: Option<String>,
+    pub tenant: Option<SandboxTenantInput>,
+    pub legal_business_profile: Option<SandboxLegalInput>,
+    /// A string in the example (`"en"`), a dictionary in the table: any non-empty
+    /// value is accepted.
+    pub organization_profile_language: Option<Value>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SandboxTenantInput {
+    pub domain_prefix: Option<String>,
+    pub name: Option<String>,
+    pub display_name: Option<String>,
+    pub admin_user_name: Option<String>,
+    pub admin_first_name: Option<String>,
+    pub admin_last_name: Option<String>,
+    /// The page's table spells it `adminAlernateEmail`, its example
+    /// `adminAlternateEmail`; both are read.
+    #[serde(alias = "adminAlernateEmail")]
+    pub admin_alternate_email: Option<String>,
+    pub country: Option<String>,
+    pub culture: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SandboxLegalInput {
+    pub company_name: Option<String>,
+    pub address: Option<Address>,
+    pub primary_contact: Option<Contact>,
+    pub culture: Option<String>,
+}
+
+/// The agreement a sandbox reseller signs (the id in the documented example).
+pub const RESELLER_AGREEMENT_ID: &str = "1e18c5b2-e42a-4b84-82c8-d0155aa94c6e";
+
 /// A customer-list filter (`Field`, `Value`, `Operator`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CustomerFilter {
@@ -650,6 +752,16 @@ impl State {
                 sub.version += 1;
             }
         }
+        for sub in &mut self.subscriptions {
+            if sub
+                .pending_change
+                .as_ref()
+                .is_some_and(|c| c.apply_at <= now)
+                && let Some(change) = sub.pending_change.take()
+            {
+                Self::apply_change(sub, &change);
+            }
+        }
         self.access_tokens.retain(|t| t.expires_at > now);
     }
 
@@ -672,7 +784,8 @@ impl State {
             || self.customers.iter().any(|c| eq_id(&c.id, id))
     }
 
-    /// Whether a domain is taken by a customer or a known tenant.
+    /// Whether a domain is taken by a customer, a known tenant or a sandbox-created
+    /// reseller.
     pub fn domain_taken(&self, domain: &str) -> bool {
         self.customers
             .iter()
@@ -681,10 +794,27 @@ impl State {
                 .tenants
                 .iter()
                 .any(|t| t.domain.eq_ignore_ascii_case(domain))
+            || self
+                .resellers
+                .iter()
+                .filter_map(|r| r.domain.as_deref())
+                .any(|d| d.eq_ignore_ascii_case(domain))
     }
 
-    /// Records a reseller relationship (admin endpoint, sandbox API, seed).
+    /// Records a reseller relationship (admin endpoint, seed); tenant id and MPN id
+    /// must both be new.
     pub fn add_reseller(&mut self, reseller: Reseller) -> ApiResult<Reseller> {
+        self.add_reseller_checked(reseller, false)
+    }
+
+    /// Records a reseller relationship; `shared_mpn` lets the MPN id be one another
+    /// reseller already has (the sandbox API allows that, see
+    /// [`State::create_sandbox_reseller`]).
+    fn add_reseller_checked(
+        &mut self,
+        reseller: Reseller,
+        shared_mpn: bool,
+    ) -> ApiResult<Reseller> {
         if reseller.tenant_id.trim().is_empty() || reseller.mpn_id.trim().is_empty() {
             return Err(ApiError::bad_request(
                 3000,
@@ -699,7 +829,7 @@ impl State {
             ));
         }
         if reseller.mpn_id == self.partner.mpn_id
-            || self.reseller_by_mpn(&reseller.mpn_id).is_some()
+            || (!shared_mpn && self.reseller_by_mpn(&reseller.mpn_id).is_some())
         {
             return Err(ApiError::new(
                 409,
@@ -1307,6 +1437,206 @@ impl State {
         Ok(())
     }
 
+    /// `POST /v1/sandboxIndirectReseller` (integration sandbox only): creates the
+    /// reseller's tenant (its id comes from the id generator; a `tenant.id` in the
+    /// body is not documented and is ignored) and the partnership, and answers as the
+    /// documented example: `partnerRelationship.id` is the **provider's** tenant.
+    /// Several resellers may share an MPN id (documented); the `domainPrefix` is
+    /// unique. The same `domainPrefix` with the same `mpnId` again answers the first
+    /// answer ("this API is idempotent").
+    pub fn create_sandbox_reseller(
+        &mut self,
+        input: SandboxResellerInput,
+        now: i64,
+    ) -> ApiResult<Value> {
+        if !self.sandbox {
+            return Err(ApiError::new(
+                403,
+                6004,
+                "Creating indirect resellers is only allowed in the integration sandbox",
+            ));
+        }
+        let text = |v: &Option<String>| v.as_deref().map(str::trim).unwrap_or("").to_owned();
+        let tenant = input.tenant.clone().unwrap_or_default();
+        let legal = input.legal_business_profile.clone().unwrap_or_default();
+        let address = legal.address.clone().unwrap_or_default();
+        let contact = legal.primary_contact.clone().unwrap_or_default();
+        let language = match &input.organization_profile_language {
+            None | Some(Value::Null) => false,
+            Some(Value::String(s)) => !s.trim().is_empty(),
+            Some(Value::Object(m)) => !m.is_empty(),
+            Some(_) => true,
+        };
+        let mut missing = Vec::new();
+        let mut need = |name: &'static str, present: bool| {
+            if !present {
+                missing.push(name);
+            }
+        };
+        need("mpnId", nonempty(input.mpn_id.as_ref()));
+        need("tenant", input.tenant.is_some());
+        if input.tenant.is_some() {
+            for (name, value) in [
+                ("tenant.domainPrefix", &tenant.domain_prefix),
+                ("tenant.name", &tenant.name),
+                ("tenant.displayName", &tenant.display_name),
+                ("tenant.adminUserName", &tenant.admin_user_name),
+                ("tenant.adminFirstName", &tenant.admin_first_name),
+                ("tenant.adminLastName", &tenant.admin_last_name),
+                ("tenant.adminAlternateEmail", &tenant.admin_alternate_email),
+                ("tenant.country", &tenant.country),
+                ("tenant.culture", &tenant.culture),
+            ] {
+                need(name, nonempty(value.as_ref()));
+            }
+        }
+        need(
+            "legalBusinessProfile",
+            input.legal_business_profile.is_some(),
+        );
+        if input.legal_business_profile.is_some() {
+            need(
+                "legalBusinessProfile.companyName",
+                nonempty(legal.company_name.as_ref()),
+            );
+            need("legalBusinessProfile.address", legal.address.is_some());
+            if legal.address.is_some() {
+                for (name, value) in [
+                    (
+                        "legalBusinessProfile.address.addressLine1",
+                        &address.address_line1,
+                    ),
+                    ("legalBusinessProfile.address.city", &address.city),
+                    (
+                        "legalBusinessProfile.address.postalCode",
+                        &address.postal_code,
+                    ),
+                    ("legalBusinessProfile.address.country", &address.country),
+                ] {
+                    need(name, nonempty(value.as_ref()));
+                }
+            }
+            need(
+                "legalBusinessProfile.primaryContact",
+                legal.primary_contact.is_some(),
+            );
+            if legal.primary_contact.is_some() {
+                for (name, value) in [
+                    (
+                        "legalBusinessProfile.primaryContact.firstName",
+                        &contact.first_name,
+                    ),
+                    (
+                        "legalBusinessProfile.primaryContact.lastName",
+                        &contact.last_name,
+                    ),
+                    ("legalBusinessProfile.primaryContact.email", &contact.email),
+                ] {
+                    need(name, nonempty(value.as_ref()));
+                }
+            }
+            need(
+                "legalBusinessProfile.culture",
+                nonempty(legal.culture.as_ref()),
+            );
+        }
+        need("organizationProfileLanguage", language);
+        if !missing.is_empty() {
+            return Err(ApiError::bad_request(
+                3000,
+                format!("Required properties are missing: {}", missing.join(", ")),
+            ));
+        }
+        let prefix = text(&tenant.domain_prefix);
+        if prefix.len() > 63
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(ApiError::bad_request(
+                3000,
+                format!(
+                    "tenant.domainPrefix '{prefix}' must be letters, digits or hyphens (at most 63)"
+                ),
+            ));
+        }
+        let mpn_id = text(&input.mpn_id);
+        let domain = format!("{}.onmicrosoft.com", prefix.to_ascii_lowercase());
+        if let Some(existing) = self.resellers.iter().find(|r| {
+            r.domain
+                .as_deref()
+                .is_some_and(|d| d.eq_ignore_ascii_case(&domain))
+        }) {
+            return match &existing.sandbox_answer {
+                Some(answer) if existing.mpn_id == mpn_id => Ok(answer.clone()),
+                _ => Err(ApiError::new(
+                    409,
+                    1003,
+                    format!("The domain prefix '{prefix}' is already in use"),
+                )),
+            };
+        }
+        if self.resellers.len() >= SANDBOX_RESELLER_LIMIT {
+            return Err(ApiError::bad_request(
+                800018,
+                "The sandbox limit of 5 indirect resellers has been reached",
+            ));
+        }
+        if self.domain_taken(&domain) {
+            return Err(ApiError::new(
+                409,
+                1003,
+                format!("The domain prefix '{prefix}' is already in use"),
+            ));
+        }
+        let tenant_id = self.new_guid();
+        let password = format!("Sim!{}", &self.new_opaque("")[..12]);
+        let signature_id = self.new_guid();
+        let signer_object_id = self.new_guid();
+        let signer = format!("admin@{}", self.partner.tenant_id);
+        let answer = json!({
+            "accountId": tenant_id,
+            "mpnId": mpn_id,
+            "tenant": {
+                "id": tenant_id,
+                "adminUserAccount": format!("{}@{domain}", text(&tenant.admin_user_name)),
+                "password": password,
+            },
+            "agreementSignature": {
+                "id": signature_id,
+                "accountId": tenant_id,
+                "agreementId": RESELLER_AGREEMENT_ID,
+                "agreementType": "ValueAddedReseller",
+                "dateSigned": format_rfc3339(now),
+                "signedByFirstName": signer,
+                "signedByUserPrincipalName": signer,
+                "signedByUserObjectId": signer_object_id,
+                "signedByUserTenantId": self.partner.tenant_id,
+                "attributes": {"objectType": "AgreementSignatureResponse"},
+            },
+            "partnerRelationship": {
+                "id": self.partner.tenant_id,
+                "name": self.partner.name,
+                "relationshipType": "is_indirect_reseller_of",
+                "state": "Active",
+                "mpnId": mpn_id,
+                "attributes": {"objectType": "PartnerRelationshipResponse"},
+            },
+        });
+        self.add_reseller_checked(
+            Reseller {
+                tenant_id,
+                mpn_id,
+                name: text(&legal.company_name),
+                location: text(&address.country).to_ascii_uppercase(),
+                domain: Some(domain),
+                sandbox_answer: Some(answer.clone()),
+            },
+            true,
+        )?;
+        Ok(answer)
+    }
+
     // ---- idempotency -------------------------------------------------------------
 
     /// Drops cached answers older than 24 simulated hours.
@@ -1595,15 +1925,17 @@ impl State {
         Ok(Self::cart_json(cart))
     }
 
-    /// `POST …/carts/{id}/checkout`: one order per billing cycle (the order group);
-    /// lines carrying an error are not bought and appear in `orderErrors`. A second
-    /// checkout returns the first result.
+    /// `POST …/carts/{id}/checkout`: one order per billing cycle (the order group),
+    /// or per line when `shape.split`; lines carrying an error are not bought and
+    /// appear in `orderErrors`. A second checkout returns the first result, in the
+    /// shape it was first answered in.
     pub fn checkout(
         &mut self,
         customer_id: &str,
         cart_id: &str,
         now: i64,
         delay: i64,
+        shape: CheckoutShape,
     ) -> ApiResult<Value> {
         let i = self.cart_index(customer_id, cart_id)?;
         if let Some(result) = &self.carts[i].checkout {
@@ -1642,8 +1974,8 @@ impl State {
                         partner_id_on_record: reseller,
                     };
                     match groups.iter_mut().find(|(c, _)| *c == cycle) {
-                        Some((_, lines)) => lines.push(input),
-                        None => groups.push((cycle, vec![input])),
+                        Some((_, lines)) if !shape.split => lines.push(input),
+                        _ => groups.push((cycle, vec![input])),
                     }
                 }
                 (Some((code, description)), _) => errors.push(json!({"orderGroupId": line.id.to_string(), "code": code, "description": description})),
@@ -1655,7 +1987,14 @@ impl State {
             for (n, line) in lines.iter_mut().enumerate() {
                 line.line_item_number = Some(n as i64);
             }
-            orders.push(self.place_order(&cart.customer_id, cycle, &lines, now, delay)?);
+            let mut order = self.place_order(&cart.customer_id, cycle, &lines, now, delay)?;
+            if shape.pending {
+                Self::hide_pending_subscriptions(&mut order, true);
+            }
+            orders.push(order);
+        }
+        if shape.split {
+            orders.reverse();
         }
         let result = json!({"orders": orders, "orderErrors": errors, "attributes": {"objectType": "CartCheckoutResult"}});
         self.carts[i].checkout = Some(result.clone());
@@ -1778,6 +2117,7 @@ impl State {
                 created_at: now,
                 version: 1,
                 support_contact: None,
+                pending_change: None,
             });
             order_lines.push(OrderLine {
                 line_item_number: number,
@@ -1867,6 +2207,41 @@ impl State {
         })
     }
 
+    /// The `pending-checkout` view of an Order: while it is `pending` (or always, with
+    /// `force`, which also marks it `pending`: the answer to a purchase describes the
+    /// order as submitted) its lines carry no `subscriptionId`, as the documented
+    /// checkout-a-cart.md and create-an-order.md examples show. `offerId` and
+    /// `lineItemNumber` stay, so a line can be matched to what was bought.
+    pub fn hide_pending_subscriptions(order: &mut Value, force: bool) {
+        let Value::Object(map) = order else {
+            return;
+        };
+        if force {
+            map.insert("status".to_owned(), json!("pending"));
+        } else if map.get("status").and_then(Value::as_str) != Some("pending") {
+            return;
+        }
+        if let Some(Value::Array(lines)) = map.get_mut("lineItems") {
+            for line in lines {
+                if let Value::Object(line) = line {
+                    line.shift_remove("subscriptionId");
+                }
+            }
+        }
+    }
+
+    /// The `pending-checkout` view of an order's provisioning status: a line still
+    /// provisioning has no `resourceUri` (no subscription to point at yet).
+    pub fn hide_pending_resources(items: &mut [Value]) {
+        for item in items {
+            if let Value::Object(map) = item
+                && map.get("status").and_then(Value::as_str) != Some("Fulfilled")
+            {
+                map.shift_remove("resourceUri");
+            }
+        }
+    }
+
     fn order_index(&self, customer_id: &str, order_id: &str) -> ApiResult<usize> {
         let customer = self.customers[self.customer_index(customer_id)?].id.clone();
         self.orders
@@ -1908,7 +2283,16 @@ impl State {
             .collect())
     }
 
-    /// `PATCH …/orders/{id}`: changes the billing cycle of the listed subscriptions.
+    /// `PATCH …/orders/{id}` (change-the-billing-cycle.md): changes the billing cycle
+    /// of the listed subscriptions. The page marks `ReferenceCustomerId`,
+    /// `BillingCycle`, `LineItems` and, per line, `LineItemNumber`, `OfferId`,
+    /// `SubscriptionId` and `Quantity` required: missing ones are named in a
+    /// 400/3000. `ReferenceCustomerId` must be the customer; each line's
+    /// `SubscriptionId` must be a subscription of this order, with its `OfferId` and
+    /// `Quantity` (lines are matched by subscription, not by `LineItemNumber`: the
+    /// documented example sends number 0 for the order's line 1). New-commerce
+    /// subscriptions are refused with 400/800042: this API changes legacy
+    /// subscriptions only (learn.microsoft.com/partner-center/developer/change-the-billing-cycle).
     pub fn patch_order(
         &mut self,
         customer_id: &str,
@@ -1916,6 +2300,44 @@ impl State {
         input: OrderInput,
     ) -> ApiResult<Value> {
         let oi = self.order_index(customer_id, order_id)?;
+        let mut missing = Vec::new();
+        if !nonempty(input.reference_customer_id.as_ref()) {
+            missing.push("ReferenceCustomerId".to_owned());
+        }
+        if !nonempty(input.billing_cycle.as_ref()) {
+            missing.push("BillingCycle".to_owned());
+        }
+        if input.line_items.is_empty() {
+            missing.push("LineItems".to_owned());
+        }
+        for (i, line) in input.line_items.iter().enumerate() {
+            for (name, present) in [
+                ("LineItemNumber", line.line_item_number.is_some()),
+                ("OfferId", nonempty(line.offer_id.as_ref())),
+                ("SubscriptionId", nonempty(line.subscription_id.as_ref())),
+                ("Quantity", line.quantity.is_some()),
+            ] {
+                if !present {
+                    missing.push(format!("LineItems[{i}].{name}"));
+                }
+            }
+        }
+        if !missing.is_empty() {
+            return Err(ApiError::bad_request(
+                3000,
+                format!("Required properties are missing: {}", missing.join(", ")),
+            ));
+        }
+        let customer = self.orders[oi].customer_id.clone();
+        let reference = input.reference_customer_id.as_deref().unwrap_or("").trim();
+        if !eq_id(reference, &customer) {
+            return Err(ApiError::bad_request(
+                3000,
+                format!(
+                    "ReferenceCustomerId '{reference}' is not the customer '{customer}' in the path"
+                ),
+            ));
+        }
         let cycle_text = input.billing_cycle.clone().unwrap_or_default();
         let cycle = Cycle::parse(&cycle_text).ok_or_else(|| {
             ApiError::bad_request(
@@ -1923,27 +2345,21 @@ impl State {
                 format!("billingCycle '{cycle_text}' is not monthly, annual or triennial"),
             )
         })?;
-        if input.line_items.is_empty() {
-            return Err(ApiError::bad_request(
-                3000,
-                "lineItems must name the subscriptions to change",
-            ));
-        }
         let mut targets = Vec::new();
-        for line in &input.line_items {
+        for (i, line) in input.line_items.iter().enumerate() {
+            let wanted = line.subscription_id.as_deref().unwrap_or("").trim();
             let order = &self.orders[oi];
-            let found = order.line_items.iter().find(|l| {
-                line.subscription_id
-                    .as_deref()
-                    .is_some_and(|s| eq_id(s, &l.subscription_id))
-                    || (line.subscription_id.is_none()
-                        && line.line_item_number == Some(l.line_item_number))
-            });
-            let Some(order_line) = found else {
+            let Some(order_line) = order
+                .line_items
+                .iter()
+                .find(|l| eq_id(wanted, &l.subscription_id))
+            else {
                 return Err(ApiError::new(
                     404,
                     20003,
-                    "A line item does not name a subscription of this order",
+                    format!(
+                        "LineItems[{i}].SubscriptionId '{wanted}' is not a subscription of this order"
+                    ),
                 ));
             };
             let si = self
@@ -1952,6 +2368,35 @@ impl State {
                 .position(|s| s.id == order_line.subscription_id)
                 .ok_or_else(|| ApiError::new(404, 20003, "Subscription not found"))?;
             let sub = &self.subscriptions[si];
+            Self::not_in_progress(sub)?;
+            let offer = line.offer_id.as_deref().unwrap_or("").trim();
+            if !offer.eq_ignore_ascii_case(&sub.offer_id) {
+                return Err(ApiError::bad_request(
+                    3000,
+                    format!(
+                        "LineItems[{i}].OfferId '{offer}' is not the offer '{}' of subscription {}",
+                        sub.offer_id, sub.id
+                    ),
+                ));
+            }
+            if line.quantity != Some(sub.quantity) {
+                return Err(ApiError::bad_request(
+                    3000,
+                    format!(
+                        "LineItems[{i}].Quantity must be the subscription's quantity {} (this API changes the billing cycle only)",
+                        sub.quantity
+                    ),
+                ));
+            }
+            if sub.is_new_commerce() {
+                return Err(ApiError::bad_request(
+                    800042,
+                    format!(
+                        "Subscription {} is a new commerce subscription: changing the billing cycle through the order is supported for legacy subscriptions only; update the subscription instead",
+                        sub.id
+                    ),
+                ));
+            }
             match sub.status {
                 Status::Pending => {
                     return Err(ApiError::bad_request(
@@ -2038,6 +2483,71 @@ impl State {
         v
     }
 
+    /// The keys of the documented Subscription (get-a-subscription-by-id.md, "Response
+    /// example for a standard subscription"), in its order.
+    const DOCUMENTED_SUBSCRIPTION_KEYS: [&'static str; 17] = [
+        "id",
+        "entitlementId",
+        "offerId",
+        "offerName",
+        "friendlyName",
+        "quantity",
+        "unitType",
+        "creationDate",
+        "effectiveStartDate",
+        "commitmentEndDate",
+        "status",
+        "autoRenewEnabled",
+        "billingType",
+        "contractType",
+        "links",
+        "orderId",
+        "attributes",
+    ];
+
+    /// The `documented-subscription` view of a Subscription: exactly the keys of the
+    /// documented example (so no `billingCycle`, `termDuration`, `partnerId`,
+    /// `isTrial`, `cancellationAllowedUntilDate` or `refundableQuantity`), with its
+    /// `links` (`offer`, `self`). `billingType` stays (`license`: every simulated
+    /// subscription is seat-based). Anything that is not a subscription the simulator
+    /// knows passes unchanged.
+    pub fn documented_subscription(&self, value: Value) -> Value {
+        let Value::Object(map) = &value else {
+            return value;
+        };
+        let Some(sub) = map
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|id| self.subscriptions.iter().find(|s| s.id == id))
+        else {
+            return value;
+        };
+        let country = self
+            .customers
+            .iter()
+            .find(|c| c.id == sub.customer_id)
+            .and_then(|c| c.billing.default_address.as_ref())
+            .and_then(|a| a.country.clone())
+            .filter(|c| !c.trim().is_empty())
+            .unwrap_or_else(|| "US".to_owned());
+        let links = json!({
+            "offer": {"uri": format!("/offers/{}?country={country}", sub.offer_id), "method": "GET", "headers": []},
+            "self": {"uri": format!("/customers/{}/subscriptions/{}", sub.customer_id, sub.id), "method": "GET", "headers": []},
+        });
+        let mut out = serde_json::Map::new();
+        for key in Self::DOCUMENTED_SUBSCRIPTION_KEYS {
+            let v = if key == "links" {
+                Some(links.clone())
+            } else {
+                map.get(key).cloned()
+            };
+            if let Some(v) = v {
+                out.insert(key.to_owned(), v);
+            }
+        }
+        Value::Object(out)
+    }
+
     /// `GET …/subscriptions[?order_id=|?mpn_id=]`, in creation order.
     pub fn list_subscriptions(
         &self,
@@ -2096,6 +2606,34 @@ impl State {
         }))
     }
 
+    /// A subscription with a change accepted (202) and not yet applied refuses other
+    /// changes with 409/800060, Partner Center's "in progress" answer.
+    fn not_in_progress(s: &Subscription) -> ApiResult<()> {
+        if s.pending_change.is_some() {
+            return Err(ApiError::new(
+                409,
+                800060,
+                format!(
+                    "A change to subscription {} is still in progress; try again after it completes",
+                    s.id
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Applies a validated change.
+    fn apply_change(s: &mut Subscription, change: &SubscriptionChange) {
+        s.status = change.status;
+        if change.status != Status::Deleted {
+            s.quantity = change.quantity;
+        }
+        s.friendly_name = change.friendly_name.clone();
+        s.auto_renew_enabled = change.auto_renew_enabled;
+        s.partner_id = change.partner_id.clone();
+        s.version += 1;
+    }
+
     /// `PATCH …/subscriptions/{id}` with the full resource.
     pub fn patch_subscription(
         &mut self,
@@ -2104,8 +2642,51 @@ impl State {
         input: SubscriptionInput,
         now: i64,
     ) -> ApiResult<Value> {
+        let (si, change) = self.check_subscription_patch(customer_id, sub_id, input, now)?;
+        if let Some(change) = change {
+            Self::apply_change(&mut self.subscriptions[si], &change);
+        }
+        let s = self.subscriptions[si].clone();
+        Ok(self.subscription_json(&s, now))
+    }
+
+    /// `PATCH …/subscriptions/{id}` answered `202 Accepted` (the `accepted-patch`
+    /// variant, change-the-quantity-of-a-subscription.md "Response example 2"):
+    /// validated as [`State::patch_subscription`], applied when the simulated clock
+    /// reaches `now + delay` (until then reads show the old values, and other changes
+    /// to the subscription answer 409/800060). Returns the `Location` header.
+    pub fn patch_subscription_accepted(
+        &mut self,
+        customer_id: &str,
+        sub_id: &str,
+        input: SubscriptionInput,
+        now: i64,
+        delay: i64,
+    ) -> ApiResult<String> {
+        let (si, change) = self.check_subscription_patch(customer_id, sub_id, input, now)?;
+        let s = &mut self.subscriptions[si];
+        if let Some(mut change) = change {
+            change.apply_at = now.saturating_add(delay.max(0));
+            s.pending_change = Some(change);
+        }
+        Ok(format!(
+            "/customers/{}/subscriptions/{}",
+            s.customer_id, s.id
+        ))
+    }
+
+    /// Validates a subscription PATCH: the subscription's index and the change to
+    /// make (`None`: nothing differs).
+    fn check_subscription_patch(
+        &self,
+        customer_id: &str,
+        sub_id: &str,
+        input: SubscriptionInput,
+        now: i64,
+    ) -> ApiResult<(usize, Option<SubscriptionChange>)> {
         let si = self.subscription_index(customer_id, sub_id)?;
-        let sub = self.subscriptions[si].clone();
+        let sub = &self.subscriptions[si];
+        Self::not_in_progress(sub)?;
         let new_status = match input.status.as_deref() {
             None => sub.status,
             Some(text) => match fold_enum(text).as_str() {
@@ -2156,7 +2737,7 @@ impl State {
             return Err(ApiError::bad_request(2055, "Etag is no longer valid"));
         }
         if !changed {
-            return Ok(self.subscription_json(&sub, now));
+            return Ok((si, None));
         }
         if sub.status == Status::Deleted {
             return Err(ApiError::bad_request(
@@ -2196,17 +2777,17 @@ impl State {
         if partner_id != sub.partner_id && !partner_id.is_empty() {
             self.check_partner_of_record(&partner_id)?;
         }
-        let s = &mut self.subscriptions[si];
-        s.status = new_status;
-        if new_status != Status::Deleted {
-            s.quantity = quantity;
-        }
-        s.friendly_name = friendly_name;
-        s.auto_renew_enabled = auto_renew;
-        s.partner_id = partner_id;
-        s.version += 1;
-        let s = self.subscriptions[si].clone();
-        Ok(self.subscription_json(&s, now))
+        Ok((
+            si,
+            Some(SubscriptionChange {
+                apply_at: now,
+                status: new_status,
+                quantity,
+                friendly_name,
+                auto_renew_enabled: auto_renew,
+                partner_id,
+            }),
+        ))
     }
 
     // ---- support contact ---------------------------------------------------------
@@ -2427,6 +3008,7 @@ impl State {
                     created_at: created,
                     version: 1,
                     support_contact: None,
+                    pending_change: None,
                 });
             }
         }

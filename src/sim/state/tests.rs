@@ -18,13 +18,8 @@ fn world() -> State {
         false,
         1,
     );
-    s.add_reseller(Reseller {
-        tenant_id: "r1-tenant".into(),
-        mpn_id: "2000001".into(),
-        name: "Reseller One".into(),
-        location: "US".into(),
-    })
-    .expect("reseller");
+    s.add_reseller(Reseller::new("r1-tenant", "2000001", "Reseller One", "US"))
+        .expect("reseller");
     s
 }
 
@@ -278,10 +273,16 @@ fn cart_lines_carry_errors_and_checkout_is_idempotent() {
     assert_eq!(cart["lineItems"][1]["error"]["errorCode"], 10004);
     assert_eq!(cart["lineItems"][2]["error"]["errorCode"], 10010);
     let id = cart["id"].as_str().expect("id").to_owned();
-    let first = s.checkout(&c, &id, NOW, 0).expect("checkout");
+    let first = s
+        .checkout(&c, &id, NOW, 0, CheckoutShape::default())
+        .expect("checkout");
     assert_eq!(first["orders"].as_array().expect("orders").len(), 1);
     assert_eq!(first["orderErrors"].as_array().expect("errors").len(), 2);
-    assert_eq!(s.checkout(&c, &id, NOW + 5, 0).expect("again"), first);
+    assert_eq!(
+        s.checkout(&c, &id, NOW + 5, 0, CheckoutShape::default())
+            .expect("again"),
+        first
+    );
     assert_eq!(s.orders.len(), 1);
     assert_eq!(s.get_cart(&c, "nope").expect_err("unknown").code, 800008);
 }
@@ -365,6 +366,9 @@ fn replays_expire_after_24_hours_and_old_files_load() {
         path: "/v1/customers".into(),
         status: 201,
         body: Some(json!({"id": "x"})),
+        headers: Vec::new(),
+        bom: false,
+        pascal_case: false,
         at: NOW,
     });
     assert!(s.replay("r", "POST", "/v1/customers", NOW + 10).is_some());
@@ -468,4 +472,409 @@ fn subscription_provisioning_status_follows_the_order() {
             .expect("status")["status"],
         "success"
     );
+}
+
+const LEGACY: &str = "031C9E47-4802-4248-838E-778FB1D2CC05";
+
+/// The request body of change-the-billing-cycle.md, for one line.
+fn billing_cycle_body(c: &str, sid: &str, offer: &str, quantity: i64) -> Value {
+    json!({
+        "Id": null,
+        "ReferenceCustomerId": c,
+        "BillingCycle": "Annual",
+        "LineItems": [{
+            "LineItemNumber": 0,
+            "OfferId": offer,
+            "SubscriptionId": sid,
+            "FriendlyName": "Some friendly name",
+            "Quantity": quantity,
+            "PartnerIdOnRecord": null,
+            "Attributes": {"ObjectType": "OrderLineItem"}
+        }],
+        "CreationDate": null,
+        "Attributes": {"ObjectType": "Order"}
+    })
+}
+
+#[test]
+fn the_documented_billing_cycle_body_is_accepted_and_its_required_fields_enforced() {
+    let mut s = world();
+    let c = customer(&mut s);
+    let o = order(&mut s, &c, LEGACY, 2, None).expect("bought");
+    let (oid, sid) = (o["id"].as_str().expect("id").to_owned(), sub_id(&o));
+    s.settle(NOW + 10);
+    let send =
+        |s: &mut State, body: Value| s.patch_order(&c, &oid, parse_value(body).expect("input"));
+    let done = send(
+        &mut s,
+        billing_cycle_body(&c, &sid, &LEGACY.to_lowercase(), 2),
+    )
+    .expect("changed");
+    assert_eq!(done["billingCycle"], "annual");
+    assert_eq!(
+        s.get_subscription(&c, &sid, NOW + 10).expect("sub")["billingCycle"],
+        "annual"
+    );
+
+    for (pointer, field) in [
+        ("/ReferenceCustomerId", "ReferenceCustomerId"),
+        ("/BillingCycle", "BillingCycle"),
+        ("/LineItems/0/LineItemNumber", "LineItems[0].LineItemNumber"),
+        ("/LineItems/0/OfferId", "LineItems[0].OfferId"),
+        ("/LineItems/0/SubscriptionId", "LineItems[0].SubscriptionId"),
+        ("/LineItems/0/Quantity", "LineItems[0].Quantity"),
+    ] {
+        let mut body = billing_cycle_body(&c, &sid, LEGACY, 2);
+        *body.pointer_mut(pointer).expect("field") = Value::Null;
+        let err = send(&mut s, body).expect_err("missing");
+        assert_eq!((err.status, err.code), (400, 3000), "{field}");
+        assert!(
+            err.description.contains(field),
+            "{field}: {}",
+            err.description
+        );
+    }
+    let mut no_lines = billing_cycle_body(&c, &sid, LEGACY, 2);
+    no_lines["LineItems"] = json!([]);
+    assert!(
+        send(&mut s, no_lines)
+            .expect_err("no lines")
+            .description
+            .contains("LineItems")
+    );
+    let wrong_customer = billing_cycle_body("someone-else", &sid, LEGACY, 2);
+    assert_eq!(send(&mut s, wrong_customer).expect_err("other").code, 3000);
+    let wrong_offer = billing_cycle_body(&c, &sid, "MS-AZR-0145P", 2);
+    assert!(
+        send(&mut s, wrong_offer)
+            .expect_err("offer")
+            .description
+            .contains("OfferId")
+    );
+    let wrong_quantity = billing_cycle_body(&c, &sid, LEGACY, 3);
+    assert!(
+        send(&mut s, wrong_quantity)
+            .expect_err("quantity")
+            .description
+            .contains("Quantity")
+    );
+    let unknown = billing_cycle_body(&c, "not-in-order", LEGACY, 2);
+    assert_eq!(send(&mut s, unknown).expect_err("unknown").status, 404);
+    assert_eq!(
+        s.get_subscription(&c, &sid, NOW + 10).expect("sub")["quantity"],
+        2
+    );
+}
+
+#[test]
+fn new_commerce_billing_cycles_are_not_changed_through_the_order() {
+    let mut s = world();
+    let c = customer(&mut s);
+    attest(&mut s, &c);
+    let o = order(&mut s, &c, NCE, 2, None).expect("bought");
+    let (oid, sid) = (o["id"].as_str().expect("id").to_owned(), sub_id(&o));
+    s.settle(NOW + 10);
+    let err = s
+        .patch_order(
+            &c,
+            &oid,
+            parse_value(billing_cycle_body(&c, &sid, NCE, 2)).expect("input"),
+        )
+        .expect_err("legacy only");
+    assert_eq!((err.status, err.code), (400, 800042));
+    assert!(err.description.contains("legacy"), "{}", err.description);
+    assert_eq!(
+        s.get_subscription(&c, &sid, NOW + 10).expect("sub")["billingCycle"],
+        "monthly"
+    );
+}
+
+/// The request body of create-indirect-reseller-in-sandbox.md.
+fn sandbox_reseller_body(prefix: &str, mpn: &str) -> Value {
+    json!({
+        "mpnId": mpn,
+        "tenant": {
+            "domainPrefix": prefix, "name": prefix, "displayName": prefix,
+            "adminUserName": "admin", "adminFirstName": prefix, "adminLastName": prefix,
+            "adminAlternateEmail": format!("{prefix}@test.com"), "country": "US", "culture": "en-us"
+        },
+        "legalBusinessProfile": {
+            "companyName": prefix,
+            "address": {"country": "FR", "city": "Issy-les-Moulineaux", "state": "",
+                "addressLine1": "39-41 quai du Président Roosevelt", "addressLine2": "", "postalCode": "92130"},
+            "primaryContact": {"firstName": "Sandbox", "lastName": "Scenario",
+                "email": "Sandbox.Scenario@test.com", "phoneNumber": "1234567890"},
+            "culture": "en-US"
+        },
+        "organizationProfileLanguage": "en"
+    })
+}
+
+#[test]
+fn sandbox_resellers_get_their_tenant_from_the_simulator() {
+    let mut s = world();
+    let input = |v: Value| parse_value::<SandboxResellerInput>(v).expect("input");
+    let body = sandbox_reseller_body("TipIRIntTest705", "6363276");
+    assert_eq!(
+        s.create_sandbox_reseller(input(body.clone()), NOW)
+            .expect_err("production")
+            .code,
+        6004
+    );
+    s.sandbox = true;
+    let mut with_id = body.clone();
+    with_id["tenant"]["id"] = json!("11111111-1111-1111-1111-111111111111");
+    let answer = s
+        .create_sandbox_reseller(input(with_id), NOW)
+        .expect("created");
+    let tenant = answer["tenant"]["id"].as_str().expect("tenant").to_owned();
+    assert_ne!(tenant, "11111111-1111-1111-1111-111111111111");
+    assert_eq!(answer["accountId"], tenant.as_str());
+    assert_eq!(answer["mpnId"], "6363276");
+    assert_eq!(
+        answer["tenant"]["adminUserAccount"],
+        "admin@tipirinttest705.onmicrosoft.com"
+    );
+    assert_eq!(answer["partnerRelationship"]["id"], "p-tenant");
+    assert_eq!(answer["partnerRelationship"]["name"], "Provider");
+    assert_eq!(
+        answer["partnerRelationship"]["relationshipType"],
+        "is_indirect_reseller_of"
+    );
+    assert_eq!(answer["partnerRelationship"]["state"], "Active");
+    assert_eq!(answer["partnerRelationship"]["mpnId"], "6363276");
+    assert_eq!(
+        answer["agreementSignature"]["signedByUserTenantId"],
+        "p-tenant"
+    );
+    let reseller = s.reseller_by_tenant(&tenant).expect("related").clone();
+    assert_eq!(
+        (reseller.mpn_id.as_str(), reseller.name.as_str()),
+        ("6363276", "TipIRIntTest705")
+    );
+    assert!(s.domain_taken("tipirinttest705.onmicrosoft.com"));
+    // The same request again: the same answer, nothing new (the API is idempotent).
+    assert_eq!(
+        s.create_sandbox_reseller(input(body), NOW + 5)
+            .expect("again"),
+        answer
+    );
+    assert_eq!(s.resellers.len(), 2);
+    // The same MPN id for another reseller is allowed (documented); another MPN id
+    // on a taken domain prefix is not.
+    // Empty-or-absent `state` and `addressLine2` (as cspctl sends them) are fine.
+    let mut second = sandbox_reseller_body("Second", "6363276");
+    let address = second["legalBusinessProfile"]["address"]
+        .as_object_mut()
+        .expect("address");
+    address.shift_remove("state");
+    address.shift_remove("addressLine2");
+    s.create_sandbox_reseller(input(second), NOW)
+        .expect("shared MPN");
+    let err = s
+        .create_sandbox_reseller(input(sandbox_reseller_body("second", "42")), NOW)
+        .expect_err("taken prefix");
+    assert_eq!((err.status, err.code), (409, 1003));
+    // Required properties are named.
+    for (pointer, field) in [
+        ("/mpnId", "mpnId"),
+        ("/tenant/adminUserName", "tenant.adminUserName"),
+        ("/tenant/culture", "tenant.culture"),
+        (
+            "/legalBusinessProfile/companyName",
+            "legalBusinessProfile.companyName",
+        ),
+        (
+            "/legalBusinessProfile/primaryContact",
+            "legalBusinessProfile.primaryContact",
+        ),
+        (
+            "/legalBusinessProfile/address/city",
+            "legalBusinessProfile.address.city",
+        ),
+        (
+            "/organizationProfileLanguage",
+            "organizationProfileLanguage",
+        ),
+    ] {
+        let mut body = sandbox_reseller_body("Third", "7");
+        *body.pointer_mut(pointer).expect("field") = Value::Null;
+        let err = s
+            .create_sandbox_reseller(input(body), NOW)
+            .expect_err("missing");
+        assert_eq!((err.status, err.code), (400, 3000), "{field}");
+        assert!(
+            err.description.contains(field),
+            "{field}: {}",
+            err.description
+        );
+    }
+    // The table's misspelling is read too.
+    let mut typo = sandbox_reseller_body("Third", "7");
+    let email = typo["tenant"]
+        .as_object_mut()
+        .and_then(|t| t.shift_remove("adminAlternateEmail"))
+        .expect("email");
+    typo["tenant"]["AdminAlernateEmail"] = email;
+    s.create_sandbox_reseller(input(typo), NOW)
+        .expect("table spelling");
+    s.create_sandbox_reseller(input(sandbox_reseller_body("Fourth", "8")), NOW)
+        .expect("fifth");
+    let err = s
+        .create_sandbox_reseller(input(sandbox_reseller_body("Sixth", "9")), NOW)
+        .expect_err("limit");
+    assert_eq!((err.status, err.code), (400, 800018));
+}
+
+#[test]
+fn split_and_pending_checkouts_answer_in_their_shapes() {
+    let mut s = world();
+    let c = customer(&mut s);
+    attest(&mut s, &c);
+    let input: CartInput = parse_value(json!({"lineItems": [
+        {"id": 0, "catalogItemId": NCE, "quantity": 1, "billingCycle": "monthly", "termDuration": "P1Y"},
+        {"id": 1, "catalogItemId": LEGACY, "quantity": 2, "billingCycle": "monthly", "termDuration": "P1Y"},
+        {"id": 2, "catalogItemId": NCE, "quantity": 3, "billingCycle": "annual", "termDuration": "P1Y"}]}))
+    .expect("input");
+    let cart = s.create_cart(&c, input, NOW).expect("cart");
+    let id = cart["id"].as_str().expect("id").to_owned();
+    let shape = CheckoutShape {
+        split: true,
+        pending: true,
+    };
+    let result = s.checkout(&c, &id, NOW, 0, shape).expect("checkout");
+    let orders = result["orders"].as_array().expect("orders");
+    assert_eq!(orders.len(), 3);
+    // Reverse line order: quantities 3, 2, 1; one line each, numbered 0.
+    let quantities: Vec<i64> = orders
+        .iter()
+        .map(|o| o["lineItems"][0]["quantity"].as_i64().expect("quantity"))
+        .collect();
+    assert_eq!(quantities, [3, 2, 1]);
+    for o in orders {
+        assert_eq!(o["status"], "pending");
+        let lines = o["lineItems"].as_array().expect("lines");
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["lineItemNumber"], 0);
+        assert!(lines[0].get("offerId").is_some());
+        assert!(lines[0].get("subscriptionId").is_none(), "{o}");
+    }
+    assert_eq!(orders[1]["lineItems"][0]["offerId"], LEGACY);
+    // The stored orders hold the subscriptions; a second checkout answers the same.
+    assert_eq!(s.orders.len(), 3);
+    assert!(
+        s.orders
+            .iter()
+            .all(|o| !o.line_items[0].subscription_id.is_empty())
+    );
+    assert_eq!(
+        s.checkout(&c, &id, NOW + 5, 0, CheckoutShape::default())
+            .expect("again"),
+        result
+    );
+    // A GET of an order still provisioning hides the ids in this shape only.
+    let mut pending = json!({"status": "pending", "lineItems": [{"lineItemNumber": 0, "offerId": NCE, "subscriptionId": "x"}]});
+    State::hide_pending_subscriptions(&mut pending, false);
+    assert!(pending["lineItems"][0].get("subscriptionId").is_none());
+    let mut completed = json!({"status": "completed", "lineItems": [{"lineItemNumber": 0, "offerId": NCE, "subscriptionId": "x"}]});
+    State::hide_pending_subscriptions(&mut completed, false);
+    assert_eq!(completed["lineItems"][0]["subscriptionId"], "x");
+}
+
+#[test]
+fn accepted_patches_apply_after_the_delay_and_block_other_changes() {
+    let mut s = world();
+    let c = customer(&mut s);
+    attest(&mut s, &c);
+    let o = order(&mut s, &c, NCE, 5, None).expect("bought");
+    let sid = sub_id(&o);
+    s.settle(NOW + 10);
+    let input = |v: Value| parse_value::<SubscriptionInput>(v).expect("input");
+    let location = s
+        .patch_subscription_accepted(&c, &sid, input(json!({"Quantity": 7})), NOW + 10, 60)
+        .expect("accepted");
+    assert_eq!(location, format!("/customers/{c}/subscriptions/{sid}"));
+    assert_eq!(
+        s.get_subscription(&c, &sid, NOW + 11).expect("sub")["quantity"],
+        5
+    );
+    let busy = patch(&mut s, &c, &sid, json!({"quantity": 8}), NOW + 11).expect_err("busy");
+    assert_eq!((busy.status, busy.code), (409, 800060));
+    let oid = o["id"].as_str().expect("id");
+    let busy = s
+        .patch_order(
+            &c,
+            oid,
+            parse_value(billing_cycle_body(&c, &sid, NCE, 5)).expect("input"),
+        )
+        .expect_err("busy");
+    assert_eq!(busy.code, 800060);
+    s.settle(NOW + 69);
+    assert_eq!(
+        s.get_subscription(&c, &sid, NOW + 69).expect("sub")["quantity"],
+        5
+    );
+    s.settle(NOW + 70);
+    assert_eq!(
+        s.get_subscription(&c, &sid, NOW + 70).expect("sub")["quantity"],
+        7
+    );
+    assert!(s.subscriptions.iter().all(|x| x.pending_change.is_none()));
+    assert_eq!(
+        patch(&mut s, &c, &sid, json!({"quantity": 8}), NOW + 70).expect("free")["quantity"],
+        8
+    );
+    // Validation happens at once: a refused change is refused, not accepted.
+    let err = s
+        .patch_subscription_accepted(&c, &sid, input(json!({"quantity": 0})), NOW + 70, 60)
+        .expect_err("invalid");
+    assert_eq!(err.code, 2002);
+    assert!(s.subscriptions.iter().all(|x| x.pending_change.is_none()));
+}
+
+#[test]
+fn the_documented_subscription_has_the_documented_keys_only() {
+    let mut s = world();
+    let c = customer(&mut s);
+    attest(&mut s, &c);
+    let sid = sub_id(&order(&mut s, &c, NCE, 5, Some("2000001")).expect("bought"));
+    let full = s.get_subscription(&c, &sid, NOW).expect("sub");
+    assert!(full.get("billingCycle").is_some() && full.get("termDuration").is_some());
+    let documented = s.documented_subscription(full);
+    let keys: Vec<&str> = documented
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "id",
+            "entitlementId",
+            "offerId",
+            "offerName",
+            "friendlyName",
+            "quantity",
+            "unitType",
+            "creationDate",
+            "effectiveStartDate",
+            "commitmentEndDate",
+            "status",
+            "autoRenewEnabled",
+            "billingType",
+            "contractType",
+            "links",
+            "orderId",
+            "attributes"
+        ]
+    );
+    assert_eq!(documented["billingType"], "license");
+    assert_eq!(
+        documented["links"]["self"]["uri"],
+        format!("/customers/{c}/subscriptions/{sid}")
+    );
+    // What the state holds is unchanged.
+    assert_eq!(s.subscriptions[0].partner_id, "2000001");
+    assert_eq!(s.documented_subscription(json!("x")), json!("x"));
 }
