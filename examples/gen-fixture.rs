@@ -431,6 +431,7 @@ fn apply_drift(tenant: &mut Tenant, percent: f64, rng: &mut Rng) -> Drift {
                     auto_renew: Some(true),
                     status: LiveStatus::Active,
                     partner_id: None,
+                    partner_id_unreported: false,
                     support_contact: None,
                     order_id: None,
                     creation_date: Some("2025-12-01T09:00:00Z".to_owned()),

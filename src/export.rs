@@ -854,6 +854,8 @@ impl<'a> Exporter<'a> {
             ));
         }
         let reseller = match live.partner_id.as_deref() {
+            // Not reported: left out of the manifest, and so not compared.
+            _ if live.partner_id_unreported => None,
             None => None,
             Some(mpn) => match by_mpn.get(mpn) {
                 None => {
@@ -1367,6 +1369,7 @@ mod tests {
             auto_renew: Some(true),
             status: LiveStatus::Active,
             partner_id: None,
+            partner_id_unreported: false,
             support_contact: None,
             order_id: None,
             creation_date: None,

@@ -150,6 +150,10 @@ pub struct LiveSubscription {
     /// MPN ID of the reseller of record (Partner Center `partnerId`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partner_id: Option<String>,
+    /// Partner Center's answer did not carry `partnerId` at all (the documented
+    /// get-a-subscription example has none), which is not the same as none.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partner_id_unreported: bool,
     /// `None` means the default: the indirect provider itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub support_contact: Option<LiveSupportContact>,
@@ -175,6 +179,9 @@ impl LiveSubscription {
         }
         if self.auto_renew.is_none() {
             unknown.push("autoRenew");
+        }
+        if self.partner_id_unreported {
+            unknown.push("reseller");
         }
         unknown
     }

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use cspctl::live::LiveStatus;
 use cspctl::manifest::model::{BillingCycle, TermDuration};
 use cspctl::plan::{
-    Action, ActionStatus, ActionType, FieldChange, LiveKey, ObjectRef, Operation, Plan,
-    Precondition, Risk, SourceRef, SubscriptionPatch, Unmanaged,
+    Action, ActionStatus, ActionType, FieldChange, LiveKey, ObjectRef, Operation, PartlyKnown,
+    Plan, Precondition, Risk, SourceRef, SubscriptionPatch, Unmanaged,
 };
 use cspctl::render::{PlanFormat, RenderOptions, render_plan};
 use serde::Deserialize;
@@ -269,7 +269,15 @@ fn sample() -> Plan {
         id: "adad0000-0000-4000-8000-000000000001".to_owned(),
         name: "adatum.onmicrosoft.com".to_owned(),
     }];
-    Plan::new("local:.cspctl/state.json".to_owned(), actions, unmanaged)
+    let mut plan = Plan::new("local:.cspctl/state.json".to_owned(), actions, unmanaged);
+    plan.partly_known = vec![PartlyKnown {
+        address: "Subscription/contoso-e3".to_owned(),
+        id: "e3e30000-0000-4000-8000-000000000001".to_owned(),
+        unknown: vec!["termDuration".to_owned(), "billingCycle".to_owned()],
+        note: None,
+    }];
+    plan.summary.partly_known = 1;
+    plan
 }
 
 #[test]
@@ -280,6 +288,21 @@ fn plan_json_matches_the_mirror() {
 
     assert_eq!(plan.format_version, 1);
     assert_eq!(plan.backend, "local:.cspctl/state.json");
+    assert_eq!(plan.summary.partly_known, 1);
+    let partly = &plan.partly_known[0];
+    assert_eq!(
+        (
+            partly.address.as_str(),
+            partly.id.as_str(),
+            partly.note.as_deref()
+        ),
+        (
+            "Subscription/contoso-e3",
+            "e3e30000-0000-4000-8000-000000000001",
+            None
+        )
+    );
+    assert_eq!(partly.unknown, ["termDuration", "billingCycle"]);
 
     let types: Vec<&str> = plan
         .actions

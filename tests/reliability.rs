@@ -204,8 +204,12 @@ impl Fleet {
         for reseller in &self.resellers {
             let _ = write!(
                 text,
-                "---\napiVersion: cspctl/v1\nkind: Reseller\nmetadata:\n  name: {}\nspec:\n  tenantId: {}\n  mpnId: \"{}\"\n  displayName: Reliability {}\n  location: US\n",
-                reseller.name, reseller.tenant_id, reseller.mpn_id, reseller.name
+                // Created in the integration sandbox as Partner Center documents it:
+                // no tenant id (Partner Center makes one), the tenant's details.
+                "---\napiVersion: cspctl/v1\nkind: Reseller\nmetadata:\n  name: {name}\nspec:\n  mpnId: \"{mpn}\"\n  displayName: Reliability {name}\n  location: US\n  sandboxTenant:\n    domainPrefix: rel{prefix}\n    admin: {{userName: admin, firstName: Ada, lastName: Admin, alternateEmail: ada@{name}.example}}\n    culture: en-US\n    language: en\n    address: {{addressLine1: 1 Pine Street, city: Seattle, state: WA, postalCode: \"98101\", country: US}}\n    primaryContact: {{firstName: Ada, lastName: Admin, email: ada@{name}.example, phoneNumber: \"4255550100\"}}\n",
+                name = reseller.name,
+                mpn = reseller.mpn_id,
+                prefix = &reseller.tenant_id[..8]
             );
         }
         std::fs::write(dir.join("resellers.yaml"), &text).expect("write resellers");
@@ -335,9 +339,17 @@ fn assert_bought_exactly_once(sim: &Sim, fleet: &Fleet) {
             let support = live["supportContact"][0]
                 .as_str()
                 .map(str::to_ascii_lowercase);
-            let expected = declared
-                .support_contact
-                .then(|| reseller.tenant_id.to_ascii_lowercase());
+            // The tenant id Partner Center gave the reseller when it created it.
+            let expected = declared.support_contact.then(|| {
+                state["resellers"]
+                    .as_array()
+                    .expect("resellers")
+                    .iter()
+                    .find(|r| r["mpnId"] == reseller.mpn_id.as_str())
+                    .and_then(|r| r["tenantId"].as_str())
+                    .expect("the reseller was created")
+                    .to_ascii_lowercase()
+            });
             assert_eq!(support, expected, "{} support contact", declared.name);
         }
     }

@@ -17,7 +17,7 @@ use serde_json::{Value as Json, json};
 use crate::diagnostic::Diagnostic;
 use crate::graph::{DependencyGraph, GraphNode};
 use crate::live::{Live, LiveCustomer, LiveReseller, LiveStatus, LiveSubscription, fingerprint};
-use crate::manifest::model::{DesiredStatus, Kind, is_new_commerce_offer};
+use crate::manifest::model::{BillingCycle, DesiredStatus, Kind, is_new_commerce_offer};
 use crate::manifest::source::SourceMap;
 use crate::manifest::{Object, Origin};
 use crate::plan::{
@@ -263,7 +263,11 @@ fn subscription_warnings(
             .push("without auto-renew the subscription expires at the end of its term".to_owned());
     }
     if patch.billing_cycle.is_some() {
-        warnings.push("a billing-cycle change is made on the subscription's order, not the subscription itself".to_owned());
+        warnings.push(if new_commerce {
+            "a mid-term billing-frequency change of a new-commerce subscription takes effect at once and is billed pro rata".to_owned()
+        } else {
+            "a billing-cycle change is made on the subscription's order, and applies to every subscription of that order".to_owned()
+        });
     }
     warnings
 }
@@ -1032,9 +1036,15 @@ impl Planner<'_> {
         if let (Some(live_cycle), Some(cycle)) = (live.billing_cycle, spec.billing_cycle)
             && live_cycle != cycle
         {
-            if is_new_commerce_offer(&spec.offer_id) {
+            // New commerce changes the billing frequency mid-term, but not to or
+            // from triennial billing: "Midterm billing frequency changes for
+            // triennial offers will be blocked starting April 1, 2025"
+            // (learn.microsoft.com/partner-center/customers/billing-frequency-changes).
+            if is_new_commerce_offer(&spec.offer_id)
+                && (live_cycle == BillingCycle::Triennial || cycle == BillingCycle::Triennial)
+            {
                 let message = format!(
-                    "subscription `{}` is billed {} in Partner Center; a new-commerce subscription's billing cycle changes only at renewal",
+                    "subscription `{}` is billed {} in Partner Center; a new-commerce subscription's billing frequency cannot change to or from triennial mid-term",
                     subscription.name,
                     json!(live_cycle).as_str().unwrap_or_default()
                 );
@@ -1053,7 +1063,7 @@ impl Planner<'_> {
                 after: json!(cycle),
             });
         }
-        if live.partner_id != partner_id {
+        if !live.partner_id_unreported && live.partner_id != partner_id {
             changes.push(FieldChange {
                 path: "reseller".into(),
                 before: self.reseller_label(live.partner_id.as_deref()),

@@ -151,6 +151,7 @@ fn live_subscription(id: &str, name: &str, quantity: u32) -> LiveSubscription {
         auto_renew: Some(true),
         status: LiveStatus::Active,
         partner_id: Some("4847383".into()),
+        partner_id_unreported: false,
         support_contact: None,
         order_id: None,
         creation_date: None,

@@ -339,6 +339,7 @@ pub struct SubscriptionChange {
     pub friendly_name: String,
     pub auto_renew_enabled: bool,
     pub partner_id: String,
+    pub billing_cycle: Cycle,
 }
 
 /// How a checkout answers (the `split-checkout` and `pending-checkout` variants).
@@ -2631,6 +2632,7 @@ impl State {
         s.friendly_name = change.friendly_name.clone();
         s.auto_renew_enabled = change.auto_renew_enabled;
         s.partner_id = change.partner_id.clone();
+        s.billing_cycle = change.billing_cycle;
         s.version += 1;
     }
 
@@ -2712,7 +2714,51 @@ impl State {
             .partner_id
             .as_deref()
             .map_or(sub.partner_id.clone(), |p| p.trim().to_owned());
+        // Legacy: the billing cycle belongs to the order (change-the-billing-cycle.md,
+        // error 2054 here). New commerce: the current docs ("Update a subscription by
+        // ID"; customers/billing-frequency-changes, "Immediate changes") allow a
+        // mid-term change through this PATCH, except to or from triennial billing
+        // ("Midterm billing frequency changes for triennial offers will be blocked
+        // starting April 1, 2025"), and only to a cycle the term offers.
+        let billing_cycle = match input.billing_cycle.as_deref() {
+            None => sub.billing_cycle,
+            Some(text) => match Cycle::parse(text) {
+                Some(cycle) if cycle == sub.billing_cycle => cycle,
+                Some(_) if !sub.is_new_commerce() => {
+                    return Err(ApiError::bad_request(
+                        2054,
+                        "The billing cycle cannot be changed on a subscription; update the order instead",
+                    ));
+                }
+                Some(cycle)
+                    if cycle == Cycle::Triennial || sub.billing_cycle == Cycle::Triennial =>
+                {
+                    return Err(ApiError::bad_request(
+                        800042,
+                        "Mid-term billing frequency changes are not supported for triennial billing; schedule the change for the renewal",
+                    ));
+                }
+                Some(cycle) if !sub.term.allows(cycle) => {
+                    return Err(ApiError::bad_request(
+                        10010,
+                        format!(
+                            "billing cycle '{}' is not offered with term {}",
+                            cycle.as_str(),
+                            sub.term.as_str()
+                        ),
+                    ));
+                }
+                Some(cycle) => cycle,
+                None => {
+                    return Err(ApiError::bad_request(
+                        3000,
+                        format!("'{text}' is not a billing cycle"),
+                    ));
+                }
+            },
+        };
         let changed = new_status != sub.status
+            || billing_cycle != sub.billing_cycle
             || quantity != sub.quantity
             || friendly_name != sub.friendly_name
             || auto_renew != sub.auto_renew_enabled
@@ -2721,14 +2767,6 @@ impl State {
             return Err(ApiError::bad_request(
                 800082,
                 "The subscription is not ready to be updated; try again after some time",
-            ));
-        }
-        if let Some(cycle) = input.billing_cycle.as_deref()
-            && Cycle::parse(cycle) != Some(sub.billing_cycle)
-        {
-            return Err(ApiError::bad_request(
-                2054,
-                "The billing cycle cannot be changed on a subscription; update the order instead",
             ));
         }
         if let Some(etag) = input.attributes.as_ref().and_then(|a| a.etag.as_deref())
@@ -2786,6 +2824,7 @@ impl State {
                 friendly_name,
                 auto_renew_enabled: auto_renew,
                 partner_id,
+                billing_cycle,
             }),
         ))
     }

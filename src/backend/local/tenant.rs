@@ -668,6 +668,7 @@ impl Tenant {
                     LiveStatus::Active
                 },
                 partner_id: new.partner_id_on_record.map(str::to_owned),
+                partner_id_unreported: false,
                 support_contact: None,
                 order_id: Some(order_id),
                 creation_date: Some(creation_date),

@@ -19,6 +19,7 @@ use super::wire::{
     self, AgreementRecord, BillingCycleLine, Cart, CheckoutResult, Collection, Customer, Order,
     OrderLineItem, Purchase, Subscription, address_json, agreement_body, billing_cycle_body,
     billing_cycle_str, cart_body, create_customer_body, non_empty, order_body, parse_status,
+    sandbox_reseller_body, support_contact_body,
 };
 use crate::backend::{BackendError, Outcome};
 use crate::ids::random_guid;
@@ -546,7 +547,7 @@ impl PartnerCenterClient {
                 reseller.display_name, reseller.mpn_id
             )));
         }
-        let body = sandbox_reseller_body(reseller)?;
+        let body = sandbox_reseller_body(reseller).map_err(BackendError::Unresolved)?;
         let response = self
             .mutate(
                 Method::POST,
@@ -889,7 +890,24 @@ impl PartnerCenterClient {
             )
             .await?;
         }
-        if let Some(cycle) = patch.billing_cycle {
+        if let Some(cycle) = patch.billing_cycle
+            && is_new_commerce_offer(
+                &self
+                    .subscription_offer(customer_id, subscription_id)
+                    .await?,
+            )
+        {
+            // New commerce: the billing frequency is a field of the subscription
+            // ("Update a subscription by ID"; change-the-billing-cycle.md now says
+            // the order PATCH is for legacy subscriptions only).
+            self.patch_subscription(
+                customer_id,
+                subscription_id,
+                &derive_request_id(request_id, "billing-cycle"),
+                fields([("billingCycle", json!(billing_cycle_str(cycle)))]),
+            )
+            .await?;
+        } else if let Some(cycle) = patch.billing_cycle {
             self.change_billing_cycle(
                 customer_id,
                 subscription_id,
@@ -930,6 +948,22 @@ impl PartnerCenterClient {
             .await?;
         }
         Ok(())
+    }
+
+    /// The offer id of a subscription (`GET` it).
+    async fn subscription_offer(
+        &self,
+        customer_id: &str,
+        subscription_id: &str,
+    ) -> Result<String, BackendError> {
+        let path = format!("/customers/{customer_id}/subscriptions/{subscription_id}");
+        let subscription: Subscription = self
+            .get(&path)
+            .await?
+            .parse(&format!("response to GET /v1{path}"))?;
+        non_empty(subscription.offer_id).ok_or_else(|| {
+            BackendError::State(format!("GET /v1{path} answered without an offerId"))
+        })
     }
 
     /// `PATCH /v1/customers/{c}/orders/{orderId}`: the billing cycle belongs to
@@ -988,7 +1022,7 @@ impl PartnerCenterClient {
                 subscription_id,
                 quantity,
                 friendly_name: subscription.friendly_name.as_deref(),
-                partner_id_on_record: non_empty(subscription.partner_id.clone()).as_deref(),
+                partner_id_on_record: subscription.partner_id.clone().flatten().as_deref(),
             },
         );
         self.mutate(Method::PATCH, &order_path, Some(&body), request_id)
@@ -1007,7 +1041,7 @@ impl PartnerCenterClient {
     ) -> Result<(), BackendError> {
         let path =
             format!("/customers/{customer_id}/subscriptions/{subscription_id}/supportcontact");
-        let body = json!({"supportTenantId": tenant_id, "supportMpnId": mpn_id, "name": name});
+        let body = support_contact_body(tenant_id, mpn_id, name);
         self.mutate(Method::PUT, &path, Some(&body), request_id)
             .await?;
         Ok(())
@@ -1226,151 +1260,9 @@ fn segment(id: &str, what: &str) -> Result<String, BackendError> {
     }
 }
 
-/// `POST /v1/sandboxIndirectReseller` (create-indirect-reseller-in-sandbox.md):
-/// `mpnId`, `tenant` (domain prefix, names, admin, country, culture),
-/// `legalBusinessProfile` (company name, address, primary contact, culture) and
-/// `organizationProfileLanguage`, every one the page marks required. No tenant id:
-/// Partner Center creates the tenant. A reseller without `sandboxTenant` cannot be
-/// created: the planner refuses it first; this is the guard behind it.
-pub(crate) fn sandbox_reseller_body(reseller: &ResellerSpec) -> Result<Value, BackendError> {
-    let Some(tenant) = &reseller.sandbox_tenant else {
-        return Err(BackendError::Unresolved(format!(
-            "reseller {} (MPN ID {}) declares no `sandboxTenant`, which Partner Center's integration sandbox needs to create it",
-            reseller.display_name, reseller.mpn_id
-        )));
-    };
-    let address = &tenant.address;
-    let mut legal_address = json!({
-        "country": address.country,
-        "city": address.city,
-        "addressLine1": address.address_line1,
-        "postalCode": address.postal_code,
-    });
-    if let Some(state) = &address.state {
-        legal_address["state"] = json!(state);
-    }
-    if let Some(line2) = &address.address_line2 {
-        legal_address["addressLine2"] = json!(line2);
-    }
-    let contact = &tenant.primary_contact;
-    let mut primary_contact = json!({
-        "firstName": contact.first_name,
-        "lastName": contact.last_name,
-        "email": contact.email,
-    });
-    if let Some(phone) = &contact.phone_number {
-        primary_contact["phoneNumber"] = json!(phone);
-    }
-    Ok(json!({
-        "mpnId": reseller.mpn_id,
-        "tenant": {
-            "domainPrefix": tenant.domain_prefix,
-            "name": reseller.display_name,
-            "displayName": reseller.display_name,
-            "adminUserName": tenant.admin.user_name,
-            "adminFirstName": tenant.admin.first_name,
-            "adminLastName": tenant.admin.last_name,
-            "adminAlternateEmail": tenant.admin.alternate_email,
-            "country": reseller.location.as_deref().unwrap_or(&address.country),
-            "culture": tenant.culture,
-        },
-        "legalBusinessProfile": {
-            "companyName": reseller.display_name,
-            "address": legal_address,
-            "primaryContact": primary_contact,
-            "culture": tenant.culture,
-        },
-        "organizationProfileLanguage": tenant.language,
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sandbox_reseller_body_is_the_documented_one() {
-        use crate::manifest::model::{Contact, LegalAddress, SandboxAdmin, SandboxTenant};
-        // create-indirect-reseller-in-sandbox.md, "Request Example", as cspctl
-        // would declare it.
-        let spec = ResellerSpec {
-            tenant_id: None,
-            mpn_id: "6363276".into(),
-            display_name: "TipIRIntTest705".into(),
-            location: Some("US".into()),
-            sandbox_tenant: Some(SandboxTenant {
-                domain_prefix: "TipIRIntTest705".into(),
-                admin: SandboxAdmin {
-                    user_name: "admin".into(),
-                    first_name: "TipIRIntTest705".into(),
-                    last_name: "TipIRIntTest705".into(),
-                    alternate_email: "TipIRIntTest705@test.com".into(),
-                },
-                culture: "en-US".into(),
-                language: "en".into(),
-                address: LegalAddress {
-                    address_line1: "39-41 quai du Président Roosevelt".into(),
-                    address_line2: None,
-                    city: "Issy-les-Moulineaux".into(),
-                    state: None,
-                    postal_code: "92130".into(),
-                    country: "FR".into(),
-                },
-                primary_contact: Contact {
-                    first_name: "Sandbox".into(),
-                    last_name: "Scenario".into(),
-                    email: "Sandbox.Scenario@test.com".into(),
-                    phone_number: Some("1234567890".into()),
-                },
-            }),
-        };
-        let body = sandbox_reseller_body(&spec).unwrap();
-        // The page's example, but for its empty `state` and `addressLine2` (left
-        // out when not declared) and its culture `en-us` (cspctl sends en-US).
-        assert_eq!(
-            body,
-            json!({
-                "mpnId": "6363276",
-                "tenant": {
-                    "domainPrefix": "TipIRIntTest705",
-                    "name": "TipIRIntTest705",
-                    "displayName": "TipIRIntTest705",
-                    "adminUserName": "admin",
-                    "adminFirstName": "TipIRIntTest705",
-                    "adminLastName": "TipIRIntTest705",
-                    "adminAlternateEmail": "TipIRIntTest705@test.com",
-                    "country": "US",
-                    "culture": "en-US"
-                },
-                "legalBusinessProfile": {
-                    "companyName": "TipIRIntTest705",
-                    "address": {
-                        "country": "FR",
-                        "city": "Issy-les-Moulineaux",
-                        "addressLine1": "39-41 quai du Président Roosevelt",
-                        "postalCode": "92130"
-                    },
-                    "primaryContact": {
-                        "firstName": "Sandbox",
-                        "lastName": "Scenario",
-                        "email": "Sandbox.Scenario@test.com",
-                        "phoneNumber": "1234567890"
-                    },
-                    "culture": "en-US"
-                },
-                "organizationProfileLanguage": "en"
-            })
-        );
-        assert!(
-            body.pointer("/tenant/id").is_none(),
-            "Partner Center creates the tenant"
-        );
-        let without = ResellerSpec {
-            sandbox_tenant: None,
-            ..spec
-        };
-        assert!(sandbox_reseller_body(&without).is_err());
-    }
 
     /// A concurrent executor spawns `execute` on a multi-thread runtime.
     #[test]

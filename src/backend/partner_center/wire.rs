@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use crate::live::{
     LiveAgreement, LiveReseller, LiveStatus, LiveSubscription, LiveUsageSubscription,
 };
-use crate::manifest::model::{Address, Billing, BillingCycle, Contact, TermDuration};
+use crate::manifest::model::{Address, Billing, BillingCycle, Contact, ResellerSpec, TermDuration};
 
 /// Lowercases the first letter of every object key, recursively, so PascalCase
 /// (`LineItems`) and camelCase (`lineItems`) read the same. Keys are otherwise
@@ -81,6 +81,15 @@ pub fn lenient_string<'de, D: Deserializer<'de>>(
         Some(Value::Bool(b)) => Ok(Some(b.to_string())),
         Some(other) => Err(de::Error::custom(format!("expected a string, got {other}"))),
     }
+}
+
+/// A string field whose absence means something else than null: `Some(None)`
+/// for null (or an empty string), `Some(Some(_))` for a value. Used with
+/// `#[serde(default)]`, so an absent field stays `None`.
+pub fn present_string<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Ok(Some(non_empty(lenient_string(deserializer)?)))
 }
 
 /// A boolean that may come as `"true"`.
@@ -351,8 +360,9 @@ pub struct Subscription {
     pub auto_renew_enabled: Option<bool>,
     #[serde(deserialize_with = "lenient_string")]
     pub status: Option<String>,
-    #[serde(deserialize_with = "lenient_string")]
-    pub partner_id: Option<String>,
+    /// `None`: the answer has no `partnerId`; `Some(None)`: null or empty.
+    #[serde(deserialize_with = "present_string")]
+    pub partner_id: Option<Option<String>>,
     #[serde(deserialize_with = "lenient_string")]
     pub order_id: Option<String>,
     #[serde(deserialize_with = "lenient_string")]
@@ -488,7 +498,8 @@ impl Subscription {
             billing_cycle: self.billing_cycle.as_deref().and_then(parse_billing_cycle),
             auto_renew: self.auto_renew_enabled,
             status,
-            partner_id: non_empty(self.partner_id.clone()),
+            partner_id: self.partner_id.clone().flatten(),
+            partner_id_unreported: self.partner_id.is_none(),
             support_contact: None,
             order_id: non_empty(self.order_id.clone()),
             creation_date: non_empty(self.creation_date.clone()),
@@ -570,6 +581,7 @@ impl Order {
                     auto_renew: None,
                     status: LiveStatus::Pending,
                     partner_id: non_empty(line.partner_id_on_record.clone()),
+                    partner_id_unreported: false,
                     support_contact: None,
                     order_id: order_id.clone(),
                     creation_date: non_empty(self.creation_date.clone()),
@@ -836,6 +848,69 @@ pub fn billing_cycle_body(customer_id: &str, cycle: &str, line: &BillingCycleLin
     })
 }
 
+/// `POST /v1/sandboxIndirectReseller` (create-indirect-reseller-in-sandbox.md):
+/// `mpnId`, `tenant` (domain prefix, names, admin, country, culture),
+/// `legalBusinessProfile` (company name, address, primary contact, culture) and
+/// `organizationProfileLanguage`, every one the page marks required. No tenant id:
+/// Partner Center creates the tenant. A reseller without `sandboxTenant` cannot be
+/// created: the planner refuses it first; this is the guard behind it.
+pub fn sandbox_reseller_body(reseller: &ResellerSpec) -> Result<Value, String> {
+    let Some(tenant) = &reseller.sandbox_tenant else {
+        return Err(format!(
+            "reseller {} (MPN ID {}) declares no `sandboxTenant`, which Partner Center's integration sandbox needs to create it",
+            reseller.display_name, reseller.mpn_id
+        ));
+    };
+    let address = &tenant.address;
+    let mut legal_address = json!({
+        "country": address.country,
+        "city": address.city,
+        "addressLine1": address.address_line1,
+        "postalCode": address.postal_code,
+    });
+    if let Some(state) = &address.state {
+        legal_address["state"] = json!(state);
+    }
+    if let Some(line2) = &address.address_line2 {
+        legal_address["addressLine2"] = json!(line2);
+    }
+    let contact = &tenant.primary_contact;
+    let mut primary_contact = json!({
+        "firstName": contact.first_name,
+        "lastName": contact.last_name,
+        "email": contact.email,
+    });
+    if let Some(phone) = &contact.phone_number {
+        primary_contact["phoneNumber"] = json!(phone);
+    }
+    Ok(json!({
+        "mpnId": reseller.mpn_id,
+        "tenant": {
+            "domainPrefix": tenant.domain_prefix,
+            "name": reseller.display_name,
+            "displayName": reseller.display_name,
+            "adminUserName": tenant.admin.user_name,
+            "adminFirstName": tenant.admin.first_name,
+            "adminLastName": tenant.admin.last_name,
+            "adminAlternateEmail": tenant.admin.alternate_email,
+            "country": reseller.location.as_deref().unwrap_or(&address.country),
+            "culture": tenant.culture,
+        },
+        "legalBusinessProfile": {
+            "companyName": reseller.display_name,
+            "address": legal_address,
+            "primaryContact": primary_contact,
+            "culture": tenant.culture,
+        },
+        "organizationProfileLanguage": tenant.language,
+    }))
+}
+
+/// `PUT …/subscriptions/{s}/supportcontact` (update-a-subscription-s-support-contact.md).
+pub fn support_contact_body(tenant_id: &str, mpn_id: &str, name: &str) -> Value {
+    json!({"supportTenantId": tenant_id, "supportMpnId": mpn_id, "name": name})
+}
+
 /// Reads a (normalized) JSON value as `T`; the error says what was expected.
 pub fn from_value<T: for<'de> Deserialize<'de>>(value: Value, what: &str) -> Result<T, String> {
     serde_json::from_value(value).map_err(|e| format!("unexpected {what} from Partner Center: {e}"))
@@ -1053,5 +1128,88 @@ mod tests {
                 .is_none()
         );
         assert_eq!(body["associatedPartnerId"], "p1");
+    }
+    #[test]
+    fn sandbox_reseller_body_is_the_documented_one() {
+        use crate::manifest::model::{Contact, LegalAddress, SandboxAdmin, SandboxTenant};
+        // create-indirect-reseller-in-sandbox.md, "Request Example", as cspctl
+        // would declare it.
+        let spec = ResellerSpec {
+            tenant_id: None,
+            mpn_id: "6363276".into(),
+            display_name: "TipIRIntTest705".into(),
+            location: Some("US".into()),
+            sandbox_tenant: Some(SandboxTenant {
+                domain_prefix: "TipIRIntTest705".into(),
+                admin: SandboxAdmin {
+                    user_name: "admin".into(),
+                    first_name: "TipIRIntTest705".into(),
+                    last_name: "TipIRIntTest705".into(),
+                    alternate_email: "TipIRIntTest705@test.com".into(),
+                },
+                culture: "en-US".into(),
+                language: "en".into(),
+                address: LegalAddress {
+                    address_line1: "39-41 quai du Président Roosevelt".into(),
+                    address_line2: None,
+                    city: "Issy-les-Moulineaux".into(),
+                    state: None,
+                    postal_code: "92130".into(),
+                    country: "FR".into(),
+                },
+                primary_contact: Contact {
+                    first_name: "Sandbox".into(),
+                    last_name: "Scenario".into(),
+                    email: "Sandbox.Scenario@test.com".into(),
+                    phone_number: Some("1234567890".into()),
+                },
+            }),
+        };
+        let body = sandbox_reseller_body(&spec).unwrap();
+        // The page's example, but for its empty `state` and `addressLine2` (left
+        // out when not declared) and its culture `en-us` (cspctl sends en-US).
+        assert_eq!(
+            body,
+            json!({
+                "mpnId": "6363276",
+                "tenant": {
+                    "domainPrefix": "TipIRIntTest705",
+                    "name": "TipIRIntTest705",
+                    "displayName": "TipIRIntTest705",
+                    "adminUserName": "admin",
+                    "adminFirstName": "TipIRIntTest705",
+                    "adminLastName": "TipIRIntTest705",
+                    "adminAlternateEmail": "TipIRIntTest705@test.com",
+                    "country": "US",
+                    "culture": "en-US"
+                },
+                "legalBusinessProfile": {
+                    "companyName": "TipIRIntTest705",
+                    "address": {
+                        "country": "FR",
+                        "city": "Issy-les-Moulineaux",
+                        "addressLine1": "39-41 quai du Président Roosevelt",
+                        "postalCode": "92130"
+                    },
+                    "primaryContact": {
+                        "firstName": "Sandbox",
+                        "lastName": "Scenario",
+                        "email": "Sandbox.Scenario@test.com",
+                        "phoneNumber": "1234567890"
+                    },
+                    "culture": "en-US"
+                },
+                "organizationProfileLanguage": "en"
+            })
+        );
+        assert!(
+            body.pointer("/tenant/id").is_none(),
+            "Partner Center creates the tenant"
+        );
+        let without = ResellerSpec {
+            sandbox_tenant: None,
+            ..spec
+        };
+        assert!(sandbox_reseller_body(&without).is_err());
     }
 }

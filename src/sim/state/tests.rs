@@ -165,6 +165,20 @@ fn subscription_patch_rules() {
     let sid = sub_id(&order(&mut s, &c, NCE, 5, None).expect("bought"));
     s.settle(NOW + 10);
     let later = NOW + CANCELLATION_WINDOW_SECONDS + 1;
+    // New commerce: a mid-term billing-cycle change goes through this PATCH, but
+    // not to triennial billing (blocked mid-term since April 2025).
+    assert_eq!(
+        patch(
+            &mut s,
+            &c,
+            &sid,
+            json!({"billingCycle": "triennial"}),
+            NOW + 10
+        )
+        .expect_err("triennial")
+        .code,
+        800042
+    );
     assert_eq!(
         patch(
             &mut s,
@@ -172,6 +186,20 @@ fn subscription_patch_rules() {
             &sid,
             json!({"billingCycle": "annual"}),
             NOW + 10
+        )
+        .expect("a mid-term change")["billingCycle"],
+        "annual"
+    );
+    // Legacy: the billing cycle belongs to the order (2054).
+    let legacy = sub_id(&order(&mut s, &c, LEGACY, 2, None).expect("bought"));
+    s.settle(NOW + 20);
+    assert_eq!(
+        patch(
+            &mut s,
+            &c,
+            &legacy,
+            json!({"billingCycle": "annual"}),
+            NOW + 20
         )
         .expect_err("cycle")
         .code,
