@@ -841,6 +841,11 @@ impl<'a> Exporter<'a> {
         by_tenant: &HashMap<&str, &ResellerRef>,
     ) -> Result<(SubscriptionSpec, Option<String>), String> {
         let related = |name: &str| customer.spec.resellers.iter().any(|r| r == name);
+        if live.offer_id.is_empty() {
+            return Err(
+                "Partner Center did not report its offerId, which a manifest must declare; read it in Partner Center and declare the subscription with its `id`".to_owned(),
+            );
+        }
         let new_commerce = is_new_commerce_offer(&live.offer_id);
         // Partner Center's documented answers may carry neither: the exported
         // spec then leaves them out (allowed for a subscription adopted by `id`),

@@ -134,6 +134,8 @@ pub struct LiveSupportContact {
 pub struct LiveSubscription {
     pub id: String,
     pub customer_id: String,
+    /// Empty when Partner Center did not report it (the documented list of a
+    /// customer's subscriptions has none).
     pub offer_id: String,
     pub friendly_name: String,
     pub quantity: u32,
@@ -171,6 +173,9 @@ impl LiveSubscription {
     /// (manifest names), in a fixed order; empty when it is fully known.
     pub fn unknown_fields(&self) -> Vec<&'static str> {
         let mut unknown = Vec::new();
+        if self.offer_id.is_empty() {
+            unknown.push("offerId");
+        }
         if self.term_duration.is_none() {
             unknown.push("termDuration");
         }

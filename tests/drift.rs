@@ -250,6 +250,7 @@ fn drift_through_the_api_is_found_and_a_scoped_job_reads_less() {
     let work = tempfile::tempdir().expect("temp dir");
     let dir = example("multi-reseller");
     let path = dir.to_str().expect("utf-8");
+    assert!(common::add_declared_resellers(&sim, &dir) > 0);
     // Apply what cspctl can; relationships wait for a customer to accept them, so
     // the tenant is not in sync, and drift must say exactly what plan says.
     let apply = cspctl(&["apply", path, "--auto-approve"], work.path(), Some(&sim));

@@ -438,6 +438,7 @@ fn a_rich_tenant_on_the_simulator_round_trips_with_no_changes() {
     rich_manifests(&source);
     let validate = cspctl(&["validate", path(&source)], work.path(), None);
     assert!(validate.status.success(), "{}", text(&validate));
+    common::add_declared_resellers(&sim, &source);
     converge(&source, work.path(), Some(&sim), &[]);
 
     let out = work.path().join("exported");

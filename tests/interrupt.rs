@@ -37,6 +37,7 @@ fn ctrl_c_lets_actions_in_flight_finish_reports_and_the_next_apply_converges() {
     let sim = slow_sim();
     let work = tempfile::tempdir().expect("tempdir");
     let basic = example("basic");
+    common::add_declared_resellers(&sim, std::path::Path::new(&basic));
     let mut child = cspctl_command(
         &[
             "apply",
@@ -140,6 +141,7 @@ fn a_purchase_another_run_has_under_way_is_not_planned_again() {
     let sim = start_with(config);
     let work = tempfile::tempdir().expect("tempdir");
     let basic = example("basic");
+    common::add_declared_resellers(&sim, std::path::Path::new(&basic));
     let (resellers, customers) = (
         format!("{basic}/resellers.yaml"),
         format!("{basic}/customers.yaml"),

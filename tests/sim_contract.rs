@@ -658,7 +658,10 @@ async fn business_rules_answer_with_documented_codes() {
         .await
         .body;
     assert_eq!(sub["status"], "active");
-    sub["billingCycle"] = json!("annual");
+    // New commerce changes its billing frequency through this PATCH, but not to
+    // triennial mid-term (blocked since April 2025); legacy ones answer 2054.
+    let cycle = sub["billingCycle"].clone();
+    sub["billingCycle"] = json!("triennial");
     assert_error(
         &call(
             &sim,
@@ -670,8 +673,9 @@ async fn business_rules_answer_with_documented_codes() {
         )
         .await,
         400,
-        2054,
+        800042,
     );
+    sub["billingCycle"] = cycle;
     assert_error(
         &call(
             &sim,

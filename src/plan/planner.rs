@@ -952,7 +952,7 @@ impl Planner<'_> {
             return Some((action, true));
         };
         let live = self.subscription_live[s].expect("matched subscriptions are live");
-        if !live.offer_id.eq_ignore_ascii_case(&spec.offer_id) {
+        if !live.offer_id.is_empty() && !live.offer_id.eq_ignore_ascii_case(&spec.offer_id) {
             let message = format!(
                 "subscription `{}` has offer {} in Partner Center; an offer cannot change in place",
                 subscription.name, live.offer_id

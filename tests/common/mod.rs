@@ -280,3 +280,36 @@ pub fn issued_secrets(sim: &Sim) -> Vec<String> {
     }
     secrets
 }
+
+/// Adds the resellers the manifests in `dir` declare with a tenant id to the
+/// simulator, as a person adds them in Partner Center: the integration sandbox
+/// creates a reseller only with a tenant id of its own (`sandboxTenant`), so a
+/// declared one exists only if added. Returns how many were added.
+pub fn add_declared_resellers(sim: &Sim, dir: &Path) -> usize {
+    let (sources, problems) = cspctl::manifest::files::read_manifest_files(&[dir.to_path_buf()]);
+    assert!(problems.is_empty(), "{problems:#?}");
+    let (manifests, problems) = cspctl::manifest::load::load_manifests(
+        &sources,
+        &cspctl::manifest::load::SchemaValidators::new(),
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+    let mut added = 0;
+    for reseller in &manifests.resellers {
+        let spec = &reseller.spec;
+        let Some(tenant_id) = &spec.tenant_id else {
+            continue;
+        };
+        let (status, body) = http(
+            reqwest::Method::POST,
+            &format!("{}/_sim/resellers", sim.base_url()),
+            None,
+            Some(serde_json::json!({
+                "tenantId": tenant_id, "mpnId": spec.mpn_id,
+                "name": spec.display_name, "location": spec.location,
+            })),
+        );
+        assert!(status < 300, "adding reseller {}: {body}", reseller.name);
+        added += 1;
+    }
+    added
+}

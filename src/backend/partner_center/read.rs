@@ -238,16 +238,26 @@ impl Reader {
                 "/customers/{customer_id}/subscriptions/{}/supportcontact",
                 subscription.id
             );
+            // An unreported offer may be new commerce, which refuses the read: then
+            // the subscription has no designated support contact to read.
+            let offer_unknown = subscription.offer_id.is_empty();
             tasks.spawn(async move {
                 let _permit = local.acquire().await.ok();
-                let contact: SupportContact = reader.get_as(&path).await?;
-                Ok::<_, BackendError>((index, contact))
+                match reader.get_as::<SupportContact>(&path).await {
+                    Ok(contact) => Ok::<_, BackendError>((index, Some(contact))),
+                    Err(BackendError::Api { status, .. })
+                        if offer_unknown && (400..500).contains(&status) && status != 429 =>
+                    {
+                        Ok((index, None))
+                    }
+                    Err(error) => Err(error),
+                }
             });
         }
         let provider = self.client.http.credentials().tenant_id.clone();
         while let Some(joined) = tasks.join_next().await {
             let (index, contact) = joined.map_err(join_error)??;
-            if let Some(slot) = subscriptions.get_mut(index) {
+            if let (Some(slot), Some(contact)) = (subscriptions.get_mut(index), contact) {
                 slot.support_contact = live_support_contact(&contact, &provider);
             }
         }
