@@ -225,16 +225,15 @@ fn raise_a_quantity_directly(sim: &common::Sim) -> (String, u64) {
         let sub_id = subscription["id"].as_str().expect("id").to_owned();
         let quantity = subscription["quantity"].as_u64().expect("quantity");
         subscription["quantity"] = json!(quantity + 1);
-        let (status, patched) = http(
-            reqwest::Method::PATCH,
-            &format!(
-                "{}/v1/customers/{id}/subscriptions/{sub_id}",
-                sim.base_url()
-            ),
-            Some(&token),
-            Some(subscription.clone()),
+        debug_assert_eq!(subscription["id"], json!(sub_id));
+        common::patch_subscription_directly(
+            sim,
+            &token,
+            id,
+            subscription,
+            "quantity",
+            json!(quantity + 1),
         );
-        assert_eq!(status, 200, "{patched}\nPATCH of {subscription:#}");
         return (id.to_owned(), quantity);
     }
     panic!("no customer with a subscription");

@@ -175,7 +175,6 @@ impl Variants {
 pub struct Shape {
     pub bom: bool,
     pub pascal_case: bool,
-    pub documented_subscription: bool,
     pub pending_checkout: bool,
     pub split_checkout: bool,
     pub accepted_patch: bool,
@@ -225,11 +224,30 @@ impl Faults {
         Shape {
             bom: hit(Variant::Bom),
             pascal_case: hit(Variant::PascalCase),
-            documented_subscription: hit(Variant::DocumentedSubscription),
             pending_checkout: hit(Variant::PendingCheckout),
             split_checkout: hit(Variant::SplitCheckout),
             accepted_patch: hit(Variant::AcceptedPatch),
         }
+    }
+
+    /// Whether the subscription with this id is answered in the documented shape
+    /// (the `documented-subscription` variant). Decided per subscription, not per
+    /// request: Partner Center answers one subscription in one shape, and a
+    /// subscription whose term or reseller of record shows in one read and not in
+    /// the next would make a client plan a change it already made.
+    pub fn documented_subscription(&self, subscription_id: &str) -> bool {
+        let rate = self.variants.documented_subscription;
+        if rate <= 0.0 {
+            return false;
+        }
+        // FNV-1a of the lowercase id: a stable number per subscription.
+        let key = subscription_id
+            .bytes()
+            .map(|b| b.to_ascii_lowercase())
+            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+            });
+        self.draw(key, Variant::DocumentedSubscription.draw()) < rate
     }
 
     /// Latency to add to request `n`, in milliseconds.

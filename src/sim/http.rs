@@ -777,17 +777,16 @@ fn dispatch(
             if inner.faults.pending_subscriptions_unlisted {
                 listed.retain(|s| s.get("status").and_then(Value::as_str) != Some("pending"));
             }
-            if shape.documented_subscription {
-                listed = listed
-                    .into_iter()
-                    .map(|s| inner.state.documented_subscription(s))
-                    .collect();
-            }
+            let faults = &inner.faults;
+            listed = listed
+                .into_iter()
+                .map(|s| subscription_shape(&inner.state, faults, s))
+                .collect();
             ok(collection(listed))
         }
         (Method::GET, ["customers", _, "subscriptions", _]) => {
             let sub = state.get_subscription(id(1), id(3), now)?;
-            ok(subscription_shape(state, shape, sub))
+            ok(subscription_shape(state, &inner.faults, sub))
         }
         (Method::PATCH, ["customers", _, "subscriptions", _]) => {
             let input = parse(request)?;
@@ -799,7 +798,7 @@ fn dispatch(
                 return Ok(reply);
             }
             let sub = state.patch_subscription(id(1), id(3), input, now)?;
-            ok(subscription_shape(state, shape, sub))
+            ok(subscription_shape(state, &inner.faults, sub))
         }
         (Method::GET, ["customers", _, "subscriptions", _, "provisioningstatus"]) => {
             require_app_user(caller)?;
@@ -823,9 +822,11 @@ fn dispatch(
     }
 }
 
-/// A Subscription in the request's shape (`documented-subscription`).
-fn subscription_shape(state: &State, shape: Shape, sub: Value) -> Value {
-    if shape.documented_subscription {
+/// A Subscription in its shape (`documented-subscription`, decided per
+/// subscription: see [`Faults::documented_subscription`]).
+fn subscription_shape(state: &State, faults: &Faults, sub: Value) -> Value {
+    let id = sub.get("id").and_then(Value::as_str).unwrap_or_default();
+    if faults.documented_subscription(id) {
         state.documented_subscription(sub)
     } else {
         sub

@@ -57,8 +57,36 @@ pub fn start_with_faults(sandbox: bool, faults: Faults) -> Sim {
     })
 }
 
-/// Starts the simulator on 127.0.0.1:0 with `config`; returns once it listens.
-pub fn start_with(config: SimConfig) -> Sim {
+/// The documented answer shapes every simulator of the suite serves, mixed at
+/// random under the fault seed (issue "Speak Partner Center as Microsoft documents
+/// it": the end-to-end and reliability suites run with them on). Half of the
+/// answers carry a byte-order mark, half PascalCase keys, half of the subscriptions
+/// only the documented fields (no term, billing cycle or reseller of record), half
+/// of the checkouts answer pending and split, half of the PATCHes 202.
+pub fn documented_mix() -> cspctl::sim::faults::Variants {
+    cspctl::sim::faults::Variants {
+        bom: 0.5,
+        pascal_case: 0.5,
+        documented_subscription: 0.5,
+        pending_checkout: 0.5,
+        split_checkout: 0.5,
+        accepted_patch: 0.5,
+    }
+}
+
+/// Starts the simulator on 127.0.0.1:0 with `config`, serving the
+/// [`documented_mix`] unless the test chose variants itself; returns once it
+/// listens.
+pub fn start_with(mut config: SimConfig) -> Sim {
+    if config.faults.variants == cspctl::sim::faults::Variants::default() {
+        config.faults.variants = documented_mix();
+    }
+    start_plain(config)
+}
+
+/// Starts the simulator with exactly `config` (no documented variants unless it
+/// names them): for a test about what the simulator's fields say.
+pub fn start_plain(config: SimConfig) -> Sim {
     install_tls_provider();
     let sandbox = config.sandbox;
     let handle =
@@ -193,8 +221,11 @@ pub fn http(
         }
         let response = request.send().await.expect("the simulator answers");
         let status = response.status().as_u16();
-        let text = response.text().await.expect("body");
-        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let bytes = response.bytes().await.expect("body");
+        // Read as cspctl reads Partner Center: the simulator may answer in a
+        // documented shape (byte-order mark, PascalCase keys).
+        let value =
+            cspctl::backend::partner_center::http::parse_body(&bytes).unwrap_or(Value::Null);
         (status, value)
     })
 }
@@ -312,4 +343,41 @@ pub fn add_declared_resellers(sim: &Sim, dir: &Path) -> usize {
         added += 1;
     }
     added
+}
+
+/// Changes a subscription through the API as another tool would (`PATCH` with
+/// the full resource `subscription`); when Partner Center answers 202 Accepted
+/// (change-the-quantity-of-a-subscription.md), waits until the subscription shows
+/// `field` = `value`, as that page says to. Hang guard: a minute.
+pub fn patch_subscription_directly(
+    sim: &Sim,
+    token: &str,
+    customer: &str,
+    subscription: Value,
+    field: &str,
+    value: Value,
+) {
+    let id = subscription["id"].as_str().expect("id").to_owned();
+    let url = format!(
+        "{}/v1/customers/{customer}/subscriptions/{id}",
+        sim.base_url()
+    );
+    let (status, patched) = http(
+        reqwest::Method::PATCH,
+        &url,
+        Some(token),
+        Some(subscription.clone()),
+    );
+    assert!(
+        status == 200 || status == 202,
+        "{status} {patched}\nPATCH of {subscription:#}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while http(reqwest::Method::GET, &url, Some(token), None).1[field] != value {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the accepted change of {field} never showed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
