@@ -9,7 +9,7 @@
 //! written next to the check as UNCONFIRMED.
 
 mod contract;
-// mod replay;
+mod replay;
 
 use std::collections::BTreeSet;
 
@@ -22,7 +22,7 @@ use cspctl::manifest::model::{
     Address, Billing, BillingCycle, Contact, LegalAddress, ResellerSpec, SandboxAdmin,
     SandboxTenant, TermDuration,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The route of a fixture's exchange, from its `# endpoint:` line (some pages
 /// print a bare body without a request line).
@@ -594,4 +594,332 @@ fn documented_checkout_has_no_body() {
             );
         }
     }
+}
+
+// ---- end to end on the documented answers ------------------------------------------
+
+/// The provider the replay plays (any tenant: the documented answers do not say).
+const PROVIDER: &str = "0e195b37-4574-4539-bc42-0e539b9684c0";
+
+/// Runs cspctl against the replay, in `cwd`.
+fn cspctl_at(
+    replay: &replay::Replay,
+    args: &[&str],
+    cwd: &std::path::Path,
+) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cspctl"))
+        .args(args)
+        .args([
+            "--backend",
+            "partner-center",
+            "--endpoint",
+            &replay.base_url,
+            "--authority",
+            &replay.base_url,
+        ])
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env("CSPCTL_NOW", "2026-03-01T10:00:00Z")
+        .env("CSPCTL_PC_TENANT_ID", PROVIDER)
+        .env("CSPCTL_PC_CLIENT_ID", "replay-client")
+        .env("CSPCTL_PC_CLIENT_SECRET", "replay-secret")
+        .env("CSPCTL_PC_REFRESH_TOKEN", "replay-refresh-token")
+        .env_remove("CSPCTL_PC_CREDENTIALS")
+        .env_remove("CSPCTL_PC_JOURNAL")
+        .env_remove("CSPCTL_BACKEND")
+        .output()
+        .expect("cspctl runs")
+}
+
+fn output_text(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Every request cspctl sent carries what headers.md asks of every call, and
+/// each went to a documented route.
+fn requests_are_documented(replay: &replay::Replay) {
+    let seen = replay.seen();
+    assert!(!seen.is_empty());
+    let mut correlations = BTreeSet::new();
+    for request in &seen {
+        let what = format!("{} {}", request.method, request.path);
+        assert_eq!(
+            request
+                .headers
+                .get("ms-contract-version")
+                .map(String::as_str),
+            Some("v1"),
+            "{what}"
+        );
+        assert!(
+            request
+                .headers
+                .get("authorization")
+                .is_some_and(|a| a.starts_with("Bearer ")),
+            "{what}"
+        );
+        assert_eq!(
+            request.headers.get("accept").map(String::as_str),
+            Some("application/json"),
+            "{what}"
+        );
+        assert!(
+            request
+                .headers
+                .get("ms-requestid")
+                .is_some_and(|id| !id.is_empty()),
+            "{what}"
+        );
+        correlations.insert(request.headers["ms-correlationid"].clone());
+        assert!(
+            contract::all()
+                .iter()
+                .any(|f| fixture_route(f).as_deref() == Some(request.route.as_str())),
+            "{what}: no documented example of {}",
+            request.route
+        );
+    }
+    assert_eq!(
+        correlations.len(),
+        seen.len(),
+        "a new correlation id per call"
+    );
+}
+
+/// export, then plan and drift on what it wrote, against nothing but documented
+/// answers: the round trip holds (nothing to do), and what Partner Center does not
+/// report is listed as partly known, not guessed.
+#[test]
+fn documented_answers_export_plan_and_drift_with_nothing_to_do() {
+    let replay = replay::start();
+    let work = tempfile::tempdir().expect("temp dir");
+    let out = work.path().join("exported");
+    let export = cspctl_at(
+        &replay,
+        &["export", "--out", out.to_str().unwrap()],
+        work.path(),
+    );
+    assert!(export.status.success(), "{}", output_text(&export));
+    // The documented list's subscription has no offerId: not declarable, said so.
+    assert!(
+        output_text(&export).contains("did not report its offerId"),
+        "{}",
+        output_text(&export)
+    );
+    let customers =
+        std::fs::read_to_string(out.join("customers").join("abcdefgh1234-ccsctp-net.yaml"))
+            .or_else(|_| {
+                // The file name is the customer's manifest name; find it.
+                let dir = out.join("customers");
+                let entry = std::fs::read_dir(&dir)?.next().expect("a customer file")?;
+                std::fs::read_to_string(entry.path())
+            })
+            .unwrap_or_else(|e| panic!("{e}\n{}", output_text(&export)));
+    // The documented customer: a sandbox domain, an agreement dated without offset.
+    assert!(customers.contains("abcdefgh1234.ccsctp.net"), "{customers}");
+    assert!(customers.contains("2019-08-27T00:00:00"), "{customers}");
+
+    let plan = cspctl_at(
+        &replay,
+        &["plan", out.to_str().unwrap(), "--detailed-exitcode"],
+        work.path(),
+    );
+    assert_eq!(plan.status.code(), Some(0), "{}", output_text(&plan));
+    assert!(
+        output_text(&plan).contains("No changes."),
+        "{}",
+        output_text(&plan)
+    );
+
+    let drift = cspctl_at(
+        &replay,
+        &[
+            "drift",
+            out.to_str().unwrap(),
+            "--ignore-unmanaged",
+            "--format",
+            "json",
+        ],
+        work.path(),
+    );
+    assert_eq!(drift.status.code(), Some(0), "{}", output_text(&drift));
+    requests_are_documented(&replay);
+}
+
+/// The manifests of the documented tenant as a user would write them, plus `extra`.
+fn documented_tenant_manifests(dir: &std::path::Path, extra: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("tenant.yaml"),
+        format!(
+            r#"apiVersion: cspctl/v1
+kind: Reseller
+metadata:
+  name: first-up
+spec:
+  tenantId: 484e548c-f5f3-4528-93a9-c16c6373cb59
+  mpnId: "4847383"
+  displayName: First Up Consultants
+  location: US
+---
+apiVersion: cspctl/v1
+kind: Reseller
+metadata:
+  name: relecloud
+spec:
+  tenantId: b01b1487-b36e-4e6d-9b5e-0b58974c4b28
+  mpnId: "4847433"
+  displayName: ReleCloud
+  location: BR
+---
+apiVersion: cspctl/v1
+kind: Customer
+metadata:
+  name: documented
+spec:
+  tenantId: b44bb1fb-c595-45b0-9e09-d657365580bf
+  domain: abcdefgh1234.ccsctp.net
+  companyName: 1kl as kjkAAAAAAAAAAAAAAAJJJJJJJJJJJAAAAAJJJJJJJJJJJAAJJJJJJJJJJJJJJJJJJJJJJJJJJJJJJJJJAJJJJJAJJAAAAJAJJAAAAAAAAAAAAAAAAAAAA
+  resellers: [first-up]
+  billing:
+    email: a@a.com
+    culture: en-US
+    language: en
+    address:
+      firstName: 1kl as
+      lastName: kjk
+      addressLine1: 1 ms way
+      city: redmond
+      state: WA
+      postalCode: "98052"
+      country: US
+      phoneNumber: "1234567890"
+  agreement:
+    contact: {{firstName: Tania, lastName: Carr, email: SomeEmail@example.com, phoneNumber: "1234567890"}}
+    dateAgreed: "2019-08-27T00:00:00"
+{extra}"#
+        ),
+    )
+    .unwrap();
+}
+
+/// The documented subscription (no offer, term, billing cycle or reseller of
+/// record in the answer) declared without `spec.id`: matched by its friendly name,
+/// never bought again (on the previous release it vanished from the snapshot and
+/// this plan bought it a second time).
+#[test]
+fn a_subscription_served_as_documented_is_never_bought_again() {
+    let replay = replay::start();
+    let work = tempfile::tempdir().expect("temp dir");
+    let dir = work.path().join("manifests");
+    documented_tenant_manifests(
+        &dir,
+        r#"---
+apiVersion: cspctl/v1
+kind: Subscription
+metadata:
+  name: nickname
+spec:
+  customer: documented
+  offerId: 0CCA44D6-68E9-4762-94EE-31ECE98783B9
+  quantity: 1
+  termDuration: P1M
+  billingCycle: monthly
+  autoRenew: false
+"#,
+    );
+    let plan = cspctl_at(
+        &replay,
+        &["plan", dir.to_str().unwrap(), "--format", "json"],
+        work.path(),
+    );
+    assert!(plan.status.success(), "{}", output_text(&plan));
+    let plan: Value = serde_json::from_slice(&plan.stdout).expect("a JSON plan");
+    let purchases: Vec<&Value> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["operation"]["op"] == "create_subscription")
+        .collect();
+    assert!(purchases.is_empty(), "bought again: {purchases:#?}");
+    let partly = &plan["partly_known"][0];
+    assert_eq!(partly["address"], "Subscription/nickname", "{plan:#}");
+    assert_eq!(
+        partly["unknown"],
+        json!(["offerId", "termDuration", "billingCycle", "reseller"]),
+        "{plan:#}"
+    );
+    requests_are_documented(&replay);
+}
+
+/// A new-commerce purchase whose checkout answers as checkout-a-cart.md shows:
+/// three orders, ours `pending` with no subscription id. The apply takes our line
+/// (not `orders[0]`), journals the order, waits for it and succeeds; the checkout
+/// is sent without a body.
+#[test]
+fn a_documented_pending_checkout_is_a_purchase_that_succeeds() {
+    let replay = replay::start();
+    let work = tempfile::tempdir().expect("temp dir");
+    let dir = work.path().join("manifests");
+    documented_tenant_manifests(
+        &dir,
+        r#"---
+apiVersion: cspctl/v1
+kind: Subscription
+metadata:
+  name: barracuda
+spec:
+  customer: documented
+  offerId: DZH318Z0BXWC:0002:DZH318Z0BMRV
+  quantity: 1
+  termDuration: P1M
+  billingCycle: monthly
+  friendlyName: Barracuda WaaS - Medium Plan
+"#,
+    );
+    let apply = cspctl_at(
+        &replay,
+        &[
+            "apply",
+            dir.to_str().unwrap(),
+            "--auto-approve",
+            "--format",
+            "json",
+        ],
+        work.path(),
+    );
+    let text = output_text(&apply);
+    assert_eq!(apply.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(r#""address":"Subscription/barracuda","outcome":"applied""#),
+        "{text}"
+    );
+    let seen = replay.seen();
+    let checkout = seen
+        .iter()
+        .find(|r| r.route == "POST /v1/customers/*/carts/*/checkout")
+        .expect("a checkout");
+    assert!(
+        checkout.body.is_empty(),
+        "checkout-a-cart.md: no request body"
+    );
+    // The pending order was read by id until it named the subscription.
+    assert!(seen.iter().any(|r| {
+        r.path
+            .ends_with("/orders/HVu_cO8Ea7fNRQP4ia1QTpZap-kg_7P71")
+    }));
+    // The journal was settled: nothing is left open.
+    let journal = work
+        .path()
+        .join(".cspctl")
+        .join(format!("partner-center-{PROVIDER}.journal"));
+    assert!(
+        !journal.exists(),
+        "the purchase journal is settled and removed"
+    );
+    requests_are_documented(&replay);
 }
