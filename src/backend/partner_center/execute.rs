@@ -361,6 +361,9 @@ impl PartnerCenterClient {
             {
                 return Ok(Some(id));
             }
+            if self.line_unfulfilled(&path, &order, line).await {
+                return Ok(None);
+            }
             if started.elapsed().saturating_add(wait) > self.provisioning_timeout {
                 return Err(BackendError::State(format!(
                     "order {order_id} of customer {customer_id} was placed and is still being provisioned after {} s (its line for {} names no subscription yet); do not buy again: the purchase stays open in the journal and the next apply settles it",
@@ -371,6 +374,45 @@ impl PartnerCenterClient {
             tokio::time::sleep(wait).await;
             wait = wait.saturating_mul(2).min(self.tuning.poll_cap);
         }
+    }
+
+    /// Whether the order's documented provisioning status
+    /// (`GET …/orders/{id}/provisioningstatus`, get-order-provisioning-status.md)
+    /// says the bought line was not fulfilled ("Unfulfilled: Not fulfilled due to
+    /// cancellation"). Anything else, an error included, is "not known yet": the
+    /// order itself stays the authority.
+    async fn line_unfulfilled(&self, order_path: &str, order: &Order, line: &BoughtLine) -> bool {
+        #[derive(serde::Deserialize, Default)]
+        #[serde(rename_all = "camelCase", default)]
+        struct LineStatus {
+            #[serde(deserialize_with = "wire::lenient_u64")]
+            line_item_number: Option<u64>,
+            #[serde(deserialize_with = "wire::lenient_string")]
+            status: Option<String>,
+        }
+        let Some(number) = order
+            .line_items
+            .iter()
+            .find(|l| {
+                l.offer_id
+                    .as_deref()
+                    .is_some_and(|o| same_offer(o, &line.offer_id))
+            })
+            .and_then(|l| l.line_item_number)
+        else {
+            return false;
+        };
+        let path = format!("{order_path}/provisioningstatus");
+        let Ok(response) = self.get(&path).await else {
+            return false;
+        };
+        let Ok(statuses) = response.parse::<Collection<LineStatus>>(&path) else {
+            return false;
+        };
+        statuses.items.iter().any(|s| {
+            s.line_item_number == Some(number)
+                && s.status.as_deref().map(wire::enum_key).as_deref() == Some("unfulfilled")
+        })
     }
 
     /// Settles every purchase an interrupted apply left open in the journal, so

@@ -213,6 +213,23 @@ async fn handle(
               "offerId": "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM", "friendlyName": "E3", "quantity": 1,
               "subscriptionId": "44444444-0000-0000-0000-000000000004"}]}], "orderErrors": []}),
         ),
+        // A pending order as checkout-a-cart.md shows one: its line names the
+        // offer but no subscription until the second read.
+        ("GET", p) if p.ends_with("/orders/order-7") => {
+            mock.order_polls += 1;
+            let done = mock.order_polls >= 2;
+            let mut line = json!({"lineItemNumber": 0, "offerId": "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM",
+                "friendlyName": "E3", "quantity": 1});
+            if done {
+                line["subscriptionId"] = json!("44444444-0000-0000-0000-000000000004");
+            }
+            json_response(
+                200,
+                &[],
+                json!({"id": "order-7", "status": if done { "completed" } else { "pending" },
+                    "lineItems": [line]}),
+            )
+        }
         ("GET", p) if p.ends_with("/orders/order-1") => {
             mock.order_polls += 1;
             let status = if mock.order_polls >= 2 {
@@ -833,4 +850,74 @@ fn a_429_pauses_its_key_then_succeeds_and_is_counted() {
         .map(|s| s.headers["ms-requestid"].as_str())
         .collect();
     assert_eq!(ids, ["req-429", "req-429"]);
+}
+
+/// An apply killed after Partner Center answered a checkout with a pending order
+/// (no subscription id yet) leaves the order id in the journal; the next apply
+/// settles the purchase from that order, whatever the idempotency window, and
+/// buys nothing.
+#[test]
+fn a_pending_order_left_in_the_journal_is_settled_from_it_not_bought_again() {
+    use crate::backend::partner_center::journal::{PurchaseJournal, Record, read_open};
+    let mock: Shared = Arc::new(Mutex::new(Mock::default()));
+    let base = start(mock.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pc.journal");
+    let operation = Operation::CreateSubscription {
+        customer: ObjectRef {
+            address: "Customer/contoso".into(),
+            id: Some("cccccccc-0000-0000-0000-000000000001".into()),
+        },
+        offer_id: "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM".into(),
+        quantity: 1,
+        term_duration: crate::manifest::model::TermDuration::P1Y,
+        billing_cycle: crate::manifest::model::BillingCycle::Monthly,
+        auto_renew: true,
+        friendly_name: "E3".into(),
+        partner_id_on_record: None,
+        suspend: false,
+    };
+    let journal = PurchaseJournal::open(path.clone()).unwrap();
+    journal
+        .append(&Record::Intent {
+            request_id: "op-7".into(),
+            // Long past the idempotency window: a replay would be a new purchase.
+            at: "2026-01-01T00:00:00Z".into(),
+            operation: Box::new(operation),
+        })
+        .unwrap();
+    journal
+        .append(&Record::Ordered {
+            request_id: "op-7".into(),
+            order_id: "order-7".into(),
+            subscription_id: None,
+        })
+        .unwrap();
+    let backend = PartnerCenterBackend::with_tuning(config(&base, SECRET, true), fast())
+        .unwrap()
+        .with_journal(
+            PurchaseJournal::open(path.clone()).unwrap(),
+            "2026-03-01T10:00:00Z".into(),
+        );
+    let settled = backend.block_on(backend.client().settle()).unwrap();
+    assert_eq!(settled.len(), 1, "{settled:?}");
+    assert!(
+        settled[0].contains(
+            "order order-7 provisioned subscription 44444444-0000-0000-0000-000000000004"
+        ),
+        "{settled:?}"
+    );
+    assert!(read_open(&path).unwrap().is_empty());
+    let m = mock.lock().unwrap();
+    assert!(
+        !m.seen
+            .iter()
+            .any(|s| s.method == "POST"
+                && (s.path.contains("/carts") || s.path.ends_with("/orders"))),
+        "nothing bought again"
+    );
+    assert!(
+        m.order_polls >= 2,
+        "the order was polled until it named the subscription"
+    );
 }
