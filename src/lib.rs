@@ -6,7 +6,8 @@
 //! - [`graph`]: the dependency graph (petgraph) and its DOT/Mermaid renderings.
 //! - [`live`]: the normalized snapshot of a Partner Center tenant.
 //! - [`plan`]: desired + live → an ordered, immutable [`plan::Plan`] (pure).
-//! - [`render`]: plans as text or JSON.
+//! - [`render`]: plans and drift reports as text, JSON, Markdown (pull-request
+//!   comments) and GitHub workflow annotations.
 //! - [`backend`]: where live state comes from and where operations go (local state
 //!   file, or Partner Center's REST API).
 //! - [`apply`]: executes a plan's actions in dependency order against a backend.
