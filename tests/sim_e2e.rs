@@ -135,23 +135,7 @@ fn accept_manual_steps(sim: &Sim, dir: &Path, plan: &Value) -> usize {
                     .expect("a declared reseller")
                     .spec;
                 let tenant_id = spec.tenant_id.clone().expect("a declared tenant id");
-                let base = sim.base_url();
-                let mut args = vec![
-                    "sim",
-                    "add-reseller",
-                    "--endpoint",
-                    &base,
-                    "--tenant-id",
-                    &tenant_id,
-                    "--mpn-id",
-                    &spec.mpn_id,
-                    "--name",
-                    &spec.display_name,
-                ];
-                if let Some(location) = &spec.location {
-                    args.extend(["--location", location]);
-                }
-                let added = cspctl(&args, dir, None);
+                let added = add_reseller(sim, &spec, &tenant_id, dir);
                 assert!(added.status.success(), "add {address}: {}", text(&added));
                 played += 1;
             }
@@ -159,6 +143,33 @@ fn accept_manual_steps(sim: &Sim, dir: &Path, plan: &Value) -> usize {
         }
     }
     played
+}
+
+/// Adds the reseller `spec` with `tenant_id` to the simulator with `cspctl sim
+/// add-reseller`, as a person adds it in Partner Center.
+fn add_reseller(
+    sim: &Sim,
+    spec: &cspctl::manifest::model::ResellerSpec,
+    tenant_id: &str,
+    cwd: &Path,
+) -> std::process::Output {
+    let base = sim.base_url();
+    let mut args = vec![
+        "sim",
+        "add-reseller",
+        "--endpoint",
+        &base,
+        "--tenant-id",
+        tenant_id,
+        "--mpn-id",
+        &spec.mpn_id,
+        "--name",
+        &spec.display_name,
+    ];
+    if let Some(location) = &spec.location {
+        args.extend(["--location", location]);
+    }
+    cspctl(&args, cwd, None)
 }
 
 /// Applies `dir` against `sim` until it converges; asserts the next plan is empty.
@@ -403,22 +414,7 @@ fn production_round_trip(dir: &Path) -> usize {
             .tenant_id
             .clone()
             .unwrap_or_else(|| "7e5a0000-0000-4000-8000-000000000001".to_owned());
-        let mut args = vec![
-            "sim",
-            "add-reseller",
-            "--tenant-id",
-            &tenant_id,
-            "--mpn-id",
-            &spec.mpn_id,
-            "--name",
-            &spec.display_name,
-        ];
-        if let Some(location) = &spec.location {
-            args.extend(["--location", location]);
-        }
-        let base = sim.base_url();
-        args.extend(["--endpoint", &base]);
-        let added = cspctl(&args, work.path(), None);
+        let added = add_reseller(&sim, spec, &tenant_id, work.path());
         assert!(added.status.success(), "{}", text(&added));
     }
     // Adding one twice is refused with the simulator's reason.

@@ -613,31 +613,15 @@ impl Planner<'_> {
                 );
                 None
             }
-            // Partner Center creates a sandbox reseller's tenant with an id of its
-            // own: a declared tenant id that does not exist cannot be created.
-            None if self.options.sandbox
-                && !self.options.declared_reseller_tenants
-                && (reseller.spec.tenant_id.is_some()
-                    || reseller.spec.sandbox_tenant.is_none()) =>
-            {
-                let mut action = Action::new(address, None, ActionType::Manual, Operation::Manual);
-                action.instructions = Some(format!(
-                    "Reseller `{}` (tenant {}, MPN ID {}) does not exist in the integration sandbox. Partner Center creates a sandbox reseller's tenant and gives it an id of its own, so cspctl creates it only from `spec.sandboxTenant` with `tenantId` left out; or add the reseller in Partner Center, then run plan again.",
-                    reseller.spec.display_name,
-                    reseller.spec.tenant_id.as_deref().unwrap_or("not declared"),
-                    reseller.spec.mpn_id
-                ));
-                action.changes = creation(&reseller.spec);
-                action.roles = roles(&COMMERCE_ROLES);
-                action.source = self.source(reseller);
-                action.precondition = Some(Precondition {
-                    key,
-                    fingerprint: None,
-                });
-                Some((action, true))
-            }
             None => {
-                let mut action = if self.options.sandbox {
+                // Partner Center creates a sandbox reseller's tenant with an id of
+                // its own: a declared tenant id that does not exist cannot be
+                // created there (the local state takes it, a rehearsal convenience).
+                let creatable = self.options.sandbox
+                    && (self.options.declared_reseller_tenants
+                        || (reseller.spec.tenant_id.is_none()
+                            && reseller.spec.sandbox_tenant.is_some()));
+                let mut action = if creatable {
                     let mut action = Action::new(
                         address,
                         None,
@@ -659,10 +643,19 @@ impl Planner<'_> {
                 } else {
                     let mut action =
                         Action::new(address, None, ActionType::Manual, Operation::Manual);
-                    action.instructions = Some(format!(
-                        "Invite reseller `{}` (MPN ID {}) in Partner Center (Indirect resellers → Add reseller); the partnership exists once the reseller accepts the invitation. Partnerships cannot be created through the API.",
-                        reseller.spec.display_name, reseller.spec.mpn_id
-                    ));
+                    action.instructions = Some(if self.options.sandbox {
+                        format!(
+                            "Reseller `{}` (tenant {}, MPN ID {}) does not exist in the integration sandbox. Partner Center creates a sandbox reseller's tenant and gives it an id of its own, so cspctl creates it only from `spec.sandboxTenant` with `tenantId` left out; or add the reseller in Partner Center, then run plan again.",
+                            reseller.spec.display_name,
+                            reseller.spec.tenant_id.as_deref().unwrap_or("not declared"),
+                            reseller.spec.mpn_id
+                        )
+                    } else {
+                        format!(
+                            "Invite reseller `{}` (MPN ID {}) in Partner Center (Indirect resellers → Add reseller); the partnership exists once the reseller accepts the invitation. Partnerships cannot be created through the API.",
+                            reseller.spec.display_name, reseller.spec.mpn_id
+                        )
+                    });
                     action
                 };
                 action.changes = creation(&reseller.spec);
