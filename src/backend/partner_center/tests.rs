@@ -921,3 +921,60 @@ fn a_pending_order_left_in_the_journal_is_settled_from_it_not_bought_again() {
         "the order was polled until it named the subscription"
     );
 }
+
+/// change-the-quantity-of-a-subscription.md: a PATCH that takes long answers
+/// `202 Accepted` with a `Location` to watch. The change is followed there until it
+/// shows, not reported done while Partner Center still applies it, and never sent
+/// twice.
+#[test]
+fn an_accepted_patch_is_followed_until_the_change_shows() {
+    let mock = Shared::default();
+    let path = "/v1/customers/cccccccc-0000-0000-0000-000000000001/subscriptions/44444444-0000-0000-0000-000000000004";
+    let before = json!({"id": "44444444-0000-0000-0000-000000000004",
+        "offerId": "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM", "quantity": 3, "status": "active",
+        "autoRenewEnabled": true, "attributes": {"etag": "e0", "objectType": "Subscription"}});
+    {
+        let mut m = mock.lock().unwrap();
+        // The read before the PATCH, then one read while the change is under way;
+        // after those the mock answers quantity 1, the value asked for.
+        m.script.insert(
+            format!("GET {path}"),
+            vec![(200, vec![], before.clone()), (200, vec![], before)],
+        );
+        m.script.insert(
+            format!("PATCH {path}"),
+            vec![(
+                202,
+                vec![(
+                    "location".into(),
+                    "/customers/cccccccc-0000-0000-0000-000000000001/subscriptions/44444444-0000-0000-0000-000000000004".into(),
+                )],
+                Value::Null,
+            )],
+        );
+    }
+    let base = start(mock.clone());
+    let mut backend =
+        PartnerCenterBackend::with_tuning(config(&base, SECRET, true), fast()).unwrap();
+    let update = Operation::UpdateSubscription {
+        customer: ObjectRef {
+            address: "Customer/contoso".into(),
+            id: Some("cccccccc-0000-0000-0000-000000000001".into()),
+        },
+        subscription_id: "44444444-0000-0000-0000-000000000004".into(),
+        patch: crate::plan::SubscriptionPatch {
+            quantity: Some(1),
+            ..Default::default()
+        },
+    };
+    backend.execute(&update, "upd-202").unwrap();
+    let m = mock.lock().unwrap();
+    let count = |method: &str| {
+        m.seen
+            .iter()
+            .filter(|s| s.method == method && s.path == path)
+            .count()
+    };
+    assert_eq!(count("PATCH"), 1, "the change is sent once");
+    assert_eq!(count("GET"), 3, "read before, then until the change showed");
+}
