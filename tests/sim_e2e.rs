@@ -1011,7 +1011,32 @@ fn documented_seed() -> String {
 }
 
 /// Starts `cspctl sim serve` (production) with `args`; returns the process and URL.
-fn serve(args: &[&str], work: &Path) -> (std::process::Child, String) {
+/// A `cspctl sim serve` process, killed when dropped: a failing assertion must not
+/// leave simulators running after the test.
+struct Served(std::process::Child);
+
+impl std::ops::Deref for Served {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Served {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        // Already stopped by the test, or stopped here: either way, reaped.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(args: &[&str], work: &Path) -> (Served, String) {
     use std::io::{BufRead as _, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_cspctl"))
         .args(["sim", "serve", "--listen", "127.0.0.1:0"])
@@ -1027,7 +1052,7 @@ fn serve(args: &[&str], work: &Path) -> (std::process::Child, String) {
         .expect("the address line");
     let url = line.trim().strip_prefix("listening on ").map(str::to_owned);
     match url {
-        Some(url) => (child, url),
+        Some(url) => (Served(child), url),
         None => {
             let output = child.wait_with_output().expect("exited");
             panic!("sim serve did not start:\n{}", text(&output));
