@@ -513,7 +513,9 @@ impl PartnerCenterClient {
                 Err(error) if is_refusal(&error) => {
                     // Bought; only a follow-up change was refused.
                     self.settle_record(&purchase.request_id, true)?;
-                    Err(error)
+                    Ok(format!(
+                        "order {order_id} was provisioned, but a follow-up change was refused ({error}); the next plan shows what differs"
+                    ))
                 }
                 Err(error) => Err(error),
             };
