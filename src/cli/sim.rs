@@ -86,6 +86,10 @@ pub struct ServeArgs {
     /// requests not supported).
     #[arg(long, env = "CSPCTL_SIM_SANDBOX")]
     sandbox: bool,
+    /// Lift the integration sandbox's quota of 5 indirect resellers, to rehearse
+    /// manifests with more (Partner Center itself keeps the quota).
+    #[arg(long, env = "CSPCTL_SIM_NO_SANDBOX_QUOTAS")]
+    no_sandbox_quotas: bool,
     /// The provider's tenant id.
     #[arg(
         long,
@@ -338,6 +342,9 @@ fn config(args: ServeArgs, settings: &Settings) -> anyhow::Result<(SimConfig, So
         start_time: args.start_time.unwrap_or_else(|| settings.now.clone()),
         frozen_clock: args.frozen_clock,
         sandbox: args.sandbox,
+        sandbox_reseller_limit: (!args.no_sandbox_quotas)
+            .then_some(defaults.sandbox_reseller_limit)
+            .flatten(),
         state_path: args.state,
         seed,
         id_seed: args.id_seed.unwrap_or(defaults.id_seed),

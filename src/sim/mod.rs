@@ -59,6 +59,9 @@ pub struct SimConfig {
     pub frozen_clock: bool,
     /// Integration-sandbox behaviour instead of production.
     pub sandbox: bool,
+    /// The sandbox's quota of indirect resellers (Partner Center's 5 by default;
+    /// `None`: no quota, to rehearse realistic manifests).
+    pub sandbox_reseller_limit: Option<usize>,
     /// State file (idempotency cache included): loaded at start if present, written
     /// after each committed change or cached answer.
     pub state_path: Option<PathBuf>,
@@ -95,6 +98,7 @@ impl Default for SimConfig {
             start_time: "2026-01-01T00:00:00Z".to_owned(),
             frozen_clock: false,
             sandbox: false,
+            sandbox_reseller_limit: Some(state::SANDBOX_RESELLER_LIMIT),
             state_path: None,
             seed: None,
             id_seed: 0x00C5_9C71,
@@ -136,10 +140,12 @@ fn build(config: &SimConfig) -> anyhow::Result<Arc<http::Shared>> {
             // The command line wins over the file for who the provider is and the mode.
             loaded.partner = partner;
             loaded.sandbox = config.sandbox;
+            loaded.sandbox_reseller_limit = config.sandbox_reseller_limit;
             loaded
         }
         None => {
             let mut fresh = State::new(partner, config.sandbox, config.id_seed);
+            fresh.sandbox_reseller_limit = config.sandbox_reseller_limit;
             if let Some(seed) = config.seed.clone() {
                 fresh
                     .apply_seed(seed, start)

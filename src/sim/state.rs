@@ -453,6 +453,11 @@ pub struct Replay {
     pub at: i64,
 }
 
+/// Partner Center's sandbox quota of indirect resellers per provider.
+fn default_reseller_limit() -> Option<usize> {
+    Some(SANDBOX_RESELLER_LIMIT)
+}
+
 /// The whole simulated world; serialized as the state file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -464,6 +469,11 @@ pub struct State {
     pub id_counter: u64,
     #[serde(default)]
     pub clock_offset_seconds: i64,
+    /// How many indirect resellers the sandbox allows (Partner Center's: 5, the
+    /// default); `None` turns the quota off, so that realistic manifests can be
+    /// rehearsed. A setting of the run, not of the tenant: the command line wins.
+    #[serde(default = "default_reseller_limit")]
+    pub sandbox_reseller_limit: Option<usize>,
     #[serde(default)]
     pub resellers: Vec<Reseller>,
     #[serde(default)]
@@ -705,6 +715,7 @@ impl State {
             id_seed,
             id_counter: 0,
             clock_offset_seconds: 0,
+            sandbox_reseller_limit: default_reseller_limit(),
             resellers: Vec::new(),
             tenants: Vec::new(),
             customers: Vec::new(),
@@ -1577,10 +1588,12 @@ impl State {
                 )),
             };
         }
-        if self.resellers.len() >= SANDBOX_RESELLER_LIMIT {
+        if let Some(limit) = self.sandbox_reseller_limit
+            && self.resellers.len() >= limit
+        {
             return Err(ApiError::bad_request(
                 800018,
-                "The sandbox limit of 5 indirect resellers has been reached",
+                format!("The sandbox limit of {limit} indirect resellers has been reached"),
             ));
         }
         if self.domain_taken(&domain) {

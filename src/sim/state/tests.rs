@@ -752,6 +752,15 @@ fn sandbox_resellers_get_their_tenant_from_the_simulator() {
         .create_sandbox_reseller(input(sandbox_reseller_body("Sixth", "9")), NOW)
         .expect_err("limit");
     assert_eq!((err.status, err.code), (400, 800018));
+    assert!(
+        err.description.contains("limit of 5"),
+        "{}",
+        err.description
+    );
+    // The quota is a setting: lifted, the sixth one is created.
+    s.sandbox_reseller_limit = None;
+    s.create_sandbox_reseller(input(sandbox_reseller_body("Sixth", "9")), NOW)
+        .expect("no quota");
 }
 
 #[test]
