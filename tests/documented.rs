@@ -923,3 +923,60 @@ spec:
     );
     requests_are_documented(&replay);
 }
+
+/// The documented subscription adopted by id: `drift` finds it (on the previous
+/// release it vanished and drift failed with "no subscription … exists") and reports
+/// what it could not compare.
+#[test]
+fn drift_finds_a_subscription_served_as_documented() {
+    let replay = replay::start();
+    let work = tempfile::tempdir().expect("temp dir");
+    let dir = work.path().join("manifests");
+    documented_tenant_manifests(
+        &dir,
+        r#"---
+apiVersion: cspctl/v1
+kind: Subscription
+metadata:
+  name: nickname
+spec:
+  customer: documented
+  id: 83ef9d05-4169-4ef9-9657-0e86b1eab1de
+  offerId: 0CCA44D6-68E9-4762-94EE-31ECE98783B9
+  quantity: 1
+  autoRenew: false
+"#,
+    );
+    let drift = cspctl_at(
+        &replay,
+        &[
+            "drift",
+            dir.to_str().unwrap(),
+            "--ignore-unmanaged",
+            "--format",
+            "json",
+        ],
+        work.path(),
+    );
+    let text = output_text(&drift);
+    // Drift found, and only what the documented answers really say differs: the
+    // support-contact answer names a designated reseller (MPN 4391507) that the
+    // manifest does not declare.
+    assert_eq!(drift.status.code(), Some(2), "{text}");
+    let report: Value = serde_json::from_slice(&drift.stdout).expect("a JSON report");
+    let objects: Vec<&str> = report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        objects,
+        ["Subscription/nickname/supportContact"],
+        "{report:#}"
+    );
+    assert_eq!(
+        report["partly_known"][0]["address"], "Subscription/nickname",
+        "{report:#}"
+    );
+}
