@@ -82,7 +82,7 @@ pub(super) fn plan_desired(
                 .into_iter()
                 .filter(|s| !live.subscriptions.contains_key(&s.id))
                 .collect();
-            let unnamed = unnamed_pending_purchases(plan, &found);
+            let unnamed = crate::plan::purchases_under_way(plan, &found);
             if !unnamed.is_empty() {
                 // Never-buy-twice guard: a pending order line that does not say its
                 // name cannot be matched to a manifest, and might be the very
@@ -121,45 +121,6 @@ pub(super) fn plan_desired(
             Ok(None)
         }
     }
-}
-
-/// Purchases of `plan` that an order still provisioning may already be making: a
-/// pending line of the same customer and offer with no friendly name to match.
-fn unnamed_pending_purchases(plan: &Plan, pending: &[LiveSubscription]) -> Vec<String> {
-    let mut out = Vec::new();
-    for action in &plan.actions {
-        let Operation::CreateSubscription {
-            customer, offer_id, ..
-        } = &action.operation
-        else {
-            continue;
-        };
-        for line in pending.iter().filter(|s| s.friendly_name.trim().is_empty()) {
-            let same_customer = customer
-                .id
-                .as_deref()
-                .is_some_and(|id| id.eq_ignore_ascii_case(&line.customer_id));
-            let same_offer = line.offer_id.is_empty()
-                || line.offer_id.eq_ignore_ascii_case(offer_id)
-                || product_sku(&line.offer_id) == product_sku(offer_id);
-            if same_customer && same_offer {
-                out.push(format!(
-                    "{} ({offer_id}): order {} of customer {}",
-                    action.address,
-                    line.order_id.as_deref().unwrap_or("(no id)"),
-                    line.customer_id
-                ));
-            }
-        }
-    }
-    out
-}
-
-/// `PRODUCT:SKU` of a new-commerce catalog item, lowercased (`None` for a GUID).
-fn product_sku(offer: &str) -> Option<String> {
-    let mut parts = offer.split(':');
-    let (product, sku) = (parts.next()?, parts.next()?);
-    Some(format!("{product}:{sku}").to_ascii_lowercase())
 }
 
 /// Existing customers the plan buys a subscription for (ids, sorted).
@@ -228,74 +189,4 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::live::LiveStatus;
-    use crate::manifest::model::{BillingCycle, TermDuration};
-    use crate::plan::{Action, ActionType, ObjectRef};
-
-    fn purchase(offer: &str) -> Plan {
-        let operation = Operation::CreateSubscription {
-            customer: ObjectRef {
-                address: "Customer/contoso".into(),
-                id: Some("c1".into()),
-            },
-            offer_id: offer.into(),
-            quantity: 1,
-            term_duration: TermDuration::P1M,
-            billing_cycle: BillingCycle::Monthly,
-            auto_renew: true,
-            friendly_name: "Barracuda".into(),
-            partner_id_on_record: None,
-            suspend: false,
-        };
-        let action = Action::new(
-            "Subscription/barracuda".into(),
-            Some("contoso".into()),
-            ActionType::Create,
-            operation,
-        );
-        Plan::new("test".into(), vec![action], Vec::new())
-    }
-
-    fn pending_line(customer: &str, offer: &str, name: &str) -> LiveSubscription {
-        LiveSubscription {
-            id: "pending-order-o1-0".into(),
-            customer_id: customer.into(),
-            offer_id: offer.into(),
-            friendly_name: name.into(),
-            quantity: 1,
-            term_duration: None,
-            billing_cycle: None,
-            auto_renew: None,
-            status: LiveStatus::Pending,
-            partner_id: None,
-            partner_id_unreported: false,
-            support_contact: None,
-            order_id: Some("o1".into()),
-            creation_date: None,
-            cancellation_allowed_until: None,
-        }
-    }
-
-    /// A pending order line without a name, of the customer and offer a plan would
-    /// buy, stops the plan rather than risk buying it twice.
-    #[test]
-    fn an_unnamed_pending_line_of_the_same_purchase_stops_the_plan() {
-        let plan = purchase("DZH318Z0BXWC:0002:DZH318Z0BMRV");
-        let unnamed = pending_line("C1", "DZH318Z0BXWC:0002", "");
-        assert_eq!(unnamed_pending_purchases(&plan, &[unnamed]).len(), 1);
-        // Named lines are matched by name instead; other customers and offers are
-        // not this purchase.
-        for other in [
-            pending_line("c1", "DZH318Z0BXWC:0002:DZH318Z0BMRV", "Barracuda"),
-            pending_line("c2", "DZH318Z0BXWC:0002:DZH318Z0BMRV", ""),
-            pending_line("c1", "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM", ""),
-        ] {
-            assert!(unnamed_pending_purchases(&plan, &[other]).is_empty());
-        }
-    }
 }

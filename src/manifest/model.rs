@@ -410,6 +410,21 @@ pub fn is_new_commerce_offer(offer_id: &str) -> bool {
     offer_id.contains(':')
 }
 
+/// Whether two offer ids name the same offer: equal ignoring case, or for new
+/// commerce the same `PRODUCT:SKU` (Partner Center's order lines may name the
+/// catalog item with or without its availability).
+pub fn same_offer(a: &str, b: &str) -> bool {
+    let product_sku = |offer: &str| -> Option<String> {
+        let mut parts = offer.split(':');
+        let (product, sku) = (parts.next()?, parts.next()?);
+        Some(format!("{product}:{sku}").to_ascii_lowercase())
+    };
+    a.eq_ignore_ascii_case(b)
+        || (is_new_commerce_offer(a)
+            && is_new_commerce_offer(b)
+            && product_sku(a) == product_sku(b))
+}
+
 /// Makes a reseller the designated support contact of a subscription.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

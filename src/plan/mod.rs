@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::live::LiveStatus;
 use crate::manifest::model::{Agreement, Billing, BillingCycle, ResellerSpec, TermDuration};
 
-pub use planner::{PlanOptions, plan};
+pub use planner::{PlanOptions, plan, purchases_under_way};
 
 /// Version of the plan JSON; bumped on any incompatible change.
 pub const PLAN_FORMAT_VERSION: u32 = 1;

@@ -17,7 +17,9 @@ use serde_json::{Value as Json, json};
 use crate::diagnostic::Diagnostic;
 use crate::graph::{DependencyGraph, GraphNode};
 use crate::live::{Live, LiveCustomer, LiveReseller, LiveStatus, LiveSubscription, fingerprint};
-use crate::manifest::model::{BillingCycle, DesiredStatus, Kind, is_new_commerce_offer};
+use crate::manifest::model::{
+    BillingCycle, DesiredStatus, Kind, is_new_commerce_offer, same_offer,
+};
 use crate::manifest::source::SourceMap;
 use crate::manifest::{Object, Origin};
 use crate::plan::{
@@ -177,6 +179,36 @@ pub fn plan(
     plan.summary.partly_known = planner.partly_known.len();
     plan.partly_known = planner.partly_known;
     Ok(plan)
+}
+
+/// Purchases of `plan` that an order still provisioning may already be making: a
+/// pending line of the same customer and offer with no friendly name to match.
+pub fn purchases_under_way(plan: &Plan, pending: &[LiveSubscription]) -> Vec<String> {
+    let mut out = Vec::new();
+    for action in &plan.actions {
+        let Operation::CreateSubscription {
+            customer, offer_id, ..
+        } = &action.operation
+        else {
+            continue;
+        };
+        for line in pending.iter().filter(|s| s.friendly_name.trim().is_empty()) {
+            let same_customer = customer
+                .id
+                .as_deref()
+                .is_some_and(|id| id.eq_ignore_ascii_case(&line.customer_id));
+            let maybe_same_offer = line.offer_id.is_empty() || same_offer(&line.offer_id, offer_id);
+            if same_customer && maybe_same_offer {
+                out.push(format!(
+                    "{} ({offer_id}): order {} of customer {}",
+                    action.address,
+                    line.order_id.as_deref().unwrap_or("(no id)"),
+                    line.customer_id
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Re-reads the fingerprint of the live object a precondition names (`None` when it

@@ -445,3 +445,71 @@ fn saved_plans_round_trip_and_other_versions_are_refused() {
         "{error}"
     );
 }
+
+/// The never-buy-twice guard against orders still provisioning.
+mod under_way {
+    use super::*;
+    use crate::plan::{Action, ActionType, ObjectRef, Operation, Plan, purchases_under_way};
+
+    fn purchase(offer: &str) -> Plan {
+        let operation = Operation::CreateSubscription {
+            customer: ObjectRef {
+                address: "Customer/contoso".into(),
+                id: Some("c1".into()),
+            },
+            offer_id: offer.into(),
+            quantity: 1,
+            term_duration: TermDuration::P1M,
+            billing_cycle: BillingCycle::Monthly,
+            auto_renew: true,
+            friendly_name: "Barracuda".into(),
+            partner_id_on_record: None,
+            suspend: false,
+        };
+        let action = Action::new(
+            "Subscription/barracuda".into(),
+            Some("contoso".into()),
+            ActionType::Create,
+            operation,
+        );
+        Plan::new("test".into(), vec![action], Vec::new())
+    }
+
+    fn pending_line(customer: &str, offer: &str, name: &str) -> LiveSubscription {
+        LiveSubscription {
+            id: "pending-order-o1-0".into(),
+            customer_id: customer.into(),
+            offer_id: offer.into(),
+            friendly_name: name.into(),
+            quantity: 1,
+            term_duration: None,
+            billing_cycle: None,
+            auto_renew: None,
+            status: LiveStatus::Pending,
+            partner_id: None,
+            partner_id_unreported: false,
+            support_contact: None,
+            order_id: Some("o1".into()),
+            creation_date: None,
+            cancellation_allowed_until: None,
+        }
+    }
+
+    /// A pending order line without a name, of the customer and offer a plan would
+    /// buy, stops the plan rather than risk buying it twice.
+    #[test]
+    fn an_unnamed_pending_line_of_the_same_purchase_stops_the_plan() {
+        let plan = purchase("DZH318Z0BXWC:0002:DZH318Z0BMRV");
+        let unnamed = pending_line("C1", "DZH318Z0BXWC:0002", "");
+        assert_eq!(purchases_under_way(&plan, &[unnamed]).len(), 1);
+        // Named lines are matched by name instead; other customers and offers are
+        // not this purchase.
+        for other in [
+            pending_line("c1", "DZH318Z0BXWC:0002:DZH318Z0BMRV", "Barracuda"),
+            pending_line("c2", "DZH318Z0BXWC:0002:DZH318Z0BMRV", ""),
+            pending_line("c1", "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM", ""),
+        ] {
+            assert!(purchases_under_way(&plan, &[other]).is_empty());
+        }
+    }
+}

@@ -24,7 +24,7 @@ use super::wire::{
 use crate::backend::{BackendError, Outcome};
 use crate::ids::random_guid;
 use crate::live::LiveStatus;
-use crate::manifest::model::{Agreement, Billing, ResellerSpec, is_new_commerce_offer};
+use crate::manifest::model::{Agreement, Billing, ResellerSpec, is_new_commerce_offer, same_offer};
 use crate::plan::{ObjectRef, Operation, SubscriptionPatch};
 use crate::time;
 
@@ -345,8 +345,7 @@ impl PartnerCenterClient {
         order_id: &str,
         line: &BoughtLine,
     ) -> Result<Option<String>, BackendError> {
-        let started = Instant::now();
-        let mut wait = self.tuning.poll_initial;
+        let mut backoff = self.backoff();
         let path = format!("/customers/{customer_id}/orders/{order_id}");
         loop {
             let order: Order = self
@@ -364,15 +363,13 @@ impl PartnerCenterClient {
             if self.line_unfulfilled(&path, &order, line).await {
                 return Ok(None);
             }
-            if started.elapsed().saturating_add(wait) > self.provisioning_timeout {
+            if !backoff.wait().await {
                 return Err(BackendError::State(format!(
                     "order {order_id} of customer {customer_id} was placed and is still being provisioned after {} s (its line for {} names no subscription yet); do not buy again: the purchase stays open in the journal and the next apply settles it",
                     self.provisioning_timeout.as_secs(),
                     line.offer_id
                 )));
             }
-            tokio::time::sleep(wait).await;
-            wait = wait.saturating_mul(2).min(self.tuning.poll_cap);
         }
     }
 
@@ -807,6 +804,15 @@ impl PartnerCenterClient {
         )
     }
 
+    fn backoff(&self) -> Backoff {
+        Backoff {
+            started: Instant::now(),
+            next: self.tuning.poll_initial,
+            cap: self.tuning.poll_cap,
+            limit: self.provisioning_timeout,
+        }
+    }
+
     /// Polls the order until `completed`, then the subscription until it is
     /// active, backing off, for at most `provisioning_timeout`: `Ok(false)` when
     /// Partner Center cancelled the order. A timeout names the order so nobody
@@ -817,8 +823,7 @@ impl PartnerCenterClient {
         order_id: &str,
         subscription_id: &str,
     ) -> Result<bool, BackendError> {
-        let started = Instant::now();
-        let mut wait = self.tuning.poll_initial;
+        let mut backoff = self.backoff();
         let mut order_completed = false;
         loop {
             if !order_completed {
@@ -849,14 +854,12 @@ impl PartnerCenterClient {
                     Err(error) => return Err(error),
                 }
             }
-            if started.elapsed().saturating_add(wait) > self.provisioning_timeout {
+            if !backoff.wait().await {
                 return Err(BackendError::State(format!(
                     "order {order_id} of customer {customer_id} was placed but subscription {subscription_id} was not provisioned within {} s; do not buy again: check order {order_id} in Partner Center, then plan again",
                     self.provisioning_timeout.as_secs()
                 )));
             }
-            tokio::time::sleep(wait).await;
-            wait = wait.saturating_mul(2).min(self.tuning.poll_cap);
         }
     }
 
@@ -877,26 +880,43 @@ impl PartnerCenterClient {
         fields: Map<String, Value>,
     ) -> Result<(), BackendError> {
         let path = format!("/customers/{customer_id}/subscriptions/{subscription_id}");
-        let Value::Object(mut subscription) = self.get(&path).await?.body else {
-            return Err(BackendError::State(format!(
+        let subscription = self.read_subscription(&path).await?;
+        self.patch_read(&path, subscription, fields, request_id)
+            .await
+    }
+
+    /// `GET` a subscription as the JSON object a PATCH sends back whole.
+    async fn read_subscription(&self, path: &str) -> Result<Map<String, Value>, BackendError> {
+        match self.get(path).await?.body {
+            Value::Object(subscription) => Ok(subscription),
+            _ => Err(BackendError::State(format!(
                 "GET /v1{path} did not return a subscription object"
-            )));
-        };
+            ))),
+        }
+    }
+
+    /// PATCHes the subscription at `path`, read just before as `subscription`,
+    /// with `fields` set (see [`Self::patch_subscription`]).
+    async fn patch_read(
+        &self,
+        path: &str,
+        mut subscription: Map<String, Value>,
+        fields: Map<String, Value>,
+        request_id: &str,
+    ) -> Result<(), BackendError> {
         for (name, value) in &fields {
             subscription.insert(name.clone(), value.clone());
         }
         let body = Value::Object(subscription);
         let response = self
-            .mutate(Method::PATCH, &path, Some(&body), request_id)
+            .mutate(Method::PATCH, path, Some(&body), request_id)
             .await?;
         if response.status != 202 {
             return Ok(());
         }
-        let watched = accepted_location(&response.headers, &path);
-        let started = Instant::now();
-        let mut wait = self.tuning.poll_initial;
+        let watched = accepted_location(&response.headers, path);
+        let mut backoff = self.backoff();
         loop {
-            tokio::time::sleep(wait).await;
             let current = self.get(&watched).await?.body;
             if fields
                 .iter()
@@ -904,13 +924,12 @@ impl PartnerCenterClient {
             {
                 return Ok(());
             }
-            if started.elapsed().saturating_add(wait) > self.provisioning_timeout {
+            if !backoff.wait().await {
                 return Err(BackendError::State(format!(
                     "PATCH /v1{path} (request id {request_id}) was accepted (202) but the subscription did not show the change within {} s; Partner Center is still processing it: do not change it again now, plan again later",
                     self.provisioning_timeout.as_secs()
                 )));
             }
-            wait = wait.saturating_mul(2).min(self.tuning.poll_cap);
         }
     }
 
@@ -934,24 +953,7 @@ impl PartnerCenterClient {
             )
             .await?;
         }
-        if let Some(cycle) = patch.billing_cycle
-            && is_new_commerce_offer(
-                &self
-                    .subscription_offer(customer_id, subscription_id)
-                    .await?,
-            )
-        {
-            // New commerce: the billing frequency is a field of the subscription
-            // ("Update a subscription by ID"; change-the-billing-cycle.md now says
-            // the order PATCH is for legacy subscriptions only).
-            self.patch_subscription(
-                customer_id,
-                subscription_id,
-                &derive_request_id(request_id, "billing-cycle"),
-                fields([("billingCycle", json!(billing_cycle_str(cycle)))]),
-            )
-            .await?;
-        } else if let Some(cycle) = patch.billing_cycle {
+        if let Some(cycle) = patch.billing_cycle {
             self.change_billing_cycle(
                 customer_id,
                 subscription_id,
@@ -994,24 +996,11 @@ impl PartnerCenterClient {
         Ok(())
     }
 
-    /// The offer id of a subscription (`GET` it).
-    async fn subscription_offer(
-        &self,
-        customer_id: &str,
-        subscription_id: &str,
-    ) -> Result<String, BackendError> {
-        let path = format!("/customers/{customer_id}/subscriptions/{subscription_id}");
-        let subscription: Subscription = self
-            .get(&path)
-            .await?
-            .parse(&format!("response to GET /v1{path}"))?;
-        non_empty(subscription.offer_id).ok_or_else(|| {
-            BackendError::State(format!("GET /v1{path} answered without an offerId"))
-        })
-    }
-
-    /// `PATCH /v1/customers/{c}/orders/{orderId}`: the billing cycle belongs to
-    /// the order (a subscription PATCH refuses it with 2054).
+    /// A billing-cycle change. New commerce: a field of the subscription ("Update a
+    /// subscription by ID"; the current change-the-billing-cycle page says the order
+    /// PATCH is for legacy subscriptions only). Legacy: `PATCH
+    /// /v1/customers/{c}/orders/{orderId}`, the billing cycle belonging to the
+    /// order (a subscription PATCH refuses it with 2054). One read decides which.
     async fn change_billing_cycle(
         &self,
         customer_id: &str,
@@ -1020,10 +1009,23 @@ impl PartnerCenterClient {
         request_id: &str,
     ) -> Result<(), BackendError> {
         let path = format!("/customers/{customer_id}/subscriptions/{subscription_id}");
-        let subscription: Subscription = self
-            .get(&path)
-            .await?
-            .parse(&format!("response to GET /v1{path}"))?;
+        let read = self.read_subscription(&path).await?;
+        let subscription: Subscription =
+            wire::from_value(Value::Object(read.clone()), &path).map_err(BackendError::State)?;
+        if subscription
+            .offer_id
+            .as_deref()
+            .is_some_and(is_new_commerce_offer)
+        {
+            return self
+                .patch_read(
+                    &path,
+                    read,
+                    fields([("billingCycle", json!(cycle))]),
+                    request_id,
+                )
+                .await;
+        }
         let order_id = non_empty(subscription.order_id).ok_or_else(|| {
             BackendError::State(format!(
                 "subscription {subscription_id} has no orderId, so its billing cycle cannot be changed"
@@ -1128,6 +1130,29 @@ fn field_matches(current: Option<&Value>, wanted: &Value) -> bool {
     }
 }
 
+/// The waits between reads of something Partner Center is still doing (an order,
+/// a subscription, an accepted PATCH): `poll_initial`, doubling up to `poll_cap`,
+/// for at most `provisioning_timeout` in all.
+struct Backoff {
+    started: Instant,
+    next: std::time::Duration,
+    cap: std::time::Duration,
+    limit: std::time::Duration,
+}
+
+impl Backoff {
+    /// Waits before the next read; `false` (without waiting) once the next wait
+    /// would end past the limit.
+    async fn wait(&mut self) -> bool {
+        if self.started.elapsed().saturating_add(self.next) > self.limit {
+            return false;
+        }
+        tokio::time::sleep(self.next).await;
+        self.next = self.next.saturating_mul(2).min(self.cap);
+        true
+    }
+}
+
 fn created(id: String) -> Outcome {
     Outcome {
         created_id: Some(id),
@@ -1228,23 +1253,6 @@ impl BoughtLine {
             line: self,
         })
     }
-}
-
-/// Whether an order line's offer is the one bought: equal ignoring case, or for
-/// new commerce the same `PRODUCT:SKU` (the availability may be left out).
-fn same_offer(line_offer: &str, bought: &str) -> bool {
-    if line_offer.eq_ignore_ascii_case(bought) {
-        return true;
-    }
-    let product_sku = |offer: &str| -> Option<String> {
-        let mut parts = offer.split(':');
-        let product = parts.next()?;
-        let sku = parts.next()?;
-        Some(format!("{product}:{sku}").to_ascii_lowercase())
-    };
-    is_new_commerce_offer(line_offer)
-        && is_new_commerce_offer(bought)
-        && product_sku(line_offer) == product_sku(bought)
 }
 
 /// How long Partner Center answers a replayed `MS-RequestId` with the original
