@@ -82,12 +82,10 @@ pub struct ApplyReport {
     pub results: Vec<(String, ActionOutcome)>,
     /// Whether the apply was interrupted before every action could start.
     pub interrupted: bool,
-    /// Ids Partner Center gave the objects this apply created, by address. A
-    /// sandbox reseller's tenant id is known only from here (and `export`).
-    pub created: BTreeMap<String, String>,
-    /// Created resellers whose manifests declare no tenant id: the report names
-    /// the id Partner Center gave them, to pin in the manifest.
-    pub new_tenants: BTreeSet<String>,
+    /// The tenant ids Partner Center gave the resellers this apply created whose
+    /// manifests declare none, by address: known only from here (and `export`),
+    /// the report names them to pin in the manifests.
+    pub new_tenants: BTreeMap<String, String>,
 }
 
 impl ApplyReport {
@@ -134,10 +132,8 @@ impl ApplyReport {
         let mut out = String::new();
         for (address, outcome) in &self.results {
             let line = match outcome {
-                ActionOutcome::Applied => match self.created.get(address) {
-                    // The one id a manifest must learn from the apply: Partner
-                    // Center creates a sandbox reseller's tenant and its id.
-                    Some(id) if self.new_tenants.contains(address) => format!(
+                ActionOutcome::Applied => match self.new_tenants.get(address) {
+                    Some(id) => format!(
                         "  applied  {address} (tenant id {id}; pin it as `spec.tenantId`)\n"
                     ),
                     _ => format!("  applied  {address}\n"),
@@ -356,11 +352,9 @@ impl<'p> Schedule<'p> {
                 .filter(|a| {
                     matches!(&a.operation, Operation::CreateReseller { reseller }
                         if reseller.tenant_id.is_none())
-                        && self.created.contains_key(&a.address)
                 })
-                .map(|a| a.address.clone())
+                .filter_map(|a| Some((a.address.clone(), self.created.get(&a.address)?.clone())))
                 .collect(),
-            created: self.created.into_iter().collect(),
         }
     }
 }
@@ -521,8 +515,8 @@ fn resolve(
         if !tenant_id.is_empty() {
             return Ok(());
         }
-        match created_by.and_then(|address| created.get(address).map(|id| (address, id))) {
-            Some((_, id)) => {
+        match created_by.and_then(|address| created.get(address)) {
+            Some(id) => {
                 id.clone_into(tenant_id);
                 Ok(())
             }

@@ -234,9 +234,8 @@ fn subscription_is_kept(subscription: &Subscription, what: &str) {
             assert!(!live.id.is_empty(), "{what}");
         }
         Ok(SubscriptionRead::UsageBased { .. }) => {
-            assert_eq!(
-                subscription.billing_type(),
-                wire::BillingType::Usage,
+            assert!(
+                subscription.is_usage_based(),
                 "{what}: only a usage-based subscription is left out"
             );
         }
@@ -750,6 +749,16 @@ fn documented_answers_export_plan_and_drift_with_nothing_to_do() {
     requests_are_documented(&replay);
 }
 
+/// A replay server, a work directory, and in it the manifests of the documented
+/// tenant plus `extra` (see [`documented_tenant_manifests`]).
+fn documented_tenant(extra: &str) -> (replay::Replay, tempfile::TempDir, std::path::PathBuf) {
+    let replay = replay::start();
+    let work = tempfile::tempdir().expect("temp dir");
+    let dir = work.path().join("manifests");
+    documented_tenant_manifests(&dir, extra);
+    (replay, work, dir)
+}
+
 /// The manifests of the documented tenant as a user would write them, plus `extra`.
 fn documented_tenant_manifests(dir: &std::path::Path, extra: &str) {
     std::fs::create_dir_all(dir).unwrap();
@@ -813,11 +822,7 @@ spec:
 /// this plan bought it a second time).
 #[test]
 fn a_subscription_served_as_documented_is_never_bought_again() {
-    let replay = replay::start();
-    let work = tempfile::tempdir().expect("temp dir");
-    let dir = work.path().join("manifests");
-    documented_tenant_manifests(
-        &dir,
+    let (replay, work, dir) = documented_tenant(
         r#"---
 apiVersion: cspctl/v1
 kind: Subscription
@@ -862,11 +867,7 @@ spec:
 /// is sent without a body.
 #[test]
 fn a_documented_pending_checkout_is_a_purchase_that_succeeds() {
-    let replay = replay::start();
-    let work = tempfile::tempdir().expect("temp dir");
-    let dir = work.path().join("manifests");
-    documented_tenant_manifests(
-        &dir,
+    let (replay, work, dir) = documented_tenant(
         r#"---
 apiVersion: cspctl/v1
 kind: Subscription
@@ -929,11 +930,7 @@ spec:
 /// what it could not compare.
 #[test]
 fn drift_finds_a_subscription_served_as_documented() {
-    let replay = replay::start();
-    let work = tempfile::tempdir().expect("temp dir");
-    let dir = work.path().join("manifests");
-    documented_tenant_manifests(
-        &dir,
+    let (replay, work, dir) = documented_tenant(
         r#"---
 apiVersion: cspctl/v1
 kind: Subscription

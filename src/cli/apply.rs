@@ -379,10 +379,6 @@ fn summary_event(report: &ApplyReport, exit_code: u8) -> serde_json::Value {
         "message": report.summary_line(),
         // Tenant ids Partner Center gave the sandbox resellers this apply created
         // without a declared one, by address: to pin in their manifests.
-        "newTenants": report
-            .new_tenants
-            .iter()
-            .filter_map(|address| report.created.get(address).map(|id| (address, id)))
-            .collect::<std::collections::BTreeMap<_, _>>(),
+        "newTenants": report.new_tenants,
     })
 }

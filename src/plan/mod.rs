@@ -372,6 +372,23 @@ pub struct PartlyKnown {
     pub note: Option<String>,
 }
 
+impl PartlyKnown {
+    /// The live subscription at `address`, with the fields Partner Center did not
+    /// report and why else it was not compared.
+    pub fn of(address: String, live: &crate::live::LiveSubscription, note: Option<String>) -> Self {
+        PartlyKnown {
+            address,
+            id: live.id.clone(),
+            unknown: live
+                .unknown_fields()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            note,
+        }
+    }
+}
+
 /// Counts of actions.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {

@@ -621,11 +621,11 @@ impl Planner<'_> {
         let reseller = &self.desired.manifests.resellers[i];
         let tenant_id = self.reseller_tenant(i);
         let address = format!("Reseller/{}", reseller.name);
-        let key = match (&reseller.spec.tenant_id, &tenant_id) {
-            (Some(declared), _) => LiveKey::Reseller {
+        let key = match &reseller.spec.tenant_id {
+            Some(declared) => LiveKey::Reseller {
                 tenant_id: declared.to_ascii_lowercase(),
             },
-            (None, _) => LiveKey::ResellerMpn {
+            None => LiveKey::ResellerMpn {
                 mpn_id: reseller.spec.mpn_id.clone(),
             },
         };
@@ -989,25 +989,19 @@ impl Planner<'_> {
             // A purchase still being provisioned: Partner Center refuses changes to
             // it (800081/800082), and its order line may not even name the
             // subscription yet. Nothing to do until it is provisioned.
-            self.partly_known.push(PartlyKnown {
+            self.partly_known.push(PartlyKnown::of(
                 address,
-                id: live.id.clone(),
-                unknown: live.unknown_fields().into_iter().map(str::to_owned).collect(),
-                note: Some(match &live.order_id {
+                live,
+                Some(match &live.order_id {
                     Some(order) => format!("purchase in progress: order {order} is still being provisioned; compared once it is"),
                     None => "purchase in progress: still being provisioned; compared once it is".to_owned(),
                 }),
-            });
+            ));
             return None;
         }
-        let unknown = live.unknown_fields();
-        if !unknown.is_empty() {
-            self.partly_known.push(PartlyKnown {
-                address: address.clone(),
-                id: live.id.clone(),
-                unknown: unknown.into_iter().map(str::to_owned).collect(),
-                note: None,
-            });
+        if !live.unknown_fields().is_empty() {
+            self.partly_known
+                .push(PartlyKnown::of(address.clone(), live, None));
         }
         if let (Some(live_term), Some(term)) = (live.term_duration, spec.term_duration)
             && live_term != term

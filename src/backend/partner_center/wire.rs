@@ -419,17 +419,6 @@ pub fn term_str(term: TermDuration) -> &'static str {
     }
 }
 
-/// How a subscription is billed (`billingType`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BillingType {
-    /// Seats (`license`), the subscriptions cspctl manages.
-    License,
-    /// Consumption (`usage`): an Azure plan or a legacy Azure subscription.
-    Usage,
-    /// `none`, absent, or a value this release does not know.
-    Other,
-}
-
 /// What reading one subscription gives.
 #[derive(Debug, PartialEq)]
 pub enum SubscriptionRead {
@@ -444,12 +433,10 @@ pub enum SubscriptionRead {
 }
 
 impl Subscription {
-    pub fn billing_type(&self) -> BillingType {
-        match self.billing_type.as_deref().map(enum_key).as_deref() {
-            Some("license") => BillingType::License,
-            Some("usage") => BillingType::Usage,
-            _ => BillingType::Other,
-        }
+    /// `billingType: usage`: an Azure plan or a legacy Azure subscription, with no
+    /// seats or term for a manifest to declare.
+    pub fn is_usage_based(&self) -> bool {
+        self.billing_type.as_deref().map(enum_key).as_deref() == Some("usage")
     }
 
     /// The live subscription of `customer_id`.
@@ -465,7 +452,7 @@ impl Subscription {
     /// in every documented answer: it may be unknown too.)
     pub fn to_live(&self, customer_id: &str) -> Result<SubscriptionRead, String> {
         let id = non_empty(self.id.clone()).ok_or("a subscription without `id`")?;
-        if self.billing_type() == BillingType::Usage {
+        if self.is_usage_based() {
             return Ok(SubscriptionRead::UsageBased {
                 id: id.to_ascii_lowercase(),
                 subscription: LiveUsageSubscription {
