@@ -27,7 +27,7 @@ use super::auth::{self, Caller, Credentials};
 use super::clock::{SimClock, format_rfc3339};
 use super::cut::Cut;
 use super::faults::{Buckets, Draw, Faults, Shape};
-use super::input::{fold_enum, parse_body};
+use super::input::{fold_enum, parse_body, parse_value};
 use super::state::{ApiError, ApiResult, CheckoutShape, CustomerFilter, Replay, Reseller, State};
 use crate::ids::splitmix64;
 
@@ -131,6 +131,106 @@ impl Shared {
                 path.display()
             );
         }
+    }
+}
+
+/// A request handed to the simulator in process (cspctl's local backend): no socket,
+/// no bytes, no bearer token (the caller is the provider's App+User identity), and
+/// no injected latency; everything else is what a served request gets: routing, the
+/// rules, the idempotency cache by `MS-RequestId`, the answer-shape variants.
+#[derive(Debug)]
+pub struct DirectRequest<'a> {
+    pub method: Method,
+    /// Path with its query, e.g. `/v1/customers?size=500` or `/_sim/resellers`.
+    pub path: &'a str,
+    /// `MS-RequestId`, `If-Match`, `MS-ContinuationToken`, …
+    pub headers: &'a [(String, String)],
+    pub body: Option<Value>,
+}
+
+/// The simulator's answer to a [`DirectRequest`].
+#[derive(Debug)]
+pub struct DirectReply {
+    pub status: u16,
+    /// Headers beyond the standard ones (`Location` of a 202, `Retry-After`).
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Value>,
+    /// The request changed the state: a log that rebuilds the state by replaying
+    /// requests must keep it (committed changes, cached answers, `/_sim` changes).
+    pub changed_state: bool,
+}
+
+impl Shared {
+    /// Answers `request` in process, under the state lock for its whole duration, so
+    /// callers that log [`DirectReply::changed_state`] requests while still holding
+    /// the answer see them in commit order (see [`Shared::call_direct_then`]).
+    pub fn call_direct(&self, request: DirectRequest<'_>) -> DirectReply {
+        self.call_direct_then(request, |_| {})
+    }
+
+    /// As [`Shared::call_direct`], running `log` on the answer before the state lock
+    /// is released: requests that changed the state reach `log` in the order they
+    /// were committed, which is the order a replay must follow.
+    pub fn call_direct_then(
+        &self,
+        request: DirectRequest<'_>,
+        log: impl FnOnce(&DirectReply),
+    ) -> DirectReply {
+        let (path, query) = request.path.split_once('?').unwrap_or((request.path, ""));
+        let mut headers = HeaderMap::new();
+        for (name, value) in request.headers {
+            if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) {
+                headers.insert(n, v);
+            }
+        }
+        let incoming = Incoming::new(
+            request.method,
+            path,
+            query,
+            headers,
+            RequestBody::Json(request.body),
+        );
+        let mut inner = self.lock();
+        inner.stats.requests += 1;
+        let answered = match incoming.seg(0).as_deref() {
+            Some("v1") => {
+                inner.fault_counter += 1;
+                let n = inner.fault_counter;
+                let now = inner.clock.now();
+                inner.state.settle(now);
+                // Taken out for the call (the operations borrow the rest of `inner`).
+                let faults = std::mem::take(&mut inner.faults);
+                let answered = answer(self, &mut inner, Caller::AppUser, &incoming, n, &faults);
+                inner.faults = faults;
+                answered
+            }
+            Some("_sim") => {
+                let reply = admin_locked(self, &mut inner, &incoming);
+                let changed_state = incoming.mutating() && reply.status < 300;
+                Answered {
+                    reply,
+                    changed_state,
+                }
+            }
+            _ => Answered {
+                reply: Reply::error(&ApiError::new(404, 0, "Resource not found")),
+                changed_state: false,
+            },
+        };
+        *inner.stats.by_status.entry(answered.reply.status).or_insert(0) += 1;
+        let reply = answered.reply;
+        let body = match reply.body {
+            Some(body) if reply.pascal_case => Some(pascal_keys(body)),
+            body => body,
+        };
+        let direct = DirectReply {
+            status: reply.status,
+            headers: reply.headers,
+            body,
+            changed_state: answered.changed_state,
+        };
+        log(&direct);
+        direct
     }
 }
 
@@ -277,7 +377,7 @@ pub async fn handle(
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let (request_id, client_request_id, correlation_id) = {
+    let (request_id, correlation_id) = {
         let mut inner = shared.lock();
         inner.stats.requests += 1;
         // An empty header is no request id (it would make every such request a replay).
@@ -289,27 +389,18 @@ pub async fn handle(
         let correlation = header(&parts.headers, "ms-correlationid")
             .map(str::to_owned)
             .unwrap_or_else(|| inner.runtime_id("sim-correlation-"));
-        (given.clone().unwrap_or(generated), given, correlation)
+        (given.unwrap_or(generated), correlation)
     };
     let reply = match axum::body::to_bytes(body, MAX_BODY).await {
         Err(_) => Reply::error(&ApiError::new(413, 0, "The request body is too large")),
         Ok(bytes) => {
-            let path = parts.uri.path().to_owned();
-            let segments: Vec<String> = path
-                .split('/')
-                .filter(|s| !s.is_empty())
-                .map(|s| percent_decode(s, false))
-                .collect();
-            let query = parse_form(parts.uri.query().unwrap_or(""));
-            let request = Incoming {
-                method: parts.method.clone(),
-                path: path.to_ascii_lowercase(),
-                segments,
-                query,
-                headers: parts.headers.clone(),
-                body: bytes.to_vec(),
-                client_request_id,
-            };
+            let request = Incoming::new(
+                parts.method.clone(),
+                parts.uri.path(),
+                parts.uri.query().unwrap_or(""),
+                parts.headers.clone(),
+                RequestBody::Bytes(bytes.to_vec()),
+            );
             route(&shared, request).await
         }
     };
@@ -375,11 +466,69 @@ struct Incoming {
     segments: Vec<String>,
     query: Vec<(String, String)>,
     headers: HeaderMap,
-    body: Vec<u8>,
+    body: RequestBody,
     client_request_id: Option<String>,
 }
 
+/// A request body: bytes off the wire, or a value handed over in process (no JSON
+/// text is written or read for it).
+enum RequestBody {
+    Bytes(Vec<u8>),
+    Json(Option<Value>),
+}
+
+impl RequestBody {
+    /// The body as text (a token request's form); empty for an in-process value.
+    fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            RequestBody::Bytes(bytes) => String::from_utf8_lossy(bytes),
+            RequestBody::Json(_) => std::borrow::Cow::Borrowed(""),
+        }
+    }
+
+    /// The body as `T`, read as leniently as Partner Center reads it.
+    fn parse<T: serde::de::DeserializeOwned>(&self) -> ApiResult<T> {
+        match self {
+            RequestBody::Bytes(bytes) => parse_body(bytes),
+            RequestBody::Json(None) => parse_body(b""),
+            RequestBody::Json(Some(value)) => parse_value(value.clone()),
+        }
+    }
+
+    /// The body as `T`, exactly as sent (the simulator's own `/_sim` inputs).
+    fn parse_strict<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+        match self {
+            RequestBody::Bytes(bytes) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+            RequestBody::Json(value) => {
+                serde_json::from_value(value.clone().unwrap_or(Value::Null)).map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
 impl Incoming {
+    fn new(method: Method, path: &str, query: &str, headers: HeaderMap, body: RequestBody) -> Self {
+        let segments = path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| percent_decode(s, false))
+            .collect();
+        // An empty header is no request id (it would make every such request a replay).
+        let client_request_id = header(&headers, "ms-requestid")
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned);
+        Incoming {
+            method,
+            path: path.to_ascii_lowercase(),
+            segments,
+            query: parse_form(query),
+            headers,
+            body,
+            client_request_id,
+        }
+    }
+
     fn mutating(&self) -> bool {
         matches!(
             self.method,
@@ -415,7 +564,7 @@ async fn route(shared: &Arc<Shared>, request: Incoming) -> Reply {
             if request.method != Method::POST {
                 return Reply::error(&ApiError::new(405, 0, "Use POST"));
             }
-            let form = parse_form(&String::from_utf8_lossy(&request.body));
+            let form = parse_form(&request.body.text());
             let tenant = tenant.to_owned();
             let mut inner = shared.lock();
             let now = inner.clock.now();
@@ -442,8 +591,6 @@ async fn api(shared: &Arc<Shared>, request: Incoming) -> Reply {
         inner.fault_counter += 1;
         (inner.fault_counter, inner.faults.clone())
     };
-    // One draw per variant and request, from its own stream.
-    let shape = faults.shape(n);
     let latency = faults.latency_ms(n);
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
@@ -454,20 +601,50 @@ async fn api(shared: &Arc<Shared>, request: Incoming) -> Reply {
     let caller =
         match auth::check_bearer(&inner.state, header(&request.headers, "authorization"), now) {
             Ok(caller) => caller,
-            Err(e) => return Reply::error(&e).shaped(shape),
+            // One draw per variant and request, from its own stream.
+            Err(e) => return Reply::error(&e).shaped(faults.shape(n)),
         };
-    if let Some(reply) = throttle(&mut inner, &request, n) {
+    answer(shared, &mut inner, caller, &request, n, &faults).reply
+}
+
+/// What [`answer`] did: the reply, and whether the request changed the state (a
+/// committed change, or an answer cached for its request id), which is what a
+/// write-ahead log must record to rebuild the state by replaying requests.
+struct Answered {
+    reply: Reply,
+    changed_state: bool,
+}
+
+/// Everything after authentication: throttling, injected 5xx, idempotency replay,
+/// the operation, the idempotency cache, persistence and the dropped answer.
+fn answer(
+    shared: &Shared,
+    inner: &mut Inner,
+    caller: Caller,
+    request: &Incoming,
+    n: u64,
+    faults: &Faults,
+) -> Answered {
+    let unchanged = |reply: Reply| Answered {
+        reply,
+        changed_state: false,
+    };
+    let shape = faults.shape(n);
+    let now = inner.clock.now();
+    if let Some(reply) = throttle(inner, request, n) {
         inner.stats.throttled += 1;
-        return reply.shaped(shape);
+        return unchanged(reply.shaped(shape));
     }
     if faults.hits(n, Draw::ServerError, faults.server_error_rate) {
         inner.stats.server_errors += 1;
-        return Reply::error(&ApiError::new(
-            503,
-            0,
-            "The service is temporarily unavailable (simulated fault); retry later",
-        ))
-        .shaped(shape);
+        return unchanged(
+            Reply::error(&ApiError::new(
+                503,
+                0,
+                "The service is temporarily unavailable (simulated fault); retry later",
+            ))
+            .shaped(shape),
+        );
     }
     let request_id = request
         .client_request_id
@@ -487,9 +664,9 @@ async fn api(shared: &Arc<Shared>, request: Incoming) -> Reply {
             pascal_case: cached.pascal_case,
         };
         inner.stats.replayed += 1;
-        return reply;
+        return unchanged(reply);
     }
-    let reply = match dispatch(shared, &mut inner, caller, &request, now, shape) {
+    let reply = match dispatch(shared, inner, caller, request, now, shape) {
         Ok(reply) => reply,
         Err(e) => Reply::error(&e),
     }
@@ -511,8 +688,9 @@ async fn api(shared: &Arc<Shared>, request: Incoming) -> Reply {
         });
     }
     // A cached answer is saved too, so a restarted simulator still replays it.
-    if committed || request_id.is_some() {
-        shared.persist(&mut inner);
+    let changed_state = committed || request_id.is_some();
+    if changed_state {
+        shared.persist(inner);
     }
     if committed && faults.hits(n, Draw::Drop, faults.drop_after_commit_rate) {
         inner.stats.dropped += 1;
@@ -520,9 +698,15 @@ async fn api(shared: &Arc<Shared>, request: Incoming) -> Reply {
         // empty 504 is only what would go out if the switch were missing.
         let mut dropped = Reply::empty(504);
         dropped.drop_connection = true;
-        return dropped;
+        return Answered {
+            reply: dropped,
+            changed_state,
+        };
     }
-    reply
+    Answered {
+        reply,
+        changed_state,
+    }
 }
 
 /// Token buckets per partner and per (partner, customer).
@@ -576,7 +760,7 @@ fn require_app_user(caller: Caller) -> ApiResult<()> {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(request: &Incoming) -> ApiResult<T> {
-    parse_body(&request.body)
+    request.body.parse()
 }
 
 /// Routes a `/v1` request to its operation.
@@ -981,16 +1165,21 @@ struct AdminAdvance {
 }
 
 fn admin(shared: &Shared, request: &Incoming) -> Reply {
-    match admin_inner(shared, request) {
+    let mut inner = shared.lock();
+    admin_locked(shared, &mut inner, request)
+}
+
+/// A `/_sim` request under a lock the caller already holds.
+fn admin_locked(shared: &Shared, inner: &mut Inner, request: &Incoming) -> Reply {
+    match admin_inner(shared, inner, request) {
         Ok(reply) => reply,
         Err(e) => Reply::error(&e),
     }
 }
 
-fn admin_inner(shared: &Shared, request: &Incoming) -> ApiResult<Reply> {
+fn admin_inner(shared: &Shared, inner: &mut Inner, request: &Incoming) -> ApiResult<Reply> {
     let lower = request.route_segments();
     let seg: Vec<&str> = lower.iter().map(String::as_str).collect();
-    let mut inner = shared.lock();
     let now = inner.clock.now();
     inner.state.settle(now);
     let reply = match (request.method.clone(), seg.as_slice()) {
@@ -1051,7 +1240,9 @@ fn admin_inner(shared: &Shared, request: &Incoming) -> ApiResult<Reply> {
             ));
         }
         (Method::PUT, ["faults"]) => {
-            let faults: Faults = serde_json::from_slice(&request.body)
+            let faults: Faults = request
+                .body
+                .parse_strict()
                 .map_err(|e| ApiError::bad_request(3000, format!("invalid faults: {e}")))?;
             faults.check().map_err(|e| ApiError::bad_request(3000, e))?;
             inner.faults = faults;
@@ -1088,7 +1279,7 @@ fn admin_inner(shared: &Shared, request: &Incoming) -> ApiResult<Reply> {
         }
         _ => return Err(ApiError::new(404, 0, "Unknown simulator endpoint")),
     };
-    shared.persist(&mut inner);
+    shared.persist(inner);
     Ok(reply)
 }
 

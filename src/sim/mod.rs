@@ -178,6 +178,32 @@ fn build(config: &SimConfig) -> anyhow::Result<Arc<http::Shared>> {
     Ok(shared)
 }
 
+/// A simulator to call in process ([`http::Shared::call_direct`]): `state` on a
+/// clock frozen at `now` (unix seconds), orders provisioned on the next request (a
+/// frozen clock would never reach a delay), no faults, no state file (the caller
+/// keeps the state durable).
+pub fn in_process(state: State, now: i64) -> http::Shared {
+    http::Shared {
+        settings: http::Settings {
+            // Never asked for: in-process callers present no token.
+            credentials: auth::Credentials {
+                tenant_id: state.partner.tenant_id.clone(),
+                client_id: String::new(),
+                client_secret: String::new(),
+                refresh_token: String::new(),
+            },
+            provisioning_delay_seconds: 0,
+            order_list_lag_seconds: 0,
+            state_path: None,
+        },
+        inner: Mutex::new(http::Inner::new(
+            state,
+            clock::SimClock::new(now, 0, true),
+            Faults::default(),
+        )),
+    }
+}
+
 /// Serves until `shutdown` completes, then writes the state file.
 pub async fn serve(
     config: SimConfig,

@@ -16,6 +16,7 @@
 //! the lock refuses to write: two unlocked writers would lose each other's changes.
 
 pub mod journal;
+pub mod wal;
 pub mod state;
 pub mod tenant;
 

@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 use super::credentials::{APP_USER_HINT, Credentials, Secret};
 use super::throttle::{Scope, Throttle, ThrottleTuning};
+use super::transport::{InProcessRequest, InProcessServer, Transport};
 use super::wire::{self, ApiFault, TokenError, TokenResponse};
 use crate::backend::{BackendError, RetryNotice, report_retry};
 use crate::ids::{random_guid, random_u64};
@@ -240,7 +241,7 @@ pub struct HttpClient {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    transport: Transport,
     endpoint: String,
     authority: String,
     credentials: Credentials,
@@ -309,6 +310,8 @@ enum Attempt {
     Done(Response),
     /// A transport failure (connection, timeout): retried.
     Transport(String),
+    /// An in-process server that can no longer keep its state: not retried.
+    Fatal(BackendError),
     Status {
         status: u16,
         headers: HeaderMap,
@@ -339,10 +342,48 @@ impl HttpClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| BackendError::State(format!("cannot build the HTTP client: {e}")))?;
+        Ok(HttpClient::with_transport(
+            Transport::Http(http),
+            endpoint,
+            authority,
+            credentials,
+            policy,
+            throttle,
+        ))
+    }
+
+    /// A client whose requests go to `server` in this process (the local backend).
+    /// No token is fetched: the server serves the provider itself, whose
+    /// `credentials` name it (tenant id) and hold no secret.
+    pub fn in_process(
+        server: Arc<dyn InProcessServer>,
+        describe_as: &str,
+        credentials: Credentials,
+        policy: RetryPolicy,
+        throttle: ThrottleTuning,
+    ) -> HttpClient {
+        HttpClient::with_transport(
+            Transport::InProcess(server),
+            describe_as.to_owned(),
+            String::new(),
+            credentials,
+            policy,
+            throttle,
+        )
+    }
+
+    fn with_transport(
+        transport: Transport,
+        endpoint: String,
+        authority: String,
+        credentials: Credentials,
+        policy: RetryPolicy,
+        throttle: ThrottleTuning,
+    ) -> HttpClient {
         let refresh = credentials.refresh_token.clone();
-        Ok(HttpClient {
+        HttpClient {
             inner: Arc::new(Inner {
-                http,
+                transport,
                 endpoint,
                 authority,
                 credentials,
@@ -354,7 +395,12 @@ impl HttpClient {
                 throttle: Throttle::new(throttle),
                 counters: Counters::default(),
             }),
-        })
+        }
+    }
+
+    /// Whether requests go to a server in this process.
+    pub fn is_in_process(&self) -> bool {
+        matches!(self.inner.transport, Transport::InProcess(_))
     }
 
     pub fn endpoint(&self) -> &str {
@@ -381,6 +427,10 @@ impl HttpClient {
     /// 30 s of expiry. `stale` is a token the API refused (401): it is replaced,
     /// unless another task already did so, in which case the new one is used.
     async fn token(&self, stale: Option<&Secret>) -> Result<Secret, BackendError> {
+        if matches!(self.inner.transport, Transport::InProcess(_)) {
+            // The in-process server trusts its caller; no token exists to leak.
+            return Ok(Secret::new(String::new()));
+        }
         let mut state = self.inner.token.lock().await;
         if let Some((token, expires)) = &state.access {
             let refused = stale.is_some_and(|s| s == token);
@@ -419,12 +469,15 @@ impl HttpClient {
             }
             None => form.push(("grant_type", "client_credentials")),
         }
+        let Transport::Http(http) = &self.inner.transport else {
+            return Err(BackendError::State(format!(
+                "{described}: no token is needed in process; this is a bug in cspctl"
+            )));
+        };
         let policy = &self.inner.policy;
         let mut attempt = 1;
         loop {
-            let result = self
-                .inner
-                .http
+            let result = http
                 .post(&url)
                 .header("Accept", "application/json")
                 .form(&form)
@@ -519,6 +572,7 @@ impl HttpClient {
             self.observe(&scope, sent_at, &outcome);
             let (wait, last_error) = match outcome {
                 Attempt::Done(response) => return Ok(response),
+                Attempt::Fatal(error) => return Err(error),
                 Attempt::Transport(message) => (policy.backoff(attempt), message),
                 Attempt::Status {
                     status,
@@ -598,7 +652,7 @@ impl HttpClient {
     fn observe(&self, scope: &Scope, sent_at: Instant, outcome: &Attempt) {
         let counters = &self.inner.counters;
         match outcome {
-            Attempt::Transport(_) => {}
+            Attempt::Transport(_) | Attempt::Fatal(_) => {}
             Attempt::Status { status: 429, .. } => {
                 counters.throttled.fetch_add(1, Ordering::Relaxed);
             }
@@ -614,10 +668,14 @@ impl HttpClient {
         token: &Secret,
         correlation_id: &str,
     ) -> Attempt {
+        let http = match &self.inner.transport {
+            Transport::Http(http) => http,
+            Transport::InProcess(server) => {
+                return self.attempt_in_process(server.as_ref(), request, correlation_id).await;
+            }
+        };
         let url = format!("{}/v1{}", self.inner.endpoint, request.path);
-        let mut builder = self
-            .inner
-            .http
+        let mut builder = http
             .request(request.method.clone(), &url)
             .bearer_auth(token.expose())
             .header("Accept", "application/json")
@@ -693,6 +751,60 @@ impl HttpClient {
         } else {
             Attempt::Status {
                 status: status.as_u16(),
+                headers,
+                body,
+            }
+        }
+    }
+
+    /// [`HttpClient::attempt`] in process: the same headers (but no token), the body
+    /// as a value, the answer read as the HTTP path reads it (keys normalized, error
+    /// bodies classified by status).
+    async fn attempt_in_process(
+        &self,
+        server: &dyn InProcessServer,
+        request: &Request<'_>,
+        correlation_id: &str,
+    ) -> Attempt {
+        let path = format!("/v1{}", request.path);
+        let mut headers = vec![
+            ("MS-Contract-Version".to_owned(), CONTRACT_VERSION.to_owned()),
+            ("MS-RequestId".to_owned(), request.request_id.to_owned()),
+            ("MS-CorrelationId".to_owned(), correlation_id.to_owned()),
+        ];
+        headers.extend(request.headers.iter().cloned());
+        self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let answer = server
+            .call(InProcessRequest {
+                method: request.method.clone(),
+                path: &path,
+                headers,
+                body: request.body.cloned(),
+            })
+            .await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(error) => return Attempt::Fatal(error),
+        };
+        let mut headers = HeaderMap::new();
+        for (name, value) in answer.headers {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(&value),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+        let body = answer.body.map(wire::normalize_keys).unwrap_or(Value::Null);
+        if (200..300).contains(&answer.status) {
+            Attempt::Done(Response {
+                status: answer.status,
+                headers,
+                body,
+            })
+        } else {
+            Attempt::Status {
+                status: answer.status,
                 headers,
                 body,
             }

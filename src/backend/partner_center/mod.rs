@@ -6,6 +6,7 @@
 //! - [`wire`]: Partner Center's JSON (lenient reading, request bodies), no I/O;
 //! - [`http`]: tokens, headers, retries and error mapping;
 //! - [`throttle`]: client-side pacing per partner and per customer, adapted to 429s;
+//! - [`transport`]: HTTP, or a server in this process (the local backend);
 //! - `read`: the live snapshot; `execute`: plan operations.
 //!
 //! [`PartnerCenterClient`] is the async core: cheap to clone and shareable
@@ -20,6 +21,7 @@ pub mod ids;
 pub mod journal;
 mod read;
 pub mod throttle;
+pub mod transport;
 pub mod wire;
 
 #[cfg(test)]
@@ -35,6 +37,7 @@ use self::http::{HttpClient, check_url};
 pub use self::http::{RequestStats, RetryPolicy};
 use self::journal::PurchaseJournal;
 pub use self::throttle::ThrottleTuning;
+use self::transport::InProcessServer;
 use super::{Backend, BackendError, Outcome};
 use crate::apply::{Executor, OperationFuture};
 use crate::live::Live;
@@ -144,14 +147,50 @@ impl PartnerCenterClient {
         })
     }
 
+    /// A client of a Partner Center served in this process (the local backend): the
+    /// same operations, retries, request ids and purchase journal as over HTTP, with
+    /// no token and no sockets. `describe_as` is what [`PartnerCenterClient::describe`]
+    /// says; `credentials` name the provider and hold no secret.
+    pub fn in_process(
+        server: Arc<dyn InProcessServer>,
+        describe_as: &str,
+        credentials: Credentials,
+        sandbox: bool,
+        tuning: Tuning,
+    ) -> Self {
+        let http = HttpClient::in_process(
+            server,
+            describe_as,
+            credentials,
+            tuning.retry.clone(),
+            tuning.throttle,
+        );
+        PartnerCenterClient {
+            http,
+            sandbox,
+            read_concurrency: 1,
+            // A frozen clock provisions an order on the next request, so a purchase
+            // that is still not provisioned after this long never will be.
+            provisioning_timeout: Duration::from_secs(60),
+            tuning,
+            mca_template: Arc::new(OnceCell::new()),
+            provider_profile: Arc::new(OnceCell::new()),
+            journal: None,
+        }
+    }
+
     /// Journals every purchase in `journal` before sending it, stamped `now`.
     pub fn with_journal(mut self, journal: PurchaseJournal, now: String) -> Self {
         self.journal = Some(Arc::new(JournalHandle { journal, now }));
         self
     }
 
-    /// `partner-center:<endpoint>#<tenantId>`, plus ` (sandbox)`.
+    /// `partner-center:<endpoint>#<tenantId>`, plus ` (sandbox)`; in process, what
+    /// the server was described as.
     pub fn describe(&self) -> String {
+        if self.http.is_in_process() {
+            return self.http.endpoint().to_owned();
+        }
         format!(
             "partner-center:{}#{}{}",
             self.http.endpoint(),
@@ -194,20 +233,27 @@ impl PartnerCenterBackend {
         PartnerCenterBackend::with_tuning(config, Tuning::default())
     }
 
+    /// A backend driving `client` on a runtime of its own with `threads` workers.
+    pub fn from_client(
+        client: PartnerCenterClient,
+        threads: usize,
+    ) -> Result<PartnerCenterBackend, BackendError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("cspctl-pc")
+            .enable_all()
+            .build()
+            .map_err(|e| BackendError::State(format!("cannot start the async runtime: {e}")))?;
+        Ok(PartnerCenterBackend { client, runtime })
+    }
+
     /// As [`PartnerCenterBackend::new`], with explicit timings.
     pub fn with_tuning(
         config: PartnerCenterConfig,
         tuning: Tuning,
     ) -> Result<PartnerCenterBackend, BackendError> {
         let threads = config.read_concurrency.clamp(1, 4);
-        let client = PartnerCenterClient::with_tuning(config, tuning)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name("cspctl-pc")
-            .enable_all()
-            .build()
-            .map_err(|e| BackendError::State(format!("cannot start the async runtime: {e}")))?;
-        Ok(PartnerCenterBackend { client, runtime })
+        PartnerCenterBackend::from_client(PartnerCenterClient::with_tuning(config, tuning)?, threads)
     }
 }
 
