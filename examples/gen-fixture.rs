@@ -12,15 +12,16 @@
 //! subscriptions (new-commerce and legacy offers) and their support contacts as a
 //! multi-document YAML file; then `OUT/state.json`. The same seed gives the same bytes.
 //!
-//! The state is made the way cspctl itself would make it, through the library: the
+//! The state is made the way cspctl itself makes it, through the library: the
 //! manifests are loaded and validated (so a fixture that would not pass `cspctl
-//! validate` is an error here), planned against an empty tenant, and every ready
-//! action executed by the local tenant with a fixed clock; the reseller relationships
-//! the plan leaves to a person are accepted as `cspctl local accept-relationship`
-//! would, and the plan is made and executed again. A third plan must then be empty.
-//! Only after that is drift applied directly to the tenant: `--drift` percent of the
-//! subscriptions get a changed quantity, a flipped autoRenew, are removed (so they are
-//! planned as purchases again) or gain an unmanaged sibling subscription.
+//! validate` is an error here), planned against an empty local tenant, and applied
+//! as `cspctl apply` does (the local backend, its Partner Center client, the
+//! executor, a fixed clock); the reseller relationships the plan leaves to a person
+//! are accepted as `cspctl local accept-relationship` would, and the plan is made and
+//! applied again. A third plan must then be empty. Only after that is drift applied
+//! directly to the simulated tenant: `--drift` percent of the subscriptions get a
+//! changed quantity, a flipped autoRenew, are removed (so they are planned as
+//! purchases again) or gain an unmanaged sibling subscription.
 //!
 //! Randomness is a splitmix64 generator seeded by `--seed`; nothing else (no clock,
 //! no hash-map order) reaches the output. Performance is not measured here: see
@@ -32,14 +33,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use cspctl::backend::local::{Tenant, state};
+use cspctl::apply::{ApplyControl, Silent, execute_plan};
+use cspctl::backend::Backend;
+use cspctl::backend::local::{LocalBackend, state};
 use cspctl::diagnostic::{Diagnostic, DiagnosticFormat, render_diagnostics};
-use cspctl::live::{LiveStatus, LiveSubscription};
+use cspctl::live::Live;
 use cspctl::manifest::files::read_manifest_files;
 use cspctl::manifest::load::{SchemaValidators, load_manifests};
-use cspctl::manifest::model::{BillingCycle, TermDuration};
 use cspctl::manifest::source::SourceMap;
-use cspctl::plan::{ActionStatus, ObjectRef, Operation, Plan, PlanOptions};
+use cspctl::plan::{Plan, PlanOptions};
+use cspctl::sim::state::{Cycle, State, Status, Term};
 use cspctl::validate::Desired;
 
 /// The local tenant's clock for every executed operation, so states are reproducible.
@@ -175,20 +178,25 @@ fn run(settings: &Settings) -> Result<String, String> {
         sandbox_reseller_limit: None,
         declared_reseller_tenants: true,
     };
-    let mut tenant = Tenant::default();
+    let mut backend = LocalBackend::open(
+        state_path.clone(),
+        NOW.to_owned(),
+        Some(std::time::Duration::from_secs(10)),
+    )
+    .map_err(|e| e.to_string())?;
     let mut executed = 0;
     for pass in 1..=2 {
-        let plan = make_plan(&desired, &sources, &tenant, &options)?;
-        executed += execute_ready(&plan, &mut tenant)?;
+        let plan = make_plan(&desired, &sources, &read(&mut backend)?, &options)?;
+        executed += apply(&plan, &backend)?;
         progress(
             started,
             &format!("pass {pass}: {} actions planned", plan.actions.len()),
         );
         if pass == 1 {
-            model.accept_relationships(&mut tenant)?;
+            model.accept_relationships(&mut backend)?;
         }
     }
-    let check = make_plan(&desired, &sources, &tenant, &options)?;
+    let check = make_plan(&desired, &sources, &read(&mut backend)?, &options)?;
     if check.has_changes() || !check.unmanaged.is_empty() {
         return Err(format!(
             "the state did not converge after {executed} executed actions: {} (and {} unmanaged object(s))",
@@ -197,9 +205,14 @@ fn run(settings: &Settings) -> Result<String, String> {
         ));
     }
     progress(started, &format!("converged after {executed} actions"));
+    backend.finish().map_err(|e| e.to_string())?;
 
-    let drift = apply_drift(&mut tenant, settings.drift_percent, &mut rng);
-    state::write(&state_path, &tenant).map_err(|e| e.to_string())?;
+    let drift = backend.tenant().with_state_mut(|tenant| {
+        let drift = apply_drift(tenant, settings.drift_percent, &mut rng);
+        state::write(&state_path, tenant).map(|()| drift)
+    });
+    let drift = drift.map_err(|e| e.to_string())?;
+    drop(backend);
     let state_bytes = std::fs::metadata(&state_path).map_or(0, |m| m.len());
     Ok(format!(
         "gen-fixture: {} files, {} documents ({} resellers, {} customers, {} subscriptions, {} support contacts), {} bytes of YAML in {}; state {} bytes; drift {} ({} quantity, {} autoRenew, {} removed, {} unmanaged); seed {}",
@@ -276,13 +289,17 @@ fn load(manifests: &Path) -> Result<(SourceMap, Desired), String> {
     }
 }
 
+fn read(backend: &mut LocalBackend) -> Result<Live, String> {
+    backend.read_live().map_err(|e| e.to_string())
+}
+
 fn make_plan(
     desired: &Desired,
     sources: &SourceMap,
-    tenant: &Tenant,
+    live: &Live,
     options: &PlanOptions,
 ) -> Result<Plan, String> {
-    cspctl::plan::plan(desired, sources, &tenant.live(), options).map_err(|problems| {
+    cspctl::plan::plan(desired, sources, live, options).map_err(|problems| {
         format!(
             "planning failed:\n{}",
             render_diagnostics(&problems, sources, DiagnosticFormat::Human, false)
@@ -293,59 +310,32 @@ fn make_plan(
 // ---------------------------------------------------------------------------------
 // Execution
 
-/// Executes the ready actions of `plan` in plan order, filling in the ids of objects
-/// created earlier in the run, as `cspctl apply` does (minus the journal and the state
-/// file, written once at the end); returns how many ran. Manual actions, and those
-/// blocked behind them, wait for the next pass.
-fn execute_ready(plan: &Plan, tenant: &mut Tenant) -> Result<usize, String> {
-    let mut created: HashMap<String, String> = HashMap::new();
-    let mut executed = 0;
-    for action in &plan.actions {
-        if action.status != ActionStatus::Ready {
-            continue;
-        }
-        let operation = fill_ids(&action.operation, &created)?;
-        let outcome = tenant
-            .execute(&operation, NOW)
-            .map_err(|e| format!("{}: {e}", action.address))?;
-        if let Some(id) = outcome.created_id {
-            created.insert(action.address.clone(), id);
-        }
-        executed += 1;
-    }
-    Ok(executed)
-}
-
-/// Fills in the ids of objects created earlier in the run (`apply`'s own resolver is
-/// private to it).
-fn fill_ids(operation: &Operation, created: &HashMap<String, String>) -> Result<Operation, String> {
-    let fill = |reference: &mut ObjectRef| -> Result<(), String> {
-        if reference.id.is_none() {
-            let id = created.get(&reference.address).ok_or_else(|| {
-                format!("{} was not created by an earlier action", reference.address)
-            })?;
-            reference.id = Some(id.clone());
-        }
-        Ok(())
+/// Applies `plan` as `cspctl apply` does (manual actions, and those blocked behind
+/// them, wait for the next pass); returns how many actions were applied. Request
+/// ids are counted, not random, so the state is reproducible.
+fn apply(plan: &Plan, backend: &LocalBackend) -> Result<usize, String> {
+    let mut counter = 0u64;
+    let mut new_request_id = || {
+        counter += 1;
+        format!("00000000-0000-4000-8000-{counter:012x}")
     };
-    let mut operation = operation.clone();
-    match &mut operation {
-        Operation::UpdateCustomer { customer, .. }
-        | Operation::CreateSubscription { customer, .. }
-        | Operation::UpdateSubscription { customer, .. }
-        | Operation::ResetSupportContact { customer, .. } => fill(customer)?,
-        Operation::SetSupportContact {
-            customer,
-            subscription,
-            ..
-        } => {
-            fill(customer)?;
-            fill(subscription)?;
-        }
-        Operation::CreateReseller { .. } | Operation::CreateCustomer { .. } | Operation::Manual => {
-        }
+    let (_interrupt, interrupts) = tokio::sync::mpsc::unbounded_channel();
+    let control = ApplyControl {
+        parallelism: 8,
+        new_request_id: &mut new_request_id,
+        observer: &mut Silent,
+        interrupts,
+    };
+    let report = backend.block_on(execute_plan(plan, backend.executor(), control));
+    if report.failed() > 0 {
+        let (address, outcome) = report
+            .results
+            .iter()
+            .find(|(_, outcome)| matches!(outcome, cspctl::apply::ActionOutcome::Failed(_)))
+            .ok_or("a failed action is not in the report")?;
+        return Err(format!("{address}: {outcome:?}"));
     }
-    Ok(operation)
+    Ok(report.applied())
 }
 
 // ---------------------------------------------------------------------------------
@@ -368,78 +358,72 @@ impl Drift {
 /// Changes `percent` of the subscriptions directly in the tenant, as if someone had
 /// used Partner Center by hand: 40% quantity changes, 25% autoRenew flips, 20%
 /// removals and 15% unmanaged subscriptions added next to them.
-fn apply_drift(tenant: &mut Tenant, percent: f64, rng: &mut Rng) -> Drift {
-    let mut ids: Vec<String> = tenant.subscriptions.keys().cloned().collect();
+fn apply_drift(tenant: &mut State, percent: f64, rng: &mut Rng) -> Drift {
+    let mut picks: Vec<usize> = (0..tenant.subscriptions.len()).collect();
     // Rounded, not truncated: 1% of 150 subscriptions is 2 changes, not 1.
-    let count = ((ids.len() as f64) * percent / 100.0).round() as usize;
-    let count = count.min(ids.len());
+    let count = ((picks.len() as f64) * percent / 100.0).round() as usize;
+    let count = count.min(picks.len());
     // A partial Fisher–Yates shuffle picks `count` distinct subscriptions.
     for i in 0..count {
-        let j = i + rng.below(ids.len() - i);
-        ids.swap(i, j);
+        let j = i + rng.below(picks.len() - i);
+        picks.swap(i, j);
     }
     let mut drift = Drift::default();
-    for id in &ids[..count] {
+    let mut removed = Vec::new();
+    for &index in &picks[..count] {
         let roll = rng.below(100);
+        let subscription = &mut tenant.subscriptions[index];
         if roll < 40 {
-            let Some(subscription) = tenant.subscriptions.get_mut(id) else {
-                continue;
-            };
             let quantity = subscription.quantity;
             subscription.quantity = if quantity > 1 && rng.below(2) == 0 {
-                quantity - 1 - rng.below((quantity - 1).min(5) as usize) as u32
+                quantity - 1 - rng.below((quantity - 1).min(5) as usize) as i64
             } else {
-                quantity + 1 + rng.below(10) as u32
+                quantity + 1 + rng.below(10) as i64
             };
             drift.quantity += 1;
         } else if roll < 65 {
-            if let Some(subscription) = tenant.subscriptions.get_mut(id) {
-                subscription.auto_renew = subscription.auto_renew.map(|on| !on);
-                drift.auto_renew += 1;
-            }
+            subscription.auto_renew_enabled = !subscription.auto_renew_enabled;
+            drift.auto_renew += 1;
         } else if roll < 85 {
-            if let Some(subscription) = tenant.subscriptions.remove(id) {
-                if let Some(order_id) = &subscription.order_id {
-                    tenant.orders.remove(order_id);
-                }
-                drift.removed += 1;
-            }
+            removed.push(index);
+            drift.removed += 1;
         } else {
-            let Some(customer_id) = tenant.subscriptions.get(id).map(|s| s.customer_id.clone())
-            else {
-                continue;
-            };
+            let customer_id = subscription.customer_id.clone();
             let offer = rng.pick_ref(OFFERS);
-            let new_id = loop {
-                let candidate = rng.guid();
-                if !tenant.subscriptions.contains_key(&candidate) {
-                    break candidate;
-                }
-            };
             drift.unmanaged += 1;
-            tenant.subscriptions.insert(
-                new_id.clone(),
-                LiveSubscription {
-                    id: new_id,
-                    customer_id,
-                    offer_id: offer.id.to_owned(),
-                    // Unique per customer: no manifest's friendly name looks like this.
-                    friendly_name: format!("Unmanaged trial {}", drift.unmanaged),
-                    quantity: 1 + rng.below(25) as u32,
-                    term_duration: Some(TermDuration::P1M),
-                    billing_cycle: Some(BillingCycle::Monthly),
-                    auto_renew: Some(true),
-                    status: LiveStatus::Active,
-                    partner_id: None,
-                    partner_id_unreported: false,
-                    support_contact: None,
-                    order_id: None,
-                    creation_date: Some("2025-12-01T09:00:00Z".to_owned()),
-                    cancellation_allowed_until: None,
-                },
-            );
+            let new_id = rng.guid();
+            let quantity = 1 + rng.below(25) as i64;
+            tenant.subscriptions.push(cspctl::sim::state::Subscription {
+                id: new_id,
+                customer_id,
+                order_id: String::new(),
+                offer_id: offer.id.to_owned(),
+                // Unique per customer: no manifest's friendly name looks like this.
+                friendly_name: format!("Unmanaged trial {}", drift.unmanaged),
+                quantity,
+                term: Term::P1M,
+                billing_cycle: Cycle::Monthly,
+                status: Status::Active,
+                auto_renew_enabled: true,
+                partner_id: String::new(),
+                // 2025-12-01T09:00:00Z
+                created_at: 1_764_579_600,
+                version: 1,
+                support_contact: None,
+                pending_change: None,
+            });
         }
     }
+    // Removed as someone deleting it by hand would: with its order, so nothing
+    // remembers it (removals last: they shift the indexes picked above).
+    removed.sort_unstable();
+    for index in removed.into_iter().rev() {
+        let subscription = tenant.subscriptions.remove(index);
+        tenant
+            .orders
+            .retain(|order| order.id != subscription.order_id);
+    }
+    tenant.reindex();
     drift
 }
 
@@ -605,18 +589,12 @@ impl Model {
 
     /// What each customer's admin does with the plan's relationship requests:
     /// `cspctl local accept-relationship`, in process.
-    fn accept_relationships(&self, tenant: &mut Tenant) -> Result<(), String> {
-        let ids_by_domain: HashMap<String, String> = tenant
-            .customers
-            .values()
-            .map(|c| (c.domain.clone(), c.id.clone()))
-            .collect();
+    fn accept_relationships(&self, backend: &mut LocalBackend) -> Result<(), String> {
         for customer in self.customers.iter().filter(|c| c.resellers.len() > 1) {
-            let id = ids_by_domain
-                .get(&customer.domain)
-                .ok_or_else(|| format!("customer {} was not created", customer.name))?;
             for &r in &customer.resellers[1..] {
-                tenant.accept_relationship(id, &self.resellers[r].tenant_id)?;
+                backend
+                    .accept_relationship(&customer.domain, &self.resellers[r].tenant_id)
+                    .map_err(|e| e.to_string())?;
             }
         }
         Ok(())

@@ -72,7 +72,7 @@ fn apply_annotates_failures_skips_and_successes_on_their_manifest_lines() {
     // Failures first, then what was skipped, then what was applied, then the summary.
     assert!(
         lines[0].starts_with(
-            "::error file=manifests/second/resellers.yaml,line=6,col=9,title=cspctl apply%3A Reseller/renamed::failed: POST /v1/sandboxIndirectReseller: HTTP 409"
+            "::error file=manifests/second/resellers.yaml,line=6,col=9,title=cspctl apply%3A Reseller/renamed::failed: POST /_sim/resellers: HTTP 409"
         ),
         "{lines:#?}"
     );

@@ -5,6 +5,7 @@
 //! enforce the rules of the system it stands for: the local tenant answers a
 //! request that breaks a Partner Center rule with Partner Center's error code.
 
+pub mod group_commit;
 pub mod local;
 pub mod partner_center;
 

@@ -3,7 +3,7 @@
 //! the chosen backend for reading (plan) or for changing (apply).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -159,11 +159,13 @@ impl BackendChoice {
     ) -> anyhow::Result<(Live, PlanOptions, PendingReader)> {
         match self {
             BackendChoice::Local(path) => {
-                let mut live = LocalBackend::read_live(path, &settings.now)?;
-                if let Some(scope) = scope {
-                    scope.restrict(&mut live);
-                }
-                Ok((live, local_plan_options(path), PendingReader::None))
+                let backend = LocalBackend::open(path.clone(), settings.now.clone(), None)?;
+                let live = backend.block_on(backend.client().read_live_scoped(scope))?;
+                Ok((
+                    live,
+                    local_plan_options(path),
+                    PendingReader::Local(Box::new(backend)),
+                ))
             }
             BackendChoice::PartnerCenter(config, journal) => {
                 let open = read_open(journal)?;
@@ -192,11 +194,11 @@ impl BackendChoice {
     pub fn open(&self, settings: &Settings, lock_timeout: Duration) -> anyhow::Result<Opened> {
         Ok(match self {
             BackendChoice::Local(path) => Opened::Local(
-                Arc::new(Mutex::new(LocalBackend::open(
+                Box::new(LocalBackend::open(
                     path.clone(),
                     settings.now.clone(),
                     Some(lock_timeout),
-                )?)),
+                )?),
                 local_plan_options(path),
             ),
             BackendChoice::PartnerCenter(config, journal) => {
@@ -219,8 +221,7 @@ impl BackendChoice {
 /// What `plan` keeps of the backend after reading: the means to read orders still
 /// provisioning, when the plan buys something.
 pub enum PendingReader {
-    /// Every purchase is listed at once (the local tenant).
-    None,
+    Local(Box<LocalBackend>),
     PartnerCenter(Box<PartnerCenterBackend>),
 }
 
@@ -230,7 +231,9 @@ impl PendingReader {
         customers: &[String],
     ) -> Result<Vec<LiveSubscription>, BackendError> {
         match self {
-            PendingReader::None => Ok(Vec::new()),
+            PendingReader::Local(backend) => {
+                backend.block_on(backend.client().pending_purchases(customers))
+            }
             PendingReader::PartnerCenter(backend) => {
                 backend.block_on(backend.client().pending_purchases(customers))
             }
@@ -277,7 +280,7 @@ fn local_plan_options(state: &Path) -> PlanOptions {
 
 /// A backend opened for apply, with the planning options that fit it.
 pub enum Opened {
-    Local(Arc<Mutex<LocalBackend>>, PlanOptions),
+    Local(Box<LocalBackend>, PlanOptions),
     PartnerCenter {
         backend: Box<PartnerCenterBackend>,
         options: PlanOptions,
@@ -304,7 +307,9 @@ impl Opened {
         customers: &[String],
     ) -> Result<Vec<LiveSubscription>, BackendError> {
         match self {
-            Opened::Local(..) => Ok(Vec::new()),
+            Opened::Local(backend, _) => {
+                backend.block_on(backend.client().pending_purchases(customers))
+            }
             Opened::PartnerCenter { backend, .. } => {
                 backend.block_on(backend.client().pending_purchases(customers))
             }
@@ -313,16 +318,15 @@ impl Opened {
 
     pub fn read_live(&mut self) -> Result<Live, BackendError> {
         match self {
-            Opened::Local(backend, _) => lock_local(backend)?.read_live(),
+            Opened::Local(backend, _) => backend.read_live(),
             Opened::PartnerCenter { backend, .. } => backend.read_live(),
         }
     }
 
-    /// Settles the purchases an interrupted apply left open (Partner Center; the
-    /// local tenant's journal is replayed when it is opened). One line each.
+    /// Settles the purchases an interrupted apply left open. One line each.
     pub fn settle(&mut self) -> Result<Vec<String>, BackendError> {
         match self {
-            Opened::Local(..) => Ok(Vec::new()),
+            Opened::Local(backend, _) => backend.block_on(backend.client().settle()),
             Opened::PartnerCenter { backend, .. } => backend.block_on(backend.client().settle()),
         }
     }
@@ -337,21 +341,13 @@ impl Opened {
         observer: &mut dyn ApplyObserver,
     ) -> Result<ApplyReport, BackendError> {
         match self {
-            Opened::Local(backend, _) => {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| {
-                        BackendError::State(format!("cannot start the async runtime: {e}"))
-                    })?;
-                Ok(runtime.block_on(run_interruptibly(
-                    plan,
-                    Arc::clone(backend),
-                    parallelism,
-                    new_request_id,
-                    observer,
-                )))
-            }
+            Opened::Local(backend, _) => Ok(backend.block_on(run_interruptibly(
+                plan,
+                backend.executor(),
+                parallelism,
+                new_request_id,
+                observer,
+            ))),
             Opened::PartnerCenter { backend, .. } => {
                 let client = Arc::new(backend.client().clone());
                 Ok(backend.block_on(run_interruptibly(
@@ -370,23 +366,10 @@ impl Opened {
     /// is settled.
     pub fn finish(&mut self) -> Result<(), BackendError> {
         match self {
-            Opened::Local(backend, _) => lock_local(backend)?.finish(),
+            Opened::Local(backend, _) => backend.finish(),
             Opened::PartnerCenter { backend, .. } => backend.client().compact_journal(),
         }
     }
-}
-
-fn lock_local(
-    backend: &Mutex<LocalBackend>,
-) -> Result<std::sync::MutexGuard<'_, LocalBackend>, BackendError> {
-    // A poisoned lock means an operation panicked half-way: the in-memory tenant
-    // may be inconsistent, so it is not written; the journal keeps every operation
-    // that completed, and the next open replays it.
-    backend.lock().map_err(|_| {
-        BackendError::State(
-            "an operation on the local state panicked; the state file was not rewritten (its journal keeps every completed operation)".to_owned(),
-        )
-    })
 }
 
 /// Executes `plan` with SIGINT and SIGTERM forwarded as interruptions.

@@ -38,6 +38,7 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitCode> {
                 Some(Duration::from_secs(DEFAULT_LOCK_TIMEOUT_SECONDS)),
             )?;
             backend.accept_relationship(&customer, &reseller)?;
+            backend.finish()?;
             eprintln!(
                 "Customer {customer} accepted the relationship request of reseller {reseller}."
             );

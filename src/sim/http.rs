@@ -179,7 +179,10 @@ impl Shared {
         let (path, query) = request.path.split_once('?').unwrap_or((request.path, ""));
         let mut headers = HeaderMap::new();
         for (name, value) in request.headers {
-            if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::try_from(name.as_str()),
+                HeaderValue::from_str(value),
+            ) {
                 headers.insert(n, v);
             }
         }
@@ -217,7 +220,11 @@ impl Shared {
                 changed_state: false,
             },
         };
-        *inner.stats.by_status.entry(answered.reply.status).or_insert(0) += 1;
+        *inner
+            .stats
+            .by_status
+            .entry(answered.reply.status)
+            .or_insert(0) += 1;
         let reply = answered.reply;
         let body = match reply.body {
             Some(body) if reply.pascal_case => Some(pascal_keys(body)),
@@ -500,7 +507,8 @@ impl RequestBody {
         match self {
             RequestBody::Bytes(bytes) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
             RequestBody::Json(value) => {
-                serde_json::from_value(value.clone().unwrap_or(Value::Null)).map_err(|e| e.to_string())
+                serde_json::from_value(value.clone().unwrap_or(Value::Null))
+                    .map_err(|e| e.to_string())
             }
         }
     }

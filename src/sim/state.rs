@@ -8,6 +8,16 @@
 //! must never call: two independent readings of the documentation catch each other's
 //! mistakes. Where the documentation is silent the choice is listed under "Choices"
 //! in `docs/simulator.md` and marked "choice" here.
+//!
+//! The state is also the data model of cspctl's local backend, so a tenant of tens of
+//! thousands of customers must stay fast: the serialized vectors are the truth, and
+//! an [`Index`] beside them (never serialized, rebuilt on first use after loading or
+//! after a removal) answers every lookup by id, every per-customer list and every
+//! "what is due" question of [`State::settle`] without scanning the tenant.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -405,8 +415,8 @@ pub struct CartLine {
     pub error: Option<(u32, String)>,
 }
 
-/// A cart; `checkout` holds the first checkout's result (status, body) so a second
-/// checkout returns it unchanged.
+/// A cart; `checkout` records the first checkout so a second checkout returns the
+/// same answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cart {
@@ -416,7 +426,31 @@ pub struct Cart {
     pub modified_at: i64,
     pub line_items: Vec<CartLine>,
     #[serde(default)]
-    pub checkout: Option<Value>,
+    pub checkout: Option<CheckoutRecord>,
+}
+
+/// What a cart keeps of its first checkout.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CheckoutRecord {
+    /// The orders it created: the answer is rebuilt from them and the cart's lines
+    /// (an answer kept whole would carry every order twice in memory and in the
+    /// state file).
+    Orders(CheckoutOrders),
+    /// The whole answer, as files written before [`CheckoutOrders`] hold it (and as
+    /// a cart keeps it once one of its orders changed, see [`State::patch_order`]).
+    Answer(Value),
+}
+
+/// The orders a checkout created, enough to answer it again byte for byte.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CheckoutOrders {
+    /// In the answer's order (reversed line order in the `split-checkout` shape).
+    pub order_ids: Vec<String>,
+    /// Answered in the `pending-checkout` shape.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 /// An issued access token.
@@ -463,6 +497,11 @@ fn default_reseller_limit() -> Option<usize> {
 #[serde(rename_all = "camelCase")]
 pub struct State {
     pub format_version: u32,
+    /// How many times cspctl's local backend has written this state file; its
+    /// journal applies to one revision only (`backend/local/journal.rs`). Zero in a
+    /// file the simulator wrote.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub revision: u64,
     pub partner: Partner,
     pub sandbox: bool,
     pub id_seed: u64,
@@ -494,6 +533,248 @@ pub struct State {
     /// files written before it was persisted.
     #[serde(default)]
     pub idempotency: Vec<Replay>,
+    /// Derived from the vectors above; code outside this module that changes them
+    /// directly must call [`State::reindex`].
+    #[serde(skip)]
+    index: LazyIndex,
+}
+
+// ---- index ---------------------------------------------------------------------------
+
+/// A hasher for keys that are already hashes ([`key_hash`]).
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed here; anything else still hashes deterministically.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+/// The hash of some strings, ASCII case folded: ids compare case-insensitively.
+fn key_hash(parts: &[&str]) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    let mut buffer = [0_u8; 64];
+    for part in parts {
+        for chunk in part.as_bytes().chunks(buffer.len()) {
+            let folded = &mut buffer[..chunk.len()];
+            folded.copy_from_slice(chunk);
+            folded.make_ascii_lowercase();
+            hasher.write(folded);
+        }
+        // A separator no UTF-8 text contains, so ("ab", "c") and ("a", "bc") differ.
+        hasher.write_u8(0xff);
+    }
+    hasher.finish()
+}
+
+/// The first position of each key in a vector, by the key's hash: a hash holds a
+/// single position, so a lookup checks the item it finds and, in the rare case it is
+/// another key with the same hash (or a duplicate id the lookup's extra condition
+/// rejects), falls back to a scan. Keys are never missed: an item whose key hashes
+/// to no position does not exist.
+#[derive(Clone, Default)]
+struct FirstByKey(HashMap<u64, usize, BuildHasherDefault<Prehashed>>);
+
+impl FirstByKey {
+    /// Records `position` (positions are added in increasing order).
+    fn add(&mut self, key: &[&str], position: usize) {
+        self.0.entry(key_hash(key)).or_insert(position);
+    }
+
+    /// The first item with `key` that `matches` (which must imply the key is equal,
+    /// case-insensitively).
+    fn find<T>(&self, items: &[T], key: &[&str], matches: impl Fn(&T) -> bool) -> Option<usize> {
+        let position = *self.0.get(&key_hash(key))?;
+        match items.get(position) {
+            Some(item) if matches(item) => Some(position),
+            _ => items.iter().position(matches),
+        }
+    }
+}
+
+/// Lookups over the state's vectors. Positions are indexes into them; anything that
+/// removes from a vector (rare: sandbox deletions, a tenant becoming a customer)
+/// drops the whole index, which is rebuilt on next use.
+#[derive(Clone, Default)]
+struct Index {
+    customers: FirstByKey,
+    customer_domains: FirstByKey,
+    tenants: FirstByKey,
+    tenant_domains: FirstByKey,
+    resellers: FirstByKey,
+    reseller_mpns: FirstByKey,
+    reseller_domains: FirstByKey,
+    carts: FirstByKey,
+    orders: FirstByKey,
+    subscriptions: FirstByKey,
+    /// Per customer position: its orders' positions, in creation order.
+    orders_of_customer: Vec<Vec<usize>>,
+    /// Per customer position: its subscriptions' positions, in creation order.
+    subscriptions_of_customer: Vec<Vec<usize>>,
+    /// Per order position: its subscriptions' positions.
+    subscriptions_of_order: Vec<Vec<usize>>,
+    /// The cart whose [`CheckoutOrders`] names an order, by order id.
+    checkout_of_order: FirstByKey,
+    /// Orders not completed yet, by `(ready_at, position)`.
+    unsettled: BTreeSet<(i64, usize)>,
+    /// Subscriptions with an accepted change, by `(apply_at, position)`.
+    pending_changes: BTreeSet<(i64, usize)>,
+    /// Cached answers by `(request id, method, path)`.
+    replays: FirstByKey,
+    /// The `at` of the oldest cached answer.
+    oldest_replay: Option<i64>,
+    /// How many access tokens [`Index::earliest_token_expiry`] was computed over
+    /// (tokens are added outside this module, by the token endpoint).
+    tokens_seen: usize,
+    earliest_token_expiry: Option<i64>,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Derived data: what it holds is the state itself, printed beside it.
+        f.write_str("Index { .. }")
+    }
+}
+
+impl Index {
+    fn build(state: &State) -> Index {
+        let mut index = Index::default();
+        for (position, reseller) in state.resellers.iter().enumerate() {
+            index.add_reseller(reseller, position);
+        }
+        for (position, tenant) in state.tenants.iter().enumerate() {
+            index.add_tenant(tenant, position);
+        }
+        for (position, customer) in state.customers.iter().enumerate() {
+            index.add_customer(customer, position);
+        }
+        for (position, cart) in state.carts.iter().enumerate() {
+            index.add_cart(cart, position);
+        }
+        for (position, order) in state.orders.iter().enumerate() {
+            let owner = index.owner(&state.customers, &order.customer_id);
+            index.add_order(order, position, owner);
+        }
+        for (position, sub) in state.subscriptions.iter().enumerate() {
+            let owner = index.owner(&state.customers, &sub.customer_id);
+            let order = index
+                .orders
+                .find(&state.orders, &[&sub.order_id], |o| o.id == sub.order_id);
+            index.add_subscription(sub, position, owner, order);
+        }
+        index.rebuild_replays(&state.idempotency);
+        index
+    }
+
+    /// The position of the customer whose id is exactly `customer_id` (what
+    /// orders and subscriptions store).
+    fn owner(&self, customers: &[Customer], customer_id: &str) -> Option<usize> {
+        self.customers
+            .find(customers, &[customer_id], |c| c.id == customer_id)
+    }
+
+    fn add_reseller(&mut self, reseller: &Reseller, position: usize) {
+        self.resellers.add(&[&reseller.tenant_id], position);
+        self.reseller_mpns.add(&[&reseller.mpn_id], position);
+        if let Some(domain) = &reseller.domain {
+            self.reseller_domains.add(&[domain], position);
+        }
+    }
+
+    fn add_tenant(&mut self, tenant: &Tenant, position: usize) {
+        self.tenants.add(&[&tenant.id], position);
+        self.tenant_domains.add(&[&tenant.domain], position);
+    }
+
+    fn add_customer(&mut self, customer: &Customer, position: usize) {
+        self.customers.add(&[&customer.id], position);
+        self.customer_domains.add(&[&customer.domain], position);
+        self.orders_of_customer.push(Vec::new());
+        self.subscriptions_of_customer.push(Vec::new());
+    }
+
+    fn add_cart(&mut self, cart: &Cart, position: usize) {
+        self.carts.add(&[&cart.id], position);
+        if let Some(CheckoutRecord::Orders(record)) = &cart.checkout {
+            for order_id in &record.order_ids {
+                self.checkout_of_order.add(&[order_id], position);
+            }
+        }
+    }
+
+    fn add_order(&mut self, order: &Order, position: usize, owner: Option<usize>) {
+        self.orders.add(&[&order.id], position);
+        if let Some(list) = owner.and_then(|c| self.orders_of_customer.get_mut(c)) {
+            list.push(position);
+        }
+        self.subscriptions_of_order.push(Vec::new());
+        if !order.completed {
+            self.unsettled.insert((order.ready_at, position));
+        }
+    }
+
+    fn add_subscription(
+        &mut self,
+        sub: &Subscription,
+        position: usize,
+        owner: Option<usize>,
+        order: Option<usize>,
+    ) {
+        self.subscriptions.add(&[&sub.id], position);
+        if let Some(list) = owner.and_then(|c| self.subscriptions_of_customer.get_mut(c)) {
+            list.push(position);
+        }
+        if let Some(list) = order.and_then(|o| self.subscriptions_of_order.get_mut(o)) {
+            list.push(position);
+        }
+        if let Some(change) = &sub.pending_change {
+            self.pending_changes.insert((change.apply_at, position));
+        }
+    }
+
+    fn add_replay(&mut self, replay: &Replay, position: usize) {
+        self.replays.add(
+            &[&replay.request_id, &replay.method, &replay.path],
+            position,
+        );
+        self.oldest_replay = Some(self.oldest_replay.map_or(replay.at, |t| t.min(replay.at)));
+    }
+
+    fn rebuild_replays(&mut self, replays: &[Replay]) {
+        self.replays = FirstByKey::default();
+        self.oldest_replay = None;
+        for (position, replay) in replays.iter().enumerate() {
+            self.add_replay(replay, position);
+        }
+    }
+}
+
+/// The index, built on first use: a state fresh from serde has none, and every
+/// path to a state (a file, a seed, a clone) then works without a step to remember.
+#[derive(Clone, Debug, Default)]
+struct LazyIndex(OnceLock<Index>);
+
+impl PartialEq for LazyIndex {
+    /// Derived data: two states with the same vectors are equal.
+    fn eq(&self, _: &LazyIndex) -> bool {
+        true
+    }
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 fn eq_id(a: &str, b: &str) -> bool {
@@ -710,6 +991,7 @@ impl State {
     pub fn new(partner: Partner, sandbox: bool, id_seed: u64) -> State {
         State {
             format_version: 1,
+            revision: 0,
             partner,
             sandbox,
             id_seed,
@@ -725,6 +1007,36 @@ impl State {
             access_tokens: Vec::new(),
             refresh_tokens: Vec::new(),
             idempotency: Vec::new(),
+            index: LazyIndex::default(),
+        }
+    }
+
+    /// A state read from a state file's bytes, its index built at once (a state
+    /// deserialized otherwise builds it on first use).
+    pub fn from_json_slice(bytes: &[u8]) -> serde_json::Result<State> {
+        let state: State = serde_json::from_slice(bytes)?;
+        state.index();
+        Ok(state)
+    }
+
+    /// Drops the index, to be rebuilt from the vectors on next use: after a removal
+    /// (positions shift), or after code outside this module changed the vectors.
+    pub fn reindex(&mut self) {
+        self.index = LazyIndex::default();
+    }
+
+    fn index(&self) -> &Index {
+        self.index.0.get_or_init(|| Index::build(self))
+    }
+
+    /// The index, to update beside a change to the vectors.
+    fn index_mut(&mut self) -> &mut Index {
+        if self.index.0.get().is_none() {
+            self.index = LazyIndex(OnceLock::from(Index::build(self)));
+        }
+        match self.index.0.get_mut() {
+            Some(index) => index,
+            None => unreachable!("the index was set just above"),
         }
     }
 
@@ -747,70 +1059,186 @@ impl State {
     }
 
     /// Completes orders whose provisioning delay has passed; their pending
-    /// subscriptions become active. Called before every request.
+    /// subscriptions become active. Applies accepted changes that are due, and drops
+    /// expired access tokens. Called before every request, so it only looks at what
+    /// is due (the index keeps orders and changes by time).
     pub fn settle(&mut self, now: i64) {
-        for order in self
-            .orders
-            .iter_mut()
-            .filter(|o| !o.completed && o.ready_at <= now)
+        self.index_mut();
+        let Some(index) = self.index.0.get_mut() else {
+            return;
+        };
+        while let Some(&(ready_at, position)) = index.unsettled.first()
+            && ready_at <= now
         {
+            index.unsettled.pop_first();
+            let Some(order) = self.orders.get_mut(position) else {
+                continue;
+            };
             order.completed = true;
-            for sub in self
-                .subscriptions
-                .iter_mut()
-                .filter(|s| s.order_id == order.id && s.status == Status::Pending)
+            for &si in index
+                .subscriptions_of_order
+                .get(position)
+                .into_iter()
+                .flatten()
             {
-                sub.status = Status::Active;
-                sub.version += 1;
+                if let Some(sub) = self.subscriptions.get_mut(si)
+                    && sub.order_id == order.id
+                    && sub.status == Status::Pending
+                {
+                    sub.status = Status::Active;
+                    sub.version += 1;
+                }
             }
         }
-        for sub in &mut self.subscriptions {
-            if sub
-                .pending_change
-                .as_ref()
-                .is_some_and(|c| c.apply_at <= now)
+        while let Some(&(apply_at, position)) = index.pending_changes.first()
+            && apply_at <= now
+        {
+            index.pending_changes.pop_first();
+            if let Some(sub) = self.subscriptions.get_mut(position)
                 && let Some(change) = sub.pending_change.take()
             {
                 Self::apply_change(sub, &change);
             }
         }
-        self.access_tokens.retain(|t| t.expires_at > now);
+        // Tokens are added by the token endpoint, outside this module: a new count
+        // means the earliest expiry must be looked at again.
+        if index.tokens_seen != self.access_tokens.len() {
+            index.earliest_token_expiry = self.access_tokens.iter().map(|t| t.expires_at).min();
+            index.tokens_seen = self.access_tokens.len();
+        }
+        if index.earliest_token_expiry.is_some_and(|t| t <= now) {
+            self.access_tokens.retain(|t| t.expires_at > now);
+            index.earliest_token_expiry = self.access_tokens.iter().map(|t| t.expires_at).min();
+            index.tokens_seen = self.access_tokens.len();
+        }
     }
 
     // ---- resellers and tenants -------------------------------------------------
 
     pub fn reseller_by_tenant(&self, tenant_id: &str) -> Option<&Reseller> {
-        self.resellers
-            .iter()
-            .find(|r| eq_id(&r.tenant_id, tenant_id))
+        let position = self
+            .index()
+            .resellers
+            .find(&self.resellers, &[tenant_id], |r| {
+                eq_id(&r.tenant_id, tenant_id)
+            })?;
+        self.resellers.get(position)
     }
 
     pub fn reseller_by_mpn(&self, mpn_id: &str) -> Option<&Reseller> {
-        self.resellers.iter().find(|r| r.mpn_id == mpn_id.trim())
+        let mpn_id = mpn_id.trim();
+        let position = self
+            .index()
+            .reseller_mpns
+            .find(&self.resellers, &[mpn_id], |r| r.mpn_id == mpn_id)?;
+        self.resellers.get(position)
+    }
+
+    /// The sandbox-created reseller whose tenant has `domain`.
+    fn reseller_by_domain(&self, domain: &str) -> Option<&Reseller> {
+        let position = self
+            .index()
+            .reseller_domains
+            .find(&self.resellers, &[domain], |r| {
+                r.domain
+                    .as_deref()
+                    .is_some_and(|d| d.eq_ignore_ascii_case(domain))
+            })?;
+        self.resellers.get(position)
+    }
+
+    /// The position of the first customer with this id (any case).
+    fn customer_by_id(&self, id: &str) -> Option<usize> {
+        self.index()
+            .customers
+            .find(&self.customers, &[id], |c| eq_id(&c.id, id))
+    }
+
+    /// The position of the first customer with this domain (any case).
+    fn customer_by_domain(&self, domain: &str) -> Option<usize> {
+        self.index()
+            .customer_domains
+            .find(&self.customers, &[domain], |c| {
+                c.domain.eq_ignore_ascii_case(domain)
+            })
+    }
+
+    /// The position of the first non-customer tenant with this id (any case).
+    fn tenant_by_id(&self, id: &str) -> Option<usize> {
+        self.index()
+            .tenants
+            .find(&self.tenants, &[id], |t| eq_id(&t.id, id))
+    }
+
+    /// The position of the first non-customer tenant with this domain (any case).
+    fn tenant_by_domain(&self, domain: &str) -> Option<usize> {
+        self.index()
+            .tenant_domains
+            .find(&self.tenants, &[domain], |t| {
+                t.domain.eq_ignore_ascii_case(domain)
+            })
     }
 
     fn tenant_id_taken(&self, id: &str) -> bool {
         eq_id(id, &self.partner.tenant_id)
             || self.reseller_by_tenant(id).is_some()
-            || self.tenants.iter().any(|t| eq_id(&t.id, id))
-            || self.customers.iter().any(|c| eq_id(&c.id, id))
+            || self.tenant_by_id(id).is_some()
+            || self.customer_by_id(id).is_some()
     }
 
     /// Whether a domain is taken by a customer, a known tenant or a sandbox-created
     /// reseller.
     pub fn domain_taken(&self, domain: &str) -> bool {
-        self.customers
-            .iter()
-            .any(|c| c.domain.eq_ignore_ascii_case(domain))
-            || self
-                .tenants
-                .iter()
-                .any(|t| t.domain.eq_ignore_ascii_case(domain))
-            || self
-                .resellers
-                .iter()
-                .filter_map(|r| r.domain.as_deref())
-                .any(|d| d.eq_ignore_ascii_case(domain))
+        self.customer_by_domain(domain).is_some()
+            || self.tenant_by_domain(domain).is_some()
+            || self.reseller_by_domain(domain).is_some()
+    }
+
+    /// Appends a reseller, keeping the index.
+    fn push_reseller(&mut self, reseller: Reseller) {
+        let position = self.resellers.len();
+        self.index_mut().add_reseller(&reseller, position);
+        self.resellers.push(reseller);
+    }
+
+    /// Appends a non-customer tenant, keeping the index.
+    fn push_tenant(&mut self, tenant: Tenant) {
+        let position = self.tenants.len();
+        self.index_mut().add_tenant(&tenant, position);
+        self.tenants.push(tenant);
+    }
+
+    /// Appends a customer, keeping the index; returns its position.
+    fn push_customer(&mut self, customer: Customer) -> usize {
+        let position = self.customers.len();
+        self.index_mut().add_customer(&customer, position);
+        self.customers.push(customer);
+        position
+    }
+
+    /// Appends a cart, keeping the index.
+    fn push_cart(&mut self, cart: Cart) {
+        let position = self.carts.len();
+        self.index_mut().add_cart(&cart, position);
+        self.carts.push(cart);
+    }
+
+    /// Appends an order of the customer at `owner`, keeping the index; returns its
+    /// position.
+    fn push_order(&mut self, order: Order, owner: usize) -> usize {
+        let position = self.orders.len();
+        self.index_mut().add_order(&order, position, Some(owner));
+        self.orders.push(order);
+        position
+    }
+
+    /// Appends a subscription of the customer at `owner`, bought by the order at
+    /// `order`, keeping the index.
+    fn push_subscription(&mut self, sub: Subscription, owner: usize, order: usize) {
+        let position = self.subscriptions.len();
+        self.index_mut()
+            .add_subscription(&sub, position, Some(owner), Some(order));
+        self.subscriptions.push(sub);
     }
 
     /// Records a reseller relationship (admin endpoint, seed); tenant id and MPN id
@@ -849,7 +1277,7 @@ impl State {
                 format!("MPN id '{}' is already in use", reseller.mpn_id),
             ));
         }
-        self.resellers.push(reseller.clone());
+        self.push_reseller(reseller.clone());
         Ok(reseller)
     }
 
@@ -889,7 +1317,7 @@ impl State {
             domain: domain.to_owned(),
             company_name: company_name.to_owned(),
         };
-        self.tenants.push(tenant.clone());
+        self.push_tenant(tenant.clone());
         Ok(tenant)
     }
 
@@ -930,10 +1358,10 @@ impl State {
 
     /// Index of a customer; a known non-customer tenant is 403/20002.
     pub fn customer_index(&self, id: &str) -> ApiResult<usize> {
-        if let Some(i) = self.customers.iter().position(|c| eq_id(&c.id, id)) {
+        if let Some(i) = self.customer_by_id(id) {
             return Ok(i);
         }
-        if self.tenants.iter().any(|t| eq_id(&t.id, id)) {
+        if self.tenant_by_id(id).is_some() {
             return Err(ApiError::new(
                 403,
                 20002,
@@ -1061,7 +1489,7 @@ impl State {
             relationship_removed: false,
         };
         let mut body = self.customer_json(&customer);
-        self.customers.push(customer);
+        self.push_customer(customer);
         if let Value::Object(map) = &mut body {
             map.insert(
                 "userCredentials".to_owned(),
@@ -1261,17 +1689,19 @@ impl State {
                     .clone(),
             ),
         };
-        let matches = |id: &str, domain: &str| {
-            eq_id(id, id_or_domain) || domain.eq_ignore_ascii_case(id_or_domain)
-        };
-        let index = match self
-            .customers
-            .iter()
-            .position(|c| matches(&c.id, &c.domain))
-        {
+        // The first customer (then tenant) matching by id or by domain.
+        let first = |a: Option<usize>, b: Option<usize>| a.into_iter().chain(b).min();
+        let customer = first(
+            self.customer_by_id(id_or_domain),
+            self.customer_by_domain(id_or_domain),
+        );
+        let index = match customer {
             Some(i) => i,
             None => {
-                let Some(t) = self.tenants.iter().position(|t| matches(&t.id, &t.domain)) else {
+                let Some(t) = first(
+                    self.tenant_by_id(id_or_domain),
+                    self.tenant_by_domain(id_or_domain),
+                ) else {
                     return Err(ApiError::new(
                         404,
                         60003,
@@ -1279,8 +1709,10 @@ impl State {
                     ));
                 };
                 let tenant = self.tenants.remove(t);
+                // Tenant positions shifted.
+                self.reindex();
                 let billing_profile_id = self.new_guid();
-                self.customers.push(Customer {
+                self.push_customer(Customer {
                     id: tenant.id,
                     domain: tenant.domain,
                     company_name: tenant.company_name.clone(),
@@ -1296,8 +1728,7 @@ impl State {
                     agreements: Vec::new(),
                     created_at: now,
                     relationship_removed: false,
-                });
-                self.customers.len() - 1
+                })
             }
         };
         let c = &mut self.customers[index];
@@ -1315,11 +1746,22 @@ impl State {
         Ok(self.customer_json(&self.customers[index]))
     }
 
-    /// Whether a customer has subscriptions that are active or still provisioning.
-    fn has_active_subscriptions(&self, customer_id: &str) -> bool {
-        self.subscriptions.iter().any(|s| {
-            s.customer_id == customer_id && matches!(s.status, Status::Active | Status::Pending)
-        })
+    /// The subscriptions of the customer at `customer` (a position), in creation
+    /// order.
+    fn subscriptions_of(&self, customer: usize) -> impl Iterator<Item = &Subscription> {
+        self.index()
+            .subscriptions_of_customer
+            .get(customer)
+            .into_iter()
+            .flatten()
+            .filter_map(|&si| self.subscriptions.get(si))
+    }
+
+    /// Whether the customer at `customer` (a position) has subscriptions that are
+    /// active or still provisioning.
+    fn has_active_subscriptions(&self, customer: usize) -> bool {
+        self.subscriptions_of(customer)
+            .any(|s| matches!(s.status, Status::Active | Status::Pending))
     }
 
     fn active_subscriptions_error(what: &str) -> ApiError {
@@ -1334,7 +1776,10 @@ impl State {
     /// with 403/20002 (choice; reads keep working). Unknown customers pass: the
     /// operation itself answers for them.
     pub fn require_relationship(&self, customer_id: &str) -> ApiResult<()> {
-        let Some(c) = self.customers.iter().find(|c| eq_id(&c.id, customer_id)) else {
+        let Some(c) = self
+            .customer_by_id(customer_id)
+            .and_then(|i| self.customers.get(i))
+        else {
             return Ok(());
         };
         if c.relationship_removed {
@@ -1371,7 +1816,7 @@ impl State {
             }
         }
         if !self.customers[i].relationship_removed {
-            if self.has_active_subscriptions(&self.customers[i].id) {
+            if self.has_active_subscriptions(i) {
                 return Err(Self::active_subscriptions_error("The customer"));
             }
             self.customers[i].relationship_removed = true;
@@ -1394,6 +1839,8 @@ impl State {
         self.carts.retain(|c| c.customer_id != removed.id);
         self.orders.retain(|o| o.customer_id != removed.id);
         self.subscriptions.retain(|s| s.customer_id != removed.id);
+        // Positions shifted.
+        self.reindex();
         Ok(())
     }
 
@@ -1410,10 +1857,11 @@ impl State {
                 "Deleting indirect resellers is only allowed in the integration sandbox",
             ));
         }
+        let wanted = tenant_id.trim();
         let Some(i) = self
+            .index()
             .resellers
-            .iter()
-            .position(|r| eq_id(&r.tenant_id, tenant_id.trim()))
+            .find(&self.resellers, &[wanted], |r| eq_id(&r.tenant_id, wanted))
         else {
             return Err(ApiError::new(
                 404,
@@ -1425,8 +1873,9 @@ impl State {
         let busy = self
             .customers
             .iter()
-            .filter(|c| c.reseller_ids.iter().any(|r| eq_id(r, &reseller.tenant_id)))
-            .any(|c| self.has_active_subscriptions(&c.id))
+            .enumerate()
+            .filter(|(_, c)| c.reseller_ids.iter().any(|r| eq_id(r, &reseller.tenant_id)))
+            .any(|(position, _)| self.has_active_subscriptions(position))
             || self.subscriptions.iter().any(|s| {
                 s.partner_id == reseller.mpn_id
                     && matches!(s.status, Status::Active | Status::Pending)
@@ -1437,6 +1886,8 @@ impl State {
             ));
         }
         self.resellers.remove(i);
+        // Reseller positions shifted.
+        self.reindex();
         for c in &mut self.customers {
             c.reseller_ids.retain(|r| !eq_id(r, &reseller.tenant_id));
             if c.associated_partner_id
@@ -1574,11 +2025,7 @@ impl State {
         }
         let mpn_id = text(&input.mpn_id);
         let domain = format!("{}.onmicrosoft.com", prefix.to_ascii_lowercase());
-        if let Some(existing) = self.resellers.iter().find(|r| {
-            r.domain
-                .as_deref()
-                .is_some_and(|d| d.eq_ignore_ascii_case(&domain))
-        }) {
+        if let Some(existing) = self.reseller_by_domain(&domain) {
             return match &existing.sandbox_answer {
                 Some(answer) if existing.mpn_id == mpn_id => Ok(answer.clone()),
                 _ => Err(ApiError::new(
@@ -1653,10 +2100,27 @@ impl State {
 
     // ---- idempotency -------------------------------------------------------------
 
-    /// Drops cached answers older than 24 simulated hours.
+    /// Drops cached answers older than 24 simulated hours (nothing to do, and
+    /// nothing scanned, until the oldest one is that old).
     pub fn expire_replays(&mut self, now: i64) {
-        self.idempotency
-            .retain(|e| now.saturating_sub(e.at) < IDEMPOTENCY_SECONDS);
+        let expired = |at: i64| now.saturating_sub(at) >= IDEMPOTENCY_SECONDS;
+        if !self.index().oldest_replay.is_some_and(expired) {
+            return;
+        }
+        self.idempotency.retain(|e| !expired(e.at));
+        self.index_mut();
+        if let Some(index) = self.index.0.get_mut() {
+            index.rebuild_replays(&self.idempotency);
+        }
+    }
+
+    /// Drops every cached answer: for a caller that knows no request will be sent
+    /// again (cspctl's local backend once every purchase is settled).
+    pub fn forget_replays(&mut self) {
+        self.idempotency.clear();
+        if let Some(index) = self.index.0.get_mut() {
+            index.rebuild_replays(&self.idempotency);
+        }
     }
 
     /// The cached answer to `(request id, method, lowercased path)`, if still valid.
@@ -1668,13 +2132,19 @@ impl State {
         now: i64,
     ) -> Option<&Replay> {
         self.expire_replays(now);
-        self.idempotency
-            .iter()
-            .find(|e| e.request_id == request_id && e.method == method && e.path == path)
+        let position =
+            self.index()
+                .replays
+                .find(&self.idempotency, &[request_id, method, path], |e| {
+                    e.request_id == request_id && e.method == method && e.path == path
+                })?;
+        self.idempotency.get(position)
     }
 
     /// Records an answer for later replays (the caller checked there is none).
     pub fn remember(&mut self, replay: Replay) {
+        let position = self.idempotency.len();
+        self.index_mut().add_replay(&replay, position);
         self.idempotency.push(replay);
     }
 
@@ -1874,10 +2344,12 @@ impl State {
     }
 
     fn cart_index(&self, customer_id: &str, cart_id: &str) -> ApiResult<usize> {
-        let customer = self.customers[self.customer_index(customer_id)?].id.clone();
-        self.carts
-            .iter()
-            .position(|c| eq_id(&c.id, cart_id) && c.customer_id == customer)
+        let customer = &self.customers[self.customer_index(customer_id)?].id;
+        self.index()
+            .carts
+            .find(&self.carts, &[cart_id], |c| {
+                eq_id(&c.id, cart_id) && &c.customer_id == customer
+            })
             .ok_or_else(|| ApiError::new(404, 800008, format!("Cart '{cart_id}' was not found")))
     }
 
@@ -1899,7 +2371,7 @@ impl State {
             checkout: None,
         };
         let body = Self::cart_json(&cart);
-        self.carts.push(cart);
+        self.push_cart(cart);
         Ok(body)
     }
 
@@ -1952,8 +2424,8 @@ impl State {
         shape: CheckoutShape,
     ) -> ApiResult<Value> {
         let i = self.cart_index(customer_id, cart_id)?;
-        if let Some(result) = &self.carts[i].checkout {
-            return Ok(result.clone());
+        if let Some(record) = &self.carts[i].checkout {
+            return self.checkout_answer(&self.carts[i], record);
         }
         if now > self.carts[i].created_at + CART_LIFETIME_SECONDS {
             return Err(ApiError::new(
@@ -1968,52 +2440,88 @@ impl State {
             cart.line_items.iter().map(|l| l.catalog_item_id.as_str()),
         )?;
         let mut groups: Vec<(Cycle, Vec<OrderLineInput>)> = Vec::new();
-        let mut errors = Vec::new();
         for line in &cart.line_items {
-            let group = Cycle::parse(&line.billing_cycle);
-            match (&line.error, group) {
-                (None, Some(cycle)) => {
-                    let reseller = line
-                        .participants
-                        .iter()
-                        .find(|(k, _)| fold_enum(k) == "transactionreseller")
-                        .map(|(_, v)| v.clone());
-                    let input = OrderLineInput {
-                        line_item_number: None,
-                        offer_id: Some(line.catalog_item_id.clone()),
-                        subscription_id: None,
-                        term_duration: Some(line.term_duration.clone()),
-                        quantity: Some(line.quantity),
-                        friendly_name: Some(line.friendly_name.clone()),
-                        partner_id_on_record: reseller,
-                    };
-                    match groups.iter_mut().find(|(c, _)| *c == cycle) {
-                        Some((_, lines)) if !shape.split => lines.push(input),
-                        _ => groups.push((cycle, vec![input])),
-                    }
+            if let (None, Some(cycle)) = (&line.error, Cycle::parse(&line.billing_cycle)) {
+                let reseller = line
+                    .participants
+                    .iter()
+                    .find(|(k, _)| fold_enum(k) == "transactionreseller")
+                    .map(|(_, v)| v.clone());
+                let input = OrderLineInput {
+                    line_item_number: None,
+                    offer_id: Some(line.catalog_item_id.clone()),
+                    subscription_id: None,
+                    term_duration: Some(line.term_duration.clone()),
+                    quantity: Some(line.quantity),
+                    friendly_name: Some(line.friendly_name.clone()),
+                    partner_id_on_record: reseller,
+                };
+                match groups.iter_mut().find(|(c, _)| *c == cycle) {
+                    Some((_, lines)) if !shape.split => lines.push(input),
+                    _ => groups.push((cycle, vec![input])),
                 }
-                (Some((code, description)), _) => errors.push(json!({"orderGroupId": line.id.to_string(), "code": code, "description": description})),
-                (None, None) => errors.push(json!({"orderGroupId": line.id.to_string(), "code": 10010, "description": "invalid billing cycle"})),
             }
         }
-        let mut orders = Vec::new();
+        let mut order_ids = Vec::new();
         for (cycle, mut lines) in groups {
             for (n, line) in lines.iter_mut().enumerate() {
                 line.line_item_number = Some(n as i64);
             }
-            let mut order = self.place_order(&cart.customer_id, cycle, &lines, now, delay)?;
-            if shape.pending {
-                Self::hide_pending_subscriptions(&mut order, true);
-            }
-            orders.push(order);
+            let order = self.place_order(&cart.customer_id, cycle, &lines, now, delay)?;
+            order_ids.push(self.orders[order].id.clone());
         }
         if shape.split {
-            orders.reverse();
+            order_ids.reverse();
         }
-        let result = json!({"orders": orders, "orderErrors": errors, "attributes": {"objectType": "CartCheckoutResult"}});
-        self.carts[i].checkout = Some(result.clone());
-        self.carts[i].modified_at = now;
-        Ok(result)
+        let index = self.index_mut();
+        for order_id in &order_ids {
+            index.checkout_of_order.add(&[order_id], i);
+        }
+        let record = CheckoutRecord::Orders(CheckoutOrders {
+            order_ids,
+            pending: shape.pending,
+        });
+        let cart = &mut self.carts[i];
+        cart.checkout = Some(record);
+        cart.modified_at = now;
+        match &self.carts[i].checkout {
+            Some(record) => self.checkout_answer(&self.carts[i], record),
+            None => Err(ApiError::new(500, 0, "checkout vanished")),
+        }
+    }
+
+    /// The answer to a cart's checkout, the same whenever it is asked: an order is
+    /// shown as it was answered then (`completed` only when it provisioned at once,
+    /// i.e. `ready_at` was its creation time), the cart's lines that were not bought
+    /// (their error, or an unknown billing cycle) in `orderErrors`.
+    fn checkout_answer(&self, cart: &Cart, record: &CheckoutRecord) -> ApiResult<Value> {
+        let record = match record {
+            CheckoutRecord::Answer(answer) => return Ok(answer.clone()),
+            CheckoutRecord::Orders(record) => record,
+        };
+        let mut orders = Vec::with_capacity(record.order_ids.len());
+        for order_id in &record.order_ids {
+            let order = self
+                .order_by_id(order_id)
+                .ok_or_else(|| ApiError::new(500, 0, format!("order {order_id} vanished")))?;
+            let mut json = Self::order_json_as(order, order.ready_at <= order.created_at);
+            if record.pending {
+                Self::hide_pending_subscriptions(&mut json, true);
+            }
+            orders.push(json);
+        }
+        let errors: Vec<Value> = cart
+            .line_items
+            .iter()
+            .filter_map(|line| match (&line.error, Cycle::parse(&line.billing_cycle)) {
+                (None, Some(_)) => None,
+                (Some((code, description)), _) => Some(json!({"orderGroupId": line.id.to_string(), "code": code, "description": description})),
+                (None, None) => Some(json!({"orderGroupId": line.id.to_string(), "code": 10010, "description": "invalid billing cycle"})),
+            })
+            .collect();
+        Ok(
+            json!({"orders": orders, "orderErrors": errors, "attributes": {"objectType": "CartCheckoutResult"}}),
+        )
     }
 
     // ---- orders ------------------------------------------------------------------
@@ -2036,7 +2544,8 @@ impl State {
         Ok(())
     }
 
-    /// Validates order lines and creates the order with its subscriptions.
+    /// Validates order lines and creates the order with its subscriptions; returns
+    /// the order's position.
     fn place_order(
         &mut self,
         customer_id: &str,
@@ -2044,7 +2553,7 @@ impl State {
         lines: &[OrderLineInput],
         now: i64,
         delay: i64,
-    ) -> ApiResult<Value> {
+    ) -> ApiResult<usize> {
         if lines.is_empty() {
             return Err(ApiError::bad_request(
                 3000,
@@ -2111,12 +2620,14 @@ impl State {
                 partner,
             ));
         }
-        let customer = self.customers[self.customer_index(customer_id)?].id.clone();
+        let owner = self.customer_index(customer_id)?;
+        let customer = self.customers[owner].id.clone();
         let order_id = self.new_guid();
         let mut order_lines = Vec::new();
+        let mut subscriptions = Vec::with_capacity(checked.len());
         for (number, offer, term, quantity, friendly_name, partner) in checked {
             let sub_id = self.new_guid();
-            self.subscriptions.push(Subscription {
+            subscriptions.push(Subscription {
                 id: sub_id.clone(),
                 customer_id: customer.clone(),
                 order_id: order_id.clone(),
@@ -2144,22 +2655,23 @@ impl State {
             });
         }
         order_lines.sort_by_key(|l| l.line_item_number);
-        self.orders.push(Order {
-            id: order_id.clone(),
-            customer_id: customer,
-            billing_cycle: cycle,
-            created_at: now,
-            ready_at: now.saturating_add(delay.max(0)),
-            completed: false,
-            line_items: order_lines,
-        });
+        let order = self.push_order(
+            Order {
+                id: order_id,
+                customer_id: customer,
+                billing_cycle: cycle,
+                created_at: now,
+                ready_at: now.saturating_add(delay.max(0)),
+                completed: false,
+                line_items: order_lines,
+            },
+            owner,
+        );
+        for sub in subscriptions {
+            self.push_subscription(sub, owner, order);
+        }
         self.settle(now);
-        let order = self
-            .orders
-            .iter()
-            .find(|o| o.id == order_id)
-            .ok_or_else(|| ApiError::new(500, 0, "order vanished"))?;
-        Ok(Self::order_json(order))
+        Ok(order)
     }
 
     /// `POST …/customers/{id}/orders`.
@@ -2195,10 +2707,16 @@ impl State {
                 .iter()
                 .filter_map(|l| l.offer_id.as_deref()),
         )?;
-        self.place_order(&customer, cycle, &input.line_items, now, delay)
+        let order = self.place_order(&customer, cycle, &input.line_items, now, delay)?;
+        Ok(Self::order_json(&self.orders[order]))
     }
 
     fn order_json(o: &Order) -> Value {
+        Self::order_json_as(o, o.completed)
+    }
+
+    /// An Order, `completed` or `pending` as told.
+    fn order_json_as(o: &Order, completed: bool) -> Value {
         let lines: Vec<Value> = o
             .line_items
             .iter()
@@ -2215,7 +2733,7 @@ impl State {
             .collect();
         json!({
             "id": o.id, "referenceCustomerId": o.customer_id, "billingCycle": o.billing_cycle.as_str(),
-            "status": if o.completed { "completed" } else { "pending" },
+            "status": if completed { "completed" } else { "pending" },
             "creationDate": format_rfc3339(o.created_at), "currencyCode": "USD", "lineItems": lines,
             "attributes": {"objectType": "Order"},
         })
@@ -2257,11 +2775,29 @@ impl State {
     }
 
     fn order_index(&self, customer_id: &str, order_id: &str) -> ApiResult<usize> {
-        let customer = self.customers[self.customer_index(customer_id)?].id.clone();
-        self.orders
-            .iter()
-            .position(|o| eq_id(&o.id, order_id) && o.customer_id == customer)
+        let customer = &self.customers[self.customer_index(customer_id)?].id;
+        self.index()
+            .orders
+            .find(&self.orders, &[order_id], |o| {
+                eq_id(&o.id, order_id) && &o.customer_id == customer
+            })
             .ok_or_else(|| ApiError::new(404, 20000, format!("Order '{order_id}' was not found")))
+    }
+
+    /// The first order whose id is exactly `order_id`.
+    fn order_by_id(&self, order_id: &str) -> Option<&Order> {
+        let position = self
+            .index()
+            .orders
+            .find(&self.orders, &[order_id], |o| o.id == order_id)?;
+        self.orders.get(position)
+    }
+
+    /// The position of the first subscription whose id is exactly `sub_id`.
+    fn subscription_by_id(&self, sub_id: &str) -> Option<usize> {
+        self.index()
+            .subscriptions
+            .find(&self.subscriptions, &[sub_id], |s| s.id == sub_id)
     }
 
     /// `GET …/orders/{id}` (reliable at once).
@@ -2273,11 +2809,15 @@ impl State {
 
     /// `GET …/orders`: orders younger than `lag` seconds are not listed yet.
     pub fn list_orders(&self, customer_id: &str, now: i64, lag: i64) -> ApiResult<Vec<Value>> {
-        let customer = &self.customers[self.customer_index(customer_id)?].id;
+        let customer = self.customer_index(customer_id)?;
         Ok(self
-            .orders
-            .iter()
-            .filter(|o| &o.customer_id == customer && o.created_at.saturating_add(lag) <= now)
+            .index()
+            .orders_of_customer
+            .get(customer)
+            .into_iter()
+            .flatten()
+            .filter_map(|&o| self.orders.get(o))
+            .filter(|o| o.created_at.saturating_add(lag) <= now)
             .map(Self::order_json)
             .collect())
     }
@@ -2377,9 +2917,7 @@ impl State {
                 ));
             };
             let si = self
-                .subscriptions
-                .iter()
-                .position(|s| s.id == order_line.subscription_id)
+                .subscription_by_id(&order_line.subscription_id)
                 .ok_or_else(|| ApiError::new(404, 20003, "Subscription not found"))?;
             let sub = &self.subscriptions[si];
             Self::not_in_progress(sub)?;
@@ -2445,17 +2983,43 @@ impl State {
                 sub.version += 1;
             }
         }
-        self.orders[oi].billing_cycle = cycle;
+        if self.orders[oi].billing_cycle != cycle {
+            self.freeze_checkout_of(oi)?;
+            self.orders[oi].billing_cycle = cycle;
+        }
         Ok(Self::order_json(&self.orders[oi]))
+    }
+
+    /// Before an order changes, the checkout that created it keeps its answer whole:
+    /// rebuilt from the changed order it would no longer be what was answered.
+    fn freeze_checkout_of(&mut self, order: usize) -> ApiResult<()> {
+        let order_id = &self.orders[order].id;
+        let Some(cart) =
+            self.index()
+                .checkout_of_order
+                .find(&self.carts, &[order_id], |c| match &c.checkout {
+                    Some(CheckoutRecord::Orders(record)) => record.order_ids.contains(order_id),
+                    _ => false,
+                })
+        else {
+            return Ok(());
+        };
+        if let Some(record) = &self.carts[cart].checkout {
+            let answer = self.checkout_answer(&self.carts[cart], record)?;
+            self.carts[cart].checkout = Some(CheckoutRecord::Answer(answer));
+        }
+        Ok(())
     }
 
     // ---- subscriptions -----------------------------------------------------------
 
     fn subscription_index(&self, customer_id: &str, sub_id: &str) -> ApiResult<usize> {
-        let customer = self.customers[self.customer_index(customer_id)?].id.clone();
-        self.subscriptions
-            .iter()
-            .position(|s| eq_id(&s.id, sub_id) && s.customer_id == customer)
+        let customer = &self.customers[self.customer_index(customer_id)?].id;
+        self.index()
+            .subscriptions
+            .find(&self.subscriptions, &[sub_id], |s| {
+                eq_id(&s.id, sub_id) && &s.customer_id == customer
+            })
             .ok_or_else(|| {
                 ApiError::new(404, 20003, format!("Subscription '{sub_id}' was not found"))
             })
@@ -2532,14 +3096,15 @@ impl State {
         let Some(sub) = map
             .get("id")
             .and_then(Value::as_str)
-            .and_then(|id| self.subscriptions.iter().find(|s| s.id == id))
+            .and_then(|id| self.subscription_by_id(id))
+            .and_then(|si| self.subscriptions.get(si))
         else {
             return value;
         };
         let country = self
-            .customers
-            .iter()
-            .find(|c| c.id == sub.customer_id)
+            .index()
+            .owner(&self.customers, &sub.customer_id)
+            .and_then(|i| self.customers.get(i))
             .and_then(|c| c.billing.default_address.as_ref())
             .and_then(|a| a.country.clone())
             .filter(|c| !c.trim().is_empty())
@@ -2570,11 +3135,9 @@ impl State {
         mpn_id: Option<&str>,
         now: i64,
     ) -> ApiResult<Vec<Value>> {
-        let customer = &self.customers[self.customer_index(customer_id)?].id;
+        let customer = self.customer_index(customer_id)?;
         Ok(self
-            .subscriptions
-            .iter()
-            .filter(|s| &s.customer_id == customer)
+            .subscriptions_of(customer)
             .filter(|s| order_id.is_none_or(|o| eq_id(o, &s.order_id)))
             .filter(|s| mpn_id.is_none_or(|m| m.trim() == s.partner_id))
             .map(|s| self.subscription_json(s, now))
@@ -2679,11 +3242,14 @@ impl State {
         delay: i64,
     ) -> ApiResult<String> {
         let (si, change) = self.check_subscription_patch(customer_id, sub_id, input, now)?;
-        let s = &mut self.subscriptions[si];
         if let Some(mut change) = change {
             change.apply_at = now.saturating_add(delay.max(0));
-            s.pending_change = Some(change);
+            self.index_mut()
+                .pending_changes
+                .insert((change.apply_at, si));
+            self.subscriptions[si].pending_change = Some(change);
         }
+        let s = &self.subscriptions[si];
         Ok(format!(
             "/customers/{}/subscriptions/{}",
             s.customer_id, s.id
@@ -2995,7 +3561,7 @@ impl State {
                     user_id,
                 });
             }
-            self.customers.push(customer);
+            let owner = self.push_customer(customer);
             for ss in sc.subscriptions {
                 let term = Term::parse(&ss.term_duration).ok_or_else(|| {
                     format!("seed subscription: bad termDuration '{}'", ss.term_duration)
@@ -3028,7 +3594,7 @@ impl State {
                     None => self.new_guid(),
                 };
                 let friendly = ss.friendly_name.unwrap_or_default();
-                self.orders.push(Order {
+                let order = Order {
                     id: order_id.clone(),
                     customer_id: id.clone(),
                     billing_cycle: cycle,
@@ -3044,8 +3610,9 @@ impl State {
                         friendly_name: friendly.clone(),
                         partner_id_on_record: ss.partner_id.clone().filter(|p| !p.is_empty()),
                     }],
-                });
-                self.subscriptions.push(Subscription {
+                };
+                let order = self.push_order(order, owner);
+                let sub = Subscription {
                     id: sub_id,
                     customer_id: id.clone(),
                     order_id,
@@ -3061,7 +3628,8 @@ impl State {
                     version: 1,
                     support_contact: None,
                     pending_change: None,
-                });
+                };
+                self.push_subscription(sub, owner, order);
             }
         }
         Ok(())

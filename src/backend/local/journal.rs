@@ -1,28 +1,36 @@
-//! The local backend's write-ahead journal: `<state>.journal`, one JSON line per
-//! operation applied since the state file was last written.
+//! The local tenant's write-ahead journal: `<state>.journal`, one JSON line per
+//! request that changed the simulated tenant since the state file was last written.
 //!
-//! Why: saving the whole state after every operation costs as much as the state
-//! (150 MB for a tenant of 100,000 subscriptions), so a large apply would rewrite it
-//! hundreds of times. Instead each applied operation is appended here and flushed to
-//! disk (a few hundred bytes), and the state file is rewritten once, atomically, at
-//! the end of the apply (compaction), after which the journal is removed. A killed
-//! apply leaves the journal behind; whoever opens the state next replays it, so no
-//! completed change is ever lost.
+//! Why: saving the whole state after every request costs as much as the state (about
+//! 150 MB for a tenant of 100,000 subscriptions), so a large apply would rewrite it
+//! hundreds of thousands of times. Instead each request that changed the tenant is
+//! appended here, and the state file is rewritten once, atomically, at the end of
+//! the apply (compaction), after which the journal is removed. A killed apply leaves
+//! the journal behind; whoever opens the state next replays its requests against
+//! the state file's tenant, which is deterministic (injected clock, seeded ids), so
+//! no completed change is ever lost and none is applied twice.
 //!
-//! The first line names the state revision the journal applies to. Compaction writes
-//! the state with the next revision *before* removing the journal, so a crash between
-//! the two leaves a journal whose revision no longer matches: it is ignored, never
-//! applied twice. A torn last line (a crash mid-append) is ignored: the operation it
-//! held never returned success. This module owns the file format only.
+//! A request's answer is handed back only once its line is on disk, in groups
+//! ([`GroupCommit`]): concurrent requests share one `sync_data`. Lines are appended
+//! in commit order (the caller appends under the tenant's lock), which is the order
+//! a replay follows.
+//!
+//! The first line names the state revision the journal applies to and the clock of
+//! the run that wrote it. Compaction writes the state with the next revision
+//! *before* removing the journal, so a crash between the two leaves a journal whose
+//! revision no longer matches: it is ignored, never applied twice. A torn last line
+//! (a crash mid-flush) is ignored: the request it held was never answered. This
+//! module owns the file format and its durability only.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::backend::BackendError;
-use crate::plan::Operation;
+use crate::backend::group_commit::{GroupCommit, Start};
 
 /// The journal next to a state file.
 pub fn journal_path(state: &Path) -> PathBuf {
@@ -34,100 +42,90 @@ pub fn journal_path(state: &Path) -> PathBuf {
     state.with_file_name(name)
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Header {
-    /// The state revision the entries apply to.
-    base_revision: u64,
-}
-
-/// One applied operation and the clock it ran with.
+/// The first line.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+pub struct Header {
+    /// The state revision the entries apply to.
+    pub base_revision: u64,
+    /// The clock of the run that wrote the entries (RFC 3339): a replay runs them
+    /// at the same time, so they mean the same.
+    #[serde(default)]
+    pub now: Option<String>,
+}
+
+/// One request that changed the tenant, and the status it was answered with (a
+/// replay must be answered the same, or the files were edited by hand).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Entry {
-    pub now: String,
-    pub operation: Operation,
+    pub method: String,
+    /// Path from the root with its query, e.g. `/v1/customers`.
+    pub path: String,
+    /// The headers the tenant reads (`MS-RequestId`, `If-Match`); never a secret:
+    /// in-process requests carry no token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    pub status: u16,
 }
 
 fn failed(path: &Path, error: &dyn std::fmt::Display) -> BackendError {
     BackendError::State(format!("local state journal {}: {error}", path.display()))
 }
 
-/// Reads the entries that apply to `revision`; an absent journal or one for another
-/// revision has none (the latter is left over from a finished compaction).
-pub fn read(path: &Path, revision: u64) -> Result<Vec<Entry>, BackendError> {
+/// The header and entries of the journal at `path` when it applies to `revision`;
+/// `None` when there is none, or one left over from a finished compaction.
+pub fn read(path: &Path, revision: u64) -> Result<Option<(Header, Vec<Entry>)>, BackendError> {
     let file = match File::open(path) {
         Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(failed(path, &error)),
     };
     let mut lines = BufReader::new(file).lines();
-    let header: Option<Header> = match lines.next() {
-        Some(Ok(line)) => serde_json::from_str(&line).ok(),
+    let header: Header = match lines.next() {
+        Some(Ok(line)) => match serde_json::from_str(&line) {
+            Ok(header) => header,
+            // A crash while the header was written: nothing after it was answered.
+            Err(_) => return Ok(None),
+        },
         Some(Err(error)) => return Err(failed(path, &error)),
-        None => None,
+        None => return Ok(None),
     };
-    if header.is_none_or(|h| h.base_revision != revision) {
-        return Ok(Vec::new());
+    if header.base_revision != revision {
+        return Ok(None);
     }
     let mut entries = Vec::new();
-    for line in lines {
+    let mut lines = lines.peekable();
+    while let Some(line) = lines.next() {
         let line = line.map_err(|e| failed(path, &e))?;
-        // A line that does not parse can only be the torn last one: every earlier
-        // append was flushed whole before the next began.
         match serde_json::from_str::<Entry>(&line) {
             Ok(entry) => entries.push(entry),
-            Err(_) => break,
+            Err(_) if is_older_format(&line) => return Err(failed(path, &OLDER_FORMAT)),
+            // Only the last line can be torn: flushes append whole lines in order.
+            Err(_) if lines.peek().is_none() => break,
+            Err(error) => {
+                return Err(failed(
+                    path,
+                    &format!(
+                        "line {} is damaged ({error}) and is not the last one, so the journal was changed by hand; restore it, or move it away to drop the changes it holds",
+                        entries.len() + 2
+                    ),
+                ));
+            }
         }
     }
-    Ok(entries)
+    Ok(Some((header, entries)))
 }
 
-/// An open journal, appended to after each applied operation.
-#[derive(Debug)]
-pub struct Journal {
-    path: PathBuf,
-    file: File,
-}
+/// What to do with a journal of cspctl 0.x's local tenant.
+const OLDER_FORMAT: &str = "this journal was left by an interrupted apply of an older cspctl (its lines are operations, not requests), which this release cannot replay; run `cspctl plan` or `apply` once with the older release to fold it into the state file, or move it away to drop the changes it holds";
 
-impl Journal {
-    /// Starts a new journal for `revision`, replacing any old one.
-    pub fn create(path: &Path, revision: u64) -> Result<Journal, BackendError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|e| failed(path, &e))?;
-        }
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-            .map_err(|e| failed(path, &e))?;
-        let header = serde_json::to_string(&Header {
-            base_revision: revision,
-        })
-        .map_err(|e| failed(path, &e))?;
-        writeln!(file, "{header}")
-            .and_then(|()| file.sync_all())
-            .map_err(|e| failed(path, &e))?;
-        Ok(Journal {
-            path: path.to_path_buf(),
-            file,
-        })
-    }
-
-    /// Appends one entry and flushes it to disk before returning.
-    pub fn append(&mut self, entry: &Entry) -> Result<(), BackendError> {
-        let line = serde_json::to_string(entry).map_err(|e| failed(&self.path, &e))?;
-        writeln!(self.file, "{line}")
-            .and_then(|()| self.file.sync_data())
-            .map_err(|e| failed(&self.path, &e))
-    }
-
-    /// Removes the journal once the state file holds everything in it.
-    pub fn remove(self) -> Result<(), BackendError> {
-        drop(self.file);
-        remove(&self.path)
-    }
+/// An older release's journal line: `{"now": …, "operation": …}`.
+fn is_older_format(line: &str) -> bool {
+    serde_json::from_str::<Value>(line)
+        .is_ok_and(|value| value.get("operation").is_some() && value.get("method").is_none())
 }
 
 /// Removes a journal file if there is one.
@@ -136,5 +134,115 @@ pub fn remove(path: &Path) -> Result<(), BackendError> {
         Ok(()) => Ok(()),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(error) => Err(failed(path, &error)),
+    }
+}
+
+/// The journal of one run, created on disk with its first entry.
+#[derive(Debug)]
+pub struct Journal {
+    file: GroupCommit,
+}
+
+impl Journal {
+    /// A journal for changes to `revision` made at `now`; nothing is written until
+    /// the first entry.
+    pub fn new(path: PathBuf, revision: u64, now: &str) -> Result<Journal, BackendError> {
+        let header = serde_json::to_string(&Header {
+            base_revision: revision,
+            now: Some(now.to_owned()),
+        })
+        .map_err(|e| failed(&path, &e))?;
+        Ok(Journal {
+            file: GroupCommit::new(path, Start::Truncate { header }),
+        })
+    }
+
+    /// Whether anything was appended in this run.
+    pub fn is_empty(&self) -> bool {
+        self.file.is_empty()
+    }
+
+    /// Why the journal stopped accepting entries, if it did.
+    pub fn failure(&self) -> Option<BackendError> {
+        self.file.failure()
+    }
+
+    /// Adds `entry` in memory and returns its sequence number for [`Journal::durable`].
+    /// Callers append in commit order.
+    pub fn append(&self, entry: &Entry) -> Result<u64, BackendError> {
+        let line = serde_json::to_vec(entry).map_err(|e| failed(self.file.path(), &e))?;
+        self.file.append(&line)
+    }
+
+    /// Returns once entry `sequence` is on disk (see [`GroupCommit::durable`]).
+    pub async fn durable(&self, sequence: u64) -> Result<(), BackendError> {
+        self.file.durable(sequence).await
+    }
+
+    /// Removes the journal once the state file holds everything in it.
+    pub fn remove(&self) -> Result<(), BackendError> {
+        self.file.close();
+        remove(self.file.path())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u16) -> Entry {
+        Entry {
+            method: "POST".into(),
+            path: "/v1/customers".into(),
+            headers: vec![("MS-RequestId".into(), format!("r{n}"))],
+            body: Some(serde_json::json!({"n": n})),
+            status: 201,
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    #[test]
+    fn entries_are_read_back_for_their_revision_only() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = journal_path(&dir.path().join("state.json"));
+        let journal = Journal::new(path.clone(), 3, "2026-01-31T12:00:00Z").expect("journal");
+        assert!(!path.exists(), "nothing is written before the first entry");
+        let runtime = runtime();
+        for n in 0..3 {
+            let sequence = journal.append(&entry(n)).expect("appended");
+            runtime
+                .block_on(journal.durable(sequence))
+                .expect("durable");
+        }
+        let (header, entries) = read(&path, 3).expect("reads").expect("applies");
+        assert_eq!(header.now.as_deref(), Some("2026-01-31T12:00:00Z"));
+        assert_eq!(entries, vec![entry(0), entry(1), entry(2)]);
+        assert!(read(&path, 4).expect("reads").is_none());
+        journal.remove().expect("removed");
+        assert!(read(&path, 3).expect("reads").is_none());
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored_but_damage_elsewhere_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.json.journal");
+        let line = serde_json::to_string(&entry(1)).expect("json");
+        fs::write(
+            &path,
+            format!("{{\"baseRevision\":0}}\n{line}\n{{\"method\":\"PO"),
+        )
+        .expect("write");
+        let (_, entries) = read(&path, 0).expect("reads").expect("applies");
+        assert_eq!(entries, vec![entry(1)]);
+        fs::write(&path, format!("{{\"baseRevision\":0}}\nnot json\n{line}\n")).expect("write");
+        let error = read(&path, 0).expect_err("damaged");
+        assert!(error.to_string().contains("line 2"), "{error}");
     }
 }

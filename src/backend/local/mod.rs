@@ -1,81 +1,180 @@
-//! The local backend, cspctl's embedded default: a simulated Partner Center tenant
-//! kept in a JSON state file (default [`DEFAULT_STATE_PATH`]), with
-//! integration-sandbox semantics (indirect resellers can be created).
+//! The local backend, cspctl's embedded default: the simulator's Partner Center
+//! tenant ([`crate::sim`]) run in this process and kept in a JSON state file
+//! (default [`DEFAULT_STATE_PATH`]), with integration-sandbox semantics (indirect
+//! resellers can be created), driven by the Partner Center client itself.
 //!
-//! It is the imperative shell around [`tenant::Tenant`], which holds the rules: open
-//! (optionally taking the state lock), hand each operation to the tenant, journal
-//! every successful one durably before reporting success ([`journal`]), and write
-//! the state file atomically once at the end. A killed apply therefore never loses a
-//! completed change nor corrupts the file: the next open replays the journal. It must
-//! not decide anything itself: no Partner Center rule lives here, and no file-format
-//! detail (that is [`state`] and [`journal`]).
+//! Nothing here knows a Partner Center rule: the rules are the simulator's, and the
+//! requests are the client's, with its request ids, retries, idempotency and
+//! purchase journal, so the default backend runs the production path with the
+//! network replaced by a function call ([`server`]). This module is the shell
+//! around them: open the state (taking the state lock to change it), replay the
+//! journal a killed apply left ([`journal`]), migrate an older release's file
+//! ([`migrate`]), and write the state file atomically once at the end ([`state`]).
 //!
 //! Opening with a lock timeout is for commands that change the state (apply, the
 //! simulated relationship acceptance); opening without one is for reads (plan),
 //! which is safe because every write is an atomic rename. A backend opened without
-//! the lock refuses to write: two unlocked writers would lose each other's changes.
+//! the lock refuses to change anything: two unlocked writers would lose each
+//! other's changes.
+//!
+//! One thing is local: a reseller declared with a `tenantId` and no
+//! `sandboxTenant` is added as an existing partner, as `cspctl sim serve`'s
+//! `/_sim/resellers` does. Partner Center has no request for it (a partnership is
+//! accepted by the reseller), and rehearsals need the declared ids.
 
 pub mod journal;
-pub mod wal;
+pub mod migrate;
+pub mod server;
 pub mod state;
-pub mod tenant;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-pub use state::StateLock;
-pub use tenant::Tenant;
+use reqwest::Method;
+use serde_json::json;
 
-use self::journal::{Entry, Journal, journal_path};
+pub use state::StateLock;
+
+use self::journal::{Journal, journal_path};
+use self::server::LocalTenant;
+use super::partner_center::journal::{PurchaseJournal, read_open};
+use super::partner_center::{
+    Credentials, PartnerCenterBackend, PartnerCenterClient, RetryPolicy, Secret, ThrottleTuning,
+    Tuning,
+};
 use super::{Backend, BackendError, Outcome};
 use crate::apply::{Executor, OperationFuture};
 use crate::live::Live;
 use crate::plan::Operation;
+use crate::sim::State;
 use crate::time;
 
 /// Where the state lives unless told otherwise, relative to the working directory.
 pub const DEFAULT_STATE_PATH: &str = ".cspctl/state.json";
 
-/// The local backend: a state file, its journal, and the tenant read from them.
-#[derive(Debug)]
+/// The purchase journal next to a state file.
+pub fn purchase_journal_path(state: &Path) -> PathBuf {
+    let mut name = state
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".purchases");
+    state.with_file_name(name)
+}
+
+/// The local backend: a state file, its journals, and the tenant read from them.
 pub struct LocalBackend {
     path: PathBuf,
     now: String,
-    tenant: Tenant,
-    lock: Option<StateLock>,
-    /// Open while operations applied in this run are not yet in the state file.
-    journal: Option<Journal>,
+    tenant: Arc<LocalTenant>,
+    backend: PartnerCenterBackend,
+    /// Held while the backend may change the state.
+    _lock: Option<StateLock>,
+}
+
+impl std::fmt::Debug for LocalBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalBackend")
+            .field("path", &self.path)
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Timings for a server in this process: it never fails transiently and provisions
+/// an order by the next request, so waits only need to yield.
+fn in_process_tuning() -> Tuning {
+    Tuning {
+        retry: RetryPolicy {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(10),
+            ..RetryPolicy::default()
+        },
+        poll_initial: Duration::from_millis(1),
+        poll_cap: Duration::from_millis(10),
+        per_customer_concurrency: 1,
+        read_after_create_wait: Duration::from_secs(1),
+        throttle: ThrottleTuning::default(),
+    }
 }
 
 impl LocalBackend {
-    /// Opens the state file at `path` (missing = an empty tenant) and replays the
-    /// journal a killed apply may have left. `now` is the tenant's clock for this run
-    /// (RFC 3339). With `Some(timeout)` the state lock is taken first, waiting up to
-    /// `timeout` for another apply to finish, and a replayed journal is compacted into
-    /// the state file at once.
+    /// Opens the state file at `path` (missing = an empty tenant; an older release's
+    /// file is migrated) and replays the journal a killed apply may have left. `now`
+    /// is the tenant's clock for this run (RFC 3339). With `Some(timeout)` the state
+    /// lock is taken first, waiting up to `timeout` for another apply to finish; a
+    /// replayed journal or a migration is then written to the state file at once.
     pub fn open(path: PathBuf, now: String, lock: Option<Duration>) -> Result<Self, BackendError> {
-        if time::parse(&now).is_none() {
+        let Some(unix_now) = time::parse(&now) else {
             return Err(BackendError::State(format!(
                 "invalid current time `{now}` for the local backend: expected an RFC 3339 time such as 2026-01-31T12:00:00Z"
             )));
-        }
+        };
         let lock = lock
             .map(|timeout| StateLock::acquire(&path, timeout))
             .transpose()?;
         // Read only once the lock is held, so the previous apply's last write is seen.
-        let (tenant, replayed) = read_with_journal(&path)?;
-        let mut backend = LocalBackend {
+        let (state, migrated) = state::read(&path)?;
+        let journal_file = journal_path(&path);
+        let left = journal::read(&journal_file, state.revision)?;
+        let tenant = Arc::new(LocalTenant::new(state, unix_now, None));
+        let mut replayed = false;
+        if let Some((header, entries)) = left {
+            let then = header
+                .now
+                .as_deref()
+                .and_then(time::parse)
+                .unwrap_or(unix_now);
+            tenant.replay(&entries, then, unix_now).map_err(|why| {
+                BackendError::State(format!(
+                    "{}: {why}; it no longer applies to {}, so the files were changed by hand. Move the journal away to drop the changes it holds",
+                    journal_file.display(),
+                    path.display()
+                ))
+            })?;
+            replayed = !entries.is_empty();
+        }
+        if lock.is_some() {
+            // The file is brought up to date before anything new is done.
+            if replayed || migrated {
+                write_state(&path, &tenant)?;
+            }
+            journal::remove(&journal_file)?;
+            let revision = tenant.with_state(|s| s.revision);
+            tenant.replace_journal(Some(Arc::new(Journal::new(journal_file, revision, &now)?)));
+        }
+        let partner = tenant.with_state(|s| s.partner.tenant_id.clone());
+        let credentials = Credentials {
+            tenant_id: partner,
+            client_id: "cspctl-local".to_owned(),
+            client_secret: Secret::new(String::new()),
+            // App+User: the provider's own user, as the local tenant serves it.
+            refresh_token: Some(Secret::new(String::new())),
+        };
+        let server: Arc<dyn super::partner_center::transport::InProcessServer> = tenant.clone();
+        let mut client = PartnerCenterClient::in_process(
+            server,
+            &LocalBackend::describe_path(&path),
+            credentials,
+            true,
+            in_process_tuning(),
+        );
+        if lock.is_some() {
+            client = client.with_journal(
+                PurchaseJournal::open(purchase_journal_path(&path))?,
+                now.clone(),
+            );
+        }
+        Ok(LocalBackend {
             path,
             now,
             tenant,
-            lock,
-            journal: None,
-        };
-        if replayed && backend.lock.is_some() {
-            backend.compact()?;
-        }
-        Ok(backend)
+            // One thread: the tenant answers in microseconds under one lock, and
+            // tasks taking turns in a fixed order give the same ids on every run.
+            backend: PartnerCenterBackend::from_client(client, 0)?,
+            _lock: lock,
+        })
     }
 
     /// The state file's path, as given.
@@ -83,23 +182,33 @@ impl LocalBackend {
         &self.path
     }
 
-    /// The tenant as last read or written.
-    pub fn tenant(&self) -> &Tenant {
+    /// The simulated tenant.
+    pub fn tenant(&self) -> &Arc<LocalTenant> {
         &self.tenant
     }
 
-    /// The live view, consuming the backend (no copy of a large state).
-    pub fn into_live(mut self) -> Live {
-        std::mem::take(&mut self.tenant).into_live()
+    /// The client, to drive it concurrently on [`LocalBackend::block_on`].
+    pub fn client(&self) -> &PartnerCenterClient {
+        self.backend.client()
     }
 
-    /// Only the live view of the state at `path`, read without the lock and without the
-    /// parts no plan needs; a journal left by a killed apply is replayed as usual.
+    /// Runs a future on this backend's runtime.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.backend.block_on(future)
+    }
+
+    /// What apply runs operations on.
+    pub fn executor(&self) -> Arc<LocalExecutor> {
+        Arc::new(LocalExecutor {
+            tenant: Arc::clone(&self.tenant),
+            client: self.backend.client().clone(),
+        })
+    }
+
+    /// Only the live view of the state at `path`, read without the lock; a journal
+    /// left by a killed apply is replayed in memory.
     pub fn read_live(path: &Path, now: &str) -> Result<Live, BackendError> {
-        if journal_path(path).exists() {
-            return Ok(LocalBackend::open(path.to_path_buf(), now.to_owned(), None)?.into_live());
-        }
-        Ok(state::read_as::<tenant::LiveParts>(path)?.into_live())
+        LocalBackend::open(path.to_path_buf(), now.to_owned(), None)?.read_live()
     }
 
     /// How a backend on `path` describes itself (see [`Backend::describe`]).
@@ -108,73 +217,107 @@ impl LocalBackend {
     }
 
     /// Simulates a customer's admin accepting a reseller relationship request
-    /// (`customer`: domain or tenant id; `reseller`: tenant id or MPN ID), and saves.
+    /// (`customer`: domain or tenant id; `reseller`: tenant id or MPN ID); saved by
+    /// [`LocalBackend::finish`].
     pub fn accept_relationship(
         &mut self,
         customer: &str,
         reseller: &str,
     ) -> Result<(), BackendError> {
-        self.ensure_locked()?;
-        self.tenant
-            .accept_relationship(customer, reseller)
-            .map_err(BackendError::Unresolved)?;
-        self.compact()
+        let reseller_tenant = self.tenant.with_state(|s| {
+            s.reseller_by_tenant(reseller)
+                .or_else(|| s.reseller_by_mpn(reseller))
+                .map(|r| r.tenant_id.clone())
+        });
+        let Some(reseller_tenant) = reseller_tenant else {
+            return Err(BackendError::Unresolved(format!(
+                "no indirect reseller with tenant id or MPN ID `{reseller}` is in the local state"
+            )));
+        };
+        let path = format!(
+            "/_sim/customers/{}/accept-relationship",
+            percent_encode(customer)
+        );
+        let reply = self.backend.block_on(self.tenant.call(
+            Method::POST,
+            &path,
+            &[],
+            Some(json!({ "resellerTenantId": reseller_tenant })),
+        ))?;
+        if reply.status >= 300 {
+            let description = reply
+                .body
+                .as_ref()
+                .and_then(|b| b.get("description"))
+                .and_then(|d| d.as_str())
+                .unwrap_or("refused")
+                .to_owned();
+            return Err(BackendError::Unresolved(format!(
+                "customer {customer}: {description}"
+            )));
+        }
+        Ok(())
     }
 
     /// Writes everything applied so far into the state file (atomically, with the
-    /// next revision) and removes the journal. Apply calls it at the end; it also
-    /// runs, best effort, when the backend is dropped.
+    /// next revision), removes the journal and drops settled purchases. Apply calls
+    /// it at the end; it also runs, best effort, when the backend is dropped.
     pub fn finish(&mut self) -> Result<(), BackendError> {
-        if self.journal.is_some() {
-            self.compact()
-        } else {
-            Ok(())
-        }
-    }
-
-    fn compact(&mut self) -> Result<(), BackendError> {
-        let previous = self.tenant.revision;
-        self.tenant.revision = previous + 1;
-        if let Err(error) = state::write(&self.path, &self.tenant) {
-            // The journal (if any) still applies to the revision on disk.
-            self.tenant.revision = previous;
-            return Err(error);
-        }
-        match self.journal.take() {
-            Some(journal) => journal.remove(),
-            None => journal::remove(&journal_path(&self.path)),
-        }
-    }
-
-    fn ensure_locked(&self) -> Result<(), BackendError> {
-        if self.lock.is_none() {
+        let Some(journal) = self.tenant.journal() else {
+            return Ok(());
+        };
+        if let Some(error) = journal.failure() {
             return Err(BackendError::State(format!(
-                "the local state {} was opened read-only (without the state lock), so it cannot be changed; this is a bug in cspctl",
-                self.path.display()
+                "{error}; the state file was not rewritten, and the next run replays what the journal holds"
             )));
+        }
+        self.backend.client().compact_journal()?;
+        if !journal.is_empty() {
+            if read_open(&purchase_journal_path(&self.path))?.is_empty() {
+                // Every purchase is settled, so no request will be sent again: the
+                // answers cached for a retry have no use left, and the request ids
+                // in them are random, so keeping them would make the same applies
+                // write different files. While a purchase is open they stay: its
+                // settlement replays its request ids.
+                self.tenant.with_state_mut(State::forget_replays);
+            }
+            write_state(&self.path, &self.tenant)?;
+            journal.remove()?;
+            let revision = self.tenant.with_state(|s| s.revision);
+            self.tenant.replace_journal(Some(Arc::new(Journal::new(
+                journal_path(&self.path),
+                revision,
+                &self.now,
+            )?)));
         }
         Ok(())
     }
 }
 
-/// The state file plus its journal's entries; true when entries were replayed.
-fn read_with_journal(path: &Path) -> Result<(Tenant, bool), BackendError> {
-    let mut tenant = state::read(path)?;
-    let journal = journal_path(path);
-    let entries = journal::read(&journal, tenant.revision)?;
-    for (index, entry) in entries.iter().enumerate() {
-        // Each entry succeeded on exactly this state before, and the tenant is
-        // deterministic, so replaying cannot fail unless the files were edited.
-        tenant.execute(&entry.operation, &entry.now).map_err(|error| {
-            BackendError::State(format!(
-                "{}: entry {} no longer applies to {} ({error}); the files were changed by hand. Move the journal away to drop the changes it holds",
-                journal.display(),
-                index + 1,
-                path.display()
-            ))
-        })?;
+/// Writes the tenant's state with the next revision; on failure the revision stays,
+/// so the journal still applies to the file on disk.
+fn write_state(path: &Path, tenant: &LocalTenant) -> Result<(), BackendError> {
+    tenant.with_state_mut(|state| {
+        state.revision += 1;
+        let written = state::write(path, state);
+        if written.is_err() {
+            state.revision -= 1;
+        }
+        written
+    })
+}
+
+/// A path segment with the characters that would change the path escaped.
+fn percent_encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~@".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
     }
-    Ok((tenant, !entries.is_empty()))
+    out
 }
 
 impl Drop for LocalBackend {
@@ -184,19 +327,65 @@ impl Drop for LocalBackend {
     }
 }
 
-/// The executor drives the local tenant through a mutex: its operations take
-/// microseconds and change one in-memory tenant, so running them one at a time
-/// costs nothing and keeps the tenant's rules simple.
-impl Executor for Mutex<LocalBackend> {
-    fn start(self: Arc<Self>, operation: Operation, request_id: String) -> OperationFuture {
-        Box::pin(async move {
-            let mut backend = self.lock().map_err(|_| {
-                BackendError::State(
-                    "an earlier operation on the local state panicked; nothing more is applied in this run (the journal keeps what was applied)".to_owned(),
+/// Runs plan operations: the client's, except a declared reseller (see the module
+/// documentation).
+#[derive(Debug)]
+pub struct LocalExecutor {
+    tenant: Arc<LocalTenant>,
+    client: PartnerCenterClient,
+}
+
+impl LocalExecutor {
+    async fn execute(
+        &self,
+        operation: &Operation,
+        request_id: &str,
+    ) -> Result<Outcome, BackendError> {
+        if let Operation::CreateReseller { reseller } = operation
+            && reseller.sandbox_tenant.is_none()
+            && let Some(tenant_id) = &reseller.tenant_id
+        {
+            let headers = [("MS-RequestId".to_owned(), request_id.to_owned())];
+            let reply = self
+                .tenant
+                .call(
+                    Method::POST,
+                    "/_sim/resellers",
+                    &headers,
+                    Some(json!({
+                        "tenantId": tenant_id,
+                        "mpnId": reseller.mpn_id,
+                        "name": reseller.display_name,
+                        "location": reseller.location.clone().unwrap_or_default(),
+                    })),
                 )
-            })?;
-            backend.execute(&operation, &request_id)
-        })
+                .await?;
+            if reply.status >= 300 {
+                let body = reply.body.unwrap_or_default();
+                return Err(BackendError::Api {
+                    request: "POST /_sim/resellers".to_owned(),
+                    status: reply.status,
+                    code: body
+                        .get("code")
+                        .and_then(serde_json::Value::as_u64)
+                        .and_then(|c| u32::try_from(c).ok())
+                        .unwrap_or(0),
+                    description: body
+                        .get("description")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or("refused")
+                        .to_owned(),
+                });
+            }
+            return Ok(Outcome::default());
+        }
+        self.client.execute(operation, request_id).await
+    }
+}
+
+impl Executor for LocalExecutor {
+    fn start(self: Arc<Self>, operation: Operation, request_id: String) -> OperationFuture {
+        Box::pin(async move { self.execute(&operation, &request_id).await })
     }
 }
 
@@ -206,47 +395,29 @@ impl Backend for LocalBackend {
     }
 
     fn read_live(&mut self) -> Result<Live, BackendError> {
-        Ok(self.tenant.live())
+        self.backend.block_on(self.backend.client().read_live())
     }
 
-    /// Runs the operation against the tenant and journals it durably before
-    /// returning success. The tenant checks every rule before it changes anything, so
-    /// a refused operation leaves it untouched. `request_id` is not needed: the local
-    /// tenant answers synchronously, so there is never an unanswered request to replay.
     fn execute(
         &mut self,
         operation: &Operation,
-        _request_id: &str,
+        request_id: &str,
     ) -> Result<Outcome, BackendError> {
-        self.ensure_locked()?;
-        let outcome = self.tenant.execute(operation, &self.now)?;
-        let entry = Entry {
-            now: self.now.clone(),
-            operation: operation.clone(),
-        };
-        let appended = match &mut self.journal {
-            Some(journal) => journal.append(&entry),
-            None => Journal::create(&journal_path(&self.path), self.tenant.revision)
-                .and_then(|mut journal| journal.append(&entry).map(|()| journal))
-                .map(|journal| self.journal = Some(journal)),
-        };
-        if let Err(error) = appended {
-            // Not durable, so not done: go back to what the disk holds.
-            self.journal = None;
-            self.tenant = read_with_journal(&self.path)?.0;
-            return Err(error);
-        }
-        Ok(outcome)
+        let executor = self.executor();
+        self.backend
+            .block_on(async move { executor.execute(operation, request_id).await })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::model::ResellerSpec;
+    use crate::manifest::model::{Address, Billing, ResellerSpec};
 
     const NOW: &str = "2026-01-31T12:00:00Z";
     const TIMEOUT: Option<Duration> = Some(Duration::from_millis(100));
+    const FIRST: &str = "484e548c-f5f3-4528-93a9-c16c6373cb59";
+    const SECOND: &str = "3b33e682-00c3-41ee-9dd2-a548adf56438";
 
     fn create_reseller(tenant_id: &str, mpn_id: &str) -> Operation {
         Operation::CreateReseller {
@@ -260,101 +431,103 @@ mod tests {
         }
     }
 
+    fn create_customer(domain: &str, reseller: &str) -> Operation {
+        Operation::CreateCustomer {
+            domain: domain.into(),
+            company_name: "Contoso".into(),
+            billing: Billing {
+                email: "a@contoso.com".into(),
+                culture: "en-US".into(),
+                language: "en".into(),
+                address: Address {
+                    first_name: "A".into(),
+                    last_name: "B".into(),
+                    address_line1: "1 Main St".into(),
+                    address_line2: None,
+                    city: "Redmond".into(),
+                    state: Some("WA".into()),
+                    postal_code: "98052".into(),
+                    country: "US".into(),
+                    phone_number: None,
+                },
+            },
+            organization_registration_number: None,
+            associated_partner_id: reseller.into(),
+            associated_reseller: None,
+            agreement: None,
+        }
+    }
+
+    /// Runs an operation through the backend; it must succeed.
+    fn done(backend: &mut LocalBackend, operation: &Operation, request_id: &str) -> Outcome {
+        backend
+            .execute(operation, request_id)
+            .unwrap_or_else(|e| panic!("{operation:?}: {e}"))
+    }
+
+    /// What a kill leaves: the journal, not the state file (dropping a backend
+    /// without a journal writes nothing).
+    fn kill(backend: LocalBackend) {
+        backend.tenant().replace_journal(None);
+        drop(backend);
+    }
+
     #[test]
     fn describes_itself_by_the_path_as_given() {
         let backend = LocalBackend::open(PathBuf::from("does/not/exist.json"), NOW.into(), None)
             .expect("missing is empty");
         assert_eq!(backend.describe(), "local:does/not/exist.json");
-        assert_eq!(backend.tenant(), &Tenant::default());
-    }
-
-    /// Creates a reseller through the backend; the operation must succeed.
-    fn created(backend: &mut LocalBackend, tenant_id: &str, mpn_id: &str) {
-        backend
-            .execute(&create_reseller(tenant_id, mpn_id), "request")
-            .expect("created");
+        assert_eq!(backend.tenant().with_state(Clone::clone), state::empty());
     }
 
     #[test]
-    fn completed_operations_survive_a_killed_apply_through_the_journal() {
+    fn completed_changes_survive_a_killed_apply_through_the_journal() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join(".cspctl/state.json");
         let journal = journal_path(&path);
         let mut backend = LocalBackend::open(path.clone(), NOW.into(), TIMEOUT).expect("opens");
-        created(
+        done(&mut backend, &create_reseller(FIRST, "4847383"), "r1");
+        let id = done(
             &mut backend,
-            "484e548c-f5f3-4528-93a9-c16c6373cb59",
-            "4847383",
-        );
-        assert!(matches!(
-            backend.execute(
-                &create_reseller("484e548c-f5f3-4528-93a9-c16c6373cb59", "1"),
-                "r2"
+            &create_customer("contoso.onmicrosoft.com", FIRST),
+            "r2",
+        )
+        .created_id
+        .expect("a customer id");
+        assert!(
+            matches!(
+                backend.execute(&create_reseller(FIRST, "1"), "r3"),
+                Err(BackendError::Api { .. })
             ),
-            Err(BackendError::Api { code: 1003, .. })
-        ));
+            "the simulator's rules apply"
+        );
         assert!(
             !path.exists() && journal.exists(),
-            "applied operations go to the journal first"
+            "changes go to the journal first"
         );
-
-        // Simulate a kill: the process ends without folding the journal into the state.
-        drop(backend.journal.take());
-        drop(backend);
-        assert!(journal.exists());
+        kill(backend);
 
         let mut reader =
             LocalBackend::open(path.clone(), NOW.into(), None).expect("reads without the lock");
-        assert_eq!(
-            reader.read_live().expect("live").resellers.len(),
-            1,
-            "the journal is replayed"
-        );
+        let live = reader.read_live().expect("live");
+        assert_eq!(live.resellers.len(), 1, "the journal is replayed");
+        assert!(live.customers.contains_key(&id), "with the same ids");
         assert!(
             matches!(
-                reader.execute(
-                    &create_reseller("3b33e682-00c3-41ee-9dd2-a548adf56438", "2"),
-                    "r3"
-                ),
+                reader.execute(&create_reseller(SECOND, "2"), "r4"),
                 Err(BackendError::State(_))
             ),
             "read-only"
         );
         drop(reader);
+        assert!(journal.exists(), "a reader leaves the journal alone");
 
-        // The next apply folds the journal into the state file (revision 1) and removes it.
+        // The next apply folds the journal into the state file (revision 1).
         let mut next = LocalBackend::open(path.clone(), NOW.into(), TIMEOUT).expect("opens");
         assert!(!journal.exists());
-        assert_eq!(next.tenant().revision, 1);
-        assert_eq!(next.read_live().expect("live").resellers.len(), 1);
-        assert_eq!(state::read(&path).expect("state").resellers.len(), 1);
-    }
-
-    #[test]
-    fn the_read_only_live_view_matches_the_full_read_with_or_without_a_journal() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("state.json");
-        let mut backend = LocalBackend::open(path.clone(), NOW.into(), TIMEOUT).expect("opens");
-        created(
-            &mut backend,
-            "484e548c-f5f3-4528-93a9-c16c6373cb59",
-            "4847383",
-        );
-        backend.finish().expect("compacted");
-        created(&mut backend, "3b33e682-00c3-41ee-9dd2-a548adf56438", "2");
-        // Killed before compaction: the second reseller is only in the journal.
-        drop(backend.journal.take());
-        drop(backend);
-        let view = LocalBackend::read_live(&path, NOW).expect("view");
-        assert_eq!(view.resellers.len(), 2);
-        let full = LocalBackend::open(path.clone(), NOW.into(), TIMEOUT)
-            .expect("opens")
-            .into_live();
-        assert_eq!(view, full);
-        assert_eq!(
-            LocalBackend::read_live(&path, NOW).expect("view after compaction"),
-            full
-        );
+        assert_eq!(next.tenant().with_state(|s| s.revision), 1);
+        assert_eq!(next.read_live().expect("live"), live);
+        assert_eq!(state::read(&path).expect("state").0.customers.len(), 1);
     }
 
     #[test]
@@ -362,21 +535,35 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("state.json");
         let mut backend = LocalBackend::open(path.clone(), NOW.into(), TIMEOUT).expect("opens");
-        created(
-            &mut backend,
-            "484e548c-f5f3-4528-93a9-c16c6373cb59",
-            "4847383",
-        );
+        done(&mut backend, &create_reseller(FIRST, "4847383"), "r1");
         let journal_text = std::fs::read_to_string(journal_path(&path)).expect("journal");
         backend.finish().expect("compacted");
         drop(backend);
         // A crash between writing the state and removing the journal leaves this:
         std::fs::write(journal_path(&path), journal_text).expect("restore the old journal");
         let backend = LocalBackend::open(path.clone(), NOW.into(), None).expect("opens");
-        assert_eq!(backend.tenant().resellers.len(), 1);
         assert_eq!(
-            backend.tenant().next_id,
-            state::read(&path).expect("state").next_id
+            backend.tenant().with_state(Clone::clone),
+            state::read(&path).expect("state").0
+        );
+    }
+
+    #[test]
+    fn a_journal_edited_by_hand_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.json");
+        let mut backend = LocalBackend::open(path.clone(), NOW.into(), TIMEOUT).expect("opens");
+        done(&mut backend, &create_reseller(FIRST, "4847383"), "r1");
+        kill(backend);
+        let journal = journal_path(&path);
+        let text = std::fs::read_to_string(&journal).expect("journal");
+        std::fs::write(&journal, text.replace("\"status\":201", "\"status\":400")).expect("edited");
+        let error = LocalBackend::open(path, NOW.into(), None).expect_err("refused");
+        let message = error.to_string();
+        assert!(
+            message.contains(&journal.display().to_string())
+                && message.contains("Move the journal away"),
+            "{message}"
         );
     }
 
@@ -399,46 +586,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("state.json");
         let mut backend = LocalBackend::open(path.clone(), NOW.into(), TIMEOUT).expect("opens");
-        created(
+        done(&mut backend, &create_reseller(FIRST, "4847383"), "r1");
+        done(&mut backend, &create_reseller(SECOND, "4391507"), "r2");
+        let id = done(
             &mut backend,
-            "484e548c-f5f3-4528-93a9-c16c6373cb59",
-            "4847383",
-        );
-        created(
-            &mut backend,
-            "3b33e682-00c3-41ee-9dd2-a548adf56438",
-            "4391507",
-        );
-        let billing = crate::manifest::model::Billing {
-            email: "a@contoso.com".into(),
-            culture: "en-US".into(),
-            language: "en".into(),
-            address: crate::manifest::model::Address {
-                first_name: "A".into(),
-                last_name: "B".into(),
-                address_line1: "1 Main St".into(),
-                address_line2: None,
-                city: "Redmond".into(),
-                state: None,
-                postal_code: "98052".into(),
-                country: "US".into(),
-                phone_number: None,
-            },
-        };
-        let customer = Operation::CreateCustomer {
-            domain: "contoso.onmicrosoft.com".into(),
-            company_name: "Contoso".into(),
-            billing,
-            organization_registration_number: None,
-            associated_partner_id: "484e548c-f5f3-4528-93a9-c16c6373cb59".into(),
-            associated_reseller: None,
-            agreement: None,
-        };
-        let id = backend
-            .execute(&customer, "r3")
-            .expect("created")
-            .created_id
-            .expect("an id");
+            &create_customer("contoso.onmicrosoft.com", FIRST),
+            "r3",
+        )
+        .created_id
+        .expect("an id");
         match backend.accept_relationship("contoso.onmicrosoft.com", "9999999") {
             Err(BackendError::Unresolved(message)) => {
                 assert!(message.contains("9999999"), "{message}")
@@ -448,16 +604,10 @@ mod tests {
         backend
             .accept_relationship("contoso.onmicrosoft.com", "4391507")
             .expect("accepted");
+        backend.finish().expect("saved");
         drop(backend);
-        let live = LocalBackend::open(path, NOW.into(), None)
-            .expect("opens")
-            .read_live()
-            .expect("live");
-        assert!(
-            live.customers[&id]
-                .reseller_relationships
-                .contains("3b33e682-00c3-41ee-9dd2-a548adf56438")
-        );
+        let live = LocalBackend::read_live(&path, NOW).expect("live");
+        assert!(live.customers[&id].reseller_relationships.contains(SECOND));
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! The local backend's state file on disk: reading it (tolerantly, with a version
-//! check), writing it atomically, and the lock that keeps two applies apart.
+//! check, migrating an older release's file), writing it atomically, and the lock
+//! that keeps two applies apart.
 //!
-//! It owns the file's envelope and durability, not its meaning: it must not apply
-//! or check any Partner Center rule (that is `tenant.rs`). The file is written only
-//! by cspctl, but people read it, diff it and keep it in git, so it is pretty,
-//! deterministic JSON; it holds no secrets.
+//! The file is the simulator's persisted tenant ([`crate::sim::State`]), the same
+//! file `cspctl sim serve --state` reads and writes, so a local tenant can be served
+//! over HTTP as it is. This module owns the file's envelope and durability, not its
+//! meaning: no Partner Center rule lives here. The file is written only by cspctl,
+//! but people read it, diff it and keep it in git, so it is pretty, deterministic
+//! JSON; it holds no secrets (in-process requests carry no token).
 //!
 //! Why a separate lock file: a write replaces the state file by renaming a new one
 //! over it, so a lock held on the state file itself would guard a file that is
@@ -16,44 +19,56 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde::de::DeserializeOwned;
-
-use super::tenant::{FORMAT_VERSION, LiveParts, Tenant};
+use super::migrate;
 use crate::backend::BackendError;
+use crate::backend::group_commit::sync_dir;
+use crate::sim::state::{Partner, State};
+
+/// Version of the state file format this release writes and the newest it reads:
+/// 2 is the simulator's tenant; 1 was either the simulator's tenant (read as is) or
+/// an older release's local tenant (migrated, see [`migrate`]).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// How often a waiting apply retries the lock.
 const LOCK_POLL: Duration = Duration::from_millis(50);
 
-/// Reads the state file. A missing file is an empty tenant (a first run); unknown
-/// fields are ignored, so a newer cspctl's additions within the same format version
-/// do not break an older one; a newer format version is refused.
-pub fn read(path: &Path) -> Result<Tenant, BackendError> {
-    read_as(path)
-}
+/// The seed of a new local tenant's ids: fixed, so the same applies give the same
+/// ids on every machine.
+const LOCAL_ID_SEED: u64 = 0x10CA_1000_C5C7;
 
-/// What [`read_as`] can read: the whole tenant, or a part of it.
-pub trait Versioned: DeserializeOwned + Default {
-    fn format_version(&self) -> u32;
-}
-
-impl Versioned for Tenant {
-    fn format_version(&self) -> u32 {
-        self.format_version
+/// The provider a new local tenant belongs to: made up, fixed values, so a new
+/// state file depends on nothing outside it.
+pub fn local_partner() -> Partner {
+    Partner {
+        tenant_id: "5e1d0c4b-7a3f-4c2e-9b8d-1f0a2c3d4e5f".to_owned(),
+        mpn_id: "9900001".to_owned(),
+        name: "Local Indirect Provider".to_owned(),
     }
 }
 
-impl Versioned for LiveParts {
-    fn format_version(&self) -> u32 {
-        self.format_version
-    }
+/// An empty local tenant.
+pub fn empty() -> State {
+    local_settings(State::new(local_partner(), true, LOCAL_ID_SEED))
 }
 
-/// [`read`] into any [`Versioned`] view of the state: a view leaves out what it does not
-/// need (serde skips unknown fields without building them).
-pub fn read_as<T: Versioned>(path: &Path) -> Result<T, BackendError> {
+/// What a local tenant is, whatever the file said: the integration sandbox, without
+/// its quotas, so realistic manifests can be rehearsed.
+fn local_settings(mut state: State) -> State {
+    state.sandbox = true;
+    state.sandbox_reseller_limit = None;
+    state.format_version = FORMAT_VERSION;
+    state
+}
+
+/// Reads the state file: the tenant, and whether it was migrated from an older
+/// release's format (the caller writes it back in this one when it may). A missing
+/// file is an empty tenant (a first run); unknown fields are ignored, so a newer
+/// cspctl's additions within the same format version do not break an older one; a
+/// newer format version is refused.
+pub fn read(path: &Path) -> Result<(State, bool), BackendError> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(T::default()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok((empty(), false)),
         Err(error) => {
             return Err(BackendError::State(format!(
                 "cannot read the local state file {}: {error}",
@@ -62,22 +77,35 @@ pub fn read_as<T: Versioned>(path: &Path) -> Result<T, BackendError> {
         }
     };
     // The typed parse first: one pass over a state that may be 150 MB. Only when it
-    // fails, or succeeds with a newer version, is the version looked at on its own,
-    // so a newer format is reported as such rather than as whatever field it changed.
-    // cspctl writes `formatVersion` as the first key of a top-level object; the fast
-    // path is taken only for a file that looks like that, everything else gets the
-    // exact check below.
+    // fails, or succeeds with another version, is the file looked at as a whole, so a
+    // newer format is reported as such rather than as whatever field it changed.
     let head = &bytes[..bytes.len().min(4096)];
     let looks_like_ours = head.trim_ascii_start().starts_with(b"{")
         && head.windows(15).any(|w| w == b"\"formatVersion\"");
     if looks_like_ours
-        && let Ok(tenant) = serde_json::from_slice::<T>(&bytes)
-        && tenant.format_version() == FORMAT_VERSION
+        && let Ok(state) = serde_json::from_slice::<State>(&bytes)
+        && state.format_version == FORMAT_VERSION
     {
-        return Ok(tenant);
+        return Ok((local_settings(state), false));
     }
     let value: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|error| malformed(path, &error))?;
+    if migrate::is_local_v1(&value) {
+        let mut state = migrate::from_local_v1(&bytes).map_err(|why| {
+            BackendError::State(format!(
+                "{}: this state file was written by an older cspctl and cannot be migrated: {why}. Fix it by hand, or run the older release to change it, then try again",
+                path.display()
+            ))
+        })?;
+        // Kept, so that a journal the older release left for this very revision is
+        // found (and refused with what to do: its lines are operations, which this
+        // release cannot replay), while an older leftover one is still ignored.
+        state.revision = value
+            .get("revision")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        return Ok((local_settings(state), true));
+    }
     match value
         .get("formatVersion")
         .and_then(serde_json::Value::as_u64)
@@ -86,9 +114,9 @@ pub fn read_as<T: Versioned>(path: &Path) -> Result<T, BackendError> {
             "the local state file {} has format version {version}, but this cspctl reads format version {FORMAT_VERSION} at most: it was written by a newer cspctl; upgrade cspctl",
             path.display()
         ))),
-        Some(version) if version >= 1 => {
-            serde_json::from_slice(&bytes).map_err(|error| malformed(path, &error))
-        }
+        Some(version) if version >= 1 => serde_json::from_slice::<State>(&bytes)
+            .map(|state| (local_settings(state), false))
+            .map_err(|error| malformed(path, &error)),
         _ => Err(BackendError::State(format!(
             "the local state file {} has no valid `formatVersion`, so it is not a cspctl state file (or it was damaged); restore it from a backup or version control, or move it away to start from an empty local tenant",
             path.display()
@@ -118,14 +146,14 @@ fn malformed(path: &Path, error: &serde_json::Error) -> BackendError {
 /// Writes the state file atomically: a temporary file in the same directory,
 /// written and flushed to disk, renamed over the state file, then the directory
 /// flushed so the rename itself survives a crash. Creates the directory if needed.
-pub fn write(path: &Path, tenant: &Tenant) -> Result<(), BackendError> {
+pub fn write(path: &Path, state: &State) -> Result<(), BackendError> {
     let failed = |error: &dyn std::fmt::Display| {
         BackendError::State(format!(
             "cannot write the local state file {}: {error}",
             path.display()
         ))
     };
-    let mut text = serde_json::to_string_pretty(tenant).map_err(|e| failed(&e))?;
+    let mut text = serde_json::to_string_pretty(state).map_err(|e| failed(&e))?;
     text.push('\n');
     let dir = parent_dir(path);
     fs::create_dir_all(dir).map_err(|e| failed(&e))?;
@@ -158,17 +186,6 @@ fn write_and_rename(temp: &Path, path: &Path, bytes: &[u8], dir: &Path) -> io::R
     drop(file);
     fs::rename(temp, path)?;
     sync_dir(dir)
-}
-
-#[cfg(unix)]
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-/// Other systems cannot open a directory to flush it; the rename is what they offer.
-#[cfg(not(unix))]
-pub(crate) fn sync_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -281,21 +298,17 @@ mod tests {
         }
     }
 
-    fn seeded() -> Tenant {
-        let mut tenant = Tenant {
-            next_id: 42,
-            ..Tenant::default()
-        };
-        tenant.resellers.insert(
-            "484e548c-f5f3-4528-93a9-c16c6373cb59".into(),
-            crate::live::LiveReseller {
-                tenant_id: "484e548c-f5f3-4528-93a9-c16c6373cb59".into(),
-                mpn_id: "4847383".into(),
-                name: "First Up".into(),
-                location: None,
-            },
-        );
-        tenant
+    fn seeded() -> State {
+        let mut state = empty();
+        state
+            .add_reseller(crate::sim::state::Reseller::new(
+                "484e548c-f5f3-4528-93a9-c16c6373cb59",
+                "4847383",
+                "First Up",
+                "",
+            ))
+            .expect("added");
+        state
     }
 
     #[test]
@@ -303,7 +316,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         assert_eq!(
             read(&dir.path().join("state.json")).expect("reads"),
-            Tenant::default()
+            (empty(), false)
         );
     }
 
@@ -313,10 +326,10 @@ mod tests {
         let path = dir.path().join(".cspctl").join("state.json");
         write(&path, &seeded()).expect("writes, creating the directory");
         let text = fs::read_to_string(&path).expect("written");
-        assert!(text.starts_with("{\n  \"formatVersion\": 1,\n"), "{text}");
+        assert!(text.starts_with("{\n  \"formatVersion\": 2,\n"), "{text}");
         assert!(text.ends_with("}\n"));
-        assert_eq!(read(&path).expect("reads"), seeded());
-        write(&path, &read(&path).expect("reads")).expect("rewrites");
+        assert_eq!(read(&path).expect("reads"), (seeded(), false));
+        write(&path, &read(&path).expect("reads").0).expect("rewrites");
         assert_eq!(
             fs::read_to_string(&path).expect("written"),
             text,
@@ -333,28 +346,22 @@ mod tests {
     fn unknown_fields_are_ignored() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("state.json");
-        let text = r#"{
-          "formatVersion": 1, "addedLater": {"x": 1}, "nextId": 3,
-          "customers": {"c1": {"id": "c1", "domain": "a.onmicrosoft.com", "companyName": "A", "futureField": true,
-            "billing": {"email": "a@a.com", "culture": "en-US", "language": "en", "newBillingField": 1,
-              "address": {"firstName": "A", "lastName": "B", "addressLine1": "1", "city": "C", "postalCode": "1", "country": "US", "addressLine3": "x"}}}}
-        }"#;
-        fs::write(&path, text).expect("seeded");
-        let tenant = read(&path).expect("reads tolerantly");
-        assert_eq!(tenant.next_id, 3);
-        assert_eq!(tenant.customers["c1"].billing.address.country, "US");
-        assert_eq!(tenant.partner, super::super::tenant::Partner::default());
+        let mut value = serde_json::to_value(seeded()).expect("json");
+        value["addedLater"] = serde_json::json!({"x": 1});
+        value["resellers"][0]["futureField"] = serde_json::json!(true);
+        fs::write(&path, serde_json::to_vec(&value).expect("bytes")).expect("seeded");
+        assert_eq!(read(&path).expect("reads tolerantly").0, seeded());
     }
 
     #[test]
     fn a_newer_format_is_refused() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("state.json");
-        fs::write(&path, r#"{"formatVersion": 2, "somethingNew": []}"#).expect("seeded");
+        fs::write(&path, r#"{"formatVersion": 3, "somethingNew": []}"#).expect("seeded");
         let message = message(read(&path).expect_err("newer"));
         assert!(
             message.contains(&path.display().to_string())
-                && message.contains("format version 2")
+                && message.contains("format version 3")
                 && message.contains("upgrade cspctl"),
             "{message}"
         );
@@ -364,7 +371,7 @@ mod tests {
     fn malformed_files_are_reported_with_a_position() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("state.json");
-        fs::write(&path, "{\n  \"formatVersion\": 1,\n  \"nextId\": ,\n}\n").expect("seeded");
+        fs::write(&path, "{\n  \"formatVersion\": 2,\n  \"idSeed\": ,\n}\n").expect("seeded");
         let text = message(read(&path).expect_err("malformed"));
         assert!(
             text.starts_with(&format!(
@@ -375,7 +382,7 @@ mod tests {
         );
         assert!(text.contains("move it away"), "{text}");
 
-        fs::write(&path, "{\"formatVersion\": 1,\n\"nextId\": \"three\"}").expect("seeded");
+        fs::write(&path, "{\"formatVersion\": 2,\n\"idSeed\": \"three\"}").expect("seeded");
         let text = message(read(&path).expect_err("wrong type"));
         assert!(
             text.starts_with(&format!("{}:2:", path.display()))
@@ -383,7 +390,7 @@ mod tests {
             "{text}"
         );
 
-        for content in ["", "[]", "{\"nextId\": 1}", "{\"formatVersion\": 0}"] {
+        for content in ["", "[]", "{\"idSeed\": 1}", "{\"formatVersion\": 0}"] {
             fs::write(&path, content).expect("seeded");
             assert!(read(&path).is_err(), "{content:?} must not read as a state");
         }

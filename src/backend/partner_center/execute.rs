@@ -208,11 +208,12 @@ impl PartnerCenterClient {
                 "internal: purchase called with another operation".to_owned(),
             ));
         };
-        self.journal(|at| Record::Intent {
+        self.journal_durably(|at| Record::Intent {
             request_id: request_id.to_owned(),
             at,
             operation: Box::new(operation.clone()),
-        })?;
+        })
+        .await?;
         let purchase = Purchase {
             customer_id,
             offer_id,
@@ -237,11 +238,12 @@ impl PartnerCenterClient {
             }
         };
         let order_id = placed.order_id.clone();
-        self.journal(|_| Record::Ordered {
+        self.journal_durably(|_| Record::Ordered {
             request_id: request_id.to_owned(),
             order_id: order_id.clone(),
             subscription_id: placed.subscription_id.clone(),
-        })?;
+        })
+        .await?;
         let finish = async {
             self.finish_purchase(operation, customer_id, request_id, placed)
                 .await?
@@ -296,11 +298,12 @@ impl PartnerCenterClient {
                     .await_subscription_id(customer_id, &order_id, &placed.line)
                     .await?;
                 if let Some(id) = &found {
-                    self.journal(|_| Record::Ordered {
+                    self.journal_durably(|_| Record::Ordered {
                         request_id: request_id.to_owned(),
                         order_id: order_id.clone(),
                         subscription_id: Some(id.clone()),
-                    })?;
+                    })
+                    .await?;
                 }
                 found
             }
@@ -557,19 +560,35 @@ impl PartnerCenterClient {
         })
     }
 
-    /// Appends a record to the purchase journal, if this client keeps one.
-    fn journal(&self, record: impl FnOnce(String) -> Record) -> Result<(), BackendError> {
+    /// Appends a record to the purchase journal, if this client keeps one, and
+    /// returns once it is on disk: an intent before its purchase is sent, an order
+    /// before anything relies on it (the next apply looks the order up instead of
+    /// sending the purchase again, which could be past the request id's window).
+    async fn journal_durably(
+        &self,
+        record: impl FnOnce(String) -> Record,
+    ) -> Result<(), BackendError> {
         match &self.journal {
-            Some(journal) => journal.journal.append(&record(journal.now.clone())),
+            Some(journal) => {
+                journal
+                    .journal
+                    .append_durably(&record(journal.now.clone()))
+                    .await
+            }
             None => Ok(()),
         }
     }
 
+    /// Records that a purchase needs nothing more. Not waited for: lost in a crash,
+    /// it only makes the next apply settle the purchase again, by looking up its order.
     fn settle_record(&self, request_id: &str, bought: bool) -> Result<(), BackendError> {
-        self.journal(|_| Record::Settled {
-            request_id: request_id.to_owned(),
-            bought,
-        })
+        match &self.journal {
+            Some(journal) => journal.journal.append(&Record::Settled {
+                request_id: request_id.to_owned(),
+                bought,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// `POST /v1/sandboxIndirectReseller` with the documented body. Partner Center

@@ -671,7 +671,9 @@ impl HttpClient {
         let http = match &self.inner.transport {
             Transport::Http(http) => http,
             Transport::InProcess(server) => {
-                return self.attempt_in_process(server.as_ref(), request, correlation_id).await;
+                return self
+                    .attempt_in_process(server.as_ref(), request, correlation_id)
+                    .await;
             }
         };
         let url = format!("{}/v1{}", self.inner.endpoint, request.path);
@@ -768,7 +770,10 @@ impl HttpClient {
     ) -> Attempt {
         let path = format!("/v1{}", request.path);
         let mut headers = vec![
-            ("MS-Contract-Version".to_owned(), CONTRACT_VERSION.to_owned()),
+            (
+                "MS-Contract-Version".to_owned(),
+                CONTRACT_VERSION.to_owned(),
+            ),
             ("MS-RequestId".to_owned(), request.request_id.to_owned()),
             ("MS-CorrelationId".to_owned(), correlation_id.to_owned()),
         ];

@@ -20,14 +20,14 @@
 //! with the open purchases only.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendError;
+use crate::backend::group_commit::{GroupCommit, Start};
 use crate::plan::Operation;
 
 /// One line of the journal.
@@ -70,10 +70,12 @@ pub struct OpenPurchase {
 }
 
 /// The journal file of one provider tenant, opened by the apply that holds its lock.
+/// Records that must be on disk before the apply goes on are group-committed
+/// ([`GroupCommit`]): concurrent purchases share a flush.
 #[derive(Debug)]
 pub struct PurchaseJournal {
     path: PathBuf,
-    file: Mutex<Option<File>>,
+    file: GroupCommit,
 }
 
 fn failed(path: &Path, error: &dyn std::fmt::Display) -> BackendError {
@@ -173,8 +175,8 @@ impl PurchaseJournal {
     /// Opens (creating its directory) the journal at `path` for appending.
     pub fn open(path: PathBuf) -> Result<PurchaseJournal, BackendError> {
         Ok(PurchaseJournal {
+            file: GroupCommit::new(path.clone(), Start::Append),
             path,
-            file: Mutex::new(None),
         })
     }
 
@@ -182,39 +184,33 @@ impl PurchaseJournal {
         &self.path
     }
 
-    /// Appends a record and waits until it is on disk.
+    /// Appends a record and returns once it is on disk.
+    pub async fn append_durably(&self, record: &Record) -> Result<(), BackendError> {
+        let sequence = self.append_line(record)?;
+        self.file.durable(sequence).await
+    }
+
+    /// Appends a record that nothing waits for: it reaches the disk with the next
+    /// durable record, or when the journal is compacted.
     pub fn append(&self, record: &Record) -> Result<(), BackendError> {
-        let mut line = serde_json::to_string(record).map_err(|e| failed(&self.path, &e))?;
-        line.push('\n');
-        let mut guard = self
-            .file
-            .lock()
-            .map_err(|_| failed(&self.path, &"an earlier write panicked"))?;
-        if guard.is_none() {
-            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                fs::create_dir_all(dir).map_err(|e| failed(&self.path, &e))?;
-            }
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .map_err(|e| failed(&self.path, &e))?;
-            *guard = Some(file);
-        }
-        let file = guard.as_mut().expect("opened above");
-        file.write_all(line.as_bytes())
-            .and_then(|()| file.sync_data())
-            .map_err(|e| failed(&self.path, &e))
+        self.append_line(record).map(|_| ())
+    }
+
+    /// Writes the records nothing waited for (the end of a run does it on compaction).
+    pub fn flush(&self) -> Result<(), BackendError> {
+        self.file.flush_blocking()
+    }
+
+    fn append_line(&self, record: &Record) -> Result<u64, BackendError> {
+        let line = serde_json::to_vec(record).map_err(|e| failed(&self.path, &e))?;
+        self.file.append(&line).map_err(|e| failed(&self.path, &e))
     }
 
     /// Drops settled purchases: removes the file when none is open, otherwise
     /// rewrites it (temporary file, then rename) with the open ones only.
     pub fn compact(&self) -> Result<(), BackendError> {
-        let mut guard = self
-            .file
-            .lock()
-            .map_err(|_| failed(&self.path, &"an earlier write panicked"))?;
-        *guard = None;
+        self.file.flush_blocking()?;
+        self.file.close();
         let open = read_open(&self.path)?;
         if open.is_empty() {
             return match fs::remove_file(&self.path) {
@@ -312,6 +308,11 @@ mod tests {
                 bought: true,
             })
             .expect("append");
+        assert!(
+            read_open(&path).expect("read").is_empty(),
+            "records nothing waited for are not written at once"
+        );
+        journal.flush().expect("flushed");
         let open = read_open(&path).expect("read");
         assert_eq!(open.len(), 1);
         assert_eq!(open[0].request_id, "r2");

@@ -233,14 +233,21 @@ impl PartnerCenterBackend {
         PartnerCenterBackend::with_tuning(config, Tuning::default())
     }
 
-    /// A backend driving `client` on a runtime of its own with `threads` workers.
+    /// A backend driving `client` on a runtime of its own with `threads` workers;
+    /// `0` runs everything on the calling thread, so that tasks take turns in the
+    /// same order on every run (the local backend: its ids are given in that order).
     pub fn from_client(
         client: PartnerCenterClient,
         threads: usize,
     ) -> Result<PartnerCenterBackend, BackendError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads.max(1))
-            .thread_name("cspctl-pc")
+        let mut builder = if threads == 0 {
+            tokio::runtime::Builder::new_current_thread()
+        } else {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads).thread_name("cspctl-pc");
+            builder
+        };
+        let runtime = builder
             .enable_all()
             .build()
             .map_err(|e| BackendError::State(format!("cannot start the async runtime: {e}")))?;
@@ -253,7 +260,10 @@ impl PartnerCenterBackend {
         tuning: Tuning,
     ) -> Result<PartnerCenterBackend, BackendError> {
         let threads = config.read_concurrency.clamp(1, 4);
-        PartnerCenterBackend::from_client(PartnerCenterClient::with_tuning(config, tuning)?, threads)
+        PartnerCenterBackend::from_client(
+            PartnerCenterClient::with_tuning(config, tuning)?,
+            threads,
+        )
     }
 }
 

@@ -893,6 +893,7 @@ fn a_pending_order_left_in_the_journal_is_settled_from_it_not_bought_again() {
             subscription_id: None,
         })
         .unwrap();
+    journal.flush().unwrap();
     let backend = PartnerCenterBackend::with_tuning(config(&base, SECRET, true), fast())
         .unwrap()
         .with_journal(

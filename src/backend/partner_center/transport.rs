@@ -45,7 +45,7 @@ pub type InProcessFuture<'a> =
 /// longer keep what it is asked to do, e.g. its journal cannot be written): the
 /// client does not retry it, unlike a transport failure over HTTP.
 pub trait InProcessServer: Send + Sync + 'static {
-    fn call(&self, request: InProcessRequest<'_>) -> InProcessFuture<'_>;
+    fn call<'a>(&'a self, request: InProcessRequest<'a>) -> InProcessFuture<'a>;
 }
 
 /// How the client reaches Partner Center.
