@@ -321,7 +321,7 @@ fn apply(plan: &Plan, backend: &LocalBackend) -> Result<usize, String> {
     };
     let (_interrupt, interrupts) = tokio::sync::mpsc::unbounded_channel();
     let control = ApplyControl {
-        parallelism: 8,
+        parallelism: cspctl::apply::DEFAULT_LOCAL_PARALLELISM,
         new_request_id: &mut new_request_id,
         observer: &mut Silent,
         interrupts,

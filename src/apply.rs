@@ -30,8 +30,14 @@ use crate::live::Live;
 use crate::plan::planner::observe;
 use crate::plan::{Action, ActionStatus, ObjectRef, Operation, Plan};
 
-/// Actions in flight at once unless told otherwise (`apply --parallelism`).
+/// Actions in flight at once against Partner Center unless told otherwise (`apply
+/// --parallelism`): enough to hide its latency, few enough for its rate limits.
 pub const DEFAULT_PARALLELISM: usize = 10;
+
+/// Actions in flight at once against the local backend unless told otherwise: its
+/// answers take microseconds and only wait for journal flushes, which the actions
+/// in flight share, so more of them make fewer flushes.
+pub const DEFAULT_LOCAL_PARALLELISM: usize = 64;
 
 /// A boxed future a backend returns for one operation.
 pub type OperationFuture = Pin<Box<dyn Future<Output = Result<Outcome, BackendError>> + Send>>;

@@ -11,7 +11,10 @@ use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::apply::{ActionOutcome, ApplyObserver, ApplyReport, DEFAULT_PARALLELISM, stale_actions};
+use crate::apply::{
+    ActionOutcome, ApplyObserver, ApplyReport, DEFAULT_LOCAL_PARALLELISM, DEFAULT_PARALLELISM,
+    stale_actions,
+};
 use crate::backend::RetryNotice;
 use crate::plan::{Action, Plan};
 use crate::render::github::{render_github_apply, render_github_stale};
@@ -36,9 +39,10 @@ pub struct Args {
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_LOCK_TIMEOUT_SECONDS)]
     lock_timeout: u64,
     /// Actions in flight at once; an action still starts only after everything it
-    /// depends on was applied.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_PARALLELISM)]
-    parallelism: usize,
+    /// depends on was applied [default: 10 against Partner Center, 64 on the local
+    /// state].
+    #[arg(long, value_name = "N")]
+    parallelism: Option<usize>,
     /// How to report: text, JSON Lines events on stdout, or text plus GitHub
     /// Actions annotations.
     #[arg(long, value_enum, default_value = "text")]
@@ -324,7 +328,14 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     }
     // A fresh `MS-RequestId` for each logical operation.
     let mut new_request_id = crate::ids::random_guid;
-    let parallelism = args.parallelism.max(1);
+    let parallelism = args
+        .parallelism
+        .unwrap_or(if opened.is_local() {
+            DEFAULT_LOCAL_PARALLELISM
+        } else {
+            DEFAULT_PARALLELISM
+        })
+        .max(1);
     let report = if json {
         opened.apply(&plan, parallelism, &mut new_request_id, &mut JsonEvents)?
     } else {

@@ -300,6 +300,10 @@ impl Opened {
         self.plan_options().backend.clone()
     }
 
+    pub fn is_local(&self) -> bool {
+        matches!(self, Opened::Local(..))
+    }
+
     /// Subscriptions that orders still provisioning will create (see
     /// [`PendingReader`]).
     pub fn pending_purchases(

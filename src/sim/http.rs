@@ -28,7 +28,9 @@ use super::clock::{SimClock, format_rfc3339};
 use super::cut::Cut;
 use super::faults::{Buckets, Draw, Faults, Shape};
 use super::input::{fold_enum, parse_body, parse_value};
-use super::state::{ApiError, ApiResult, CheckoutShape, CustomerFilter, Replay, Reseller, State};
+use super::state::{
+    ApiError, ApiResult, CachedBody, CheckoutShape, CustomerFilter, Replay, Reseller, State,
+};
 use crate::ids::splitmix64;
 
 /// Largest request body accepted (1 MiB is far above any Partner Center payload).
@@ -665,7 +667,7 @@ fn answer(
         // The first answer's status, headers, body and shape: the same bytes.
         let reply = Reply {
             status: cached.status,
-            body: cached.body.clone(),
+            body: cached.body.as_ref().map(CachedBody::value),
             headers: cached.headers.clone(),
             drop_connection: false,
             bom: cached.bom,
@@ -688,7 +690,7 @@ fn answer(
             method,
             path: request.path.clone(),
             status: reply.status,
-            body: reply.body.clone(),
+            body: reply.body.as_ref().map(CachedBody::of),
             headers: reply.headers.clone(),
             bom: reply.bom,
             pascal_case: reply.pascal_case,

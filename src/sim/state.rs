@@ -194,23 +194,23 @@ pub struct Customer {
     pub id: String,
     pub domain: String,
     pub company_name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_registration_number: Option<String>,
     pub billing_profile_id: String,
     pub billing: BillingProfile,
     /// Bumped on every billing-profile change; the etag is derived from it.
     pub billing_version: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub associated_partner_id: Option<String>,
     /// Tenant ids of the resellers related to this customer (sorted).
     #[serde(default)]
     pub reseller_ids: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub agreements: Vec<Agreement>,
     pub created_at: i64,
     /// The provider removed its reseller relationship (`relationshipToPartner:
     /// "none"`): still listed and readable, no longer changeable.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub relationship_removed: bool,
 }
 
@@ -330,7 +330,7 @@ pub struct Subscription {
     pub version: u64,
     /// `(tenant id, MPN id, name)` of the designated support contact; `None` = the
     /// provider (default).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub support_contact: Option<(String, String, String)>,
     /// A change accepted with 202 (the `accepted-patch` variant), applied once the
     /// simulated clock reaches its `applyAt`.
@@ -382,7 +382,7 @@ pub struct OrderLine {
     pub term: Term,
     pub quantity: i64,
     pub friendly_name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partner_id_on_record: Option<String>,
 }
 
@@ -411,7 +411,7 @@ pub struct CartLine {
     pub term_duration: String,
     pub friendly_name: String,
     pub participants: Vec<(String, String)>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<(u32, String)>,
 }
 
@@ -462,6 +462,35 @@ pub struct AccessToken {
     pub expires_at: i64,
 }
 
+/// An answer body kept as its JSON text: a cache of hundreds of thousands of
+/// answers costs their text, not a tree of values each (several times more memory).
+/// Written into the state file as the JSON it is.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CachedBody(Box<serde_json::value::RawValue>);
+
+impl CachedBody {
+    pub fn of(value: &Value) -> CachedBody {
+        // A `Value` always serializes, and its text is valid JSON.
+        let text = serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned());
+        CachedBody(
+            serde_json::value::RawValue::from_string(text)
+                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
+        )
+    }
+
+    /// The body as a value again.
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+}
+
+impl PartialEq for CachedBody {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
 /// The cached answer to a mutating request with a client-sent `MS-RequestId`, kept in
 /// the state file so a restarted simulator still replays it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -473,7 +502,7 @@ pub struct Replay {
     pub path: String,
     pub status: u16,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<Value>,
+    pub body: Option<CachedBody>,
     /// Headers the answer carried besides the standard ones (`Location` of a 202).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<(String, String)>,

@@ -153,8 +153,11 @@ pub fn write(path: &Path, state: &State) -> Result<(), BackendError> {
             path.display()
         ))
     };
-    let mut text = serde_json::to_string_pretty(state).map_err(|e| failed(&e))?;
-    text.push('\n');
+    let mut text = Vec::with_capacity(1 << 20);
+    let mut serializer =
+        serde_json::Serializer::with_formatter(&mut text, ObjectPerLine::default());
+    serde::Serialize::serialize(state, &mut serializer).map_err(|e| failed(&e))?;
+    text.push(b'\n');
     let dir = parent_dir(path);
     fs::create_dir_all(dir).map_err(|e| failed(&e))?;
     let Some(file_name) = path.file_name() else {
@@ -167,12 +170,109 @@ pub fn write(path: &Path, state: &State) -> Result<(), BackendError> {
         file_name.to_string_lossy(),
         std::process::id()
     ));
-    let result = write_and_rename(&temp, path, text.as_bytes(), dir);
+    let result = write_and_rename(&temp, path, &text, dir);
     if result.is_err() {
         // Best effort: after a failed rename the temporary file is just litter.
         let _ = fs::remove_file(&temp);
     }
     result.map_err(|e| failed(&e))
+}
+
+/// JSON laid out for reading and diffing at the size of a real tenant: the state's
+/// fields one a line, and in its lists one object a line (a customer, an order, a
+/// subscription), each compact. A change to one object is a one-line diff, and the
+/// file is about half the size of fully indented JSON.
+#[derive(Default)]
+struct ObjectPerLine {
+    /// Per open array or object: whether it holds a value yet.
+    open: Vec<bool>,
+}
+
+impl ObjectPerLine {
+    /// Containers nested this deep or less are laid out on lines.
+    const LINED_DEPTH: usize = 2;
+
+    fn lined(&self) -> bool {
+        self.open.len() <= Self::LINED_DEPTH
+    }
+
+    fn newline<W: ?Sized + io::Write>(writer: &mut W, depth: usize) -> io::Result<()> {
+        writer.write_all(b"\n")?;
+        for _ in 0..depth {
+            writer.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+
+    fn begin<W: ?Sized + io::Write>(&mut self, writer: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.open.push(false);
+        writer.write_all(bracket)
+    }
+
+    fn end<W: ?Sized + io::Write>(&mut self, writer: &mut W, bracket: &[u8]) -> io::Result<()> {
+        let lined = self.lined();
+        let had_values = self.open.pop().unwrap_or(false);
+        if lined && had_values {
+            Self::newline(writer, self.open.len())?;
+        }
+        writer.write_all(bracket)
+    }
+
+    fn item<W: ?Sized + io::Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
+        if !first {
+            writer.write_all(b",")?;
+        }
+        if self.lined() {
+            Self::newline(writer, self.open.len())?;
+        }
+        Ok(())
+    }
+
+    fn item_done(&mut self) {
+        if let Some(has_value) = self.open.last_mut() {
+            *has_value = true;
+        }
+    }
+}
+
+impl serde_json::ser::Formatter for ObjectPerLine {
+    fn begin_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.begin(writer, b"[")
+    }
+    fn end_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.end(writer, b"]")
+    }
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.item(writer, first)
+    }
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        self.item_done();
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.begin(writer, b"{")
+    }
+    fn end_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.end(writer, b"}")
+    }
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.item(writer, first)
+    }
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(if self.lined() { b": " } else { b":" })
+    }
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        self.item_done();
+        Ok(())
+    }
 }
 
 fn write_and_rename(temp: &Path, path: &Path, bytes: &[u8], dir: &Path) -> io::Result<()> {
