@@ -72,6 +72,8 @@ pub struct Inner {
     pub state: State,
     pub clock: SimClock,
     pub faults: Faults,
+    /// At most this many cached answers (see [`State::remember`]); `None`: 24 hours'.
+    pub replay_limit: Option<usize>,
     buckets: Buckets,
     continuations: HashMap<String, Continuation>,
     runtime_counter: u64,
@@ -85,6 +87,7 @@ impl Inner {
             state,
             clock,
             faults,
+            replay_limit: None,
             buckets: Buckets::default(),
             continuations: HashMap::new(),
             runtime_counter: 0,
@@ -685,17 +688,20 @@ fn answer(
     // request has committed a change.
     let committed = request.mutating() && reply.status < 300;
     if let Some(id) = request_id {
-        inner.state.remember(Replay {
-            request_id: id.clone(),
-            method,
-            path: request.path.clone(),
-            status: reply.status,
-            body: reply.body.as_ref().map(CachedBody::of),
-            headers: reply.headers.clone(),
-            bom: reply.bom,
-            pascal_case: reply.pascal_case,
-            at: now,
-        });
+        inner.state.remember(
+            Replay {
+                request_id: id.clone(),
+                method,
+                path: request.path.clone(),
+                status: reply.status,
+                body: reply.body.as_ref().map(CachedBody::of),
+                headers: reply.headers.clone(),
+                bom: reply.bom,
+                pascal_case: reply.pascal_case,
+                at: now,
+            },
+            inner.replay_limit,
+        );
     }
     // A cached answer is saved too, so a restarted simulator still replays it.
     let changed_state = committed || request_id.is_some();

@@ -178,16 +178,25 @@ fn build(config: &SimConfig) -> anyhow::Result<Arc<http::Shared>> {
     Ok(shared)
 }
 
+/// Cached answers an in-process simulator keeps (see [`State::remember`]).
+pub const IN_PROCESS_REPLAY_LIMIT: usize = 16_384;
+
 /// A simulator to call in process ([`http::Shared::call_direct`]): `state` on a
 /// clock frozen at `now` (unix seconds), orders provisioned on the next request (a
 /// frozen clock would never reach a delay), no faults, no state file (the caller
 /// keeps the state durable).
 pub fn in_process(state: State, now: i64) -> http::Shared {
+    let tenant_id = state.partner.tenant_id.clone();
+    let mut inner = http::Inner::new(state, clock::SimClock::new(now, 0, true), Faults::default());
+    // Enough for every request of the actions in flight to be answered again after
+    // a crash (a few per action, 64 actions at once by default), bounded whatever
+    // the size of the apply.
+    inner.replay_limit = Some(IN_PROCESS_REPLAY_LIMIT);
     http::Shared {
         settings: http::Settings {
             // Never asked for: in-process callers present no token.
             credentials: auth::Credentials {
-                tenant_id: state.partner.tenant_id.clone(),
+                tenant_id,
                 client_id: String::new(),
                 client_secret: String::new(),
                 refresh_token: String::new(),
@@ -196,11 +205,7 @@ pub fn in_process(state: State, now: i64) -> http::Shared {
             order_list_lag_seconds: 0,
             state_path: None,
         },
-        inner: Mutex::new(http::Inner::new(
-            state,
-            clock::SimClock::new(now, 0, true),
-            Faults::default(),
-        )),
+        inner: Mutex::new(inner),
     }
 }
 

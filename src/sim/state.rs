@@ -2171,10 +2171,22 @@ impl State {
     }
 
     /// Records an answer for later replays (the caller checked there is none).
-    pub fn remember(&mut self, replay: Replay) {
+    /// With a `limit`, at most that many answers are kept, the oldest dropped first
+    /// (a quarter of the limit at a time, so the index is rebuilt rarely); without
+    /// one they are kept for their 24 hours.
+    pub fn remember(&mut self, replay: Replay, limit: Option<usize>) {
         let position = self.idempotency.len();
         self.index_mut().add_replay(&replay, position);
         self.idempotency.push(replay);
+        if let Some(limit) = limit
+            && self.idempotency.len() > limit.saturating_add(limit / 4)
+        {
+            let excess = self.idempotency.len() - limit;
+            self.idempotency.drain(..excess);
+            if let Some(index) = self.index.0.get_mut() {
+                index.rebuild_replays(&self.idempotency);
+            }
+        }
     }
 
     // ---- agreements --------------------------------------------------------------

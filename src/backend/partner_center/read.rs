@@ -334,6 +334,17 @@ impl PartnerCenterClient {
         let (resellers, customers, relationship_request_url) =
             tokio::try_join!(reader.resellers(), reader.customers(), request_url)?;
 
+        let mut live = Live {
+            resellers,
+            customers: BTreeMap::new(),
+            subscriptions: BTreeMap::new(),
+            usage_based: BTreeMap::new(),
+            relationship_request_url,
+        };
+        // At most this many customer reads exist at once: each holds its listing and
+        // its answers, so spawning all of a 20,000-customer tenant's reads up front
+        // would cost memory in proportion to the tenant, not to the concurrency.
+        let in_flight = self.read_concurrency.saturating_mul(2).max(2);
         let mut tasks = JoinSet::new();
         for listed in customers {
             if listed.is_detached() {
@@ -354,28 +365,30 @@ impl PartnerCenterClient {
                     continue;
                 }
             }
+            while tasks.len() >= in_flight {
+                if let Some(joined) = tasks.join_next().await {
+                    collect(&mut live, joined.map_err(join_error)??);
+                }
+            }
             tasks.spawn(reader.clone().customer(listed, id));
         }
-        let mut live = Live {
-            resellers,
-            customers: BTreeMap::new(),
-            subscriptions: BTreeMap::new(),
-            usage_based: BTreeMap::new(),
-            relationship_request_url,
-        };
         // Dropping the JoinSet on an early return aborts the other reads.
         while let Some(joined) = tasks.join_next().await {
-            let read = joined.map_err(join_error)??;
-            for subscription in read.subscriptions {
-                live.subscriptions
-                    .insert(subscription.id.clone(), subscription);
-            }
-            live.usage_based.extend(read.usage_based);
-            live.customers
-                .insert(read.customer.id.clone(), read.customer);
+            collect(&mut live, joined.map_err(join_error)??);
         }
         Ok(live)
     }
+}
+
+/// Adds one customer's read to the snapshot.
+fn collect(live: &mut Live, read: CustomerRead) {
+    for subscription in read.subscriptions {
+        live.subscriptions
+            .insert(subscription.id.clone(), subscription);
+    }
+    live.usage_based.extend(read.usage_based);
+    live.customers
+        .insert(read.customer.id.clone(), read.customer);
 }
 
 fn join_error(error: tokio::task::JoinError) -> BackendError {

@@ -20,16 +20,38 @@ use crate::manifest::model::{Address, Billing, BillingCycle, Contact, ResellerSp
 /// Lowercases the first letter of every object key, recursively, so PascalCase
 /// (`LineItems`) and camelCase (`lineItems`) read the same. Keys are otherwise
 /// kept: all-caps acronyms are not part of Partner Center's JSON.
-pub fn normalize_keys(value: Value) -> Value {
+pub fn normalize_keys(mut value: Value) -> Value {
+    normalize_in_place(&mut value);
+    value
+}
+
+/// [`normalize_keys`] without rebuilding what is already camelCase (nearly every
+/// answer): a map is rebuilt only when one of its keys changes.
+fn normalize_in_place(value: &mut Value) {
     match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(key, value)| (lower_first(&key), normalize_keys(value)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(normalize_keys).collect()),
-        other => other,
+        Value::Object(map) => {
+            if map.keys().any(|key| changes_when_lowered(key)) {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(key, mut inner)| {
+                        normalize_in_place(&mut inner);
+                        (lower_first(&key), inner)
+                    })
+                    .collect();
+            } else {
+                map.values_mut().for_each(normalize_in_place);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(normalize_in_place),
+        _ => {}
     }
+}
+
+fn changes_when_lowered(key: &str) -> bool {
+    key.chars().next().is_some_and(|first| {
+        let mut lowered = first.to_lowercase();
+        !(lowered.next() == Some(first) && lowered.next().is_none())
+    })
 }
 
 fn lower_first(key: &str) -> String {

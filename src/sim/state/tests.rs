@@ -388,17 +388,20 @@ fn seed_loads_customers_and_subscriptions() {
 #[test]
 fn replays_expire_after_24_hours_and_old_files_load() {
     let mut s = world();
-    s.remember(Replay {
-        request_id: "r".into(),
-        method: "POST".into(),
-        path: "/v1/customers".into(),
-        status: 201,
-        body: Some(CachedBody::of(&json!({"id": "x"}))),
-        headers: Vec::new(),
-        bom: false,
-        pascal_case: false,
-        at: NOW,
-    });
+    s.remember(
+        Replay {
+            request_id: "r".into(),
+            method: "POST".into(),
+            path: "/v1/customers".into(),
+            status: 201,
+            body: Some(CachedBody::of(&json!({"id": "x"}))),
+            headers: Vec::new(),
+            bom: false,
+            pascal_case: false,
+            at: NOW,
+        },
+        None,
+    );
     assert!(s.replay("r", "POST", "/v1/customers", NOW + 10).is_some());
     assert!(s.replay("r", "PUT", "/v1/customers", NOW + 10).is_none());
     let mut text = serde_json::to_value(&s).expect("json");
@@ -1184,8 +1187,8 @@ fn cached_answers_are_found_after_a_reload_until_they_expire() {
         pascal_case: false,
         at,
     };
-    s.remember(replay("a", NOW));
-    s.remember(replay("b", NOW + 100));
+    s.remember(replay("a", NOW), None);
+    s.remember(replay("b", NOW + 100), None);
     let mut s = reloaded(&s);
     let found = |s: &mut State, id: &str, now: i64| {
         s.replay(id, "POST", "/v1/customers", now)
@@ -1199,7 +1202,7 @@ fn cached_answers_are_found_after_a_reload_until_they_expire() {
         found(&mut s, "b", NOW + IDEMPOTENCY_SECONDS),
         Some(json!({"id": "b"}))
     );
-    s.remember(replay("c", NOW + IDEMPOTENCY_SECONDS));
+    s.remember(replay("c", NOW + IDEMPOTENCY_SECONDS), None);
     assert_eq!(
         found(&mut s, "c", NOW + IDEMPOTENCY_SECONDS + 1),
         Some(json!({"id": "c"}))
@@ -1259,17 +1262,20 @@ fn scale_measurement() {
         request += 1;
         let id = format!("req-{request}");
         assert!(s.replay(&id, method, &path, now).is_none());
-        s.remember(Replay {
-            request_id: id,
-            method: method.to_owned(),
-            path: path.to_ascii_lowercase(),
-            status: 201,
-            body: Some(CachedBody::of(&body)),
-            headers: Vec::new(),
-            bom: false,
-            pascal_case: false,
-            at: now,
-        });
+        s.remember(
+            Replay {
+                request_id: id,
+                method: method.to_owned(),
+                path: path.to_ascii_lowercase(),
+                status: 201,
+                body: Some(CachedBody::of(&body)),
+                headers: Vec::new(),
+                bom: false,
+                pascal_case: false,
+                at: now,
+            },
+            None,
+        );
     };
     let started = Instant::now();
     let mut now = NOW;
@@ -1399,5 +1405,41 @@ mod erased {
         fn bytes(&self) -> usize {
             serde_json::to_vec(self).map_or(0, |v| v.len())
         }
+    }
+}
+
+#[test]
+fn a_limit_keeps_the_newest_cached_answers_only() {
+    let mut s = world();
+    let replay = |n: usize| Replay {
+        request_id: format!("r{n}"),
+        method: "POST".into(),
+        path: "/v1/customers".into(),
+        status: 201,
+        body: Some(CachedBody::of(&json!({"n": n}))),
+        headers: Vec::new(),
+        bom: false,
+        pascal_case: false,
+        at: NOW,
+    };
+    for n in 0..100 {
+        s.remember(replay(n), Some(16));
+        assert!(
+            s.idempotency.len() <= 20,
+            "bounded: {}",
+            s.idempotency.len()
+        );
+    }
+    let newest = s
+        .replay("r99", "POST", "/v1/customers", NOW)
+        .and_then(|r| r.body.as_ref().map(CachedBody::value));
+    assert_eq!(newest, Some(json!({"n": 99})));
+    assert!(s.replay("r0", "POST", "/v1/customers", NOW).is_none());
+    // The 16 newest at least are always there.
+    for n in 84..100 {
+        assert!(
+            s.replay(&format!("r{n}"), "POST", "/v1/customers", NOW)
+                .is_some()
+        );
     }
 }
