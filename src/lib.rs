@@ -2,21 +2,29 @@
 //!
 //! Map of the crate (functional core first, imperative shell last):
 //! - [`manifest`]: YAML manifests → typed objects with positions; JSON Schema.
+//! - [`rules`]: the catalogue of Partner Center rules checked at plan time, with
+//!   their stable ids and the error codes Partner Center refuses them with.
 //! - [`validate`]: rules across objects → [`validate::Desired`].
 //! - [`graph`]: the dependency graph (petgraph) and its DOT/Mermaid renderings.
 //! - [`live`]: the normalized snapshot of a Partner Center tenant.
 //! - [`plan`]: desired + live → an ordered, immutable [`plan::Plan`] (pure).
 //! - [`render`]: plans and drift reports as text, JSON, Markdown (pull-request
 //!   comments) and GitHub workflow annotations.
-//! - [`backend`]: where live state comes from and where operations go (local state
-//!   file, or Partner Center's REST API).
+//! - [`drift`]: the drift report (pure).
+//! - [`export`]: a live snapshot as manifests.
+//! - [`backend`]: where live state comes from and where operations go: the Partner
+//!   Center client, over HTTP (Partner Center, `cspctl sim serve`) or in process
+//!   (the local backend, the simulator's tenant kept in a state file).
 //! - [`apply`]: executes a plan's actions in dependency order against a backend.
-//! - [`sim`]: the Partner Center simulator, an HTTP server speaking the same API.
+//! - [`sim`]: the Partner Center simulator, the one model of a tenant's behaviour:
+//!   served over HTTP, or called in process by the local backend.
 //! - [`cli`]: argument parsing, settings, one file per command.
-//! - [`time`], [`ids`]: RFC 3339 times and generated ids, shared by all of the above.
+//! - [`time`], [`ids`], [`diagnostic`]: RFC 3339 times, generated ids and
+//!   diagnostics, shared by all of the above.
 //!
 //! Everything up to a rendered plan is deterministic and free of I/O except
-//! `manifest::files` (reading manifests) and the backends.
+//! `manifest::files` (reading manifests) and the backends. `docs/architecture.md`
+//! draws the whole.
 
 pub mod apply;
 pub mod backend;
@@ -30,6 +38,7 @@ pub mod live;
 pub mod manifest;
 pub mod plan;
 pub mod render;
+pub mod rules;
 pub mod sim;
 pub mod time;
 pub mod validate;

@@ -15,6 +15,7 @@ use cspctl::plan::{
     Plan, Precondition, Risk, SourceRef, SubscriptionPatch, Unmanaged,
 };
 use cspctl::render::{PlanFormat, RenderOptions, render_plan};
+use cspctl::rules::Rule;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -54,6 +55,8 @@ struct ActionMirror {
     instructions: Option<String>,
     url: Option<String>,
     warnings: Vec<String>,
+    /// Rule ids (`cspctl::rules`).
+    rules: Vec<String>,
     source: Option<SourceRefMirror>,
     precondition: Option<PreconditionMirror>,
     /// The request; its shape is documented by the schema, not pinned here.
@@ -209,6 +212,7 @@ fn sample() -> Plan {
     }];
     update.risks = vec![Risk::CustomerVisible, Risk::Irreversible];
     update.warnings = vec!["new commerce: seats can be removed only within 7 days".to_owned()];
+    update.rules = vec![Rule::SeatDecreaseWindow];
 
     let suspend = action(
         "Subscription/contoso-project",
@@ -399,7 +403,9 @@ fn plan_json_matches_the_mirror() {
         plan.actions[2].warnings,
         ["new commerce: seats can be removed only within 7 days"]
     );
+    assert_eq!(plan.actions[2].rules, ["seat-decrease-window"]);
     assert!(plan.actions[1].warnings.is_empty());
+    assert!(plan.actions[1].rules.is_empty());
     assert_eq!(
         plan.actions[5].instructions.as_deref(),
         Some("Waits for Reseller/northwind.")
@@ -463,6 +469,7 @@ fn plan_json_field_order_is_stable() {
                 "instructions",
                 "url",
                 "warnings",
+                "rules",
                 "source",
                 "precondition",
                 "operation"

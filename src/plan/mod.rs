@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::live::LiveStatus;
 use crate::manifest::model::{Agreement, Billing, BillingCycle, ResellerSpec, TermDuration};
+use crate::rules::Rule;
 
 pub use planner::{PlanOptions, plan, purchases_under_way};
 
@@ -304,6 +305,11 @@ pub struct Action {
     /// What Partner Center will do that a reviewer may not expect (a refused change,
     /// billing that continues while suspended, a window that closes).
     pub warnings: Vec<String>,
+    /// The Partner Center rules (`cspctl::rules`) that `warnings` say this action
+    /// breaks, by id: what a program reads instead of the text. (Read as empty from
+    /// a plan saved before it existed.)
+    #[serde(default)]
+    pub rules: Vec<Rule>,
     pub source: Option<SourceRef>,
     pub precondition: Option<Precondition>,
     pub operation: Operation,
@@ -335,6 +341,7 @@ impl Action {
             instructions: None,
             url: None,
             warnings: Vec::new(),
+            rules: Vec::new(),
             source: None,
             precondition: None,
             operation,

@@ -26,6 +26,7 @@ use crate::plan::{
     Action, ActionStatus, ActionType, FieldChange, LiveKey, ObjectRef, Operation, PartlyKnown,
     Plan, Precondition, Risk, SourceRef, SubscriptionPatch, Unmanaged,
 };
+use crate::rules::Rule;
 use crate::validate::Desired;
 use crate::validate::rules::friendly_name;
 
@@ -89,6 +90,10 @@ struct Planner<'a> {
     /// Matched live objects that could not be compared in full.
     partly_known: Vec<PartlyKnown>,
     problems: Vec<Diagnostic>,
+    /// The warnings of the actions so far that predict a refusal (those with
+    /// `rules`), as diagnostics: when there are `problems` no plan is shown, and
+    /// these are reported with them so that no predicted refusal goes unsaid.
+    predicted: Vec<Diagnostic>,
 }
 
 /// Plans the changes that make `live` match `desired`.
@@ -126,6 +131,7 @@ pub fn plan(
         resellers_created: 0,
         partly_known: Vec::new(),
         problems: Vec::new(),
+        predicted: Vec::new(),
     };
     planner.match_resellers();
     planner.match_customers();
@@ -171,6 +177,7 @@ pub fn plan(
         }
     }
     if !planner.problems.is_empty() {
+        planner.problems.append(&mut planner.predicted);
         return Err(planner.problems);
     }
     let unmanaged = planner.unmanaged();
@@ -260,46 +267,53 @@ fn lowercase(text: &str) -> Cow<'_, str> {
 }
 
 /// Domain warnings for a subscription PATCH: what Partner Center will refuse or do
-/// that the field changes alone do not say.
+/// that the field changes alone do not say; each with its rule (`crate::rules`)
+/// when it predicts a refusal.
 fn subscription_warnings(
     live: &LiveSubscription,
     patch: &SubscriptionPatch,
     new_commerce: bool,
-) -> Vec<String> {
+) -> Vec<(String, Option<Rule>)> {
     let mut warnings = Vec::new();
     let stays_suspended = live.status == LiveStatus::Suspended
         && patch.status.is_none_or(|s| s == LiveStatus::Suspended);
     if patch.quantity.is_some() && stays_suspended {
-        warnings.push(
+        warnings.push((
             "Partner Center refuses quantity changes on a suspended subscription (error 2001); set `status: active` in the same change, or leave the quantity".to_owned(),
-        );
+            Some(Rule::SuspendedQuantity),
+        ));
     }
     if new_commerce && patch.quantity.is_some_and(|q| q < live.quantity) {
         let window = live
             .cancellation_allowed_until
             .as_deref()
             .map_or_else(String::new, |until| format!(" (until {until})"));
-        warnings.push(format!(
-            "new commerce: seats can be removed only within 7 days of purchase or renewal{window}; later Partner Center refuses the decrease (error 800090)"
+        warnings.push((
+            format!(
+                "new commerce: seats can be removed only within 7 days of purchase or renewal{window}; later Partner Center refuses the decrease (error 800090)"
+            ),
+            Some(Rule::SeatDecreaseWindow),
         ));
     }
     if patch.status == Some(LiveStatus::Suspended) {
-        warnings.push(if new_commerce {
+        warnings.push((if new_commerce {
             "the customer loses access but billing continues while a new-commerce subscription is suspended".to_owned()
         } else {
             "the customer loses access; a legacy subscription's data is deleted if it is not reactivated within about 90 days".to_owned()
-        });
+        }, None));
     }
     if new_commerce && patch.auto_renew == Some(false) {
-        warnings
-            .push("without auto-renew the subscription expires at the end of its term".to_owned());
+        warnings.push((
+            "without auto-renew the subscription expires at the end of its term".to_owned(),
+            None,
+        ));
     }
     if patch.billing_cycle.is_some() {
-        warnings.push(if new_commerce {
+        warnings.push((if new_commerce {
             "a mid-term billing-frequency change of a new-commerce subscription takes effect at once and is billed pro rata".to_owned()
         } else {
             "a billing-cycle change is made on the subscription's order, and applies to every subscription of that order".to_owned()
-        });
+        }, None));
     }
     warnings
 }
@@ -377,6 +391,16 @@ impl Planner<'_> {
             Diagnostic::error("live-conflict", Some(origin.value_at(path)), message)
                 .with_hint(hint),
         );
+    }
+
+    /// Keeps a warning of the action at `address` that predicts a refusal under
+    /// `rule` as a diagnostic at the object's name (see `predicted`).
+    fn predict(&mut self, origin: &Origin, address: &str, rule: Rule, message: &str) {
+        self.predicted.push(Diagnostic::warning(
+            rule.id(),
+            Some(origin.value_at("metadata.name")),
+            format!("{address}: {message}"),
+        ));
     }
 
     /// Adds an action with its dependencies and status; returns its index.
@@ -670,6 +694,15 @@ impl Planner<'_> {
                         action.warnings.push(format!(
                             "the integration sandbox allows {limit} indirect resellers per provider and this would be number {total}: Partner Center will refuse it (800018); delete a sandbox reseller first or declare fewer"
                         ));
+                        action.rules.push(Rule::SandboxResellerLimit);
+                        if let Some(message) = action.warnings.last() {
+                            self.predict(
+                                &reseller.origin,
+                                &action.address,
+                                Rule::SandboxResellerLimit,
+                                message,
+                            );
+                        }
                     }
                     action
                 } else {
@@ -1067,11 +1100,13 @@ impl Planner<'_> {
                     subscription.name,
                     json!(live_cycle).as_str().unwrap_or_default()
                 );
-                self.error(
-                    &subscription.origin,
-                    "spec.billingCycle",
-                    message,
-                    "keep the current billing cycle; schedule the change for the renewal in Partner Center (cspctl does not schedule changes yet)",
+                self.problems.push(
+                    Diagnostic::error(
+                        Rule::TriennialBillingChange.id(),
+                        Some(subscription.origin.value_at("spec.billingCycle")),
+                        message,
+                    )
+                    .with_hint("keep the current billing cycle; schedule the change for the renewal in Partner Center (cspctl does not schedule changes yet)"),
                 );
                 return None;
             }
@@ -1116,7 +1151,17 @@ impl Planner<'_> {
         }
         risks.sort_unstable();
         risks.dedup();
-        let warnings = subscription_warnings(live, &patch, is_new_commerce_offer(&spec.offer_id));
+        let mut warnings = Vec::new();
+        let mut rules = Vec::new();
+        for (message, rule) in
+            subscription_warnings(live, &patch, is_new_commerce_offer(&spec.offer_id))
+        {
+            if let Some(rule) = rule {
+                self.predict(&subscription.origin, &address, rule, &message);
+                rules.push(rule);
+            }
+            warnings.push(message);
+        }
         let operation = Operation::UpdateSubscription {
             customer: self.customer_ref(c),
             subscription_id: id.clone(),
@@ -1126,6 +1171,7 @@ impl Planner<'_> {
         action.changes = changes;
         action.risks = risks;
         action.warnings = warnings;
+        action.rules = rules;
         action.roles = roles(&COMMERCE_ROLES);
         action.source = self.source(subscription);
         action.precondition = Some(Precondition {

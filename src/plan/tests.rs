@@ -407,6 +407,11 @@ fn domain_warnings_explain_what_partner_center_will_do() {
         "{:?}",
         plan.actions[0].warnings
     );
+    // The warning that predicts a refusal names its rule for programs.
+    assert_eq!(
+        plan.actions[0].rules,
+        [crate::rules::Rule::SuspendedQuantity]
+    );
 
     let text = base_text().replace(
         "reseller: northwind}",
@@ -421,6 +426,8 @@ fn domain_warnings_explain_what_partner_center_will_do() {
         "{:?}",
         plan.actions[0].warnings
     );
+    // Losing access is no refusal: no rule.
+    assert!(plan.actions[0].rules.is_empty());
 }
 
 #[test]
@@ -512,4 +519,28 @@ mod under_way {
             assert!(purchases_under_way(&plan, &[other]).is_empty());
         }
     }
+}
+
+#[test]
+fn a_triennial_billing_change_is_refused_under_its_rule() {
+    let text = format!(
+        "{RESELLERS}{}{}",
+        customer("contoso", "[northwind]"),
+        subscription("contoso-e3", "contoso", NCE, 5, ", reseller: northwind")
+    )
+    .replace("termDuration: P1M", "termDuration: P3Y")
+    .replace("billingCycle: monthly", "billingCycle: triennial");
+    let mut live = base_live();
+    let subscription = live.subscriptions.get_mut("s1").unwrap();
+    subscription.offer_id = NCE.into();
+    subscription.term_duration = Some(TermDuration::P3Y);
+    subscription.billing_cycle = Some(BillingCycle::Annual);
+    let (sources, desired) = desired(&text);
+    let problems = plan(&desired, &sources, &live, &options()).unwrap_err();
+    let codes: Vec<&str> = problems.iter().map(|p| p.code).collect();
+    assert_eq!(
+        codes,
+        [crate::rules::Rule::TriennialBillingChange.id()],
+        "{problems:#?}"
+    );
 }

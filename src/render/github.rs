@@ -163,6 +163,8 @@ fn action_annotation(action: &Action, show: bool) -> Annotation {
         instructions,
         url,
         warnings,
+        // The machine-readable ids of what `warnings` say, for programs (JSON).
+        rules: _,
         source,
         // Read through `creates` below.
         precondition,

@@ -784,6 +784,8 @@ fn action_item(action: &Action, show: bool) -> String {
         instructions,
         url,
         warnings,
+        // The machine-readable ids of what `warnings` say, for programs (JSON).
+        rules: _,
         source,
         // Read through `creates`: whether the object exists decides the change form.
         precondition: _,

@@ -99,6 +99,8 @@ fn render_action(out: &mut String, action: &Action, style: Style) {
         instructions,
         url,
         warnings,
+        // The machine-readable ids of what `warnings` say, for programs (JSON).
+        rules: _,
         // Where the object is declared: for the github/markdown formats and the JSON;
         // the address already names the manifest object.
         source: _,

@@ -4,7 +4,9 @@
 //! country-specific required fields). Each problem points at the offending value.
 //!
 //! These are the planner's own checks. The local tenant and the simulator enforce
-//! Partner Center's rules separately, so one can catch the other's mistakes.
+//! Partner Center's rules separately, so one can catch the other's mistakes; the
+//! Partner Center rules among them take their codes from the catalogue in
+//! [`crate::rules`], which `tests/rules_agree.rs` checks against the simulator.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -12,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::manifest::model::{BillingCycle, Kind, TermDuration};
 use crate::manifest::{Object, Origin};
+use crate::rules::Rule;
 use crate::validate::Desired;
 
 /// Countries where Partner Center requires `organizationRegistrationNumber` (and a
@@ -107,7 +110,7 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
             if customer.spec.organization_registration_number.is_none() {
                 out.push(
                     Diagnostic::error(
-                        "registration-number-required",
+                        Rule::RegistrationNumberRequired.id(),
                         Some(customer.origin.key_at("spec.billing.address.country")),
                         format!("customers in {country} need `organizationRegistrationNumber`; Partner Center rejects the customer without it (error 600049)"),
                     )
@@ -117,7 +120,7 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
             if customer.spec.billing.address.phone_number.is_none() {
                 out.push(
                     Diagnostic::error(
-                        "phone-required",
+                        Rule::PhoneRequired.id(),
                         Some(customer.origin.key_at("spec.billing.address")),
                         format!("customers in {country} need `billing.address.phoneNumber`; Partner Center rejects the customer without it (error 600051)"),
                     )
@@ -149,7 +152,7 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
         {
             out.push(
                 Diagnostic::error(
-                    "reseller-not-related",
+                    Rule::ResellerNotRelated.id(),
                     Some(subscription.origin.value_at("spec.reseller")),
                     format!(
                         "reseller of record `{reseller}` has no relationship with customer `{}`",
@@ -170,7 +173,7 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
                 if !value {
                     out.push(
                         Diagnostic::error(
-                            "purchase-terms",
+                            Rule::PurchaseTerms.id(),
                             Some(subscription.origin.key_at("spec")),
                             format!("missing required field `{field}` in `spec`: a subscription cspctl may buy needs it"),
                         )
@@ -205,7 +208,7 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
         if !compatible {
             out.push(
                 Diagnostic::error(
-                    "billing-cycle",
+                    Rule::BillingCycle.id(),
                     Some(subscription.origin.value_at("spec.billingCycle")),
                     format!(
                         "billing cycle `{}` is not offered with term `{term:?}`",
@@ -230,7 +233,7 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
             if customer.spec.agreement.is_none() {
                 out.push(
                     Diagnostic::error(
-                        "agreement-required",
+                        Rule::AgreementRequired.id(),
                         Some(customer.origin.key_at("spec")),
                         format!(
                             "customer `{customer_name}` has new-commerce subscriptions (e.g. `{}`) but no `agreement`; Partner Center refuses new-commerce purchases until the customer accepts the Microsoft Customer Agreement (error 13605)",
@@ -262,7 +265,7 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
         match contact_for_subscription.entry(contact.spec.subscription.as_str()) {
             Entry::Occupied(first) => out.push(
                 Diagnostic::error(
-                    "duplicate-support-contact",
+                    Rule::DuplicateSupportContact.id(),
                     Some(contact.origin.value_at("spec.subscription")),
                     format!(
                         "subscription `{}` already has a support contact",
@@ -286,7 +289,7 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
         if subscription.spec.is_new_commerce() {
             out.push(
                 Diagnostic::error(
-                    "support-contact-new-commerce",
+                    Rule::SupportContactNewCommerce.id(),
                     Some(contact.origin.value_at("spec.subscription")),
                     format!(
                         "subscription `{}` is a new-commerce subscription (offer {}); Partner Center supports designated support contacts only on legacy (traditional) license-based subscriptions",
@@ -305,7 +308,7 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
         {
             out.push(
                 Diagnostic::error(
-                    "reseller-not-related",
+                    Rule::ResellerNotRelated.id(),
                     Some(contact.origin.value_at("spec.reseller")),
                     format!(
                         "reseller `{}` has no relationship with customer `{}`, which owns subscription `{}`",

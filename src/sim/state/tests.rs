@@ -1268,7 +1268,7 @@ fn scale_measurement() {
                 method: method.to_owned(),
                 path: path.to_ascii_lowercase(),
                 status: 201,
-                body: Some(CachedBody::of(&body)),
+                body: Some(CachedBody::of(body)),
                 headers: Vec::new(),
                 bom: false,
                 pascal_case: false,
