@@ -215,3 +215,112 @@ fn a_newer_format_is_not_taken_for_version_1() {
         );
     }
 }
+
+/// Runs the cspctl binary in `dir` at `READ_AT`.
+fn cspctl(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cspctl"))
+        .args(args)
+        .current_dir(dir)
+        .env("CSPCTL_NOW", READ_AT)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("cspctl runs")
+}
+
+#[test]
+fn the_cli_plans_on_an_older_file_and_apply_writes_it_in_the_new_format() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("state.json");
+    std::fs::write(&state, read("full.json")).expect("copied");
+    let manifests = fixture("manifests/step2");
+    let manifests = manifests.to_str().expect("utf-8 path");
+    let text = |output: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    };
+
+    let plan = cspctl(
+        dir.path(),
+        &[
+            "plan",
+            manifests,
+            "--state",
+            "state.json",
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert_eq!(
+        std::fs::read(&state).expect("state"),
+        read("full.json"),
+        "a plan reads the older file in memory and leaves it as it is"
+    );
+
+    let apply = cspctl(
+        dir.path(),
+        &[
+            "apply",
+            manifests,
+            "--state",
+            "state.json",
+            "--auto-approve",
+        ],
+    );
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let written: Value =
+        serde_json::from_slice(&std::fs::read(&state).expect("state")).expect("json");
+    assert_eq!(
+        written["formatVersion"], 2,
+        "apply writes the migrated tenant"
+    );
+    assert!(!is_local_v1(&written));
+
+    let again = cspctl(
+        dir.path(),
+        &[
+            "plan",
+            manifests,
+            "--state",
+            "state.json",
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+}
+
+#[test]
+fn a_journal_an_older_release_left_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("state.json");
+    let old: Value = serde_json::from_slice(&read("full.json")).expect("json");
+    std::fs::write(&state, read("full.json")).expect("copied");
+    // What the older release's apply left when it was killed: its header names the
+    // file's revision, its lines are operations.
+    std::fs::write(
+        dir.path().join("state.json.journal"),
+        format!(
+            "{{\"baseRevision\":{}}}\n{{\"now\":\"{READ_AT}\",\"operation\":{{\"type\":\"manual\"}}}}\n{{\"now\":\"{READ_AT}\",\"operation\":{{\"type\":\"manual\"}}}}\n",
+            old["revision"]
+        ),
+    )
+    .expect("journal");
+    let manifests = fixture("manifests/step2");
+    let plan = cspctl(
+        dir.path(),
+        &[
+            "plan",
+            manifests.to_str().expect("utf-8"),
+            "--state",
+            "state.json",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&plan.stderr);
+    assert_eq!(plan.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("older cspctl") && stderr.contains("state.json.journal"),
+        "{stderr}"
+    );
+}
