@@ -119,6 +119,18 @@ fn converge(example: &Path, work: &Path) -> Vec<u8> {
         text(&again)
     );
     assert!(text(&again).contains("No changes."), "{}", text(&again));
+    // What plan read (the typed snapshot) is what the client's requests read.
+    let backend = cspctl::backend::local::LocalBackend::open(
+        work.join("state.json"),
+        "2026-03-01T10:00:00Z".to_owned(),
+        None,
+    )
+    .expect("opens");
+    assert_eq!(
+        backend.read_live_scoped(None),
+        backend.read_live_through_client().expect("reads"),
+        "{dir}: typed snapshot and client read differ"
+    );
     std::fs::read(work.join("state.json")).expect("state written")
 }
 

@@ -888,6 +888,16 @@ fn check(first: &World, second: &World) -> Result<(), TestCaseError> {
     let (sources, second_manifests) = load(&second_yaml, &validators).map_err(fail)?;
     let case = live_state(&first_manifests).map_err(fail)?;
     let live = LocalBackend::read_live(&case.live_path, NOW).map_err(|e| fail(e.to_string()))?;
+    // The typed snapshot the local backend hands across must be what the client's
+    // requests read from the same tenant, in every generated world.
+    let through_client = LocalBackend::open(case.live_path.clone(), NOW.to_owned(), None)
+        .and_then(|backend| backend.read_live_through_client())
+        .map_err(|e| fail(e.to_string()))?;
+    prop_assert_eq!(
+        &live,
+        &through_client,
+        "typed snapshot and client read differ"
+    );
     let planned = plan_against(&sources, second_manifests.clone(), &live, &case.live_path);
     let context = || {
         format!(

@@ -160,7 +160,7 @@ impl BackendChoice {
         match self {
             BackendChoice::Local(path) => {
                 let backend = LocalBackend::open(path.clone(), settings.now.clone(), None)?;
-                let live = backend.block_on(backend.client().read_live_scoped(scope))?;
+                let live = backend.read_live_scoped(scope);
                 Ok((
                     live,
                     local_plan_options(path),

@@ -25,6 +25,7 @@
 pub mod journal;
 pub mod migrate;
 pub mod server;
+pub mod snapshot;
 pub mod state;
 
 use std::path::{Path, PathBuf};
@@ -45,7 +46,7 @@ use super::partner_center::{
 };
 use super::{Backend, BackendError, Outcome};
 use crate::apply::{Executor, OperationFuture};
-use crate::live::Live;
+use crate::live::{CustomerScope, Live};
 use crate::plan::Operation;
 use crate::sim::State;
 use crate::time;
@@ -115,8 +116,15 @@ impl LocalBackend {
             .map(|timeout| StateLock::acquire(&path, timeout))
             .transpose()?;
         // Read only once the lock is held, so the previous apply's last write is seen.
-        let (state, migrated) = state::read(&path)?;
         let journal_file = journal_path(&path);
+        // A reader with no journal to replay only ever takes a snapshot (and asks
+        // for orders still provisioning, of which a local tenant has none: it
+        // provisions at once), so it leaves out the carts, orders and cached answers.
+        let (state, migrated) = if lock.is_none() && !journal_file.exists() {
+            state::read_for_snapshot(&path)?
+        } else {
+            state::read(&path)?
+        };
         let left = journal::read(&journal_file, state.revision)?;
         let tenant = Arc::new(LocalTenant::new(state, unix_now, None));
         let mut replayed = false;
@@ -209,6 +217,23 @@ impl LocalBackend {
     /// left by a killed apply is replayed in memory.
     pub fn read_live(path: &Path, now: &str) -> Result<Live, BackendError> {
         LocalBackend::open(path.to_path_buf(), now.to_owned(), None)?.read_live()
+    }
+
+    /// The live snapshot, of the customers in `scope` when there is one, handed
+    /// across as typed values ([`snapshot`]): what the client's requests would read,
+    /// without building and reading an answer per object.
+    pub fn read_live_scoped(&self, scope: Option<&CustomerScope>) -> Live {
+        let mut live = self.tenant.with_state(snapshot::live);
+        if let Some(scope) = scope {
+            scope.restrict(&mut live);
+        }
+        live
+    }
+
+    /// The live snapshot read through the client's requests, as from Partner
+    /// Center: what [`LocalBackend::read_live_scoped`] must equal.
+    pub fn read_live_through_client(&self) -> Result<Live, BackendError> {
+        self.backend.block_on(self.backend.client().read_live())
     }
 
     /// How a backend on `path` describes itself (see [`Backend::describe`]).
@@ -395,7 +420,7 @@ impl Backend for LocalBackend {
     }
 
     fn read_live(&mut self) -> Result<Live, BackendError> {
-        self.backend.block_on(self.backend.client().read_live())
+        Ok(self.read_live_scoped(None))
     }
 
     fn execute(

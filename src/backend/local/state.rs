@@ -124,6 +124,57 @@ pub fn read(path: &Path) -> Result<(State, bool), BackendError> {
     }
 }
 
+/// The parts of a state file a snapshot reads: all but the carts, the orders and the
+/// cached answers (over half of a large tenant's file, and of its memory), for an
+/// open that changes nothing and replays no journal (plan, drift, export). The
+/// fields are the tenant's, defaulted as [`read`] defaults them.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SnapshotParts {
+    format_version: u32,
+    #[serde(default)]
+    revision: u64,
+    partner: Partner,
+    id_seed: u64,
+    id_counter: u64,
+    #[serde(default)]
+    resellers: Vec<crate::sim::state::Reseller>,
+    #[serde(default)]
+    tenants: Vec<crate::sim::state::Tenant>,
+    #[serde(default)]
+    customers: Vec<crate::sim::state::Customer>,
+    #[serde(default)]
+    subscriptions: Vec<crate::sim::state::Subscription>,
+}
+
+/// [`read`], leaving out what no snapshot reads (see [`SnapshotParts`]); a file in
+/// any other format than the current one is read whole.
+pub fn read_for_snapshot(path: &Path) -> Result<(State, bool), BackendError> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok((empty(), false)),
+        Err(_) => return read(path),
+    };
+    let head = &bytes[..bytes.len().min(4096)];
+    let looks_like_ours = head.trim_ascii_start().starts_with(b"{")
+        && head.windows(15).any(|w| w == b"\"formatVersion\"");
+    if looks_like_ours
+        && let Ok(parts) = serde_json::from_slice::<SnapshotParts>(&bytes)
+        && parts.format_version == FORMAT_VERSION
+    {
+        let mut state = State::new(parts.partner, true, parts.id_seed);
+        state.revision = parts.revision;
+        state.id_counter = parts.id_counter;
+        state.resellers = parts.resellers;
+        state.tenants = parts.tenants;
+        state.customers = parts.customers;
+        state.subscriptions = parts.subscriptions;
+        return Ok((local_settings(state), false));
+    }
+    drop(bytes);
+    read(path)
+}
+
 /// `path:line:column: message` plus what to do, for a file serde could not read.
 fn malformed(path: &Path, error: &serde_json::Error) -> BackendError {
     let text = error.to_string();
