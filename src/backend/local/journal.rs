@@ -34,12 +34,7 @@ use crate::backend::group_commit::{GroupCommit, Start};
 
 /// The journal next to a state file.
 pub fn journal_path(state: &Path) -> PathBuf {
-    let mut name = state
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".journal");
-    state.with_file_name(name)
+    super::state::beside(state, ".journal")
 }
 
 /// The first line.

@@ -56,12 +56,7 @@ pub const DEFAULT_STATE_PATH: &str = ".cspctl/state.json";
 
 /// The purchase journal next to a state file.
 pub fn purchase_journal_path(state: &Path) -> PathBuf {
-    let mut name = state
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".purchases");
-    state.with_file_name(name)
+    state::beside(state, ".purchases")
 }
 
 /// The local backend: a state file, its journals, and the tenant read from them.

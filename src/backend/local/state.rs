@@ -79,10 +79,7 @@ pub fn read(path: &Path) -> Result<(State, bool), BackendError> {
     // The typed parse first: one pass over a state that may be 150 MB. Only when it
     // fails, or succeeds with another version, is the file looked at as a whole, so a
     // newer format is reported as such rather than as whatever field it changed.
-    let head = &bytes[..bytes.len().min(4096)];
-    let looks_like_ours = head.trim_ascii_start().starts_with(b"{")
-        && head.windows(15).any(|w| w == b"\"formatVersion\"");
-    if looks_like_ours
+    if looks_like_ours(&bytes)
         && let Ok(state) = serde_json::from_slice::<State>(&bytes)
         && state.format_version == FORMAT_VERSION
     {
@@ -155,10 +152,7 @@ pub fn read_for_snapshot(path: &Path) -> Result<(State, bool), BackendError> {
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok((empty(), false)),
         Err(_) => return read(path),
     };
-    let head = &bytes[..bytes.len().min(4096)];
-    let looks_like_ours = head.trim_ascii_start().starts_with(b"{")
-        && head.windows(15).any(|w| w == b"\"formatVersion\"");
-    if looks_like_ours
+    if looks_like_ours(&bytes)
         && let Ok(parts) = serde_json::from_slice::<SnapshotParts>(&bytes)
         && parts.format_version == FORMAT_VERSION
     {
@@ -173,6 +167,14 @@ pub fn read_for_snapshot(path: &Path) -> Result<(State, bool), BackendError> {
     }
     drop(bytes);
     read(path)
+}
+
+/// Whether `bytes` begin as cspctl writes a state file (a top-level object with
+/// `formatVersion` among its first keys), so the one-pass typed read is worth a
+/// try; everything else gets the exact checks.
+fn looks_like_ours(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(4096)];
+    head.trim_ascii_start().starts_with(b"{") && head.windows(15).any(|w| w == b"\"formatVersion\"")
 }
 
 /// `path:line:column: message` plus what to do, for a file serde could not read.
@@ -346,11 +348,17 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
+/// The file beside the state file named like it plus `suffix` (`.lock`,
+/// `.journal`, `.purchases`).
+pub fn beside(state: &Path, suffix: &str) -> PathBuf {
+    let mut name = state.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 /// `<state file>.lock`, next to the state file.
 pub fn lock_path(state: &Path) -> PathBuf {
-    let mut name = state.as_os_str().to_owned();
-    name.push(".lock");
-    PathBuf::from(name)
+    beside(state, ".lock")
 }
 
 /// An exclusive lock on the state, held while an apply runs; released on drop (and
