@@ -2,11 +2,11 @@
 //! check, migrating an older release's file), writing it atomically, and the lock
 //! that keeps two applies apart.
 //!
-//! The file is the simulator's persisted tenant ([`crate::sim::State`]), the same
-//! file `cspctl sim serve --state` reads and writes, so a local tenant can be served
-//! over HTTP as it is. This module owns the file's envelope and durability, not its
-//! meaning: no Partner Center rule lives here. The file is written only by cspctl,
-//! but people read it, diff it and keep it in git, so it is pretty, deterministic
+//! The file is the simulator's persisted tenant ([`crate::sim::State`]), in the
+//! format `cspctl sim serve --state` reads and writes. This module owns the file's
+//! envelope and durability, not its meaning: no Partner Center rule lives here. The
+//! file is written only by cspctl, but people read it, diff it and keep it in git,
+//! so it is laid out one object a line (see `ObjectPerLine`), deterministic
 //! JSON; it holds no secrets (in-process requests carry no token).
 //!
 //! Why a separate lock file: a write replaces the state file by renaming a new one
