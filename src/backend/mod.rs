@@ -1,9 +1,11 @@
 //! Backends: where the live snapshot comes from and where plan operations go.
 //!
 //! A backend is deliberately small: read the snapshot, execute one operation. It
-//! decides nothing about *what* to change (that is the planner's job) but it does
-//! enforce the rules of the system it stands for: the local tenant answers a
+//! decides nothing about *what* to change (that is the planner's job). Both
+//! backends send the Partner Center client's requests ([`partner_center`]): over
+//! HTTP, or in process to the simulator's tenant ([`local`]), which answers a
 //! request that breaks a Partner Center rule with Partner Center's error code.
+//! [`group_commit`] makes their journals durable in shared flushes.
 
 pub mod group_commit;
 pub mod local;

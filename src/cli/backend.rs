@@ -230,14 +230,11 @@ impl PendingReader {
         &self,
         customers: &[String],
     ) -> Result<Vec<LiveSubscription>, BackendError> {
-        match self {
-            PendingReader::Local(backend) => {
-                backend.block_on(backend.client().pending_purchases(customers))
-            }
-            PendingReader::PartnerCenter(backend) => {
-                backend.block_on(backend.client().pending_purchases(customers))
-            }
-        }
+        let backend = match self {
+            PendingReader::Local(backend) => backend.remote(),
+            PendingReader::PartnerCenter(backend) => backend,
+        };
+        backend.block_on(backend.client().pending_purchases(customers))
     }
 }
 
@@ -310,13 +307,15 @@ impl Opened {
         &self,
         customers: &[String],
     ) -> Result<Vec<LiveSubscription>, BackendError> {
+        let backend = self.remote();
+        backend.block_on(backend.client().pending_purchases(customers))
+    }
+
+    /// The Partner Center client and its runtime (in process on the local state).
+    fn remote(&self) -> &PartnerCenterBackend {
         match self {
-            Opened::Local(backend, _) => {
-                backend.block_on(backend.client().pending_purchases(customers))
-            }
-            Opened::PartnerCenter { backend, .. } => {
-                backend.block_on(backend.client().pending_purchases(customers))
-            }
+            Opened::Local(backend, _) => backend.remote(),
+            Opened::PartnerCenter { backend, .. } => backend,
         }
     }
 
@@ -329,10 +328,8 @@ impl Opened {
 
     /// Settles the purchases an interrupted apply left open. One line each.
     pub fn settle(&mut self) -> Result<Vec<String>, BackendError> {
-        match self {
-            Opened::Local(backend, _) => backend.block_on(backend.client().settle()),
-            Opened::PartnerCenter { backend, .. } => backend.block_on(backend.client().settle()),
-        }
+        let backend = self.remote();
+        backend.block_on(backend.client().settle())
     }
 
     /// Executes `plan` concurrently; SIGINT and SIGTERM interrupt it (the first

@@ -271,12 +271,14 @@ struct V1Partner {
 }
 
 impl Default for V1Partner {
-    /// The old tenant's built-in provider, used when the file names none.
+    /// The old tenant's built-in provider, used when the file names none: the
+    /// same made-up one a new local tenant has.
     fn default() -> Self {
+        let partner = super::state::local_partner();
         V1Partner {
-            tenant_id: "5e1d0c4b-7a3f-4c2e-9b8d-1f0a2c3d4e5f".to_owned(),
-            mpn_id: "9900001".to_owned(),
-            name: "Local Indirect Provider".to_owned(),
+            tenant_id: partner.tenant_id,
+            mpn_id: partner.mpn_id,
+            name: partner.name,
         }
     }
 }

@@ -195,6 +195,11 @@ impl LocalBackend {
         self.backend.client()
     }
 
+    /// The client with the runtime it runs on, as against Partner Center.
+    pub fn remote(&self) -> &PartnerCenterBackend {
+        &self.backend
+    }
+
     /// Runs a future on this backend's runtime.
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.backend.block_on(future)
