@@ -62,6 +62,11 @@ impl Answer {
         String::from_utf8_lossy(&self.bytes).into_owned()
     }
 
+    /// The status and Partner Center's error code, as a refusal is asserted.
+    fn status_and_code(&self) -> (u16, Option<u64>) {
+        (self.status, self.body["code"].as_u64())
+    }
+
     fn has_bom(&self) -> bool {
         self.bytes.starts_with(&BOM)
     }
@@ -109,6 +114,11 @@ async fn call(
         body: normalize_keys(raw.clone()),
         raw,
     }
+}
+
+/// `GET path` with the bearer token.
+async fn get(sim: &SimHandle, token: &str, path: &str) -> Answer {
+    call(sim, Method::GET, path, Some(token), Body::None, None).await
 }
 
 async fn token(sim: &SimHandle) -> String {
@@ -274,41 +284,17 @@ fn keys(value: &Value, out: &mut Vec<String>) {
 async fn bom_starts_every_api_json_body() {
     let sim = start(config(only(Variant::Bom)));
     let (token, customer) = ready_customer(&sim).await;
-    let got = call(
-        &sim,
-        Method::GET,
-        &format!("/v1/customers/{customer}"),
-        Some(&token),
-        Body::None,
-        None,
-    )
-    .await;
+    let got = get(&sim, &token, &format!("/v1/customers/{customer}")).await;
     assert_eq!(got.status, 200);
     assert!(got.has_bom(), "{:?}", &got.bytes[..8]);
     assert_eq!(got.body["id"], customer.as_str());
-    let missing = call(
-        &sim,
-        Method::GET,
-        "/v1/customers/nobody",
-        Some(&token),
-        Body::None,
-        None,
-    )
-    .await;
+    let missing = get(&sim, &token, "/v1/customers/nobody").await;
     assert_eq!(missing.status, 404);
     assert!(missing.has_bom());
     assert_eq!(missing.body["code"], 1000);
     // Without the variant: no mark.
     set_variants(&sim, 0, Variants::default()).await;
-    let plain = call(
-        &sim,
-        Method::GET,
-        &format!("/v1/customers/{customer}"),
-        Some(&token),
-        Body::None,
-        None,
-    )
-    .await;
+    let plain = get(&sim, &token, &format!("/v1/customers/{customer}")).await;
     assert!(!plain.has_bom() && plain.bytes.first() == Some(&b'{'));
 }
 
@@ -316,15 +302,7 @@ async fn bom_starts_every_api_json_body() {
 async fn pascal_case_upper_cases_keys_but_not_values() {
     let sim = start(config(only(Variant::PascalCase)));
     let (token, customer) = ready_customer(&sim).await;
-    let list = call(
-        &sim,
-        Method::GET,
-        "/v1/customers",
-        Some(&token),
-        Body::None,
-        None,
-    )
-    .await;
+    let list = get(&sim, &token, "/v1/customers").await;
     assert_eq!(list.status, 200, "{}", list.text());
     assert_eq!(list.raw["TotalCount"], 1, "{}", list.text());
     let item = &list.raw["Items"][0];
@@ -340,15 +318,7 @@ async fn pascal_case_upper_cases_keys_but_not_values() {
         "{all:?}"
     );
     // Errors too.
-    let missing = call(
-        &sim,
-        Method::GET,
-        "/v1/customers/nobody",
-        Some(&token),
-        Body::None,
-        None,
-    )
-    .await;
+    let missing = get(&sim, &token, "/v1/customers/nobody").await;
     assert_eq!(missing.raw["Code"], 1000);
     assert_eq!(missing.raw["Source"], "PartnerFD");
 }
@@ -359,17 +329,14 @@ async fn documented_subscriptions_have_no_billing_cycle_or_term() {
     let (token, customer) = ready_customer(&sim).await;
     let (_, sub) = bought(&sim, &token, &customer, NCE).await;
     let path = format!("/v1/customers/{customer}/subscriptions/{sub}");
-    let plain = call(&sim, Method::GET, &path, Some(&token), Body::None, None).await;
+    let plain = get(&sim, &token, &path).await;
     assert_eq!(plain.body["billingCycle"], "monthly");
     set_variants(&sim, 0, only(Variant::DocumentedSubscription)).await;
-    let one = call(&sim, Method::GET, &path, Some(&token), Body::None, None).await;
-    let list = call(
+    let one = get(&sim, &token, &path).await;
+    let list = get(
         &sim,
-        Method::GET,
+        &token,
         &format!("/v1/customers/{customer}/subscriptions"),
-        Some(&token),
-        Body::None,
-        None,
     )
     .await;
     let patched = call(
@@ -401,7 +368,7 @@ async fn documented_subscriptions_have_no_billing_cycle_or_term() {
     assert_eq!(patched.body["quantity"], 6);
     // The state still holds what the full shape shows.
     set_variants(&sim, 0, Variants::default()).await;
-    let full = call(&sim, Method::GET, &path, Some(&token), Body::None, None).await;
+    let full = get(&sim, &token, &path).await;
     assert_eq!(
         (
             full.body["billingCycle"].as_str(),
@@ -439,55 +406,23 @@ async fn pending_checkout_reveals_subscriptions_once_the_order_completes() {
     );
     let order_id = order["id"].as_str().expect("order id").to_owned();
     let order_path = format!("/v1/customers/{customer}/orders/{order_id}");
-    let pending = call(
-        &sim,
-        Method::GET,
-        &order_path,
-        Some(&token),
-        Body::None,
-        None,
-    )
-    .await;
+    let pending = get(&sim, &token, &order_path).await;
     assert_eq!(pending.body["status"], "pending");
     assert!(pending.body["lineItems"][0].get("subscriptionId").is_none());
     assert_eq!(pending.body["lineItems"][0]["offerId"], NCE);
     let status_path = format!("{order_path}/provisioningstatus");
-    let status = call(
-        &sim,
-        Method::GET,
-        &status_path,
-        Some(&token),
-        Body::None,
-        None,
-    )
-    .await;
+    let status = get(&sim, &token, &status_path).await;
     assert_eq!(status.body["items"][0]["status"], "PrefulfillmentPending");
     assert!(status.body["items"][0].get("resourceUri").is_none());
 
     advance(&sim, DELAY).await;
-    let done = call(
-        &sim,
-        Method::GET,
-        &order_path,
-        Some(&token),
-        Body::None,
-        None,
-    )
-    .await;
+    let done = get(&sim, &token, &order_path).await;
     assert_eq!(done.body["status"], "completed");
     let sub = done.body["lineItems"][0]["subscriptionId"]
         .as_str()
         .expect("subscription id once completed")
         .to_owned();
-    let status = call(
-        &sim,
-        Method::GET,
-        &status_path,
-        Some(&token),
-        Body::None,
-        None,
-    )
-    .await;
+    let status = get(&sim, &token, &status_path).await;
     assert_eq!(status.body["items"][0]["status"], "Fulfilled");
     assert!(
         status.body["items"][0]["resourceUri"]
@@ -496,13 +431,10 @@ async fn pending_checkout_reveals_subscriptions_once_the_order_completes() {
         "{}",
         status.text()
     );
-    let got = call(
+    let got = get(
         &sim,
-        Method::GET,
+        &token,
         &format!("/v1/customers/{customer}/subscriptions/{sub}"),
-        Some(&token),
-        Body::None,
-        None,
     )
     .await;
     assert_eq!((got.status, got.body["quantity"].as_i64()), (200, Some(3)));
@@ -624,7 +556,7 @@ async fn accepted_patches_answer_202_and_apply_after_the_delay() {
         first.headers.get("location").and_then(|v| v.to_str().ok()),
         Some(format!("/customers/{customer}/subscriptions/{sub}").as_str())
     );
-    let before = call(&sim, Method::GET, &path, Some(&token), Body::None, None).await;
+    let before = get(&sim, &token, &path).await;
     assert_eq!(before.body["quantity"], 5);
     let replay = patch("patch-1", 9).await;
     assert_eq!(replay.status, 202);
@@ -633,21 +565,15 @@ async fn accepted_patches_answer_202_and_apply_after_the_delay() {
         first.headers.get("location")
     );
     let second = patch("patch-2", 11).await;
-    assert_eq!(
-        (second.status, second.body["code"].as_u64()),
-        (409, Some(800060))
-    );
+    assert_eq!(second.status_and_code(), (409, Some(800060)));
     advance(&sim, DELAY).await;
-    let after = call(&sim, Method::GET, &path, Some(&token), Body::None, None).await;
+    let after = get(&sim, &token, &path).await;
     assert_eq!(after.body["quantity"], 9);
     let replay = patch("patch-1", 9).await;
     assert_eq!(replay.status, 202);
     // A refused change is refused at once, not accepted.
     let invalid = patch("patch-3", 0).await;
-    assert_eq!(
-        (invalid.status, invalid.body["code"].as_u64()),
-        (400, Some(2002))
-    );
+    assert_eq!(invalid.status_and_code(), (400, Some(2002)));
 }
 
 #[tokio::test]
@@ -704,15 +630,7 @@ async fn shapes(seed: u64) -> Vec<(bool, bool)> {
     let token = token(&sim).await;
     let mut out = Vec::new();
     for _ in 0..24 {
-        let a = call(
-            &sim,
-            Method::GET,
-            "/v1/customers",
-            Some(&token),
-            Body::None,
-            None,
-        )
-        .await;
+        let a = get(&sim, &token, "/v1/customers").await;
         assert_eq!(a.status, 200);
         out.push((a.has_bom(), a.raw.get("TotalCount").is_some()));
     }
@@ -779,10 +697,7 @@ async fn the_documented_billing_cycle_body_changes_a_legacy_order() {
         None,
     )
     .await;
-    assert_eq!(
-        (missing.status, missing.body["code"].as_u64()),
-        (400, Some(3000))
-    );
+    assert_eq!(missing.status_and_code(), (400, Some(3000)));
     assert!(
         missing.text().contains("LineItems[0].Quantity"),
         "{}",
@@ -799,13 +714,10 @@ async fn the_documented_billing_cycle_body_changes_a_legacy_order() {
     .await;
     assert_eq!(changed.status, 200, "{}", changed.text());
     assert_eq!(changed.body["billingCycle"], "annual");
-    let got = call(
+    let got = get(
         &sim,
-        Method::GET,
+        &token,
         &format!("/v1/customers/{customer}/subscriptions/{sub}"),
-        Some(&token),
-        Body::None,
-        None,
     )
     .await;
     assert_eq!(got.body["billingCycle"], "annual");
@@ -849,10 +761,7 @@ async fn the_documented_sandbox_reseller_body_creates_a_reseller_of_the_simulato
         None,
     )
     .await;
-    assert_eq!(
-        (refused.status, refused.body["code"].as_u64()),
-        (400, Some(3000))
-    );
+    assert_eq!(refused.status_and_code(), (400, Some(3000)));
     assert!(
         refused.text().contains("tenant.adminUserName"),
         "{}",
@@ -897,13 +806,10 @@ async fn the_documented_sandbox_reseller_body_creates_a_reseller_of_the_simulato
         "ValueAddedReseller"
     );
 
-    let list = call(
+    let list = get(
         &sim,
-        Method::GET,
+        &token,
         "/v1/relationships?relationship_type=IsIndirectCloudSolutionProviderOf",
-        Some(&token),
-        Body::None,
-        None,
     )
     .await;
     let items = list.body["items"].as_array().expect("items");
@@ -940,15 +846,7 @@ async fn the_documented_sandbox_reseller_body_creates_a_reseller_of_the_simulato
     )
     .await;
     assert_eq!(deleted.status, 204, "{}", deleted.text());
-    let list = call(
-        &sim,
-        Method::GET,
-        "/v1/relationships",
-        Some(&token),
-        Body::None,
-        None,
-    )
-    .await;
+    let list = get(&sim, &token, "/v1/relationships").await;
     assert_eq!(list.body["totalCount"], 0);
 }
 
@@ -979,13 +877,10 @@ async fn everything_documented_at_once_still_sells_and_updates() {
     assert!(orders.iter().all(|o| o["status"] == "pending"));
     advance(&sim, DELAY).await;
     let order = orders[1]["id"].as_str().expect("order");
-    let got = call(
+    let got = get(
         &sim,
-        Method::GET,
+        &token,
         &format!("/v1/customers/{customer}/orders/{order}"),
-        Some(&token),
-        Body::None,
-        None,
     )
     .await;
     let sub = got.body["lineItems"][0]["subscriptionId"]
@@ -993,7 +888,7 @@ async fn everything_documented_at_once_still_sells_and_updates() {
         .expect("sub")
         .to_owned();
     let path = format!("/v1/customers/{customer}/subscriptions/{sub}");
-    let read = call(&sim, Method::GET, &path, Some(&token), Body::None, None).await;
+    let read = get(&sim, &token, &path).await;
     assert!(read.raw.get("BillingCycle").is_none() && read.raw["BillingType"] == "license");
     assert_eq!(read.body["offerId"], NCE);
     let patched = call(
@@ -1007,6 +902,6 @@ async fn everything_documented_at_once_still_sells_and_updates() {
     .await;
     assert_eq!(patched.status, 202);
     advance(&sim, DELAY).await;
-    let read = call(&sim, Method::GET, &path, Some(&token), Body::None, None).await;
+    let read = get(&sim, &token, &path).await;
     assert_eq!(read.body["quantity"], 3);
 }
