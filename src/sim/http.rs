@@ -139,6 +139,15 @@ impl Shared {
     }
 }
 
+/// Whether a request with `method` may change the state (and so is cached by its
+/// request id, and journaled by an in-process caller).
+pub fn is_mutating(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
+}
+
 /// A request handed to the simulator in process (cspctl's local backend): no socket,
 /// no bytes, no bearer token (the caller is the provider's App+User identity), and
 /// no injected latency; everything else is what a served request gets: routing, the
@@ -543,10 +552,7 @@ impl Incoming {
     }
 
     fn mutating(&self) -> bool {
-        matches!(
-            self.method,
-            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-        )
+        is_mutating(&self.method)
     }
 
     fn seg(&self, i: usize) -> Option<String> {

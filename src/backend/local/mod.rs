@@ -32,7 +32,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::json;
 
 pub use state::StateLock;
@@ -263,25 +262,17 @@ impl LocalBackend {
             "/_sim/customers/{}/accept-relationship",
             percent_encode(customer)
         );
-        let reply = self.backend.block_on(self.tenant.call(
-            Method::POST,
+        let accepted = self.backend.block_on(self.tenant.post_sim(
             &path,
             &[],
-            Some(json!({ "resellerTenantId": reseller_tenant })),
-        ))?;
-        if reply.status >= 300 {
-            let description = reply
-                .body
-                .as_ref()
-                .and_then(|b| b.get("description"))
-                .and_then(|d| d.as_str())
-                .unwrap_or("refused")
-                .to_owned();
-            return Err(BackendError::Unresolved(format!(
+            json!({ "resellerTenantId": reseller_tenant }),
+        ));
+        match accepted {
+            Err(BackendError::Api { description, .. }) => Err(BackendError::Unresolved(format!(
                 "customer {customer}: {description}"
-            )));
+            ))),
+            other => other,
         }
-        Ok(())
     }
 
     /// Writes everything applied so far into the state file (atomically, with the
@@ -371,37 +362,18 @@ impl LocalExecutor {
             && let Some(tenant_id) = &reseller.tenant_id
         {
             let headers = [("MS-RequestId".to_owned(), request_id.to_owned())];
-            let reply = self
-                .tenant
-                .call(
-                    Method::POST,
+            self.tenant
+                .post_sim(
                     "/_sim/resellers",
                     &headers,
-                    Some(json!({
+                    json!({
                         "tenantId": tenant_id,
                         "mpnId": reseller.mpn_id,
                         "name": reseller.display_name,
                         "location": reseller.location.clone().unwrap_or_default(),
-                    })),
+                    }),
                 )
                 .await?;
-            if reply.status >= 300 {
-                let body = reply.body.unwrap_or_default();
-                return Err(BackendError::Api {
-                    request: "POST /_sim/resellers".to_owned(),
-                    status: reply.status,
-                    code: body
-                        .get("code")
-                        .and_then(serde_json::Value::as_u64)
-                        .and_then(|c| u32::try_from(c).ok())
-                        .unwrap_or(0),
-                    description: body
-                        .get("description")
-                        .and_then(serde_json::Value::as_str)
-                        .unwrap_or("refused")
-                        .to_owned(),
-                });
-            }
             return Ok(Outcome::default());
         }
         self.client.execute(operation, request_id).await

@@ -20,7 +20,7 @@ use crate::backend::partner_center::transport::{
 };
 use crate::sim::State;
 use crate::sim::clock::SimClock;
-use crate::sim::http::{DirectReply, DirectRequest, Shared};
+use crate::sim::http::{DirectReply, DirectRequest, Shared, is_mutating};
 
 /// Headers a replay needs; the others (correlation id, contract version) change
 /// nothing in the tenant and are left out of the journal.
@@ -41,13 +41,6 @@ impl std::fmt::Debug for LocalTenant {
             .field("journal", &self.journal)
             .finish_non_exhaustive()
     }
-}
-
-fn is_mutating(method: &Method) -> bool {
-    matches!(
-        *method,
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    )
 }
 
 impl LocalTenant {
@@ -178,6 +171,39 @@ impl LocalTenant {
             journal.durable(appended?).await?;
         }
         Ok(reply)
+    }
+}
+
+impl LocalTenant {
+    /// `POST path` to the simulator's own `/_sim` resources (a declared reseller, a
+    /// relationship accepted): what a person or a rehearsal does outside Partner
+    /// Center's API. A refusal is the error, as the client reports Partner
+    /// Center's.
+    pub async fn post_sim(
+        &self,
+        path: &str,
+        headers: &[(String, String)],
+        body: Value,
+    ) -> Result<(), BackendError> {
+        let reply = self.call(Method::POST, path, headers, Some(body)).await?;
+        if reply.status < 300 {
+            return Ok(());
+        }
+        let body = reply.body.unwrap_or_default();
+        Err(BackendError::Api {
+            request: format!("POST {path}"),
+            status: reply.status,
+            code: body
+                .get("code")
+                .and_then(Value::as_u64)
+                .and_then(|c| u32::try_from(c).ok())
+                .unwrap_or(0),
+            description: body
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("refused")
+                .to_owned(),
+        })
     }
 }
 
