@@ -10,6 +10,7 @@
 use std::fmt::Write as _;
 
 use crate::manifest::source::{Location, SourceMap};
+use crate::render::{escape_controls, escape_hidden_keeping_lines, hidden};
 
 /// How bad a problem is. Only errors make `validate` fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -150,7 +151,7 @@ fn render_human(out: &mut String, d: &Diagnostic, sources: &SourceMap, color: bo
         let _ = write!(
             out,
             "{bold}{}:{}:{}:{reset} ",
-            sources.path_display(location.file),
+            escape_controls(&sources.path_display(location.file)),
             location.line,
             location.column
         );
@@ -159,7 +160,7 @@ fn render_human(out: &mut String, d: &Diagnostic, sources: &SourceMap, color: bo
         out,
         "{severity_style}{}{reset}{bold}: {}{reset}",
         d.severity.as_str(),
-        printable(&d.message)
+        escape_hidden_keeping_lines(&d.message)
     );
     if let Some(location) = d.location
         && let Some(line_text) = sources.line_text(location.file, location.line)
@@ -181,13 +182,17 @@ fn render_human(out: &mut String, d: &Diagnostic, sources: &SourceMap, color: bo
         let _ = writeln!(
             out,
             "  {bold}= note:{reset} {label}: {}:{}:{}",
-            sources.path_display(location.file),
+            escape_controls(&sources.path_display(location.file)),
             location.line,
             location.column
         );
     }
     for hint in &d.hints {
-        let _ = writeln!(out, "  {bold}= help:{reset} {}", printable(hint));
+        let _ = writeln!(
+            out,
+            "  {bold}= help:{reset} {}",
+            escape_hidden_keeping_lines(hint)
+        );
     }
     out.push('\n');
 }
@@ -199,14 +204,15 @@ const FRAME_WIDTH: usize = 120;
 /// and width in it. A minified or generated file can have a line of megabytes: it
 /// used to be printed whole, followed by as many spaces before the caret, burying
 /// the message. Longer lines are cut to a window around the caret, marked with `…`.
-/// Control characters (a hostile file may hold terminal escape sequences) become
+/// Control and bidirectional characters (a hostile file may hold terminal escape
+/// sequences or a right-to-left override) become
 /// `�` and tabs a space, one column each, so the caret stays under its character.
 fn frame_window(line: &str, start: usize, width: usize) -> (String, usize, usize) {
     let chars: Vec<char> = line
         .chars()
         .map(|c| match c {
             '\t' => ' ',
-            c if c.is_control() => '\u{fffd}',
+            c if hidden(c) => '\u{fffd}',
             c => c,
         })
         .collect();
@@ -232,26 +238,6 @@ fn frame_window(line: &str, start: usize, width: usize) -> (String, usize, usize
     (text, caret, width)
 }
 
-/// Text from a manifest (a key, a value) may hold control characters, e.g. a YAML
-/// `"\e[2J"` escape: printed raw they would drive the reader's terminal. They are
-/// shown escaped (`\u{1b}`) instead.
-fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.chars().any(|c| c.is_control() && c != '\n') {
-        text.chars()
-            .map(|c| {
-                if c.is_control() && c != '\n' {
-                    c.escape_default().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect::<String>()
-            .into()
-    } else {
-        text.into()
-    }
-}
-
 fn render_github(out: &mut String, d: &Diagnostic, sources: &SourceMap) {
     let command = match d.severity {
         Severity::Error => "error",
@@ -261,7 +247,7 @@ fn render_github(out: &mut String, d: &Diagnostic, sources: &SourceMap) {
     if let Some((location, label)) = &d.related {
         message.push_str(&format!(
             "\nnote: {label}: {}:{}:{}",
-            sources.path_display(location.file),
+            escape_controls(&sources.path_display(location.file)),
             location.line,
             location.column
         ));
@@ -275,14 +261,18 @@ fn render_github(out: &mut String, d: &Diagnostic, sources: &SourceMap) {
             let _ = writeln!(
                 out,
                 "::{command} file={},line={},col={}::{}",
-                github_property(&sources.path_display(l.file)),
+                github_property(&escape_controls(&sources.path_display(l.file))),
                 l.line,
                 l.column,
-                github_data(&message)
+                github_data(&escape_hidden_keeping_lines(&message))
             );
         }
         None => {
-            let _ = writeln!(out, "::{command}::{}", github_data(&message));
+            let _ = writeln!(
+                out,
+                "::{command}::{}",
+                github_data(&escape_hidden_keeping_lines(&message))
+            );
         }
     }
 }

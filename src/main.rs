@@ -1,5 +1,6 @@
 //! The `cspctl` binary: parse, run, map the result to an exit code.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 /// Loading a large tenant's manifests is allocation-bound (a string per YAML scalar,
@@ -20,7 +21,15 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {error:#}");
+            // The message may quote a file name, a manifest value or a server's
+            // answer: escaped, so none of them can drive the terminal.
+            let message = format!("error: {error:#}");
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(
+                stderr,
+                "{}",
+                cspctl::render::escape_hidden_keeping_lines(&message)
+            );
             ExitCode::from(1)
         }
     }

@@ -114,7 +114,7 @@ impl TextProgress {
     fn line(&self, text: &str) {
         match &self.bar {
             Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
+            None => note!("{text}"),
         }
     }
 
@@ -129,7 +129,7 @@ impl ApplyObserver for TextProgress {
     fn started(&mut self, action: &Action) {
         match &self.bar {
             Some(bar) => bar.set_message(action.address.clone()),
-            None => eprintln!("{}: {}...", action.address, action.action_type.as_str()),
+            None => note!("{}: {}...", action.address, action.action_type.as_str()),
         }
     }
 
@@ -147,7 +147,7 @@ impl ApplyObserver for TextProgress {
         match outcome {
             ActionOutcome::Applied => {
                 if self.bar.is_none() {
-                    eprintln!("{address}: done");
+                    note!("{address}: done");
                 }
             }
             ActionOutcome::Failed(reason) => self.line(&format!("{address}: failed: {reason}")),
@@ -172,9 +172,8 @@ struct JsonEvents;
 
 impl JsonEvents {
     fn emit(value: serde_json::Value) {
-        let mut out = std::io::stdout().lock();
         // A closed stdout (the reader went away) must not stop the apply.
-        let _ = writeln!(out, "{value}").and_then(|()| out.flush());
+        let _ = outln!("{}", crate::render::json::to_json(&value, false));
     }
 }
 
@@ -221,7 +220,7 @@ impl ApplyObserver for JsonEvents {
 }
 
 fn confirm() -> anyhow::Result<bool> {
-    eprint!("Do you want to apply these actions? Only 'yes' is accepted: ");
+    err!("Do you want to apply these actions? Only 'yes' is accepted: ");
     std::io::stderr().flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
@@ -238,7 +237,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         if json {
             JsonEvents::emit(json!({"event": "settled", "purchase": line}));
         } else {
-            eprintln!("Settled {line}");
+            note!("Settled {line}");
         }
     }
     let options = opened.plan_options().clone();
@@ -257,13 +256,13 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             let stale = stale_actions(&plan, &live);
             if !stale.is_empty() {
                 for (address, what) in &stale {
-                    eprintln!("error: {address}: the live object {what}");
+                    note!("error: {address}: the live object {what}");
                 }
                 if args.format == ApplyFormat::Github {
-                    print!(
+                    out!(
                         "{}",
                         render_github_stale(&with_repository_paths(&plan), &stale)
-                    );
+                    )?;
                 }
                 bail!(
                     "the saved plan {} is stale: {} object(s) changed since it was made; run plan again and review the new plan",
@@ -292,7 +291,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             "summary": plan.summary,
         }));
     } else {
-        print!(
+        out!(
             "{}",
             render_plan(
                 &plan,
@@ -302,7 +301,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
                     ..RenderOptions::default()
                 }
             )
-        );
+        )?;
     }
     if !plan.has_changes() {
         if json {
@@ -322,7 +321,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             );
         }
         if !confirm()? {
-            eprintln!("Apply cancelled; nothing was changed.");
+            note!("Apply cancelled; nothing was changed.");
             return Ok(ExitCode::from(1));
         }
     }
@@ -352,13 +351,13 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     if json {
         JsonEvents::emit(summary_event(&report, code));
     } else {
-        println!();
-        print!("{}", report.render());
+        outln!()?;
+        out!("{}", report.render())?;
         if args.format == ApplyFormat::Github {
-            print!(
+            out!(
                 "{}",
                 render_github_apply(&with_repository_paths(&plan), &report)
-            );
+            )?;
         }
     }
     Ok(ExitCode::from(code))

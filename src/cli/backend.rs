@@ -170,7 +170,7 @@ impl BackendChoice {
             BackendChoice::PartnerCenter(config, journal) => {
                 let open = read_open(journal)?;
                 if !open.is_empty() {
-                    eprintln!(
+                    note!(
                         "warning: {} purchase(s) left open by an interrupted apply are in {}; the next apply settles them before it plans anything new, so this plan may still list them",
                         open.len(),
                         journal.display()
@@ -381,46 +381,12 @@ async fn run_interruptibly<E: Executor>(
     new_request_id: &mut dyn FnMut() -> String,
     observer: &mut dyn ApplyObserver,
 ) -> ApplyReport {
-    let (sender, interrupts) = tokio::sync::mpsc::unbounded_channel();
-    let listener = tokio::spawn(forward_interrupts(sender));
+    let (_subscription, interrupts) = super::signals::subscribe();
     let control = ApplyControl {
         parallelism,
         new_request_id,
         observer,
         interrupts,
     };
-    let report = execute_plan(plan, executor, control).await;
-    listener.abort();
-    report
-}
-
-/// Turns SIGINT (Ctrl-C) and SIGTERM (a CI job cancelled) into interruptions.
-async fn forward_interrupts(sender: tokio::sync::mpsc::UnboundedSender<()>) {
-    #[cfg(unix)]
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    loop {
-        #[cfg(unix)]
-        let terminated = async {
-            match terminate.as_mut() {
-                Some(signal) => {
-                    signal.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let terminated = std::future::pending::<()>();
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => {
-                if result.is_err() {
-                    return;
-                }
-            }
-            () = terminated => {}
-        }
-        if sender.send(()).is_err() {
-            return;
-        }
-    }
+    execute_plan(plan, executor, control).await
 }

@@ -51,7 +51,7 @@ pub fn run_man(args: ManArgs) -> anyhow::Result<ExitCode> {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             clap_mangen::generate_to(command, &dir)
                 .with_context(|| format!("writing manual pages into {}", dir.display()))?;
-            eprintln!("Wrote the manual pages into {}", dir.display());
+            note!("Wrote the manual pages into {}", dir.display());
         }
     }
     Ok(ExitCode::SUCCESS)

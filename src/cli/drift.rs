@@ -99,9 +99,9 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             crate::render::drift::render_drift_github(&report, args.show_sensitive)
         }
     };
-    print!("{output}");
+    out!("{output}")?;
     if args.format != DriftFormat::Text && args.format != DriftFormat::Json {
-        eprintln!("{}", report.summary_line());
+        note!("{}", report.summary_line());
     }
     Ok(if report.in_sync {
         ExitCode::SUCCESS

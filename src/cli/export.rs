@@ -34,7 +34,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let export = crate::export::export(&live);
     let problems = crate::export::verify(&live, &export);
     for warning in &export.warnings {
-        eprintln!("warning: {warning}");
+        note!("warning: {warning}");
     }
     let counts = export.counts();
     match &args.out {
@@ -48,32 +48,32 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
                 other => other.context("writing the manifests to stdout")?,
             }
-            eprintln!("Exported {counts} to stdout.");
+            note!("Exported {counts} to stdout.");
         }
         Some(dir) => {
             let files = export.files();
             if files.is_empty() {
-                eprintln!(
+                note!(
                     "Nothing to export: the tenant has no reseller or customer that can be declared; nothing was written to {}.",
                     dir.display()
                 );
             } else {
                 write_files(dir, &files, args.force)?;
-                eprintln!("Exported {counts} into {}.", dir.display());
+                note!("Exported {counts} into {}.", dir.display());
             }
         }
     }
     if !export.warnings.is_empty() {
-        eprintln!(
+        note!(
             "{} object(s) or field(s) could not be declared (see the warnings above); `cspctl plan` lists left-out objects as unmanaged and never changes them.",
             export.warnings.len()
         );
     }
     if !problems.is_empty() {
         for problem in &problems {
-            eprintln!("error: {}", problem.trim_end());
+            note!("error: {}", problem.trim_end());
         }
-        eprintln!(
+        note!(
             "error: the exported manifests do not match the live state exactly ({} problem(s) above); this is a bug in cspctl export. Review `cspctl plan` on them before applying anything.",
             problems.len()
         );
@@ -105,7 +105,7 @@ fn write_files(dir: &Path, files: &[(String, String)], force: bool) -> anyhow::R
     }
     let written: BTreeSet<&Path> = targets.iter().map(PathBuf::as_path).collect();
     for stray in stray_manifests(dir, &written) {
-        eprintln!(
+        note!(
             "warning: {} was not written by this export, and `cspctl plan {}` reads it too; delete it if it no longer belongs there",
             stray.display(),
             dir.display()

@@ -42,6 +42,6 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         Format::Dot => to_dot(graph, &desired),
         Format::Mermaid => to_mermaid(graph, &desired),
     };
-    print!("{text}");
+    out!("{text}")?;
     Ok(ExitCode::SUCCESS)
 }

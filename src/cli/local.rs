@@ -39,9 +39,7 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitCode> {
             )?;
             backend.accept_relationship(&customer, &reseller)?;
             backend.finish()?;
-            eprintln!(
-                "Customer {customer} accepted the relationship request of reseller {reseller}."
-            );
+            note!("Customer {customer} accepted the relationship request of reseller {reseller}.");
             Ok(ExitCode::SUCCESS)
         }
     }

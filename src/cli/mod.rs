@@ -2,9 +2,13 @@
 //! per command. Commands turn flags into settings, call the library, render, and
 //! return an exit code; they hold no domain logic.
 //!
-//! Exit codes: 0 success or no changes; 1 error; 2 changes present (`plan
-//! --detailed-exitcode`) or drift (`drift`); 3 apply finished but manual steps remain; 130 apply
-//! interrupted (Ctrl-C or SIGTERM; the next apply converges).
+//! Exit codes: 0 success or no changes; 1 error, usage errors included; 2 changes
+//! present (`plan --detailed-exitcode`) or drift (`drift`); 3 apply finished but
+//! manual steps remain; 130 interrupted by Ctrl-C or SIGTERM, in every command (an
+//! interrupted apply converges on the next one).
+
+#[macro_use]
+mod output;
 
 mod apply;
 mod backend;
@@ -16,6 +20,7 @@ mod graph;
 mod local;
 mod plan;
 mod schema;
+mod signals;
 mod sim;
 mod validate;
 
@@ -34,7 +39,7 @@ use crate::validate::Desired;
 pub const EXIT_CHANGES: u8 = 2;
 /// Exit code: apply finished but manual steps remain.
 pub const EXIT_MANUAL: u8 = 3;
-/// Exit code: apply was interrupted (SIGINT or SIGTERM), as a shell reports SIGINT.
+/// Exit code: interrupted by SIGINT or SIGTERM, as a shell reports SIGINT.
 pub const EXIT_INTERRUPTED: u8 = 130;
 /// Seconds a command that changes the local state waits for another one's lock.
 pub const DEFAULT_LOCK_TIMEOUT_SECONDS: u64 = 30;
@@ -127,7 +132,11 @@ fn is_rfc3339(value: &str) -> bool {
 
 /// Parses the command line and runs the command.
 pub fn run() -> anyhow::Result<ExitCode> {
-    let cli = Cli::parse();
+    signals::install().map_err(|e| anyhow::anyhow!("cannot listen for signals: {e}"))?;
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return Ok(usage(&error)),
+    };
     let settings = Settings::resolve()?;
     match cli.command {
         Command::Validate(args) => validate::run(args, &settings),
@@ -141,6 +150,27 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Sim(command) => sim::run(command, &settings),
         Command::Completions(args) => completions::run_completions(args),
         Command::Man(args) => completions::run_man(args),
+    }
+}
+
+/// Prints clap's answer to a command line it did not run: help and version on
+/// stdout (exit 0), a usage error on stderr with exit 1. clap's own exit code for
+/// usage errors is 2, which `plan --detailed-exitcode` and `drift` use for "changes
+/// found": a typo in a CI pipeline must read as an error, not as drift.
+fn usage(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    // Plain text: the command line may hold anything, so it is escaped like every
+    // other message (no colours here, which would be escaped with it).
+    let text = error.render().to_string();
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = out!("{text}");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            err!("{}", crate::render::escape_hidden_keeping_lines(&text));
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -200,7 +230,7 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8], durable: bool) -> std:
 /// Prints diagnostics to stderr (human format) and returns how many were errors.
 fn report(diagnostics: &[Diagnostic], sources: &SourceMap, settings: &Settings) -> usize {
     if !diagnostics.is_empty() {
-        eprint!(
+        err!(
             "{}",
             render_diagnostics(
                 diagnostics,
@@ -212,7 +242,7 @@ fn report(diagnostics: &[Diagnostic], sources: &SourceMap, settings: &Settings) 
     }
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     if errors > 0 {
-        eprintln!("error: {errors} problem(s) found; nothing was planned or changed");
+        note!("error: {errors} problem(s) found; nothing was planned or changed");
     }
     errors
 }

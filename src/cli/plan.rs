@@ -94,7 +94,7 @@ pub(super) fn plan_desired(
                 );
             }
             if !found.is_empty() {
-                eprintln!(
+                note!(
                     "note: {} subscription(s) of orders still being provisioned were found ({}); the plan counts them as bought",
                     found.len(),
                     found
@@ -170,15 +170,15 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     if matches!(args.format, PlanFormat::Github | PlanFormat::Markdown) {
         // Annotations and the comment show paths relative to the repository.
         let shown = super::github::with_repository_paths(&plan);
-        print!("{}", render_plan(&shown, args.format, &render_options));
+        out!("{}", render_plan(&shown, args.format, &render_options))?;
     } else {
-        print!("{}", render_plan(&plan, args.format, &render_options));
+        out!("{}", render_plan(&plan, args.format, &render_options))?;
     }
     if let Some(out) = &args.out {
         let json = render_plan(&plan, PlanFormat::Json, &RenderOptions::default());
         super::write_atomically(out, json.as_bytes(), true)
             .with_context(|| format!("writing the plan to {}", out.display()))?;
-        eprintln!(
+        note!(
             "Saved the plan to {}; apply it with: cspctl apply {}",
             out.display(),
             out.display()

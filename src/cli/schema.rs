@@ -24,6 +24,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         manifest_schema()
     };
-    print!("{}", to_pretty(&schema));
+    out!("{}", to_pretty(&schema))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -292,7 +292,7 @@ fn admin(target: &Target, path: &str, body: serde_json::Value) -> anyhow::Result
             .unwrap_or(text);
         anyhow::bail!("POST {url}: HTTP {}: {description}", status.as_u16());
     }
-    println!("{text}");
+    outln!("{text}")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -384,31 +384,13 @@ fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<ExitCode> {
         writeln!(stdout, "listening on http://{addr}").context("writing to stdout")?;
         stdout.flush().context("writing to stdout")?;
         drop(stdout);
-        crate::sim::serve(config, listener, shutdown_signal()).await
+        let (_subscription, mut signals) = super::signals::subscribe();
+        let stopped = async move {
+            signals.recv().await;
+        };
+        crate::sim::serve(config, listener, stopped).await
     })?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Completes on Ctrl-C or (on Unix) SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
+    Ok(ExitCode::from(super::EXIT_INTERRUPTED))
 }
 
 #[cfg(test)]

@@ -31,12 +31,12 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         Err(problems) => (problems.clone(), None),
     };
     match args.format {
-        Format::Github => print!(
+        Format::Github => out!(
             "{}",
             render_diagnostics(&problems, &checked.sources, DiagnosticFormat::Github, false)
-        ),
+        )?,
         Format::Human => {
-            eprint!(
+            err!(
                 "{}",
                 render_diagnostics(
                     &problems,
@@ -54,7 +54,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|(kind, n)| format!("{n} {kind}"))
                 .collect();
-            eprintln!(
+            note!(
                 "valid: {} object(s) in {} file(s) ({})",
                 desired.manifests.len(),
                 checked.sources.len(),
@@ -64,7 +64,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         }
         None => {
             let errors = problems.iter().filter(|d| d.is_error()).count();
-            eprintln!("error: {errors} problem(s) found");
+            note!("error: {errors} problem(s) found");
             Ok(ExitCode::from(1))
         }
     }

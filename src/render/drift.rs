@@ -6,10 +6,11 @@ use std::fmt::Write as _;
 use crate::drift::{DriftKind, DriftReport, DriftedField, DriftedObject};
 use crate::plan::Unmanaged;
 
+use super::escape_controls;
 use super::github::{Annotation, Level, annotation_line};
 use super::markdown as md;
 use super::sensitive;
-use super::text::{BOLD, DIM, GREEN, MAGENTA, RED, Style, YELLOW, clean, show};
+use super::text::{BOLD, DIM, GREEN, MAGENTA, RED, Style, YELLOW, show};
 
 /// How `drift` prints its report (`--format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -26,8 +27,7 @@ pub enum DriftFormat {
 
 /// The report as pretty JSON with a trailing newline.
 pub fn render_drift_json(report: &DriftReport) -> String {
-    let mut text =
-        serde_json::to_string_pretty(report).expect("a drift report always serializes to JSON");
+    let mut text = super::json::to_json(report, true);
     text.push('\n');
     text
 }
@@ -51,7 +51,7 @@ pub fn render_drift_text(report: &DriftReport, color: bool) -> String {
     let mut sections: Vec<String> = Vec::new();
     for (customer, group) in groups(objects) {
         let mut section = String::new();
-        let heading = clean(&super::owner_heading(customer)).into_owned();
+        let heading = escape_controls(&super::owner_heading(customer)).into_owned();
         let _ = writeln!(section, "{}", style.paint(BOLD, &heading));
         for object in group {
             render_object(&mut section, object, style);
@@ -64,7 +64,7 @@ pub fn render_drift_text(report: &DriftReport, color: bool) -> String {
     if !partly_known.is_empty() {
         let mut section = format!("{}\n", style.paint(BOLD, "Partly known:"));
         for line in super::partly_known_lines(partly_known) {
-            let _ = writeln!(section, "  {}", clean(&line));
+            let _ = writeln!(section, "  {}", escape_controls(&line));
         }
         sections.push(section);
     }
@@ -93,7 +93,7 @@ fn render_object(out: &mut String, object: &DriftedObject, style: Style) {
     let mut line = format!(
         "  {} {} {}",
         style.paint(colour, marker),
-        style.paint(BOLD, &clean(address)),
+        style.paint(BOLD, &escape_controls(address)),
         style.paint(colour, &format!("({label})"))
     );
     if let Some(source) = source {
@@ -102,7 +102,12 @@ fn render_object(out: &mut String, object: &DriftedObject, style: Style) {
             " {}",
             style.paint(
                 DIM,
-                &format!("{}:{}:{}", clean(&source.file), source.line, source.column)
+                &format!(
+                    "{}:{}:{}",
+                    escape_controls(&source.file),
+                    source.line,
+                    source.column
+                )
             )
         );
     }
@@ -116,13 +121,17 @@ fn render_object(out: &mut String, object: &DriftedObject, style: Style) {
         let _ = writeln!(
             out,
             "      {}: {} in Partner Center, {} in the manifest",
-            clean(path),
+            escape_controls(path),
             style.paint(RED, &show(live)),
             style.paint(GREEN, &show(declared))
         );
     }
     if let Some(note) = note {
-        let _ = writeln!(out, "      {}", style.paint(MAGENTA, &clean(note)));
+        let _ = writeln!(
+            out,
+            "      {}",
+            style.paint(MAGENTA, &escape_controls(note))
+        );
     }
 }
 
@@ -139,9 +148,9 @@ fn render_unmanaged(unmanaged: &[Unmanaged], ignored: bool, style: Style) -> Str
         let _ = writeln!(
             out,
             "  {} {} {}",
-            clean(kind),
-            clean(name),
-            style.paint(DIM, &format!("(id {})", clean(id)))
+            escape_controls(kind),
+            escape_controls(name),
+            style.paint(DIM, &format!("(id {})", escape_controls(id)))
         );
     }
     out

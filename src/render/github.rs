@@ -20,7 +20,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::markdown::escape_controls;
+use super::escape_controls;
 use super::sensitive;
 use crate::apply::{ActionOutcome, ApplyReport};
 use crate::diagnostic::{github_data, github_property};

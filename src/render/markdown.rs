@@ -29,12 +29,11 @@
 //! block or a fence. Personal data is masked unless asked for ([`super::sensitive`]).
 //! Rendering is pure and deterministic: no clock, no environment.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::sensitive;
+use super::{escape_controls, sensitive};
 use crate::plan::{
     Action, ActionStatus, ActionType, FieldChange, PartlyKnown, Plan, Precondition, Risk,
     SourceRef, Summary, Unmanaged,
@@ -1088,30 +1087,6 @@ fn count(n: usize, noun: &str) -> String {
     } else {
         format!("{n} {noun}s")
     }
-}
-
-/// Control and bidirectional-formatting characters shown escaped (`\n`,
-/// `\u{202e}`): they could break lines or reorder what a reviewer reads.
-pub fn escape_controls(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(hidden) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else if hidden(c) {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
-fn hidden(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Untrusted text for Markdown and HTML alike (a list item, a table cell, a

@@ -19,6 +19,8 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use serde_json::Value;
+
+use super::escape_controls;
 use similar::{Algorithm, ChangeTag};
 
 use crate::plan::{
@@ -59,7 +61,7 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
     let mut sections: Vec<String> = Vec::new();
     for (customer, group) in super::action_groups(actions) {
         let mut section = String::new();
-        let heading = clean(&super::owner_heading(customer)).into_owned();
+        let heading = escape_controls(&super::owner_heading(customer)).into_owned();
         let _ = writeln!(section, "{}", style.paint(BOLD, &heading));
         for action in group {
             render_action(&mut section, action, style);
@@ -72,7 +74,7 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
     if !partly_known.is_empty() {
         let mut section = format!("{}\n", style.paint(BOLD, "Partly known:"));
         for line in super::partly_known_lines(partly_known) {
-            let _ = writeln!(section, "  {}", clean(&line));
+            let _ = writeln!(section, "  {}", escape_controls(&line));
         }
         sections.push(section);
     }
@@ -113,7 +115,7 @@ fn render_action(out: &mut String, action: &Action, style: Style) {
     let mut line = format!(
         "  {} {}",
         style.paint(colour, &format!("{symbol} {verb}")),
-        style.paint(BOLD, &clean(address))
+        style.paint(BOLD, &escape_controls(address))
     );
     match status {
         ActionStatus::Ready => {}
@@ -149,7 +151,7 @@ fn render_action(out: &mut String, action: &Action, style: Style) {
         let _ = writeln!(out, "      {}", render_change(change, creates, style));
     }
     if !depends_on.is_empty() {
-        let names: Vec<Cow<'_, str>> = depends_on.iter().map(|d| clean(d)).collect();
+        let names: Vec<Cow<'_, str>> = depends_on.iter().map(|d| escape_controls(d)).collect();
         let _ = writeln!(
             out,
             "      {}",
@@ -161,14 +163,18 @@ fn render_action(out: &mut String, action: &Action, style: Style) {
             out,
             "      {} {}",
             style.paint(YELLOW, "warning:"),
-            clean(warning)
+            escape_controls(warning)
         );
     }
     if let Some(instructions) = instructions {
-        let _ = writeln!(out, "      {}", clean(instructions));
+        let _ = writeln!(out, "      {}", escape_controls(instructions));
     }
     if let Some(url) = url {
-        let _ = writeln!(out, "      url: {}", style.paint(CYAN, &clean(url)));
+        let _ = writeln!(
+            out,
+            "      url: {}",
+            style.paint(CYAN, &escape_controls(url))
+        );
     }
 }
 
@@ -194,7 +200,7 @@ fn render_change(change: &FieldChange, creates: bool, style: Style) -> String {
         before,
         after,
     } = change;
-    let path = clean(path);
+    let path = escape_controls(path);
     let after_text = show(after);
     if creates {
         return format!("{path} = {}", style.paint(GREEN, &after_text));
@@ -233,7 +239,7 @@ fn word_diff(before: &str, after: &str, style: Style) -> (String, String) {
 
 /// A value as [`super::display_value`] shows it, control characters escaped.
 pub(crate) fn show(value: &Value) -> String {
-    clean(&super::display_value(value)).into_owned()
+    escape_controls(&super::display_value(value)).into_owned()
 }
 
 fn render_unmanaged(unmanaged: &[Unmanaged], style: Style) -> String {
@@ -249,9 +255,9 @@ fn render_unmanaged(unmanaged: &[Unmanaged], style: Style) -> String {
         let _ = writeln!(
             out,
             "  {} {} {}",
-            clean(kind),
-            clean(name),
-            style.paint(DIM, &format!("(id {})", clean(id)))
+            escape_controls(kind),
+            escape_controls(name),
+            style.paint(DIM, &format!("(id {})", escape_controls(id)))
         );
     }
     out
@@ -284,7 +290,7 @@ fn render_roles(actions: &[Action], style: Style) -> Option<String> {
         )
     );
     for (roles, count) in sets {
-        let names: Vec<Cow<'_, str>> = roles.iter().map(|r| clean(r)).collect();
+        let names: Vec<Cow<'_, str>> = roles.iter().map(|r| escape_controls(r)).collect();
         let actions = if count == 1 { "action" } else { "actions" };
         let _ = writeln!(
             out,
@@ -294,23 +300,6 @@ fn render_roles(actions: &[Action], style: Style) -> Option<String> {
         );
     }
     Some(out)
-}
-
-/// Escapes control characters (ESC, newlines, C1 controls…) in text that comes from
-/// manifests or from Partner Center, so it can neither forge colours nor break lines.
-pub(crate) fn clean(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
 }
 
 /// Whether to emit ANSI colours; the only place escape sequences are written.
