@@ -12,7 +12,7 @@ use cspctl::live::LiveStatus;
 use cspctl::manifest::model::{BillingCycle, TermDuration};
 use cspctl::plan::{
     Action, ActionStatus, ActionType, FieldChange, LiveKey, ObjectRef, Operation, PartlyKnown,
-    Plan, Precondition, Risk, SourceRef, SubscriptionPatch, Unmanaged,
+    Plan, PlannedReseller, Precondition, Risk, SourceRef, SubscriptionPatch, Unmanaged,
 };
 use cspctl::render::{PlanFormat, RenderOptions, render_plan};
 use cspctl::rules::Rule;
@@ -28,6 +28,16 @@ struct PlanMirror {
     actions: Vec<ActionMirror>,
     unmanaged: Vec<UnmanagedMirror>,
     partly_known: Vec<PartlyKnownMirror>,
+    resellers: BTreeMap<String, ResellerMirror>,
+    digest: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ResellerMirror {
+    tenant_id: Option<String>,
+    mpn_id: String,
+    display_name: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -281,6 +291,14 @@ fn sample() -> Plan {
         note: None,
     }];
     plan.summary.partly_known = 1;
+    plan.resellers.insert(
+        "northwind".to_owned(),
+        PlannedReseller {
+            tenant_id: Some("4e5e11e4-0000-4000-8000-000000000001".to_owned()),
+            mpn_id: "1234567".to_owned(),
+            display_name: "Northwind".to_owned(),
+        },
+    );
     plan
 }
 
@@ -293,6 +311,20 @@ fn plan_json_matches_the_mirror() {
     assert_eq!(plan.format_version, 1);
     assert_eq!(plan.backend, "local:.cspctl/state.json");
     assert_eq!(plan.summary.partly_known, 1);
+    let northwind = &plan.resellers["northwind"];
+    assert_eq!(
+        (
+            northwind.tenant_id.as_deref(),
+            northwind.mpn_id.as_str(),
+            northwind.display_name.as_str()
+        ),
+        (
+            Some("4e5e11e4-0000-4000-8000-000000000001"),
+            "1234567",
+            "Northwind"
+        )
+    );
+    assert!(plan.digest.starts_with("sha256:"), "{}", plan.digest);
     let partly = &plan.partly_known[0];
     assert_eq!(
         (
@@ -447,7 +479,9 @@ fn plan_json_field_order_is_stable() {
             "summary",
             "actions",
             "unmanaged",
-            "partly_known"
+            "partly_known",
+            "resellers",
+            "digest"
         ]
     );
     assert_eq!(
@@ -516,5 +550,12 @@ fn json_is_not_coloured_and_round_trips() {
         plain
     );
     let back: Plan = serde_json::from_str(&plain).unwrap();
-    assert_eq!(back, plan);
+    assert!(back.digest.is_some());
+    assert_eq!(
+        Plan {
+            digest: None,
+            ..back
+        },
+        plan
+    );
 }

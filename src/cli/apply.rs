@@ -270,6 +270,18 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
                     stale.len()
                 );
             }
+            // What the reviewer read (changes) is what apply sends (operations).
+            let disagreements = crate::plan::integrity::disagreements(&plan, &live);
+            if !disagreements.is_empty() {
+                for (address, problem) in &disagreements {
+                    note!("error: {address}: {problem}");
+                }
+                bail!(
+                    "the saved plan {} is not what it shows: {} action(s) would send other than their changes say; nothing was applied. Make the plan again and review it",
+                    path.display(),
+                    disagreements.len()
+                );
+            }
             plan
         }
         None => match make_plan(

@@ -7,6 +7,7 @@
 //! every action carries its full operation and the fingerprint of the live object it
 //! was planned against.
 
+pub mod integrity;
 pub mod planner;
 
 use std::collections::BTreeMap;
@@ -466,6 +467,27 @@ pub struct Plan {
     /// Managed objects compared only in part, by address.
     #[serde(default)]
     pub partly_known: Vec<PartlyKnown>,
+    /// The declared resellers by manifest name, as the plan resolved them: what
+    /// ties the names its changes show (`reseller: northwind`) to the ids its
+    /// operations send, checked by [`integrity`] before a saved plan is applied.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resellers: BTreeMap<String, PlannedReseller>,
+    /// `sha256:` of the plan's JSON without this field, written by `plan --out`
+    /// and `--format json` and checked by `apply PLANFILE`: it catches a damaged
+    /// or edited file, but it is no signature (see [`integrity`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// A declared reseller as a plan resolved it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedReseller {
+    /// `None` for a sandbox reseller this plan creates (Partner Center gives the id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    pub mpn_id: String,
+    pub display_name: String,
 }
 
 impl Plan {
@@ -478,6 +500,8 @@ impl Plan {
             actions,
             unmanaged,
             partly_known: Vec::new(),
+            resellers: BTreeMap::new(),
+            digest: None,
         }
     }
 
@@ -503,7 +527,13 @@ impl Plan {
             });
         }
         // Parsed from the text again (it is small) so a mismatch keeps its position.
-        serde_json::from_str(text).map_err(|e| positioned("invalid plan file", e))
+        let plan: Plan =
+            serde_json::from_str(text).map_err(|e| positioned("invalid plan file", e))?;
+        integrity::verify_digest(&plan).map_err(|message| PlanFileError {
+            position: None,
+            message,
+        })?;
+        Ok(plan)
     }
 
     pub fn has_changes(&self) -> bool {

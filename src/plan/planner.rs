@@ -24,7 +24,7 @@ use crate::manifest::source::SourceMap;
 use crate::manifest::{Object, Origin};
 use crate::plan::{
     Action, ActionStatus, ActionType, FieldChange, LiveKey, ObjectRef, Operation, PartlyKnown,
-    Plan, Precondition, Risk, SourceRef, SubscriptionPatch, Unmanaged,
+    Plan, PlannedReseller, Precondition, Risk, SourceRef, SubscriptionPatch, Unmanaged,
 };
 use crate::rules::Rule;
 use crate::validate::Desired;
@@ -181,7 +181,19 @@ pub fn plan(
         return Err(planner.problems);
     }
     let unmanaged = planner.unmanaged();
+    let resellers = (0..desired.manifests.resellers.len())
+        .map(|r| {
+            let reseller = &desired.manifests.resellers[r];
+            let planned = PlannedReseller {
+                tenant_id: planner.reseller_tenant(r),
+                mpn_id: reseller.spec.mpn_id.clone(),
+                display_name: reseller.spec.display_name.clone(),
+            };
+            (reseller.name.clone(), planned)
+        })
+        .collect();
     let mut plan = Plan::new(options.backend.clone(), planner.actions, unmanaged);
+    plan.resellers = resellers;
     planner.partly_known.sort();
     plan.summary.partly_known = planner.partly_known.len();
     plan.partly_known = planner.partly_known;
@@ -319,7 +331,7 @@ fn subscription_warnings(
 }
 
 /// Leaf values of a JSON value, by dotted path (`billing.address.city`).
-fn flatten(prefix: &str, value: &Json, out: &mut BTreeMap<String, Json>) {
+pub(super) fn flatten(prefix: &str, value: &Json, out: &mut BTreeMap<String, Json>) {
     match value {
         Json::Object(map) => {
             for (key, child) in map {
@@ -338,7 +350,11 @@ fn flatten(prefix: &str, value: &Json, out: &mut BTreeMap<String, Json>) {
 }
 
 /// Field changes between two serializable values (absent fields are `null`).
-fn diff<T: Serialize, U: Serialize>(prefix: &str, before: &T, after: &U) -> Vec<FieldChange> {
+pub(super) fn diff<T: Serialize, U: Serialize>(
+    prefix: &str,
+    before: &T,
+    after: &U,
+) -> Vec<FieldChange> {
     let (mut b, mut a) = (BTreeMap::new(), BTreeMap::new());
     flatten(prefix, &json!(before), &mut b);
     flatten(prefix, &json!(after), &mut a);
@@ -358,7 +374,7 @@ fn diff<T: Serialize, U: Serialize>(prefix: &str, before: &T, after: &U) -> Vec<
 }
 
 /// Every leaf of a new object as a change from nothing.
-fn creation<T: Serialize>(value: &T) -> Vec<FieldChange> {
+pub(super) fn creation<T: Serialize>(value: &T) -> Vec<FieldChange> {
     let mut leaves = BTreeMap::new();
     flatten("", &json!(value), &mut leaves);
     leaves

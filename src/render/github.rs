@@ -111,6 +111,10 @@ pub fn plan_annotations(plan: &Plan, show_sensitive: bool) -> Vec<Annotation> {
         actions,
         unmanaged,
         partly_known,
+        // The ids behind the reseller names the changes show, and the file's
+        // digest: for apply to check (`plan::integrity`), not for a reader.
+        resellers: _,
+        digest: _,
     } = plan;
     let mut annotations: Vec<Annotation> = actions
         .iter()

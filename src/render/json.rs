@@ -19,11 +19,19 @@ use crate::plan::Plan;
 pub const PLAN_SCHEMA_ID: &str = "urn:cspctl:schema:plan:v1";
 
 /// The plan as pretty JSON with a trailing newline (files and pipes end in one).
+/// Its digest ([`crate::plan::integrity`]) is the last field, of the text before it.
 pub fn render_json(plan: &Plan) -> String {
-    // Cannot fail: every map key is a string or a unit enum variant, and a
-    // `serde_json::Value` holds no non-finite float.
-    let mut text = to_json(plan, true);
-    text.push('\n');
+    let mut text = if plan.digest.is_some() {
+        let mut bare = plan.clone();
+        bare.digest = None;
+        to_json(&bare, true)
+    } else {
+        to_json(plan, true)
+    };
+    let digest = crate::plan::integrity::digest_of_json(&text);
+    // The pretty JSON of a struct ends with its closing brace on a line of its own.
+    text.truncate(text.len() - 2);
+    text.push_str(&format!(",\n  \"digest\": \"{digest}\"\n}}\n"));
     text
 }
 
@@ -156,8 +164,15 @@ mod tests {
         let plan = Plan::new("local:state.json".to_owned(), Vec::new(), Vec::new());
         let text = render_json(&plan);
         assert!(text.starts_with("{\n  \"format_version\": 1,\n"), "{text}");
-        assert!(text.ends_with("}\n"));
+        assert!(text.ends_with("\"\n}\n"), "{text}");
         let back: Plan = serde_json::from_str(&text).unwrap();
-        assert_eq!(back, plan);
+        assert!(back.digest.is_some());
+        assert_eq!(
+            Plan {
+                digest: None,
+                ..back
+            },
+            plan
+        );
     }
 }

@@ -103,6 +103,10 @@ pub fn render_markdown(plan: &Plan, options: &MarkdownOptions) -> String {
         actions,
         unmanaged,
         partly_known,
+        // The ids behind the reseller names the changes show, and the file's
+        // digest: for apply to check (`plan::integrity`), not for a reader.
+        resellers: _,
+        digest: _,
     } = plan;
     let (show, max_len) = (*show_sensitive, *max_len);
 

@@ -56,6 +56,10 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
         actions,
         unmanaged,
         partly_known,
+        // The ids behind the reseller names the changes show, and the file's
+        // digest: for apply to check (`plan::integrity`), not for a reader.
+        resellers: _,
+        digest: _,
     } = plan;
 
     let mut sections: Vec<String> = Vec::new();
