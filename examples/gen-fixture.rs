@@ -325,6 +325,7 @@ fn apply(plan: &Plan, backend: &LocalBackend) -> Result<usize, String> {
         new_request_id: &mut new_request_id,
         observer: &mut Silent,
         interrupts,
+        deadline: None,
     };
     let report = backend.block_on(execute_plan(plan, backend.executor(), control));
     if report.failed() > 0 {

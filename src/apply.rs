@@ -10,7 +10,9 @@
 //!   blocked behind them (waiting, not failed);
 //! - an interruption (Ctrl-C) stops new actions from starting and lets the ones in
 //!   flight finish; a second interruption abandons them (the backend's journal
-//!   covers what they had sent).
+//!   covers what they had sent);
+//! - past the run's deadline (`--timeout`) nothing new starts either; the actions in
+//!   flight fail by themselves, as the backend's requests stop at the same moment.
 //!
 //! Ids of objects created earlier in the run are filled into the operations that
 //! refer to them by address. The report lists actions in plan order whatever order
@@ -88,6 +90,8 @@ pub struct ApplyReport {
     pub results: Vec<(String, ActionOutcome)>,
     /// Whether the apply was interrupted before every action could start.
     pub interrupted: bool,
+    /// Whether the run's deadline passed before every action could start.
+    pub stopped_at_deadline: bool,
     /// The tenant ids Partner Center gave the resellers this apply created whose
     /// manifests declare none, by address: known only from here (and `export`),
     /// the report names them to pin in the manifests.
@@ -119,6 +123,8 @@ impl ApplyReport {
     pub fn summary_line(&self) -> String {
         let verdict = if self.interrupted {
             "Apply interrupted"
+        } else if self.stopped_at_deadline {
+            "Apply stopped at the deadline (--timeout)"
         } else if self.failed() > 0 {
             "Apply failed"
         } else {
@@ -201,6 +207,8 @@ pub struct ApplyControl<'a> {
     /// Each message is an interruption: the first stops new actions from starting,
     /// the second abandons the ones in flight.
     pub interrupts: mpsc::UnboundedReceiver<()>,
+    /// No action starts after this moment (the run's `--timeout`).
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 /// The scheduler's bookkeeping, free of I/O: which actions are ready, which are
@@ -322,8 +330,8 @@ impl<'p> Schedule<'p> {
         self.ready.pop_first()
     }
 
-    /// Every undecided action is skipped with `reason` (after an interruption);
-    /// returns their indexes.
+    /// Every undecided action is skipped with `reason` (after an interruption or
+    /// the deadline); returns their indexes.
     fn skip_undecided(&mut self, reason: &str) -> Vec<usize> {
         self.ready.clear();
         let mut skipped = Vec::new();
@@ -336,7 +344,7 @@ impl<'p> Schedule<'p> {
         skipped
     }
 
-    fn report(self, interrupted: bool) -> ApplyReport {
+    fn report(self, interrupted: bool, stopped_at_deadline: bool) -> ApplyReport {
         ApplyReport {
             results: self
                 .actions
@@ -352,6 +360,7 @@ impl<'p> Schedule<'p> {
                 })
                 .collect(),
             interrupted,
+            stopped_at_deadline,
             new_tenants: self
                 .actions
                 .iter()
@@ -388,6 +397,7 @@ pub async fn execute_plan<E: Executor>(
         new_request_id,
         observer,
         mut interrupts,
+        deadline,
     } = control;
     let parallelism = parallelism.max(1);
     let mut schedule = Schedule::new(&plan.actions);
@@ -402,8 +412,13 @@ pub async fn execute_plan<E: Executor>(
     let mut running_actions: HashMap<tokio::task::Id, usize> = HashMap::new();
     let mut interrupted = false;
     let mut interrupts_open = true;
+    let mut deadline_passed = false;
     loop {
         while !interrupted && running.len() < parallelism {
+            if deadline.is_some_and(|at| tokio::time::Instant::now() >= at) {
+                deadline_passed = true;
+                break;
+            }
             let Some(i) = schedule.next_ready() else {
                 break;
             };
@@ -468,18 +483,31 @@ pub async fn execute_plan<E: Executor>(
                     running.abort_all();
                 }
             }
+            // Wakes the loop so nothing starts after the deadline; the actions in
+            // flight end by themselves (their requests are bound by it too).
+            () = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)),
+                if deadline.is_some() && !deadline_passed => {
+                deadline_passed = true;
+            }
         }
     }
     // Retry notices still queued belong to actions that have finished; drop them.
     drop(retries);
-    if interrupted {
-        for i in schedule.skip_undecided("not started: the apply was interrupted") {
+    let not_started = if interrupted {
+        "not started: the apply was interrupted"
+    } else {
+        "not started: the run's deadline (--timeout) passed"
+    };
+    let mut stopped_at_deadline = false;
+    if interrupted || deadline_passed {
+        for i in schedule.skip_undecided(not_started) {
+            stopped_at_deadline = !interrupted;
             if let Some(outcome) = &schedule.outcomes[i] {
                 observer.finished(&plan.actions[i].address, outcome);
             }
         }
     }
-    schedule.report(interrupted)
+    schedule.report(interrupted, stopped_at_deadline)
 }
 
 /// Decides an action and tells the observer about dependents decided with it.
@@ -687,6 +715,19 @@ mod tests {
         interrupts: mpsc::UnboundedReceiver<()>,
         observer: &mut Recorder,
     ) -> ApplyReport {
+        run_until(plan, backend, parallelism, interrupts, observer, None)
+    }
+
+    /// [`run`] with a deadline `deadline` from now.
+    fn run_until(
+        plan: &Plan,
+        backend: &Arc<Scripted>,
+        parallelism: usize,
+        interrupts: mpsc::UnboundedReceiver<()>,
+        observer: &mut Recorder,
+        deadline: Option<Duration>,
+    ) -> ApplyReport {
+        let deadline = deadline.map(|after| tokio::time::Instant::now() + after);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -705,6 +746,7 @@ mod tests {
                 new_request_id: &mut new_request_id,
                 observer,
                 interrupts,
+                deadline,
             },
         ))
     }
@@ -846,6 +888,43 @@ mod tests {
                 "never more than --parallelism in flight, and that many when enough are ready"
             );
         }
+    }
+
+    #[test]
+    fn nothing_starts_after_the_deadline() {
+        let plan = plan_of(vec![
+            action("Customer/a", &[], create_customer("a.onmicrosoft.com")),
+            action("Customer/b", &[], create_customer("b.onmicrosoft.com")),
+        ]);
+        let backend = Arc::new(Scripted::default());
+        let mut recorder = Recorder::default();
+        let report = run_until(
+            &plan,
+            &backend,
+            2,
+            no_interrupts(),
+            &mut recorder,
+            Some(Duration::ZERO),
+        );
+        assert!(
+            !recorder.events.iter().any(|e| e.starts_with("started")),
+            "{:?}",
+            recorder.events
+        );
+        for (_, outcome) in &report.results {
+            assert_eq!(
+                outcome,
+                &ActionOutcome::Skipped(
+                    "not started: the run's deadline (--timeout) passed".into()
+                )
+            );
+        }
+        assert!(report.stopped_at_deadline && !report.interrupted);
+        assert!(
+            report
+                .summary_line()
+                .starts_with("Apply stopped at the deadline (--timeout): 0 applied")
+        );
     }
 
     #[test]

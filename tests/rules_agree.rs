@@ -866,6 +866,7 @@ fn apply_accepted(plan: &Plan, case: &Case) -> Result<Vec<String>, String> {
         new_request_id: &mut new_request_id,
         observer: &mut Silent,
         interrupts,
+        deadline: None,
     };
     let report = backend.block_on(execute_plan(plan, backend.executor(), control));
     Ok(report

@@ -70,6 +70,8 @@ fn live_through_the_simulator(state: &State) -> Live {
         },
         read_concurrency: 4,
         provisioning_timeout: Duration::from_secs(10),
+        timeout: None,
+        max_response_bytes: cspctl::backend::partner_center::DEFAULT_MAX_RESPONSE_BYTES,
     })
     .expect("a client");
     let live = backend.read_live().expect("the snapshot reads");

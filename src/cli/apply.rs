@@ -230,7 +230,10 @@ fn confirm() -> anyhow::Result<bool> {
 pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let lock_timeout = Duration::from_secs(args.lock_timeout);
     let json = args.format == ApplyFormat::Json;
-    let mut opened = args.backend.resolve()?.open(settings, lock_timeout)?;
+    let mut opened = args
+        .backend
+        .resolve_for_apply()?
+        .open(settings, lock_timeout)?;
     // Purchases an interrupted apply left open are settled before anything is
     // planned, so a purchase still under way is never planned a second time.
     for line in opened.settle()? {
@@ -375,12 +378,12 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(code))
 }
 
-/// Exit code: 130 interrupted (as a shell reports SIGINT), 1 a failure, 3 manual
-/// steps remain, 0 done.
+/// Exit code: 130 interrupted (as a shell reports SIGINT), 1 a failure or the
+/// deadline passed with actions not started, 3 manual steps remain, 0 done.
 fn exit_code(report: &ApplyReport) -> u8 {
     if report.interrupted {
         EXIT_INTERRUPTED
-    } else if report.failed() > 0 {
+    } else if report.failed() > 0 || report.stopped_at_deadline {
         1
     } else if report.waiting() > 0 {
         EXIT_MANUAL
@@ -397,6 +400,7 @@ fn summary_event(report: &ApplyReport, exit_code: u8) -> serde_json::Value {
         "skipped": report.skipped(),
         "waiting": report.waiting(),
         "interrupted": report.interrupted,
+        "stoppedAtDeadline": report.stopped_at_deadline,
         "exitCode": exit_code,
         "message": report.summary_line(),
         // Tenant ids Partner Center gave the sandbox resellers this apply created

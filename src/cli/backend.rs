@@ -10,9 +10,11 @@ use anyhow::bail;
 
 use crate::apply::{ApplyControl, ApplyObserver, ApplyReport, Executor, execute_plan};
 use crate::backend::local::{DEFAULT_STATE_PATH, LocalBackend, StateLock};
+use crate::backend::partner_center::deadline::parse_duration;
 use crate::backend::partner_center::journal::{PurchaseJournal, default_journal_path, read_open};
 use crate::backend::partner_center::{
-    Credentials, DEFAULT_AUTHORITY, DEFAULT_ENDPOINT, PartnerCenterBackend, PartnerCenterConfig,
+    Credentials, DEFAULT_AUTHORITY, DEFAULT_ENDPOINT, DEFAULT_MAX_RESPONSE_BYTES,
+    PartnerCenterBackend, PartnerCenterConfig,
 };
 use crate::backend::{Backend, BackendError};
 use crate::live::{CustomerScope, Live, LiveSubscription};
@@ -62,6 +64,34 @@ pub struct BackendArgs {
     /// (partner-center backend). Keep it between CI runs, like a state file.
     #[arg(long, value_name = "FILE")]
     journal: Option<PathBuf>,
+    /// How long the run may take, e.g. 90s, 10m, 1h, or `none`; then it stops with
+    /// an error naming the request it was waiting for [default: 10m; apply: 1h]
+    /// (partner-center backend).
+    #[arg(long, value_name = "DURATION", value_parser = parse_run_timeout)]
+    timeout: Option<RunTimeout>,
+    /// The largest response body read from Partner Center or Entra ID, in bytes
+    /// [default: 33554432, 32 MiB] (partner-center backend).
+    #[arg(long, value_name = "BYTES", env = "CSPCTL_PC_MAX_RESPONSE_BYTES")]
+    max_response_bytes: Option<usize>,
+}
+
+/// `--timeout` unless given, for the commands that only read: long enough to read
+/// a large tenant at Partner Center's documented 500 requests a minute, short
+/// enough that a CI job stuck on a server that does not answer ends on its own.
+const READ_TIMEOUT: Duration = Duration::from_secs(600);
+/// `--timeout` unless given, for apply: a large apply under throttling can take
+/// far longer than a read, and stopping one midway leaves work for the next.
+const APPLY_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// A `--timeout` value: a duration, or `none` for no deadline.
+#[derive(Clone, Copy, Debug)]
+struct RunTimeout(Option<Duration>);
+
+fn parse_run_timeout(text: &str) -> Result<RunTimeout, String> {
+    if text.trim().eq_ignore_ascii_case("none") {
+        return Ok(RunTimeout(None));
+    }
+    parse_duration(text).map(|timeout| RunTimeout(Some(timeout)))
 }
 
 /// The resolved choice.
@@ -73,8 +103,18 @@ pub enum BackendChoice {
 }
 
 impl BackendArgs {
-    /// Checks the flags fit the backend and reads the credentials.
+    /// Checks the flags fit the backend and reads the credentials, for a command
+    /// that only reads.
     pub fn resolve(&self) -> anyhow::Result<BackendChoice> {
+        self.resolve_with_timeout(READ_TIMEOUT)
+    }
+
+    /// [`BackendArgs::resolve`] for apply, whose default `--timeout` is longer.
+    pub fn resolve_for_apply(&self) -> anyhow::Result<BackendChoice> {
+        self.resolve_with_timeout(APPLY_TIMEOUT)
+    }
+
+    fn resolve_with_timeout(&self, default_timeout: Duration) -> anyhow::Result<BackendChoice> {
         match self.backend {
             BackendKind::Local => {
                 let stray = [
@@ -132,6 +172,10 @@ impl BackendArgs {
                     credentials,
                     read_concurrency: 8,
                     provisioning_timeout: Duration::from_secs(self.provisioning_timeout),
+                    timeout: self.timeout.map_or(Some(default_timeout), |t| t.0),
+                    max_response_bytes: self
+                        .max_response_bytes
+                        .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
                 };
                 Ok(BackendChoice::PartnerCenter(config, journal))
             }
@@ -345,15 +389,18 @@ impl Opened {
             Opened::Local(backend, _) => Ok(backend.block_on(run_interruptibly(
                 plan,
                 backend.executor(),
+                None,
                 parallelism,
                 new_request_id,
                 observer,
             ))),
             Opened::PartnerCenter { backend, .. } => {
                 let client = Arc::new(backend.client().clone());
+                let deadline = client.deadline();
                 Ok(backend.block_on(run_interruptibly(
                     plan,
                     client,
+                    deadline,
                     parallelism,
                     new_request_id,
                     observer,
@@ -373,10 +420,12 @@ impl Opened {
     }
 }
 
-/// Executes `plan` with SIGINT and SIGTERM forwarded as interruptions.
+/// Executes `plan` with SIGINT and SIGTERM forwarded as interruptions, starting
+/// nothing after `deadline`.
 async fn run_interruptibly<E: Executor>(
     plan: &Plan,
     executor: Arc<E>,
+    deadline: Option<tokio::time::Instant>,
     parallelism: usize,
     new_request_id: &mut dyn FnMut() -> String,
     observer: &mut dyn ApplyObserver,
@@ -387,6 +436,7 @@ async fn run_interruptibly<E: Executor>(
         new_request_id,
         observer,
         interrupts,
+        deadline,
     };
     execute_plan(plan, executor, control).await
 }

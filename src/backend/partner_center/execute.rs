@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use super::PartnerCenterClient;
+use super::deadline::Deadline;
 use super::http::{Request, Response};
 use super::ids::derive_request_id;
 use super::journal::{OpenPurchase, Record, read_open};
@@ -366,7 +367,7 @@ impl PartnerCenterClient {
             if self.line_unfulfilled(&path, &order, line).await {
                 return Ok(None);
             }
-            if !backoff.wait().await {
+            if !backoff.wait(&format!("order {order_id} of customer {customer_id} (the purchase stays open in the journal: do not buy again, the next apply settles it)")).await? {
                 return Err(BackendError::State(format!(
                     "order {order_id} of customer {customer_id} was placed and is still being provisioned after {} s (its line for {} names no subscription yet); do not buy again: the purchase stays open in the journal and the next apply settles it",
                     self.provisioning_timeout.as_secs(),
@@ -825,6 +826,7 @@ impl PartnerCenterClient {
 
     fn backoff(&self) -> Backoff {
         Backoff {
+            deadline: self.http.policy().deadline,
             started: Instant::now(),
             next: self.tuning.poll_initial,
             cap: self.tuning.poll_cap,
@@ -873,7 +875,7 @@ impl PartnerCenterClient {
                     Err(error) => return Err(error),
                 }
             }
-            if !backoff.wait().await {
+            if !backoff.wait(&format!("order {order_id} of customer {customer_id} (the purchase stays open in the journal: do not buy again, the next apply settles it)")).await? {
                 return Err(BackendError::State(format!(
                     "order {order_id} of customer {customer_id} was placed but subscription {subscription_id} was not provisioned within {} s; do not buy again: check order {order_id} in Partner Center, then plan again",
                     self.provisioning_timeout.as_secs()
@@ -943,7 +945,12 @@ impl PartnerCenterClient {
             {
                 return Ok(());
             }
-            if !backoff.wait().await {
+            if !backoff
+                .wait(&format!(
+                    "GET /v1{watched} after PATCH /v1{path} (request id {request_id}), accepted"
+                ))
+                .await?
+            {
                 return Err(BackendError::State(format!(
                     "PATCH /v1{path} (request id {request_id}) was accepted (202) but the subscription did not show the change within {} s; Partner Center is still processing it: do not change it again now, plan again later",
                     self.provisioning_timeout.as_secs()
@@ -1153,6 +1160,7 @@ fn field_matches(current: Option<&Value>, wanted: &Value) -> bool {
 /// a subscription, an accepted PATCH): `poll_initial`, doubling up to `poll_cap`,
 /// for at most `provisioning_timeout` in all.
 struct Backoff {
+    deadline: Deadline,
     started: Instant,
     next: std::time::Duration,
     cap: std::time::Duration,
@@ -1160,15 +1168,18 @@ struct Backoff {
 }
 
 impl Backoff {
-    /// Waits before the next read; `false` (without waiting) once the next wait
-    /// would end past the limit.
-    async fn wait(&mut self) -> bool {
+    /// Waits before the next read of `what`; `false` (without waiting) once the
+    /// next wait would end past the limit, an error once it would pass the run's
+    /// deadline.
+    async fn wait(&mut self, what: &str) -> Result<bool, BackendError> {
         if self.started.elapsed().saturating_add(self.next) > self.limit {
-            return false;
+            return Ok(false);
         }
-        tokio::time::sleep(self.next).await;
+        self.deadline
+            .sleep(self.next, &format!("waiting to read {what} again"))
+            .await?;
         self.next = self.next.saturating_mul(2).min(self.cap);
-        true
+        Ok(true)
     }
 }
 
@@ -1352,6 +1363,8 @@ mod tests {
                 },
                 read_concurrency: 1,
                 provisioning_timeout: std::time::Duration::from_secs(1),
+                timeout: None,
+                max_response_bytes: crate::backend::partner_center::DEFAULT_MAX_RESPONSE_BYTES,
             })
             .unwrap();
         let future = client.execute(&Operation::Manual, "x");

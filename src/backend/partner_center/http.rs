@@ -13,6 +13,11 @@
 //! partner and per customer, learned from 429s, see `throttle`), which also does the
 //! waiting a 429 asks for, for every request of the throttled key at once.
 //!
+//! Every request, its retries and its waits end by the run's [`Deadline`]
+//! (`--timeout`), and every answer (the token's included) is read up to
+//! `max_response_bytes`, within the per-request timeout: a server cannot make a run
+//! last or grow without bound.
+//!
 //! Secrets (client secret, refresh token, access token) go only into the request
 //! that needs them; no error built here contains one.
 
@@ -27,6 +32,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::credentials::{APP_USER_HINT, Credentials, Secret};
+use super::deadline::Deadline;
 use super::throttle::{Scope, Throttle, ThrottleTuning};
 use super::transport::{InProcessRequest, InProcessServer, Transport};
 use super::wire::{self, ApiFault, TokenError, TokenResponse};
@@ -55,8 +61,12 @@ pub struct RetryPolicy {
     /// the request: it is retried as Partner Center asks (`Retry-After`) without
     /// using up `attempts`, until this much waiting is spent.
     pub throttled_budget: Duration,
-    /// Per-request timeout.
+    /// Per-request timeout, from connecting to the last byte of the body.
     pub request_timeout: Duration,
+    /// The run's deadline (`--timeout`).
+    pub deadline: Deadline,
+    /// The largest response body read (`--max-response-bytes`).
+    pub max_response_bytes: usize,
 }
 
 impl Default for RetryPolicy {
@@ -68,6 +78,8 @@ impl Default for RetryPolicy {
             retry_after_cap: Duration::from_secs(120),
             throttled_budget: Duration::from_secs(900),
             request_timeout: Duration::from_secs(100),
+            deadline: Deadline::default(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -87,11 +99,11 @@ impl RetryPolicy {
 
 /// `MS-Contract-Version`, which headers.md lists as required on every request.
 pub const CONTRACT_VERSION: &str = "v1";
-/// The largest response body read. Partner Center's largest documented answers
-/// (a 500-customer page, a customer's subscription list) are a few MiB; anything
-/// far larger is a broken server or proxy, and reading it whole would let a server
-/// decide how much memory cspctl uses.
-pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
+/// The largest response body read unless told otherwise. Partner Center's largest
+/// documented answers (a 500-customer page, a customer's subscription list) are a
+/// few MiB; anything far larger is a broken server or proxy, and reading it whole
+/// would let a server decide how much memory cspctl uses.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 << 20;
 
 /// A response body as JSON, keys normalized: empty (or blank) is `Null`, and a
 /// leading UTF-8 byte-order mark is skipped (both documented support-contact
@@ -106,21 +118,35 @@ pub fn parse_body(bytes: &[u8]) -> Result<Value, serde_json::Error> {
 
 enum ReadError {
     Transport(reqwest::Error),
-    TooLarge,
+    /// Over the cap: fatal, not retried (the same server sends the same answer),
+    /// with the message naming `described`.
+    TooLarge(BackendError),
 }
 
-/// Reads a body chunk by chunk, stopping at `cap` bytes.
-async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, ReadError> {
+/// Reads a body chunk by chunk, failing as soon as it passes `cap` bytes (at once
+/// when the announced length does). The client's timeout bounds the whole read, so
+/// a body trickled forever ends too.
+async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+    described: &str,
+) -> Result<Vec<u8>, ReadError> {
+    let status = response.status().as_u16();
+    let too_large = || {
+        ReadError::TooLarge(BackendError::State(format!(
+            "{described}: HTTP {status} with a body larger than {cap} bytes; not read any further (a broken server or proxy? if the answer is genuine, raise --max-response-bytes or CSPCTL_PC_MAX_RESPONSE_BYTES)"
+        )))
+    };
     if response
         .content_length()
         .is_some_and(|length| length > cap as u64)
     {
-        return Err(ReadError::TooLarge);
+        return Err(too_large());
     }
     let mut bytes = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(ReadError::Transport)? {
         if bytes.len() + chunk.len() > cap {
-            return Err(ReadError::TooLarge);
+            return Err(too_large());
         }
         bytes.extend_from_slice(&chunk);
     }
@@ -197,6 +223,14 @@ impl<'a> Request<'a> {
             headers: Vec::new(),
         }
     }
+    /// `METHOD /v1/path?query (request id …)`, for errors.
+    pub fn described(&self) -> String {
+        format!(
+            "{} /v1{} (request id {})",
+            self.method, self.path, self.request_id
+        )
+    }
+
     /// `METHOD /v1/path`, without the query string (which can be long), for events.
     pub fn describe(&self) -> String {
         let path = self.path.split('?').next().unwrap_or(self.path);
@@ -431,19 +465,28 @@ impl HttpClient {
             // The in-process server trusts its caller; no token exists to leak.
             return Ok(Secret::new(String::new()));
         }
-        let mut state = self.inner.token.lock().await;
-        if let Some((token, expires)) = &state.access {
-            let refused = stale.is_some_and(|s| s == token);
-            if !refused && Instant::now() + EXPIRY_BUFFER < *expires {
-                return Ok(token.clone());
-            }
-        }
-        let (token, lifetime, refresh) = self.fetch_token(state.refresh.as_ref()).await?;
-        if let Some(refresh) = refresh {
-            state.refresh = Some(refresh);
-        }
-        state.access = Some((token.clone(), Instant::now() + lifetime));
-        Ok(token)
+        // Bound here too (the wait for another task's fetch included), so that a
+        // deadline passing while Entra ID keeps us waiting names the token request
+        // rather than the API requests that needed it.
+        let described = format!("POST /{}/oauth2/token", self.inner.credentials.tenant_id);
+        let deadline = self.inner.policy.deadline;
+        deadline
+            .bound(&described, async {
+                let mut state = self.inner.token.lock().await;
+                if let Some((token, expires)) = &state.access {
+                    let refused = stale.is_some_and(|s| s == token);
+                    if !refused && Instant::now() + EXPIRY_BUFFER < *expires {
+                        return Ok(token.clone());
+                    }
+                }
+                let (token, lifetime, refresh) = self.fetch_token(state.refresh.as_ref()).await?;
+                if let Some(refresh) = refresh {
+                    state.refresh = Some(refresh);
+                }
+                state.access = Some((token.clone(), Instant::now() + lifetime));
+                Ok(token)
+            })
+            .await
     }
 
     /// `POST {authority}/{tenant}/oauth2/token`: the refresh-token grant when a
@@ -487,50 +530,67 @@ impl HttpClient {
                 Err(e) => format!("Entra ID could not be reached: {}", transport_error(&e)),
                 Ok(response) => {
                     let status = response.status().as_u16();
-                    let text = response.text().await.unwrap_or_default();
-                    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                    if (200..300).contains(&status) {
-                        let token: TokenResponse = serde_json::from_value(body).map_err(|e| {
+                    match read_capped(response, policy.max_response_bytes, &described).await {
+                        Err(ReadError::TooLarge(error)) => return Err(error),
+                        Err(ReadError::Transport(e)) => format!(
+                            "Entra ID's answer could not be read: {}",
+                            transport_error(&e)
+                        ),
+                        Ok(bytes) => {
+                            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                            if (200..300).contains(&status) {
+                                let token: TokenResponse = serde_json::from_value(body).map_err(|e| {
                             BackendError::State(format!(
                                 "{described}: unexpected token response from Entra ID: {e}"
                             ))
                         })?;
-                        let access = wire::non_empty(token.access_token).ok_or_else(|| {
-                            BackendError::State(format!(
-                                "{described}: Entra ID answered without an access_token"
-                            ))
-                        })?;
-                        // Capped so that a silly value cannot overflow the clock.
-                        let lifetime =
-                            Duration::from_secs(token.expires_in.unwrap_or(3599).min(86_400));
-                        let refresh = wire::non_empty(token.refresh_token).map(Secret::new);
-                        return Ok((Secret::new(access), lifetime, refresh));
-                    }
-                    if status != 408 && status != 429 && status < 500 {
-                        let error: TokenError = serde_json::from_value(body).unwrap_or_default();
-                        let mut description = format!(
-                            "{described}: HTTP {status}, Entra ID refused the token request ({} grant): {}: {}",
-                            if refresh.is_some() {
-                                "refresh_token"
-                            } else {
-                                "client_credentials"
-                            },
-                            error.error.as_deref().unwrap_or("unknown_error"),
-                            error
-                                .error_description
-                                .as_deref()
-                                .unwrap_or("no description"),
-                        );
-                        if refresh.is_some() && error.error.as_deref() == Some("invalid_grant") {
-                            description.push_str(
+                                let access =
+                                    wire::non_empty(token.access_token).ok_or_else(|| {
+                                        BackendError::State(format!(
+                                            "{described}: Entra ID answered without an access_token"
+                                        ))
+                                    })?;
+                                // Capped so that a silly value cannot overflow the clock.
+                                let lifetime = Duration::from_secs(
+                                    token.expires_in.unwrap_or(3599).min(86_400),
+                                );
+                                let refresh = wire::non_empty(token.refresh_token).map(Secret::new);
+                                return Ok((Secret::new(access), lifetime, refresh));
+                            }
+                            if status != 408 && status != 429 && status < 500 {
+                                let error: TokenError =
+                                    serde_json::from_value(body).unwrap_or_default();
+                                let mut description = format!(
+                                    "{described}: HTTP {status}, Entra ID refused the token request ({} grant): {}: {}",
+                                    if refresh.is_some() {
+                                        "refresh_token"
+                                    } else {
+                                        "client_credentials"
+                                    },
+                                    error.error.as_deref().unwrap_or("unknown_error"),
+                                    error
+                                        .error_description
+                                        .as_deref()
+                                        .unwrap_or("no description"),
+                                );
+                                if refresh.is_some()
+                                    && error.error.as_deref() == Some("invalid_grant")
+                                {
+                                    description.push_str(
                                 " (the refresh token is expired or revoked: consent again and update CSPCTL_PC_REFRESH_TOKEN)",
                             );
+                                }
+                                // Not an `Api` error: that variant reads "Partner Center
+                                // error <code>", and Entra's errors are names, not codes.
+                                return Err(BackendError::State(scrub(
+                                    &description,
+                                    credentials,
+                                    None,
+                                )));
+                            }
+                            format!("Entra ID answered HTTP {status}")
                         }
-                        // Not an `Api` error: that variant reads "Partner Center
-                        // error <code>", and Entra's errors are names, not codes.
-                        return Err(BackendError::State(scrub(&description, credentials, None)));
                     }
-                    format!("Entra ID answered HTTP {status}")
                 }
             };
             if attempt >= policy.attempts {
@@ -538,7 +598,10 @@ impl HttpClient {
                     "{described}: {failure} (gave up after {attempt} attempts)"
                 )));
             }
-            tokio::time::sleep(policy.backoff(attempt)).await;
+            policy
+                .deadline
+                .sleep(policy.backoff(attempt), &format!("{described}: {failure}"))
+                .await?;
             attempt += 1;
         }
     }
@@ -546,10 +609,20 @@ impl HttpClient {
     /// Sends `request` with retries; a success gives the response, anything else a
     /// [`BackendError`] naming method, path and request id.
     pub async fn send(&self, request: Request<'_>) -> Result<Response, BackendError> {
-        let described = format!(
-            "{} /v1{} (request id {})",
-            request.method, request.path, request.request_id
-        );
+        let described = request.described();
+        let deadline = self.inner.policy.deadline;
+        deadline
+            .bound(&described, self.send_with_retries(&request, &described))
+            .await
+    }
+
+    /// [`HttpClient::send`] without the run's deadline on the whole; its waits
+    /// still fail early when they would pass it.
+    async fn send_with_retries(
+        &self,
+        request: &Request<'_>,
+        described: &str,
+    ) -> Result<Response, BackendError> {
         // headers.md: "MS-CorrelationId … used for logs; a new GUID per call". One per
         // call, kept across its retries, so a support case can name one call.
         let correlation_id = random_guid();
@@ -568,12 +641,14 @@ impl HttpClient {
             }
             let sent_at = self.inner.throttle.acquire(&scope).await;
             let token = self.token(refused.as_ref()).await?;
-            let outcome = self.attempt(&request, &token, &correlation_id).await;
+            let outcome = self.attempt(request, &token, &correlation_id).await;
             self.observe(&scope, sent_at, &outcome);
             let (wait, last_error) = match outcome {
                 Attempt::Done(response) => return Ok(response),
                 Attempt::Fatal(error) => return Err(error),
-                Attempt::Transport(message) => (policy.backoff(attempt), message),
+                Attempt::Transport(message) => {
+                    (policy.backoff(attempt), format!("{described}: {message}"))
+                }
                 Attempt::Status {
                     status,
                     headers,
@@ -581,7 +656,7 @@ impl HttpClient {
                 } => {
                     let fault: ApiFault = serde_json::from_value(body.clone()).unwrap_or_default();
                     let code = fault.code.and_then(|c| u32::try_from(c).ok());
-                    let error = || self.api_error(&described, status, &fault, &body, &token);
+                    let error = || self.api_error(described, status, &fault, &body, &token);
                     match classify(status, code) {
                         // `attempt` gives every 2xx as `Done`; kept total anyway.
                         Verdict::Success => {
@@ -611,6 +686,9 @@ impl HttpClient {
                             // the next `acquire` does the waiting, for every request
                             // of the key.
                             self.inner.throttle.throttled(&scope, sent_at, wait);
+                            policy
+                                .deadline
+                                .check(wait, &format!("{} (throttled)", error()))?;
                             if throttled_for + wait <= policy.throttled_budget {
                                 throttled_for += wait;
                                 not_before = Some(Instant::now() + wait);
@@ -636,9 +714,10 @@ impl HttpClient {
                     "{last_error} (gave up after {attempt} attempts with the same request id)"
                 )));
             }
+            policy.deadline.check(wait, &last_error)?;
             report_retry(RetryNotice {
                 request: request.describe(),
-                reason: retry_reason(&last_error),
+                reason: retry_reason(described, &last_error),
                 attempt,
                 wait,
             });
@@ -712,21 +791,11 @@ impl HttpClient {
         };
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = match read_capped(response, MAX_RESPONSE_BYTES).await {
+        let cap = self.inner.policy.max_response_bytes;
+        let bytes = match read_capped(response, cap, &request.described()).await {
             Ok(bytes) => bytes,
             Err(ReadError::Transport(e)) => return Attempt::Transport(transport_error(&e)),
-            Err(ReadError::TooLarge) => {
-                return Attempt::Status {
-                    status: 502,
-                    headers,
-                    body: serde_json::json!({
-                        "description": format!(
-                            "HTTP {status} with a body larger than {} MiB; refusing to read it",
-                            MAX_RESPONSE_BYTES >> 20
-                        )
-                    }),
-                };
-            }
+            Err(ReadError::TooLarge(error)) => return Attempt::Fatal(error),
         };
         let body = match parse_body(&bytes) {
             Ok(value) => value,
@@ -854,7 +923,7 @@ impl HttpClient {
 /// A transport error without the chain's noise; reqwest includes the URL, which
 /// never holds a secret here (tokens travel in headers and form bodies only).
 /// The short reason of a retry for events: `HTTP 503`, or the transport error.
-fn retry_reason(last_error: &str) -> String {
+fn retry_reason(described: &str, last_error: &str) -> String {
     // API errors read `… : HTTP 503, Partner Center error …`; keep the status.
     match last_error.find("HTTP ") {
         Some(at) => last_error[at..]
@@ -862,7 +931,11 @@ fn retry_reason(last_error: &str) -> String {
             .next()
             .unwrap_or(last_error)
             .to_owned(),
-        None => last_error.to_owned(),
+        None => last_error
+            .strip_prefix(described)
+            .and_then(|rest| rest.strip_prefix(": "))
+            .unwrap_or(last_error)
+            .to_owned(),
     }
 }
 

@@ -5,6 +5,7 @@
 //! - [`ids`]: `MS-RequestId` values, fresh or derived per step of an operation;
 //! - [`wire`]: Partner Center's JSON (lenient reading, request bodies), no I/O;
 //! - [`http`]: tokens, headers, retries and error mapping;
+//! - [`deadline`]: the run's deadline (`--timeout`), which bounds them all;
 //! - [`throttle`]: client-side pacing per partner and per customer, adapted to 429s;
 //! - [`transport`]: HTTP, or a server in this process (the local backend);
 //! - `read`: the live snapshot; `execute`: plan operations.
@@ -15,6 +16,7 @@
 //! blocks on the core. The wire contract is `docs/simulator.md`.
 
 pub mod credentials;
+pub mod deadline;
 mod execute;
 pub mod http;
 pub mod ids;
@@ -33,6 +35,8 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 pub use self::credentials::{Credentials, Secret};
+use self::deadline::Deadline;
+pub use self::http::DEFAULT_MAX_RESPONSE_BYTES;
 use self::http::{HttpClient, check_url};
 pub use self::http::{RequestStats, RetryPolicy};
 use self::journal::PurchaseJournal;
@@ -59,6 +63,11 @@ pub struct PartnerCenterConfig {
     pub read_concurrency: usize,
     /// How long to wait for a purchase to be provisioned.
     pub provisioning_timeout: Duration,
+    /// How long the whole run may take (`--timeout`), from the client's creation;
+    /// `None` is no limit.
+    pub timeout: Option<Duration>,
+    /// The largest response body read (`--max-response-bytes`).
+    pub max_response_bytes: usize,
 }
 
 /// Timing knobs that are not configuration a user sets (tests shorten them).
@@ -123,11 +132,16 @@ impl PartnerCenterClient {
 
     /// A client with explicit timings. Checks both URLs: credentials never go over
     /// plain http except to a loopback host.
-    pub fn with_tuning(config: PartnerCenterConfig, tuning: Tuning) -> Result<Self, BackendError> {
+    pub fn with_tuning(
+        config: PartnerCenterConfig,
+        mut tuning: Tuning,
+    ) -> Result<Self, BackendError> {
         // Checked here too (HttpClient checks again) so the error names the URL
         // before any other setup.
         check_url("Partner Center endpoint", &config.endpoint)?;
         check_url("Entra ID authority", &config.authority)?;
+        tuning.retry.deadline = Deadline::after(config.timeout);
+        tuning.retry.max_response_bytes = config.max_response_bytes;
         let http = HttpClient::new(
             &config.endpoint,
             &config.authority,
@@ -177,6 +191,12 @@ impl PartnerCenterClient {
             provider_profile: Arc::new(OnceCell::new()),
             journal: None,
         }
+    }
+
+    /// When the run must stop (`--timeout`), if ever: an apply starts nothing new
+    /// after it.
+    pub fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.http.policy().deadline.at()
     }
 
     /// Journals every purchase in `journal` before sending it, stamped `now`.

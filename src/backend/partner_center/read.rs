@@ -193,7 +193,13 @@ impl Reader {
                 Err(BackendError::Api { status: 404, .. })
                     if started.elapsed() + wait <= tuning.read_after_create_wait =>
                 {
-                    tokio::time::sleep(wait).await;
+                    let what = format!("GET /v1{path} (a listed customer not found yet)");
+                    self.client
+                        .http
+                        .policy()
+                        .deadline
+                        .sleep(wait, &what)
+                        .await?;
                     wait = (wait * 2).min(tuning.poll_cap);
                 }
                 Err(BackendError::Api {

@@ -340,6 +340,8 @@ fn config(base: &str, secret: &str, sandbox: bool) -> PartnerCenterConfig {
         },
         read_concurrency: 4,
         provisioning_timeout: Duration::from_secs(10),
+        timeout: None,
+        max_response_bytes: crate::backend::partner_center::DEFAULT_MAX_RESPONSE_BYTES,
     }
 }
 
@@ -352,6 +354,7 @@ fn fast() -> Tuning {
             retry_after_cap: Duration::from_secs(5),
             throttled_budget: Duration::from_secs(30),
             request_timeout: Duration::from_secs(10),
+            ..RetryPolicy::default()
         },
         poll_initial: Duration::from_millis(10),
         poll_cap: Duration::from_millis(20),
