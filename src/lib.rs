@@ -7,18 +7,22 @@
 //! - [`validate`]: rules across objects → [`validate::Desired`].
 //! - [`graph`]: the dependency graph (petgraph) and its DOT/Mermaid renderings.
 //! - [`live`]: the normalized snapshot of a Partner Center tenant.
-//! - [`plan`]: desired + live → an ordered, immutable [`plan::Plan`] (pure).
+//! - [`plan`]: desired + live → an ordered, immutable [`plan::Plan`] (pure), and
+//!   [`plan::integrity`]: a saved plan's operations checked against its changes.
 //! - [`render`]: plans and drift reports as text, JSON, Markdown (pull-request
 //!   comments) and GitHub workflow annotations.
 //! - [`drift`]: the drift report (pure).
 //! - [`export`]: a live snapshot as manifests.
 //! - [`backend`]: where live state comes from and where operations go: the Partner
 //!   Center client, over HTTP (Partner Center, `cspctl sim serve`) or in process
-//!   (the local backend, the simulator's tenant kept in a state file).
+//!   (the local backend, the simulator's tenant kept in a state file), with a
+//!   per-run deadline and capped response bodies.
 //! - [`apply`]: executes a plan's actions in dependency order against a backend.
 //! - [`sim`]: the Partner Center simulator, the one model of a tenant's behaviour:
 //!   served over HTTP, or called in process by the local backend.
-//! - [`cli`]: argument parsing, settings, one file per command.
+//! - [`cli`]: argument parsing, settings, one file per command; `cli::output`
+//!   (stdout and stderr that survive a closed pipe) and `cli::signals` (SIGINT and
+//!   SIGTERM, the same in every command).
 //! - [`time`], [`ids`], [`diagnostic`]: RFC 3339 times, generated ids and
 //!   diagnostics, shared by all of the above.
 //!
