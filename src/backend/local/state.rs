@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::migrate;
 use crate::backend::BackendError;
-use crate::backend::group_commit::sync_dir;
+use crate::backend::group_commit::{read_regular, sync_dir};
 use crate::sim::state::{Partner, State};
 
 /// Version of the state file format this release writes and the newest it reads:
@@ -66,15 +66,8 @@ fn local_settings(mut state: State) -> State {
 /// cspctl's additions within the same format version do not break an older one; a
 /// newer format version is refused.
 pub fn read(path: &Path) -> Result<(State, bool), BackendError> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok((empty(), false)),
-        Err(error) => {
-            return Err(BackendError::State(format!(
-                "cannot read the local state file {}: {error}",
-                path.display()
-            )));
-        }
+    let Some(bytes) = read_regular(path, "local state file")? else {
+        return Ok((empty(), false));
     };
     // The typed parse first: one pass over a state that may be 150 MB. Only when it
     // fails, or succeeds with another version, is the file looked at as a whole, so a
@@ -147,10 +140,8 @@ struct SnapshotParts {
 /// [`read`], leaving out what no snapshot reads (see [`SnapshotParts`]); a file in
 /// any other format than the current one is read whole.
 pub fn read_for_snapshot(path: &Path) -> Result<(State, bool), BackendError> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok((empty(), false)),
-        Err(_) => return read(path),
+    let Some(bytes) = read_regular(path, "local state file")? else {
+        return Ok((empty(), false));
     };
     if looks_like_ours(&bytes)
         && let Ok(parts) = serde_json::from_slice::<SnapshotParts>(&bytes)
