@@ -244,3 +244,30 @@ fn a_fifo_as_manifest_or_state_is_refused_by_name() {
         fs::remove_file(beside(&state, suffix)).expect("removed");
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_state_is_written_through_its_link() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kept = dir.path().join("kept");
+    fs::create_dir(&kept).expect("mkdir");
+    let link = dir.path().join("state.json");
+    // Relative, as `ln -s kept/state.json state.json` makes it.
+    std::os::unix::fs::symlink("kept/state.json", &link).expect("linked");
+    for _ in 0..2 {
+        let output = run(dir.path(), &["apply"], &link);
+        assert!(output.status.success(), "{}", text(&output));
+        let meta = fs::symlink_metadata(&link).expect("still there");
+        assert!(
+            meta.file_type().is_symlink(),
+            "the link was replaced by a file"
+        );
+        let written = fs::read_to_string(kept.join("state.json")).expect("the target");
+        assert!(written.contains("\"revision\": 1"), "{written}");
+    }
+    let names: Vec<_> = fs::read_dir(&kept)
+        .expect("lists")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, ["state.json"], "no temporary file is left behind");
+}

@@ -190,6 +190,7 @@ fn malformed(path: &Path, error: &serde_json::Error) -> BackendError {
 /// Writes the state file atomically: a temporary file in the same directory,
 /// written and flushed to disk, renamed over the state file, then the directory
 /// flushed so the rename itself survives a crash. Creates the directory if needed.
+/// A symbolic link is written through: the file it leads to is replaced.
 pub fn write(path: &Path, state: &State) -> Result<(), BackendError> {
     let failed = |error: &dyn std::fmt::Display| {
         BackendError::State(format!(
@@ -202,9 +203,10 @@ pub fn write(path: &Path, state: &State) -> Result<(), BackendError> {
         serde_json::Serializer::with_formatter(&mut text, ObjectPerLine::default());
     serde::Serialize::serialize(state, &mut serializer).map_err(|e| failed(&e))?;
     text.push(b'\n');
-    let dir = parent_dir(path);
+    let target = link_target(path).map_err(|e| failed(&e))?;
+    let dir = parent_dir(&target);
     fs::create_dir_all(dir).map_err(|e| failed(&e))?;
-    let Some(file_name) = path.file_name() else {
+    let Some(file_name) = target.file_name() else {
         return Err(failed(&"the path does not name a file"));
     };
     // The pid keeps two writers from sharing a temporary file even if one of them
@@ -214,7 +216,7 @@ pub fn write(path: &Path, state: &State) -> Result<(), BackendError> {
         file_name.to_string_lossy(),
         std::process::id()
     ));
-    let result = write_and_rename(&temp, path, &text, dir);
+    let result = write_and_rename(&temp, &target, &text, dir);
     if result.is_err() {
         // Best effort: after a failed rename the temporary file is just litter.
         let _ = fs::remove_file(&temp);
@@ -330,6 +332,25 @@ fn write_and_rename(temp: &Path, path: &Path, bytes: &[u8], dir: &Path) -> io::R
     drop(file);
     fs::rename(temp, path)?;
     sync_dir(dir)
+}
+
+/// The file a write replaces: `path`, or where its symbolic links lead, so that a
+/// linked state file (kept in another directory, say) is written through its link
+/// instead of being replaced by a file; the rename happens in the target's directory.
+fn link_target(path: &Path) -> io::Result<PathBuf> {
+    let mut target = path.to_path_buf();
+    // The system's own limit on links followed in a path (Linux's is 40).
+    for _ in 0..40 {
+        match fs::symlink_metadata(&target) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                // A relative link is relative to the link's directory; `join` keeps
+                // an absolute one as it is.
+                target = parent_dir(&target).join(fs::read_link(&target)?);
+            }
+            _ => return Ok(target),
+        }
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
 }
 
 fn parent_dir(path: &Path) -> &Path {
