@@ -271,3 +271,55 @@ fn a_symlinked_state_is_written_through_its_link() {
         .collect();
     assert_eq!(names, ["state.json"], "no temporary file is left behind");
 }
+
+/// `state` with `edit` applied to its text (one object a line, as cspctl writes it).
+fn edited(state: &Path, edit: impl Fn(&str) -> String) -> String {
+    edit(&fs::read_to_string(state).expect("state"))
+}
+
+#[test]
+fn a_repeated_id_or_key_in_the_state_is_refused_at_its_line() {
+    let (_dir, state) = applied();
+    let text = fs::read_to_string(&state).expect("state");
+    let (number, customer) = (1..)
+        .zip(text.lines())
+        .find(|(_, line)| line.contains("\"companyName\":\"Contoso Ltd\""))
+        .expect("a customer line");
+    let id = customer.split('"').nth(3).expect("its id").to_owned();
+    // The same customer again, under another domain, on the next line (it is
+    // followed by another customer, so it ends with a comma).
+    let twice = edited(&state, |text| {
+        let copy = customer.replace("contoso-demo", "other");
+        text.replacen(customer, &format!("{customer}\n{copy}"), 1)
+    });
+    let state_path = state.display().to_string();
+    refused(
+        &["plan", "apply"],
+        &state,
+        &state,
+        &twice,
+        &format!("{state_path}:{}:", number + 1),
+    );
+    refused(
+        &["plan", "apply"],
+        &state,
+        &state,
+        &twice,
+        &format!("a second object in `customers` has the id `{id}`"),
+    );
+    // A key twice: serde_json would keep the last one, unseen.
+    let repeated = edited(&state, |text| {
+        text.replacen(
+            "\"sandbox\": true,",
+            "\"sandbox\": true,\n  \"sandbox\": false,",
+            1,
+        )
+    });
+    refused(
+        &["plan", "apply"],
+        &state,
+        &state,
+        &repeated,
+        "the key `sandbox` appears twice in one object",
+    );
+}

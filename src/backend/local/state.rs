@@ -19,7 +19,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::migrate;
+use super::{migrate, scan};
 use crate::backend::BackendError;
 use crate::backend::group_commit::{read_regular, sync_dir};
 use crate::sim::state::{Partner, State};
@@ -66,7 +66,7 @@ fn local_settings(mut state: State) -> State {
 /// cspctl's additions within the same format version do not break an older one; a
 /// newer format version is refused.
 pub fn read(path: &Path) -> Result<(State, bool), BackendError> {
-    let Some(bytes) = read_regular(path, "local state file")? else {
+    let Some(bytes) = read_checked(path)? else {
         return Ok((empty(), false));
     };
     // The typed parse first: one pass over a state that may be 150 MB. Only when it
@@ -140,7 +140,7 @@ struct SnapshotParts {
 /// [`read`], leaving out what no snapshot reads (see [`SnapshotParts`]); a file in
 /// any other format than the current one is read whole.
 pub fn read_for_snapshot(path: &Path) -> Result<(State, bool), BackendError> {
-    let Some(bytes) = read_regular(path, "local state file")? else {
+    let Some(bytes) = read_checked(path)? else {
         return Ok((empty(), false));
     };
     if looks_like_ours(&bytes)
@@ -158,6 +158,16 @@ pub fn read_for_snapshot(path: &Path) -> Result<(State, bool), BackendError> {
     }
     drop(bytes);
     read(path)
+}
+
+/// The state file's bytes (`None`: there is none), once [`scan::check`] found no
+/// repeated key or id, which the typed read would let through.
+fn read_checked(path: &Path) -> Result<Option<Vec<u8>>, BackendError> {
+    let bytes = read_regular(path, "local state file")?;
+    if let Some(bytes) = &bytes {
+        scan::check(bytes).map_err(|error| malformed(path, &error))?;
+    }
+    Ok(bytes)
 }
 
 /// Whether `bytes` begin as cspctl writes a state file (a top-level object with
