@@ -7,6 +7,10 @@
 //! concurrent callers share one `sync_data` instead of paying one each (about 2 ms
 //! on the disks CI runs on). Lines reach the file in the order they were appended,
 //! so a reader sees a prefix of that order, with at most the last line torn.
+//!
+//! Reading back ([`complete_lines`]) follows from that: a final line without its
+//! newline is a write a crash cut short, nobody waited for it, so it is dropped and
+//! reported; every other line is whole, and its damage is for the caller to refuse.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -230,6 +234,47 @@ impl GroupCommit {
     pub fn close(&self) {
         self.pending().file = None;
     }
+}
+
+/// The bytes of the file at `what` `path` (a journal, the state), `None` when there is
+/// none. Anything but a regular file is refused before it is opened: opening a FIFO
+/// waits for a writer forever, and a device may never end.
+pub fn read_regular(path: &Path, what: &str) -> Result<Option<Vec<u8>>, BackendError> {
+    let failed = |error: &dyn std::fmt::Display| {
+        BackendError::State(format!(
+            "cannot read the {what} {}: {error}",
+            path.display()
+        ))
+    };
+    match fs::metadata(path) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(failed(&error)),
+        Ok(meta) if !meta.is_file() => {
+            return Err(failed(&format!(
+                "it is not a regular file (a directory, FIFO, socket or device); cspctl keeps its {what} in a file of its own: give a path that is a file, or none yet"
+            )));
+        }
+        Ok(_) => {}
+    }
+    fs::read(path).map(Some).map_err(|e| failed(&e))
+}
+
+/// The whole lines of a journal's `bytes` (read from `path`), without their newlines.
+/// A final line without a newline was cut short by a crash while it was written:
+/// nothing waited for it, so it is dropped, and said so on stderr.
+pub fn complete_lines<'a>(path: &Path, bytes: &'a [u8]) -> Vec<&'a [u8]> {
+    let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    // After the last newline: empty when the file ends with one, else the torn line.
+    let torn = lines.pop().unwrap_or_default();
+    if !torn.is_empty() {
+        eprintln!(
+            "warning: {}: line {} was cut short by an interrupted write ({} bytes, no newline); nothing waited for it, so it is dropped",
+            path.display(),
+            lines.len() + 1,
+            torn.len()
+        );
+    }
+    lines
 }
 
 /// Flushes a directory, so a file created or renamed in it survives a crash.

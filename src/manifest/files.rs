@@ -23,6 +23,11 @@ pub fn manifest_paths(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Diagnostic>) {
             Ok(meta) if meta.is_dir() => {
                 collect_dir(path, &mut Vec::new(), &mut files, &mut diagnostics);
             }
+            // Checked before opening: opening a FIFO waits for a writer forever.
+            Ok(meta) if !meta.is_file() => diagnostics.push(not_a_file(
+                path,
+                "pass manifest files (*.yaml, *.yml) or directories",
+            )),
             Ok(_) => files.push(path.clone()),
             Err(e) => diagnostics.push(
                 Diagnostic::error("io", None, format!("cannot read {}: {e}", path.display()))
@@ -140,22 +145,29 @@ fn collect_dir(
                 // Reading a FIFO blocks until someone writes to it, and a device may
                 // never end: only regular files found by the walk are read. (Broken
                 // links are kept, so reading them reports why.)
-                Ok(meta) if !meta.is_file() => diagnostics.push(
-                    Diagnostic::error(
-                        "not-a-file",
-                        None,
-                        format!(
-                            "{}: not a regular file (a FIFO, socket or device), so not read",
-                            path.display()
-                        ),
-                    )
-                    .with_hint("remove it from the manifest directory or rename it"),
-                ),
+                Ok(meta) if !meta.is_file() => diagnostics.push(not_a_file(
+                    &path,
+                    "remove it from the manifest directory or rename it",
+                )),
                 _ => files.push(path),
             }
         }
     }
     ancestors.pop();
+}
+
+/// A manifest path that is neither a directory nor a regular file: reading it could
+/// block forever (a FIFO) or never end (a device).
+fn not_a_file(path: &Path, hint: &str) -> Diagnostic {
+    Diagnostic::error(
+        "not-a-file",
+        None,
+        format!(
+            "{}: not a regular file (a FIFO, socket or device), so not read",
+            path.display()
+        ),
+    )
+    .with_hint(hint)
 }
 
 /// A file's bytes, or why there are none.
@@ -172,8 +184,8 @@ fn fetch(path: &Path) -> Fetched {
         Ok(meta) => usize::try_from(meta.len()).unwrap_or(0),
         Err(_) => 0,
     };
-    // At most one byte past the limit is read: a path named on the command line may
-    // be a pipe or a device whose size is unknown (`/dev/zero` never ends).
+    // At most one byte past the limit is read: a file's size may change while it is
+    // read (only regular files get here; see `manifest_paths`).
     let mut bytes = Vec::with_capacity(size);
     match std::fs::File::open(path)
         .and_then(|file| file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))

@@ -17,20 +17,23 @@
 //!
 //! The first line names the state revision the journal applies to and the clock of
 //! the run that wrote it. Compaction writes the state with the next revision
-//! *before* removing the journal, so a crash between the two leaves a journal whose
-//! revision no longer matches: it is ignored, never applied twice. A torn last line
-//! (a crash mid-flush) is ignored: the request it held was never answered. This
-//! module owns the file format and its durability only.
+//! *before* removing the journal, so a crash between the two leaves a journal for an
+//! older revision: it is ignored (and reported), never applied twice. A torn last
+//! line (a crash mid-flush) is dropped and reported: the request it held was never
+//! answered. Anything else unexpected (a damaged line, a journal for a *newer*
+//! revision than the state file's) is refused, and the file left as it is: the
+//! changes it holds were answered, so only a person may drop them. This module owns
+//! the file format and its durability only.
 
-use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::backend::BackendError;
-use crate::backend::group_commit::{GroupCommit, Start};
+use crate::backend::group_commit::{GroupCommit, Start, complete_lines, read_regular};
 
 /// The journal next to a state file.
 pub fn journal_path(state: &Path) -> PathBuf {
@@ -71,41 +74,53 @@ fn failed(path: &Path, error: &dyn std::fmt::Display) -> BackendError {
 }
 
 /// The header and entries of the journal at `path` when it applies to `revision`;
-/// `None` when there is none, or one left over from a finished compaction.
+/// `None` when there is none, or one left over from a finished compaction (said on
+/// stderr). A torn last line is dropped ([`complete_lines`]); anything else that is
+/// not what this module writes is refused with its line, and the file is left as it
+/// is: dropping it would drop answered changes.
 pub fn read(path: &Path, revision: u64) -> Result<Option<(Header, Vec<Entry>)>, BackendError> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(failed(path, &error)),
+    let Some(bytes) = read_regular(path, "local state journal")? else {
+        return Ok(None);
     };
-    let mut lines = BufReader::new(file).lines();
-    let header: Header = match lines.next() {
-        Some(Ok(line)) => match serde_json::from_str(&line) {
-            Ok(header) => header,
-            // A crash while the header was written: nothing after it was answered.
-            Err(_) => return Ok(None),
-        },
-        Some(Err(error)) => return Err(failed(path, &error)),
-        None => return Ok(None),
+    let lines = complete_lines(path, &bytes);
+    let Some((first, lines)) = lines.split_first() else {
+        return Ok(None);
     };
-    if header.base_revision != revision {
+    let header: Header = serde_json::from_slice(first).map_err(|error| {
+        failed(
+            path,
+            &format!(
+                "line 1 is not the journal's header ({error}), so the journal was damaged or changed by hand; {KEEP_OR_MOVE}"
+            ),
+        )
+    })?;
+    if header.base_revision < revision {
+        eprintln!(
+            "warning: {}: left by an apply that wrote the state file (now at revision {revision}, the journal is for {}) but was stopped before it removed the journal: the state file holds everything in it, so it is not replayed; the next apply removes it",
+            path.display(),
+            header.base_revision
+        );
         return Ok(None);
     }
-    let mut entries = Vec::new();
-    let mut lines = lines.peekable();
-    while let Some(line) = lines.next() {
-        let line = line.map_err(|e| failed(path, &e))?;
-        match serde_json::from_str::<Entry>(&line) {
+    if header.base_revision > revision {
+        return Err(failed(
+            path,
+            &format!(
+                "line 1: the journal holds changes to state revision {}, but the state file is at revision {revision}: the state file is older than its journal (restored from a backup, or replaced?), and replaying would apply the changes to the wrong tenant; put back the state file this journal belongs to, or {MOVE_AWAY}",
+                header.base_revision
+            ),
+        ));
+    }
+    let mut entries = Vec::with_capacity(lines.len());
+    for (number, line) in (2..).zip(lines) {
+        match serde_json::from_slice::<Entry>(line) {
             Ok(entry) => entries.push(entry),
-            Err(_) if is_older_format(&line) => return Err(failed(path, &OLDER_FORMAT)),
-            // Only the last line can be torn: flushes append whole lines in order.
-            Err(_) if lines.peek().is_none() => break,
+            Err(_) if is_older_format(line) => return Err(failed(path, &OLDER_FORMAT)),
             Err(error) => {
                 return Err(failed(
                     path,
                     &format!(
-                        "line {} is damaged ({error}) and is not the last one, so the journal was changed by hand; restore it, or move it away to drop the changes it holds",
-                        entries.len() + 2
+                        "line {number} is not a journal entry ({error}) and is not a torn last line, so the journal was damaged or changed by hand; {KEEP_OR_MOVE}"
                     ),
                 ));
             }
@@ -114,12 +129,16 @@ pub fn read(path: &Path, revision: u64) -> Result<Option<(Header, Vec<Entry>)>, 
     Ok(Some((header, entries)))
 }
 
+/// How to go on from a damaged journal, which is left as it is.
+const KEEP_OR_MOVE: &str = "it is left as it is: restore it from a backup, or move it away to drop the changes it holds (changes already made, which the state file then no longer records)";
+const MOVE_AWAY: &str = "move the journal away to drop the changes it holds (the state file then no longer records them)";
+
 /// What to do with a journal of cspctl 0.x's local tenant.
 const OLDER_FORMAT: &str = "this journal was left by an interrupted apply of an older cspctl (its lines are operations, not requests), which this release cannot replay; run `cspctl plan` or `apply` once with the older release to fold it into the state file, or move it away to drop the changes it holds";
 
 /// An older release's journal line: `{"now": …, "operation": …}`.
-fn is_older_format(line: &str) -> bool {
-    serde_json::from_str::<Value>(line)
+fn is_older_format(line: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(line)
         .is_ok_and(|value| value.get("operation").is_some() && value.get("method").is_none())
 }
 
@@ -239,5 +258,29 @@ mod tests {
         fs::write(&path, format!("{{\"baseRevision\":0}}\nnot json\n{line}\n")).expect("write");
         let error = read(&path, 0).expect_err("damaged");
         assert!(error.to_string().contains("line 2"), "{error}");
+        // A whole last line (it has its newline) was written completely: damage.
+        fs::write(&path, format!("{{\"baseRevision\":0}}\n{line}\nnot json\n")).expect("write");
+        let error = read(&path, 0).expect_err("damaged last line");
+        assert!(error.to_string().contains("line 3"), "{error}");
+    }
+
+    #[test]
+    fn a_journal_for_an_older_revision_is_ignored_but_a_newer_one_or_a_bad_header_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.json.journal");
+        let line = serde_json::to_string(&entry(1)).expect("json");
+        fs::write(&path, format!("{{\"baseRevision\":4}}\n{line}\n")).expect("write");
+        assert!(read(&path, 5).expect("folded in already").is_none());
+        let error = read(&path, 3).expect_err("ahead of the state").to_string();
+        assert!(
+            error.contains("revision 4") && error.contains("at revision 3"),
+            "{error}"
+        );
+        fs::write(&path, format!("{{\"baseRev\n{line}\n")).expect("write");
+        let error = read(&path, 4).expect_err("bad header").to_string();
+        assert!(
+            error.contains("line 1 is not the journal's header"),
+            "{error}"
+        );
     }
 }

@@ -24,6 +24,7 @@
 
 pub mod journal;
 pub mod migrate;
+pub mod scan;
 pub mod server;
 pub mod snapshot;
 pub mod state;

@@ -19,9 +19,9 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::migrate;
+use super::{migrate, scan};
 use crate::backend::BackendError;
-use crate::backend::group_commit::sync_dir;
+use crate::backend::group_commit::{read_regular, sync_dir};
 use crate::sim::state::{Partner, State};
 
 /// Version of the state file format this release writes and the newest it reads:
@@ -66,15 +66,8 @@ fn local_settings(mut state: State) -> State {
 /// cspctl's additions within the same format version do not break an older one; a
 /// newer format version is refused.
 pub fn read(path: &Path) -> Result<(State, bool), BackendError> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok((empty(), false)),
-        Err(error) => {
-            return Err(BackendError::State(format!(
-                "cannot read the local state file {}: {error}",
-                path.display()
-            )));
-        }
+    let Some(bytes) = read_checked(path)? else {
+        return Ok((empty(), false));
     };
     // The typed parse first: one pass over a state that may be 150 MB. Only when it
     // fails, or succeeds with another version, is the file looked at as a whole, so a
@@ -147,10 +140,8 @@ struct SnapshotParts {
 /// [`read`], leaving out what no snapshot reads (see [`SnapshotParts`]); a file in
 /// any other format than the current one is read whole.
 pub fn read_for_snapshot(path: &Path) -> Result<(State, bool), BackendError> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok((empty(), false)),
-        Err(_) => return read(path),
+    let Some(bytes) = read_checked(path)? else {
+        return Ok((empty(), false));
     };
     if looks_like_ours(&bytes)
         && let Ok(parts) = serde_json::from_slice::<SnapshotParts>(&bytes)
@@ -167,6 +158,16 @@ pub fn read_for_snapshot(path: &Path) -> Result<(State, bool), BackendError> {
     }
     drop(bytes);
     read(path)
+}
+
+/// The state file's bytes (`None`: there is none), once [`scan::check`] found no
+/// repeated key or id, which the typed read would let through.
+fn read_checked(path: &Path) -> Result<Option<Vec<u8>>, BackendError> {
+    let bytes = read_regular(path, "local state file")?;
+    if let Some(bytes) = &bytes {
+        scan::check(bytes).map_err(|error| malformed(path, &error))?;
+    }
+    Ok(bytes)
 }
 
 /// Whether `bytes` begin as cspctl writes a state file (a top-level object with
@@ -199,6 +200,7 @@ fn malformed(path: &Path, error: &serde_json::Error) -> BackendError {
 /// Writes the state file atomically: a temporary file in the same directory,
 /// written and flushed to disk, renamed over the state file, then the directory
 /// flushed so the rename itself survives a crash. Creates the directory if needed.
+/// A symbolic link is written through: the file it leads to is replaced.
 pub fn write(path: &Path, state: &State) -> Result<(), BackendError> {
     let failed = |error: &dyn std::fmt::Display| {
         BackendError::State(format!(
@@ -211,9 +213,10 @@ pub fn write(path: &Path, state: &State) -> Result<(), BackendError> {
         serde_json::Serializer::with_formatter(&mut text, ObjectPerLine::default());
     serde::Serialize::serialize(state, &mut serializer).map_err(|e| failed(&e))?;
     text.push(b'\n');
-    let dir = parent_dir(path);
+    let target = link_target(path).map_err(|e| failed(&e))?;
+    let dir = parent_dir(&target);
     fs::create_dir_all(dir).map_err(|e| failed(&e))?;
-    let Some(file_name) = path.file_name() else {
+    let Some(file_name) = target.file_name() else {
         return Err(failed(&"the path does not name a file"));
     };
     // The pid keeps two writers from sharing a temporary file even if one of them
@@ -223,7 +226,7 @@ pub fn write(path: &Path, state: &State) -> Result<(), BackendError> {
         file_name.to_string_lossy(),
         std::process::id()
     ));
-    let result = write_and_rename(&temp, path, &text, dir);
+    let result = write_and_rename(&temp, &target, &text, dir);
     if result.is_err() {
         // Best effort: after a failed rename the temporary file is just litter.
         let _ = fs::remove_file(&temp);
@@ -339,6 +342,25 @@ fn write_and_rename(temp: &Path, path: &Path, bytes: &[u8], dir: &Path) -> io::R
     drop(file);
     fs::rename(temp, path)?;
     sync_dir(dir)
+}
+
+/// The file a write replaces: `path`, or where its symbolic links lead, so that a
+/// linked state file (kept in another directory, say) is written through its link
+/// instead of being replaced by a file; the rename happens in the target's directory.
+fn link_target(path: &Path) -> io::Result<PathBuf> {
+    let mut target = path.to_path_buf();
+    // The system's own limit on links followed in a path (Linux's is 40).
+    for _ in 0..40 {
+        match fs::symlink_metadata(&target) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                // A relative link is relative to the link's directory; `join` keeps
+                // an absolute one as it is.
+                target = parent_dir(&target).join(fs::read_link(&target)?);
+            }
+            _ => return Ok(target),
+        }
+    }
+    Err(io::Error::other("too many levels of symbolic links"))
 }
 
 fn parent_dir(path: &Path) -> &Path {

@@ -14,20 +14,21 @@
 //! then waits for provisioning as usual.
 //!
 //! File format: one JSON object per line (`<dir>/partner-center-<tenant>.journal`
-//! by default). A torn last line (a crash mid-append) is ignored: the request it
-//! announced was never sent, because sending waits for the append. Once every
+//! by default). A torn last line (a crash mid-append) is dropped, reported, and cut
+//! off before the next append: the request it announced was never sent, because
+//! sending waits for the append. Any other damage is refused, the file untouched. Once every
 //! purchase is settled the file is removed; otherwise it is rewritten (atomically)
 //! with the open purchases only.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendError;
-use crate::backend::group_commit::{GroupCommit, Start};
+use crate::backend::group_commit::{GroupCommit, Start, complete_lines, read_regular};
 use crate::plan::Operation;
 
 /// One line of the journal.
@@ -97,38 +98,27 @@ pub fn default_journal_path(tenant_id: &str) -> PathBuf {
     PathBuf::from(".cspctl").join(format!("partner-center-{safe}.journal"))
 }
 
-/// Reads the purchases left open in the journal at `path` (none if it is absent).
+/// Reads the purchases left open in the journal at `path` (none if it is absent). A
+/// torn last line is dropped and reported ([`complete_lines`]); any other line that
+/// is not a record is refused, the file left as it is.
 pub fn read_open(path: &Path) -> Result<Vec<OpenPurchase>, BackendError> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => return Err(failed(path, &error)),
+    let Some(bytes) = read_regular(path, "purchase journal")? else {
+        return Ok(Vec::new());
     };
-    let mut lines = Vec::new();
-    for line in BufReader::new(file).lines() {
-        lines.push(line.map_err(|e| failed(path, &e))?);
-    }
     let mut open: BTreeMap<String, (usize, OpenPurchase)> = BTreeMap::new();
-    let count = lines.len();
-    for (number, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() {
+    for (number, line) in (1..).zip(complete_lines(path, &bytes)) {
+        if line.trim_ascii().is_empty() {
             continue;
         }
-        let record: Record = match serde_json::from_str(line) {
-            Ok(record) => record,
-            // Only the last line can be torn by a crash; anything else is damage a
-            // person must look at, because it could hide a purchase.
-            Err(_) if number + 1 == count => break,
-            Err(error) => {
-                return Err(failed(
-                    path,
-                    &format!(
-                        "line {} is not a journal record ({error}); the journal guards against buying twice, so it is never skipped: check the purchases it names in Partner Center, then fix or remove the line",
-                        number + 1
-                    ),
-                ));
-            }
-        };
+        // Damage a person must look at, because it could hide a purchase.
+        let record: Record = serde_json::from_slice(line).map_err(|error| {
+            failed(
+                path,
+                &format!(
+                    "line {number} is not a journal record ({error}); the journal guards against buying twice, so it is never skipped and is left as it is: check the purchases it names in Partner Center, then fix or remove the line"
+                ),
+            )
+        })?;
         match record {
             Record::Intent {
                 request_id,
@@ -172,8 +162,13 @@ pub fn read_open(path: &Path) -> Result<Vec<OpenPurchase>, BackendError> {
 }
 
 impl PurchaseJournal {
-    /// Opens (creating its directory) the journal at `path` for appending.
+    /// Opens (creating its directory) the journal at `path` for appending, once it
+    /// reads: a damaged journal is refused before anything is added to it, and a
+    /// torn last line is cut off, or the next record would be glued onto it and
+    /// damage the journal for every later apply.
     pub fn open(path: PathBuf) -> Result<PurchaseJournal, BackendError> {
+        read_open(&path)?;
+        cut_torn_line(&path).map_err(|e| failed(&path, &e))?;
         Ok(PurchaseJournal {
             file: GroupCommit::new(path.clone(), Start::Append),
             path,
@@ -248,6 +243,21 @@ impl PurchaseJournal {
         };
         write().map_err(|e| failed(&self.path, &e))
     }
+}
+
+/// Truncates the file at `path` after its last newline, if anything follows it.
+fn cut_torn_line(path: &Path) -> io::Result<()> {
+    let bytes = match fs::read(path) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+        read => read?,
+    };
+    let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    if whole < bytes.len() {
+        let file = OpenOptions::new().write(true).open(path)?;
+        file.set_len(whole as u64)?;
+        file.sync_data()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -337,6 +347,22 @@ mod tests {
         let good = serde_json::to_string(&intent("r1", "a")).expect("json");
         fs::write(&path, format!("{good}\n{{\"event\":\"intent\",\"requ")).expect("write");
         assert_eq!(read_open(&path).expect("read").len(), 1);
+        // The next apply appends after the whole lines, not onto the torn one.
+        let journal = PurchaseJournal::open(path.clone()).expect("opens");
+        journal.append(&intent("r2", "b")).expect("append");
+        journal.flush().expect("flushed");
+        let ids: Vec<String> = read_open(&path)
+            .expect("read")
+            .into_iter()
+            .map(|p| p.request_id)
+            .collect();
+        assert_eq!(ids, ["r1", "r2"]);
+        // A whole last line that is not a record is damage, and refused as such.
+        fs::write(&path, format!("{good}\nnot a record\n")).expect("write");
+        let error = PurchaseJournal::open(path.clone())
+            .expect_err("damage")
+            .to_string();
+        assert!(error.contains("line 2 is not a journal record"), "{error}");
         fs::write(&path, format!("garbage\n{good}\n")).expect("write");
         let error = read_open(&path).expect_err("damage").to_string();
         assert!(error.contains("line 1 is not a journal record"), "{error}");
