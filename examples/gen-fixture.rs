@@ -209,7 +209,7 @@ fn run(settings: &Settings) -> Result<String, String> {
 
     let drift = backend.tenant().with_state_mut(|tenant| {
         let drift = apply_drift(tenant, settings.drift_percent, &mut rng);
-        state::write(&state_path, tenant).map(|()| drift)
+        state::write(&state_path, tenant, &Default::default()).map(|()| drift)
     });
     let drift = drift.map_err(|e| e.to_string())?;
     drop(backend);

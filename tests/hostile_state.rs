@@ -323,3 +323,59 @@ fn a_repeated_id_or_key_in_the_state_is_refused_at_its_line() {
         "the key `sandbox` appears twice in one object",
     );
 }
+
+#[test]
+fn fields_a_newer_release_wrote_survive_a_rewrite_by_this_one() {
+    let (dir, state) = applied();
+    // A newer cspctl's additions: a top-level field and one on a customer.
+    let newer = edited(&state, |text| {
+        text.replacen(
+            "\"formatVersion\": 2,",
+            "\"formatVersion\": 2,\n  \"addedLater\": {\"x\": [1, 2]},",
+            1,
+        )
+        .replacen(
+            "\"companyName\":\"Contoso Ltd\"",
+            "\"companyName\":\"Contoso Ltd\",\"loyaltyTier\":\"gold\"",
+            1,
+        )
+    });
+    assert!(newer.contains("loyaltyTier"), "the edit found its place");
+    fs::write(&state, newer).expect("written");
+    // An apply that changes the tenant, so the state is rewritten.
+    let manifests = dir.path().join("m");
+    fs::create_dir(&manifests).expect("mkdir");
+    for file in ["customers.yaml", "resellers.yaml", "subscriptions.yaml"] {
+        let source = fs::read_to_string(examples().join(file)).expect("read");
+        fs::write(
+            manifests.join(file),
+            source.replacen("quantity: 25", "quantity: 30", 1),
+        )
+        .expect("write");
+    }
+    let mut command = cspctl_command(
+        &[
+            "apply",
+            "m",
+            "--auto-approve",
+            "--state",
+            state.to_str().expect("utf-8"),
+        ],
+        dir.path(),
+        None,
+    );
+    command.current_dir(dir.path());
+    let output = finish(command);
+    assert!(output.status.success(), "{}", text(&output));
+    let rewritten = fs::read_to_string(&state).expect("state");
+    let value: serde_json::Value = serde_json::from_str(&rewritten).expect("json");
+    assert_eq!(value["addedLater"], serde_json::json!({"x": [1, 2]}));
+    let contoso = value["customers"]
+        .as_array()
+        .expect("customers")
+        .iter()
+        .find(|c| c.to_string().contains("Contoso Ltd"))
+        .expect("contoso");
+    assert_eq!(contoso["loyaltyTier"], "gold", "{contoso}");
+    assert!(rewritten.contains("\"quantity\":30"), "the apply was made");
+}

@@ -28,6 +28,7 @@ pub mod scan;
 pub mod server;
 pub mod snapshot;
 pub mod state;
+pub mod unknown;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -67,6 +68,8 @@ pub struct LocalBackend {
     backend: PartnerCenterBackend,
     /// Held while the backend may change the state.
     _lock: Option<StateLock>,
+    /// Fields of the state file this release does not know, written back with it.
+    unknown: unknown::Unknown,
 }
 
 impl std::fmt::Debug for LocalBackend {
@@ -115,8 +118,9 @@ impl LocalBackend {
         // A reader with no journal to replay only ever takes a snapshot (and asks
         // for orders still provisioning, of which a local tenant has none: it
         // provisions at once), so it leaves out the carts, orders and cached answers.
-        let (state, migrated) = if lock.is_none() && !journal_file.exists() {
-            state::read_for_snapshot(&path)?
+        let (state, migrated, unknown) = if lock.is_none() && !journal_file.exists() {
+            let (state, migrated) = state::read_for_snapshot(&path)?;
+            (state, migrated, unknown::Unknown::default())
         } else {
             state::read(&path)?
         };
@@ -141,7 +145,7 @@ impl LocalBackend {
         if lock.is_some() {
             // The file is brought up to date before anything new is done.
             if replayed || migrated {
-                write_state(&path, &tenant)?;
+                write_state(&path, &tenant, &unknown)?;
             }
             journal::remove(&journal_file)?;
             let revision = tenant.with_state(|s| s.revision);
@@ -177,6 +181,7 @@ impl LocalBackend {
             // tasks taking turns in a fixed order give the same ids on every run.
             backend: PartnerCenterBackend::from_client(client, 0)?,
             _lock: lock,
+            unknown,
         })
     }
 
@@ -298,7 +303,7 @@ impl LocalBackend {
                 // settlement replays its request ids.
                 self.tenant.with_state_mut(State::forget_replays);
             }
-            write_state(&self.path, &self.tenant)?;
+            write_state(&self.path, &self.tenant, &self.unknown)?;
             journal.remove()?;
             let revision = self.tenant.with_state(|s| s.revision);
             self.tenant.replace_journal(Some(Arc::new(Journal::new(
@@ -313,10 +318,14 @@ impl LocalBackend {
 
 /// Writes the tenant's state with the next revision; on failure the revision stays,
 /// so the journal still applies to the file on disk.
-fn write_state(path: &Path, tenant: &LocalTenant) -> Result<(), BackendError> {
+fn write_state(
+    path: &Path,
+    tenant: &LocalTenant,
+    unknown: &unknown::Unknown,
+) -> Result<(), BackendError> {
     tenant.with_state_mut(|state| {
         state.revision += 1;
-        let written = state::write(path, state);
+        let written = state::write(path, state, unknown);
         if written.is_err() {
             state.revision -= 1;
         }

@@ -19,6 +19,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::unknown::{self, Unknown};
 use super::{migrate, scan};
 use crate::backend::BackendError;
 use crate::backend::group_commit::{read_regular, sync_dir};
@@ -60,23 +61,23 @@ fn local_settings(mut state: State) -> State {
     state
 }
 
-/// Reads the state file: the tenant, and whether it was migrated from an older
-/// release's format (the caller writes it back in this one when it may). A missing
-/// file is an empty tenant (a first run); unknown fields are ignored, so a newer
-/// cspctl's additions within the same format version do not break an older one; a
-/// newer format version is refused.
-pub fn read(path: &Path) -> Result<(State, bool), BackendError> {
+/// Reads the state file: the tenant, whether it was migrated from an older
+/// release's format (the caller writes it back in this one when it may), and the
+/// fields this release does not know (a newer cspctl's additions within the same
+/// format version), which [`write`] puts back. A missing file is an empty tenant (a
+/// first run); a newer format version is refused.
+pub fn read(path: &Path) -> Result<(State, bool, Unknown), BackendError> {
     let Some(bytes) = read_checked(path)? else {
-        return Ok((empty(), false));
+        return Ok((empty(), false, Unknown::default()));
     };
     // The typed parse first: one pass over a state that may be 150 MB. Only when it
     // fails, or succeeds with another version, is the file looked at as a whole, so a
     // newer format is reported as such rather than as whatever field it changed.
     if looks_like_ours(&bytes)
-        && let Ok(state) = serde_json::from_slice::<State>(&bytes)
+        && let Ok((state, unknown)) = unknown::read::<State>(&bytes)
         && state.format_version == FORMAT_VERSION
     {
-        return Ok((local_settings(state), false));
+        return Ok((local_settings(state), false, unknown));
     }
     let value: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|error| malformed(path, &error))?;
@@ -94,7 +95,7 @@ pub fn read(path: &Path) -> Result<(State, bool), BackendError> {
             .get("revision")
             .and_then(serde_json::Value::as_u64)
             .unwrap_or(0);
-        return Ok((local_settings(state), true));
+        return Ok((local_settings(state), true, Unknown::default()));
     }
     match value
         .get("formatVersion")
@@ -104,8 +105,8 @@ pub fn read(path: &Path) -> Result<(State, bool), BackendError> {
             "the local state file {} has format version {version}, but this cspctl reads format version {FORMAT_VERSION} at most: it was written by a newer cspctl; upgrade cspctl",
             path.display()
         ))),
-        Some(version) if version >= 1 => serde_json::from_slice::<State>(&bytes)
-            .map(|state| (local_settings(state), false))
+        Some(version) if version >= 1 => unknown::read::<State>(&bytes)
+            .map(|(state, unknown)| (local_settings(state), false, unknown))
             .map_err(|error| malformed(path, &error)),
         _ => Err(BackendError::State(format!(
             "the local state file {} has no valid `formatVersion`, so it is not a cspctl state file (or it was damaged); restore it from a backup or version control, or move it away to start from an empty local tenant",
@@ -157,7 +158,7 @@ pub fn read_for_snapshot(path: &Path) -> Result<(State, bool), BackendError> {
         return Ok((local_settings(state), false));
     }
     drop(bytes);
-    read(path)
+    read(path).map(|(state, migrated, _)| (state, migrated))
 }
 
 /// The state file's bytes (`None`: there is none), once [`scan::check`] found no
@@ -200,8 +201,9 @@ fn malformed(path: &Path, error: &serde_json::Error) -> BackendError {
 /// Writes the state file atomically: a temporary file in the same directory,
 /// written and flushed to disk, renamed over the state file, then the directory
 /// flushed so the rename itself survives a crash. Creates the directory if needed.
-/// A symbolic link is written through: the file it leads to is replaced.
-pub fn write(path: &Path, state: &State) -> Result<(), BackendError> {
+/// A symbolic link is written through: the file it leads to is replaced. The fields
+/// [`read`] did not know are written back into their objects.
+pub fn write(path: &Path, state: &State, unknown: &Unknown) -> Result<(), BackendError> {
     let failed = |error: &dyn std::fmt::Display| {
         BackendError::State(format!(
             "cannot write the local state file {}: {error}",
@@ -211,7 +213,13 @@ pub fn write(path: &Path, state: &State) -> Result<(), BackendError> {
     let mut text = Vec::with_capacity(1 << 20);
     let mut serializer =
         serde_json::Serializer::with_formatter(&mut text, ObjectPerLine::default());
-    serde::Serialize::serialize(state, &mut serializer).map_err(|e| failed(&e))?;
+    if unknown.is_empty() {
+        serde::Serialize::serialize(state, &mut serializer).map_err(|e| failed(&e))?;
+    } else {
+        let value = serde_json::to_value(state).map_err(|e| failed(&e))?;
+        serde::Serialize::serialize(&unknown.restore(value), &mut serializer)
+            .map_err(|e| failed(&e))?;
+    }
     text.push(b'\n');
     let target = link_target(path).map_err(|e| failed(&e))?;
     let dir = parent_dir(&target);
@@ -497,7 +505,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         assert_eq!(
             read(&dir.path().join("state.json")).expect("reads"),
-            (empty(), false)
+            (empty(), false, Unknown::default())
         );
     }
 
@@ -505,12 +513,16 @@ mod tests {
     fn writes_pretty_deterministic_json_and_reads_it_back() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join(".cspctl").join("state.json");
-        write(&path, &seeded()).expect("writes, creating the directory");
+        write(&path, &seeded(), &Unknown::default()).expect("writes, creating the directory");
         let text = fs::read_to_string(&path).expect("written");
         assert!(text.starts_with("{\n  \"formatVersion\": 2,\n"), "{text}");
         assert!(text.ends_with("}\n"));
-        assert_eq!(read(&path).expect("reads"), (seeded(), false));
-        write(&path, &read(&path).expect("reads").0).expect("rewrites");
+        assert_eq!(
+            read(&path).expect("reads"),
+            (seeded(), false, Unknown::default())
+        );
+        let (state, _, unknown) = read(&path).expect("reads");
+        write(&path, &state, &unknown).expect("rewrites");
         assert_eq!(
             fs::read_to_string(&path).expect("written"),
             text,
@@ -524,14 +536,32 @@ mod tests {
     }
 
     #[test]
-    fn unknown_fields_are_ignored() {
+    fn unknown_fields_are_read_past_and_written_back() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("state.json");
         let mut value = serde_json::to_value(seeded()).expect("json");
         value["addedLater"] = serde_json::json!({"x": 1});
         value["resellers"][0]["futureField"] = serde_json::json!(true);
         fs::write(&path, serde_json::to_vec(&value).expect("bytes")).expect("seeded");
-        assert_eq!(read(&path).expect("reads tolerantly").0, seeded());
+        let (state, _, unknown) = read(&path).expect("reads tolerantly");
+        assert_eq!(state, seeded());
+        let tenant = value["resellers"][0]["tenantId"]
+            .as_str()
+            .expect("a tenant id");
+        assert_eq!(
+            unknown.paths(),
+            [
+                format!("resellers.[{tenant}].futureField"),
+                "addedLater".to_owned()
+            ]
+        );
+        write(&path, &state, &unknown).expect("rewrites");
+        let written: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).expect("written")).expect("json");
+        assert_eq!(written["addedLater"], serde_json::json!({"x": 1}));
+        assert_eq!(written["resellers"][0]["futureField"], true);
+        let (again, _, kept) = read(&path).expect("reads again");
+        assert_eq!((again, kept), (state, unknown));
     }
 
     #[test]
