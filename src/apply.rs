@@ -55,6 +55,9 @@ pub trait Executor: Send + Sync + 'static {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ActionOutcome {
     Applied,
+    /// Nothing sent: someone else made the change since the plan (another run
+    /// bought the subscription). A success: the object is as declared, or will be.
+    DoneElsewhere(String),
     Failed(String),
     /// Not attempted because a prerequisite failed, or the apply was interrupted.
     Skipped(String),
@@ -66,6 +69,7 @@ impl ActionOutcome {
     pub fn as_str(&self) -> &'static str {
         match self {
             ActionOutcome::Applied => "applied",
+            ActionOutcome::DoneElsewhere(_) => "done_elsewhere",
             ActionOutcome::Failed(_) => "failed",
             ActionOutcome::Skipped(_) => "skipped",
             ActionOutcome::Waiting(_) => "waiting",
@@ -76,7 +80,8 @@ impl ActionOutcome {
     pub fn reason(&self) -> Option<&str> {
         match self {
             ActionOutcome::Applied => None,
-            ActionOutcome::Failed(reason)
+            ActionOutcome::DoneElsewhere(reason)
+            | ActionOutcome::Failed(reason)
             | ActionOutcome::Skipped(reason)
             | ActionOutcome::Waiting(reason) => Some(reason),
         }
@@ -107,6 +112,10 @@ impl ApplyReport {
         self.count(|o| matches!(o, ActionOutcome::Applied))
     }
 
+    pub fn done_elsewhere(&self) -> usize {
+        self.count(|o| matches!(o, ActionOutcome::DoneElsewhere(_)))
+    }
+
     pub fn failed(&self) -> usize {
         self.count(|o| matches!(o, ActionOutcome::Failed(_)))
     }
@@ -130,8 +139,13 @@ impl ApplyReport {
         } else {
             "Apply complete"
         };
+        // Shown only when it happened, so the usual line stays as it was.
+        let elsewhere = match self.done_elsewhere() {
+            0 => String::new(),
+            n => format!(", {n} done elsewhere"),
+        };
         format!(
-            "{verdict}: {} applied, {} failed, {} skipped, {} waiting on a person.",
+            "{verdict}: {} applied{elsewhere}, {} failed, {} skipped, {} waiting on a person.",
             self.applied(),
             self.failed(),
             self.skipped(),
@@ -150,6 +164,7 @@ impl ApplyReport {
                     ),
                     _ => format!("  applied  {address}\n"),
                 },
+                ActionOutcome::DoneElsewhere(reason) => format!("  already  {address}: {reason}\n"),
                 ActionOutcome::Failed(reason) => format!("  FAILED   {address}: {reason}\n"),
                 ActionOutcome::Skipped(reason) => format!("  skipped  {address}: {reason}\n"),
                 ActionOutcome::Waiting(reason) => format!("  waiting  {address}: {reason}\n"),
@@ -316,6 +331,13 @@ impl<'p> Schedule<'p> {
             let d = self.index[dependency.as_str()];
             match self.outcomes[d].as_ref() {
                 Some(ActionOutcome::Applied) => None,
+                // Bought by another run: what depends on it goes on once it has an id.
+                Some(ActionOutcome::DoneElsewhere(_)) if self.created.contains_key(dependency) => {
+                    None
+                }
+                Some(ActionOutcome::DoneElsewhere(_)) => Some(ActionOutcome::Waiting(format!(
+                    "blocked: {dependency} is still being provisioned for another run; plan again once it is"
+                ))),
                 Some(ActionOutcome::Waiting(_)) => Some(ActionOutcome::Waiting(format!(
                     "blocked: waits for {dependency}"
                 ))),
@@ -452,7 +474,10 @@ pub async fn execute_plan<E: Executor>(
                                 if let Some(id) = done.created_id {
                                     schedule.created.insert(plan.actions[i].address.clone(), id);
                                 }
-                                (i, ActionOutcome::Applied)
+                                match done.done_elsewhere {
+                                    Some(reason) => (i, ActionOutcome::DoneElsewhere(reason)),
+                                    None => (i, ActionOutcome::Applied),
+                                }
                             }
                             Err(error) => (i, ActionOutcome::Failed(error.to_string())),
                         }
@@ -635,6 +660,7 @@ mod tests {
                         });
                         Ok(Outcome {
                             created_id: Some(format!("id-of-{domain}")),
+                            done_elsewhere: None,
                         })
                     }
                     _ => Ok(Outcome::default()),

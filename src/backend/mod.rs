@@ -26,6 +26,10 @@ pub struct Outcome {
     /// The id of the object the operation created (customer or subscription), so
     /// later operations that refer to it by address can be resolved.
     pub created_id: Option<String>,
+    /// Set when nothing was sent because the change was already made by someone
+    /// else since the plan (another run bought the subscription): why, with the
+    /// object's id where Partner Center gave one.
+    pub done_elsewhere: Option<String>,
 }
 
 /// A failed backend call.

@@ -150,11 +150,15 @@ impl ApplyObserver for TextProgress {
                     note!("{address}: done");
                 }
             }
+            ActionOutcome::DoneElsewhere(reason) => self.line(&format!("{address}: {reason}")),
             ActionOutcome::Failed(reason) => self.line(&format!("{address}: failed: {reason}")),
             ActionOutcome::Skipped(_) | ActionOutcome::Waiting(_) => {}
         }
         if let Some(bar) = &self.bar
-            && matches!(outcome, ActionOutcome::Applied | ActionOutcome::Failed(_))
+            && matches!(
+                outcome,
+                ActionOutcome::Applied | ActionOutcome::DoneElsewhere(_) | ActionOutcome::Failed(_)
+            )
         {
             bar.inc(1);
         }
@@ -396,6 +400,7 @@ fn summary_event(report: &ApplyReport, exit_code: u8) -> serde_json::Value {
     json!({
         "event": "summary",
         "applied": report.applied(),
+        "doneElsewhere": report.done_elsewhere(),
         "failed": report.failed(),
         "skipped": report.skipped(),
         "waiting": report.waiting(),

@@ -288,6 +288,7 @@ pub fn render_github_apply(plan: &Plan, report: &ApplyReport) -> String {
         .map(|(address, outcome)| {
             let (level, message) = match outcome {
                 ActionOutcome::Applied => (Level::Notice, "applied".to_owned()),
+                ActionOutcome::DoneElsewhere(reason) => (Level::Notice, reason.clone()),
                 ActionOutcome::Failed(error) => (Level::Error, format!("failed: {error}")),
                 ActionOutcome::Skipped(reason) => (Level::Warning, format!("skipped: {reason}")),
                 ActionOutcome::Waiting(reason) => (Level::Warning, format!("waiting: {reason}")),

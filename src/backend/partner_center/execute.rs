@@ -209,6 +209,16 @@ impl PartnerCenterClient {
                 "internal: purchase called with another operation".to_owned(),
             ));
         };
+        // A customer this apply created has nothing another run could have bought.
+        let existing_customer = matches!(operation, Operation::CreateSubscription { customer, .. } if customer.id.is_some());
+        if existing_customer
+            && !self.http.is_in_process()
+            && let Some(done) = self
+                .bought_since_planned(customer_id, friendly_name)
+                .await?
+        {
+            return Ok(done);
+        }
         self.journal_durably(|at| Record::Intent {
             request_id: request_id.to_owned(),
             at,
@@ -266,6 +276,62 @@ impl PartnerCenterClient {
             }
             Err(error) => Err(error),
         }
+    }
+
+    /// The same manifest object bought by someone else since the plan was made
+    /// (another runner applying the same manifests, with its own journal): the
+    /// customer's subscriptions and orders are read again just before buying (two
+    /// calls a purchase), and a subscription or an order line still provisioning
+    /// with the same friendly name, which is how cspctl names a declared
+    /// subscription (customer plus friendly name; never the offer: two declared
+    /// subscriptions of one offer are two purchases), means it was bought. Partner
+    /// Center may list a new order only minutes later, so this narrows the window
+    /// two runners have rather than closing it; a shared state and lock close it.
+    /// Not asked of the local tenant: its lock already keeps applies apart.
+    async fn bought_since_planned(
+        &self,
+        customer_id: &str,
+        friendly_name: &str,
+    ) -> Result<Option<Outcome>, BackendError> {
+        let same = |name: &str| name.eq_ignore_ascii_case(friendly_name);
+        let path = format!("/customers/{customer_id}/subscriptions");
+        let listed: Collection<Subscription> = self
+            .get(&path)
+            .await?
+            .parse(&format!("response to GET /v1{path}"))?;
+        for subscription in &listed.items {
+            if let Ok(wire::SubscriptionRead::Live(live)) = subscription.to_live(customer_id)
+                && !live.status.is_gone()
+                && same(&live.friendly_name)
+            {
+                return Ok(Some(Outcome {
+                    created_id: Some(live.id.clone()),
+                    done_elsewhere: Some(format!(
+                        "not bought: subscription {} named `{friendly_name}` was bought since the plan was made (by another run); this apply uses it",
+                        live.id
+                    )),
+                }));
+            }
+        }
+        let path = format!("/customers/{customer_id}/orders");
+        let orders: Collection<Order> = self
+            .get(&path)
+            .await?
+            .parse(&format!("response to GET /v1{path}"))?;
+        let pending = orders
+            .items
+            .iter()
+            .flat_map(|order| order.pending_subscriptions(customer_id))
+            .find(|line| same(&line.friendly_name));
+        Ok(pending.map(|line| Outcome {
+            created_id: None,
+            done_elsewhere: Some(format!(
+                "not bought: an order for `{friendly_name}` placed since the plan was made (by another run) is still being provisioned{}; plan again once it is",
+                line.order_id
+                    .map(|order| format!(" (order {order})"))
+                    .unwrap_or_default()
+            )),
+        }))
     }
 
     /// After Partner Center accepted an order: waits for its subscription (a
@@ -1186,6 +1252,7 @@ impl Backoff {
 fn created(id: String) -> Outcome {
     Outcome {
         created_id: Some(id),
+        done_elsewhere: None,
     }
 }
 

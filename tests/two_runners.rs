@@ -1,0 +1,223 @@
+//! Two runners, one tenant, each with its own `.cspctl/` (issue 15, "A purchase is
+//! checked just before it is sent"): a subscription another runner bought after
+//! this one planned is recorded as done elsewhere, never bought a second time,
+//! also while that purchase is still being provisioned (listed as an order only).
+//! A saved plan is covered by the stale-plan check; this is the window inside one
+//! run, between its plan and its purchase, which the test opens deterministically
+//! by planning, letting the other runner buy, then executing the plan.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{add_declared_resellers, cspctl, sim_config, sim_state, start_with, text};
+use cspctl::apply::{ActionOutcome, ApplyControl, ApplyReport, Silent, execute_plan};
+use cspctl::backend::Backend as _;
+use cspctl::backend::partner_center::{
+    Credentials, DEFAULT_MAX_RESPONSE_BYTES, PartnerCenterBackend, PartnerCenterConfig, Secret,
+};
+use cspctl::manifest::files::read_manifest_files;
+use cspctl::plan::{Operation, Plan, PlanOptions};
+use cspctl::sim::SimConfig;
+use serde_json::Value;
+
+fn example(name: &str) -> String {
+    format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// examples/basic's customers and resellers only, in `dir`.
+fn customers_only(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    for file in ["customers.yaml", "resellers.yaml"] {
+        std::fs::copy(format!("{}/{file}", example("basic")), dir.join(file)).expect("copy");
+    }
+}
+
+/// Order lines per friendly name, across every order the simulator holds.
+fn order_lines_by_name(state: &Value) -> std::collections::BTreeMap<String, usize> {
+    let mut lines = std::collections::BTreeMap::new();
+    for order in state["orders"].as_array().expect("orders") {
+        let items = order["lineItems"]
+            .as_array()
+            .or_else(|| order["order"]["lineItems"].as_array())
+            .cloned()
+            .unwrap_or_default();
+        for line in items {
+            let name = line["friendlyName"].as_str().unwrap_or("?").to_owned();
+            *lines.entry(name).or_insert(0) += 1;
+        }
+    }
+    lines
+}
+
+/// A Partner Center client of the simulator, as a second runner has one.
+fn client_of(sim: &common::Sim) -> PartnerCenterBackend {
+    let defaults = SimConfig::default();
+    PartnerCenterBackend::new(PartnerCenterConfig {
+        endpoint: sim.base_url(),
+        authority: sim.base_url(),
+        sandbox: true,
+        credentials: Credentials {
+            tenant_id: defaults.partner_tenant_id.clone(),
+            client_id: defaults.client_id.clone(),
+            client_secret: Secret::new(common::CLIENT_SECRET),
+            refresh_token: Some(Secret::new(common::REFRESH_TOKEN)),
+        },
+        read_concurrency: 4,
+        provisioning_timeout: Duration::from_secs(60),
+        timeout: None,
+        max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+    })
+    .expect("a client")
+}
+
+/// The second runner's plan of examples/basic, made from the tenant as it is now.
+fn plan_now(backend: &PartnerCenterBackend) -> Plan {
+    let (sources, problems) = read_manifest_files(&[PathBuf::from(example("basic"))]);
+    let (desired, _) = cspctl::validate::check_sources(&sources, problems).expect("valid");
+    let live = backend
+        .block_on(backend.client().read_live())
+        .expect("read");
+    let options = PlanOptions {
+        backend: backend.describe(),
+        sandbox: true,
+        simulate_hint: None,
+        sandbox_reseller_limit: Some(5),
+        declared_reseller_tenants: false,
+    };
+    cspctl::plan::plan(&desired, &sources, &live, &options).expect("a plan")
+}
+
+/// The second runner executes `plan` (made before the first runner bought).
+fn execute(backend: &PartnerCenterBackend, plan: &Plan) -> ApplyReport {
+    let mut counter = 0u64;
+    let mut new_request_id = || {
+        counter += 1;
+        format!("00000000-0000-4000-9000-{counter:012x}")
+    };
+    let (_interrupt, interrupts) = tokio::sync::mpsc::unbounded_channel();
+    let control = ApplyControl {
+        parallelism: 2,
+        new_request_id: &mut new_request_id,
+        observer: &mut Silent,
+        interrupts,
+        deadline: None,
+    };
+    let client = Arc::new(backend.client().clone());
+    backend.block_on(execute_plan(plan, client, control))
+}
+
+/// Two runners buy examples/basic's subscriptions for existing customers: the
+/// second plans, the first buys, then the second executes its plan. Returns the
+/// second's report and the simulator's order lines per friendly name before and
+/// after the second ran.
+fn race(provisioning: bool) -> (ApplyReport, Lines, Lines) {
+    let mut config = sim_config(true);
+    // Provisioning for an hour: the first runner's orders stay provisioning (and
+    // unlisted as subscriptions) throughout, so only the order list shows them.
+    // The order list shows a new order at once here; Partner Center's may lag (the
+    // simulator models up to its default 5 s), a window this check cannot close.
+    if provisioning {
+        config.provisioning_delay = Duration::from_secs(3600);
+        config.order_list_lag = Duration::ZERO;
+        config.faults.pending_subscriptions_unlisted = true;
+    }
+    let sim = start_with(config);
+    add_declared_resellers(&sim, Path::new(&example("basic")));
+    let first = tempfile::tempdir().expect("dir");
+    customers_only(&first.path().join("setup"));
+    let setup = cspctl(
+        &["apply", "setup", "--auto-approve"],
+        first.path(),
+        Some(&sim),
+    );
+    assert!(setup.status.success(), "{}", text(&setup));
+
+    let second = client_of(&sim);
+    let plan = plan_now(&second);
+    let purchases = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a.operation, Operation::CreateSubscription { .. }))
+        .count();
+    assert_eq!(purchases, 2, "{:#?}", plan.actions);
+
+    let bought = cspctl(
+        &[
+            "apply",
+            &example("basic"),
+            "--auto-approve",
+            "--provisioning-timeout",
+            "1",
+        ],
+        first.path(),
+        Some(&sim),
+    );
+    let before = order_lines_by_name(&sim_state(&sim));
+    assert!(
+        before.len() == 2 && before.values().all(|n| *n == 1),
+        "{before:?}\n{}",
+        text(&bought)
+    );
+    let report = execute(&second, &plan);
+    let after = order_lines_by_name(&sim_state(&sim));
+    (report, before, after)
+}
+
+type Lines = std::collections::BTreeMap<String, usize>;
+
+fn elsewhere(report: &ApplyReport) -> Vec<&str> {
+    report
+        .results
+        .iter()
+        .filter_map(|(address, outcome)| {
+            matches!(outcome, ActionOutcome::DoneElsewhere(_)).then_some(address.as_str())
+        })
+        .collect()
+}
+
+#[test]
+fn a_subscription_another_runner_bought_since_the_plan_is_not_bought_again() {
+    let (report, before, after) = race(false);
+    assert_eq!(after, before, "a purchase was made twice: {report:#?}");
+    assert_eq!(
+        elsewhere(&report),
+        [
+            "Subscription/contoso-m365-business-basic",
+            "Subscription/fabrikam-e3"
+        ],
+        "{report:#?}"
+    );
+    // The support contact goes on, on the subscription the other runner bought.
+    assert_eq!(report.failed(), 0, "{report:#?}");
+    assert!(
+        report.summary_line().contains("2 done elsewhere"),
+        "{}",
+        report.summary_line()
+    );
+}
+
+#[test]
+fn an_order_another_runner_placed_since_the_plan_is_not_placed_again() {
+    let (report, before, after) = race(true);
+    assert_eq!(after, before, "a purchase was made twice: {report:#?}");
+    assert_eq!(elsewhere(&report).len(), 2, "{report:#?}");
+    // Found through the order list: the subscription is not listed yet.
+    let reasons: Vec<&str> = report
+        .results
+        .iter()
+        .filter_map(|(_, o)| match o {
+            ActionOutcome::DoneElsewhere(reason) => Some(reason.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("still being provisioned")),
+        "{reasons:#?}"
+    );
+    assert_eq!(report.failed(), 0, "{report:#?}");
+}
