@@ -814,6 +814,37 @@ fn nonempty(value: Option<&String>) -> bool {
     value.is_some_and(|v| !v.trim().is_empty())
 }
 
+/// The required properties a request left out or left blank, named as Partner
+/// Center names them, in the order it lists them; any at all is 400/3000.
+#[derive(Default)]
+struct Missing(Vec<String>);
+
+impl Missing {
+    fn need(&mut self, name: &str, present: bool) {
+        if !present {
+            self.0.push(name.to_owned());
+        }
+    }
+
+    /// Each of `fields` (`prefix.name`) must be a non-blank text.
+    fn texts(&mut self, prefix: &str, fields: &[(&str, &Option<String>)]) {
+        for (name, value) in fields {
+            self.need(&format!("{prefix}.{name}"), nonempty(value.as_ref()));
+        }
+    }
+
+    fn check(self) -> ApiResult<()> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let names = self.0.join(", ");
+        Err(ApiError::bad_request(
+            3000,
+            format!("Required properties are missing: {names}"),
+        ))
+    }
+}
+
 /// Input of `POST /v1/customers`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -1416,32 +1447,28 @@ impl State {
         }
         let billing = &input.billing_profile;
         let address = billing.default_address.clone().unwrap_or_default();
-        let mut missing = Vec::new();
-        for (name, value) in [
-            ("billingProfile.email", billing.email.as_ref()),
-            ("billingProfile.culture", billing.culture.as_ref()),
-            ("billingProfile.language", billing.language.as_ref()),
-            ("billingProfile.companyName", billing.company_name.as_ref()),
-            ("defaultAddress.firstName", address.first_name.as_ref()),
-            ("defaultAddress.lastName", address.last_name.as_ref()),
-            (
-                "defaultAddress.addressLine1",
-                address.address_line1.as_ref(),
-            ),
-            ("defaultAddress.city", address.city.as_ref()),
-            ("defaultAddress.postalCode", address.postal_code.as_ref()),
-            ("defaultAddress.country", address.country.as_ref()),
-        ] {
-            if !nonempty(value) {
-                missing.push(name);
-            }
-        }
-        if !missing.is_empty() {
-            return Err(ApiError::bad_request(
-                3000,
-                format!("Required properties are missing: {}", missing.join(", ")),
-            ));
-        }
+        let mut missing = Missing::default();
+        missing.texts(
+            "billingProfile",
+            &[
+                ("email", &billing.email),
+                ("culture", &billing.culture),
+                ("language", &billing.language),
+                ("companyName", &billing.company_name),
+            ],
+        );
+        missing.texts(
+            "defaultAddress",
+            &[
+                ("firstName", &address.first_name),
+                ("lastName", &address.last_name),
+                ("addressLine1", &address.address_line1),
+                ("city", &address.city),
+                ("postalCode", &address.postal_code),
+                ("country", &address.country),
+            ],
+        );
+        missing.check()?;
         let country = address
             .country
             .clone()
@@ -1959,86 +1986,57 @@ impl State {
             Some(Value::Object(m)) => !m.is_empty(),
             Some(_) => true,
         };
-        let mut missing = Vec::new();
-        let mut need = |name: &'static str, present: bool| {
-            if !present {
-                missing.push(name);
-            }
-        };
-        need("mpnId", nonempty(input.mpn_id.as_ref()));
-        need("tenant", input.tenant.is_some());
+        let mut missing = Missing::default();
+        missing.need("mpnId", nonempty(input.mpn_id.as_ref()));
+        missing.need("tenant", input.tenant.is_some());
         if input.tenant.is_some() {
-            for (name, value) in [
-                ("tenant.domainPrefix", &tenant.domain_prefix),
-                ("tenant.name", &tenant.name),
-                ("tenant.displayName", &tenant.display_name),
-                ("tenant.adminUserName", &tenant.admin_user_name),
-                ("tenant.adminFirstName", &tenant.admin_first_name),
-                ("tenant.adminLastName", &tenant.admin_last_name),
-                ("tenant.adminAlternateEmail", &tenant.admin_alternate_email),
-                ("tenant.country", &tenant.country),
-                ("tenant.culture", &tenant.culture),
-            ] {
-                need(name, nonempty(value.as_ref()));
-            }
+            missing.texts(
+                "tenant",
+                &[
+                    ("domainPrefix", &tenant.domain_prefix),
+                    ("name", &tenant.name),
+                    ("displayName", &tenant.display_name),
+                    ("adminUserName", &tenant.admin_user_name),
+                    ("adminFirstName", &tenant.admin_first_name),
+                    ("adminLastName", &tenant.admin_last_name),
+                    ("adminAlternateEmail", &tenant.admin_alternate_email),
+                    ("country", &tenant.country),
+                    ("culture", &tenant.culture),
+                ],
+            );
         }
-        need(
-            "legalBusinessProfile",
-            input.legal_business_profile.is_some(),
-        );
+        let legal_name = "legalBusinessProfile";
+        missing.need(legal_name, input.legal_business_profile.is_some());
         if input.legal_business_profile.is_some() {
-            need(
-                "legalBusinessProfile.companyName",
-                nonempty(legal.company_name.as_ref()),
-            );
-            need("legalBusinessProfile.address", legal.address.is_some());
+            missing.texts(legal_name, &[("companyName", &legal.company_name)]);
+            missing.need("legalBusinessProfile.address", legal.address.is_some());
             if legal.address.is_some() {
-                for (name, value) in [
-                    (
-                        "legalBusinessProfile.address.addressLine1",
-                        &address.address_line1,
-                    ),
-                    ("legalBusinessProfile.address.city", &address.city),
-                    (
-                        "legalBusinessProfile.address.postalCode",
-                        &address.postal_code,
-                    ),
-                    ("legalBusinessProfile.address.country", &address.country),
-                ] {
-                    need(name, nonempty(value.as_ref()));
-                }
+                missing.texts(
+                    "legalBusinessProfile.address",
+                    &[
+                        ("addressLine1", &address.address_line1),
+                        ("city", &address.city),
+                        ("postalCode", &address.postal_code),
+                        ("country", &address.country),
+                    ],
+                );
             }
-            need(
-                "legalBusinessProfile.primaryContact",
-                legal.primary_contact.is_some(),
-            );
+            let contact_name = "legalBusinessProfile.primaryContact";
+            missing.need(contact_name, legal.primary_contact.is_some());
             if legal.primary_contact.is_some() {
-                for (name, value) in [
-                    (
-                        "legalBusinessProfile.primaryContact.firstName",
-                        &contact.first_name,
-                    ),
-                    (
-                        "legalBusinessProfile.primaryContact.lastName",
-                        &contact.last_name,
-                    ),
-                    ("legalBusinessProfile.primaryContact.email", &contact.email),
-                ] {
-                    need(name, nonempty(value.as_ref()));
-                }
+                missing.texts(
+                    contact_name,
+                    &[
+                        ("firstName", &contact.first_name),
+                        ("lastName", &contact.last_name),
+                        ("email", &contact.email),
+                    ],
+                );
             }
-            need(
-                "legalBusinessProfile.culture",
-                nonempty(legal.culture.as_ref()),
-            );
+            missing.texts(legal_name, &[("culture", &legal.culture)]);
         }
-        need("organizationProfileLanguage", language);
-        if !missing.is_empty() {
-            return Err(ApiError::bad_request(
-                3000,
-                format!("Required properties are missing: {}", missing.join(", ")),
-            ));
-        }
+        missing.need("organizationProfileLanguage", language);
+        missing.check()?;
         let prefix = text(&tenant.domain_prefix);
         if prefix.len() > 63
             || !prefix
