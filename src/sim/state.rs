@@ -67,6 +67,19 @@ impl ApiError {
         }
     }
 
+    /// 409/1003: the tenant, domain or MPN id is already taken.
+    pub fn already_exists(description: impl Into<String>) -> ApiError {
+        ApiError::new(409, 1003, description)
+    }
+
+    pub fn forbidden(code: u32, description: impl Into<String>) -> ApiError {
+        ApiError::new(403, code, description)
+    }
+
+    pub fn not_found(code: u32, description: impl Into<String>) -> ApiError {
+        ApiError::new(404, code, description)
+    }
+
     pub fn bad_request(code: u32, description: impl Into<String>) -> ApiError {
         ApiError::new(400, code, description)
     }
@@ -1322,20 +1335,18 @@ impl State {
             ));
         }
         if self.tenant_id_taken(&reseller.tenant_id) {
-            return Err(ApiError::new(
-                409,
-                1003,
-                format!("Tenant '{}' already exists", reseller.tenant_id),
-            ));
+            return Err(ApiError::already_exists(format!(
+                "Tenant '{}' already exists",
+                reseller.tenant_id
+            )));
         }
         if reseller.mpn_id == self.partner.mpn_id
             || (!shared_mpn && self.reseller_by_mpn(&reseller.mpn_id).is_some())
         {
-            return Err(ApiError::new(
-                409,
-                1003,
-                format!("MPN id '{}' is already in use", reseller.mpn_id),
-            ));
+            return Err(ApiError::already_exists(format!(
+                "MPN id '{}' is already in use",
+                reseller.mpn_id
+            )));
         }
         self.push_reseller(reseller.clone());
         Ok(reseller)
@@ -1355,19 +1366,15 @@ impl State {
             ));
         }
         if self.domain_taken(domain) {
-            return Err(ApiError::new(
-                409,
-                1003,
-                format!("Domain '{domain}' is already in use"),
-            ));
+            return Err(ApiError::already_exists(format!(
+                "Domain '{domain}' is already in use"
+            )));
         }
         let id = match id {
             Some(id) if self.tenant_id_taken(&id) => {
-                return Err(ApiError::new(
-                    409,
-                    1003,
-                    format!("Tenant '{id}' already exists"),
-                ));
+                return Err(ApiError::already_exists(format!(
+                    "Tenant '{id}' already exists"
+                )));
             }
             Some(id) => id,
             None => self.new_guid(),
@@ -1401,8 +1408,7 @@ impl State {
             Some(id) => match self.reseller_by_mpn(id) {
                 Some(r) => (r.mpn_id.as_str(), r.name.as_str()),
                 None => {
-                    return Err(ApiError::new(
-                        404,
+                    return Err(ApiError::not_found(
                         3000,
                         format!("Partner Organization with partner_id {id} could not be found"),
                     ));
@@ -1422,14 +1428,12 @@ impl State {
             return Ok(i);
         }
         if self.tenant_by_id(id).is_some() {
-            return Err(ApiError::new(
-                403,
+            return Err(ApiError::forbidden(
                 20002,
                 format!("The partner does not have a relationship with the customer '{id}'"),
             ));
         }
-        Err(ApiError::new(
-            404,
+        Err(ApiError::not_found(
             1000,
             format!("A customer with the tenant Id '{id}' was not found"),
         ))
@@ -1514,11 +1518,9 @@ impl State {
             },
         };
         if self.domain_taken(&domain) {
-            return Err(ApiError::new(
-                409,
-                1003,
-                format!("The domain '{domain}' is already in use"),
-            ));
+            return Err(ApiError::already_exists(format!(
+                "The domain '{domain}' is already in use"
+            )));
         }
         let id = self.new_guid();
         let billing_profile_id = self.new_guid();
@@ -1616,8 +1618,7 @@ impl State {
     pub fn get_customer(&self, id: &str, now: i64, lag: i64) -> ApiResult<Value> {
         let c = &self.customers[self.customer_index(id)?];
         if now < c.created_at.saturating_add(lag) {
-            return Err(ApiError::new(
-                404,
+            return Err(ApiError::not_found(
                 1000,
                 format!("A customer with the tenant Id '{id}' was not found"),
             ));
@@ -1758,8 +1759,7 @@ impl State {
                     self.tenant_by_id(id_or_domain),
                     self.tenant_by_domain(id_or_domain),
                 ) else {
-                    return Err(ApiError::new(
-                        404,
+                    return Err(ApiError::not_found(
                         60003,
                         format!("Tenant '{id_or_domain}' not found"),
                     ));
@@ -1839,8 +1839,7 @@ impl State {
             return Ok(());
         };
         if c.relationship_removed {
-            return Err(ApiError::new(
-                403,
+            return Err(ApiError::forbidden(
                 20002,
                 format!(
                     "The partner does not have a relationship with the customer '{}'",
@@ -1884,8 +1883,7 @@ impl State {
     /// with its carts, orders and subscriptions; its domain becomes free.
     pub fn delete_customer(&mut self, customer_id: &str) -> ApiResult<()> {
         if !self.sandbox {
-            return Err(ApiError::new(
-                403,
+            return Err(ApiError::forbidden(
                 800042,
                 "Deleting a customer is only supported in the integration sandbox",
             ));
@@ -1907,8 +1905,7 @@ impl State {
     /// keep their `partnerId` as a record.
     pub fn delete_sandbox_reseller(&mut self, tenant_id: &str) -> ApiResult<()> {
         if !self.sandbox {
-            return Err(ApiError::new(
-                403,
+            return Err(ApiError::forbidden(
                 6003,
                 "Deleting indirect resellers is only allowed in the integration sandbox",
             ));
@@ -1919,8 +1916,7 @@ impl State {
             .resellers
             .find(&self.resellers, &[wanted], |r| eq_id(&r.tenant_id, wanted))
         else {
-            return Err(ApiError::new(
-                404,
+            return Err(ApiError::not_found(
                 60003,
                 format!("Indirect reseller tenant '{tenant_id}' not found"),
             ));
@@ -1969,8 +1965,7 @@ impl State {
         now: i64,
     ) -> ApiResult<Value> {
         if !self.sandbox {
-            return Err(ApiError::new(
-                403,
+            return Err(ApiError::forbidden(
                 6004,
                 "Creating indirect resellers is only allowed in the integration sandbox",
             ));
@@ -2055,11 +2050,9 @@ impl State {
         if let Some(existing) = self.reseller_by_domain(&domain) {
             return match &existing.sandbox_answer {
                 Some(answer) if existing.mpn_id == mpn_id => Ok(answer.clone()),
-                _ => Err(ApiError::new(
-                    409,
-                    1003,
-                    format!("The domain prefix '{prefix}' is already in use"),
-                )),
+                _ => Err(ApiError::already_exists(format!(
+                    "The domain prefix '{prefix}' is already in use"
+                ))),
             };
         }
         if let Some(limit) = self.sandbox_reseller_limit
@@ -2071,11 +2064,9 @@ impl State {
             ));
         }
         if self.domain_taken(&domain) {
-            return Err(ApiError::new(
-                409,
-                1003,
-                format!("The domain prefix '{prefix}' is already in use"),
-            ));
+            return Err(ApiError::already_exists(format!(
+                "The domain prefix '{prefix}' is already in use"
+            )));
         }
         let tenant_id = self.new_guid();
         let password = format!("Sim!{}", &self.new_opaque("")[..12]);
@@ -2281,8 +2272,7 @@ impl State {
     /// an unrelated one 400/800016.
     fn check_partner_of_record(&self, mpn: &str) -> ApiResult<()> {
         if mpn.trim() == self.partner.mpn_id {
-            return Err(ApiError::new(
-                404,
+            return Err(ApiError::not_found(
                 2072,
                 "The MPN ID of the indirect provider is not valid as partner of record",
             ));
@@ -2389,7 +2379,7 @@ impl State {
             .find(&self.carts, &[cart_id], |c| {
                 eq_id(&c.id, cart_id) && &c.customer_id == customer
             })
-            .ok_or_else(|| ApiError::new(404, 800008, format!("Cart '{cart_id}' was not found")))
+            .ok_or_else(|| ApiError::not_found(800008, format!("Cart '{cart_id}' was not found")))
     }
 
     /// `POST …/carts`.
@@ -2437,8 +2427,7 @@ impl State {
             ));
         }
         if now > self.carts[i].created_at + CART_LIFETIME_SECONDS {
-            return Err(ApiError::new(
-                404,
+            return Err(ApiError::not_found(
                 800008,
                 format!("Cart '{cart_id}' has expired"),
             ));
@@ -2467,8 +2456,7 @@ impl State {
             return self.checkout_answer(&self.carts[i], record);
         }
         if now > self.carts[i].created_at + CART_LIFETIME_SECONDS {
-            return Err(ApiError::new(
-                404,
+            return Err(ApiError::not_found(
                 800008,
                 format!("Cart '{cart_id}' has expired"),
             ));
@@ -2574,8 +2562,7 @@ impl State {
         let c = &self.customers[self.customer_index(customer_id)?];
         let mut offers = offers;
         if c.agreements.is_empty() && offers.any(|o| o.contains(':')) {
-            return Err(ApiError::new(
-                403,
+            return Err(ApiError::forbidden(
                 13605,
                 "The customer must accept the Microsoft Customer Agreement before this purchase",
             ));
@@ -2820,7 +2807,7 @@ impl State {
             .find(&self.orders, &[order_id], |o| {
                 eq_id(&o.id, order_id) && &o.customer_id == customer
             })
-            .ok_or_else(|| ApiError::new(404, 20000, format!("Order '{order_id}' was not found")))
+            .ok_or_else(|| ApiError::not_found(20000, format!("Order '{order_id}' was not found")))
     }
 
     /// The first order whose id is exactly `order_id`.
@@ -2947,8 +2934,7 @@ impl State {
                 .iter()
                 .find(|l| eq_id(wanted, &l.subscription_id))
             else {
-                return Err(ApiError::new(
-                    404,
+                return Err(ApiError::not_found(
                     20003,
                     format!(
                         "LineItems[{i}].SubscriptionId '{wanted}' is not a subscription of this order"
@@ -2957,7 +2943,7 @@ impl State {
             };
             let si = self
                 .subscription_by_id(&order_line.subscription_id)
-                .ok_or_else(|| ApiError::new(404, 20003, "Subscription not found"))?;
+                .ok_or_else(|| ApiError::not_found(20003, "Subscription not found"))?;
             let sub = &self.subscriptions[si];
             Self::not_in_progress(sub)?;
             let offer = line.offer_id.as_deref().unwrap_or("").trim();
@@ -3060,7 +3046,7 @@ impl State {
                 eq_id(&s.id, sub_id) && &s.customer_id == customer
             })
             .ok_or_else(|| {
-                ApiError::new(404, 20003, format!("Subscription '{sub_id}' was not found"))
+                ApiError::not_found(20003, format!("Subscription '{sub_id}' was not found"))
             })
     }
 
