@@ -156,10 +156,6 @@ impl DependencyGraph {
         self.index[&node]
     }
 
-    pub fn index_of(&self, node: GraphNode) -> Option<NodeIndex> {
-        self.index.get(&node).copied()
-    }
-
     /// Nodes in dependency order (Kahn's algorithm, ties broken by insertion order so
     /// the order is deterministic); a cycle is a diagnostic naming its nodes.
     pub fn topological_order(&self, desired: &Desired) -> Result<Vec<NodeIndex>, Vec<Diagnostic>> {

@@ -3,9 +3,14 @@
 //! simulator on 127.0.0.1:0 with a frozen clock, so time moves only when a test
 //! advances it.
 
+mod common;
+
 use std::time::Duration;
 
-use cspctl::sim::{Faults, SimConfig, SimHandle, spawn};
+use common::{
+    Answer, advance, app_user, call, call_with, client, put_faults, serve, token_response,
+};
+use cspctl::sim::{Faults, SimConfig, SimHandle};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -21,110 +26,6 @@ fn config() -> SimConfig {
         order_list_lag: Duration::from_secs(300),
         ..SimConfig::default()
     }
-}
-
-fn start_with(config: SimConfig) -> SimHandle {
-    spawn(config, "127.0.0.1:0".parse().expect("address")).expect("the simulator starts")
-}
-
-/// A plain-HTTP client; reqwest is built without a default TLS provider, so one is
-/// installed (once per process) even though the simulator speaks plain HTTP.
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
-}
-
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
-    raw: String,
-}
-
-async fn call(
-    sim: &SimHandle,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-    request_id: Option<&str>,
-) -> Answer {
-    call_with(
-        sim,
-        method,
-        path,
-        token,
-        body,
-        &[("ms-requestid", request_id.unwrap_or(""))],
-    )
-    .await
-}
-
-async fn call_with(
-    sim: &SimHandle,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-    headers: &[(&str, &str)],
-) -> Answer {
-    let mut request = client().request(method, format!("{}{path}", sim.base_url()));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    for (k, v) in headers {
-        if !v.is_empty() {
-            request = request.header(*k, *v);
-        }
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("the simulator answers");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let raw = response.text().await.expect("body");
-    let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
-    Answer {
-        status,
-        headers,
-        body,
-        raw,
-    }
-}
-
-async fn token_response(sim: &SimHandle, form: &[(&str, &str)]) -> (u16, Value) {
-    let d = SimConfig::default();
-    let response = client()
-        .post(format!(
-            "{}/{}/oauth2/token",
-            sim.base_url(),
-            d.partner_tenant_id
-        ))
-        .form(form)
-        .send()
-        .await
-        .expect("token endpoint answers");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn app_user(sim: &SimHandle) -> String {
-    let (status, body) = token_response(
-        sim,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", "cspctl-sim"),
-            ("client_secret", "sim-secret"),
-            ("refresh_token", "sim-refresh-token"),
-            ("resource", "https://api.partnercenter.microsoft.com"),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["scope"], "user_impersonation");
-    assert!(body["expires_in"].is_string() && body["refresh_token"].is_string());
-    body["access_token"].as_str().expect("token").to_owned()
 }
 
 async fn app_only(sim: &SimHandle) -> String {
@@ -145,7 +46,7 @@ async fn app_only(sim: &SimHandle) -> String {
 
 async fn add_reseller(sim: &SimHandle) {
     let a = call(sim, Method::POST, "/_sim/resellers", None, Some(json!({"tenantId": RESELLER_TENANT, "mpnId": RESELLER_MPN, "name": "First Up", "location": "US"})), None).await;
-    assert_eq!(a.status, 201, "{}", a.raw);
+    assert_eq!(a.status, 201, "{}", a.text());
 }
 
 fn customer_body(domain: &str, reseller: Option<&str>) -> Value {
@@ -170,13 +71,13 @@ async fn create_customer(sim: &SimHandle, token: &str, domain: &str) -> String {
         None,
     )
     .await;
-    assert_eq!(a.status, 201, "{}", a.raw);
+    assert_eq!(a.status, 201, "{}", a.text());
     a.body["id"].as_str().expect("id").to_owned()
 }
 
 async fn attest(sim: &SimHandle, token: &str, customer: &str) {
     let a = call(sim, Method::POST, &format!("/v1/customers/{customer}/agreements"), Some(token), Some(json!({"primaryContact": {"firstName": "Gena", "lastName": "Soto", "email": "gena@example.com"}, "templateId": "117a77b0-9360-443b-8795-c6dedc750cf9", "dateAgreed": "2026-03-01T00:00:00Z", "type": "MicrosoftCustomerAgreement"})), None).await;
-    assert_eq!(a.status, 201, "{}", a.raw);
+    assert_eq!(a.status, 201, "{}", a.text());
 }
 
 fn order_body(quantity: i64) -> Value {
@@ -191,38 +92,12 @@ async fn ready_customer(sim: &SimHandle) -> (String, String) {
     (token, customer)
 }
 
-async fn advance(sim: &SimHandle, seconds: i64) {
-    let a = call(
-        sim,
-        Method::POST,
-        "/_sim/clock/advance",
-        None,
-        Some(json!({"seconds": seconds})),
-        None,
-    )
-    .await;
-    assert_eq!(a.status, 200, "{}", a.raw);
-}
-
 async fn state_counts(sim: &SimHandle) -> (usize, usize, usize) {
     let s = call(sim, Method::GET, "/_sim/state", None, None, None)
         .await
         .body;
     let n = |k: &str| s[k].as_array().map_or(0, Vec::len);
     (n("customers"), n("orders"), n("subscriptions"))
-}
-
-async fn put_faults(sim: &SimHandle, faults: &Faults) {
-    let a = call(
-        sim,
-        Method::PUT,
-        "/_sim/faults",
-        None,
-        Some(serde_json::to_value(faults).expect("json")),
-        None,
-    )
-    .await;
-    assert_eq!(a.status, 200, "{}", a.raw);
 }
 
 /// The request body of create-indirect-reseller-in-sandbox.md (every property the
@@ -246,14 +121,14 @@ fn assert_error(a: &Answer, status: u16, code: u64) {
         (a.status, a.body["code"].as_u64()),
         (status, Some(code)),
         "{}",
-        a.raw
+        a.text()
     );
     assert_eq!(a.body["source"], "PartnerFD");
 }
 
 #[tokio::test]
 async fn customers_are_seek_paged_and_bad_continuations_are_refused() {
-    let sim = start_with(config());
+    let sim = serve(config());
     let token = app_only(&sim).await;
     let mut created = Vec::new();
     for n in 0..5 {
@@ -266,7 +141,7 @@ async fn customers_are_seek_paged_and_bad_continuations_are_refused() {
             None,
         )
         .await;
-        assert_eq!(a.status, 201, "{}", a.raw);
+        assert_eq!(a.status, 201, "{}", a.text());
         created.push(a.body["id"].as_str().expect("id").to_owned());
     }
     let mut seen = Vec::new();
@@ -281,7 +156,7 @@ async fn customers_are_seek_paged_and_bad_continuations_are_refused() {
     .await;
     let mut pages = 1;
     loop {
-        assert_eq!(page.status, 200, "{}", page.raw);
+        assert_eq!(page.status, 200, "{}", page.text());
         for item in page.body["items"].as_array().expect("items") {
             seen.push(item["id"].as_str().expect("id").to_owned());
         }
@@ -368,13 +243,13 @@ async fn customers_are_seek_paged_and_bad_continuations_are_refused() {
         filter.body["items"].as_array().map(Vec::len),
         Some(1),
         "{}",
-        filter.raw
+        filter.text()
     );
 }
 
 #[tokio::test]
 async fn replays_with_the_same_request_id_change_nothing_and_new_ids_buy_again() {
-    let sim = start_with(config());
+    let sim = serve(config());
     let (token, customer) = ready_customer(&sim).await;
     let body = customer_body("fabrikam.onmicrosoft.com", Some(RESELLER_TENANT));
     let first = call(
@@ -418,7 +293,7 @@ async fn replays_with_the_same_request_id_change_nothing_and_new_ids_buy_again()
         Some("req-order-1"),
     )
     .await;
-    assert_eq!(a.status, 201, "{}", a.raw);
+    assert_eq!(a.status, 201, "{}", a.text());
     assert_eq!(a.body, b.body);
     assert_eq!(state_counts(&sim).await.1, 1);
     let c = call(
@@ -442,7 +317,7 @@ async fn replays_with_the_same_request_id_change_nothing_and_new_ids_buy_again()
 
 #[tokio::test]
 async fn bearer_tokens_are_checked() {
-    let sim = start_with(config());
+    let sim = serve(config());
     add_reseller(&sim).await;
     let missing = call(&sim, Method::GET, "/v1/customers", None, None, None).await;
     assert_error(&missing, 401, 800001);
@@ -499,7 +374,12 @@ async fn bearer_tokens_are_checked() {
         None,
     )
     .await;
-    assert_eq!(list.body["items"][0]["mpnId"], RESELLER_MPN, "{}", list.raw);
+    assert_eq!(
+        list.body["items"][0]["mpnId"],
+        RESELLER_MPN,
+        "{}",
+        list.text()
+    );
     advance(&sim, 3600).await;
     assert_error(
         &call(&sim, Method::GET, "/v1/customers", Some(&user), None, None).await,
@@ -545,7 +425,7 @@ async fn bearer_tokens_are_checked() {
 
 #[tokio::test]
 async fn business_rules_answer_with_documented_codes() {
-    let sim = start_with(config());
+    let sim = serve(config());
     add_reseller(&sim).await;
     let token = app_user(&sim).await;
     let stranger = call(
@@ -719,7 +599,7 @@ async fn business_rules_answer_with_documented_codes() {
         None,
     )
     .await;
-    assert_eq!(suspended.status, 200, "{}", suspended.raw);
+    assert_eq!(suspended.status, 200, "{}", suspended.text());
     let mut sub = suspended.body;
     sub["quantity"] = json!(9);
     assert_error(
@@ -787,7 +667,7 @@ async fn business_rules_answer_with_documented_codes() {
 
 #[tokio::test]
 async fn throttling_answers_429_with_retry_after() {
-    let sim = start_with(config());
+    let sim = serve(config());
     let token = app_only(&sim).await;
     put_faults(
         &sim,
@@ -829,7 +709,7 @@ async fn server_errors_are_deterministic_for_a_seed() {
             seed: 42,
             ..Faults::default()
         };
-        let sim = start_with(SimConfig { faults, ..config() });
+        let sim = serve(SimConfig { faults, ..config() });
         let token = app_only(&sim).await;
         let mut statuses = Vec::new();
         for _ in 0..24 {
@@ -848,7 +728,7 @@ async fn server_errors_are_deterministic_for_a_seed() {
 
 #[tokio::test]
 async fn orders_provision_asynchronously_and_the_list_lags() {
-    let sim = start_with(config());
+    let sim = serve(config());
     let (token, customer) = ready_customer(&sim).await;
     let order = call(
         &sim,
@@ -863,7 +743,7 @@ async fn orders_provision_asynchronously_and_the_list_lags() {
         (order.status, order.body["status"].as_str()),
         (201, Some("pending")),
         "{}",
-        order.raw
+        order.text()
     );
     let oid = order.body["id"].as_str().expect("id").to_owned();
     let sid = order.body["lineItems"][0]["subscriptionId"]
@@ -1000,7 +880,7 @@ async fn orders_provision_asynchronously_and_the_list_lags() {
 
 #[tokio::test]
 async fn pascal_case_input_is_accepted() {
-    let sim = start_with(config());
+    let sim = serve(config());
     let (token, customer) = ready_customer(&sim).await;
     let body = json!({"CompanyProfile": {"Domain": "pascal.onmicrosoft.com"},
         "BillingProfile": {"Email": "a@b.c", "Culture": "en-US", "Language": "en", "CompanyName": "Pascal",
@@ -1015,7 +895,7 @@ async fn pascal_case_input_is_accepted() {
         None,
     )
     .await;
-    assert_eq!(a.status, 201, "{}", a.raw);
+    assert_eq!(a.status, 201, "{}", a.text());
     assert_eq!(a.body["companyProfile"]["domain"], "pascal.onmicrosoft.com");
     let cart = json!({"LineItems": [{"Id": 0, "CatalogItemId": NCE, "Quantity": 2, "BillingCycle": "Monthly", "TermDuration": "P1Y",
         "Participants": [{"Key": "TransactionReseller", "Value": RESELLER_MPN}]}]});
@@ -1028,11 +908,11 @@ async fn pascal_case_input_is_accepted() {
         None,
     )
     .await;
-    assert_eq!(created.status, 201, "{}", created.raw);
+    assert_eq!(created.status, 201, "{}", created.text());
     assert!(
         created.body["lineItems"][0].get("error").is_none(),
         "{}",
-        created.raw
+        created.text()
     );
     let cart_id = created.body["id"].as_str().expect("id").to_owned();
     let checkout = format!("/v1/customers/{customer}/carts/{cart_id}/checkout");
@@ -1046,7 +926,7 @@ async fn pascal_case_input_is_accepted() {
     )
     .await;
     let second = call(&sim, Method::POST, &checkout, Some(&token), None, None).await;
-    assert_eq!(first.status, 201, "{}", first.raw);
+    assert_eq!(first.status, 201, "{}", first.text());
     assert_eq!(first.body, second.body, "checkout is idempotent per cart");
     assert_eq!(
         first.body["orders"][0]["lineItems"][0]["partnerIdOnRecord"],
@@ -1074,7 +954,7 @@ async fn post_unanswered(
 
 #[tokio::test]
 async fn dropped_responses_commit_and_replays_return_the_result() {
-    let sim = start_with(config());
+    let sim = serve(config());
     let (token, customer) = ready_customer(&sim).await;
     put_faults(
         &sim,
@@ -1103,7 +983,7 @@ async fn dropped_responses_commit_and_replays_return_the_result() {
         Some("drop-1"),
     )
     .await;
-    assert_eq!(replay.status, 201, "{}", replay.raw);
+    assert_eq!(replay.status, 201, "{}", replay.text());
     assert_eq!(state_counts(&sim).await.1, 1);
     let fresh = post_unanswered(&sim, &path, &token, "drop-2").await;
     assert!(fresh.is_request(), "{fresh:?}");
@@ -1116,7 +996,7 @@ async fn dropped_responses_commit_and_replays_return_the_result() {
 
 #[tokio::test]
 async fn new_customers_can_be_invisible_for_a_while() {
-    let sim = start_with(SimConfig {
+    let sim = serve(SimConfig {
         faults: Faults {
             read_after_create_lag_seconds: 30,
             ..Faults::default()
@@ -1155,7 +1035,7 @@ async fn new_customers_can_be_invisible_for_a_while() {
 
 #[tokio::test]
 async fn sandbox_and_production_differ() {
-    let sandbox = start_with(SimConfig {
+    let sandbox = serve(SimConfig {
         sandbox: true,
         ..config()
     });
@@ -1172,7 +1052,7 @@ async fn sandbox_and_production_differ() {
         )
         .await;
         if n < 5 {
-            assert_eq!(a.status, 201, "{}", a.raw);
+            assert_eq!(a.status, 201, "{}", a.text());
             assert_eq!(
                 a.body["partnerRelationship"]["relationshipType"],
                 "is_indirect_reseller_of"
@@ -1195,7 +1075,7 @@ async fn sandbox_and_production_differ() {
         800042,
     );
 
-    let production = start_with(config());
+    let production = serve(config());
     let token = app_user(&production).await;
     let a = call(
         &production,
@@ -1221,17 +1101,17 @@ async fn sandbox_and_production_differ() {
             .as_str()
             .is_some_and(|u| u.contains("ResellerRelationship")),
         "{}",
-        link.raw
+        link.text()
     );
 }
 
 #[tokio::test]
 async fn existing_tenants_become_customers_on_acceptance() {
-    let sim = start_with(config());
+    let sim = serve(config());
     add_reseller(&sim).await;
     let token = app_user(&sim).await;
     let t = call(&sim, Method::POST, "/_sim/tenants", None, Some(json!({"id": "11111111-2222-3333-4444-555555555555", "domain": "old.onmicrosoft.com", "companyName": "Old"})), None).await;
-    assert_eq!(t.status, 201, "{}", t.raw);
+    assert_eq!(t.status, 201, "{}", t.text());
     assert_error(
         &call(
             &sim,
@@ -1254,7 +1134,7 @@ async fn existing_tenants_become_customers_on_acceptance() {
         None,
     )
     .await;
-    assert_eq!(a.status, 200, "{}", a.raw);
+    assert_eq!(a.status, 200, "{}", a.text());
     let rel = call(
         &sim,
         Method::GET,
@@ -1264,7 +1144,12 @@ async fn existing_tenants_become_customers_on_acceptance() {
         None,
     )
     .await;
-    assert_eq!(rel.body["items"][0]["mpnId"], RESELLER_MPN, "{}", rel.raw);
+    assert_eq!(
+        rel.body["items"][0]["mpnId"],
+        RESELLER_MPN,
+        "{}",
+        rel.text()
+    );
 }
 
 #[tokio::test]
@@ -1275,20 +1160,20 @@ async fn state_survives_a_restart() {
         state_path: Some(path.clone()),
         ..config()
     };
-    let sim = start_with(cfg.clone());
+    let sim = serve(cfg.clone());
     let (token, _customer) = ready_customer(&sim).await;
     sim.stop();
     assert!(path.is_file());
-    let sim = start_with(cfg);
+    let sim = serve(cfg);
     let list = call(&sim, Method::GET, "/v1/customers", Some(&token), None, None).await;
-    assert_eq!(list.body["totalCount"], 1, "{}", list.raw);
+    assert_eq!(list.body["totalCount"], 1, "{}", list.text());
     let clock = call(&sim, Method::GET, "/_sim/clock", None, None, None).await;
     assert_eq!(clock.body["now"], "2026-03-01T10:00:00Z");
 }
 
 #[tokio::test]
 async fn stopping_does_not_wait_for_idle_keep_alive_connections() {
-    let sim = start_with(config());
+    let sim = serve(config());
     let kept = client();
     let response = kept
         .get(format!("{}/_sim/clock", sim.base_url()))
@@ -1308,7 +1193,7 @@ async fn stopping_does_not_wait_for_idle_keep_alive_connections() {
 
 #[tokio::test]
 async fn unknown_paths_and_methods_answer_in_the_error_shape() {
-    let sim = start_with(config());
+    let sim = serve(config());
     let token = app_only(&sim).await;
     assert_error(
         &call(
@@ -1366,7 +1251,7 @@ async fn replays_survive_a_restart_until_they_expire() {
         state_path: Some(path.clone()),
         ..config()
     };
-    let sim = start_with(cfg.clone());
+    let sim = serve(cfg.clone());
     let (token, customer) = ready_customer(&sim).await;
     let orders = format!("/v1/customers/{customer}/orders");
     let first = call(
@@ -1378,11 +1263,11 @@ async fn replays_survive_a_restart_until_they_expire() {
         Some("req-persisted"),
     )
     .await;
-    assert_eq!(first.status, 201, "{}", first.raw);
+    assert_eq!(first.status, 201, "{}", first.text());
     sim.stop();
 
     // A restarted simulator answers the replay from the state file.
-    let sim = start_with(cfg.clone());
+    let sim = serve(cfg.clone());
     let again = call(
         &sim,
         Method::POST,
@@ -1404,7 +1289,7 @@ async fn replays_survive_a_restart_until_they_expire() {
         map.remove("idempotency");
     }
     std::fs::write(&path, serde_json::to_vec(&file).expect("json")).expect("write");
-    let sim = start_with(cfg.clone());
+    let sim = serve(cfg.clone());
     assert_eq!(state_counts(&sim).await.1, 1);
     sim.stop();
     let mut file: Value =
@@ -1420,7 +1305,7 @@ async fn replays_survive_a_restart_until_they_expire() {
 
     // After 24 simulated hours the entry is gone: dropped on save, and the same id
     // is a new purchase.
-    let sim = start_with(cfg);
+    let sim = serve(cfg);
     advance(&sim, 86_400).await;
     let token = app_user(&sim).await;
     let later = call(
@@ -1432,7 +1317,7 @@ async fn replays_survive_a_restart_until_they_expire() {
         Some("req-later"),
     )
     .await;
-    assert_eq!(later.status, 201, "{}", later.raw);
+    assert_eq!(later.status, 201, "{}", later.text());
     let saved: Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
     let ids: Vec<&str> = saved["idempotency"]
         .as_array()
@@ -1457,7 +1342,7 @@ async fn replays_survive_a_restart_until_they_expire() {
 
 #[tokio::test]
 async fn sandbox_resellers_are_deleted_once_their_customers_are_inactive() {
-    let sim = start_with(SimConfig {
+    let sim = serve(SimConfig {
         sandbox: true,
         ..config()
     });
@@ -1473,7 +1358,7 @@ async fn sandbox_resellers_are_deleted_once_their_customers_are_inactive() {
             None,
         )
         .await;
-        assert_eq!(a.status, 201, "{}", a.raw);
+        assert_eq!(a.status, 201, "{}", a.text());
     }
     let sixth = sandbox_reseller_body("r9", "900009");
     let a = call(
@@ -1496,7 +1381,7 @@ async fn sandbox_resellers_are_deleted_once_their_customers_are_inactive() {
         None,
     )
     .await;
-    assert_eq!(order.status, 201, "{}", order.raw);
+    assert_eq!(order.status, 201, "{}", order.text());
     let sub = order.body["lineItems"][0]["subscriptionId"]
         .as_str()
         .expect("sub")
@@ -1529,7 +1414,7 @@ async fn sandbox_resellers_are_deleted_once_their_customers_are_inactive() {
         None,
     )
     .await;
-    assert_eq!(suspend.status, 200, "{}", suspend.raw);
+    assert_eq!(suspend.status, 200, "{}", suspend.text());
     let gone = call(
         &sim,
         Method::DELETE,
@@ -1539,7 +1424,7 @@ async fn sandbox_resellers_are_deleted_once_their_customers_are_inactive() {
         Some("req-del-reseller"),
     )
     .await;
-    assert_eq!((gone.status, gone.raw.as_str()), (204, ""));
+    assert_eq!((gone.status, gone.text().as_str()), (204, ""));
     let replay = call(
         &sim,
         Method::DELETE,
@@ -1564,7 +1449,7 @@ async fn sandbox_resellers_are_deleted_once_their_customers_are_inactive() {
         None,
     )
     .await;
-    assert_eq!(rel.body["totalCount"], 0, "{}", rel.raw);
+    assert_eq!(rel.body["totalCount"], 0, "{}", rel.text());
     // The quota is freed.
     let a = call(
         &sim,
@@ -1575,9 +1460,9 @@ async fn sandbox_resellers_are_deleted_once_their_customers_are_inactive() {
         None,
     )
     .await;
-    assert_eq!(a.status, 201, "{}", a.raw);
+    assert_eq!(a.status, 201, "{}", a.text());
 
-    let production = start_with(config());
+    let production = serve(config());
     add_reseller(&production).await;
     let token = app_user(&production).await;
     assert_error(
@@ -1597,7 +1482,7 @@ async fn sandbox_resellers_are_deleted_once_their_customers_are_inactive() {
 
 #[tokio::test]
 async fn customers_are_deleted_in_the_sandbox_and_released_in_production() {
-    let sandbox = start_with(SimConfig {
+    let sandbox = serve(SimConfig {
         sandbox: true,
         ..config()
     });
@@ -1605,7 +1490,7 @@ async fn customers_are_deleted_in_the_sandbox_and_released_in_production() {
     let app = app_only(&sandbox).await;
     let path = format!("/v1/customers/{customer}");
     let a = call(&sandbox, Method::DELETE, &path, Some(&app), None, None).await;
-    assert_eq!((a.status, a.raw.as_str()), (204, ""));
+    assert_eq!((a.status, a.text().as_str()), (204, ""));
     assert_error(
         &call(&sandbox, Method::GET, &path, Some(&app), None, None).await,
         404,
@@ -1622,7 +1507,7 @@ async fn customers_are_deleted_in_the_sandbox_and_released_in_production() {
     .await;
     assert_eq!(domain.status, 404, "the domain is free again");
 
-    let sim = start_with(config());
+    let sim = serve(config());
     let (token, customer) = ready_customer(&sim).await;
     let path = format!("/v1/customers/{customer}");
     assert_error(
@@ -1694,9 +1579,9 @@ async fn customers_are_deleted_in_the_sandbox_and_released_in_production() {
         None,
     )
     .await;
-    assert_eq!(cancel.status, 200, "{}", cancel.raw);
+    assert_eq!(cancel.status, 200, "{}", cancel.text());
     let removed = call(&sim, Method::PATCH, &path, Some(&token), Some(none), None).await;
-    assert_eq!(removed.status, 200, "{}", removed.raw);
+    assert_eq!(removed.status, 200, "{}", removed.text());
     assert_eq!(removed.body["relationshipToPartner"], "none");
     let list = call(&sim, Method::GET, "/v1/customers", Some(&token), None, None).await;
     assert_eq!(
@@ -1706,7 +1591,7 @@ async fn customers_are_deleted_in_the_sandbox_and_released_in_production() {
         ),
         (&json!(1), &json!("none")),
         "{}",
-        list.raw
+        list.text()
     );
     let read = call(&sim, Method::GET, &path, Some(&token), None, None).await;
     assert_eq!(read.body["relationshipToPartner"], "none");
@@ -1732,12 +1617,12 @@ async fn customers_are_deleted_in_the_sandbox_and_released_in_production() {
         None,
     )
     .await;
-    assert_eq!(subs.body["totalCount"], 1, "{}", subs.raw);
+    assert_eq!(subs.body["totalCount"], 1, "{}", subs.text());
 }
 
 #[tokio::test]
 async fn subscription_provisioning_status_follows_the_order() {
-    let sim = start_with(config());
+    let sim = serve(config());
     let (token, customer) = ready_customer(&sim).await;
     let order = call(
         &sim,
@@ -1754,7 +1639,7 @@ async fn subscription_provisioning_status_follows_the_order() {
         .to_owned();
     let path = format!("/v1/customers/{customer}/subscriptions/{sub}/provisioningstatus");
     let a = call(&sim, Method::GET, &path, Some(&token), None, None).await;
-    assert_eq!(a.status, 200, "{}", a.raw);
+    assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(
         (&a.body["skuId"], &a.body["status"], &a.body["quantity"]),
         (&json!("CFQ7TTC0LH18:0001"), &json!("pending"), &json!(4))
@@ -1762,7 +1647,7 @@ async fn subscription_provisioning_status_follows_the_order() {
     assert_eq!(a.body["endDate"], "2027-03-01T10:00:00Z");
     advance(&sim, 60).await;
     let b = call(&sim, Method::GET, &path, Some(&token), None, None).await;
-    assert_eq!(b.body["status"], "success", "{}", b.raw);
+    assert_eq!(b.body["status"], "success", "{}", b.text());
     let app = app_only(&sim).await;
     assert_error(
         &call(&sim, Method::GET, &path, Some(&app), None, None).await,

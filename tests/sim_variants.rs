@@ -2,11 +2,13 @@
 //! `--variant`, `--documented`) and the documented request shapes it accepts, black
 //! box over HTTP. Each test starts its own simulator with a frozen clock.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{Answer, Body, advance, app_user, call, put_faults, serve};
 use cspctl::sim::faults::{Variant, Variants};
-use cspctl::sim::input::normalize_keys;
-use cspctl::sim::{Faults, SimConfig, SimHandle, spawn};
+use cspctl::sim::{Faults, SimConfig, SimHandle};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -14,7 +16,6 @@ const NCE: &str = "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM";
 const LEGACY: &str = "031c9e47-4802-4248-838e-778fb1d2cc05";
 const RESELLER_TENANT: &str = "484e548c-f5f3-4528-93a9-c16c6373cb59";
 const RESELLER_MPN: &str = "4847383";
-const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 /// The simulated provisioning delay of these tests.
 const DELAY: i64 = 60;
 
@@ -38,110 +39,9 @@ fn only(variant: Variant) -> Variants {
     v
 }
 
-fn start(config: SimConfig) -> SimHandle {
-    spawn(config, "127.0.0.1:0".parse().expect("address")).expect("the simulator starts")
-}
-
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
-}
-
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    bytes: Vec<u8>,
-    /// The body without a byte-order mark, keys as sent.
-    raw: Value,
-    /// The body with keys normalized to camelCase.
-    body: Value,
-}
-
-impl Answer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.bytes).into_owned()
-    }
-
-    /// The status and Partner Center's error code, as a refusal is asserted.
-    fn status_and_code(&self) -> (u16, Option<u64>) {
-        (self.status, self.body["code"].as_u64())
-    }
-
-    fn has_bom(&self) -> bool {
-        self.bytes.starts_with(&BOM)
-    }
-}
-
-/// A request body: JSON, raw bytes, or none at all.
-enum Body {
-    None,
-    Json(Value),
-    Raw(&'static str),
-}
-
-async fn call(
-    sim: &SimHandle,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Body,
-    request_id: Option<&str>,
-) -> Answer {
-    let mut request = client().request(method, format!("{}{path}", sim.base_url()));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(id) = request_id {
-        request = request.header("ms-requestid", id);
-    }
-    request = match body {
-        Body::None => request,
-        Body::Json(v) => request.json(&v),
-        Body::Raw(text) => request
-            .header("content-type", "application/json")
-            .body(text),
-    };
-    let response = request.send().await.expect("the simulator answers");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.expect("body").to_vec();
-    let json = bytes.strip_prefix(&BOM).unwrap_or(&bytes);
-    let raw: Value = serde_json::from_slice(json).unwrap_or(Value::Null);
-    Answer {
-        status,
-        headers,
-        bytes,
-        body: normalize_keys(raw.clone()),
-        raw,
-    }
-}
-
 /// `GET path` with the bearer token.
 async fn get(sim: &SimHandle, token: &str, path: &str) -> Answer {
     call(sim, Method::GET, path, Some(token), Body::None, None).await
-}
-
-async fn token(sim: &SimHandle) -> String {
-    let response = client()
-        .post(format!(
-            "{}/{}/oauth2/token",
-            sim.base_url(),
-            SimConfig::default().partner_tenant_id
-        ))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("client_id", "cspctl-sim"),
-            ("client_secret", "sim-secret"),
-            ("refresh_token", "sim-refresh-token"),
-            ("resource", "https://api.partnercenter.microsoft.com"),
-        ])
-        .send()
-        .await
-        .expect("token endpoint answers");
-    let bytes = response.bytes().await.expect("body");
-    assert!(!bytes.starts_with(&BOM), "Entra's answers are not shaped");
-    let body: Value = serde_json::from_slice(&bytes).expect("token json");
-    body["access_token"].as_str().expect("token").to_owned()
 }
 
 async fn admin(sim: &SimHandle, path: &str, body: Value) {
@@ -150,26 +50,13 @@ async fn admin(sim: &SimHandle, path: &str, body: Value) {
     assert!(!a.has_bom(), "/_sim answers are not shaped");
 }
 
-async fn advance(sim: &SimHandle, seconds: i64) {
-    admin(sim, "/_sim/clock/advance", json!({"seconds": seconds})).await;
-}
-
 async fn set_variants(sim: &SimHandle, seed: u64, variants: Variants) {
     let faults = Faults {
         seed,
         variants,
         ..Faults::default()
     };
-    let a = call(
-        sim,
-        Method::PUT,
-        "/_sim/faults",
-        None,
-        Body::Json(serde_json::to_value(faults).expect("json")),
-        None,
-    )
-    .await;
-    assert_eq!(a.status, 200, "{}", a.text());
+    put_faults(sim, &faults).await;
 }
 
 /// A customer with an MCA attestation, related to a seeded reseller.
@@ -180,7 +67,7 @@ async fn ready_customer(sim: &SimHandle) -> (String, String) {
         json!({"tenantId": RESELLER_TENANT, "mpnId": RESELLER_MPN, "name": "First Up", "location": "US"}),
     )
     .await;
-    let token = token(sim).await;
+    let token = app_user(sim).await;
     let customer = call(
         sim,
         Method::POST,
@@ -196,7 +83,7 @@ async fn ready_customer(sim: &SimHandle) -> (String, String) {
     )
     .await;
     assert_eq!(customer.status, 201, "{}", customer.text());
-    let customer = customer.body["id"].as_str().expect("id").to_owned();
+    let customer = customer.normalized["id"].as_str().expect("id").to_owned();
     let agreement = call(
         sim,
         Method::POST,
@@ -232,7 +119,7 @@ async fn cart(sim: &SimHandle, token: &str, customer: &str, lines: &[(&str, i64,
     )
     .await;
     assert_eq!(a.status, 201, "{}", a.text());
-    a.body["id"].as_str().expect("cart id").to_owned()
+    a.normalized["id"].as_str().expect("cart id").to_owned()
 }
 
 /// Buys one subscription through an order and waits for it; returns (order, sub).
@@ -249,7 +136,7 @@ async fn bought(sim: &SimHandle, token: &str, customer: &str, offer: &str) -> (S
     .await;
     assert_eq!(a.status, 201, "{}", a.text());
     advance(sim, DELAY).await;
-    let order = a.body["id"].as_str().expect("order").to_owned();
+    let order = a.normalized["id"].as_str().expect("order").to_owned();
     let get = call(
         sim,
         Method::GET,
@@ -259,7 +146,7 @@ async fn bought(sim: &SimHandle, token: &str, customer: &str, offer: &str) -> (S
         None,
     )
     .await;
-    let sub = get.body["lineItems"][0]["subscriptionId"]
+    let sub = get.normalized["lineItems"][0]["subscriptionId"]
         .as_str()
         .expect("subscription id")
         .to_owned();
@@ -282,16 +169,16 @@ fn keys(value: &Value, out: &mut Vec<String>) {
 
 #[tokio::test]
 async fn bom_starts_every_api_json_body() {
-    let sim = start(config(only(Variant::Bom)));
+    let sim = serve(config(only(Variant::Bom)));
     let (token, customer) = ready_customer(&sim).await;
     let got = get(&sim, &token, &format!("/v1/customers/{customer}")).await;
     assert_eq!(got.status, 200);
     assert!(got.has_bom(), "{:?}", &got.bytes[..8]);
-    assert_eq!(got.body["id"], customer.as_str());
+    assert_eq!(got.normalized["id"], customer.as_str());
     let missing = get(&sim, &token, "/v1/customers/nobody").await;
     assert_eq!(missing.status, 404);
     assert!(missing.has_bom());
-    assert_eq!(missing.body["code"], 1000);
+    assert_eq!(missing.normalized["code"], 1000);
     // Without the variant: no mark.
     set_variants(&sim, 0, Variants::default()).await;
     let plain = get(&sim, &token, &format!("/v1/customers/{customer}")).await;
@@ -300,18 +187,18 @@ async fn bom_starts_every_api_json_body() {
 
 #[tokio::test]
 async fn pascal_case_upper_cases_keys_but_not_values() {
-    let sim = start(config(only(Variant::PascalCase)));
+    let sim = serve(config(only(Variant::PascalCase)));
     let (token, customer) = ready_customer(&sim).await;
     let list = get(&sim, &token, "/v1/customers").await;
     assert_eq!(list.status, 200, "{}", list.text());
-    assert_eq!(list.raw["TotalCount"], 1, "{}", list.text());
-    let item = &list.raw["Items"][0];
+    assert_eq!(list.body["TotalCount"], 1, "{}", list.text());
+    let item = &list.body["Items"][0];
     assert_eq!(item["Id"], customer.as_str());
     assert_eq!(item["CompanyProfile"]["Domain"], "contoso.onmicrosoft.com");
     assert_eq!(item["RelationshipToPartner"], "reseller");
     assert_eq!(item["Attributes"]["ObjectType"], "Customer");
     let mut all = Vec::new();
-    keys(&list.raw, &mut all);
+    keys(&list.body, &mut all);
     assert!(
         all.iter()
             .all(|k| k.starts_with(|c: char| c.is_ascii_uppercase())),
@@ -319,18 +206,18 @@ async fn pascal_case_upper_cases_keys_but_not_values() {
     );
     // Errors too.
     let missing = get(&sim, &token, "/v1/customers/nobody").await;
-    assert_eq!(missing.raw["Code"], 1000);
-    assert_eq!(missing.raw["Source"], "PartnerFD");
+    assert_eq!(missing.body["Code"], 1000);
+    assert_eq!(missing.body["Source"], "PartnerFD");
 }
 
 #[tokio::test]
 async fn documented_subscriptions_have_no_billing_cycle_or_term() {
-    let sim = start(config(Variants::default()));
+    let sim = serve(config(Variants::default()));
     let (token, customer) = ready_customer(&sim).await;
     let (_, sub) = bought(&sim, &token, &customer, NCE).await;
     let path = format!("/v1/customers/{customer}/subscriptions/{sub}");
     let plain = get(&sim, &token, &path).await;
-    assert_eq!(plain.body["billingCycle"], "monthly");
+    assert_eq!(plain.normalized["billingCycle"], "monthly");
     set_variants(&sim, 0, only(Variant::DocumentedSubscription)).await;
     let one = get(&sim, &token, &path).await;
     let list = get(
@@ -349,7 +236,11 @@ async fn documented_subscriptions_have_no_billing_cycle_or_term() {
     )
     .await;
     assert_eq!(patched.status, 200, "{}", patched.text());
-    for s in [&one.body, &list.body["items"][0], &patched.body] {
+    for s in [
+        &one.normalized,
+        &list.normalized["items"][0],
+        &patched.normalized,
+    ] {
         for absent in [
             "billingCycle",
             "termDuration",
@@ -365,23 +256,23 @@ async fn documented_subscriptions_have_no_billing_cycle_or_term() {
         assert_eq!(s["id"], sub.as_str());
         assert!(s["links"]["self"]["uri"].is_string(), "{s}");
     }
-    assert_eq!(patched.body["quantity"], 6);
+    assert_eq!(patched.normalized["quantity"], 6);
     // The state still holds what the full shape shows.
     set_variants(&sim, 0, Variants::default()).await;
     let full = get(&sim, &token, &path).await;
     assert_eq!(
         (
-            full.body["billingCycle"].as_str(),
-            full.body["termDuration"].as_str()
+            full.normalized["billingCycle"].as_str(),
+            full.normalized["termDuration"].as_str()
         ),
         (Some("monthly"), Some("P1Y"))
     );
-    assert_eq!(full.body["partnerId"], RESELLER_MPN);
+    assert_eq!(full.normalized["partnerId"], RESELLER_MPN);
 }
 
 #[tokio::test]
 async fn pending_checkout_reveals_subscriptions_once_the_order_completes() {
-    let sim = start(config(only(Variant::PendingCheckout)));
+    let sim = serve(config(only(Variant::PendingCheckout)));
     let (token, customer) = ready_customer(&sim).await;
     let cart_id = cart(&sim, &token, &customer, &[(NCE, 3, "monthly")]).await;
     let checkout_path = format!("/v1/customers/{customer}/carts/{cart_id}/checkout");
@@ -396,7 +287,7 @@ async fn pending_checkout_reveals_subscriptions_once_the_order_completes() {
     )
     .await;
     assert_eq!(result.status, 201, "{}", result.text());
-    let order = &result.body["orders"][0];
+    let order = &result.normalized["orders"][0];
     assert_eq!(order["status"], "pending");
     let line = &order["lineItems"][0];
     assert!(line.get("subscriptionId").is_none(), "{line}");
@@ -407,25 +298,32 @@ async fn pending_checkout_reveals_subscriptions_once_the_order_completes() {
     let order_id = order["id"].as_str().expect("order id").to_owned();
     let order_path = format!("/v1/customers/{customer}/orders/{order_id}");
     let pending = get(&sim, &token, &order_path).await;
-    assert_eq!(pending.body["status"], "pending");
-    assert!(pending.body["lineItems"][0].get("subscriptionId").is_none());
-    assert_eq!(pending.body["lineItems"][0]["offerId"], NCE);
+    assert_eq!(pending.normalized["status"], "pending");
+    assert!(
+        pending.normalized["lineItems"][0]
+            .get("subscriptionId")
+            .is_none()
+    );
+    assert_eq!(pending.normalized["lineItems"][0]["offerId"], NCE);
     let status_path = format!("{order_path}/provisioningstatus");
     let status = get(&sim, &token, &status_path).await;
-    assert_eq!(status.body["items"][0]["status"], "PrefulfillmentPending");
-    assert!(status.body["items"][0].get("resourceUri").is_none());
+    assert_eq!(
+        status.normalized["items"][0]["status"],
+        "PrefulfillmentPending"
+    );
+    assert!(status.normalized["items"][0].get("resourceUri").is_none());
 
     advance(&sim, DELAY).await;
     let done = get(&sim, &token, &order_path).await;
-    assert_eq!(done.body["status"], "completed");
-    let sub = done.body["lineItems"][0]["subscriptionId"]
+    assert_eq!(done.normalized["status"], "completed");
+    let sub = done.normalized["lineItems"][0]["subscriptionId"]
         .as_str()
         .expect("subscription id once completed")
         .to_owned();
     let status = get(&sim, &token, &status_path).await;
-    assert_eq!(status.body["items"][0]["status"], "Fulfilled");
+    assert_eq!(status.normalized["items"][0]["status"], "Fulfilled");
     assert!(
-        status.body["items"][0]["resourceUri"]
+        status.normalized["items"][0]["resourceUri"]
             .as_str()
             .is_some_and(|u| u.ends_with(&sub)),
         "{}",
@@ -437,7 +335,10 @@ async fn pending_checkout_reveals_subscriptions_once_the_order_completes() {
         &format!("/v1/customers/{customer}/subscriptions/{sub}"),
     )
     .await;
-    assert_eq!((got.status, got.body["quantity"].as_i64()), (200, Some(3)));
+    assert_eq!(
+        (got.status, got.normalized["quantity"].as_i64()),
+        (200, Some(3))
+    );
 
     // A replay and a re-checkout return the first answer unchanged.
     let replay = call(
@@ -459,12 +360,12 @@ async fn pending_checkout_reveals_subscriptions_once_the_order_completes() {
         Some("checkout-2"),
     )
     .await;
-    assert_eq!((again.status, &again.body), (201, &result.body));
+    assert_eq!((again.status, &again.normalized), (201, &result.normalized));
 }
 
 #[tokio::test]
 async fn checkout_accepts_no_body_an_empty_object_or_the_sdk_string() {
-    let sim = start(config(Variants::default()));
+    let sim = serve(config(Variants::default()));
     let (token, customer) = ready_customer(&sim).await;
     for body in [
         Body::None,
@@ -483,13 +384,13 @@ async fn checkout_accepts_no_body_an_empty_object_or_the_sdk_string() {
         )
         .await;
         assert_eq!(a.status, 201, "{}", a.text());
-        assert_eq!(a.body["orders"].as_array().map(Vec::len), Some(1));
+        assert_eq!(a.normalized["orders"].as_array().map(Vec::len), Some(1));
     }
 }
 
 #[tokio::test]
 async fn split_checkout_places_one_order_per_line_in_reverse() {
-    let sim = start(config(only(Variant::SplitCheckout)));
+    let sim = serve(config(only(Variant::SplitCheckout)));
     let (token, customer) = ready_customer(&sim).await;
     let lines = [
         (NCE, 1, "monthly"),
@@ -507,7 +408,7 @@ async fn split_checkout_places_one_order_per_line_in_reverse() {
     )
     .await;
     assert_eq!(result.status, 201, "{}", result.text());
-    let orders = result.body["orders"].as_array().expect("orders");
+    let orders = result.normalized["orders"].as_array().expect("orders");
     assert_eq!(orders.len(), 3, "{}", result.text());
     let bought: Vec<(String, i64)> = orders
         .iter()
@@ -534,7 +435,7 @@ async fn split_checkout_places_one_order_per_line_in_reverse() {
 
 #[tokio::test]
 async fn accepted_patches_answer_202_and_apply_after_the_delay() {
-    let sim = start(config(Variants::default()));
+    let sim = serve(config(Variants::default()));
     let (token, customer) = ready_customer(&sim).await;
     let (_, sub) = bought(&sim, &token, &customer, NCE).await;
     set_variants(&sim, 0, only(Variant::AcceptedPatch)).await;
@@ -557,7 +458,7 @@ async fn accepted_patches_answer_202_and_apply_after_the_delay() {
         Some(format!("/customers/{customer}/subscriptions/{sub}").as_str())
     );
     let before = get(&sim, &token, &path).await;
-    assert_eq!(before.body["quantity"], 5);
+    assert_eq!(before.normalized["quantity"], 5);
     let replay = patch("patch-1", 9).await;
     assert_eq!(replay.status, 202);
     assert_eq!(
@@ -568,7 +469,7 @@ async fn accepted_patches_answer_202_and_apply_after_the_delay() {
     assert_eq!(second.status_and_code(), (409, Some(800060)));
     advance(&sim, DELAY).await;
     let after = get(&sim, &token, &path).await;
-    assert_eq!(after.body["quantity"], 9);
+    assert_eq!(after.normalized["quantity"], 9);
     let replay = patch("patch-1", 9).await;
     assert_eq!(replay.status, 202);
     // A refused change is refused at once, not accepted.
@@ -578,7 +479,7 @@ async fn accepted_patches_answer_202_and_apply_after_the_delay() {
 
 #[tokio::test]
 async fn replays_return_the_first_answers_bytes_whatever_the_variants_now() {
-    let sim = start(config(Variants {
+    let sim = serve(config(Variants {
         bom: 1.0,
         pascal_case: 1.0,
         ..Variants::default()
@@ -596,7 +497,7 @@ async fn replays_return_the_first_answers_bytes_whatever_the_variants_now() {
     )
     .await;
     assert!(
-        first.has_bom() && first.raw.get("LineItems").is_some(),
+        first.has_bom() && first.body.get("LineItems").is_some(),
         "{}",
         first.text()
     );
@@ -615,7 +516,7 @@ async fn replays_return_the_first_answers_bytes_whatever_the_variants_now() {
 
 /// Which of bom and pascal-case each of a fixed request sequence got.
 async fn shapes(seed: u64) -> Vec<(bool, bool)> {
-    let sim = start(SimConfig {
+    let sim = serve(SimConfig {
         faults: Faults {
             seed,
             variants: Variants {
@@ -627,12 +528,12 @@ async fn shapes(seed: u64) -> Vec<(bool, bool)> {
         },
         ..config(Variants::default())
     });
-    let token = token(&sim).await;
+    let token = app_user(&sim).await;
     let mut out = Vec::new();
     for _ in 0..24 {
         let a = get(&sim, &token, "/v1/customers").await;
         assert_eq!(a.status, 200);
-        out.push((a.has_bom(), a.raw.get("TotalCount").is_some()));
+        out.push((a.has_bom(), a.body.get("TotalCount").is_some()));
     }
     out
 }
@@ -650,10 +551,10 @@ async fn mixed_variants_are_deterministic_for_a_seed() {
 
 #[tokio::test]
 async fn faults_carry_the_variants_and_refuse_bad_rates() {
-    let sim = start(config(Variants::every(1.0)));
+    let sim = serve(config(Variants::every(1.0)));
     let got = call(&sim, Method::GET, "/_sim/faults", None, Body::None, None).await;
     assert_eq!(
-        got.body["variants"],
+        got.normalized["variants"],
         json!({"bom": 1.0, "pascalCase": 1.0, "documentedSubscription": 1.0, "pendingCheckout": 1.0,
             "splitCheckout": 1.0, "acceptedPatch": 1.0})
     );
@@ -672,7 +573,7 @@ async fn faults_carry_the_variants_and_refuse_bad_rates() {
 
 #[tokio::test]
 async fn the_documented_billing_cycle_body_changes_a_legacy_order() {
-    let sim = start(config(Variants::default()));
+    let sim = serve(config(Variants::default()));
     let (token, customer) = ready_customer(&sim).await;
     let (order, sub) = bought(&sim, &token, &customer, LEGACY).await;
     let path = format!("/v1/customers/{customer}/orders/{order}");
@@ -713,23 +614,23 @@ async fn the_documented_billing_cycle_body_changes_a_legacy_order() {
     )
     .await;
     assert_eq!(changed.status, 200, "{}", changed.text());
-    assert_eq!(changed.body["billingCycle"], "annual");
+    assert_eq!(changed.normalized["billingCycle"], "annual");
     let got = get(
         &sim,
         &token,
         &format!("/v1/customers/{customer}/subscriptions/{sub}"),
     )
     .await;
-    assert_eq!(got.body["billingCycle"], "annual");
+    assert_eq!(got.normalized["billingCycle"], "annual");
 }
 
 #[tokio::test]
 async fn the_documented_sandbox_reseller_body_creates_a_reseller_of_the_simulators_making() {
-    let sim = start(SimConfig {
+    let sim = serve(SimConfig {
         sandbox: true,
         ..config(Variants::default())
     });
-    let token = token(&sim).await;
+    let token = app_user(&sim).await;
     let body = json!({
         "mpnId": "6363276",
         "tenant": {
@@ -778,18 +679,18 @@ async fn the_documented_sandbox_reseller_body_creates_a_reseller_of_the_simulato
     )
     .await;
     assert_eq!(created.status, 201, "{}", created.text());
-    let tenant = created.body["tenant"]["id"]
+    let tenant = created.normalized["tenant"]["id"]
         .as_str()
         .expect("tenant id")
         .to_owned();
-    assert_eq!(created.body["accountId"], tenant.as_str());
-    assert_eq!(created.body["mpnId"], "6363276");
-    assert!(created.body["tenant"]["password"].is_string());
+    assert_eq!(created.normalized["accountId"], tenant.as_str());
+    assert_eq!(created.normalized["mpnId"], "6363276");
+    assert!(created.normalized["tenant"]["password"].is_string());
     assert_eq!(
-        created.body["tenant"]["adminUserAccount"],
+        created.normalized["tenant"]["adminUserAccount"],
         "admin@tipirinttest705.onmicrosoft.com"
     );
-    let relationship = &created.body["partnerRelationship"];
+    let relationship = &created.normalized["partnerRelationship"];
     assert_eq!(
         relationship["id"],
         SimConfig::default().partner_tenant_id.as_str()
@@ -802,7 +703,7 @@ async fn the_documented_sandbox_reseller_body_creates_a_reseller_of_the_simulato
     assert_eq!(relationship["state"], "Active");
     assert_eq!(relationship["mpnId"], "6363276");
     assert_eq!(
-        created.body["agreementSignature"]["agreementType"],
+        created.normalized["agreementSignature"]["agreementType"],
         "ValueAddedReseller"
     );
 
@@ -812,7 +713,7 @@ async fn the_documented_sandbox_reseller_body_creates_a_reseller_of_the_simulato
         "/v1/relationships?relationship_type=IsIndirectCloudSolutionProviderOf",
     )
     .await;
-    let items = list.body["items"].as_array().expect("items");
+    let items = list.normalized["items"].as_array().expect("items");
     assert_eq!(items.len(), 1, "{}", list.text());
     assert_eq!(
         (
@@ -847,12 +748,12 @@ async fn the_documented_sandbox_reseller_body_creates_a_reseller_of_the_simulato
     .await;
     assert_eq!(deleted.status, 204, "{}", deleted.text());
     let list = get(&sim, &token, "/v1/relationships").await;
-    assert_eq!(list.body["totalCount"], 0);
+    assert_eq!(list.normalized["totalCount"], 0);
 }
 
 #[tokio::test]
 async fn everything_documented_at_once_still_sells_and_updates() {
-    let sim = start(config(Variants::every(1.0)));
+    let sim = serve(config(Variants::every(1.0)));
     let (token, customer) = ready_customer(&sim).await;
     let cart_id = cart(
         &sim,
@@ -871,8 +772,8 @@ async fn everything_documented_at_once_still_sells_and_updates() {
     )
     .await;
     assert_eq!(result.status, 201, "{}", result.text());
-    assert!(result.has_bom() && result.raw.get("Orders").is_some());
-    let orders = result.body["orders"].as_array().expect("orders");
+    assert!(result.has_bom() && result.body.get("Orders").is_some());
+    let orders = result.normalized["orders"].as_array().expect("orders");
     assert_eq!(orders.len(), 2);
     assert!(orders.iter().all(|o| o["status"] == "pending"));
     advance(&sim, DELAY).await;
@@ -883,14 +784,14 @@ async fn everything_documented_at_once_still_sells_and_updates() {
         &format!("/v1/customers/{customer}/orders/{order}"),
     )
     .await;
-    let sub = got.body["lineItems"][0]["subscriptionId"]
+    let sub = got.normalized["lineItems"][0]["subscriptionId"]
         .as_str()
         .expect("sub")
         .to_owned();
     let path = format!("/v1/customers/{customer}/subscriptions/{sub}");
     let read = get(&sim, &token, &path).await;
-    assert!(read.raw.get("BillingCycle").is_none() && read.raw["BillingType"] == "license");
-    assert_eq!(read.body["offerId"], NCE);
+    assert!(read.body.get("BillingCycle").is_none() && read.body["BillingType"] == "license");
+    assert_eq!(read.normalized["offerId"], NCE);
     let patched = call(
         &sim,
         Method::PATCH,
@@ -903,5 +804,5 @@ async fn everything_documented_at_once_still_sells_and_updates() {
     assert_eq!(patched.status, 202);
     advance(&sim, DELAY).await;
     let read = get(&sim, &token, &path).await;
-    assert_eq!(read.body["quantity"], 3);
+    assert_eq!(read.normalized["quantity"], 3);
 }

@@ -230,7 +230,7 @@ impl Shared {
                 }
             }
             _ => Answered {
-                reply: Reply::error(&ApiError::new(404, 0, "Resource not found")),
+                reply: Reply::error(&ApiError::not_found(0, "Resource not found")),
                 changed_state: false,
             },
         };
@@ -600,7 +600,7 @@ async fn route(shared: &Arc<Shared>, request: Incoming) -> Reply {
             }
             Reply::json(status, body)
         }
-        _ => Reply::error(&ApiError::new(404, 0, "Resource not found")),
+        _ => Reply::error(&ApiError::not_found(0, "Resource not found")),
     }
 }
 
@@ -773,8 +773,7 @@ fn throttle(inner: &mut Inner, request: &Incoming, n: u64) -> Option<Reply> {
 fn require_app_user(caller: Caller) -> ApiResult<()> {
     match caller {
         Caller::AppUser => Ok(()),
-        Caller::AppOnly => Err(ApiError::new(
-            403,
+        Caller::AppOnly => Err(ApiError::forbidden(
             900419,
             "This resource can't be accessed by application credentials; App+User authentication is required",
         )),
@@ -838,8 +837,7 @@ fn dispatch(
             require_app_user(caller)?;
             if !state.sandbox {
                 // Refused before the body is read.
-                return Err(ApiError::new(
-                    403,
+                return Err(ApiError::forbidden(
                     6004,
                     "Creating indirect resellers is only allowed in the integration sandbox",
                 ));
@@ -1024,7 +1022,7 @@ fn dispatch(
             0,
             "The method is not allowed on this resource",
         )),
-        _ => Err(ApiError::new(404, 0, "Resource not found")),
+        _ => Err(ApiError::not_found(0, "Resource not found")),
     }
 }
 
@@ -1299,7 +1297,7 @@ fn admin_inner(shared: &Shared, inner: &mut Inner, request: &Incoming) -> ApiRes
                 serde_json::to_value(&inner.state).unwrap_or(Value::Null),
             ));
         }
-        _ => return Err(ApiError::new(404, 0, "Unknown simulator endpoint")),
+        _ => return Err(ApiError::not_found(0, "Unknown simulator endpoint")),
     };
     shared.persist(inner);
     Ok(reply)

@@ -67,6 +67,19 @@ impl ApiError {
         }
     }
 
+    /// 409/1003: the tenant, domain or MPN id is already taken.
+    pub fn already_exists(description: impl Into<String>) -> ApiError {
+        ApiError::new(409, 1003, description)
+    }
+
+    pub fn forbidden(code: u32, description: impl Into<String>) -> ApiError {
+        ApiError::new(403, code, description)
+    }
+
+    pub fn not_found(code: u32, description: impl Into<String>) -> ApiError {
+        ApiError::new(404, code, description)
+    }
+
     pub fn bad_request(code: u32, description: impl Into<String>) -> ApiError {
         ApiError::new(400, code, description)
     }
@@ -814,6 +827,37 @@ fn nonempty(value: Option<&String>) -> bool {
     value.is_some_and(|v| !v.trim().is_empty())
 }
 
+/// The required properties a request left out or left blank, named as Partner
+/// Center names them, in the order it lists them; any at all is 400/3000.
+#[derive(Default)]
+struct Missing(Vec<String>);
+
+impl Missing {
+    fn need(&mut self, name: &str, present: bool) {
+        if !present {
+            self.0.push(name.to_owned());
+        }
+    }
+
+    /// Each of `fields` (`prefix.name`) must be a non-blank text.
+    fn texts(&mut self, prefix: &str, fields: &[(&str, &Option<String>)]) {
+        for (name, value) in fields {
+            self.need(&format!("{prefix}.{name}"), nonempty(value.as_ref()));
+        }
+    }
+
+    fn check(self) -> ApiResult<()> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let names = self.0.join(", ");
+        Err(ApiError::bad_request(
+            3000,
+            format!("Required properties are missing: {names}"),
+        ))
+    }
+}
+
 /// Input of `POST /v1/customers`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -1291,20 +1335,18 @@ impl State {
             ));
         }
         if self.tenant_id_taken(&reseller.tenant_id) {
-            return Err(ApiError::new(
-                409,
-                1003,
-                format!("Tenant '{}' already exists", reseller.tenant_id),
-            ));
+            return Err(ApiError::already_exists(format!(
+                "Tenant '{}' already exists",
+                reseller.tenant_id
+            )));
         }
         if reseller.mpn_id == self.partner.mpn_id
             || (!shared_mpn && self.reseller_by_mpn(&reseller.mpn_id).is_some())
         {
-            return Err(ApiError::new(
-                409,
-                1003,
-                format!("MPN id '{}' is already in use", reseller.mpn_id),
-            ));
+            return Err(ApiError::already_exists(format!(
+                "MPN id '{}' is already in use",
+                reseller.mpn_id
+            )));
         }
         self.push_reseller(reseller.clone());
         Ok(reseller)
@@ -1324,19 +1366,15 @@ impl State {
             ));
         }
         if self.domain_taken(domain) {
-            return Err(ApiError::new(
-                409,
-                1003,
-                format!("Domain '{domain}' is already in use"),
-            ));
+            return Err(ApiError::already_exists(format!(
+                "Domain '{domain}' is already in use"
+            )));
         }
         let id = match id {
             Some(id) if self.tenant_id_taken(&id) => {
-                return Err(ApiError::new(
-                    409,
-                    1003,
-                    format!("Tenant '{id}' already exists"),
-                ));
+                return Err(ApiError::already_exists(format!(
+                    "Tenant '{id}' already exists"
+                )));
             }
             Some(id) => id,
             None => self.new_guid(),
@@ -1370,8 +1408,7 @@ impl State {
             Some(id) => match self.reseller_by_mpn(id) {
                 Some(r) => (r.mpn_id.as_str(), r.name.as_str()),
                 None => {
-                    return Err(ApiError::new(
-                        404,
+                    return Err(ApiError::not_found(
                         3000,
                         format!("Partner Organization with partner_id {id} could not be found"),
                     ));
@@ -1391,14 +1428,12 @@ impl State {
             return Ok(i);
         }
         if self.tenant_by_id(id).is_some() {
-            return Err(ApiError::new(
-                403,
+            return Err(ApiError::forbidden(
                 20002,
                 format!("The partner does not have a relationship with the customer '{id}'"),
             ));
         }
-        Err(ApiError::new(
-            404,
+        Err(ApiError::not_found(
             1000,
             format!("A customer with the tenant Id '{id}' was not found"),
         ))
@@ -1416,32 +1451,28 @@ impl State {
         }
         let billing = &input.billing_profile;
         let address = billing.default_address.clone().unwrap_or_default();
-        let mut missing = Vec::new();
-        for (name, value) in [
-            ("billingProfile.email", billing.email.as_ref()),
-            ("billingProfile.culture", billing.culture.as_ref()),
-            ("billingProfile.language", billing.language.as_ref()),
-            ("billingProfile.companyName", billing.company_name.as_ref()),
-            ("defaultAddress.firstName", address.first_name.as_ref()),
-            ("defaultAddress.lastName", address.last_name.as_ref()),
-            (
-                "defaultAddress.addressLine1",
-                address.address_line1.as_ref(),
-            ),
-            ("defaultAddress.city", address.city.as_ref()),
-            ("defaultAddress.postalCode", address.postal_code.as_ref()),
-            ("defaultAddress.country", address.country.as_ref()),
-        ] {
-            if !nonempty(value) {
-                missing.push(name);
-            }
-        }
-        if !missing.is_empty() {
-            return Err(ApiError::bad_request(
-                3000,
-                format!("Required properties are missing: {}", missing.join(", ")),
-            ));
-        }
+        let mut missing = Missing::default();
+        missing.texts(
+            "billingProfile",
+            &[
+                ("email", &billing.email),
+                ("culture", &billing.culture),
+                ("language", &billing.language),
+                ("companyName", &billing.company_name),
+            ],
+        );
+        missing.texts(
+            "defaultAddress",
+            &[
+                ("firstName", &address.first_name),
+                ("lastName", &address.last_name),
+                ("addressLine1", &address.address_line1),
+                ("city", &address.city),
+                ("postalCode", &address.postal_code),
+                ("country", &address.country),
+            ],
+        );
+        missing.check()?;
         let country = address
             .country
             .clone()
@@ -1487,11 +1518,9 @@ impl State {
             },
         };
         if self.domain_taken(&domain) {
-            return Err(ApiError::new(
-                409,
-                1003,
-                format!("The domain '{domain}' is already in use"),
-            ));
+            return Err(ApiError::already_exists(format!(
+                "The domain '{domain}' is already in use"
+            )));
         }
         let id = self.new_guid();
         let billing_profile_id = self.new_guid();
@@ -1589,8 +1618,7 @@ impl State {
     pub fn get_customer(&self, id: &str, now: i64, lag: i64) -> ApiResult<Value> {
         let c = &self.customers[self.customer_index(id)?];
         if now < c.created_at.saturating_add(lag) {
-            return Err(ApiError::new(
-                404,
+            return Err(ApiError::not_found(
                 1000,
                 format!("A customer with the tenant Id '{id}' was not found"),
             ));
@@ -1731,8 +1759,7 @@ impl State {
                     self.tenant_by_id(id_or_domain),
                     self.tenant_by_domain(id_or_domain),
                 ) else {
-                    return Err(ApiError::new(
-                        404,
+                    return Err(ApiError::not_found(
                         60003,
                         format!("Tenant '{id_or_domain}' not found"),
                     ));
@@ -1812,8 +1839,7 @@ impl State {
             return Ok(());
         };
         if c.relationship_removed {
-            return Err(ApiError::new(
-                403,
+            return Err(ApiError::forbidden(
                 20002,
                 format!(
                     "The partner does not have a relationship with the customer '{}'",
@@ -1857,8 +1883,7 @@ impl State {
     /// with its carts, orders and subscriptions; its domain becomes free.
     pub fn delete_customer(&mut self, customer_id: &str) -> ApiResult<()> {
         if !self.sandbox {
-            return Err(ApiError::new(
-                403,
+            return Err(ApiError::forbidden(
                 800042,
                 "Deleting a customer is only supported in the integration sandbox",
             ));
@@ -1880,8 +1905,7 @@ impl State {
     /// keep their `partnerId` as a record.
     pub fn delete_sandbox_reseller(&mut self, tenant_id: &str) -> ApiResult<()> {
         if !self.sandbox {
-            return Err(ApiError::new(
-                403,
+            return Err(ApiError::forbidden(
                 6003,
                 "Deleting indirect resellers is only allowed in the integration sandbox",
             ));
@@ -1892,8 +1916,7 @@ impl State {
             .resellers
             .find(&self.resellers, &[wanted], |r| eq_id(&r.tenant_id, wanted))
         else {
-            return Err(ApiError::new(
-                404,
+            return Err(ApiError::not_found(
                 60003,
                 format!("Indirect reseller tenant '{tenant_id}' not found"),
             ));
@@ -1942,8 +1965,7 @@ impl State {
         now: i64,
     ) -> ApiResult<Value> {
         if !self.sandbox {
-            return Err(ApiError::new(
-                403,
+            return Err(ApiError::forbidden(
                 6004,
                 "Creating indirect resellers is only allowed in the integration sandbox",
             ));
@@ -1959,86 +1981,57 @@ impl State {
             Some(Value::Object(m)) => !m.is_empty(),
             Some(_) => true,
         };
-        let mut missing = Vec::new();
-        let mut need = |name: &'static str, present: bool| {
-            if !present {
-                missing.push(name);
-            }
-        };
-        need("mpnId", nonempty(input.mpn_id.as_ref()));
-        need("tenant", input.tenant.is_some());
+        let mut missing = Missing::default();
+        missing.need("mpnId", nonempty(input.mpn_id.as_ref()));
+        missing.need("tenant", input.tenant.is_some());
         if input.tenant.is_some() {
-            for (name, value) in [
-                ("tenant.domainPrefix", &tenant.domain_prefix),
-                ("tenant.name", &tenant.name),
-                ("tenant.displayName", &tenant.display_name),
-                ("tenant.adminUserName", &tenant.admin_user_name),
-                ("tenant.adminFirstName", &tenant.admin_first_name),
-                ("tenant.adminLastName", &tenant.admin_last_name),
-                ("tenant.adminAlternateEmail", &tenant.admin_alternate_email),
-                ("tenant.country", &tenant.country),
-                ("tenant.culture", &tenant.culture),
-            ] {
-                need(name, nonempty(value.as_ref()));
-            }
+            missing.texts(
+                "tenant",
+                &[
+                    ("domainPrefix", &tenant.domain_prefix),
+                    ("name", &tenant.name),
+                    ("displayName", &tenant.display_name),
+                    ("adminUserName", &tenant.admin_user_name),
+                    ("adminFirstName", &tenant.admin_first_name),
+                    ("adminLastName", &tenant.admin_last_name),
+                    ("adminAlternateEmail", &tenant.admin_alternate_email),
+                    ("country", &tenant.country),
+                    ("culture", &tenant.culture),
+                ],
+            );
         }
-        need(
-            "legalBusinessProfile",
-            input.legal_business_profile.is_some(),
-        );
+        let legal_name = "legalBusinessProfile";
+        missing.need(legal_name, input.legal_business_profile.is_some());
         if input.legal_business_profile.is_some() {
-            need(
-                "legalBusinessProfile.companyName",
-                nonempty(legal.company_name.as_ref()),
-            );
-            need("legalBusinessProfile.address", legal.address.is_some());
+            missing.texts(legal_name, &[("companyName", &legal.company_name)]);
+            missing.need("legalBusinessProfile.address", legal.address.is_some());
             if legal.address.is_some() {
-                for (name, value) in [
-                    (
-                        "legalBusinessProfile.address.addressLine1",
-                        &address.address_line1,
-                    ),
-                    ("legalBusinessProfile.address.city", &address.city),
-                    (
-                        "legalBusinessProfile.address.postalCode",
-                        &address.postal_code,
-                    ),
-                    ("legalBusinessProfile.address.country", &address.country),
-                ] {
-                    need(name, nonempty(value.as_ref()));
-                }
+                missing.texts(
+                    "legalBusinessProfile.address",
+                    &[
+                        ("addressLine1", &address.address_line1),
+                        ("city", &address.city),
+                        ("postalCode", &address.postal_code),
+                        ("country", &address.country),
+                    ],
+                );
             }
-            need(
-                "legalBusinessProfile.primaryContact",
-                legal.primary_contact.is_some(),
-            );
+            let contact_name = "legalBusinessProfile.primaryContact";
+            missing.need(contact_name, legal.primary_contact.is_some());
             if legal.primary_contact.is_some() {
-                for (name, value) in [
-                    (
-                        "legalBusinessProfile.primaryContact.firstName",
-                        &contact.first_name,
-                    ),
-                    (
-                        "legalBusinessProfile.primaryContact.lastName",
-                        &contact.last_name,
-                    ),
-                    ("legalBusinessProfile.primaryContact.email", &contact.email),
-                ] {
-                    need(name, nonempty(value.as_ref()));
-                }
+                missing.texts(
+                    contact_name,
+                    &[
+                        ("firstName", &contact.first_name),
+                        ("lastName", &contact.last_name),
+                        ("email", &contact.email),
+                    ],
+                );
             }
-            need(
-                "legalBusinessProfile.culture",
-                nonempty(legal.culture.as_ref()),
-            );
+            missing.texts(legal_name, &[("culture", &legal.culture)]);
         }
-        need("organizationProfileLanguage", language);
-        if !missing.is_empty() {
-            return Err(ApiError::bad_request(
-                3000,
-                format!("Required properties are missing: {}", missing.join(", ")),
-            ));
-        }
+        missing.need("organizationProfileLanguage", language);
+        missing.check()?;
         let prefix = text(&tenant.domain_prefix);
         if prefix.len() > 63
             || !prefix
@@ -2057,11 +2050,9 @@ impl State {
         if let Some(existing) = self.reseller_by_domain(&domain) {
             return match &existing.sandbox_answer {
                 Some(answer) if existing.mpn_id == mpn_id => Ok(answer.clone()),
-                _ => Err(ApiError::new(
-                    409,
-                    1003,
-                    format!("The domain prefix '{prefix}' is already in use"),
-                )),
+                _ => Err(ApiError::already_exists(format!(
+                    "The domain prefix '{prefix}' is already in use"
+                ))),
             };
         }
         if let Some(limit) = self.sandbox_reseller_limit
@@ -2073,11 +2064,9 @@ impl State {
             ));
         }
         if self.domain_taken(&domain) {
-            return Err(ApiError::new(
-                409,
-                1003,
-                format!("The domain prefix '{prefix}' is already in use"),
-            ));
+            return Err(ApiError::already_exists(format!(
+                "The domain prefix '{prefix}' is already in use"
+            )));
         }
         let tenant_id = self.new_guid();
         let password = format!("Sim!{}", &self.new_opaque("")[..12]);
@@ -2283,8 +2272,7 @@ impl State {
     /// an unrelated one 400/800016.
     fn check_partner_of_record(&self, mpn: &str) -> ApiResult<()> {
         if mpn.trim() == self.partner.mpn_id {
-            return Err(ApiError::new(
-                404,
+            return Err(ApiError::not_found(
                 2072,
                 "The MPN ID of the indirect provider is not valid as partner of record",
             ));
@@ -2391,7 +2379,7 @@ impl State {
             .find(&self.carts, &[cart_id], |c| {
                 eq_id(&c.id, cart_id) && &c.customer_id == customer
             })
-            .ok_or_else(|| ApiError::new(404, 800008, format!("Cart '{cart_id}' was not found")))
+            .ok_or_else(|| ApiError::not_found(800008, format!("Cart '{cart_id}' was not found")))
     }
 
     /// `POST …/carts`.
@@ -2439,8 +2427,7 @@ impl State {
             ));
         }
         if now > self.carts[i].created_at + CART_LIFETIME_SECONDS {
-            return Err(ApiError::new(
-                404,
+            return Err(ApiError::not_found(
                 800008,
                 format!("Cart '{cart_id}' has expired"),
             ));
@@ -2469,8 +2456,7 @@ impl State {
             return self.checkout_answer(&self.carts[i], record);
         }
         if now > self.carts[i].created_at + CART_LIFETIME_SECONDS {
-            return Err(ApiError::new(
-                404,
+            return Err(ApiError::not_found(
                 800008,
                 format!("Cart '{cart_id}' has expired"),
             ));
@@ -2576,8 +2562,7 @@ impl State {
         let c = &self.customers[self.customer_index(customer_id)?];
         let mut offers = offers;
         if c.agreements.is_empty() && offers.any(|o| o.contains(':')) {
-            return Err(ApiError::new(
-                403,
+            return Err(ApiError::forbidden(
                 13605,
                 "The customer must accept the Microsoft Customer Agreement before this purchase",
             ));
@@ -2822,7 +2807,7 @@ impl State {
             .find(&self.orders, &[order_id], |o| {
                 eq_id(&o.id, order_id) && &o.customer_id == customer
             })
-            .ok_or_else(|| ApiError::new(404, 20000, format!("Order '{order_id}' was not found")))
+            .ok_or_else(|| ApiError::not_found(20000, format!("Order '{order_id}' was not found")))
     }
 
     /// The first order whose id is exactly `order_id`.
@@ -2949,8 +2934,7 @@ impl State {
                 .iter()
                 .find(|l| eq_id(wanted, &l.subscription_id))
             else {
-                return Err(ApiError::new(
-                    404,
+                return Err(ApiError::not_found(
                     20003,
                     format!(
                         "LineItems[{i}].SubscriptionId '{wanted}' is not a subscription of this order"
@@ -2959,7 +2943,7 @@ impl State {
             };
             let si = self
                 .subscription_by_id(&order_line.subscription_id)
-                .ok_or_else(|| ApiError::new(404, 20003, "Subscription not found"))?;
+                .ok_or_else(|| ApiError::not_found(20003, "Subscription not found"))?;
             let sub = &self.subscriptions[si];
             Self::not_in_progress(sub)?;
             let offer = line.offer_id.as_deref().unwrap_or("").trim();
@@ -3062,7 +3046,7 @@ impl State {
                 eq_id(&s.id, sub_id) && &s.customer_id == customer
             })
             .ok_or_else(|| {
-                ApiError::new(404, 20003, format!("Subscription '{sub_id}' was not found"))
+                ApiError::not_found(20003, format!("Subscription '{sub_id}' was not found"))
             })
     }
 

@@ -1,7 +1,9 @@
 //! Helpers shared by the tests that run the real `cspctl` binary against the Partner
 //! Center simulator (`tests/sim_e2e.rs`, `tests/reliability.rs`): starting the
 //! simulator in-process, pointing cspctl at it, reading JSON output and the
-//! simulator's `/_sim` endpoints, and collecting every secret a run could leak.
+//! simulator's `/_sim` endpoints, and collecting every secret a run could leak;
+//! and the async HTTP calls of the simulator's black-box suites
+//! (`tests/sim_contract.rs`, `tests/sim_variants.rs`).
 //!
 //! Each test binary uses a different subset, hence `dead_code` is allowed here.
 
@@ -11,7 +13,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use cspctl::sim::input::normalize_keys;
 use cspctl::sim::{Faults, SimConfig, SimHandle, spawn};
+use reqwest::Method;
 use serde_json::Value;
 
 /// The simulated clock's start, also given to cspctl as `CSPCTL_NOW`.
@@ -87,11 +91,21 @@ pub fn start_with(mut config: SimConfig) -> Sim {
 /// Starts the simulator with exactly `config` (no documented variants unless it
 /// names them): for a test about what the simulator's fields say.
 pub fn start_plain(config: SimConfig) -> Sim {
-    install_tls_provider();
     let sandbox = config.sandbox;
-    let handle =
-        spawn(config, "127.0.0.1:0".parse().expect("address")).expect("the simulator starts");
+    let handle = serve(config);
     Sim { handle, sandbox }
+}
+
+/// Starts the simulator on 127.0.0.1:0 with exactly `config`; returns once it listens.
+pub fn serve(config: SimConfig) -> SimHandle {
+    install_tls_provider();
+    spawn(config, "127.0.0.1:0".parse().expect("address")).expect("the simulator starts")
+}
+
+/// A plain-HTTP client (with the TLS provider reqwest needs installed).
+pub fn client() -> reqwest::Client {
+    install_tls_provider();
+    reqwest::Client::new()
 }
 
 /// reqwest is built without a default TLS provider (cspctl installs ring itself).
@@ -205,14 +219,12 @@ pub fn http(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value) {
-    install_tls_provider();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let client = reqwest::Client::new();
-        let mut request = client.request(method, url);
+        let mut request = client().request(method, url);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -267,14 +279,13 @@ pub fn sim_counts(sim: &Sim) -> (usize, usize) {
 
 /// An App+User token, as cspctl itself gets one.
 pub fn token(sim: &Sim) -> String {
-    install_tls_provider();
     let defaults = SimConfig::default();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let response = reqwest::Client::new()
+        let response = client()
             .post(format!(
                 "{}/{}/oauth2/token",
                 sim.base_url(),
@@ -380,4 +391,162 @@ pub fn patch_subscription_directly(
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+// ---- async calls, for the simulator's black-box suites ------------------------
+
+/// The byte-order mark the simulator's `bom` variant starts a body with.
+pub const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+
+/// A request body: JSON, raw bytes, or none at all.
+pub enum Body {
+    None,
+    Json(Value),
+    Raw(&'static str),
+}
+
+impl From<Option<Value>> for Body {
+    fn from(body: Option<Value>) -> Body {
+        body.map_or(Body::None, Body::Json)
+    }
+}
+
+/// The simulator's answer, read every way the suites look at it.
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub bytes: Vec<u8>,
+    /// The body without a byte-order mark, keys as sent (`Null` if not JSON).
+    pub body: Value,
+    /// The same with keys normalized to camelCase, as cspctl reads them.
+    pub normalized: Value,
+}
+
+impl Answer {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+
+    /// The status and Partner Center's error code, as a refusal is asserted.
+    pub fn status_and_code(&self) -> (u16, Option<u64>) {
+        (self.status, self.normalized["code"].as_u64())
+    }
+
+    pub fn has_bom(&self) -> bool {
+        self.bytes.starts_with(&BOM)
+    }
+}
+
+/// `method path` with an optional bearer token, body and `MS-RequestId`.
+pub async fn call(
+    sim: &SimHandle,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: impl Into<Body>,
+    request_id: Option<&str>,
+) -> Answer {
+    let headers = [("ms-requestid", request_id.unwrap_or(""))];
+    call_with(sim, method, path, token, body, &headers).await
+}
+
+/// [`call`] with any headers (an empty value is not sent).
+pub async fn call_with(
+    sim: &SimHandle,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: impl Into<Body>,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let mut request = client().request(method, format!("{}{path}", sim.base_url()));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    for (name, value) in headers.iter().filter(|(_, value)| !value.is_empty()) {
+        request = request.header(*name, *value);
+    }
+    request = match body.into() {
+        Body::None => request,
+        Body::Json(value) => request.json(&value),
+        Body::Raw(text) => request
+            .header("content-type", "application/json")
+            .body(text),
+    };
+    let response = request.send().await.expect("the simulator answers");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("body").to_vec();
+    let json = bytes.strip_prefix(&BOM).unwrap_or(&bytes);
+    let body: Value = serde_json::from_slice(json).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        bytes,
+        normalized: normalize_keys(body.clone()),
+        body,
+    }
+}
+
+/// The token endpoint's status and JSON answer for `form`; Entra's answers are
+/// never shaped (no byte-order mark).
+pub async fn token_response(sim: &SimHandle, form: &[(&str, &str)]) -> (u16, Value) {
+    let response = client()
+        .post(format!(
+            "{}/{}/oauth2/token",
+            sim.base_url(),
+            SimConfig::default().partner_tenant_id
+        ))
+        .form(form)
+        .send()
+        .await
+        .expect("token endpoint answers");
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.expect("body");
+    assert!(!bytes.starts_with(&BOM), "Entra's answers are not shaped");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// An App+User token for the simulator's default credentials.
+pub async fn app_user(sim: &SimHandle) -> String {
+    let (status, body) = token_response(
+        sim,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", "cspctl-sim"),
+            ("client_secret", "sim-secret"),
+            ("refresh_token", "sim-refresh-token"),
+            ("resource", "https://api.partnercenter.microsoft.com"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "user_impersonation");
+    assert!(body["expires_in"].is_string() && body["refresh_token"].is_string());
+    body["access_token"].as_str().expect("token").to_owned()
+}
+
+/// `POST /_sim/clock/advance` (the clock is frozen in these suites).
+pub async fn advance(sim: &SimHandle, seconds: i64) {
+    let a = call(
+        sim,
+        Method::POST,
+        "/_sim/clock/advance",
+        None,
+        Some(serde_json::json!({"seconds": seconds})),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert!(!a.has_bom(), "/_sim answers are not shaped");
+}
+
+/// `PUT /_sim/faults`.
+pub async fn put_faults(sim: &SimHandle, faults: &Faults) {
+    let body = serde_json::to_value(faults).expect("json");
+    let a = call(sim, Method::PUT, "/_sim/faults", None, Some(body), None).await;
+    assert_eq!(a.status, 200, "{}", a.text());
 }

@@ -97,6 +97,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;
 
+use super::state::local_partner;
 use crate::sim::state::{
     Address, Agreement, BillingProfile, CANCELLATION_WINDOW_SECONDS, Contact, Customer, Cycle,
     MCA_TEMPLATE_ID, Order, OrderLine, Partner, Reseller, State, Status, Subscription, Term,
@@ -237,13 +238,11 @@ fn strip_position(error: &serde_json::Error) -> String {
 struct V1File {
     /// Required, unlike the old struct's default: the old reader refused a file
     /// without it (`state.rs`).
-    #[serde(default)]
     format_version: Option<u64>,
     /// Only to recognize a simulator state given by mistake.
-    #[serde(default)]
     id_seed: Option<IgnoredAny>,
-    #[serde(default)]
-    partner: Option<V1Partner>,
+    /// The simulator's own `Partner`: the same three fields, spelled the same.
+    partner: Option<Partner>,
     #[serde(default = "first_id")]
     next_id: u64,
     #[serde(default)]
@@ -262,27 +261,6 @@ fn first_id() -> u64 {
     1
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct V1Partner {
-    tenant_id: String,
-    mpn_id: String,
-    name: String,
-}
-
-impl Default for V1Partner {
-    /// The old tenant's built-in provider, used when the file names none: the
-    /// same made-up one a new local tenant has.
-    fn default() -> Self {
-        let partner = super::state::local_partner();
-        V1Partner {
-            tenant_id: partner.tenant_id,
-            mpn_id: partner.mpn_id,
-            name: partner.name,
-        }
-    }
-}
-
 /// `LiveReseller`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -290,7 +268,6 @@ struct V1Reseller {
     tenant_id: String,
     mpn_id: String,
     name: String,
-    #[serde(default)]
     location: Option<String>,
 }
 
@@ -302,13 +279,10 @@ struct V1Customer {
     domain: String,
     company_name: String,
     billing: V1Billing,
-    #[serde(default)]
     organization_registration_number: Option<String>,
-    #[serde(default)]
     associated_partner_id: Option<String>,
     #[serde(default)]
     reseller_relationships: BTreeSet<String>,
-    #[serde(default)]
     creation_date: Option<String>,
 }
 
@@ -329,14 +303,11 @@ struct V1Address {
     first_name: String,
     last_name: String,
     address_line1: String,
-    #[serde(default)]
     address_line2: Option<String>,
     city: String,
-    #[serde(default)]
     state: Option<String>,
     postal_code: String,
     country: String,
-    #[serde(default)]
     phone_number: Option<String>,
 }
 
@@ -347,7 +318,6 @@ struct V1Contact {
     first_name: String,
     last_name: String,
     email: String,
-    #[serde(default)]
     phone_number: Option<String>,
 }
 
@@ -370,24 +340,16 @@ struct V1Subscription {
     offer_id: String,
     friendly_name: String,
     quantity: u32,
-    #[serde(default)]
     term_duration: Option<String>,
-    #[serde(default)]
     billing_cycle: Option<String>,
-    #[serde(default)]
     auto_renew: Option<bool>,
     status: String,
-    #[serde(default)]
     partner_id: Option<String>,
     #[serde(default)]
     partner_id_unreported: bool,
-    #[serde(default)]
     support_contact: Option<V1SupportContact>,
-    #[serde(default)]
     order_id: Option<String>,
-    #[serde(default)]
     creation_date: Option<String>,
-    #[serde(default)]
     cancellation_allowed_until: Option<String>,
 }
 
@@ -422,7 +384,6 @@ struct V1OrderLine {
     friendly_name: String,
     quantity: u32,
     term_duration: String,
-    #[serde(default)]
     partner_id_on_record: Option<String>,
 }
 
@@ -450,9 +411,8 @@ impl Migration {
         let partner_tenant = file
             .partner
             .as_ref()
-            .map_or_else(|| V1Partner::default().tenant_id, |p| p.tenant_id.clone());
+            .map_or_else(|| local_partner().tenant_id, |p| p.tenant_id.clone());
         let mut taken = BTreeSet::from([partner_tenant.to_ascii_lowercase()]);
-        let partner_tenant = partner_tenant.clone();
         let reseller_ids = index(
             "reseller",
             file.resellers.iter().map(|(k, r)| (k, &r.tenant_id)),
@@ -487,17 +447,11 @@ impl Migration {
     }
 
     fn run(mut self, file: V1File) -> Result<State> {
-        let partner = file.partner.unwrap_or_default();
+        // The old tenant's built-in provider, when the file names none, is the same
+        // made-up one a new local tenant has.
+        let partner = file.partner.unwrap_or_else(local_partner);
         let seed = id_seed(&partner.tenant_id, file.next_id);
-        let mut state = State::new(
-            Partner {
-                tenant_id: partner.tenant_id,
-                mpn_id: partner.mpn_id,
-                name: partner.name,
-            },
-            true,
-            seed,
-        );
+        let mut state = State::new(partner, true, seed);
         state.sandbox_reseller_limit = None;
 
         for (key, reseller) in file.resellers {
@@ -545,9 +499,7 @@ impl Migration {
         state.orders = orders;
         Ok(state)
     }
-}
 
-impl Migration {
     fn reseller(&self, key: &str, reseller: V1Reseller) -> Result<Reseller> {
         let object = format!("reseller {key}");
         let location = optional(&object, "location", reseller.location)?.unwrap_or_default();
