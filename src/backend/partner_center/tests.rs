@@ -183,7 +183,7 @@ async fn handle(
             &[],
             json!({"items": [
             {"id": "11111111-0000-0000-0000-000000000001", "offerId": "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM",
-             "friendlyName": "E3", "quantity": 5, "termDuration": "P1Y", "billingCycle": "monthly",
+             "friendlyName": "E3 (older)", "quantity": 5, "termDuration": "P1Y", "billingCycle": "monthly",
              "autoRenewEnabled": true, "status": "active", "partnerId": "4847383"},
             {"id": "22222222-0000-0000-0000-000000000002", "offerId": "91FD106F-4B2C-4938-95AC-F54F74E9A239",
              "friendlyName": "Legacy", "quantity": "2", "termDuration": "P1M", "billingCycle": "Monthly",
@@ -198,7 +198,8 @@ async fn handle(
             json!({
             "supportTenantId": TENANT.to_uppercase(), "supportMpnId": "1", "name": "Provider"}),
         ),
-        // Purchase flow.
+        // Purchase flow: the order list read just before buying.
+        ("GET", p) if p.ends_with("/orders") => json_response(200, &[], json!({"items": []})),
         ("POST", p) if p.ends_with("/carts") => json_response(
             201,
             &[],
@@ -578,6 +579,16 @@ fn buying_new_commerce_uses_cart_checkout_waits_and_patches() {
         Some("44444444-0000-0000-0000-000000000004")
     );
     let m = mock.lock().unwrap();
+    // Just before buying, the customer's subscriptions and orders are read again
+    // (another runner may have bought the same subscription since the plan).
+    let position = |method: &str, end: &str| {
+        m.seen
+            .iter()
+            .position(|s| s.method == method && s.path.ends_with(end))
+            .unwrap_or_else(|| panic!("no {method} …{end}"))
+    };
+    assert!(position("GET", "/subscriptions") < position("POST", "/carts"));
+    assert!(position("GET", "/orders") < position("POST", "/carts"));
     let cart = m.seen.iter().find(|s| s.path.ends_with("/carts")).unwrap();
     assert_eq!(cart.headers["ms-requestid"], "op-1");
     assert_eq!(cart.headers["content-type"], "application/json");
