@@ -65,8 +65,7 @@ fn every_cspctl_command_in_the_readme_parses() {
     let commands = commands();
     assert!(commands.len() >= 10, "found only {commands:?}");
     for command in commands {
-        let args: Vec<&str> = command.split_whitespace().collect();
-        if let Err(error) = cspctl::cli::Cli::try_parse_from(&args) {
+        if let Err(error) = cspctl::cli::Cli::try_parse_from(split_words(&command)) {
             panic!("README command `{command}` does not parse:\n{error}");
         }
     }
