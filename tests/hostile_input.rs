@@ -281,23 +281,40 @@ spec:
 
     // ----- wrong types -----
 
+    /// A quoted number, and `1e3` and `1.0`: JSON Schema counts those two as integers,
+    /// the typed model does not, and they used to be refused at 1:1 of the file.
     #[test]
-    fn string_where_a_number_belongs() {
+    fn string_or_float_where_an_integer_belongs() {
         let dir = workspace();
         write(
             dir.path(),
             "base.yaml",
             format!("{RESELLER}---\n{CUSTOMER}"),
         );
+        let quantity = |name: &str, value: &str| {
+            SUBSCRIPTION
+                .replace("fabrikam-e3", name)
+                .replace("quantity: 10", &format!("quantity: {value}"))
+        };
         write(
             dir.path(),
             "bad.yaml",
-            SUBSCRIPTION.replace("quantity: 10", "quantity: \"10\""),
+            [
+                quantity("a", "\"10\""),
+                quantity("b", "1e3"),
+                quantity("c", "1.0"),
+            ]
+            .join("---\n"),
         );
         expect_rejected(
             dir.path(),
             &["base.yaml", "bad.yaml"],
-            &["bad.yaml:8:13: error: `spec.quantity` must be an integer, found a string"],
+            &[
+                "bad.yaml:8:13: error: `spec.quantity` must be an integer, found a string",
+                "bad.yaml:20:13: error: `spec.quantity` must be a whole number, found `1e3`",
+                "help: write 1000, without a decimal point or exponent",
+                "bad.yaml:32:13: error: `spec.quantity` must be a whole number, found `1.0`",
+            ],
         );
     }
 
@@ -1344,6 +1361,74 @@ mod loader_properties {
             );
         }
         Ok(())
+    }
+
+    /// Every wrong value in every field of the examples is reported on its own line,
+    /// within the `key: value` it replaced, and a value accepted yields its object:
+    /// nothing lands at 1:1 or on another document. `quantity: 1e3` and `1.0` used
+    /// to pass the schema (JSON Schema counts them as integers), fail the typed model
+    /// and be reported at 1:1 of the file.
+    #[test]
+    fn every_wrong_value_is_reported_at_its_node() {
+        const WRONG: [&str; 17] = [
+            "1e3",
+            "1.0",
+            "-2.0",
+            "1e30",
+            "2.5",
+            "-1",
+            "0",
+            ".inf",
+            ".nan",
+            "true",
+            "~",
+            "\"\"",
+            "0x10",
+            "99999999999999999999999",
+            "[1, x]",
+            "{a: 1}",
+            "\"1\"",
+        ];
+        let objects = |text: &str| {
+            let mut sources = SourceMap::new();
+            sources.add(Path::new("t.yaml"), "t.yaml".into(), text.to_owned());
+            let (manifests, diagnostics) = load_manifests(&sources, validators());
+            (manifests.len(), diagnostics)
+        };
+        for example in EXAMPLES {
+            let (count, none) = objects(example);
+            assert!(none.is_empty(), "{none:#?}");
+            let lines: Vec<&str> = example.lines().collect();
+            for (index, line) in lines.iter().enumerate() {
+                let Some((key, value)) = line.split_once(": ") else {
+                    continue;
+                };
+                if key.trim_start().starts_with('#') || value.is_empty() {
+                    continue;
+                }
+                let key_column = key.len() - key.trim_start_matches([' ', '-']).len() + 1;
+                for wrong in WRONG {
+                    let mut edited = lines.clone();
+                    let replaced = format!("{key}: {wrong}");
+                    edited[index] = &replaced;
+                    let text = edited.join("\n") + "\n";
+                    let (loaded, diagnostics) = objects(&text);
+                    let context = format!("line {}: `{replaced}`\n{diagnostics:#?}", index + 1);
+                    if diagnostics.is_empty() {
+                        assert_eq!(loaded, count, "an object was dropped; {context}");
+                    }
+                    for d in &diagnostics {
+                        let at = d.location.expect("a position");
+                        assert_eq!(at.line as usize, index + 1, "{context}");
+                        assert!(
+                            (key_column..=replaced.len() + 1).contains(&(at.column as usize)),
+                            "column {}; {context}",
+                            at.column
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// Loads `bytes` twice; both properties.

@@ -16,7 +16,7 @@ use crate::manifest::model::{
     ResellerDocument, SubscriptionDocument, SupportContactDocument,
 };
 use crate::manifest::schema::kind_schema;
-use crate::manifest::source::{FileId, Location, SourceMap, line_starts};
+use crate::manifest::source::{FileId, SourceMap, line_starts};
 use crate::manifest::yaml::{Node, PathSegment, Value, parse_documents};
 use std::sync::Arc;
 
@@ -40,6 +40,7 @@ impl SchemaValidators {
             .map(|kind| {
                 let schema = kind_schema(kind);
                 let validator = jsonschema::options()
+                    .with_keyword("format", whole_number_format)
                     .build(&schema)
                     .expect("the generated schema is a valid JSON Schema");
                 (kind, schema, validator)
@@ -57,6 +58,43 @@ impl SchemaValidators {
         (schema, validator)
     }
 }
+
+/// Replaces the `format` keyword (an annotation the validator otherwise ignores) to
+/// check the integer formats schemars writes for integer fields (`uint32`): JSON
+/// Schema counts `1e3` and `1.0` as integers, serde's integer types refuse them, and
+/// that refusal, after the schema had passed, has no position to report. Flagged here
+/// instead, the error carries the value's path like every other schema error.
+fn whole_number_format<'a>(
+    _: &'a serde_json::Map<String, Json>,
+    format: &'a Json,
+    _: jsonschema::paths::Location,
+) -> Result<Box<dyn for<'i> jsonschema::Keyword<'i>>, jsonschema::ValidationError<'a>> {
+    let integer = format
+        .as_str()
+        .is_some_and(|f| f.starts_with("int") || f.starts_with("uint"));
+    Ok(Box::new(WholeNumberFormat { integer }))
+}
+
+struct WholeNumberFormat {
+    integer: bool,
+}
+
+impl<'i> jsonschema::Keyword<'i> for WholeNumberFormat {
+    fn validate(&self, instance: &'i Json) -> Result<(), jsonschema::ValidationError<'i>> {
+        if self.is_valid(instance) {
+            Ok(())
+        } else {
+            Err(jsonschema::ValidationError::custom(WRITTEN_AS_FLOAT))
+        }
+    }
+
+    fn is_valid(&self, instance: &'i Json) -> bool {
+        // A fractional value is the `type` keyword's to report.
+        !(self.integer && instance.is_f64() && instance.as_f64().is_some_and(|f| f.fract() == 0.0))
+    }
+}
+
+const WRITTEN_AS_FLOAT: &str = "an integer written as a float";
 
 /// Parses and schema-checks every document of every file in `sources`. Files are
 /// spread over the machine's cores; the result is merged in file order, so it is the
@@ -253,6 +291,7 @@ fn load_document(
     if diagnostics.len() > before || !header_ok {
         return;
     }
+    let document_at = Some(root.pos.location(file));
     let name = root
         .get("metadata")
         .and_then(|(_, metadata)| metadata.get("name"))
@@ -285,16 +324,7 @@ fn load_document(
     if let Err(message) = result {
         // The schema and the types come from the same definitions, so this means a bug;
         // still a diagnostic, never a panic.
-        diagnostics.push(Diagnostic::error(
-            "invalid-document",
-            Some(Location {
-                file,
-                line: 1,
-                column: 1,
-                width: 1,
-            }),
-            message,
-        ));
+        diagnostics.push(Diagnostic::error("invalid-document", document_at, message));
     }
 }
 
@@ -442,6 +472,24 @@ fn schema_error(
                 diagnostic = diagnostic.with_hint(format!("quote the value: \"{written}\""));
             }
             vec![diagnostic]
+        }
+        K::Custom { message, .. } if message == WRITTEN_AS_FLOAT => {
+            let written = written_text(text, node).map_or_else(|| node.key_text(), str::to_owned);
+            // Beyond 2^53 the float's digits are not what was written.
+            let whole = match node.value {
+                Value::Float(f) if f.abs() < 1e15 => format!("{f:.0}"),
+                _ => "the digits".to_owned(),
+            };
+            vec![
+                Diagnostic::error(
+                    "wrong-type",
+                    value_at,
+                    format!("`{field}` must be a whole number, found `{written}`"),
+                )
+                .with_hint(format!(
+                    "write {whole}, without a decimal point or exponent"
+                )),
+            ]
         }
         K::Pattern { pattern } => vec![Diagnostic::error(
             "invalid-value",
