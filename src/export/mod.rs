@@ -908,11 +908,11 @@ pub fn verify(live: &Live, export: &Export) -> Vec<String> {
     for (path, text) in files {
         sources.add(Path::new(&path), path.clone(), text);
     }
-    let desired = match crate::validate::check_sources(&sources, Vec::new()) {
+    let desired = match crate::validate::check_sources(&sources, Vec::new(), usize::MAX) {
         Ok((desired, _)) => desired,
         Err(found) => {
             problems.push(render_diagnostics(
-                &found,
+                &found.shown,
                 &sources,
                 DiagnosticFormat::Human,
                 false,

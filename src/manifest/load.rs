@@ -9,7 +9,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 
-use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::diagnostic::{Diagnostic, Problems, did_you_mean};
 use crate::manifest::model::{
     API_VERSION, COUNTRY_PATTERN, CULTURE_PATTERN, CustomerDocument, DATE_PATTERN, DOMAIN_PATTERN,
     EMAIL_PATTERN, GUID_PATTERN, Kind, LANGUAGE_PATTERN, MPN_PATTERN, NAME_PATTERN, OFFER_PATTERN,
@@ -17,7 +17,7 @@ use crate::manifest::model::{
 };
 use crate::manifest::schema::kind_schema;
 use crate::manifest::source::{FileId, SourceMap, line_starts};
-use crate::manifest::yaml::{Node, PathSegment, Value, parse_documents};
+use crate::manifest::yaml::{Node, PathSegment, Value, for_each_document};
 use std::sync::Arc;
 
 use crate::manifest::{FileDocuments, Manifests, Object, Origin};
@@ -96,14 +96,26 @@ impl<'i> jsonschema::Keyword<'i> for WholeNumberFormat {
 
 const WRITTEN_AS_FLOAT: &str = "an integer written as a float";
 
-/// Parses and schema-checks every document of every file in `sources`. Files are
-/// spread over the machine's cores; the result is merged in file order, so it is the
-/// same as a sequential run. Files that hold no object at all are an error when no
-/// file holds one.
+/// Parses and schema-checks every document of every file in `sources`, every
+/// problem kept (see [`load_manifests_keeping`]).
 pub fn load_manifests(
     sources: &SourceMap,
     validators: &SchemaValidators,
 ) -> (Manifests, Vec<Diagnostic>) {
+    let (manifests, problems) = load_manifests_keeping(sources, validators, usize::MAX);
+    (manifests, problems.shown)
+}
+
+/// Parses and schema-checks every document of every file in `sources`, keeping the
+/// first `limit` problems in sort order and counting the rest. Files are spread over
+/// the machine's cores; the result is merged in file order, so it is the same as a
+/// sequential run. Files that hold no object at all are an error when no file holds
+/// one.
+pub fn load_manifests_keeping(
+    sources: &SourceMap,
+    validators: &SchemaValidators,
+    limit: usize,
+) -> (Manifests, Problems) {
     let files: Vec<FileId> = (0..sources.len())
         .map(|index| FileId(u32::try_from(index).expect("file count fits u32")))
         .filter(|&file| sources.parse(file))
@@ -112,10 +124,10 @@ pub fn load_manifests(
         .map_or(1, usize::from)
         .clamp(1, 8);
     let chunk = files.len().div_ceil(workers).max(1);
-    let parts: Vec<(Manifests, Vec<Diagnostic>)> = std::thread::scope(|scope| {
+    let parts: Vec<(Manifests, Problems)> = std::thread::scope(|scope| {
         let handles: Vec<_> = files
             .chunks(chunk)
-            .map(|files| scope.spawn(move || load_files(sources, files, validators)))
+            .map(|files| scope.spawn(move || load_files(sources, files, validators, limit)))
             .collect();
         handles
             .into_iter()
@@ -127,21 +139,18 @@ pub fn load_manifests(
             .collect()
     });
     let mut manifests = Manifests::default();
-    let mut diagnostics = Vec::new();
-    for (part, problems) in parts {
-        manifests.resellers.extend(part.resellers);
-        manifests.customers.extend(part.customers);
-        manifests.subscriptions.extend(part.subscriptions);
-        manifests.support_contacts.extend(part.support_contacts);
-        diagnostics.extend(problems);
+    let mut problems = Problems::new(limit);
+    for (part, part_problems) in parts {
+        manifests.append(part);
+        problems.merge(part_problems, sources);
     }
     // Files were read but hold no object at all (empty, only comments, only `---`):
     // most likely the wrong path. Planning nothing and reporting "valid" would hide
     // that, so it is an error, as `kubectl apply` does ("no objects passed to
     // apply"). An empty file beside real manifests stays harmless.
-    if manifests.is_empty() && diagnostics.is_empty() {
+    if manifests.is_empty() && problems.is_empty() {
         for &file in &files {
-            diagnostics.push(
+            problems.push(
                 Diagnostic::error(
                     "no-objects",
                     Some(sources.file_start(file)),
@@ -150,38 +159,49 @@ pub fn load_manifests(
                 .with_hint(
                     "each object is a YAML document with `apiVersion`, `kind`, `metadata` and `spec`; check the path",
                 ),
+                sources,
             );
         }
     }
-    (manifests, diagnostics)
+    (manifests, problems.finish(sources))
 }
 
+/// Documents are loaded as the parser completes them, so a file's objects and
+/// problems are its own until the parse ends: a file with a YAML error reports that
+/// error only, as its documents could not all be read.
 fn load_files(
     sources: &SourceMap,
     files: &[FileId],
     validators: &SchemaValidators,
-) -> (Manifests, Vec<Diagnostic>) {
+    limit: usize,
+) -> (Manifests, Problems) {
     let mut manifests = Manifests::default();
-    let mut diagnostics = Vec::new();
+    let mut problems = Problems::new(limit);
     for &file in files {
-        match parse_documents(sources.text(file), file) {
-            Ok(documents) => {
-                let shared = FileDocuments::new(file, sources.shared_text(file));
-                for (index, document) in documents.into_iter().enumerate() {
-                    load_document(
-                        document.root,
-                        &shared,
-                        index,
-                        validators,
-                        &mut manifests,
-                        &mut diagnostics,
-                    );
-                }
+        let shared = FileDocuments::new(file, sources.shared_text(file));
+        let mut file_manifests = Manifests::default();
+        let mut file_problems = Problems::new(limit);
+        let mut index = 0;
+        let parsed = for_each_document(sources.text(file), file, |document| {
+            load_document(
+                document.root,
+                &shared,
+                index,
+                validators,
+                &mut file_manifests,
+                &mut |diagnostic| file_problems.push(diagnostic, sources),
+            );
+            index += 1;
+        });
+        match parsed {
+            Ok(()) => {
+                manifests.append(file_manifests);
+                problems.merge(file_problems, sources);
             }
-            Err(errors) => diagnostics.extend(errors),
+            Err(errors) => problems.extend(errors, sources),
         }
     }
-    (manifests, diagnostics)
+    (manifests, problems)
 }
 
 fn load_document(
@@ -190,7 +210,7 @@ fn load_document(
     index: usize,
     validators: &SchemaValidators,
     manifests: &mut Manifests,
-    diagnostics: &mut Vec<Diagnostic>,
+    report: &mut dyn FnMut(Diagnostic),
 ) {
     let file = source.file();
     let at = |node: &Node| Some(node.pos.location(file));
@@ -199,7 +219,7 @@ fn load_document(
         Value::Null => return,
         Value::Map(_) => {}
         _ => {
-            diagnostics.push(
+            report(
                 Diagnostic::error(
                     "not-a-mapping",
                     at(&root),
@@ -216,7 +236,7 @@ fn load_document(
     let mut header_ok = true;
     match root.get("apiVersion") {
         None => {
-            diagnostics.push(
+            report(
                 Diagnostic::error(
                     "missing-field",
                     at(&root),
@@ -227,7 +247,7 @@ fn load_document(
             header_ok = false;
         }
         Some((_, value)) if value.as_str() != Some(API_VERSION) => {
-            diagnostics.push(
+            report(
                 Diagnostic::error(
                     "api-version",
                     at(value),
@@ -241,7 +261,7 @@ fn load_document(
     }
     let kind = match root.get("kind") {
         None => {
-            diagnostics.push(
+            report(
                 Diagnostic::error("missing-field", at(&root), "missing required field `kind`")
                     .with_hint("one of Reseller, Customer, Subscription, SupportContact"),
             );
@@ -260,14 +280,14 @@ fn load_document(
                     None => diagnostic
                         .with_hint("one of Reseller, Customer, Subscription, SupportContact"),
                 };
-                diagnostics.push(diagnostic);
+                report(diagnostic);
                 return;
             }
         },
     };
     let json = root.to_json();
     let (schema, validator) = validators.get(kind);
-    let before = diagnostics.len();
+    let mut schema_errors = false;
     // Most documents are valid: the cheap yes/no check first, the error walk only
     // when there is something to report.
     let errors = if validator.is_valid(&json) {
@@ -286,9 +306,12 @@ fn load_document(
         if error.instance_path().as_str() == "/apiVersion" || missing_api_version {
             continue;
         }
-        diagnostics.extend(schema_error(&error, &root, schema, &source.text, file));
+        for diagnostic in schema_error(&error, &root, schema, &source.text, file) {
+            schema_errors = true;
+            report(diagnostic);
+        }
     }
-    if diagnostics.len() > before || !header_ok {
+    if schema_errors || !header_ok {
         return;
     }
     let document_at = Some(root.pos.location(file));
@@ -324,7 +347,7 @@ fn load_document(
     if let Err(message) = result {
         // The schema and the types come from the same definitions, so this means a bug;
         // still a diagnostic, never a panic.
-        diagnostics.push(Diagnostic::error("invalid-document", document_at, message));
+        report(Diagnostic::error("invalid-document", document_at, message));
     }
 }
 
