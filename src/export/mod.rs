@@ -138,7 +138,7 @@ impl Export {
     /// The manifest files, as (path relative to the output directory with `/`
     /// separators, content): `resellers.yaml`, `customers/<name>.yaml` per customer
     /// (the Customer, its Subscriptions, their SupportContacts), in that order. Each
-    /// starts with a `yaml-language-server` line pointing at [`SCHEMA_FILE`].
+    /// document starts with a `yaml-language-server` line pointing at [`SCHEMA_FILE`].
     pub fn manifest_files(&self) -> Vec<(String, String)> {
         let mut files = Vec::with_capacity(self.customers.len() + 1);
         if !self.resellers.is_empty() {
