@@ -94,7 +94,7 @@ pub fn sort_diagnostics(diagnostics: &mut Vec<Diagnostic>, sources: &SourceMap) 
     diagnostics.sort_by(|a, b| {
         let key = |d: &Diagnostic| {
             d.location
-                .map(|l| (Some(sources.path_display(l.file)), l.line, l.column))
+                .map(|l| (Some(sources.display(l.file)), l.line, l.column))
                 .unwrap_or((None, 0, 0))
         };
         key(a)
@@ -103,6 +103,112 @@ pub fn sort_diagnostics(diagnostics: &mut Vec<Diagnostic>, sources: &SourceMap) 
             .then_with(|| a.message.cmp(&b.message))
     });
     diagnostics.dedup();
+}
+
+/// Problems sorted as [`sort_diagnostics`] sorts them, of which only the first
+/// `limit` are kept and the rest counted: a file of a million broken documents must
+/// not hold a million diagnostics to say so, and nobody reads past the first screen.
+/// Feeding it in roughly sorted order (documents are read in order) keeps it cheap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problems {
+    /// The first problems in sort order, at most `limit` once [`Problems::finish`]ed.
+    pub shown: Vec<Diagnostic>,
+    /// Errors and warnings beyond the limit: counted, not kept.
+    pub more_errors: usize,
+    pub more_warnings: usize,
+    limit: usize,
+}
+
+impl Problems {
+    /// Keeps at most `limit` problems; `usize::MAX` keeps all.
+    pub fn new(limit: usize) -> Problems {
+        Problems {
+            shown: Vec::new(),
+            more_errors: 0,
+            more_warnings: 0,
+            limit,
+        }
+    }
+
+    /// The first `limit` of `diagnostics` in sort order, the rest counted.
+    pub fn capped(diagnostics: Vec<Diagnostic>, limit: usize, sources: &SourceMap) -> Problems {
+        let mut problems = Problems::new(limit);
+        problems.extend(diagnostics, sources);
+        problems.finish(sources)
+    }
+
+    pub fn push(&mut self, diagnostic: Diagnostic, sources: &SourceMap) {
+        self.shown.push(diagnostic);
+        // Sorting only when twice the limit is reached keeps the cost amortized
+        // (n log limit) and the memory at twice the limit.
+        if self.shown.len() >= self.limit.saturating_mul(2).max(64) {
+            self.trim(sources);
+        }
+    }
+
+    pub fn extend(
+        &mut self,
+        diagnostics: impl IntoIterator<Item = Diagnostic>,
+        sources: &SourceMap,
+    ) {
+        for diagnostic in diagnostics {
+            self.push(diagnostic, sources);
+        }
+    }
+
+    /// Adds another collection's problems and counts.
+    pub fn merge(&mut self, other: Problems, sources: &SourceMap) {
+        self.more_errors += other.more_errors;
+        self.more_warnings += other.more_warnings;
+        self.extend(other.shown, sources);
+    }
+
+    /// Sorted, at most `limit` kept.
+    #[must_use]
+    pub fn finish(mut self, sources: &SourceMap) -> Problems {
+        self.trim(sources);
+        self
+    }
+
+    fn trim(&mut self, sources: &SourceMap) {
+        sort_diagnostics(&mut self.shown, sources);
+        if self.shown.len() > self.limit {
+            for beyond in self.shown.drain(self.limit..) {
+                match beyond.severity {
+                    Severity::Error => self.more_errors += 1,
+                    Severity::Warning => self.more_warnings += 1,
+                }
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shown.is_empty() && self.more() == 0
+    }
+
+    /// How many problems were counted but not kept.
+    pub fn more(&self) -> usize {
+        self.more_errors + self.more_warnings
+    }
+
+    /// Errors, kept or not.
+    pub fn errors(&self) -> usize {
+        self.shown.iter().filter(|d| d.is_error()).count() + self.more_errors
+    }
+
+    /// Renders the problems kept and, when there are more, one line saying how many.
+    pub fn render(&self, sources: &SourceMap, format: DiagnosticFormat, color: bool) -> String {
+        let mut out = render_diagnostics(&self.shown, sources, format, color);
+        let more = self.more();
+        if more > 0 {
+            let line = format!("... and {more} more problem(s) (--max-problems 0 shows all)");
+            match format {
+                DiagnosticFormat::Human => out.push_str(&format!("{line}\n\n")),
+                DiagnosticFormat::Github => out.push_str(&format!("::notice::{line}\n")),
+            }
+        }
+        out
+    }
 }
 
 /// Output styles for diagnostics.

@@ -224,3 +224,28 @@ fn a_second_apply_waits_for_the_lock_then_fails_clearly() {
     );
     assert!(apply.status.success(), "{}", text(&apply));
 }
+
+/// yaml-language-server reads the `$schema` modeline among each document's own
+/// comments (as `export` writes them): a file whose modeline is only at the top gets
+/// its second document and later ones unchecked in the editor.
+#[test]
+fn every_document_of_every_example_names_the_schema() {
+    for dir in example_dirs() {
+        for entry in std::fs::read_dir(&dir).expect("example dir") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|x| x != "yaml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("example text");
+            for document in text.split("\n---\n") {
+                assert!(
+                    document.starts_with(
+                        "# yaml-language-server: $schema=../../schemas/manifest.schema.json\n"
+                    ),
+                    "{}: a document without the modeline:\n{document}",
+                    path.display()
+                );
+            }
+        }
+    }
+}

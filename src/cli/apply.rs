@@ -23,7 +23,10 @@ use crate::render::{PlanFormat, RenderOptions, render_plan};
 use super::backend::BackendArgs;
 use super::github::with_repository_paths;
 use super::plan::make_plan;
-use super::{DEFAULT_LOCK_TIMEOUT_SECONDS, EXIT_INTERRUPTED, EXIT_MANUAL, Settings};
+use super::{
+    DEFAULT_LOCK_TIMEOUT_SECONDS, DEFAULT_MAX_PROBLEMS, EXIT_INTERRUPTED, EXIT_MANUAL,
+    ProblemLimit, Settings,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -47,6 +50,8 @@ pub struct Args {
     /// Actions annotations.
     #[arg(long, value_enum, default_value = "text")]
     format: ApplyFormat,
+    #[command(flatten)]
+    problems: ProblemLimit,
 }
 
 /// A single input that is a file but not YAML is a saved plan.
@@ -232,6 +237,7 @@ fn confirm() -> anyhow::Result<bool> {
 }
 
 pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let settings = &args.problems.apply(settings, DEFAULT_MAX_PROBLEMS);
     let lock_timeout = Duration::from_secs(args.lock_timeout);
     let json = args.format == ApplyFormat::Json;
     let mut opened = args

@@ -11,7 +11,7 @@ use crate::render::drift::{DriftFormat, render_drift_json, render_drift_text};
 
 use super::backend::BackendArgs;
 use super::plan::plan_desired;
-use super::{EXIT_CHANGES, Settings, desired_or_report};
+use super::{DEFAULT_MAX_PROBLEMS, EXIT_CHANGES, ProblemLimit, Settings, desired_or_report};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,9 +34,12 @@ pub struct Args {
     /// github formats; masked by default.
     #[arg(long)]
     show_sensitive: bool,
+    #[command(flatten)]
+    problems: ProblemLimit,
 }
 
 pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let settings = &args.problems.apply(settings, DEFAULT_MAX_PROBLEMS);
     let backend = args.backend.resolve()?;
     let Some((sources, desired)) = desired_or_report(&args.paths, settings) else {
         return Ok(ExitCode::from(1));

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::graph::{to_dot, to_mermaid};
 
-use super::{Settings, desired_or_report, report};
+use super::{DEFAULT_MAX_PROBLEMS, ProblemLimit, Settings, desired_or_report, report};
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum Format {
@@ -19,9 +19,12 @@ pub struct Args {
     paths: Vec<PathBuf>,
     #[arg(long, value_enum, default_value = "dot")]
     format: Format,
+    #[command(flatten)]
+    problems: ProblemLimit,
 }
 
 pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let settings = &args.problems.apply(settings, DEFAULT_MAX_PROBLEMS);
     let Some((sources, desired)) = desired_or_report(&args.paths, settings) else {
         return Ok(ExitCode::from(1));
     };

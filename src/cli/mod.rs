@@ -30,7 +30,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::diagnostic::{Diagnostic, DiagnosticFormat, render_diagnostics};
+use crate::diagnostic::{Diagnostic, DiagnosticFormat, Problems};
 use crate::manifest::files::read_manifest_files;
 use crate::manifest::source::SourceMap;
 use crate::validate::Desired;
@@ -92,6 +92,33 @@ pub struct Settings {
     /// The current time as RFC 3339, injected into the local tenant (`CSPCTL_NOW`
     /// overrides the clock, for reproducible states in tests and demos).
     pub now: String,
+    /// Most problems printed (`usize::MAX`: all); see [`ProblemLimit`].
+    pub max_problems: usize,
+}
+
+/// Problems printed when `--max-problems` is not given.
+pub const DEFAULT_MAX_PROBLEMS: usize = 50;
+
+/// `--max-problems`, for the commands that report manifest problems.
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub struct ProblemLimit {
+    /// Print at most N problems, then how many more there are (0 prints all); the
+    /// exit code and the final count cover every problem [default: 50]
+    #[arg(long, value_name = "N")]
+    max_problems: Option<usize>,
+}
+
+impl ProblemLimit {
+    /// `settings` printing at most the problems asked for, or `default`.
+    fn apply(self, settings: &Settings, default: usize) -> Settings {
+        Settings {
+            max_problems: match self.max_problems.unwrap_or(default) {
+                0 => usize::MAX,
+                n => n,
+            },
+            ..settings.clone()
+        }
+    }
 }
 
 impl Settings {
@@ -109,6 +136,7 @@ impl Settings {
             Err(_) => crate::time::system_now(),
         };
         Ok(Settings {
+            max_problems: DEFAULT_MAX_PROBLEMS,
             color_stdout: !no_color && !dumb && std::io::stdout().is_terminal(),
             color_stderr: !no_color && !dumb && std::io::stderr().is_terminal(),
             now,
@@ -174,24 +202,26 @@ fn usage(error: &clap::Error) -> ExitCode {
     }
 }
 
-/// Manifests read and checked: the desired model, or every problem found.
+/// Manifests read and checked: the desired model, or the problems found (the
+/// first `max_problems`, the rest counted).
 struct Checked {
     sources: SourceMap,
-    result: Result<Desired, Vec<Diagnostic>>,
-    warnings: Vec<Diagnostic>,
+    result: Result<Desired, Problems>,
+    warnings: Problems,
 }
 
 /// Reads, parses, schema-checks and rule-checks the manifests under `paths`.
-fn check_manifests(paths: &[PathBuf]) -> Checked {
+fn check_manifests(paths: &[PathBuf], max_problems: usize) -> Checked {
     let paths = if paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {
         paths.to_vec()
     };
     let (sources, problems) = read_manifest_files(&paths);
-    let (result, warnings) = match crate::validate::check_sources(&sources, problems) {
+    let (result, warnings) = match crate::validate::check_sources(&sources, problems, max_problems)
+    {
         Ok((desired, warnings)) => (Ok(desired), warnings),
-        Err(problems) => (Err(problems), Vec::new()),
+        Err(problems) => (Err(problems), Problems::new(max_problems)),
     };
     Checked {
         sources,
@@ -227,20 +257,21 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8], durable: bool) -> std:
     result
 }
 
-/// Prints diagnostics to stderr (human format) and returns how many were errors.
+/// Prints diagnostics to stderr (human format, at most `settings.max_problems`) and
+/// returns how many were errors.
 fn report(diagnostics: &[Diagnostic], sources: &SourceMap, settings: &Settings) -> usize {
-    if !diagnostics.is_empty() {
+    let problems = Problems::capped(diagnostics.to_vec(), settings.max_problems, sources);
+    report_problems(&problems, sources, settings)
+}
+
+fn report_problems(problems: &Problems, sources: &SourceMap, settings: &Settings) -> usize {
+    if !problems.is_empty() {
         err!(
             "{}",
-            render_diagnostics(
-                diagnostics,
-                sources,
-                DiagnosticFormat::Human,
-                settings.color_stderr
-            )
+            problems.render(sources, DiagnosticFormat::Human, settings.color_stderr)
         );
     }
-    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let errors = problems.errors();
     if errors > 0 {
         note!("error: {errors} problem(s) found; nothing was planned or changed");
     }
@@ -249,14 +280,14 @@ fn report(diagnostics: &[Diagnostic], sources: &SourceMap, settings: &Settings) 
 
 /// Loads manifests or prints why not; `None` means "exit 1".
 fn desired_or_report(paths: &[PathBuf], settings: &Settings) -> Option<(SourceMap, Desired)> {
-    let checked = check_manifests(paths);
+    let checked = check_manifests(paths, settings.max_problems);
     match checked.result {
         Ok(desired) => {
-            report(&checked.warnings, &checked.sources, settings);
+            report_problems(&checked.warnings, &checked.sources, settings);
             Some((checked.sources, desired))
         }
         Err(problems) => {
-            report(&problems, &checked.sources, settings);
+            report_problems(&problems, &checked.sources, settings);
             None
         }
     }

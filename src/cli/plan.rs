@@ -14,7 +14,9 @@ use crate::render::{PlanFormat, RenderOptions, render_plan};
 use crate::validate::Desired;
 
 use super::backend::BackendArgs;
-use super::{EXIT_CHANGES, Settings, desired_or_report, report};
+use super::{
+    DEFAULT_MAX_PROBLEMS, EXIT_CHANGES, ProblemLimit, Settings, desired_or_report, report,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -39,6 +41,8 @@ pub struct Args {
     /// the --out file].
     #[arg(long, value_name = "URL")]
     full_plan_url: Option<String>,
+    #[command(flatten)]
+    problems: ProblemLimit,
 }
 
 /// Reads the subscriptions that orders still provisioning will create, for the
@@ -115,8 +119,7 @@ pub(super) fn plan_desired(
     std::mem::forget(desired);
     match result {
         Ok(plan) => Ok(Some(plan)),
-        Err(mut problems) => {
-            crate::diagnostic::sort_diagnostics(&mut problems, &sources);
+        Err(problems) => {
             report(&problems, &sources, settings);
             Ok(None)
         }
@@ -137,6 +140,7 @@ fn customers_buying(plan: &Plan) -> Vec<String> {
 }
 
 pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let settings = &args.problems.apply(settings, DEFAULT_MAX_PROBLEMS);
     let backend = args.backend.resolve()?;
     // The live state and the manifests are read at the same time: both are large for a
     // large tenant, and neither needs the other until planning.

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::diagnostic::{DiagnosticFormat, render_diagnostics};
+use crate::diagnostic::DiagnosticFormat;
 
-use super::{Settings, check_manifests};
+use super::{DEFAULT_MAX_PROBLEMS, ProblemLimit, Settings, check_manifests};
 
 /// Output format of diagnostics.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -22,24 +22,34 @@ pub struct Args {
     paths: Vec<PathBuf>,
     #[arg(long, value_enum, default_value = "human")]
     format: Format,
+    #[command(flatten)]
+    problems: ProblemLimit,
 }
 
+/// Annotations `--format github` prints when `--max-problems` is not given: GitHub
+/// shows no more error annotations per step, and drops the rest unseen.
+const GITHUB_ANNOTATIONS: usize = 10;
+
 pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
-    let checked = check_manifests(&args.paths);
+    let default = match args.format {
+        Format::Github => GITHUB_ANNOTATIONS,
+        Format::Human => DEFAULT_MAX_PROBLEMS,
+    };
+    let settings = &args.problems.apply(settings, default);
+    let checked = check_manifests(&args.paths, settings.max_problems);
     let (problems, ok) = match &checked.result {
-        Ok(desired) => (checked.warnings.clone(), Some(desired)),
-        Err(problems) => (problems.clone(), None),
+        Ok(desired) => (&checked.warnings, Some(desired)),
+        Err(problems) => (problems, None),
     };
     match args.format {
         Format::Github => out!(
             "{}",
-            render_diagnostics(&problems, &checked.sources, DiagnosticFormat::Github, false)
+            problems.render(&checked.sources, DiagnosticFormat::Github, false)
         )?,
         Format::Human => {
             err!(
                 "{}",
-                render_diagnostics(
-                    &problems,
+                problems.render(
                     &checked.sources,
                     DiagnosticFormat::Human,
                     settings.color_stderr
@@ -63,8 +73,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         None => {
-            let errors = problems.iter().filter(|d| d.is_error()).count();
-            note!("error: {errors} problem(s) found");
+            note!("error: {} problem(s) found", problems.errors());
             Ok(ExitCode::from(1))
         }
     }

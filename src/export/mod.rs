@@ -138,7 +138,7 @@ impl Export {
     /// The manifest files, as (path relative to the output directory with `/`
     /// separators, content): `resellers.yaml`, `customers/<name>.yaml` per customer
     /// (the Customer, its Subscriptions, their SupportContacts), in that order. Each
-    /// starts with a `yaml-language-server` line pointing at [`SCHEMA_FILE`].
+    /// document starts with a `yaml-language-server` line pointing at [`SCHEMA_FILE`].
     pub fn manifest_files(&self) -> Vec<(String, String)> {
         let mut files = Vec::with_capacity(self.customers.len() + 1);
         if !self.resellers.is_empty() {
@@ -908,11 +908,11 @@ pub fn verify(live: &Live, export: &Export) -> Vec<String> {
     for (path, text) in files {
         sources.add(Path::new(&path), path.clone(), text);
     }
-    let desired = match crate::validate::check_sources(&sources, Vec::new()) {
+    let desired = match crate::validate::check_sources(&sources, Vec::new(), usize::MAX) {
         Ok((desired, _)) => desired,
         Err(found) => {
             problems.push(render_diagnostics(
-                &found,
+                &found.shown,
                 &sources,
                 DiagnosticFormat::Human,
                 false,

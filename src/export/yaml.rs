@@ -7,18 +7,20 @@ use std::borrow::Cow;
 
 use serde_json::Value as Json;
 
-/// A YAML file (or stream) of `documents`, with an editor schema line first when
-/// `schema` is given. Documents are separated by `---`.
+/// A YAML file (or stream) of `documents`, separated by `---`, each with an editor
+/// schema line first when `schema` is given: yaml-language-server reads the
+/// modeline among each document's own comments, so one at the top of the file
+/// leaves the second document and later ones unchecked.
 pub(super) fn yaml_file(schema: Option<&str>, documents: &[Json]) -> String {
     let mut out = String::new();
-    if let Some(schema) = schema {
-        out.push_str("# yaml-language-server: $schema=");
-        out.push_str(schema);
-        out.push('\n');
-    }
     for (i, document) in documents.iter().enumerate() {
         if i > 0 {
             out.push_str("---\n");
+        }
+        if let Some(schema) = schema {
+            out.push_str("# yaml-language-server: $schema=");
+            out.push_str(schema);
+            out.push('\n');
         }
         emit_document(document, &mut out);
     }

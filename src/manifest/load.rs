@@ -9,15 +9,15 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 
-use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::diagnostic::{Diagnostic, Problems, did_you_mean};
 use crate::manifest::model::{
     API_VERSION, COUNTRY_PATTERN, CULTURE_PATTERN, CustomerDocument, DATE_PATTERN, DOMAIN_PATTERN,
     EMAIL_PATTERN, GUID_PATTERN, Kind, LANGUAGE_PATTERN, MPN_PATTERN, NAME_PATTERN, OFFER_PATTERN,
     ResellerDocument, SubscriptionDocument, SupportContactDocument,
 };
 use crate::manifest::schema::kind_schema;
-use crate::manifest::source::{FileId, Location, SourceMap, line_starts};
-use crate::manifest::yaml::{Node, PathSegment, Value, parse_documents};
+use crate::manifest::source::{FileId, SourceMap, line_starts};
+use crate::manifest::yaml::{Node, PathSegment, Value, for_each_document};
 use std::sync::Arc;
 
 use crate::manifest::{FileDocuments, Manifests, Object, Origin};
@@ -40,6 +40,7 @@ impl SchemaValidators {
             .map(|kind| {
                 let schema = kind_schema(kind);
                 let validator = jsonschema::options()
+                    .with_keyword("format", whole_number_format)
                     .build(&schema)
                     .expect("the generated schema is a valid JSON Schema");
                 (kind, schema, validator)
@@ -58,14 +59,63 @@ impl SchemaValidators {
     }
 }
 
-/// Parses and schema-checks every document of every file in `sources`. Files are
-/// spread over the machine's cores; the result is merged in file order, so it is the
-/// same as a sequential run. Files that hold no object at all are an error when no
-/// file holds one.
+/// Replaces the `format` keyword (an annotation the validator otherwise ignores) to
+/// check the integer formats schemars writes for integer fields (`uint32`): JSON
+/// Schema counts `1e3` and `1.0` as integers, serde's integer types refuse them, and
+/// that refusal, after the schema had passed, has no position to report. Flagged here
+/// instead, the error carries the value's path like every other schema error.
+fn whole_number_format<'a>(
+    _: &'a serde_json::Map<String, Json>,
+    format: &'a Json,
+    _: jsonschema::paths::Location,
+) -> Result<Box<dyn for<'i> jsonschema::Keyword<'i>>, jsonschema::ValidationError<'a>> {
+    let integer = format
+        .as_str()
+        .is_some_and(|f| f.starts_with("int") || f.starts_with("uint"));
+    Ok(Box::new(WholeNumberFormat { integer }))
+}
+
+struct WholeNumberFormat {
+    integer: bool,
+}
+
+impl<'i> jsonschema::Keyword<'i> for WholeNumberFormat {
+    fn validate(&self, instance: &'i Json) -> Result<(), jsonschema::ValidationError<'i>> {
+        if self.is_valid(instance) {
+            Ok(())
+        } else {
+            Err(jsonschema::ValidationError::custom(WRITTEN_AS_FLOAT))
+        }
+    }
+
+    fn is_valid(&self, instance: &'i Json) -> bool {
+        // A fractional value is the `type` keyword's to report.
+        !(self.integer && instance.is_f64() && instance.as_f64().is_some_and(|f| f.fract() == 0.0))
+    }
+}
+
+const WRITTEN_AS_FLOAT: &str = "an integer written as a float";
+
+/// Parses and schema-checks every document of every file in `sources`, every
+/// problem kept (see [`load_manifests_keeping`]).
 pub fn load_manifests(
     sources: &SourceMap,
     validators: &SchemaValidators,
 ) -> (Manifests, Vec<Diagnostic>) {
+    let (manifests, problems) = load_manifests_keeping(sources, validators, usize::MAX);
+    (manifests, problems.shown)
+}
+
+/// Parses and schema-checks every document of every file in `sources`, keeping the
+/// first `limit` problems in sort order and counting the rest. Files are spread over
+/// the machine's cores; the result is merged in file order, so it is the same as a
+/// sequential run. Files that hold no object at all are an error when no file holds
+/// one.
+pub fn load_manifests_keeping(
+    sources: &SourceMap,
+    validators: &SchemaValidators,
+    limit: usize,
+) -> (Manifests, Problems) {
     let files: Vec<FileId> = (0..sources.len())
         .map(|index| FileId(u32::try_from(index).expect("file count fits u32")))
         .filter(|&file| sources.parse(file))
@@ -74,10 +124,10 @@ pub fn load_manifests(
         .map_or(1, usize::from)
         .clamp(1, 8);
     let chunk = files.len().div_ceil(workers).max(1);
-    let parts: Vec<(Manifests, Vec<Diagnostic>)> = std::thread::scope(|scope| {
+    let parts: Vec<(Manifests, Problems)> = std::thread::scope(|scope| {
         let handles: Vec<_> = files
             .chunks(chunk)
-            .map(|files| scope.spawn(move || load_files(sources, files, validators)))
+            .map(|files| scope.spawn(move || load_files(sources, files, validators, limit)))
             .collect();
         handles
             .into_iter()
@@ -89,21 +139,18 @@ pub fn load_manifests(
             .collect()
     });
     let mut manifests = Manifests::default();
-    let mut diagnostics = Vec::new();
-    for (part, problems) in parts {
-        manifests.resellers.extend(part.resellers);
-        manifests.customers.extend(part.customers);
-        manifests.subscriptions.extend(part.subscriptions);
-        manifests.support_contacts.extend(part.support_contacts);
-        diagnostics.extend(problems);
+    let mut problems = Problems::new(limit);
+    for (part, part_problems) in parts {
+        manifests.append(part);
+        problems.merge(part_problems, sources);
     }
     // Files were read but hold no object at all (empty, only comments, only `---`):
     // most likely the wrong path. Planning nothing and reporting "valid" would hide
     // that, so it is an error, as `kubectl apply` does ("no objects passed to
     // apply"). An empty file beside real manifests stays harmless.
-    if manifests.is_empty() && diagnostics.is_empty() {
+    if manifests.is_empty() && problems.is_empty() {
         for &file in &files {
-            diagnostics.push(
+            problems.push(
                 Diagnostic::error(
                     "no-objects",
                     Some(sources.file_start(file)),
@@ -112,38 +159,49 @@ pub fn load_manifests(
                 .with_hint(
                     "each object is a YAML document with `apiVersion`, `kind`, `metadata` and `spec`; check the path",
                 ),
+                sources,
             );
         }
     }
-    (manifests, diagnostics)
+    (manifests, problems.finish(sources))
 }
 
+/// Documents are loaded as the parser completes them, so a file's objects and
+/// problems are its own until the parse ends: a file with a YAML error reports that
+/// error only, as its documents could not all be read.
 fn load_files(
     sources: &SourceMap,
     files: &[FileId],
     validators: &SchemaValidators,
-) -> (Manifests, Vec<Diagnostic>) {
+    limit: usize,
+) -> (Manifests, Problems) {
     let mut manifests = Manifests::default();
-    let mut diagnostics = Vec::new();
+    let mut problems = Problems::new(limit);
     for &file in files {
-        match parse_documents(sources.text(file), file) {
-            Ok(documents) => {
-                let shared = FileDocuments::new(file, sources.shared_text(file));
-                for (index, document) in documents.into_iter().enumerate() {
-                    load_document(
-                        document.root,
-                        &shared,
-                        index,
-                        validators,
-                        &mut manifests,
-                        &mut diagnostics,
-                    );
-                }
+        let shared = FileDocuments::new(file, sources.shared_text(file));
+        let mut file_manifests = Manifests::default();
+        let mut file_problems = Problems::new(limit);
+        let mut index = 0;
+        let parsed = for_each_document(sources.text(file), file, |document| {
+            load_document(
+                document.root,
+                &shared,
+                index,
+                validators,
+                &mut file_manifests,
+                &mut |diagnostic| file_problems.push(diagnostic, sources),
+            );
+            index += 1;
+        });
+        match parsed {
+            Ok(()) => {
+                manifests.append(file_manifests);
+                problems.merge(file_problems, sources);
             }
-            Err(errors) => diagnostics.extend(errors),
+            Err(errors) => problems.extend(errors, sources),
         }
     }
-    (manifests, diagnostics)
+    (manifests, problems)
 }
 
 fn load_document(
@@ -152,7 +210,7 @@ fn load_document(
     index: usize,
     validators: &SchemaValidators,
     manifests: &mut Manifests,
-    diagnostics: &mut Vec<Diagnostic>,
+    report: &mut dyn FnMut(Diagnostic),
 ) {
     let file = source.file();
     let at = |node: &Node| Some(node.pos.location(file));
@@ -161,7 +219,7 @@ fn load_document(
         Value::Null => return,
         Value::Map(_) => {}
         _ => {
-            diagnostics.push(
+            report(
                 Diagnostic::error(
                     "not-a-mapping",
                     at(&root),
@@ -178,7 +236,7 @@ fn load_document(
     let mut header_ok = true;
     match root.get("apiVersion") {
         None => {
-            diagnostics.push(
+            report(
                 Diagnostic::error(
                     "missing-field",
                     at(&root),
@@ -189,7 +247,7 @@ fn load_document(
             header_ok = false;
         }
         Some((_, value)) if value.as_str() != Some(API_VERSION) => {
-            diagnostics.push(
+            report(
                 Diagnostic::error(
                     "api-version",
                     at(value),
@@ -203,7 +261,7 @@ fn load_document(
     }
     let kind = match root.get("kind") {
         None => {
-            diagnostics.push(
+            report(
                 Diagnostic::error("missing-field", at(&root), "missing required field `kind`")
                     .with_hint("one of Reseller, Customer, Subscription, SupportContact"),
             );
@@ -222,14 +280,14 @@ fn load_document(
                     None => diagnostic
                         .with_hint("one of Reseller, Customer, Subscription, SupportContact"),
                 };
-                diagnostics.push(diagnostic);
+                report(diagnostic);
                 return;
             }
         },
     };
     let json = root.to_json();
     let (schema, validator) = validators.get(kind);
-    let before = diagnostics.len();
+    let mut schema_errors = false;
     // Most documents are valid: the cheap yes/no check first, the error walk only
     // when there is something to report.
     let errors = if validator.is_valid(&json) {
@@ -248,11 +306,15 @@ fn load_document(
         if error.instance_path().as_str() == "/apiVersion" || missing_api_version {
             continue;
         }
-        diagnostics.extend(schema_error(&error, &root, schema, &source.text, file));
+        for diagnostic in schema_error(&error, &root, schema, &source.text, file) {
+            schema_errors = true;
+            report(diagnostic);
+        }
     }
-    if diagnostics.len() > before || !header_ok {
+    if schema_errors || !header_ok {
         return;
     }
+    let document_at = Some(root.pos.location(file));
     let name = root
         .get("metadata")
         .and_then(|(_, metadata)| metadata.get("name"))
@@ -285,16 +347,7 @@ fn load_document(
     if let Err(message) = result {
         // The schema and the types come from the same definitions, so this means a bug;
         // still a diagnostic, never a panic.
-        diagnostics.push(Diagnostic::error(
-            "invalid-document",
-            Some(Location {
-                file,
-                line: 1,
-                column: 1,
-                width: 1,
-            }),
-            message,
-        ));
+        report(Diagnostic::error("invalid-document", document_at, message));
     }
 }
 
@@ -442,6 +495,24 @@ fn schema_error(
                 diagnostic = diagnostic.with_hint(format!("quote the value: \"{written}\""));
             }
             vec![diagnostic]
+        }
+        K::Custom { message, .. } if message == WRITTEN_AS_FLOAT => {
+            let written = written_text(text, node).map_or_else(|| node.key_text(), str::to_owned);
+            // Beyond 2^53 the float's digits are not what was written.
+            let whole = match node.value {
+                Value::Float(f) if f.abs() < 1e15 => format!("{f:.0}"),
+                _ => "the digits".to_owned(),
+            };
+            vec![
+                Diagnostic::error(
+                    "wrong-type",
+                    value_at,
+                    format!("`{field}` must be a whole number, found `{written}`"),
+                )
+                .with_hint(format!(
+                    "write {whole}, without a decimal point or exponent"
+                )),
+            ]
         }
         K::Pattern { pattern } => vec![Diagnostic::error(
             "invalid-value",

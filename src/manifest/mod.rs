@@ -147,6 +147,14 @@ impl Manifests {
         self.len() == 0
     }
 
+    /// Moves `other`'s objects after this one's, kind by kind.
+    pub fn append(&mut self, other: Manifests) {
+        self.resellers.extend(other.resellers);
+        self.customers.extend(other.customers);
+        self.subscriptions.extend(other.subscriptions);
+        self.support_contacts.extend(other.support_contacts);
+    }
+
     /// Counts per kind, for summaries.
     pub fn counts(&self) -> [(Kind, usize); 4] {
         [

@@ -77,7 +77,12 @@ impl SourceMap {
     }
 
     pub fn path_display(&self, file: FileId) -> String {
-        self.files[file.0 as usize].display.clone()
+        self.display(file).to_owned()
+    }
+
+    /// How the path is printed, borrowed.
+    pub fn display(&self, file: FileId) -> &str {
+        &self.files[file.0 as usize].display
     }
 
     pub fn text(&self, file: FileId) -> &str {

@@ -169,10 +169,31 @@ pub struct YamlDocument {
 /// parser cannot continue past it); structural problems (duplicate keys, depth,
 /// aliases, tags) are all reported.
 pub fn parse_documents(text: &str, file: FileId) -> Result<Vec<YamlDocument>, Vec<Diagnostic>> {
+    let mut documents = Vec::new();
+    for_each_document(text, file, |document| documents.push(document))?;
+    Ok(documents)
+}
+
+/// Parses a file as [`parse_documents`] does, handing each document to `take` as
+/// soon as it is complete and holding none: a file of millions of small documents
+/// would otherwise keep millions of trees alive at once. After the first structural
+/// problem no document is handed over; on `Err` the caller discards what it took.
+pub fn for_each_document(
+    text: &str,
+    file: FileId,
+    mut take: impl FnMut(YamlDocument),
+) -> Result<(), Vec<Diagnostic>> {
     let mut builder = Builder::new(file, end_position(text));
     for event in Parser::new_from_str(text) {
         match event {
-            Ok((event, span)) => builder.on_event(event, span),
+            Ok((event, span)) => {
+                builder.on_event(event, span);
+                if let Some(document) = builder.document.take()
+                    && builder.diagnostics.is_empty()
+                {
+                    take(document);
+                }
+            }
             Err(error) => {
                 let marker = error.marker();
                 let (line, column) = inside(text, marker.line(), marker.col() + 1);
@@ -212,7 +233,7 @@ pub fn parse_documents(text: &str, file: FileId) -> Result<Vec<YamlDocument>, Ve
         }
     }
     if builder.diagnostics.is_empty() {
-        Ok(builder.documents)
+        Ok(())
     } else {
         Err(builder.diagnostics)
     }
@@ -290,7 +311,8 @@ struct Builder {
     stack: Vec<Frame>,
     anchors: HashMap<usize, (Node, usize)>,
     alias_nodes: usize,
-    documents: Vec<YamlDocument>,
+    /// The document just completed, until the caller takes it.
+    document: Option<YamlDocument>,
     document_start: Pos,
     diagnostics: Vec<Diagnostic>,
     /// Set when continuing would only produce noise (or unbounded work).
@@ -330,7 +352,7 @@ impl Builder {
             stack: Vec::new(),
             anchors: HashMap::new(),
             alias_nodes: 0,
-            documents: Vec::new(),
+            document: None,
             document_start: Pos {
                 line: 1,
                 column: 1,
@@ -501,7 +523,7 @@ impl Builder {
         }
         let key_problem = match self.stack.last_mut() {
             None => {
-                self.documents.push(YamlDocument {
+                self.document = Some(YamlDocument {
                     root: node,
                     start: self.document_start,
                 });

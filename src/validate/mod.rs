@@ -6,9 +6,9 @@ pub mod rules;
 
 use std::collections::HashMap;
 
-use crate::diagnostic::{Diagnostic, sort_diagnostics};
+use crate::diagnostic::{Diagnostic, Problems};
 use crate::manifest::Manifests;
-use crate::manifest::load::{SchemaValidators, load_manifests};
+use crate::manifest::load::{SchemaValidators, load_manifests_keeping};
 use crate::manifest::source::SourceMap;
 
 pub use rules::check_rules;
@@ -78,28 +78,27 @@ mod tests;
 
 /// Manifests already read (`sources`, and the problems reading them) parsed,
 /// schema-checked and rule-checked: the desired model with its warnings, or every
-/// problem found. Either list is sorted by position. What `validate`, `plan`,
-/// `apply` and `drift` do with files, and `export` with the manifests it wrote.
+/// problem found, sorted by position, the first `limit` kept and the rest counted
+/// (`usize::MAX` keeps all). What `validate`, `plan`, `apply` and `drift` do with
+/// files, and `export` with the manifests it wrote.
 pub fn check_sources(
     sources: &SourceMap,
-    mut problems: Vec<Diagnostic>,
-) -> Result<(Desired, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let (manifests, load_problems) = load_manifests(sources, &SchemaValidators::new());
-    problems.extend(load_problems);
-    if problems.iter().any(Diagnostic::is_error) {
-        sort_diagnostics(&mut problems, sources);
-        return Err(problems);
+    problems: Vec<Diagnostic>,
+    limit: usize,
+) -> Result<(Desired, Problems), Problems> {
+    let (manifests, mut found) = load_manifests_keeping(sources, &SchemaValidators::new(), limit);
+    found.extend(problems, sources);
+    if found.errors() > 0 {
+        return Err(found.finish(sources));
     }
     match validate(manifests) {
-        Ok((desired, mut warnings)) => {
-            warnings.extend(problems);
-            sort_diagnostics(&mut warnings, sources);
-            Ok((desired, warnings))
+        Ok((desired, warnings)) => {
+            found.extend(warnings, sources);
+            Ok((desired, found.finish(sources)))
         }
-        Err(mut rule_problems) => {
-            rule_problems.extend(problems);
-            sort_diagnostics(&mut rule_problems, sources);
-            Err(rule_problems)
+        Err(rule_problems) => {
+            found.extend(rule_problems, sources);
+            Err(found.finish(sources))
         }
     }
 }
