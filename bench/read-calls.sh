@@ -3,7 +3,8 @@
 # against the least the Partner Center API allows, and how long it takes.
 #
 # Generates a fixture with examples/gen-fixture.rs, starts `cspctl sim serve
-# --sandbox` (no faults, provisioning at once), applies the manifests through the
+# --sandbox` (no faults, provisioning at once), adds the fixture's resellers as
+# partnerships that exist (`sim add-reseller`), applies the manifests through the
 # partner-center backend, then runs plan RUNS times and reads the simulator's request
 # counter (GET /_sim/stats, less its own request) around each run. The minimum is what
 # the API needs to produce the same snapshot:
@@ -45,6 +46,18 @@ url=$(sed -n 's/^listening on //p' "$work/sim.out")
 export CSPCTL_PC_TENANT_ID=d2c6a5f0-6b1e-4c1a-9f3e-5b7d2a9c0e11 CSPCTL_PC_CLIENT_ID=cspctl-sim \
        CSPCTL_PC_CLIENT_SECRET=sim-secret CSPCTL_PC_REFRESH_TOKEN=sim-refresh-token NO_COLOR=1
 pc=(--backend partner-center --sandbox --endpoint "$url" --authority "$url")
+
+# The fixture's resellers declare their tenant ids, so they are partnerships that
+# already exist (a sandbox creates only resellers declared without one): each
+# accepts the provider's invitation first, as `sim add-reseller` plays it. Without
+# this every reseller, and all that needs it, would stay a manual step.
+awk '/tenantId:/ {t=$2} /mpnId:/ {gsub(/"/, "", $2); m=$2}
+     /displayName:/ {sub(/^ *displayName: */, ""); n=$0} /location:/ {print t, m, $2, n}' \
+  "$work/fixture/manifests/resellers.yaml" |
+  while read -r tenant mpn location name; do
+    "$cspctl" sim add-reseller --endpoint "$url" --tenant-id "$tenant" --mpn-id "$mpn" \
+      --name "$name" --location "$location" >/dev/null
+  done
 
 start=$(date +%s.%N)
 "$cspctl" apply "$work/fixture/manifests" "${pc[@]}" --auto-approve > "$work/apply.out" 2>&1 || true
