@@ -76,7 +76,9 @@ fn client_of(sim: &common::Sim) -> PartnerCenterBackend {
 /// The second runner's plan of examples/basic, made from the tenant as it is now.
 fn plan_now(backend: &PartnerCenterBackend) -> Plan {
     let (sources, problems) = read_manifest_files(&[PathBuf::from(example("basic"))]);
-    let (desired, _) = cspctl::validate::check_sources(&sources, problems).expect("valid");
+    let (desired, _) = cspctl::validate::check_sources(&sources, problems, usize::MAX)
+        .map_err(|_| "invalid manifests")
+        .expect("valid");
     let live = backend
         .block_on(backend.client().read_live())
         .expect("read");
