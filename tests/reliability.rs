@@ -1042,7 +1042,22 @@ fn retries_are_reported_as_retried_events() {
     let (work, logs) = workspace(&fleet);
     let (work, logs) = (work.path(), logs.path());
     let run = apply("apply through 503s", &sim, work, logs, &[]);
-    assert_eq!(run.code, Some(0), "{}", run.text());
+    // At 30 % a request may still meet five 503s in a row (0.3^5 per request, and
+    // the order of concurrent requests varies between runs): that action then fails
+    // as it must, having given up, and nothing else may.
+    let gave_up = |e: &Value| {
+        e["event"] == "failed"
+            && e["error"]
+                .as_str()
+                .is_some_and(|m| m.contains("HTTP 503") && m.contains("gave up after 5 attempts"))
+    };
+    let events = run.events();
+    let failures: Vec<&Value> = events.iter().filter(|e| e["event"] == "failed").collect();
+    assert!(
+        run.code == Some(0) || (run.code == Some(1) && failures.iter().all(|e| gave_up(e))),
+        "{}",
+        run.text()
+    );
     let server_errors = sim_stats(&sim)["serverErrors"].as_u64().expect("counter");
     assert!(server_errors > 0, "the simulator answered 503s");
     let retried: Vec<Value> = run
