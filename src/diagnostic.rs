@@ -423,6 +423,18 @@ fn levenshtein(a: &str, b: &str) -> usize {
     previous[b.len()]
 }
 
+/// Writes a warning line to stderr: best effort (a closed stderr, `2>&1 | head`,
+/// must not end the run, as `eprintln!` would by panicking), and escaped like every
+/// message, since it may name a file. For the library's few warnings outside a
+/// rendered report; the CLI's messages go through the same function.
+pub fn warn(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let text = args.to_string();
+    let mut stderr = std::io::stderr().lock();
+    let _ =
+        writeln!(stderr, "{}", escape_hidden_keeping_lines(&text)).and_then(|()| stderr.flush());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -267,12 +267,12 @@ pub fn complete_lines<'a>(path: &Path, bytes: &'a [u8]) -> Vec<&'a [u8]> {
     // After the last newline: empty when the file ends with one, else the torn line.
     let torn = lines.pop().unwrap_or_default();
     if !torn.is_empty() {
-        eprintln!(
+        crate::diagnostic::warn(format_args!(
             "warning: {}: line {} was cut short by an interrupted write ({} bytes, no newline); nothing waited for it, so it is dropped",
             path.display(),
             lines.len() + 1,
             torn.len()
-        );
+        ));
     }
     lines
 }

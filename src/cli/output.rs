@@ -17,8 +17,6 @@ use std::fmt;
 use std::io::{self, Write as _};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::render::escape_hidden_keeping_lines;
-
 /// Set once stdout's reader has gone: later output is dropped, not attempted.
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
@@ -45,8 +43,7 @@ pub fn stderr(args: fmt::Arguments<'_>) {
 
 /// Writes a message line to stderr with its control characters escaped.
 pub fn message(args: fmt::Arguments<'_>) {
-    let text = args.to_string();
-    stderr(format_args!("{}\n", escape_hidden_keeping_lines(&text)));
+    crate::diagnostic::warn(args);
 }
 
 /// `print!` that tolerates a closed pipe: evaluates to `io::Result<()>`.

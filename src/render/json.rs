@@ -164,15 +164,8 @@ mod tests {
         let plan = Plan::new("local:state.json".to_owned(), Vec::new(), Vec::new());
         let text = render_json(&plan);
         assert!(text.starts_with("{\n  \"format_version\": 1,\n"), "{text}");
+        // The digest is the last field (tests/plan_json.rs checks the round trip).
         assert!(text.ends_with("\"\n}\n"), "{text}");
-        let back: Plan = serde_json::from_str(&text).unwrap();
-        assert!(back.digest.is_some());
-        assert_eq!(
-            Plan {
-                digest: None,
-                ..back
-            },
-            plan
-        );
+        assert!(text.contains("\n  \"digest\": \"sha256:"), "{text}");
     }
 }

@@ -131,10 +131,10 @@ impl Shared {
         inner.state.expire_replays(now);
         inner.state.clock_offset_seconds = inner.clock.offset();
         if let Err(e) = write_atomically(path, &inner.state) {
-            eprintln!(
+            crate::diagnostic::warn(format_args!(
                 "warning: could not write the simulator state to {}: {e}",
                 path.display()
-            );
+            ));
         }
     }
 }

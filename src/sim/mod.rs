@@ -336,7 +336,7 @@ pub fn spawn(config: SimConfig, listen: SocketAddr) -> anyhow::Result<SimHandle>
                     let _ = stop_rx.await;
                 };
                 if let Err(e) = serve_shared(shared, listener, shutdown).await {
-                    eprintln!("simulator stopped: {e:#}");
+                    crate::diagnostic::warn(format_args!("simulator stopped: {e:#}"));
                 }
             });
         })

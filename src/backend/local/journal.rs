@@ -95,11 +95,11 @@ pub fn read(path: &Path, revision: u64) -> Result<Option<(Header, Vec<Entry>)>, 
         )
     })?;
     if header.base_revision < revision {
-        eprintln!(
+        crate::diagnostic::warn(format_args!(
             "warning: {}: left by an apply that wrote the state file (now at revision {revision}, the journal is for {}) but was stopped before it removed the journal: the state file holds everything in it, so it is not replayed; the next apply removes it",
             path.display(),
             header.base_revision
-        );
+        ));
         return Ok(None);
     }
     if header.base_revision > revision {
