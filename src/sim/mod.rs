@@ -169,7 +169,11 @@ fn build(config: &SimConfig) -> anyhow::Result<Arc<http::Shared>> {
             order_list_lag_seconds: secs(config.order_list_lag),
             state_path: config.state_path.clone(),
         },
-        inner: Mutex::new(http::Inner::new(world, sim_clock, config.faults.clone())),
+        inner: Mutex::new({
+            let mut inner = http::Inner::new(world, sim_clock, config.faults.clone());
+            inner.replay_limit = Some(SERVED_REPLAY_LIMIT);
+            inner
+        }),
     });
     {
         let mut inner = shared.lock();
@@ -177,6 +181,12 @@ fn build(config: &SimConfig) -> anyhow::Result<Arc<http::Shared>> {
     }
     Ok(shared)
 }
+
+/// Cached answers a served simulator keeps, besides its 24-hour expiry (see
+/// [`State::remember`]): a client retrying with the same request id is answered
+/// the same for its last 65,536 changes, and memory stays bounded however many
+/// requests a long-running `sim serve` takes within a day.
+pub const SERVED_REPLAY_LIMIT: usize = 65_536;
 
 /// Cached answers an in-process simulator keeps (see [`State::remember`]).
 pub const IN_PROCESS_REPLAY_LIMIT: usize = 16_384;
