@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use cspctl::apply::{ApplyControl, Silent, execute_plan};
+use cspctl::apply::execute_unattended;
 use cspctl::backend::Backend;
 use cspctl::backend::local::{LocalBackend, state};
 use cspctl::diagnostic::{Diagnostic, DiagnosticFormat, render_diagnostics};
@@ -314,20 +314,11 @@ fn make_plan(
 /// them, wait for the next pass); returns how many actions were applied. Request
 /// ids are counted, not random, so the state is reproducible.
 fn apply(plan: &Plan, backend: &LocalBackend) -> Result<usize, String> {
-    let mut counter = 0u64;
-    let mut new_request_id = || {
-        counter += 1;
-        format!("00000000-0000-4000-8000-{counter:012x}")
-    };
-    let (_interrupt, interrupts) = tokio::sync::mpsc::unbounded_channel();
-    let control = ApplyControl {
-        parallelism: cspctl::apply::DEFAULT_LOCAL_PARALLELISM,
-        new_request_id: &mut new_request_id,
-        observer: &mut Silent,
-        interrupts,
-        deadline: None,
-    };
-    let report = backend.block_on(execute_plan(plan, backend.executor(), control));
+    let report = backend.block_on(execute_unattended(
+        plan,
+        backend.executor(),
+        cspctl::apply::DEFAULT_LOCAL_PARALLELISM,
+    ));
     if report.failed() > 0 {
         let (address, outcome) = report
             .results

@@ -407,6 +407,32 @@ impl Action {
     }
 }
 
+/// [`execute_plan`] unattended, for tools and tests that drive the executor
+/// directly: no observer, no interruption, no deadline, and request ids counted
+/// (`00000000-0000-4000-8000-000000000001`, …) rather than random, so the same
+/// plan on the same state gives the same state.
+pub async fn execute_unattended<E: Executor>(
+    plan: &Plan,
+    executor: Arc<E>,
+    parallelism: usize,
+) -> ApplyReport {
+    let mut counter = 0u64;
+    let mut new_request_id = || {
+        counter += 1;
+        format!("00000000-0000-4000-8000-{counter:012x}")
+    };
+    // The sender is dropped at once: nothing ever interrupts.
+    let (_, interrupts) = mpsc::unbounded_channel();
+    let control = ApplyControl {
+        parallelism,
+        new_request_id: &mut new_request_id,
+        observer: &mut Silent,
+        interrupts,
+        deadline: None,
+    };
+    execute_plan(plan, executor, control).await
+}
+
 /// Runs every action of `plan` that can run; never stops at the first failure.
 /// Must be called inside a tokio runtime.
 pub async fn execute_plan<E: Executor>(

@@ -41,7 +41,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cspctl::apply::{ActionOutcome, ApplyControl, Silent, execute_plan};
+use cspctl::apply::{ActionOutcome, execute_unattended};
 use cspctl::backend::local::LocalBackend;
 use cspctl::backend::{Backend, BackendError};
 use cspctl::diagnostic::Diagnostic;
@@ -855,20 +855,7 @@ fn live_state(first: &Manifests) -> Result<Case, String> {
 /// disagreement (the planner let through what the simulator refuses).
 fn apply_accepted(plan: &Plan, case: &Case) -> Result<Vec<String>, String> {
     let backend = case.copy("accepted.json")?;
-    let mut counter = 0u64;
-    let mut new_request_id = || {
-        counter += 1;
-        format!("00000000-0000-4000-9000-{counter:012x}")
-    };
-    let (_interrupt, interrupts) = tokio::sync::mpsc::unbounded_channel();
-    let control = ApplyControl {
-        parallelism: 4,
-        new_request_id: &mut new_request_id,
-        observer: &mut Silent,
-        interrupts,
-        deadline: None,
-    };
-    let report = backend.block_on(execute_plan(plan, backend.executor(), control));
+    let report = backend.block_on(execute_unattended(plan, backend.executor(), 4));
     Ok(report
         .results
         .iter()

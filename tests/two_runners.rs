@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{add_declared_resellers, cspctl, sim_config, sim_state, start_with, text};
-use cspctl::apply::{ActionOutcome, ApplyControl, ApplyReport, Silent, execute_plan};
+use cspctl::apply::{ActionOutcome, ApplyReport, execute_unattended};
 use cspctl::backend::Backend as _;
 use cspctl::backend::partner_center::{
     Credentials, DEFAULT_MAX_RESPONSE_BYTES, PartnerCenterBackend, PartnerCenterConfig, Secret,
@@ -94,21 +94,11 @@ fn plan_now(backend: &PartnerCenterBackend) -> Plan {
 
 /// The second runner executes `plan` (made before the first runner bought).
 fn execute(backend: &PartnerCenterBackend, plan: &Plan) -> ApplyReport {
-    let mut counter = 0u64;
-    let mut new_request_id = || {
-        counter += 1;
-        format!("00000000-0000-4000-9000-{counter:012x}")
-    };
-    let (_interrupt, interrupts) = tokio::sync::mpsc::unbounded_channel();
-    let control = ApplyControl {
-        parallelism: 2,
-        new_request_id: &mut new_request_id,
-        observer: &mut Silent,
-        interrupts,
-        deadline: None,
-    };
-    let client = Arc::new(backend.client().clone());
-    backend.block_on(execute_plan(plan, client, control))
+    backend.block_on(execute_unattended(
+        plan,
+        Arc::new(backend.client().clone()),
+        2,
+    ))
 }
 
 /// Two runners buy examples/basic's subscriptions for existing customers: the

@@ -27,15 +27,23 @@ use super::{Action, FieldChange, LiveKey, Operation, Plan, PlannedReseller};
 use crate::live::Live;
 use crate::manifest::model::DesiredStatus;
 
+/// The plan's pretty JSON without its `digest` field: what the digest is of.
+pub fn content(plan: &Plan) -> String {
+    if plan.digest.is_none() {
+        return crate::render::json::to_json(plan, true);
+    }
+    let mut bare = plan.clone();
+    bare.digest = None;
+    crate::render::json::to_json(&bare, true)
+}
+
 /// Checks a saved plan's digest: the plan read from a file must serialize to
 /// the content its digest was made of (formatting aside: it is re-serialized).
 pub fn verify_digest(plan: &Plan) -> Result<(), String> {
     let Some(saved) = &plan.digest else {
         return Err("the plan file has no digest (written by hand, or by an older cspctl); make the plan again with `cspctl plan --out`".into());
     };
-    let mut bare = plan.clone();
-    bare.digest = None;
-    if digest_of_json(&crate::render::json::to_json(&bare, true)) == *saved {
+    if digest_of_json(&content(plan)) == *saved {
         Ok(())
     } else {
         Err("the plan file does not match its digest: it was damaged or edited after `cspctl plan` wrote it; make the plan again and review it".into())

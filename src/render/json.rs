@@ -21,13 +21,7 @@ pub const PLAN_SCHEMA_ID: &str = "urn:cspctl:schema:plan:v1";
 /// The plan as pretty JSON with a trailing newline (files and pipes end in one).
 /// Its digest ([`crate::plan::integrity`]) is the last field, of the text before it.
 pub fn render_json(plan: &Plan) -> String {
-    let mut text = if plan.digest.is_some() {
-        let mut bare = plan.clone();
-        bare.digest = None;
-        to_json(&bare, true)
-    } else {
-        to_json(plan, true)
-    };
+    let mut text = crate::plan::integrity::content(plan);
     let digest = crate::plan::integrity::digest_of_json(&text);
     // The pretty JSON of a struct ends with its closing brace on a line of its own.
     text.truncate(text.len() - 2);

@@ -24,6 +24,15 @@ const LISTS: &[(&str, &str)] = &[
     ("subscriptions", "id"),
 ];
 
+/// The field that names an object of the state's list `list`: a reseller's
+/// `tenantId`, everything else's `id`.
+pub fn id_field(list: &str) -> &'static str {
+    LISTS
+        .iter()
+        .find(|(name, _)| *name == list)
+        .map_or("id", |(_, field)| field)
+}
+
 /// Checks the state file's `bytes`; the error carries the line and column.
 pub fn check(bytes: &[u8]) -> Result<(), serde_json::Error> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);

@@ -13,14 +13,19 @@
 //! is kept and the state is written straight from its types.
 
 use serde::de::DeserializeOwned;
+
+use super::scan;
 use serde_json::Value;
 
 /// One step from the state's root to a field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Step {
     Key(String),
-    /// An element of a list, by its `id` (or a reseller's `tenantId`).
-    Id(String),
+    /// An element of a list, by the field that names it ([`scan::id_field`]).
+    Id {
+        field: &'static str,
+        id: String,
+    },
     /// An element of a list without an id, by position.
     Index(usize),
 }
@@ -45,7 +50,7 @@ impl Unknown {
                     .iter()
                     .map(|step| match step {
                         Step::Key(key) => key.clone(),
-                        Step::Id(id) => format!("[{id}]"),
+                        Step::Id { id, .. } => format!("[{id}]"),
                         Step::Index(index) => format!("[{index}]"),
                     })
                     .collect::<Vec<_>>()
@@ -120,7 +125,7 @@ fn raw_steps(path: &serde_ignored::Path<'_>, out: &mut Vec<Raw>) {
 /// The field at `raw` in `whole`, with list positions turned into ids.
 fn located(whole: &Value, raw: &[Raw]) -> Option<(Vec<Step>, Value)> {
     let mut here = whole;
-    let mut steps = Vec::with_capacity(raw.len());
+    let mut steps: Vec<Step> = Vec::with_capacity(raw.len());
     for step in raw {
         match step {
             Raw::Key(key) => {
@@ -129,22 +134,21 @@ fn located(whole: &Value, raw: &[Raw]) -> Option<(Vec<Step>, Value)> {
             }
             Raw::Index(index) => {
                 here = here.get(index)?;
-                steps.push(match id_of(here) {
-                    Some(id) => Step::Id(id.to_owned()),
+                let field = match steps.last() {
+                    Some(Step::Key(list)) => scan::id_field(list),
+                    _ => "id",
+                };
+                steps.push(match here.get(field).and_then(Value::as_str) {
+                    Some(id) => Step::Id {
+                        field,
+                        id: id.to_owned(),
+                    },
                     None => Step::Index(*index),
                 });
             }
         }
     }
     Some((steps, here.clone()))
-}
-
-/// How the tenant names a list element: `id`, or a reseller's `tenantId`.
-fn id_of(element: &Value) -> Option<&str> {
-    element
-        .get("id")
-        .or_else(|| element.get("tenantId"))
-        .and_then(Value::as_str)
 }
 
 /// The object at `steps` in `value`, if it is still there.
@@ -154,10 +158,12 @@ fn walk<'a>(value: &'a mut Value, steps: &[Step]) -> Option<&'a mut Value> {
         here = match step {
             Step::Key(key) => here.as_object_mut()?.get_mut(key)?,
             Step::Index(index) => here.as_array_mut()?.get_mut(*index)?,
-            Step::Id(id) => here
-                .as_array_mut()?
-                .iter_mut()
-                .find(|element| id_of(element).is_some_and(|own| own.eq_ignore_ascii_case(id)))?,
+            Step::Id { field, id } => here.as_array_mut()?.iter_mut().find(|element| {
+                element
+                    .get(*field)
+                    .and_then(Value::as_str)
+                    .is_some_and(|own| own.eq_ignore_ascii_case(id))
+            })?,
         };
     }
     Some(here)
