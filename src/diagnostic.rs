@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 use crate::manifest::source::{Location, SourceMap};
-use crate::render::{escape_controls, escape_hidden_keeping_lines, hidden};
+use crate::printable::{escape_controls, escape_hidden_keeping_lines, hidden};
 
 /// How bad a problem is. Only errors make `validate` fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -23,8 +23,8 @@
 //! - [`cli`]: argument parsing, settings, one file per command; `cli::output`
 //!   (stdout and stderr that survive a closed pipe) and `cli::signals` (SIGINT and
 //!   SIGTERM, the same in every command).
-//! - [`time`], [`ids`], [`diagnostic`]: RFC 3339 times, generated ids and
-//!   diagnostics, shared by all of the above.
+//! - [`time`], [`ids`], [`diagnostic`], [`printable`]: RFC 3339 times, generated
+//!   ids, diagnostics and text or JSON safe to print, shared by all of the above.
 //!
 //! Everything up to a rendered plan is deterministic and free of I/O except
 //! `manifest::files` (reading manifests) and the backends. `docs/architecture.md`
@@ -41,6 +41,7 @@ pub mod ids;
 pub mod live;
 pub mod manifest;
 pub mod plan;
+pub mod printable;
 pub mod render;
 pub mod rules;
 pub mod sim;

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
             let _ = writeln!(
                 stderr,
                 "{}",
-                cspctl::render::escape_hidden_keeping_lines(&message)
+                cspctl::printable::escape_hidden_keeping_lines(&message)
             );
             ExitCode::from(1)
         }

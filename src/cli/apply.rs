@@ -182,7 +182,7 @@ struct JsonEvents;
 impl JsonEvents {
     fn emit(value: serde_json::Value) {
         // A closed stdout (the reader went away) must not stop the apply.
-        let _ = outln!("{}", crate::render::json::to_json(&value, false));
+        let _ = outln!("{}", crate::printable::to_json(&value, false));
     }
 }
 

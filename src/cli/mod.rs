@@ -196,7 +196,7 @@ fn usage(error: &clap::Error) -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            err!("{}", crate::render::escape_hidden_keeping_lines(&text));
+            err!("{}", crate::printable::escape_hidden_keeping_lines(&text));
             ExitCode::from(1)
         }
     }

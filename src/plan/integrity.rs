@@ -30,11 +30,11 @@ use crate::manifest::model::DesiredStatus;
 /// The plan's pretty JSON without its `digest` field: what the digest is of.
 pub fn content(plan: &Plan) -> String {
     if plan.digest.is_none() {
-        return crate::render::json::to_json(plan, true);
+        return crate::printable::to_json(plan, true);
     }
     let mut bare = plan.clone();
     bare.digest = None;
-    crate::render::json::to_json(&bare, true)
+    crate::printable::to_json(&bare, true)
 }
 
 /// Checks a saved plan's digest: the plan read from a file must serialize to

@@ -27,7 +27,7 @@ pub enum DriftFormat {
 
 /// The report as pretty JSON with a trailing newline.
 pub fn render_drift_json(report: &DriftReport) -> String {
-    let mut text = super::json::to_json(report, true);
+    let mut text = crate::printable::to_json(report, true);
     text.push('\n');
     text
 }

@@ -16,9 +16,9 @@ pub mod sensitive;
 pub mod text;
 
 pub use json::{PLAN_SCHEMA_ID, plan_schema, render_json, schema_to_pretty};
+// Every renderer shows untrusted text through these (see `crate::printable`).
+pub use crate::printable::{escape_controls, escape_hidden_keeping_lines};
 pub use text::render_text;
-
-use std::borrow::Cow;
 
 use serde_json::Value;
 
@@ -123,48 +123,6 @@ pub(crate) fn display_value(value: &Value) -> String {
         }
         other => other.to_string(),
     }
-}
-
-/// Control and bidirectional-formatting characters shown escaped (`\n`,
-/// `\u{202e}`): they could break lines, drive a terminal (an escape sequence in a
-/// manifest value or a file name can retitle it or hide text) or reorder what a
-/// reviewer reads. Every renderer shows untrusted text through this.
-pub fn escape_controls(s: &str) -> Cow<'_, str> {
-    escape_hidden(s, |_| false)
-}
-
-/// [`escape_controls`] for text of several lines (messages): line breaks and tabs
-/// are kept.
-pub fn escape_hidden_keeping_lines(s: &str) -> Cow<'_, str> {
-    escape_hidden(s, |c| c == '\n' || c == '\t')
-}
-
-fn escape_hidden(s: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
-    if !s.chars().any(|c| hidden(c) && !keep(c)) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if keep(c) || !hidden(c) {
-            out.push(c);
-        } else if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.extend(c.escape_unicode());
-        }
-    }
-    Cow::Owned(out)
-}
-
-/// Characters that are not shown as themselves: C0 and C1 controls, DEL, the
-/// bidirectional marks, embeddings, overrides and isolates, and the Unicode line
-/// and paragraph separators.
-pub(crate) fn hidden(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-        )
 }
 
 /// How many partly known objects a renderer names per group before "and N more".
