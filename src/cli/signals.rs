@@ -21,6 +21,11 @@ use super::EXIT_INTERRUPTED;
 /// Where signals go while a command handles them itself.
 static SUBSCRIBER: Mutex<Option<mpsc::UnboundedSender<()>>> = Mutex::new(None);
 
+/// The subscriber slot; a panic elsewhere while it was held leaves it usable.
+fn subscriber() -> std::sync::MutexGuard<'static, Option<mpsc::UnboundedSender<()>>> {
+    SUBSCRIBER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Starts listening for SIGINT and SIGTERM; returns once both are caught.
 pub fn install() -> std::io::Result<()> {
     let (ready, installed) = std::sync::mpsc::channel();
@@ -61,8 +66,7 @@ pub fn install() -> std::io::Result<()> {
 
 /// Sends a signal to the subscriber, or ends the process if there is none.
 fn deliver(name: &str) {
-    let subscriber = SUBSCRIBER.lock().unwrap_or_else(|e| e.into_inner());
-    if subscriber.as_ref().is_some_and(|s| s.send(()).is_ok()) {
+    if subscriber().as_ref().is_some_and(|s| s.send(()).is_ok()) {
         return;
     }
     super::output::message(format_args!("Interrupted ({name})."));
@@ -73,7 +77,7 @@ fn deliver(name: &str) {
 /// the [`Subscription`] is dropped.
 pub fn subscribe() -> (Subscription, mpsc::UnboundedReceiver<()>) {
     let (sender, receiver) = mpsc::unbounded_channel();
-    *SUBSCRIBER.lock().unwrap_or_else(|e| e.into_inner()) = Some(sender);
+    *subscriber() = Some(sender);
     (Subscription(()), receiver)
 }
 
@@ -82,7 +86,7 @@ pub struct Subscription(());
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        *SUBSCRIBER.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *subscriber() = None;
     }
 }
 

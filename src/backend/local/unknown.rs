@@ -41,7 +41,8 @@ impl Unknown {
         self.fields.is_empty()
     }
 
-    /// The dotted paths of the fields, for messages and tests.
+    /// The dotted paths of the fields (what tests assert).
+    #[cfg(test)]
     pub fn paths(&self) -> Vec<String> {
         self.fields
             .iter()

@@ -196,6 +196,7 @@ impl PartnerCenterClient {
         request_id: &str,
     ) -> Result<Outcome, BackendError> {
         let Operation::CreateSubscription {
+            customer,
             offer_id,
             quantity,
             term_duration,
@@ -209,9 +210,9 @@ impl PartnerCenterClient {
                 "internal: purchase called with another operation".to_owned(),
             ));
         };
-        // A customer this apply created has nothing another run could have bought.
-        let existing_customer = matches!(operation, Operation::CreateSubscription { customer, .. } if customer.id.is_some());
-        if existing_customer
+        // A customer this apply created (no id at plan time) has nothing another
+        // run could have bought.
+        if customer.id.is_some()
             && !self.http.is_in_process()
             && let Some(done) = self
                 .bought_since_planned(customer_id, friendly_name)
