@@ -10,6 +10,7 @@
 pub mod group_commit;
 pub mod local;
 pub mod partner_center;
+pub mod remote;
 
 use std::future::Future;
 use std::time::Duration;

@@ -9,7 +9,11 @@ use std::time::Duration;
 use anyhow::bail;
 
 use crate::apply::{ApplyControl, ApplyObserver, ApplyReport, Executor, execute_plan};
-use crate::backend::local::{DEFAULT_STATE_PATH, LocalBackend, StateLock};
+use crate::backend::local::journal::journal_path as local_journal_path;
+use crate::backend::local::{DEFAULT_STATE_PATH, LocalBackend, StateLock, purchase_journal_path};
+use crate::backend::remote::{
+    DEFAULT_LEASE, RemoteJournal, RemoteLock, RemoteSettings, RemoteStore, WorkingCopy,
+};
 use crate::backend::partner_center::deadline::parse_duration;
 use crate::backend::partner_center::journal::{PurchaseJournal, default_journal_path, read_open};
 use crate::backend::partner_center::{
@@ -73,6 +77,18 @@ pub struct BackendArgs {
     /// [default: 33554432, 32 MiB] (partner-center backend).
     #[arg(long, value_name = "BYTES", env = "CSPCTL_PC_MAX_RESPONSE_BYTES")]
     max_response_bytes: Option<usize>,
+    /// Keep the state, its journals and the apply lock in an object store that
+    /// every CI runner reaches: az://CONTAINER/PREFIX (Azure Blob Storage),
+    /// s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or file:///FOLDER. Credentials come
+    /// from the cloud's default chain (managed identity, OIDC, the Azure CLI's
+    /// login, AWS_*, GOOGLE_APPLICATION_CREDENTIALS), never from the URL.
+    #[arg(long, value_name = "URL", env = "CSPCTL_STATE_URL")]
+    state_url: Option<String>,
+    /// How long the remote state's lock lasts unless its holder renews it (apply
+    /// renews it every third of that): a runner that died frees it after this
+    /// [default: 2m] (with --state-url).
+    #[arg(long, value_name = "DURATION", env = "CSPCTL_LOCK_TTL", value_parser = parse_duration)]
+    lock_ttl: Option<Duration>,
 }
 
 /// `--timeout` unless given, for the commands that only read: long enough to read
@@ -94,12 +110,39 @@ fn parse_run_timeout(text: &str) -> Result<RunTimeout, String> {
     parse_duration(text).map(|timeout| RunTimeout(Some(timeout)))
 }
 
-/// The resolved choice.
+/// The resolved choice: which backend, and where its files are kept between runs.
 #[derive(Clone, Debug)]
-pub enum BackendChoice {
+pub struct BackendChoice {
+    target: Target,
+    /// `--state-url`: the files are objects in a store, copied in for the run.
+    remote: Option<RemoteSettings>,
+}
+
+#[derive(Clone, Debug)]
+enum Target {
+    /// The local state file.
     Local(PathBuf),
     /// The API, and the purchase journal's path.
     PartnerCenter(PartnerCenterConfig, PathBuf),
+}
+
+/// The local backend's objects in remote state: the state, its journal and its
+/// purchase journal, named as the files beside a local state are.
+const REMOTE_STATE: &str = "state.json";
+
+fn remote_local_objects() -> [String; 3] {
+    let state = Path::new(REMOTE_STATE);
+    [
+        REMOTE_STATE.to_owned(),
+        file_name(&local_journal_path(state)),
+        file_name(&purchase_journal_path(state)),
+    ]
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 impl BackendArgs {
@@ -115,6 +158,25 @@ impl BackendArgs {
     }
 
     fn resolve_with_timeout(&self, default_timeout: Duration) -> anyhow::Result<BackendChoice> {
+        let remote = match (&self.state_url, self.lock_ttl) {
+            (None, Some(_)) => {
+                bail!("--lock-ttl is the remote state's lock lease; add --state-url (or CSPCTL_STATE_URL)")
+            }
+            (None, None) => None,
+            (Some(url), lease) => {
+                // Refused here, before anything is read: a bad URL or a secret in it.
+                RemoteStore::open(url)?;
+                Some(RemoteSettings {
+                    url: url.clone(),
+                    lease: lease.unwrap_or(DEFAULT_LEASE),
+                })
+            }
+        };
+        let target = self.resolve_target(default_timeout, remote.is_some())?;
+        Ok(BackendChoice { target, remote })
+    }
+
+    fn resolve_target(&self, default_timeout: Duration, remote: bool) -> anyhow::Result<Target> {
         match self.backend {
             BackendKind::Local => {
                 let stray = [
@@ -129,7 +191,12 @@ impl BackendArgs {
                         "{flag} is for the partner-center backend; add --backend partner-center (the local backend reads --state)"
                     );
                 }
-                Ok(BackendChoice::Local(
+                if remote && self.state.is_some() {
+                    bail!(
+                        "--state and --state-url (or CSPCTL_STATE_URL) both say where the state is; give one"
+                    );
+                }
+                Ok(Target::Local(
                     self.state
                         .clone()
                         .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_PATH)),
@@ -155,8 +222,14 @@ impl BackendArgs {
                 let journal = self
                     .journal
                     .clone()
-                    .or_else(|| env("CSPCTL_PC_JOURNAL").map(PathBuf::from))
-                    .unwrap_or_else(|| default_journal_path(&credentials.tenant_id));
+                    .or_else(|| env("CSPCTL_PC_JOURNAL").map(PathBuf::from));
+                if remote && journal.is_some() {
+                    bail!(
+                        "--journal (or CSPCTL_PC_JOURNAL) and --state-url (or CSPCTL_STATE_URL) both say where the purchase journal is; with remote state it is kept there, so drop --journal"
+                    );
+                }
+                let journal =
+                    journal.unwrap_or_else(|| default_journal_path(&credentials.tenant_id));
                 let config = PartnerCenterConfig {
                     endpoint: self
                         .endpoint
@@ -177,13 +250,97 @@ impl BackendArgs {
                         .max_response_bytes
                         .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
                 };
-                Ok(BackendChoice::PartnerCenter(config, journal))
+                Ok(Target::PartnerCenter(config, journal))
             }
         }
     }
 }
 
 impl BackendChoice {
+    /// The local backend on `state`, or on the remote state at `state_url`.
+    pub fn local(state: PathBuf, state_url: Option<String>) -> anyhow::Result<BackendChoice> {
+        let remote = match state_url {
+            Some(url) => {
+                RemoteStore::open(&url)?;
+                Some(RemoteSettings {
+                    url,
+                    lease: DEFAULT_LEASE,
+                })
+            }
+            None => None,
+        };
+        Ok(BackendChoice {
+            target: Target::Local(state),
+            remote,
+        })
+    }
+
+    /// The objects this backend keeps in remote state, the state first and the
+    /// journals in the order they are pushed.
+    fn remote_objects(&self) -> Vec<String> {
+        match &self.target {
+            Target::Local(_) => remote_local_objects().to_vec(),
+            Target::PartnerCenter(_, journal) => vec![file_name(journal)],
+        }
+    }
+
+    /// With remote state, copies its objects into a private folder and points the
+    /// backend at the copies; without, the target as it is.
+    fn working_target(
+        &self,
+        store: Option<&RemoteStore>,
+    ) -> Result<(Target, Option<WorkingCopy>), BackendError> {
+        let Some(store) = store else {
+            return Ok((self.target.clone(), None));
+        };
+        let names = self.remote_objects();
+        let copy = WorkingCopy::download(store, &names.iter().map(String::as_str).collect::<Vec<_>>())?;
+        let target = match &self.target {
+            Target::Local(_) => Target::Local(copy.path(REMOTE_STATE)),
+            Target::PartnerCenter(config, _) => {
+                Target::PartnerCenter(config.clone(), copy.path(&names[0]))
+            }
+        };
+        Ok((target, Some(copy)))
+    }
+
+    fn open_store(&self) -> Result<Option<RemoteStore>, BackendError> {
+        self.remote
+            .as_ref()
+            .map(|remote| RemoteStore::open(&remote.url))
+            .transpose()
+    }
+
+    /// What plans against this backend record as theirs (`local:<state>`, or the
+    /// Partner Center endpoint and tenant).
+    fn local_description(&self, path: &Path) -> String {
+        match &self.remote {
+            Some(remote) => format!("local:{}", remote.url),
+            None => LocalBackend::describe_path(path),
+        }
+    }
+
+    /// Planning options for the local backend (integration-sandbox semantics).
+    fn local_plan_options(&self, path: &Path) -> PlanOptions {
+        let state = match &self.remote {
+            Some(remote) => format!("--state-url {}", remote.url),
+            None => format!("--state {}", path.display()),
+        };
+        PlanOptions {
+            backend: self.local_description(path),
+            sandbox: true,
+            simulate_hint: Some(format!(
+                "To simulate the acceptance locally: cspctl local accept-relationship {state} --customer {{customer}} --reseller {{reseller}}"
+            )),
+            // The local tenant does not enforce sandbox quotas, so realistic manifests
+            // can be rehearsed (README, "The local state").
+            sandbox_reseller_limit: None,
+            // The local tenant takes a declared tenant id, so rehearsals need no
+            // `sandboxTenant`.
+            declared_reseller_tenants: true,
+        }
+    }
+
     /// Reads the live snapshot without taking any lock (every local write is an
     /// atomic rename, so a reader sees a whole state file), with the planning
     /// options that fit the backend.
@@ -201,70 +358,122 @@ impl BackendChoice {
         settings: &Settings,
         scope: Option<&CustomerScope>,
     ) -> anyhow::Result<(Live, PlanOptions, PendingReader)> {
-        match self {
-            BackendChoice::Local(path) => {
+        let store = self.open_store()?;
+        let (target, copy) = self.working_target(store.as_ref())?;
+        match target {
+            Target::Local(path) => {
                 let backend = LocalBackend::open(path.clone(), settings.now.clone(), None)?;
                 let live = backend.read_live_scoped(scope);
                 Ok((
                     live,
-                    local_plan_options(path),
-                    PendingReader::Local(Box::new(backend)),
+                    self.local_plan_options(&path),
+                    PendingReader {
+                        backend: Reader::Local(Box::new(backend)),
+                        _copy: copy,
+                    },
                 ))
             }
-            BackendChoice::PartnerCenter(config, journal) => {
-                let open = read_open(journal)?;
+            Target::PartnerCenter(config, journal) => {
+                let open = read_open(&journal)?;
                 if !open.is_empty() {
+                    let place = match (&store, &copy) {
+                        (Some(store), Some(_)) => store.describe(&file_name(&journal)),
+                        _ => journal.display().to_string(),
+                    };
                     note!(
-                        "warning: {} purchase(s) left open by an interrupted apply are in {}; the next apply settles them before it plans anything new, so this plan may still list them",
+                        "warning: {} purchase(s) left open by an interrupted apply are in {place}; the next apply settles them before it plans anything new, so this plan may still list them",
                         open.len(),
-                        journal.display()
                     );
                 }
                 let backend = PartnerCenterBackend::new(config.clone())?;
                 let live = backend.block_on(backend.client().read_live_scoped(scope))?;
-                let options = partner_center_plan_options(&backend, config);
+                let options = partner_center_plan_options(&backend, &config);
                 Ok((
                     live,
                     options,
-                    PendingReader::PartnerCenter(Box::new(backend)),
+                    PendingReader {
+                        backend: Reader::PartnerCenter(Box::new(backend)),
+                        _copy: copy,
+                    },
                 ))
             }
         }
     }
 
-    /// Opens the backend to change it: takes the lock of the local state, or of
-    /// the purchase journal, so a second apply against the same state waits (up to
-    /// `lock_timeout`) and then fails clearly.
+    /// Opens the backend to change it: takes the lock of the state (the remote
+    /// state's lock, the local state's, or the purchase journal's), so a second
+    /// apply against the same state waits (up to `lock_timeout`) and then fails
+    /// clearly.
     pub fn open(&self, settings: &Settings, lock_timeout: Duration) -> anyhow::Result<Opened> {
-        Ok(match self {
-            BackendChoice::Local(path) => Opened::Local(
-                Box::new(LocalBackend::open(
-                    path.clone(),
-                    settings.now.clone(),
-                    Some(lock_timeout),
-                )?),
-                local_plan_options(path),
-            ),
-            BackendChoice::PartnerCenter(config, journal) => {
-                let lock = StateLock::acquire(journal, lock_timeout)?;
+        let store = self.open_store()?;
+        let lock = match (&store, &self.remote) {
+            (Some(store), Some(remote)) => Some(RemoteLock::acquire(
+                store,
+                "apply",
+                remote.lease,
+                lock_timeout,
+            )?),
+            _ => None,
+        };
+        let (target, copy) = self.working_target(store.as_ref())?;
+        let (backend, options) = match target {
+            Target::Local(path) => {
+                let options = self.local_plan_options(&path);
+                let backend = LocalBackend::open(path, settings.now.clone(), Some(lock_timeout))?;
+                (OpenedBackend::Local(Box::new(backend)), options)
+            }
+            Target::PartnerCenter(config, journal) => {
+                let lock = StateLock::acquire(&journal, lock_timeout)?;
                 let backend = PartnerCenterBackend::new(config.clone())?.with_journal(
                     PurchaseJournal::open(journal.clone())?,
                     settings.now.clone(),
                 );
-                let options = partner_center_plan_options(&backend, config);
-                Opened::PartnerCenter {
-                    backend: Box::new(backend),
+                let options = partner_center_plan_options(&backend, &config);
+                (
+                    OpenedBackend::PartnerCenter {
+                        backend: Box::new(backend),
+                        _lock: lock,
+                    },
                     options,
-                    _lock: lock,
-                }
+                )
             }
-        })
+        };
+        let mut opened = Opened {
+            backend,
+            options,
+            remote: None,
+        };
+        if let (Some(store), Some(lock), Some(mut copy)) = (store, lock, copy) {
+            let names = self.remote_objects();
+            let journals: Vec<&str> = match &self.target {
+                Target::Local(_) => names[1..].iter().map(String::as_str).collect(),
+                Target::PartnerCenter(..) => names.iter().map(String::as_str).collect(),
+            };
+            let mirror = RemoteJournal::new(&store, &lock, &mut copy, &journals);
+            if let Some(journal) = opened.remote().client().purchase_journal() {
+                journal.set_mirror(Arc::new(mirror.clone()));
+            }
+            opened.remote = Some(RemoteSession {
+                state: matches!(self.target, Target::Local(_))
+                    .then(|| (REMOTE_STATE, copy.path(REMOTE_STATE))),
+                mirror,
+                _copy: copy,
+                _lock: lock,
+            });
+        }
+        Ok(opened)
     }
 }
 
 /// What `plan` keeps of the backend after reading: the means to read orders still
 /// provisioning, when the plan buys something.
-pub enum PendingReader {
+pub struct PendingReader {
+    backend: Reader,
+    /// The remote state's copies the backend reads, kept until it is done.
+    _copy: Option<WorkingCopy>,
+}
+
+enum Reader {
     Local(Box<LocalBackend>),
     PartnerCenter(Box<PartnerCenterBackend>),
 }
@@ -274,9 +483,9 @@ impl PendingReader {
         &self,
         customers: &[String],
     ) -> Result<Vec<LiveSubscription>, BackendError> {
-        let backend = match self {
-            PendingReader::Local(backend) => backend.remote(),
-            PendingReader::PartnerCenter(backend) => backend,
+        let backend = match &self.backend {
+            Reader::Local(backend) => backend.remote(),
+            Reader::PartnerCenter(backend) => backend,
         };
         backend.block_on(backend.client().pending_purchases(customers))
     }
@@ -301,48 +510,52 @@ fn partner_center_plan_options(
     }
 }
 
-/// Planning options for the local backend (integration-sandbox semantics).
-fn local_plan_options(state: &Path) -> PlanOptions {
-    PlanOptions {
-        backend: LocalBackend::describe_path(state),
-        sandbox: true,
-        simulate_hint: Some(format!(
-            "To simulate the acceptance locally: cspctl local accept-relationship --state {} --customer {{customer}} --reseller {{reseller}}",
-            state.display()
-        )),
-        // The local tenant does not enforce sandbox quotas, so realistic manifests can
-        // be rehearsed (README, "The local state").
-        sandbox_reseller_limit: None,
-        // The local tenant takes a declared tenant id, so rehearsals need no
-        // `sandboxTenant`.
-        declared_reseller_tenants: true,
-    }
+/// A backend opened for apply, with the planning options that fit it.
+pub struct Opened {
+    backend: OpenedBackend,
+    options: PlanOptions,
+    remote: Option<RemoteSession>,
 }
 
-/// A backend opened for apply, with the planning options that fit it.
-pub enum Opened {
-    Local(Box<LocalBackend>, PlanOptions),
+enum OpenedBackend {
+    Local(Box<LocalBackend>),
     PartnerCenter {
         backend: Box<PartnerCenterBackend>,
-        options: PlanOptions,
         /// The purchase journal's lock, held until the apply ends.
         _lock: StateLock,
     },
 }
 
+/// An apply's hold on remote state: the lock, the working copies, and what copies
+/// them back.
+struct RemoteSession {
+    /// The local state's object and its working copy (local backend only).
+    state: Option<(&'static str, PathBuf)>,
+    mirror: RemoteJournal,
+    // Dropped in this order: the copies, then the lock.
+    _copy: WorkingCopy,
+    _lock: RemoteLock,
+}
+
 impl Opened {
     pub fn plan_options(&self) -> &PlanOptions {
-        match self {
-            Opened::Local(_, options) | Opened::PartnerCenter { options, .. } => options,
-        }
+        &self.options
     }
 
     pub fn describe(&self) -> String {
-        self.plan_options().backend.clone()
+        self.options.backend.clone()
     }
 
     pub fn is_local(&self) -> bool {
-        matches!(self, Opened::Local(..))
+        matches!(self.backend, OpenedBackend::Local(..))
+    }
+
+    /// The local backend, for `cspctl local` (none against Partner Center).
+    pub fn local_mut(&mut self) -> Option<&mut LocalBackend> {
+        match &mut self.backend {
+            OpenedBackend::Local(backend) => Some(backend),
+            OpenedBackend::PartnerCenter { .. } => None,
+        }
     }
 
     /// Subscriptions that orders still provisioning will create (see
@@ -357,16 +570,16 @@ impl Opened {
 
     /// The Partner Center client and its runtime (in process on the local state).
     fn remote(&self) -> &PartnerCenterBackend {
-        match self {
-            Opened::Local(backend, _) => backend.remote(),
-            Opened::PartnerCenter { backend, .. } => backend,
+        match &self.backend {
+            OpenedBackend::Local(backend) => backend.remote(),
+            OpenedBackend::PartnerCenter { backend, .. } => backend,
         }
     }
 
     pub fn read_live(&mut self) -> Result<Live, BackendError> {
-        match self {
-            Opened::Local(backend, _) => backend.read_live(),
-            Opened::PartnerCenter { backend, .. } => backend.read_live(),
+        match &mut self.backend {
+            OpenedBackend::Local(backend) => backend.read_live(),
+            OpenedBackend::PartnerCenter { backend, .. } => backend.read_live(),
         }
     }
 
@@ -385,8 +598,8 @@ impl Opened {
         new_request_id: &mut dyn FnMut() -> String,
         observer: &mut dyn ApplyObserver,
     ) -> Result<ApplyReport, BackendError> {
-        match self {
-            Opened::Local(backend, _) => Ok(backend.block_on(run_interruptibly(
+        match &mut self.backend {
+            OpenedBackend::Local(backend) => Ok(backend.block_on(run_interruptibly(
                 plan,
                 backend.executor(),
                 None,
@@ -394,7 +607,7 @@ impl Opened {
                 new_request_id,
                 observer,
             ))),
-            Opened::PartnerCenter { backend, .. } => {
+            OpenedBackend::PartnerCenter { backend, .. } => {
                 let client = Arc::new(backend.client().clone());
                 let deadline = client.deadline();
                 Ok(backend.block_on(run_interruptibly(
@@ -411,12 +624,26 @@ impl Opened {
 
     /// Makes everything applied durable where the backend defers it: the local
     /// state file is compacted from its journal; the purchase journal drops what
-    /// is settled.
+    /// is settled. With remote state, the results are copied back in an order a
+    /// killed run cannot make inconsistent (see [`crate::backend::remote`]).
     pub fn finish(&mut self) -> Result<(), BackendError> {
-        match self {
-            Opened::Local(backend, _) => backend.finish(),
-            Opened::PartnerCenter { backend, .. } => backend.client().compact_journal(),
+        if let Some(remote) = &self.remote {
+            // Everything this run did, as journals, before the state changes.
+            remote.mirror.push_blocking()?;
         }
+        match &mut self.backend {
+            OpenedBackend::Local(backend) => backend.finish()?,
+            OpenedBackend::PartnerCenter { backend, .. } => backend.client().compact_journal()?,
+        }
+        if let Some(remote) = &self.remote {
+            if let Some((name, path)) = &remote.state
+                && path.exists()
+            {
+                remote.mirror.upload(name, path)?;
+            }
+            remote.mirror.push_blocking()?;
+        }
+        Ok(())
     }
 }
 

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::backend::local::LocalBackend;
-
+use super::backend::BackendChoice;
 use super::{DEFAULT_LOCK_TIMEOUT_SECONDS, Settings};
 
 #[derive(Debug, clap::Subcommand)]
@@ -20,8 +19,11 @@ pub enum Command {
         #[arg(long)]
         reseller: String,
         /// The local state file.
-        #[arg(long, value_name = "FILE", default_value = crate::backend::local::DEFAULT_STATE_PATH)]
+        #[arg(long, value_name = "FILE", default_value = crate::backend::local::DEFAULT_STATE_PATH, conflicts_with = "state_url")]
         state: PathBuf,
+        /// The local state kept in remote state instead (as `apply --state-url`).
+        #[arg(long, value_name = "URL", env = "CSPCTL_STATE_URL")]
+        state_url: Option<String>,
     },
 }
 
@@ -31,14 +33,17 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitCode> {
             customer,
             reseller,
             state,
+            state_url,
         } => {
-            let mut backend = LocalBackend::open(
-                state,
-                settings.now.clone(),
-                Some(Duration::from_secs(DEFAULT_LOCK_TIMEOUT_SECONDS)),
+            let mut opened = BackendChoice::local(state, state_url)?.open(
+                settings,
+                Duration::from_secs(DEFAULT_LOCK_TIMEOUT_SECONDS),
             )?;
-            backend.accept_relationship(&customer, &reseller)?;
-            backend.finish()?;
+            opened
+                .local_mut()
+                .expect("the local backend was chosen")
+                .accept_relationship(&customer, &reseller)?;
+            opened.finish()?;
             note!("Customer {customer} accepted the relationship request of reseller {reseller}.");
             Ok(ExitCode::SUCCESS)
         }

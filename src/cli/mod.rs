@@ -22,6 +22,7 @@ mod plan;
 mod schema;
 mod signals;
 mod sim;
+mod unlock;
 mod validate;
 
 use std::io::IsTerminal;
@@ -67,6 +68,9 @@ enum Command {
     Export(export::Args),
     /// Print the dependency graph.
     Graph(graph::Args),
+    /// Release the remote state's lock held by an apply whose runner died (the
+    /// lock's id is in the message of the apply that waited for it).
+    ForceUnlock(unlock::Args),
     /// Print the JSON Schema of manifests (or of plans with --plan).
     Schema(schema::Args),
     /// Work with the local state (simulate the other party's acceptance).
@@ -173,6 +177,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Drift(args) => drift::run(args, &settings),
         Command::Export(args) => export::run(args, &settings),
         Command::Graph(args) => graph::run(args, &settings),
+        Command::ForceUnlock(args) => unlock::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Local(command) => local::run(command, &settings),
         Command::Sim(command) => sim::run(command, &settings),

@@ -23,7 +23,10 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +80,21 @@ pub struct OpenPurchase {
 pub struct PurchaseJournal {
     path: PathBuf,
     file: GroupCommit,
+    /// Where the journal is copied before the apply relies on a record (remote
+    /// state), besides the disk.
+    mirror: OnceLock<Arc<dyn JournalMirror>>,
+}
+
+/// What [`JournalMirror::push`] returns.
+pub type MirrorFuture = Pin<Box<dyn Future<Output = Result<(), BackendError>> + Send>>;
+
+/// A copy of the journal kept elsewhere (remote state: see
+/// [`crate::backend::remote`]), brought up to date after every record the apply
+/// waits for, so a purchase is announced where every runner sees it before it is
+/// sent.
+pub trait JournalMirror: Send + Sync + std::fmt::Debug {
+    /// Copies the journal as it is on disk now; resolves once the copy is stored.
+    fn push(&self) -> MirrorFuture;
 }
 
 fn failed(path: &Path, error: &dyn std::fmt::Display) -> BackendError {
@@ -172,17 +190,29 @@ impl PurchaseJournal {
         Ok(PurchaseJournal {
             file: GroupCommit::new(path.clone(), Start::Append),
             path,
+            mirror: OnceLock::new(),
         })
+    }
+
+    /// Copies the journal to `mirror` after each record the apply waits for (set
+    /// once, before the first record).
+    pub fn set_mirror(&self, mirror: Arc<dyn JournalMirror>) {
+        let _ = self.mirror.set(mirror);
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Appends a record and returns once it is on disk.
+    /// Appends a record and returns once it is on disk, and in the mirror when
+    /// there is one.
     pub async fn append_durably(&self, record: &Record) -> Result<(), BackendError> {
         let sequence = self.append_line(record)?;
-        self.file.durable(sequence).await
+        self.file.durable(sequence).await?;
+        match self.mirror.get() {
+            Some(mirror) => mirror.push().await,
+            None => Ok(()),
+        }
     }
 
     /// Appends a record that nothing waits for: it reaches the disk with the next

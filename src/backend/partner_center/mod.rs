@@ -219,6 +219,11 @@ impl PartnerCenterClient {
         )
     }
 
+    /// The purchase journal, when this client keeps one (apply).
+    pub fn purchase_journal(&self) -> Option<&PurchaseJournal> {
+        self.journal.as_ref().map(|handle| &handle.journal)
+    }
+
     /// Drops settled purchases from the journal (removing it when none is open).
     pub fn compact_journal(&self) -> Result<(), BackendError> {
         match &self.journal {
