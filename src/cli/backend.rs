@@ -11,14 +11,14 @@ use anyhow::bail;
 use crate::apply::{ApplyControl, ApplyObserver, ApplyReport, Executor, execute_plan};
 use crate::backend::local::journal::journal_path as local_journal_path;
 use crate::backend::local::{DEFAULT_STATE_PATH, LocalBackend, StateLock, purchase_journal_path};
-use crate::backend::remote::{
-    DEFAULT_LEASE, RemoteJournal, RemoteLock, RemoteSettings, RemoteStore, WorkingCopy,
-};
 use crate::backend::partner_center::deadline::parse_duration;
 use crate::backend::partner_center::journal::{PurchaseJournal, default_journal_path, read_open};
 use crate::backend::partner_center::{
     Credentials, DEFAULT_AUTHORITY, DEFAULT_ENDPOINT, DEFAULT_MAX_RESPONSE_BYTES,
     PartnerCenterBackend, PartnerCenterConfig,
+};
+use crate::backend::remote::{
+    DEFAULT_LEASE, RemoteJournal, RemoteLock, RemoteSettings, RemoteStore, WorkingCopy,
 };
 use crate::backend::{Backend, BackendError};
 use crate::live::{CustomerScope, Live, LiveSubscription};
@@ -160,7 +160,9 @@ impl BackendArgs {
     fn resolve_with_timeout(&self, default_timeout: Duration) -> anyhow::Result<BackendChoice> {
         let remote = match (&self.state_url, self.lock_ttl) {
             (None, Some(_)) => {
-                bail!("--lock-ttl is the remote state's lock lease; add --state-url (or CSPCTL_STATE_URL)")
+                bail!(
+                    "--lock-ttl is the remote state's lock lease; add --state-url (or CSPCTL_STATE_URL)"
+                )
             }
             (None, None) => None,
             (Some(url), lease) => {
@@ -294,7 +296,8 @@ impl BackendChoice {
             return Ok((self.target.clone(), None));
         };
         let names = self.remote_objects();
-        let copy = WorkingCopy::download(store, &names.iter().map(String::as_str).collect::<Vec<_>>())?;
+        let copy =
+            WorkingCopy::download(store, &names.iter().map(String::as_str).collect::<Vec<_>>())?;
         let target = match &self.target {
             Target::Local(_) => Target::Local(copy.path(REMOTE_STATE)),
             Target::PartnerCenter(config, _) => {
@@ -407,12 +410,16 @@ impl BackendChoice {
     pub fn open(&self, settings: &Settings, lock_timeout: Duration) -> anyhow::Result<Opened> {
         let store = self.open_store()?;
         let lock = match (&store, &self.remote) {
-            (Some(store), Some(remote)) => Some(RemoteLock::acquire(
-                store,
-                "apply",
-                remote.lease,
-                lock_timeout,
-            )?),
+            (Some(store), Some(remote)) => {
+                let lock = RemoteLock::acquire(store, "apply", remote.lease, lock_timeout)?;
+                note!(
+                    "Locked {} (lock {}, lease {} s, renewed while this run lives).",
+                    store.url(),
+                    lock.info().id,
+                    remote.lease.as_secs()
+                );
+                Some(lock)
+            }
             _ => None,
         };
         let (target, copy) = self.working_target(store.as_ref())?;

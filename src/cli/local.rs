@@ -35,10 +35,8 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitCode> {
             state,
             state_url,
         } => {
-            let mut opened = BackendChoice::local(state, state_url)?.open(
-                settings,
-                Duration::from_secs(DEFAULT_LOCK_TIMEOUT_SECONDS),
-            )?;
+            let mut opened = BackendChoice::local(state, state_url)?
+                .open(settings, Duration::from_secs(DEFAULT_LOCK_TIMEOUT_SECONDS))?;
             opened
                 .local_mut()
                 .expect("the local backend was chosen")

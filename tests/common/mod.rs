@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod azurite;
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -162,7 +164,9 @@ pub fn cspctl_command(args: &[&str], cwd: &Path, sim: Option<&Sim>) -> Command {
         .current_dir(cwd)
         .env("NO_COLOR", "1")
         .env("CSPCTL_NOW", NOW)
-        .env_remove("CSPCTL_BACKEND");
+        .env_remove("CSPCTL_BACKEND")
+        .env_remove("CSPCTL_STATE_URL")
+        .env_remove("CSPCTL_LOCK_TTL");
     if let Some(sim) = sim {
         point_at(
             &mut command,

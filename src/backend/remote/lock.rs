@@ -176,6 +176,7 @@ impl RemoteLock {
             expires: String::new(),
             released: false,
         };
+        let mut announced = false;
         loop {
             let now = unix_now();
             info.created = time::format(now);
@@ -194,7 +195,10 @@ impl RemoteLock {
                             Some(version.clone())
                         }
                     };
-                    match store.put(LOCK_OBJECT, encode(&info), expected.as_ref()).await? {
+                    match store
+                        .put(LOCK_OBJECT, encode(&info), expected.as_ref())
+                        .await?
+                    {
                         Ok(version) => Ok(Ok(version)),
                         // Someone else took it between the read and the write:
                         // read again and say who.
@@ -212,7 +216,8 @@ impl RemoteLock {
                 Ok(version) => return Ok(RemoteLock::held(store, info, version, lease)),
                 Err(holder) => holder,
             };
-            let remaining = waited_until.map(|until| until.saturating_duration_since(std::time::Instant::now()));
+            let remaining = waited_until
+                .map(|until| until.saturating_duration_since(std::time::Instant::now()));
             if holder.released {
                 continue;
             }
@@ -224,6 +229,14 @@ impl RemoteLock {
                     crate::printable::escape_controls(&holder.id),
                     crate::printable::escape_controls(store.url()),
                 )));
+            }
+            if !announced {
+                announced = true;
+                crate::diagnostic::warn(format_args!(
+                    "Waiting for the lock on {}: {}",
+                    crate::printable::escape_controls(store.url()),
+                    holder.describe()
+                ));
             }
             // Poll: a released or expired lock is seen within a second.
             std::thread::sleep(remaining.map_or(POLL, |r| r.min(POLL)));
@@ -320,7 +333,10 @@ async fn renew(
         }
         let now = unix_now();
         info.expires = time::format(now.saturating_add(lease_seconds));
-        match store.put(LOCK_OBJECT, encode(&info), Some(&held.version)).await {
+        match store
+            .put(LOCK_OBJECT, encode(&info), Some(&held.version))
+            .await
+        {
             Ok(Ok(version)) => {
                 held.version = version;
                 valid_until = now.saturating_add(lease_seconds);
@@ -352,7 +368,10 @@ impl Drop for RemoteLock {
             }
             held.released = true;
             info.released = true;
-            store.put(LOCK_OBJECT, encode(&info), Some(&held.version)).await.map(|_| ())
+            store
+                .put(LOCK_OBJECT, encode(&info), Some(&held.version))
+                .await
+                .map(|_| ())
         });
     }
 }
@@ -410,7 +429,8 @@ mod tests {
     #[test]
     fn one_holder_at_a_time_and_released_on_drop() {
         let (_dir, store) = store();
-        let first = RemoteLock::acquire(&store, "apply", DEFAULT_LEASE, Duration::ZERO).expect("free");
+        let first =
+            RemoteLock::acquire(&store, "apply", DEFAULT_LEASE, Duration::ZERO).expect("free");
         let error = RemoteLock::acquire(&store, "apply", DEFAULT_LEASE, Duration::ZERO)
             .expect_err("held")
             .to_string();
@@ -425,7 +445,9 @@ mod tests {
         let (_dir, store) = store();
         let held = RemoteLock::acquire(&store, "apply", Duration::from_secs(1), Duration::ZERO)
             .expect("free");
-        let error = force_unlock(&store, "another-id").expect_err("wrong id").to_string();
+        let error = force_unlock(&store, "another-id")
+            .expect_err("wrong id")
+            .to_string();
         assert!(error.contains("not the lock you meant"), "{error}");
         let released = force_unlock(&store, &held.info().id).expect("forced");
         assert_eq!(released.id, held.info().id);
@@ -434,7 +456,10 @@ mod tests {
         // The old holder's next renewal finds the lock replaced (hang guard only).
         let until = std::time::Instant::now() + Duration::from_secs(120);
         while held.check().is_ok() {
-            assert!(std::time::Instant::now() < until, "the holder never noticed");
+            assert!(
+                std::time::Instant::now() < until,
+                "the holder never noticed"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         drop(held);

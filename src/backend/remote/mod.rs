@@ -121,8 +121,21 @@ struct Inner {
     lock: LockWatch,
     /// Pushed before each purchase, in this order: `(object name, local file)`.
     journals: Vec<(String, PathBuf)>,
-    /// What each object was last seen as, and its content as pushed.
-    versions: tokio::sync::Mutex<BTreeMap<String, (Option<Version>, Option<Vec<u8>>)>>,
+    /// What each object was last seen or written as.
+    versions: tokio::sync::Mutex<BTreeMap<String, Written>>,
+}
+
+/// An object's version as last seen, and the digest of what this run wrote there.
+#[derive(Clone, Debug, Default)]
+struct Written {
+    version: Option<Version>,
+    digest: Option<Vec<u8>>,
+}
+
+fn digest(bytes: &[u8]) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .to_vec()
 }
 
 impl RemoteJournal {
@@ -137,7 +150,15 @@ impl RemoteJournal {
         let versions = copy
             .take_versions()
             .into_iter()
-            .map(|(name, version)| (name, (version, None)))
+            .map(|(name, version)| {
+                (
+                    name,
+                    Written {
+                        version,
+                        digest: None,
+                    },
+                )
+            })
             .collect();
         RemoteJournal {
             inner: Arc::new(Inner {
@@ -171,9 +192,8 @@ impl RemoteJournal {
     /// Writes `path`'s content as the object `name` (the new local state at the
     /// end of an apply), guarded like every other write.
     pub fn upload(&self, name: &str, path: &Path) -> Result<(), BackendError> {
-        let bytes = fs::read(path).map_err(|e| {
-            BackendError::State(format!("cannot read {}: {e}", path.display()))
-        })?;
+        let bytes = fs::read(path)
+            .map_err(|e| BackendError::State(format!("cannot read {}: {e}", path.display())))?;
         let (inner, name) = (self.inner.clone(), name.to_owned());
         self.inner.store.block(async move {
             let mut versions = inner.versions.lock().await;
@@ -193,7 +213,9 @@ impl RemoteJournal {
 fn whole_lines(path: &Path) -> Result<Vec<u8>, BackendError> {
     let mut bytes = match fs::read(path) {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        read => read.map_err(|e| BackendError::State(format!("cannot read {}: {e}", path.display())))?,
+        read => {
+            read.map_err(|e| BackendError::State(format!("cannot read {}: {e}", path.display())))?
+        }
     };
     let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
     bytes.truncate(whole);
@@ -202,22 +224,33 @@ fn whole_lines(path: &Path) -> Result<Vec<u8>, BackendError> {
 
 async fn write_guarded(
     inner: &Inner,
-    versions: &mut BTreeMap<String, (Option<Version>, Option<Vec<u8>>)>,
+    versions: &mut BTreeMap<String, Written>,
     name: &str,
     bytes: Vec<u8>,
 ) -> Result<(), BackendError> {
     inner.lock.check()?;
-    let (version, pushed) = versions.get(name).cloned().unwrap_or((None, None));
-    if pushed.as_deref() == Some(&bytes[..]) {
+    let written = versions.get(name).cloned().unwrap_or_default();
+    let new_digest = digest(&bytes);
+    if written.digest.as_ref() == Some(&new_digest) {
         return Ok(());
     }
     // An object that is absent and would be empty stays absent.
-    if version.is_none() && bytes.is_empty() {
+    if written.version.is_none() && bytes.is_empty() {
         return Ok(());
     }
-    match inner.store.put(name, bytes.clone(), version.as_ref()).await? {
+    match inner
+        .store
+        .put(name, bytes, written.version.as_ref())
+        .await?
+    {
         Ok(version) => {
-            versions.insert(name.to_owned(), (Some(version), Some(bytes)));
+            versions.insert(
+                name.to_owned(),
+                Written {
+                    version: Some(version),
+                    digest: Some(new_digest),
+                },
+            );
             Ok(())
         }
         Err(Changed) => Err(BackendError::State(format!(

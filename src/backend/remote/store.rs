@@ -24,9 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use object_store::path::Path as ObjectPath;
-use object_store::{
-    ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
-};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 
 use crate::backend::BackendError;
 
@@ -74,32 +72,35 @@ impl RemoteStore {
                 crate::printable::escape_controls(url)
             ))
         };
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| invalid("no scheme"))?;
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| invalid("no scheme"))?;
         if rest.contains('@') || rest.contains('?') || rest.contains('#') {
             return Err(invalid(
                 "a state URL takes no user, query or fragment (credentials come from the environment, never from the URL)",
             ));
         }
+        // reqwest is built without a TLS provider; cspctl's is ring's.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("cspctl-remote-state")
             .enable_all()
             .build()
-            .map_err(|e| BackendError::State(format!("cannot start the remote state runtime: {e}")))?;
+            .map_err(|e| {
+                BackendError::State(format!("cannot start the remote state runtime: {e}"))
+            })?;
         let store_error = |e: object_store::Error| {
             BackendError::State(format!(
                 "--state-url `{}`: {e}",
                 crate::printable::escape_controls(url)
             ))
         };
-        let (store, prefix, folder): (Arc<dyn ObjectStore>, &str, Option<PathBuf>) = match scheme
-        {
+        let (store, prefix, folder): (Arc<dyn ObjectStore>, &str, Option<PathBuf>) = match scheme {
             "file" => {
                 let folder = PathBuf::from(rest);
                 if !folder.is_absolute() {
-                    return Err(invalid("a file URL needs an absolute path (file:///srv/state)"));
+                    return Err(invalid(
+                        "a file URL needs an absolute path (file:///srv/state)",
+                    ));
                 }
                 fs::create_dir_all(&folder).map_err(|e| {
                     BackendError::State(format!("cannot create {}: {e}", folder.display()))
@@ -171,10 +172,7 @@ impl RemoteStore {
     }
 
     /// Runs `future` on the store's runtime and waits for it, from synchronous code.
-    pub fn block<T: Send + 'static>(
-        &self,
-        future: impl Future<Output = T> + Send + 'static,
-    ) -> T {
+    pub fn block<T: Send + 'static>(&self, future: impl Future<Output = T> + Send + 'static) -> T {
         let (sender, receiver) = std::sync::mpsc::channel();
         self.runtime.spawn(async move {
             let _ = sender.send(future.await);
@@ -262,9 +260,10 @@ impl RemoteStore {
             .await
         {
             Ok(result) => Ok(Ok(Version(UpdateVersion::from(result)))),
-            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
-                Ok(Err(Changed))
-            }
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => Ok(Err(Changed)),
             Err(e) => Err(self.failed(name, "write it", &e)),
         }
     }
@@ -313,8 +312,15 @@ mod tests {
         let (a, b) = (store.clone(), store.clone());
         store.block(async move {
             assert_eq!(a.get("x").await.expect("reads"), None);
-            let first = a.put("x", b"1".to_vec(), None).await.expect("put").expect("created");
-            assert_eq!(a.put("x", b"2".to_vec(), None).await.expect("put"), Err(Changed));
+            let first = a
+                .put("x", b"1".to_vec(), None)
+                .await
+                .expect("put")
+                .expect("created");
+            assert_eq!(
+                a.put("x", b"2".to_vec(), None).await.expect("put"),
+                Err(Changed)
+            );
             let second = a
                 .put("x", b"2".to_vec(), Some(&first))
                 .await
