@@ -16,7 +16,8 @@
 //! - [`backend`]: where live state comes from and where operations go: the Partner
 //!   Center client, over HTTP (Partner Center, `cspctl sim serve`) or in process
 //!   (the local backend, the simulator's tenant kept in a state file), with a
-//!   per-run deadline and capped response bodies.
+//!   per-run deadline and capped response bodies; `backend::remote` keeps a
+//!   backend's files and the apply lock in an object store (`--state-url`).
 //! - [`apply`]: executes a plan's actions in dependency order against a backend.
 //! - [`sim`]: the Partner Center simulator, the one model of a tenant's behaviour:
 //!   served over HTTP, or called in process by the local backend.

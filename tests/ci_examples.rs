@@ -637,20 +637,22 @@ fn the_apply_workflow_applies_the_reviewed_plan_file_one_at_a_time() {
         assert!(text.contains(code), "exit code {code} handled");
     }
 
-    let restore = w.uses("actions/cache/restore");
-    let save = w.uses("actions/cache/save");
-    let journal = |s: &&&Yaml<'static>| with(s, "path") == Some(".cspctl");
-    let restore = *restore.iter().find(journal).expect("journal restored");
-    let save = *save.iter().find(journal).expect("journal saved");
+    // The state, journal and lock are remote (Azure Blob Storage, OIDC login): no
+    // runner-local journal cache, no storage secret.
     assert!(
-        with(restore, "restore-keys").is_some(),
-        "restored by prefix"
+        !w.uses("azure/login").is_empty(),
+        "logs in to Azure with OIDC"
     );
-    assert!(with(save, "key").is_some_and(|k| k.contains("github.run_id")));
-    assert_eq!(with(restore, "key"), with(save, "key"));
+    let permissions = get(&w.root, "permissions").expect("permissions");
+    assert_eq!(str_of(permissions, "id-token"), Some("write"));
+    let env = get(&w.root, "env").expect("env");
     assert!(
-        str_of(save, "if").is_some_and(|c| c.contains("always()")),
-        "saved even when apply fails"
+        str_of(env, "CSPCTL_STATE_URL").is_some_and(|url| url.starts_with("az://")),
+        "remote state in Azure Blob Storage"
+    );
+    assert!(
+        w.uses("actions/cache/restore").is_empty(),
+        "no local journal"
     );
 }
 
@@ -788,15 +790,20 @@ fn the_gitlab_pipeline_plans_applies_the_saved_plan_and_checks_drift() {
         "apply runs only when someone plays it"
     );
     assert_eq!(strings(get(apply, "needs").expect("needs")), ["plan:main"]);
-    let caches = get(apply, "cache")
-        .and_then(|c| c.as_sequence())
-        .expect("apply: cache");
+    // The state, journal and lock are remote (Azure Blob Storage, OIDC): no
+    // runner-local journal, no storage secret.
+    let variables = get(apply, "variables").expect("apply: variables");
     assert!(
-        caches.iter().any(|c| {
-            get(c, "paths").map(strings).unwrap_or_default() == [".cspctl/"]
-                && str_of(c, "when") == Some("always")
-        }),
-        "apply keeps the journal even when it fails"
+        str_of(variables, "CSPCTL_STATE_URL").is_some_and(|url| url.starts_with("az://")),
+        "apply keeps its state in Azure Blob Storage"
+    );
+    assert!(
+        get(apply, "id_tokens").is_some(),
+        "apply logs in with GitLab's OIDC token"
+    );
+    assert!(
+        !read(file).contains(".cspctl/"),
+        "no runner-local journal is cached or kept"
     );
 
     let drift = get(&root, "drift").expect("drift");
