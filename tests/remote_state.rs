@@ -18,7 +18,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
 use std::path::Path;
@@ -30,7 +29,6 @@ use common::azurite::Azurite;
 use common::{Sim, cspctl_command, sim_config, sim_state, start_with, text};
 use cspctl::sim::SimConfig;
 use cspctl::sim::faults::Faults;
-use serde_json::Value;
 
 /// Hang guard for anything a test waits for.
 const LIMIT: Duration = Duration::from_secs(600);
@@ -238,25 +236,23 @@ fn sandbox_sim() -> Sim {
     basic_sim(sim_config(true))
 }
 
-/// Order lines per friendly name, across every order the simulator holds.
-fn order_lines_by_name(state: &Value) -> BTreeMap<String, usize> {
-    let mut lines = BTreeMap::new();
-    for order in state["orders"].as_array().expect("orders") {
-        let items = order["lineItems"]
-            .as_array()
-            .or_else(|| order["order"]["lineItems"].as_array())
-            .cloned()
-            .unwrap_or_default();
-        for line in items {
-            let name = line["friendlyName"].as_str().unwrap_or("?").to_owned();
-            *lines.entry(name).or_insert(0) += 1;
-        }
-    }
-    lines
+/// `apply examples/basic --auto-approve --lock-timeout SECONDS`.
+fn apply_basic(lock_timeout: &str) -> [String; 5] {
+    [
+        "apply".to_owned(),
+        example("basic"),
+        "--auto-approve".to_owned(),
+        "--lock-timeout".to_owned(),
+        lock_timeout.to_owned(),
+    ]
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }
 
 fn assert_bought_once(sim: &Sim, context: &str) {
-    let lines = order_lines_by_name(&sim_state(sim));
+    let lines = common::order_lines_by_name(&sim_state(sim));
     assert!(!lines.is_empty(), "nothing was bought: {context}");
     for (name, count) in &lines {
         assert_eq!(*count, 1, "{name} was bought {count} times: {context}");
@@ -309,17 +305,7 @@ fn a_dead_runners_lock_stops_others_until_it_is_forced() {
 
         // Not allowed to wait: fails at once, naming the holder and the way out.
         let cwd = runner();
-        let refused = store.run(
-            &[
-                "apply",
-                &example("basic"),
-                "--auto-approve",
-                "--lock-timeout",
-                "0",
-            ],
-            cwd.path(),
-            Some(&sim),
-        );
+        let refused = store.run(&strs(&apply_basic("0")), cwd.path(), Some(&sim));
         let all = text(&refused);
         assert_eq!(refused.status.code(), Some(1), "{}: {all}", store.label);
         assert!(all.contains(&id), "{}: {all}", store.label);
@@ -330,17 +316,8 @@ fn a_dead_runners_lock_stops_others_until_it_is_forced() {
         );
 
         // Allowed to wait: it waits, saying for whom.
-        let mut waiter = Watched::spawn(store.command(
-            &[
-                "apply",
-                &example("basic"),
-                "--auto-approve",
-                "--lock-timeout",
-                "600",
-            ],
-            cwd.path(),
-            Some(&sim),
-        ));
+        let mut waiter =
+            Watched::spawn(store.command(&strs(&apply_basic("600")), cwd.path(), Some(&sim)));
         let waiting = waiter.wait_for("Waiting for the lock");
         assert!(waiting.contains(&id), "{}: {waiting}", store.label);
 
@@ -368,17 +345,7 @@ fn a_dead_runners_lock_is_free_once_its_lease_runs_out() {
         let (holder, _) = stuck_holder(&store, "1s");
         holder.kill();
         let cwd = runner();
-        let applied = store.run(
-            &[
-                "apply",
-                &example("basic"),
-                "--auto-approve",
-                "--lock-timeout",
-                "600",
-            ],
-            cwd.path(),
-            Some(&sim),
-        );
+        let applied = store.run(&strs(&apply_basic("600")), cwd.path(), Some(&sim));
         let all = text(&applied);
         assert_eq!(applied.status.code(), Some(0), "{}: {all}", store.label);
         assert_bought_once(&sim, store.label);
@@ -402,7 +369,7 @@ fn a_purchase_a_killed_runner_announced_is_settled_by_the_next_runner() {
         ));
         let id = lock_id(&killed.wait_for("Locked "));
         let until = Instant::now() + LIMIT;
-        while order_lines_by_name(&sim_state(&sim)).is_empty() {
+        while common::order_lines_by_name(&sim_state(&sim)).is_empty() {
             assert!(
                 Instant::now() < until,
                 "{}: no order was placed",
@@ -467,19 +434,8 @@ fn two_runners_with_one_remote_state_never_buy_twice() {
         };
         let sim = basic_sim(config);
         let (first, second) = (runner(), runner());
-        let apply = |cwd: &Path| {
-            Watched::spawn(store.command(
-                &[
-                    "apply",
-                    &example("basic"),
-                    "--auto-approve",
-                    "--lock-timeout",
-                    "600",
-                ],
-                cwd,
-                Some(&sim),
-            ))
-        };
+        let apply =
+            |cwd: &Path| Watched::spawn(store.command(&strs(&apply_basic("600")), cwd, Some(&sim)));
         let started = Instant::now();
         let a = apply(first.path());
         // The second pipeline starts later: a scenario, not a timing assumption.

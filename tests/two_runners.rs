@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{add_declared_resellers, cspctl, sim_config, sim_state, start_with, text};
+use common::{
+    add_declared_resellers, cspctl, order_lines_by_name, sim_config, sim_state, start_with, text,
+};
 use cspctl::apply::{ActionOutcome, ApplyReport, execute_unattended};
 use cspctl::backend::Backend as _;
 use cspctl::backend::partner_center::{
@@ -21,7 +23,6 @@ use cspctl::backend::partner_center::{
 use cspctl::manifest::files::read_manifest_files;
 use cspctl::plan::{Operation, Plan, PlanOptions};
 use cspctl::sim::SimConfig;
-use serde_json::Value;
 
 fn example(name: &str) -> String {
     format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -33,23 +34,6 @@ fn customers_only(dir: &Path) {
     for file in ["customers.yaml", "resellers.yaml"] {
         std::fs::copy(format!("{}/{file}", example("basic")), dir.join(file)).expect("copy");
     }
-}
-
-/// Order lines per friendly name, across every order the simulator holds.
-fn order_lines_by_name(state: &Value) -> std::collections::BTreeMap<String, usize> {
-    let mut lines = std::collections::BTreeMap::new();
-    for order in state["orders"].as_array().expect("orders") {
-        let items = order["lineItems"]
-            .as_array()
-            .or_else(|| order["order"]["lineItems"].as_array())
-            .cloned()
-            .unwrap_or_default();
-        for line in items {
-            let name = line["friendlyName"].as_str().unwrap_or("?").to_owned();
-            *lines.entry(name).or_insert(0) += 1;
-        }
-    }
-    lines
 }
 
 /// A Partner Center client of the simulator, as a second runner has one.

@@ -263,6 +263,23 @@ pub fn sim_state(sim: &Sim) -> Value {
     sim_get(sim, "state")
 }
 
+/// Order lines per friendly name, across every order the simulator holds.
+pub fn order_lines_by_name(state: &Value) -> std::collections::BTreeMap<String, usize> {
+    let mut lines = std::collections::BTreeMap::new();
+    for order in state["orders"].as_array().expect("orders") {
+        let items = order["lineItems"]
+            .as_array()
+            .or_else(|| order["order"]["lineItems"].as_array())
+            .cloned()
+            .unwrap_or_default();
+        for line in items {
+            let name = line["friendlyName"].as_str().unwrap_or("?").to_owned();
+            *lines.entry(name).or_insert(0) += 1;
+        }
+    }
+    lines
+}
+
 /// The simulator's counters (`GET /_sim/stats`).
 pub fn sim_stats(sim: &Sim) -> Value {
     sim_get(sim, "stats")
