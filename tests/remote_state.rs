@@ -479,3 +479,29 @@ fn two_runners_with_one_remote_state_never_buy_twice() {
         assert_bought_once(&sim, &context);
     }
 }
+
+#[test]
+fn damage_in_the_remote_state_is_reported_where_it_is() {
+    let store = stores("damaged").remove(0);
+    let cwd = runner();
+    let applied = store.run(&strs(&apply_basic("0")), cwd.path(), None);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let folder = store.url.strip_prefix("file://").expect("a file store");
+    let journal = format!("{folder}/state.json.journal");
+    std::fs::write(&journal, "not a journal header\n").expect("damage the journal");
+    for args in [vec!["plan", &example("basic")], strs(&apply_basic("0"))] {
+        let refused = store.run(&args, cwd.path(), None);
+        let all = text(&refused);
+        assert_eq!(refused.status.code(), Some(1), "{all}");
+        assert!(
+            all.contains(&format!("{}/state.json.journal", store.url)),
+            "names the remote object, not a working copy: {all}"
+        );
+        assert!(!all.contains("cspctl-remote-"), "{all}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&journal).expect("journal"),
+        "not a journal header\n",
+        "the damaged object is left as it is"
+    );
+}

@@ -363,9 +363,11 @@ impl BackendChoice {
     ) -> anyhow::Result<(Live, PlanOptions, PendingReader)> {
         let store = self.open_store()?;
         let (target, copy) = self.working_target(store.as_ref())?;
+        let named = |error: BackendError| named_remote(error, copy.as_ref(), store.as_ref());
         match target {
             Target::Local(path) => {
-                let backend = LocalBackend::open(path.clone(), settings.now.clone(), None)?;
+                let backend =
+                    LocalBackend::open(path.clone(), settings.now.clone(), None).map_err(named)?;
                 let live = backend.read_live_scoped(scope);
                 Ok((
                     live,
@@ -377,7 +379,7 @@ impl BackendChoice {
                 ))
             }
             Target::PartnerCenter(config, journal) => {
-                let open = read_open(&journal)?;
+                let open = read_open(&journal).map_err(named)?;
                 if !open.is_empty() {
                     let place = match (&store, &copy) {
                         (Some(store), Some(_)) => store.describe(&file_name(&journal)),
@@ -423,16 +425,18 @@ impl BackendChoice {
             _ => None,
         };
         let (target, copy) = self.working_target(store.as_ref())?;
+        let named = |error: BackendError| named_remote(error, copy.as_ref(), store.as_ref());
         let (backend, options) = match target {
             Target::Local(path) => {
                 let options = self.local_plan_options(&path);
-                let backend = LocalBackend::open(path, settings.now.clone(), Some(lock_timeout))?;
+                let backend = LocalBackend::open(path, settings.now.clone(), Some(lock_timeout))
+                    .map_err(named)?;
                 (OpenedBackend::Local(Box::new(backend)), options)
             }
             Target::PartnerCenter(config, journal) => {
                 let lock = StateLock::acquire(&journal, lock_timeout)?;
                 let backend = PartnerCenterBackend::new(config.clone())?.with_journal(
-                    PurchaseJournal::open(journal.clone())?,
+                    PurchaseJournal::open(journal.clone()).map_err(named)?,
                     settings.now.clone(),
                 );
                 let options = partner_center_plan_options(&backend, &config);
@@ -469,6 +473,19 @@ impl BackendChoice {
             });
         }
         Ok(opened)
+    }
+}
+
+/// `error` naming the remote objects instead of their working copies, with remote
+/// state.
+fn named_remote(
+    error: BackendError,
+    copy: Option<&WorkingCopy>,
+    store: Option<&RemoteStore>,
+) -> BackendError {
+    match (copy, store) {
+        (Some(copy), Some(store)) => copy.name_remote(error, store),
+        _ => error,
     }
 }
 

@@ -94,6 +94,19 @@ impl WorkingCopy {
         self.folder.join(name)
     }
 
+    /// `error` with this copy's folder named as the store it was copied from, so a
+    /// damaged journal or state is reported where it really is.
+    pub fn name_remote(&self, error: BackendError, store: &RemoteStore) -> BackendError {
+        let folder = self.folder.display().to_string();
+        let url = store.url().trim_end_matches('/');
+        let rename = |text: String| text.replace(&folder, url);
+        match error {
+            BackendError::State(text) => BackendError::State(rename(text)),
+            BackendError::Locked(text) => BackendError::Locked(rename(text)),
+            other => other,
+        }
+    }
+
     /// Ends the copy's tracking of versions: the journal mirror takes them over.
     fn take_versions(&mut self) -> BTreeMap<String, Option<Version>> {
         std::mem::take(&mut self.versions)
