@@ -95,8 +95,12 @@ fn runner() -> tempfile::TempDir {
 /// A child whose stderr lines arrive on a channel, so a test can wait for one.
 struct Watched {
     child: Child,
-    lines: mpsc::Receiver<String>,
+    /// Each stderr line with when it arrived.
+    lines: mpsc::Receiver<(Instant, String)>,
     seen: Vec<String>,
+    /// How long it waited for the lock: from "Waiting for the lock" to "Locked".
+    waited: Option<Duration>,
+    waiting_since: Option<Instant>,
 }
 
 impl Watched {
@@ -110,14 +114,29 @@ impl Watched {
         let (sender, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = sender.send(line);
+                let _ = sender.send((Instant::now(), line));
             }
         });
         Watched {
             child,
             lines,
             seen: Vec::new(),
+            waited: None,
+            waiting_since: None,
         }
+    }
+
+    fn record(&mut self, (at, line): (Instant, String)) -> String {
+        if line.starts_with("Waiting for the lock") {
+            self.waiting_since = Some(at);
+        }
+        if line.starts_with("Locked ")
+            && let Some(since) = self.waiting_since
+        {
+            self.waited = Some(at - since);
+        }
+        self.seen.push(line.clone());
+        line
     }
 
     /// Waits for a stderr line containing `needle` and returns it.
@@ -126,8 +145,8 @@ impl Watched {
         loop {
             let left = until.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
+                Ok(received) => {
+                    let line = self.record(received);
                     if line.contains(needle) {
                         return line;
                     }
@@ -145,8 +164,9 @@ impl Watched {
         self.child.wait().expect("reaped");
     }
 
-    /// Waits for the exit (hang guard) and returns the code and all of stderr.
-    fn finish(mut self) -> (Option<i32>, String) {
+    /// Waits for the exit (hang guard) and returns the code, all of stderr and how
+    /// long it waited for the lock.
+    fn finish(mut self) -> (Option<i32>, String, Option<Duration>) {
         let until = Instant::now() + LIMIT;
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
@@ -155,10 +175,10 @@ impl Watched {
             assert!(Instant::now() < until, "cspctl hangs");
             std::thread::sleep(Duration::from_millis(20));
         };
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.seen.push(line);
+        while let Ok(received) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.record(received);
         }
-        (status.code(), self.seen.join("\n"))
+        (status.code(), self.seen.join("\n"), self.waited)
     }
 }
 
@@ -332,7 +352,7 @@ fn a_dead_runners_lock_stops_others_until_it_is_forced() {
             store.label
         );
 
-        let (code, all) = waiter.finish();
+        let (code, all, _) = waiter.finish();
         assert_eq!(code, Some(0), "{}: {all}", store.label);
         assert_bought_once(&sim, store.label);
     }
@@ -441,8 +461,8 @@ fn two_runners_with_one_remote_state_never_buy_twice() {
         // The second pipeline starts later: a scenario, not a timing assumption.
         std::thread::sleep(Duration::from_secs(offset));
         let b = apply(second.path());
-        let (code_a, all_a) = a.finish();
-        let (code_b, all_b) = b.finish();
+        let (code_a, all_a, waited_a) = a.finish();
+        let (code_b, all_b, waited_b) = b.finish();
         let context = format!(
             "{} store, {offset} s apart:\nfirst:\n{all_a}\nsecond:\n{all_b}",
             store.label
@@ -452,11 +472,11 @@ fn two_runners_with_one_remote_state_never_buy_twice() {
         for code in [code_a, code_b] {
             assert!(matches!(code, Some(0 | 1)), "{context}");
         }
-        let waited =
-            all_a.contains("Waiting for the lock") || all_b.contains("Waiting for the lock");
+        let waited = waited_a.or(waited_b).unwrap_or_default();
         eprintln!(
-            "{} store, {offset} s apart: exits {code_a:?}/{code_b:?}, one waited for the lock: {waited}, {:.1} s",
+            "{} store, {offset} s apart: exits {code_a:?}/{code_b:?}, waited for the lock {:.2} s, both done in {:.1} s",
             store.label,
+            waited.as_secs_f64(),
             started.elapsed().as_secs_f64()
         );
         assert_bought_once(&sim, &context);
