@@ -101,6 +101,10 @@ pub struct DriftReport {
     /// report, purchases still provisioning): not drift, but not checked either.
     #[serde(default)]
     pub partly_known: Vec<PartlyKnown>,
+    /// What reading the live state cost in Partner Center requests (the
+    /// partner-center backend only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::plan::ApiCost>,
 }
 
 /// The customers a drift job looks at, and what they need.
@@ -280,6 +284,7 @@ pub fn drift_report(plan: &Plan, scope: Option<&Scope>, ignore_unmanaged: bool) 
         objects,
         unmanaged,
         partly_known: plan.partly_known.clone(),
+        cost: plan.cost,
     }
 }
 

@@ -1156,3 +1156,64 @@ fn a_bad_seed_file_is_refused_with_its_name() {
     assert!(text(&output).contains("seed.json"), "{}", text(&output));
     assert!(text(&output).contains("customerz"), "{}", text(&output));
 }
+
+/// Issue 16, "Every run reports its cost": the requests a plan, drift or apply sent
+/// to Partner Center, with their share of the partner's per-minute budget, in the
+/// text summary, the Markdown comment and the JSON; the simulator counts the same
+/// requests. The local backend spends none of the budget and reports none.
+#[test]
+fn every_run_reports_what_it_cost_in_partner_center_calls() {
+    let sim = start(true);
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let basic = example("basic");
+    let basic = basic.to_str().expect("utf-8");
+    common::add_declared_resellers(&sim, Path::new(basic));
+    let before = sim_stats(&sim)["requests"].as_u64().expect("requests");
+    let json = cspctl(&["plan", basic, "--format", "json"], cwd.path(), Some(&sim));
+    assert!(json.status.success(), "{}", text(&json));
+    let plan = parse_json(&json);
+    // The simulator also counts the token request and its own /_sim calls.
+    let sent = sim_stats(&sim)["requests"].as_u64().expect("requests") - before;
+    let cost = plan["cost"]["requests"].as_u64().expect("cost.requests");
+    assert!(cost > 0 && cost < sent, "{} of {sent}", plan["cost"]);
+    let again = parse_json(&cspctl(
+        &["plan", basic, "--format", "json"],
+        cwd.path(),
+        Some(&sim),
+    ));
+    assert_eq!(again["cost"], plan["cost"], "the same read costs the same");
+    assert_eq!(plan["cost"]["budgetPerMinute"], json!(500));
+    for (format, shown) in [
+        ("text", "Partner Center calls: "),
+        ("markdown", "Partner Center calls: "),
+    ] {
+        let output = cspctl(&["plan", basic, "--format", format], cwd.path(), Some(&sim));
+        let all = text(&output);
+        assert!(
+            all.contains(shown) && all.contains("of the partner's 500-a-minute budget"),
+            "{format}: {all}"
+        );
+    }
+    let applied = cspctl(&["apply", basic, "--auto-approve"], cwd.path(), Some(&sim));
+    assert!(
+        text(&applied).contains("Partner Center calls: "),
+        "{}",
+        text(&applied)
+    );
+    let drift = cspctl(
+        &["drift", basic, "--format", "json"],
+        cwd.path(),
+        Some(&sim),
+    );
+    assert!(
+        parse_json(&drift)["cost"]["requests"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{}",
+        text(&drift)
+    );
+
+    let local = cspctl(&["plan", basic, "--format", "json"], cwd.path(), None);
+    assert!(parse_json(&local).get("cost").is_none(), "{}", text(&local));
+    assert!(!text(&cspctl(&["plan", basic], cwd.path(), None)).contains("Partner Center calls"));
+}

@@ -373,11 +373,19 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     // Partner Center: drops settled purchases from the purchase journal.
     opened.finish()?;
     let code = exit_code(&report);
+    let cost = opened.cost();
     if json {
-        JsonEvents::emit(summary_event(&report, code));
+        let mut event = summary_event(&report, code);
+        if let Some(cost) = cost {
+            event["cost"] = json!(cost);
+        }
+        JsonEvents::emit(event);
     } else {
         outln!()?;
         out!("{}", report.render())?;
+        if let Some(cost) = cost {
+            outln!("{}", cost.line())?;
+        }
         if args.format == ApplyFormat::Github {
             out!(
                 "{}",

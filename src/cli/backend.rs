@@ -22,7 +22,7 @@ use crate::backend::remote::{
 };
 use crate::backend::{Backend, BackendError};
 use crate::live::{CustomerScope, Live, LiveSubscription};
-use crate::plan::{Plan, PlanOptions};
+use crate::plan::{ApiCost, Plan, PlanOptions};
 
 use super::Settings;
 
@@ -503,6 +503,18 @@ enum Reader {
 }
 
 impl PendingReader {
+    /// What this run has cost so far in Partner Center requests; `None` on the
+    /// local backend, which spends none of the partner's budget.
+    pub fn cost(&self) -> Option<ApiCost> {
+        match &self.backend {
+            Reader::Local(_) => None,
+            Reader::PartnerCenter(backend) => {
+                let stats = backend.client().request_stats();
+                Some(ApiCost::new(stats.requests, stats.throttled))
+            }
+        }
+    }
+
     pub fn pending_purchases(
         &self,
         customers: &[String],
@@ -572,6 +584,18 @@ impl Opened {
 
     pub fn is_local(&self) -> bool {
         matches!(self.backend, OpenedBackend::Local(..))
+    }
+
+    /// What this run has cost so far in Partner Center requests; `None` on the
+    /// local backend.
+    pub fn cost(&self) -> Option<ApiCost> {
+        match &self.backend {
+            OpenedBackend::Local(_) => None,
+            OpenedBackend::PartnerCenter { backend, .. } => {
+                let stats = backend.client().request_stats();
+                Some(ApiCost::new(stats.requests, stats.throttled))
+            }
+        }
     }
 
     /// The local backend, for `cspctl local` (none against Partner Center).

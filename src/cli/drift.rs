@@ -75,7 +75,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     };
     let live_scope = scope.as_ref().map(|scope| scope.live_scope(&desired));
     let (live, options, reader) = backend.read_live_scoped(settings, live_scope.as_ref())?;
-    let Some(plan) = plan_desired(
+    let Some(mut plan) = plan_desired(
         (sources, desired),
         &live,
         &options,
@@ -85,6 +85,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     else {
         return Ok(ExitCode::from(1));
     };
+    plan.cost = reader.cost();
     // Issues and annotations show paths relative to the repository.
     let plan = if matches!(args.format, DriftFormat::Markdown | DriftFormat::Github) {
         super::github::with_repository_paths(&plan)

@@ -160,9 +160,10 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         reader.pending_purchases(customers)
     })?;
     std::mem::forget(live);
-    let Some(plan) = plan else {
+    let Some(mut plan) = plan else {
         return Ok(ExitCode::from(1));
     };
+    plan.cost = reader.cost();
     let render_options = RenderOptions {
         color: settings.color_stdout,
         show_sensitive: args.show_sensitive,

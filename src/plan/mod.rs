@@ -472,11 +472,67 @@ pub struct Plan {
     /// operations send, checked by [`integrity`] before a saved plan is applied.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub resellers: BTreeMap<String, PlannedReseller>,
+    /// What reading the live state for this plan cost in Partner Center requests
+    /// (the partner-center backend; the local backend spends no budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<ApiCost>,
     /// `sha256:` of the plan's JSON without this field, written by `plan --out`
     /// and `--format json` and checked by `apply PLANFILE`: it catches a damaged
     /// or edited file, but it is no signature (see [`integrity`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+}
+
+/// Partner Center's documented request budget for a partner on the resources a
+/// plan reads: about 500 requests a minute (partner-center-api.md, "Throttling").
+pub const PARTNER_REQUESTS_PER_MINUTE: u64 = 500;
+
+/// The Partner Center requests a run sent, against the partner's budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiCost {
+    /// Requests sent, each attempt counted (token requests are not).
+    pub requests: u64,
+    /// Of those, answered 429 (throttled).
+    pub throttled: u64,
+    /// The per-minute budget the share is taken of.
+    pub budget_per_minute: u64,
+}
+
+impl ApiCost {
+    pub fn new(requests: u64, throttled: u64) -> ApiCost {
+        ApiCost {
+            requests,
+            throttled,
+            budget_per_minute: PARTNER_REQUESTS_PER_MINUTE,
+        }
+    }
+
+    /// `Partner Center calls: 12 (2.4 % of the partner's 500-a-minute budget)`, or
+    /// in minutes of the budget when a read takes more than one.
+    pub fn line(&self) -> String {
+        let budget = self.budget_per_minute.max(1);
+        let share = if self.requests > budget {
+            format!(
+                "{:.1} minutes of the partner's {budget}-a-minute budget",
+                self.requests as f64 / budget as f64
+            )
+        } else {
+            format!(
+                "{:.1} % of the partner's {budget}-a-minute budget",
+                self.requests as f64 * 100.0 / budget as f64
+            )
+        };
+        let throttled = if self.throttled > 0 {
+            format!(", {} throttled (429)", self.throttled)
+        } else {
+            String::new()
+        };
+        format!(
+            "Partner Center calls: {} ({share}{throttled})",
+            self.requests
+        )
+    }
 }
 
 /// A declared reseller as a plan resolved it.
@@ -501,6 +557,7 @@ impl Plan {
             unmanaged,
             partly_known: Vec::new(),
             resellers: BTreeMap::new(),
+            cost: None,
             digest: None,
         }
     }

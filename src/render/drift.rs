@@ -47,6 +47,8 @@ pub fn render_drift_text(report: &DriftReport, color: bool) -> String {
         objects,
         unmanaged,
         partly_known,
+        // Shown under the summary line.
+        cost: _,
     } = report;
     let mut sections: Vec<String> = Vec::new();
     for (customer, group) in groups(objects) {
@@ -68,7 +70,11 @@ pub fn render_drift_text(report: &DriftReport, color: bool) -> String {
         }
         sections.push(section);
     }
-    sections.push(format!("{}\n", style.paint(BOLD, &report.summary_line())));
+    let mut summary = format!("{}\n", style.paint(BOLD, &report.summary_line()));
+    if let Some(cost) = &report.cost {
+        let _ = writeln!(summary, "{}", cost.line());
+    }
+    sections.push(summary);
     sections.join("\n")
 }
 
@@ -193,12 +199,17 @@ fn render_drift_markdown_within(
         objects,
         unmanaged,
         partly_known,
+        // Shown under the summary line.
+        cost: _,
     } = report;
     let mut head = String::new();
     let _ = writeln!(head, "{DRIFT_MARKER}");
     let verdict = if *in_sync { "in sync" } else { "drift found" };
     let _ = writeln!(head, "## cspctl drift: {verdict}\n");
     let _ = writeln!(head, "**{}**\n", md::text(&report.summary_line()));
+    if let Some(cost) = &report.cost {
+        let _ = writeln!(head, "{}\n", md::text(&cost.line()));
+    }
     if !scope.is_empty() {
         let names: Vec<String> = scope.iter().map(|c| md::text(c)).collect();
         let _ = writeln!(head, "Scope: customer(s) {}.\n", names.join(", "));
@@ -451,6 +462,7 @@ mod tests {
             unmanaged: unmanaged.len(),
         };
         DriftReport {
+            cost: None,
             format_version: DRIFT_FORMAT_VERSION,
             backend: "partner-center:tenant".into(),
             scope: Vec::new(),

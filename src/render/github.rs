@@ -114,6 +114,8 @@ pub fn plan_annotations(plan: &Plan, show_sensitive: bool) -> Vec<Annotation> {
         // The ids behind the reseller names the changes show, and the file's
         // digest: for apply to check (`plan::integrity`), not for a reader.
         resellers: _,
+        // What the read cost: in the text, Markdown and JSON plans, not in annotations.
+        cost: _,
         digest: _,
     } = plan;
     let mut annotations: Vec<Annotation> = actions

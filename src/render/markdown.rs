@@ -106,6 +106,8 @@ pub fn render_markdown(plan: &Plan, options: &MarkdownOptions) -> String {
         // The ids behind the reseller names the changes show, and the file's
         // digest: for apply to check (`plan::integrity`), not for a reader.
         resellers: _,
+        // Shown under the summary line, by `head` and `no_changes`.
+        cost: _,
         digest: _,
     } = plan;
     let (show, max_len) = (*show_sensitive, *max_len);
@@ -303,8 +305,9 @@ fn no_changes(
     max_len: usize,
 ) -> String {
     let head = format!(
-        "{MARKER}\n{HEADING}\n\n{}\n{}",
+        "{MARKER}\n{HEADING}\n\n{}\n{}{}",
         plan.summary_line(),
+        cost_paragraph(plan),
         partly_known_note(partly_known)
     );
     let budget = max_len.saturating_sub(Parts::cost(&head));
@@ -333,6 +336,14 @@ fn partly_known_note(partly_known: &[PartlyKnown]) -> String {
 }
 
 /// Marker, heading, summary line and the non-zero counts.
+/// The read's cost as its own paragraph (empty on the local backend), so a
+/// reviewer sees what the plan spent of the partner's request budget.
+fn cost_paragraph(plan: &Plan) -> String {
+    plan.cost
+        .map(|cost| format!("\n{}\n", text(&cost.line())))
+        .unwrap_or_default()
+}
+
 fn head(plan: &Plan, summary: &Summary) -> String {
     let Summary {
         // The rows add up to it; the summary line says it again.
@@ -344,8 +355,9 @@ fn head(plan: &Plan, summary: &Summary) -> String {
         partly_known: _,
     } = summary;
     let mut out = format!(
-        "{MARKER}\n{HEADING}\n\n**{}**\n\n| Change | Count |\n| :-- | --: |\n",
-        plan.summary_line()
+        "{MARKER}\n{HEADING}\n\n**{}**\n{}\n| Change | Count |\n| :-- | --: |\n",
+        plan.summary_line(),
+        cost_paragraph(plan)
     );
     for action_type in ActionType::ALL {
         let n = by_type.get(&action_type).copied().unwrap_or(0);

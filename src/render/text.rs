@@ -59,6 +59,7 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
         // The ids behind the reseller names the changes show, and the file's
         // digest: for apply to check (`plan::integrity`), not for a reader.
         resellers: _,
+        cost,
         digest: _,
     } = plan;
 
@@ -85,7 +86,11 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
     if let Some(roles) = render_roles(actions, style) {
         sections.push(roles);
     }
-    sections.push(format!("{}\n", style.paint(BOLD, &plan.summary_line())));
+    let mut summary = format!("{}\n", style.paint(BOLD, &plan.summary_line()));
+    if let Some(cost) = cost {
+        let _ = writeln!(summary, "{}", cost.line());
+    }
+    sections.push(summary);
     sections.join("\n")
 }
 
