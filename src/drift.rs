@@ -11,17 +11,14 @@
 //!
 //! Pure and deterministic, like the planner: the report keeps the plan's order.
 
-use std::collections::BTreeSet;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::live::CustomerScope;
 use crate::plan::{
     Action, ActionType, PartlyKnown, Plan, Precondition, SourceRef, USAGE_SUBSCRIPTION_KIND,
     Unmanaged,
 };
-use crate::validate::Desired;
+pub use crate::scope::Scope;
 
 /// Version of the drift JSON; bumped on any incompatible change.
 pub const DRIFT_FORMAT_VERSION: u32 = 1;
@@ -105,86 +102,6 @@ pub struct DriftReport {
     /// partner-center backend only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<crate::plan::ApiCost>,
-}
-
-/// The customers a drift job looks at, and what they need.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Scope {
-    /// Manifest names of the customers in scope.
-    pub customers: BTreeSet<String>,
-    /// Manifest names of the resellers those customers, their subscriptions and
-    /// their support contacts refer to: their partnerships are in scope too.
-    pub resellers: BTreeSet<String>,
-}
-
-impl Scope {
-    /// The scope of `customers` (manifest names); `Err` lists the names that no
-    /// Customer manifest has.
-    pub fn of(desired: &Desired, customers: &[String]) -> Result<Scope, Vec<String>> {
-        let m = &desired.manifests;
-        let unknown: Vec<String> = customers
-            .iter()
-            .filter(|name| !desired.customer_index.contains_key(name.as_str()))
-            .cloned()
-            .collect();
-        if !unknown.is_empty() {
-            return Err(unknown);
-        }
-        let customers: BTreeSet<String> = customers.iter().cloned().collect();
-        let mut resellers: BTreeSet<String> = BTreeSet::new();
-        let mut subscriptions: BTreeSet<&str> = BTreeSet::new();
-        for customer in m.customers.iter().filter(|c| customers.contains(&c.name)) {
-            resellers.extend(customer.spec.resellers.iter().cloned());
-        }
-        for subscription in m
-            .subscriptions
-            .iter()
-            .filter(|s| customers.contains(&s.spec.customer))
-        {
-            subscriptions.insert(subscription.name.as_str());
-            resellers.extend(subscription.spec.reseller.iter().cloned());
-        }
-        for contact in m
-            .support_contacts
-            .iter()
-            .filter(|c| subscriptions.contains(c.spec.subscription.as_str()))
-        {
-            resellers.insert(contact.spec.reseller.clone());
-        }
-        Ok(Scope {
-            customers,
-            resellers,
-        })
-    }
-
-    /// The live customers in scope, by the domains and adopted tenant ids their
-    /// manifests declare (what a scoped read of Partner Center asks for).
-    pub fn live_scope(&self, desired: &Desired) -> CustomerScope {
-        let mut live = CustomerScope::default();
-        for customer in desired
-            .manifests
-            .customers
-            .iter()
-            .filter(|c| self.customers.contains(&c.name))
-        {
-            live.domains
-                .insert(customer.spec.domain.to_ascii_lowercase());
-            if let Some(id) = &customer.spec.tenant_id {
-                live.tenant_ids.insert(id.to_ascii_lowercase());
-            }
-        }
-        live
-    }
-
-    fn includes(&self, action: &Action) -> bool {
-        match &action.customer {
-            Some(customer) => self.customers.contains(customer),
-            None => action
-                .address
-                .strip_prefix("Reseller/")
-                .is_some_and(|name| self.resellers.contains(name)),
-        }
-    }
 }
 
 /// Whether an action means its object is missing from Partner Center (rather than
@@ -491,6 +408,7 @@ mod tests {
         let scope = Scope {
             customers: ["fabrikam".to_owned()].into(),
             resellers: ["nw".to_owned()].into(),
+            removed: Default::default(),
         };
         let report = drift_report(&sample(), Some(&scope), false);
         let addresses: Vec<&str> = report.objects.iter().map(|o| o.address.as_str()).collect();

@@ -12,6 +12,7 @@
 //! - [`render`]: plans and drift reports as text, JSON, Markdown (pull-request
 //!   comments) and GitHub workflow annotations.
 //! - [`drift`]: the drift report (pure).
+//! - [`scope`]: what a scoped plan, apply or drift reads and plans (pure).
 //! - [`export`]: a live snapshot as manifests.
 //! - [`backend`]: where live state comes from and where operations go: the Partner
 //!   Center client, over HTTP (Partner Center, `cspctl sim serve`) or in process
@@ -45,6 +46,7 @@ pub mod plan;
 pub mod printable;
 pub mod render;
 pub mod rules;
+pub mod scope;
 pub mod sim;
 pub mod time;
 pub mod validate;

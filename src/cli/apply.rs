@@ -22,7 +22,8 @@ use crate::render::{PlanFormat, RenderOptions, render_plan};
 
 use super::backend::BackendArgs;
 use super::github::with_repository_paths;
-use super::plan::make_plan;
+use super::plan::{make_plan, plan_desired};
+use super::scope::ScopeArgs;
 use super::{
     DEFAULT_LOCK_TIMEOUT_SECONDS, DEFAULT_MAX_PROBLEMS, EXIT_INTERRUPTED, EXIT_MANUAL,
     ProblemLimit, Settings,
@@ -50,6 +51,8 @@ pub struct Args {
     /// Actions annotations.
     #[arg(long, value_enum, default_value = "text")]
     format: ApplyFormat,
+    #[command(flatten)]
+    scope: ScopeArgs,
     #[command(flatten)]
     problems: ProblemLimit,
 }
@@ -257,6 +260,12 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let plan = match plan_file(&args.inputs) {
         Some(path) => {
             let plan = read_plan_file(path)?;
+            if args.scope.is_set() {
+                bail!(
+                    "{} carries its own scope (what it read and planned); --customer, --target and --changed-since are for planning from manifests",
+                    path.display()
+                );
+            }
             if plan.backend != opened.describe() {
                 bail!(
                     "{} was planned against `{}`, not `{}`; make the plan again against this state",
@@ -265,7 +274,11 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
                     opened.describe()
                 );
             }
-            let live = opened.read_live()?;
+            // A scoped plan is checked against the same part of the tenant it read.
+            let live = match &plan.scope {
+                Some(scope) => opened.read_live_scoped(&scope.live())?,
+                None => opened.read_live()?,
+            };
             let stale = stale_actions(&plan, &live);
             if !stale.is_empty() {
                 for (address, what) in &stale {
@@ -296,6 +309,27 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
                 );
             }
             plan
+        }
+        None if args.scope.is_set() => {
+            let Some((sources, desired)) = super::desired_or_report(&args.inputs, settings) else {
+                return Ok(ExitCode::from(1));
+            };
+            let Some(scope) = args.scope.resolve(&sources, &desired)? else {
+                unreachable!("a scope flag was given");
+            };
+            let live_scope = scope.live_scope(&desired);
+            let declared = desired.manifests.customers.len();
+            let live = opened.read_live_scoped(&live_scope)?;
+            match plan_desired(
+                (sources, desired),
+                &live,
+                &options,
+                settings,
+                &|customers| opened.pending_purchases(customers),
+            )? {
+                Some(plan) => scope.restrict(plan, &live_scope, declared),
+                None => return Ok(ExitCode::from(1)),
+            }
         }
         None => match make_plan(
             &args.inputs,

@@ -631,6 +631,16 @@ impl Opened {
         }
     }
 
+    /// Only the customers in `scope` (and every reseller).
+    pub fn read_live_scoped(&mut self, scope: &CustomerScope) -> Result<Live, BackendError> {
+        match &mut self.backend {
+            OpenedBackend::Local(backend) => Ok(backend.read_live_scoped(Some(scope))),
+            OpenedBackend::PartnerCenter { backend, .. } => {
+                backend.block_on(backend.client().read_live_scoped(Some(scope)))
+            }
+        }
+    }
+
     /// Settles the purchases an interrupted apply left open. One line each.
     pub fn settle(&mut self) -> Result<Vec<String>, BackendError> {
         let backend = self.remote();

@@ -4,9 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::bail;
-
-use crate::drift::{Scope, drift_report};
+use super::scope::ScopeArgs;
+use crate::drift::drift_report;
 use crate::render::drift::{DriftFormat, render_drift_json, render_drift_text};
 
 use super::backend::BackendArgs;
@@ -21,11 +20,8 @@ pub struct Args {
     backend: BackendArgs,
     #[arg(long, value_enum, default_value = "text")]
     format: DriftFormat,
-    /// Only this customer (its manifest name; repeat for more): its subscriptions,
-    /// support contacts, relationships and the partnerships it relies on. Only its
-    /// live data is read.
-    #[arg(long, value_name = "NAME")]
-    customer: Vec<String>,
+    #[command(flatten)]
+    scope: ScopeArgs,
     /// List objects no manifest declares, but do not count them as drift (for a
     /// tenant managed only in part by cspctl).
     #[arg(long)]
@@ -44,35 +40,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let Some((sources, desired)) = desired_or_report(&args.paths, settings) else {
         return Ok(ExitCode::from(1));
     };
-    let scope = if args.customer.is_empty() {
-        None
-    } else {
-        match Scope::of(&desired, &args.customer) {
-            Ok(scope) => Some(scope),
-            Err(unknown) => {
-                let mut known: Vec<&str> = desired
-                    .manifests
-                    .customers
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect();
-                known.sort_unstable();
-                let shown = if known.len() > 20 {
-                    format!("{}, ...", known[..20].join(", "))
-                } else {
-                    known.join(", ")
-                };
-                bail!(
-                    "no Customer manifest is named {}; --customer takes a customer's metadata.name (declared: {shown})",
-                    unknown
-                        .iter()
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
-        }
-    };
+    let scope = args.scope.resolve(&sources, &desired)?;
     let live_scope = scope.as_ref().map(|scope| scope.live_scope(&desired));
     let (live, options, reader) = backend.read_live_scoped(settings, live_scope.as_ref())?;
     let Some(mut plan) = plan_desired(

@@ -20,6 +20,7 @@ mod graph;
 mod local;
 mod plan;
 mod schema;
+mod scope;
 mod signals;
 mod sim;
 mod unlock;

@@ -14,6 +14,7 @@ use crate::render::{PlanFormat, RenderOptions, render_plan};
 use crate::validate::Desired;
 
 use super::backend::BackendArgs;
+use super::scope::ScopeArgs;
 use super::{
     DEFAULT_MAX_PROBLEMS, EXIT_CHANGES, ProblemLimit, Settings, desired_or_report, report,
 };
@@ -41,6 +42,8 @@ pub struct Args {
     /// the --out file].
     #[arg(long, value_name = "URL")]
     full_plan_url: Option<String>,
+    #[command(flatten)]
+    scope: ScopeArgs,
     #[command(flatten)]
     problems: ProblemLimit,
 }
@@ -142,24 +145,47 @@ fn customers_buying(plan: &Plan) -> Vec<String> {
 pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let settings = &args.problems.apply(settings, DEFAULT_MAX_PROBLEMS);
     let backend = args.backend.resolve()?;
-    // The live state and the manifests are read at the same time: both are large for a
-    // large tenant, and neither needs the other until planning.
-    let (checked, read) = std::thread::scope(|scope| {
-        let reader = scope.spawn(|| backend.read_live(settings));
-        let checked = desired_or_report(&args.paths, settings);
-        let read = reader
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (checked, read)
-    });
-    let (live, options, reader) = read?;
-    let Some(checked) = checked else {
-        return Ok(ExitCode::from(1));
+    let (plan, reader) = if args.scope.is_set() {
+        // The scope comes from the manifests, so they are read first.
+        let Some((sources, desired)) = desired_or_report(&args.paths, settings) else {
+            return Ok(ExitCode::from(1));
+        };
+        let Some(scope) = args.scope.resolve(&sources, &desired)? else {
+            unreachable!("a scope flag was given");
+        };
+        let live_scope = scope.live_scope(&desired);
+        let declared = desired.manifests.customers.len();
+        let (live, options, reader) = backend.read_live_scoped(settings, Some(&live_scope))?;
+        let plan = plan_desired(
+            (sources, desired),
+            &live,
+            &options,
+            settings,
+            &|customers| reader.pending_purchases(customers),
+        )?
+        .map(|plan| scope.restrict(plan, &live_scope, declared));
+        (plan, reader)
+    } else {
+        // The live state and the manifests are read at the same time: both are
+        // large for a large tenant, and neither needs the other until planning.
+        let (checked, read) = std::thread::scope(|scope| {
+            let reader = scope.spawn(|| backend.read_live(settings));
+            let checked = desired_or_report(&args.paths, settings);
+            let read = reader
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (checked, read)
+        });
+        let (live, options, reader) = read?;
+        let Some(checked) = checked else {
+            return Ok(ExitCode::from(1));
+        };
+        let plan = plan_desired(checked, &live, &options, settings, &|customers| {
+            reader.pending_purchases(customers)
+        })?;
+        std::mem::forget(live);
+        (plan, reader)
     };
-    let plan = plan_desired(checked, &live, &options, settings, &|customers| {
-        reader.pending_purchases(customers)
-    })?;
-    std::mem::forget(live);
     let Some(mut plan) = plan else {
         return Ok(ExitCode::from(1));
     };

@@ -476,6 +476,10 @@ pub struct Plan {
     /// (the partner-center backend; the local backend spends no budget).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<ApiCost>,
+    /// Set when the plan covers only part of the tenant (`--customer`,
+    /// `--target`, `--changed-since`): what it read; `apply PLANFILE` reads the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<crate::scope::PlanScope>,
     /// `sha256:` of the plan's JSON without this field, written by `plan --out`
     /// and `--format json` and checked by `apply PLANFILE`: it catches a damaged
     /// or edited file, but it is no signature (see [`integrity`]).
@@ -558,6 +562,7 @@ impl Plan {
             partly_known: Vec::new(),
             resellers: BTreeMap::new(),
             cost: None,
+            scope: None,
             digest: None,
         }
     }

@@ -116,6 +116,8 @@ pub fn plan_annotations(plan: &Plan, show_sensitive: bool) -> Vec<Annotation> {
         resellers: _,
         // What the read cost: in the text, Markdown and JSON plans, not in annotations.
         cost: _,
+        // Said in the text and Markdown plans.
+        scope: _,
         digest: _,
     } = plan;
     let mut annotations: Vec<Annotation> = actions

@@ -108,6 +108,8 @@ pub fn render_markdown(plan: &Plan, options: &MarkdownOptions) -> String {
         resellers: _,
         // Shown under the summary line, by `head` and `no_changes`.
         cost: _,
+        // Shown under the summary line, by `head` and `no_changes`.
+        scope: _,
         digest: _,
     } = plan;
     let (show, max_len) = (*show_sensitive, *max_len);
@@ -307,7 +309,7 @@ fn no_changes(
     let head = format!(
         "{MARKER}\n{HEADING}\n\n{}\n{}{}",
         plan.summary_line(),
-        cost_paragraph(plan),
+        scope_and_cost(plan),
         partly_known_note(partly_known)
     );
     let budget = max_len.saturating_sub(Parts::cost(&head));
@@ -336,12 +338,20 @@ fn partly_known_note(partly_known: &[PartlyKnown]) -> String {
 }
 
 /// Marker, heading, summary line and the non-zero counts.
-/// The read's cost as its own paragraph (empty on the local backend), so a
-/// reviewer sees what the plan spent of the partner's request budget.
-fn cost_paragraph(plan: &Plan) -> String {
-    plan.cost
+/// What a scoped plan left out, and what the read cost (on Partner Center), each
+/// as its own paragraph, so a reviewer sees what was not refreshed and what the
+/// plan spent of the partner's request budget.
+fn scope_and_cost(plan: &Plan) -> String {
+    let scope = plan
+        .scope
+        .as_ref()
+        .map(|scope| format!("\n{}\n", text(&scope.line())))
+        .unwrap_or_default();
+    let cost = plan
+        .cost
         .map(|cost| format!("\n{}\n", text(&cost.line())))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    scope + &cost
 }
 
 fn head(plan: &Plan, summary: &Summary) -> String {
@@ -357,7 +367,7 @@ fn head(plan: &Plan, summary: &Summary) -> String {
     let mut out = format!(
         "{MARKER}\n{HEADING}\n\n**{}**\n{}\n| Change | Count |\n| :-- | --: |\n",
         plan.summary_line(),
-        cost_paragraph(plan)
+        scope_and_cost(plan)
     );
     for action_type in ActionType::ALL {
         let n = by_type.get(&action_type).copied().unwrap_or(0);

@@ -60,6 +60,7 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
         // digest: for apply to check (`plan::integrity`), not for a reader.
         resellers: _,
         cost,
+        scope,
         digest: _,
     } = plan;
 
@@ -87,6 +88,9 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
         sections.push(roles);
     }
     let mut summary = format!("{}\n", style.paint(BOLD, &plan.summary_line()));
+    if let Some(scope) = scope {
+        let _ = writeln!(summary, "{}", escape_controls(&scope.line()));
+    }
     if let Some(cost) = cost {
         let _ = writeln!(summary, "{}", cost.line());
     }

@@ -166,7 +166,9 @@ pub fn cspctl_command(args: &[&str], cwd: &Path, sim: Option<&Sim>) -> Command {
         .env("CSPCTL_NOW", NOW)
         .env_remove("CSPCTL_BACKEND")
         .env_remove("CSPCTL_STATE_URL")
-        .env_remove("CSPCTL_LOCK_TTL");
+        .env_remove("CSPCTL_LOCK_TTL")
+        .env_remove("GITHUB_BASE_REF")
+        .env_remove("CI_MERGE_REQUEST_DIFF_BASE_SHA");
     if let Some(sim) = sim {
         point_at(
             &mut command,
