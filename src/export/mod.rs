@@ -33,7 +33,6 @@ pub mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
-use std::path::Path;
 
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -906,7 +905,7 @@ pub fn verify(live: &Live, export: &Export) -> Vec<String> {
     }
     let mut sources = SourceMap::new();
     for (path, text) in files {
-        sources.add(Path::new(&path), path.clone(), text);
+        sources.add(path, text);
     }
     let desired = match crate::validate::check_sources(&sources, Vec::new(), usize::MAX) {
         Ok((desired, _)) => desired,

@@ -15,9 +15,9 @@ pub mod markdown;
 pub mod sensitive;
 pub mod text;
 
-pub use json::{PLAN_SCHEMA_ID, plan_schema, render_json, schema_to_pretty};
-// Every renderer shows untrusted text through these (see `crate::printable`).
-pub use crate::printable::{escape_controls, escape_hidden_keeping_lines};
+pub use json::render_json;
+// Every renderer shows untrusted text through this (see `crate::printable`).
+pub use crate::printable::escape_controls;
 pub use text::render_text;
 
 use serde_json::Value;

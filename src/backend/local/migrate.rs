@@ -130,10 +130,6 @@ impl MigrationError {
     fn of(object: &str, problem: impl fmt::Display) -> MigrationError {
         MigrationError::new(format!("{object}: {problem}"))
     }
-
-    pub fn message(&self) -> &str {
-        &self.message
-    }
 }
 
 impl fmt::Display for MigrationError {
@@ -1084,7 +1080,7 @@ mod tests {
         let error = from_local_v1(&serde_json::to_vec(&simulator).expect("JSON"))
             .expect_err("a simulator state is not migrated");
         assert!(
-            error.message().contains("already a simulator state"),
+            error.to_string().contains("already a simulator state"),
             "{error}"
         );
     }
