@@ -45,23 +45,11 @@ pub fn read_manifest_files(paths: &[PathBuf]) -> (SourceMap, Vec<Diagnostic>) {
     let files_found = !files.is_empty();
     // Reading thousands of small files is mostly waiting on the system: spread it over
     // a few threads, then take the results in the original order.
-    let workers = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .clamp(1, 8);
-    let chunk = files.len().div_ceil(workers).max(1);
-    let fetched: Vec<Fetched> = std::thread::scope(|scope| {
-        let handles: Vec<_> = files
-            .chunks(chunk)
-            .map(|paths| scope.spawn(move || paths.iter().map(|p| fetch(p)).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
+    let fetched = super::in_chunks(&files, |paths| {
+        paths.iter().map(|p| fetch(p)).collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten();
     let cwd = std::env::current_dir().ok();
     for (file, fetched) in files.iter().zip(fetched) {
         let display = display_path(file, cwd.as_deref());
