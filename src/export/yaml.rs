@@ -201,6 +201,8 @@ pub fn double_quoted(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::source::FileId;
+    use crate::manifest::yaml::parse_documents;
 
     #[test]
     fn plain_scalars_only_when_unambiguous() {
@@ -274,5 +276,87 @@ mod tests {
         ] {
             assert!(!is_plain_safe(quoted), "{quoted:?} should be quoted");
         }
+    }
+
+    /// What the emitter writes, the crate's own parser (the loader's) reads back as
+    /// the same values.
+    #[test]
+    fn hostile_strings_survive_the_round_trip() {
+        let hostile = [
+            "yes",
+            "no",
+            "on",
+            "off",
+            "null",
+            "~",
+            "true",
+            "0x10",
+            "1e3",
+            "010",
+            ".5",
+            "- a",
+            "a: b",
+            "#x",
+            "\"quotes\"",
+            "'single'",
+            "é",
+            "🚀 emoji",
+            "a\nnewline",
+            "\r\n",
+            "tab\t",
+            " lead",
+            "trail ",
+            "back\\slash",
+            "\u{0}\u{1}\u{1b}\u{7f}\u{85}\u{9f}",
+            "\u{2028}\u{2029}\u{feff}\u{fffe}",
+            "[a, b]",
+            "{a: b}",
+            "a, b",
+            "*x",
+            "&x",
+            "!x",
+            "%x",
+            "@x",
+            "`x`",
+            "|",
+            ">",
+            "? x",
+            ": x",
+            "---",
+            "...",
+            "a # b",
+            "2026-01-15",
+            "1 Microsoft Way",
+            "98052",
+            "12:30:00",
+            "-1",
+            "+1",
+            "1.",
+            "0b101",
+            "=",
+            "<<",
+        ];
+        let mut map = serde_json::Map::new();
+        map.insert("list".into(), Json::from(hostile.to_vec()));
+        for (i, text) in hostile.iter().enumerate() {
+            map.insert(format!("k{i}"), Json::from(*text));
+        }
+        map.insert("number".into(), Json::from(25));
+        map.insert("flag".into(), Json::from(false));
+        map.insert(
+            "nested".into(),
+            serde_json::json!({"a": {"b": "yes"}, "empty": [], "objects": [{"x": "1"}, {"y": "no"}]}),
+        );
+        let document = Json::Object(map);
+        let text = yaml_file(
+            Some("schemas/manifest.schema.json"),
+            &[document.clone(), document.clone()],
+        );
+        let parsed: Vec<Json> = parse_documents(&text, FileId(0))
+            .unwrap_or_else(|problems| panic!("{problems:?}\n{text}"))
+            .into_iter()
+            .map(|d| d.root.to_json())
+            .collect();
+        assert_eq!(parsed, vec![document.clone(), document]);
     }
 }
