@@ -29,7 +29,7 @@ pub(super) fn yaml_file(schema: Option<&str>, documents: &[Json]) -> String {
 
 /// One document as block YAML. A mapping's entries keep their order (the model's
 /// field order); lists of scalars are written in flow style (`[a, b]`).
-pub fn emit_document(value: &Json, out: &mut String) {
+fn emit_document(value: &Json, out: &mut String) {
     match value {
         Json::Object(map) if !map.is_empty() => emit_mapping(map, 0, out),
         other => {
@@ -103,7 +103,7 @@ fn scalar_json(value: &Json) -> Cow<'_, str> {
 
 /// A string as a YAML scalar: plain when every reader takes it as this very string
 /// (see [`is_plain_safe`]), otherwise double-quoted.
-pub fn scalar(text: &str) -> Cow<'_, str> {
+fn scalar(text: &str) -> Cow<'_, str> {
     if is_plain_safe(text) {
         Cow::Borrowed(text)
     } else {
@@ -130,7 +130,7 @@ const RESERVED: [&str; 13] = [
 /// - when it starts with a digit, it holds a space and a letter that no number or
 ///   timestamp contains (`1 Microsoft Way` is plain; `98052`, `0x10`, `1e3`,
 ///   `2026-01-15`, `1_000`, `12:30` are quoted).
-pub fn is_plain_safe(text: &str) -> bool {
+fn is_plain_safe(text: &str) -> bool {
     if crate::ids::is_guid(text) {
         // No YAML reader takes `8hex-4hex-4hex-4hex-12hex` for a number or a date.
         return true;
@@ -172,7 +172,7 @@ pub fn is_plain_safe(text: &str) -> bool {
 /// A YAML double-quoted scalar with JSON-compatible escapes: `\"`, `\\`, `\n`, `\t`,
 /// `\r`, and `\uXXXX` for every other character YAML does not allow raw or may fold
 /// (C0 and C1 controls, DEL, NEL, line and paragraph separators, BOM, U+FFFE/U+FFFF).
-pub fn double_quoted(text: &str) -> String {
+fn double_quoted(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {
