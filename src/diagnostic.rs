@@ -360,7 +360,7 @@ fn render_github(out: &mut String, d: &Diagnostic, sources: &SourceMap) {
             let _ = writeln!(
                 out,
                 "::{command} file={},line={},col={}::{}",
-                github_property(&escape_controls(&sources.path_display(l.file))),
+                github_property(&escape_controls(sources.display(l.file))),
                 l.line,
                 l.column,
                 github_data(&escape_hidden_keeping_lines(&message))

@@ -69,11 +69,7 @@ impl SourceMap {
         id
     }
 
-    pub fn path_display(&self, file: FileId) -> String {
-        self.display(file).to_owned()
-    }
-
-    /// How the path is printed, borrowed.
+    /// How the path is printed.
     pub fn display(&self, file: FileId) -> &str {
         &self.files[file.0 as usize].display
     }
