@@ -12,7 +12,8 @@
 //! - [`render`]: plans and drift reports as text, JSON, Markdown (pull-request
 //!   comments) and GitHub workflow annotations.
 //! - [`drift`]: the drift report (pure).
-//! - [`export`]: a live snapshot as manifests.
+//! - [`export`]: a live snapshot as manifests (DNS-label names, its own YAML
+//!   emitter) and the round trip that plans them against the same snapshot.
 //! - [`backend`]: where live state comes from and where operations go: the Partner
 //!   Center client, over HTTP (Partner Center, `cspctl sim serve`) or in process
 //!   (the local backend, the simulator's tenant kept in a state file), with a
