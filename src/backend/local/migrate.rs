@@ -1267,6 +1267,10 @@ mod tests {
         assert!(error.contains("no valid `formatVersion`"), "{error}");
     }
 
+    /// A refused change of `v1()`: the JSON pointer, the new value (`None`: removed),
+    /// and what the error says.
+    type Refusal<'a> = (String, Option<Value>, &'a str);
+
     /// Each row changes one value of `v1()` (JSON pointer, new value or `None` to
     /// remove it); the file is refused with an error that names the object first,
     /// says what is wrong, and says what to do.
@@ -1280,7 +1284,7 @@ mod tests {
         let sub = |id: &str, field: &str| format!("/subscriptions/{id}/{field}");
         let of_customer = |field: &str| format!("/customers/{CUSTOMER}/{field}");
         let upper = RESELLER.to_ascii_uppercase();
-        let cases: [(&str, Vec<(String, Option<Value>, &str)>); 3] = [
+        let cases: [(&str, Vec<Refusal>); 3] = [
             (
                 &legacy,
                 vec![
