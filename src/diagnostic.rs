@@ -237,6 +237,12 @@ pub fn render_diagnostics(
     out
 }
 
+/// `file:line:column`, the path escaped.
+fn place(sources: &SourceMap, location: Location) -> String {
+    let file = escape_controls(sources.display(location.file));
+    format!("{file}:{}:{}", location.line, location.column)
+}
+
 fn render_human(out: &mut String, d: &Diagnostic, sources: &SourceMap, color: bool) {
     let (bold, red, yellow, blue, reset) = if color {
         (
@@ -254,13 +260,7 @@ fn render_human(out: &mut String, d: &Diagnostic, sources: &SourceMap, color: bo
         Severity::Warning => yellow,
     };
     if let Some(location) = d.location {
-        let _ = write!(
-            out,
-            "{bold}{}:{}:{}:{reset} ",
-            escape_controls(&sources.path_display(location.file)),
-            location.line,
-            location.column
-        );
+        let _ = write!(out, "{bold}{}:{reset} ", place(sources, location));
     }
     let _ = writeln!(
         out,
@@ -287,10 +287,8 @@ fn render_human(out: &mut String, d: &Diagnostic, sources: &SourceMap, color: bo
     if let Some((location, label)) = &d.related {
         let _ = writeln!(
             out,
-            "  {bold}= note:{reset} {label}: {}:{}:{}",
-            escape_controls(&sources.path_display(location.file)),
-            location.line,
-            location.column
+            "  {bold}= note:{reset} {label}: {}",
+            place(sources, *location)
         );
     }
     for hint in &d.hints {
@@ -351,12 +349,7 @@ fn render_github(out: &mut String, d: &Diagnostic, sources: &SourceMap) {
     };
     let mut message = d.message.clone();
     if let Some((location, label)) = &d.related {
-        message.push_str(&format!(
-            "\nnote: {label}: {}:{}:{}",
-            escape_controls(&sources.path_display(location.file)),
-            location.line,
-            location.column
-        ));
+        message.push_str(&format!("\nnote: {label}: {}", place(sources, *location)));
     }
     for hint in &d.hints {
         message.push_str("\nhelp: ");
@@ -367,7 +360,7 @@ fn render_github(out: &mut String, d: &Diagnostic, sources: &SourceMap) {
             let _ = writeln!(
                 out,
                 "::{command} file={},line={},col={}::{}",
-                github_property(&escape_controls(&sources.path_display(l.file))),
+                github_property(&escape_controls(sources.display(l.file))),
                 l.line,
                 l.column,
                 github_data(&escape_hidden_keeping_lines(&message))

@@ -13,7 +13,8 @@
 //!   comments) and GitHub workflow annotations.
 //! - [`drift`]: the drift report (pure).
 //! - [`scope`]: what a scoped plan, apply or drift reads and plans (pure).
-//! - [`export`]: a live snapshot as manifests.
+//! - [`export`]: a live snapshot as manifests (DNS-label names, its own YAML
+//!   emitter) and the round trip that plans them against the same snapshot.
 //! - [`backend`]: where live state comes from and where operations go: the Partner
 //!   Center client, over HTTP (Partner Center, `cspctl sim serve`) or in process
 //!   (the local backend, the simulator's tenant kept in a state file), with a

@@ -1474,7 +1474,7 @@ mod loader_properties {
         ];
         let objects = |text: &str| {
             let mut sources = SourceMap::new();
-            sources.add(Path::new("t.yaml"), "t.yaml".into(), text.to_owned());
+            sources.add("t.yaml".into(), text.to_owned());
             let (manifests, diagnostics) = load_manifests(&sources, validators());
             (manifests.len(), diagnostics)
         };

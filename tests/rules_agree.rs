@@ -412,11 +412,7 @@ fn cycle_name(cycle: BillingCycle) -> &'static str {
 /// The YAML text as a one-file source map and its manifests (schema-checked only).
 fn load(yaml: &str, validators: &SchemaValidators) -> Result<(SourceMap, Manifests), String> {
     let mut sources = SourceMap::new();
-    sources.add(
-        Path::new("world.yaml"),
-        "world.yaml".to_owned(),
-        yaml.to_owned(),
-    );
+    sources.add("world.yaml".to_owned(), yaml.to_owned());
     let (manifests, problems) = load_manifests(&sources, validators);
     if problems.iter().any(Diagnostic::is_error) {
         // The generator writes schema-valid manifests; anything else is its bug.

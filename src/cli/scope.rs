@@ -144,7 +144,8 @@ fn changed_since(revision: &str, sources: &SourceMap, desired: &Desired) -> anyh
 
     // Objects declared now in a changed file.
     let m = &desired.manifests;
-    let in_changed = |file: FileId| changed_now.contains(&canonical(sources.path(file)));
+    let in_changed =
+        |file: FileId| changed_now.contains(&canonical(Path::new(sources.display(file))));
     let mut targets: Vec<String> = Vec::new();
     targets.extend(
         m.resellers

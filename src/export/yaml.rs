@@ -29,7 +29,7 @@ pub(super) fn yaml_file(schema: Option<&str>, documents: &[Json]) -> String {
 
 /// One document as block YAML. A mapping's entries keep their order (the model's
 /// field order); lists of scalars are written in flow style (`[a, b]`).
-pub fn emit_document(value: &Json, out: &mut String) {
+fn emit_document(value: &Json, out: &mut String) {
     match value {
         Json::Object(map) if !map.is_empty() => emit_mapping(map, 0, out),
         other => {
@@ -103,7 +103,7 @@ fn scalar_json(value: &Json) -> Cow<'_, str> {
 
 /// A string as a YAML scalar: plain when every reader takes it as this very string
 /// (see [`is_plain_safe`]), otherwise double-quoted.
-pub fn scalar(text: &str) -> Cow<'_, str> {
+fn scalar(text: &str) -> Cow<'_, str> {
     if is_plain_safe(text) {
         Cow::Borrowed(text)
     } else {
@@ -130,7 +130,7 @@ const RESERVED: [&str; 13] = [
 /// - when it starts with a digit, it holds a space and a letter that no number or
 ///   timestamp contains (`1 Microsoft Way` is plain; `98052`, `0x10`, `1e3`,
 ///   `2026-01-15`, `1_000`, `12:30` are quoted).
-pub fn is_plain_safe(text: &str) -> bool {
+fn is_plain_safe(text: &str) -> bool {
     if crate::ids::is_guid(text) {
         // No YAML reader takes `8hex-4hex-4hex-4hex-12hex` for a number or a date.
         return true;
@@ -172,7 +172,7 @@ pub fn is_plain_safe(text: &str) -> bool {
 /// A YAML double-quoted scalar with JSON-compatible escapes: `\"`, `\\`, `\n`, `\t`,
 /// `\r`, and `\uXXXX` for every other character YAML does not allow raw or may fold
 /// (C0 and C1 controls, DEL, NEL, line and paragraph separators, BOM, U+FFFE/U+FFFF).
-pub fn double_quoted(text: &str) -> String {
+fn double_quoted(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {
@@ -201,6 +201,8 @@ pub fn double_quoted(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::source::FileId;
+    use crate::manifest::yaml::parse_documents;
 
     #[test]
     fn plain_scalars_only_when_unambiguous() {
@@ -274,5 +276,87 @@ mod tests {
         ] {
             assert!(!is_plain_safe(quoted), "{quoted:?} should be quoted");
         }
+    }
+
+    /// What the emitter writes, the crate's own parser (the loader's) reads back as
+    /// the same values.
+    #[test]
+    fn hostile_strings_survive_the_round_trip() {
+        let hostile = [
+            "yes",
+            "no",
+            "on",
+            "off",
+            "null",
+            "~",
+            "true",
+            "0x10",
+            "1e3",
+            "010",
+            ".5",
+            "- a",
+            "a: b",
+            "#x",
+            "\"quotes\"",
+            "'single'",
+            "é",
+            "🚀 emoji",
+            "a\nnewline",
+            "\r\n",
+            "tab\t",
+            " lead",
+            "trail ",
+            "back\\slash",
+            "\u{0}\u{1}\u{1b}\u{7f}\u{85}\u{9f}",
+            "\u{2028}\u{2029}\u{feff}\u{fffe}",
+            "[a, b]",
+            "{a: b}",
+            "a, b",
+            "*x",
+            "&x",
+            "!x",
+            "%x",
+            "@x",
+            "`x`",
+            "|",
+            ">",
+            "? x",
+            ": x",
+            "---",
+            "...",
+            "a # b",
+            "2026-01-15",
+            "1 Microsoft Way",
+            "98052",
+            "12:30:00",
+            "-1",
+            "+1",
+            "1.",
+            "0b101",
+            "=",
+            "<<",
+        ];
+        let mut map = serde_json::Map::new();
+        map.insert("list".into(), Json::from(hostile.to_vec()));
+        for (i, text) in hostile.iter().enumerate() {
+            map.insert(format!("k{i}"), Json::from(*text));
+        }
+        map.insert("number".into(), Json::from(25));
+        map.insert("flag".into(), Json::from(false));
+        map.insert(
+            "nested".into(),
+            serde_json::json!({"a": {"b": "yes"}, "empty": [], "objects": [{"x": "1"}, {"y": "no"}]}),
+        );
+        let document = Json::Object(map);
+        let text = yaml_file(
+            Some("schemas/manifest.schema.json"),
+            &[document.clone(), document.clone()],
+        );
+        let parsed: Vec<Json> = parse_documents(&text, FileId(0))
+            .unwrap_or_else(|problems| panic!("{problems:?}\n{text}"))
+            .into_iter()
+            .map(|d| d.root.to_json())
+            .collect();
+        assert_eq!(parsed, vec![document.clone(), document]);
     }
 }

@@ -45,27 +45,15 @@ pub fn read_manifest_files(paths: &[PathBuf]) -> (SourceMap, Vec<Diagnostic>) {
     let files_found = !files.is_empty();
     // Reading thousands of small files is mostly waiting on the system: spread it over
     // a few threads, then take the results in the original order.
-    let workers = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .clamp(1, 8);
-    let chunk = files.len().div_ceil(workers).max(1);
-    let fetched: Vec<Fetched> = std::thread::scope(|scope| {
-        let handles: Vec<_> = files
-            .chunks(chunk)
-            .map(|paths| scope.spawn(move || paths.iter().map(|p| fetch(p)).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
+    let fetched = super::in_chunks(&files, |paths| {
+        paths.iter().map(|p| fetch(p)).collect::<Vec<_>>()
+    })
+    .into_iter()
+    .flatten();
     let cwd = std::env::current_dir().ok();
     for (file, fetched) in files.iter().zip(fetched) {
         let display = display_path(file, cwd.as_deref());
-        read_one(file, display, fetched, &mut sources, &mut diagnostics);
+        read_one(display, fetched, &mut sources, &mut diagnostics);
     }
     if !files_found && diagnostics.is_empty() {
         diagnostics.push(
@@ -197,7 +185,6 @@ fn fetch(path: &Path) -> Fetched {
 }
 
 fn read_one(
-    path: &Path,
     display: String,
     fetched: Fetched,
     sources: &mut SourceMap,
@@ -230,7 +217,7 @@ fn read_one(
     // Windows tools (PowerShell 5's `Out-File`, Notepad's "Unicode") write UTF-16 with
     // a byte-order mark; "not valid UTF-8" at 1:1 would not say why.
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        let file = sources.add_unparsed(path, display, String::new());
+        let file = sources.add_unparsed(display, String::new());
         diagnostics.push(
             Diagnostic::error(
                 "not-utf8",
@@ -251,7 +238,7 @@ fn read_one(
             let line = starts.len();
             let column = valid[starts[starts.len() - 1]..].chars().count() + 1;
             let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
-            let file = sources.add_unparsed(path, display, text);
+            let file = sources.add_unparsed(display, text);
             diagnostics.push(
                 Diagnostic::error(
                     "not-utf8",
@@ -269,7 +256,7 @@ fn read_one(
         }
     };
     if text.contains('\0') {
-        let file = sources.add_unparsed(path, display, String::new());
+        let file = sources.add_unparsed(display, String::new());
         diagnostics.push(
             Diagnostic::error(
                 "binary-file",
@@ -284,7 +271,7 @@ fn read_one(
         .strip_prefix('\u{feff}')
         .map(str::to_owned)
         .unwrap_or(text);
-    sources.add(path, display, text);
+    sources.add(display, text);
 }
 
 /// Paths are printed relative to the working directory when they are below it, with

@@ -120,23 +120,8 @@ pub fn load_manifests_keeping(
         .map(|index| FileId(u32::try_from(index).expect("file count fits u32")))
         .filter(|&file| sources.parse(file))
         .collect();
-    let workers = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .clamp(1, 8);
-    let chunk = files.len().div_ceil(workers).max(1);
-    let parts: Vec<(Manifests, Problems)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = files
-            .chunks(chunk)
-            .map(|files| scope.spawn(move || load_files(sources, files, validators, limit)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+    let parts = super::in_chunks(&files, |files| {
+        load_files(sources, files, validators, limit)
     });
     let mut manifests = Manifests::default();
     let mut problems = Problems::new(limit);

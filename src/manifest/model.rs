@@ -102,6 +102,20 @@ macro_rules! document {
             pub metadata: Metadata,
             pub spec: $spec,
         }
+
+        impl $document {
+            /// A `cspctl/v1` document named `name`.
+            pub fn new(name: &str, spec: $spec) -> Self {
+                $document {
+                    api_version: ApiVersion::V1,
+                    kind: $kind_enum::Value,
+                    metadata: Metadata {
+                        name: name.to_owned(),
+                    },
+                    spec,
+                }
+            }
+        }
     };
 }
 

@@ -4,7 +4,6 @@
 //! editors show them. The map keeps each file's text so diagnostics can show a
 //! code frame long after parsing; it does no I/O itself.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Index of a file in a [`SourceMap`].
@@ -23,7 +22,6 @@ pub struct Location {
 
 #[derive(Debug)]
 struct SourceFile {
-    path: PathBuf,
     display: String,
     /// Shared with the objects loaded from the file (see `manifest::Origin`).
     text: Arc<str>,
@@ -44,14 +42,14 @@ impl SourceMap {
     }
 
     /// Adds a file's text. `display` is how the path is printed in diagnostics.
-    pub fn add(&mut self, path: &Path, display: String, text: String) -> FileId {
-        self.push(path, display, text, true)
+    pub fn add(&mut self, display: String, text: String) -> FileId {
+        self.push(display, text, true)
     }
 
     /// Adds a file that cannot be parsed (e.g. not UTF-8): its text (lossily decoded)
     /// serves only for code frames.
-    pub fn add_unparsed(&mut self, path: &Path, display: String, text: String) -> FileId {
-        self.push(path, display, text, false)
+    pub fn add_unparsed(&mut self, display: String, text: String) -> FileId {
+        self.push(display, text, false)
     }
 
     /// Whether the file should be parsed as YAML.
@@ -59,11 +57,10 @@ impl SourceMap {
         self.files[file.0 as usize].parse
     }
 
-    fn push(&mut self, path: &Path, display: String, text: String, parse: bool) -> FileId {
+    fn push(&mut self, display: String, text: String, parse: bool) -> FileId {
         let line_starts = line_starts(&text);
         let id = FileId(u32::try_from(self.files.len()).expect("fewer than 4 billion files"));
         self.files.push(SourceFile {
-            path: path.to_path_buf(),
             display,
             text: Arc::from(text),
             line_starts,
@@ -72,15 +69,7 @@ impl SourceMap {
         id
     }
 
-    pub fn path(&self, file: FileId) -> &Path {
-        &self.files[file.0 as usize].path
-    }
-
-    pub fn path_display(&self, file: FileId) -> String {
-        self.display(file).to_owned()
-    }
-
-    /// How the path is printed, borrowed.
+    /// How the path is printed.
     pub fn display(&self, file: FileId) -> &str {
         &self.files[file.0 as usize].display
     }

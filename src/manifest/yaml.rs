@@ -157,12 +157,10 @@ pub enum PathSegment {
     Index(usize),
 }
 
-/// A parsed YAML document and the position of its first line.
+/// A parsed YAML document.
 #[derive(Debug)]
 pub struct YamlDocument {
     pub root: Node,
-    /// Position of the document start (`---` or the first content).
-    pub start: Pos,
 }
 
 /// Parses every document of a file. On a syntax error returns that one error (the
@@ -313,7 +311,6 @@ struct Builder {
     alias_nodes: usize,
     /// The document just completed, until the caller takes it.
     document: Option<YamlDocument>,
-    document_start: Pos,
     diagnostics: Vec<Diagnostic>,
     /// Set when continuing would only produce noise (or unbounded work).
     fatal: bool,
@@ -353,11 +350,6 @@ impl Builder {
             anchors: HashMap::new(),
             alias_nodes: 0,
             document: None,
-            document_start: Pos {
-                line: 1,
-                column: 1,
-                width: 1,
-            },
             diagnostics: Vec::new(),
             fatal: false,
             end,
@@ -386,10 +378,7 @@ impl Builder {
             };
         }
         match event {
-            Event::DocumentStart(_) => {
-                self.document_start = pos;
-                self.anchors.clear();
-            }
+            Event::DocumentStart(_) => self.anchors.clear(),
             Event::Scalar(text, style, anchor, tag) => {
                 let value = match tag {
                     Some(tag) => match resolve_tagged(&text, &tag.handle, &tag.suffix) {
@@ -523,10 +512,7 @@ impl Builder {
         }
         let key_problem = match self.stack.last_mut() {
             None => {
-                self.document = Some(YamlDocument {
-                    root: node,
-                    start: self.document_start,
-                });
+                self.document = Some(YamlDocument { root: node });
                 None
             }
             Some(Frame::Seq { items, .. }) => {
@@ -764,7 +750,6 @@ mod tests {
     fn several_documents_per_file() {
         let docs = parse("a: 1\n---\nb: 2\n---\n").unwrap();
         assert_eq!(docs.len(), 3);
-        assert_eq!(docs[1].start.line, 2);
         assert_eq!(docs[2].root.value, Value::Null);
     }
 

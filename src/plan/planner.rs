@@ -396,7 +396,7 @@ impl Planner<'_> {
     fn source<S>(&self, object: &Object<S>) -> Option<SourceRef> {
         let location = object.origin.value_at("metadata.name");
         Some(SourceRef {
-            file: self.sources.path_display(location.file),
+            file: self.sources.display(location.file).to_owned(),
             line: location.line,
             column: location.column,
         })

@@ -1,7 +1,5 @@
 //! Unit tests of the pure planning core with in-memory fixtures.
 
-use std::path::Path;
-
 use crate::live::{
     Live, LiveCustomer, LiveReseller, LiveStatus, LiveSubscription, LiveSupportContact,
 };
@@ -63,7 +61,7 @@ const NCE: &str = "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM";
 
 fn desired(text: &str) -> (SourceMap, Desired) {
     let mut sources = SourceMap::new();
-    sources.add(Path::new("test.yaml"), "test.yaml".into(), text.to_owned());
+    sources.add("test.yaml".into(), text.to_owned());
     let (manifests, problems) = load_manifests(&sources, &SchemaValidators::new());
     assert!(problems.is_empty(), "{problems:#?}");
     let (desired, _) = validate(manifests).unwrap_or_else(|p| panic!("{p:#?}"));

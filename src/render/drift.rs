@@ -10,7 +10,7 @@ use super::escape_controls;
 use super::github::{Annotation, Level, annotation_line};
 use super::markdown as md;
 use super::sensitive;
-use super::text::{BOLD, DIM, GREEN, MAGENTA, RED, Style, YELLOW, show};
+use super::text::{BOLD, DIM, GREEN, MAGENTA, RED, Style, YELLOW, render_unmanaged, show};
 
 /// How `drift` prints its report (`--format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -61,7 +61,12 @@ pub fn render_drift_text(report: &DriftReport, color: bool) -> String {
         sections.push(section);
     }
     if !unmanaged.is_empty() {
-        sections.push(render_unmanaged(unmanaged, report.ignore_unmanaged, style));
+        let heading = if report.ignore_unmanaged {
+            "Unmanaged (in Partner Center, in no manifest; ignored):"
+        } else {
+            "Unmanaged (in Partner Center, in no manifest):"
+        };
+        sections.push(render_unmanaged(unmanaged, heading, style));
     }
     if !partly_known.is_empty() {
         let mut section = format!("{}\n", style.paint(BOLD, "Partly known:"));
@@ -139,27 +144,6 @@ fn render_object(out: &mut String, object: &DriftedObject, style: Style) {
             style.paint(MAGENTA, &escape_controls(note))
         );
     }
-}
-
-fn render_unmanaged(unmanaged: &[Unmanaged], ignored: bool, style: Style) -> String {
-    let mut out = String::new();
-    let heading = if ignored {
-        "Unmanaged (in Partner Center, in no manifest; ignored):"
-    } else {
-        "Unmanaged (in Partner Center, in no manifest):"
-    };
-    let _ = writeln!(out, "{}", style.paint(BOLD, heading));
-    for object in unmanaged {
-        let Unmanaged { kind, id, name } = object;
-        let _ = writeln!(
-            out,
-            "  {} {} {}",
-            escape_controls(kind),
-            escape_controls(name),
-            style.paint(DIM, &format!("(id {})", escape_controls(id)))
-        );
-    }
-    out
 }
 
 /// The marker a drift issue or comment starts with, so a job finds its own.

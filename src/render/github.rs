@@ -186,7 +186,10 @@ fn action_annotation(action: &Action, show: bool) -> Annotation {
             .any(|r| matches!(r, Risk::Purchase | Risk::CostIncrease | Risk::Irreversible));
     let level = if risky { Level::Warning } else { Level::Notice };
 
-    let mut title = format!("cspctl plan: {} {address}", verb(*action_type));
+    let mut title = format!(
+        "cspctl plan: {} {address}",
+        super::action_label(*action_type)
+    );
     match status {
         ActionStatus::Ready => {}
         ActionStatus::Manual if *action_type == ActionType::Manual => {}
@@ -229,25 +232,13 @@ fn action_annotation(action: &Action, show: bool) -> Annotation {
         lines.push(format!("url: {}", escape_controls(url)));
     }
     if lines.is_empty() {
-        lines.push(format!("{} {address}", verb(*action_type)));
+        lines.push(format!("{} {address}", super::action_label(*action_type)));
     }
     Annotation {
         level,
         source: source.clone(),
         title: escape_controls(&title).into_owned(),
         message: lines.join("\n"),
-    }
-}
-
-fn verb(action_type: ActionType) -> &'static str {
-    match action_type {
-        ActionType::Create => "create",
-        ActionType::Update => "update",
-        ActionType::Suspend => "suspend",
-        ActionType::Reactivate => "reactivate",
-        ActionType::SetSupportContact => "set support contact",
-        ActionType::ResetSupportContact => "reset support contact",
-        ActionType::Manual => "manual step",
     }
 }
 

@@ -49,9 +49,6 @@ pub fn with_id(generated: Value, id: &str) -> Value {
     Value::Object(schema)
 }
 
-/// The committed text of a schema: pretty JSON with a trailing newline.
-pub use crate::manifest::schema::to_pretty as schema_to_pretty;
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -372,7 +372,7 @@ fn head(plan: &Plan, summary: &Summary) -> String {
     for action_type in ActionType::ALL {
         let n = by_type.get(&action_type).copied().unwrap_or(0);
         if n > 0 {
-            let _ = writeln!(out, "| {} | {n} |", label(action_type));
+            let _ = writeln!(out, "| {} | {n} |", super::action_label(action_type));
         }
     }
     let manual_steps = by_type.get(&ActionType::Manual).copied().unwrap_or(0);
@@ -393,18 +393,6 @@ fn head(plan: &Plan, summary: &Summary) -> String {
         let _ = writeln!(out, "| unmanaged objects (left alone) | {unmanaged} |");
     }
     out
-}
-
-fn label(action_type: ActionType) -> &'static str {
-    match action_type {
-        ActionType::Create => "create",
-        ActionType::Update => "update",
-        ActionType::Suspend => "suspend",
-        ActionType::Reactivate => "reactivate",
-        ActionType::SetSupportContact => "set support contact",
-        ActionType::ResetSupportContact => "reset support contact",
-        ActionType::Manual => "manual step",
-    }
 }
 
 /// One alert: how loudly, why its actions are listed, and one line per action.
@@ -611,7 +599,7 @@ fn changes_reason(action: &Action, show: bool) -> String {
         let noun = if more == 1 { "field" } else { "fields" };
         shown.push(format!("{more} more {noun}"));
     }
-    let verb = label(action.action_type);
+    let verb = super::action_label(action.action_type);
     if shown.is_empty() {
         verb.to_owned()
     } else {
@@ -647,7 +635,7 @@ fn manual_steps(actions: &[Action], cap: usize) -> String {
         .map(|a| {
             let mut item = code(&a.address);
             if a.action_type != ActionType::Manual {
-                let _ = write!(item, " ({})", label(a.action_type));
+                let _ = write!(item, " ({})", super::action_label(a.action_type));
             }
             if let Some(instructions) = &a.instructions {
                 let _ = write!(item, ": {}", text(instructions));
@@ -817,7 +805,11 @@ fn action_item(action: &Action, show: bool) -> String {
         // The raw request; the field changes say the same for a reviewer.
         operation: _,
     } = action;
-    let mut out = format!("- **{}** {}", label(*action_type), code(address));
+    let mut out = format!(
+        "- **{}** {}",
+        super::action_label(*action_type),
+        code(address)
+    );
     match status {
         ActionStatus::Ready => {}
         ActionStatus::Manual if *action_type == ActionType::Manual => {}
@@ -925,7 +917,7 @@ fn graph(actions: &[Action]) -> String {
         let _ = writeln!(
             out,
             "  {id}[\"{} {}\"]",
-            label(action.action_type),
+            super::action_label(action.action_type),
             mermaid_text(&action.address)
         );
         let class = class_of(action);

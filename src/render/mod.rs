@@ -15,14 +15,14 @@ pub mod markdown;
 pub mod sensitive;
 pub mod text;
 
-pub use json::{PLAN_SCHEMA_ID, plan_schema, render_json, schema_to_pretty};
-// Every renderer shows untrusted text through these (see `crate::printable`).
-pub use crate::printable::{escape_controls, escape_hidden_keeping_lines};
+pub use json::render_json;
+// Every renderer shows untrusted text through this (see `crate::printable`).
+pub use crate::printable::escape_controls;
 pub use text::render_text;
 
 use serde_json::Value;
 
-use crate::plan::{Action, PartlyKnown, Plan};
+use crate::plan::{Action, ActionType, PartlyKnown, Plan};
 
 /// How `plan` prints its result (`--format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -97,6 +97,20 @@ pub(crate) fn owner_heading(owner: Option<&str>) -> String {
     match owner {
         None => "Resellers".to_owned(),
         Some(name) => format!("Customer {name}"),
+    }
+}
+
+/// What an action does, in words: `create`, `set support contact`, `manual step`.
+/// The text format says `manual` after its `?` symbol instead.
+pub(crate) fn action_label(action_type: ActionType) -> &'static str {
+    match action_type {
+        ActionType::Create => "create",
+        ActionType::Update => "update",
+        ActionType::Suspend => "suspend",
+        ActionType::Reactivate => "reactivate",
+        ActionType::SetSupportContact => "set support contact",
+        ActionType::ResetSupportContact => "reset support contact",
+        ActionType::Manual => "manual step",
     }
 }
 

@@ -75,7 +75,11 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
         sections.push(section);
     }
     if !unmanaged.is_empty() {
-        sections.push(render_unmanaged(unmanaged, style));
+        sections.push(render_unmanaged(
+            unmanaged,
+            "Unmanaged (never changed by cspctl):",
+            style,
+        ));
     }
     if !partly_known.is_empty() {
         let mut section = format!("{}\n", style.paint(BOLD, "Partly known:"));
@@ -255,13 +259,9 @@ pub(crate) fn show(value: &Value) -> String {
     escape_controls(&super::display_value(value)).into_owned()
 }
 
-fn render_unmanaged(unmanaged: &[Unmanaged], style: Style) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{}",
-        style.paint(BOLD, "Unmanaged (never changed by cspctl):")
-    );
+/// The unmanaged objects under `heading`, one a line (plans and drift reports).
+pub(crate) fn render_unmanaged(unmanaged: &[Unmanaged], heading: &str, style: Style) -> String {
+    let mut out = format!("{}\n", style.paint(BOLD, heading));
     for object in unmanaged {
         // Every field named: a new one must be placed here (or explicitly skipped).
         let Unmanaged { kind, id, name } = object;

@@ -1,7 +1,5 @@
 //! Unit tests of the cross-object rules and of schema-error mapping, on in-memory text.
 
-use std::path::Path;
-
 use crate::diagnostic::Diagnostic;
 use crate::manifest::load::{SchemaValidators, load_manifests};
 use crate::manifest::source::SourceMap;
@@ -10,7 +8,7 @@ use crate::validate::validate;
 /// `line:col code: message` for every problem in `text`.
 fn problems(text: &str) -> Vec<String> {
     let mut sources = SourceMap::new();
-    sources.add(Path::new("t.yaml"), "t.yaml".into(), text.to_owned());
+    sources.add("t.yaml".into(), text.to_owned());
     let (manifests, mut found) = load_manifests(&sources, &SchemaValidators::new());
     if found.is_empty() {
         found = validate(manifests).err().unwrap_or_default();

@@ -130,10 +130,6 @@ impl MigrationError {
     fn of(object: &str, problem: impl fmt::Display) -> MigrationError {
         MigrationError::new(format!("{object}: {problem}"))
     }
-
-    pub fn message(&self) -> &str {
-        &self.message
-    }
 }
 
 impl fmt::Display for MigrationError {
@@ -1084,192 +1080,81 @@ mod tests {
         let error = from_local_v1(&serde_json::to_vec(&simulator).expect("JSON"))
             .expect_err("a simulator state is not migrated");
         assert!(
-            error.message().contains("already a simulator state"),
+            error.to_string().contains("already a simulator state"),
             "{error}"
         );
     }
 
+    /// The whole migrated state, compared as the JSON the state file will hold, so
+    /// every field of every object is checked (a field the migration drops or
+    /// changes fails this test). Only what the migration draws (the id seed, the
+    /// billing profile and agreement user ids) is taken from the result: the test
+    /// below checks those.
     #[test]
     fn migrates_every_field() {
-        let state = migrate(&v1()).expect("migrates");
-        assert_eq!(state.format_version, 1);
-        assert_eq!(
-            (
-                state.partner.tenant_id.as_str(),
-                state.partner.mpn_id.as_str(),
-                state.partner.name.as_str()
-            ),
-            (PARTNER, "9900001", "Local Indirect Provider")
-        );
-        assert!(state.sandbox);
-        assert_eq!(state.sandbox_reseller_limit, None);
-        assert_eq!(state.clock_offset_seconds, 0);
-        assert!(state.tenants.is_empty() && state.carts.is_empty() && state.idempotency.is_empty());
-
-        assert_eq!(
-            state.resellers,
-            vec![
-                Reseller::new(OTHER_RESELLER, "517285", "Litware Solutions", ""),
-                Reseller::new(RESELLER, "5357564", "Adatum Partners", "DE"),
-            ],
-            "by tenant id"
-        );
-
-        let [customer] = state.customers.as_slice() else {
-            panic!("one customer: {:?}", state.customers);
-        };
+        let state = serde_json::to_value(migrate(&v1()).expect("migrates")).expect("JSON");
+        let drawn = |pointer: &str| state.pointer(pointer).cloned().expect("drawn");
         let created = time::parse(NOW).expect("time");
-        assert_eq!(customer.id, CUSTOMER);
-        assert_eq!(customer.domain, "wingtip.onmicrosoft.com");
-        assert_eq!(customer.company_name, "Wingtip Toys");
-        assert_eq!(
-            customer.billing.company_name.as_deref(),
-            Some("Wingtip Toys")
-        );
-        assert_eq!(
-            customer.billing.email.as_deref(),
-            Some("billing@wingtip.example")
-        );
-        assert_eq!(customer.billing.culture.as_deref(), Some("en-US"));
-        assert_eq!(customer.billing.language.as_deref(), Some("en"));
-        let address = customer
-            .billing
-            .default_address
-            .clone()
-            .expect("an address");
-        assert_eq!(
-            address,
-            Address {
-                first_name: Some("Gena".into()),
-                last_name: Some("Soto".into()),
-                address_line1: Some("1 Main St".into()),
-                address_line2: None,
-                city: Some("Redmond".into()),
-                state: Some("WA".into()),
-                postal_code: Some("98052".into()),
-                country: Some("US".into()),
-                phone_number: None,
-            }
-        );
-        assert_eq!(customer.organization_registration_number, None);
-        assert_eq!(customer.associated_partner_id.as_deref(), Some(RESELLER));
-        assert_eq!(customer.reseller_ids, [OTHER_RESELLER, RESELLER], "sorted");
-        assert_eq!(customer.created_at, created);
-        assert_eq!(customer.billing_version, 1);
-        assert!(!customer.relationship_removed);
-        // Both attestations, oldest first, each with its own new user id.
-        let agreed: Vec<_> = customer
-            .agreements
-            .iter()
-            .map(|a| {
-                (
-                    a.primary_contact.email.as_deref(),
-                    a.primary_contact.phone_number.as_deref(),
-                    a.date_agreed.as_str(),
-                    a.template_id.as_str(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            agreed,
-            [
-                (
-                    Some("gena@wingtip.example"),
-                    None,
-                    "2026-01-15",
-                    MCA_TEMPLATE_ID
-                ),
-                (
-                    Some("ana@wingtip.example"),
-                    Some("4255550100"),
-                    "2026-02-15T08:00:00Z",
-                    MCA_TEMPLATE_ID
-                ),
-            ]
-        );
-
-        let by_id = |id: &str| {
-            state
-                .subscriptions
-                .iter()
-                .find(|s| s.id == id)
-                .cloned()
-                .expect("the subscription")
-        };
-        assert_eq!(
-            by_id(LEGACY),
-            Subscription {
-                id: LEGACY.into(),
-                customer_id: CUSTOMER.into(),
-                order_id: ORDER.into(),
-                offer_id: "195416c1-3447-423a-b37b-ee59a99a19c4".into(),
-                friendly_name: "exchange".into(),
-                quantity: 3,
-                term: Term::P1M,
-                billing_cycle: Cycle::Monthly,
-                status: Status::Suspended,
-                auto_renew_enabled: false,
-                partner_id: "517285".into(),
-                created_at: created,
-                version: 1,
-                support_contact: Some((
-                    OTHER_RESELLER.into(),
-                    "517285".into(),
-                    "Litware Solutions".into()
-                )),
-                pending_change: None,
-            }
-        );
-        let nce = by_id(NCE);
-        assert_eq!(
-            (
-                nce.term,
-                nce.status,
-                nce.partner_id.as_str(),
-                nce.auto_renew_enabled
-            ),
-            (Term::P1Y, Status::Active, "", true)
-        );
-
-        let [order] = state.orders.as_slice() else {
-            panic!("one order: {:?}", state.orders);
-        };
-        assert_eq!(
-            (
-                order.id.as_str(),
-                order.customer_id.as_str(),
-                order.billing_cycle
-            ),
-            (ORDER, CUSTOMER, Cycle::Monthly)
-        );
-        assert_eq!(
-            (order.created_at, order.ready_at, order.completed),
-            (created, created, true)
-        );
-        assert_eq!(
-            order.line_items,
-            [
-                OrderLine {
-                    line_item_number: 0,
-                    offer_id: "195416c1-3447-423a-b37b-ee59a99a19c4".into(),
-                    subscription_id: LEGACY.into(),
-                    term: Term::P1M,
-                    quantity: 3,
-                    friendly_name: "exchange".into(),
-                    partner_id_on_record: Some("517285".into()),
-                },
-                OrderLine {
-                    line_item_number: 1,
-                    offer_id: "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM".into(),
-                    subscription_id: NCE.into(),
-                    term: Term::P1Y,
-                    quantity: 25,
-                    friendly_name: "m365".into(),
-                    partner_id_on_record: None,
-                },
+        let expected = json!({
+            "formatVersion": 1,
+            "partner": {"tenantId": PARTNER, "mpnId": "9900001", "name": "Local Indirect Provider"},
+            "sandbox": true, "idSeed": drawn("/idSeed"), "idCounter": 6, "clockOffsetSeconds": 0,
+            "sandboxResellerLimit": null,
+            // By tenant id; no location is the simulator's empty one.
+            "resellers": [
+                {"tenantId": OTHER_RESELLER, "mpnId": "517285", "name": "Litware Solutions", "location": ""},
+                {"tenantId": RESELLER, "mpnId": "5357564", "name": "Adatum Partners", "location": "DE"}
             ],
-            "both lines, by number"
-        );
+            "tenants": [],
+            "customers": [{
+                "id": CUSTOMER, "domain": "wingtip.onmicrosoft.com", "companyName": "Wingtip Toys",
+                "billingProfileId": drawn("/customers/0/billingProfileId"),
+                "billing": {"email": "billing@wingtip.example", "culture": "en-US", "language": "en",
+                    "companyName": "Wingtip Toys",
+                    "defaultAddress": {"firstName": "Gena", "lastName": "Soto", "addressLine1": "1 Main St",
+                        "city": "Redmond", "state": "WA", "postalCode": "98052", "country": "US"}},
+                "billingVersion": 1,
+                "associatedPartnerId": RESELLER,
+                "resellerIds": [OTHER_RESELLER, RESELLER], // sorted
+                // Both attestations, oldest first, each with its own new user id.
+                "agreements": [
+                    {"primaryContact": {"firstName": "Gena", "lastName": "Soto", "email": "gena@wingtip.example"},
+                        "templateId": MCA_TEMPLATE_ID, "dateAgreed": "2026-01-15",
+                        "userId": drawn("/customers/0/agreements/0/userId")},
+                    {"primaryContact": {"firstName": "Ana", "lastName": "Bowman", "email": "ana@wingtip.example",
+                            "phoneNumber": "4255550100"},
+                        "templateId": MCA_TEMPLATE_ID, "dateAgreed": "2026-02-15T08:00:00Z",
+                        "userId": drawn("/customers/0/agreements/1/userId")}
+                ],
+                "createdAt": created
+            }],
+            "carts": [],
+            "orders": [{
+                "id": ORDER, "customerId": CUSTOMER, "billingCycle": "monthly",
+                "createdAt": created, "readyAt": created, "completed": true,
+                // Both lines, by number.
+                "lineItems": [
+                    {"lineItemNumber": 0, "offerId": "195416c1-3447-423a-b37b-ee59a99a19c4",
+                        "subscriptionId": LEGACY, "term": "P1M", "quantity": 3, "friendlyName": "exchange",
+                        "partnerIdOnRecord": "517285"},
+                    {"lineItemNumber": 1, "offerId": "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM",
+                        "subscriptionId": NCE, "term": "P1Y", "quantity": 25, "friendlyName": "m365"}
+                ]
+            }],
+            "subscriptions": [
+                {"id": LEGACY, "customerId": CUSTOMER, "orderId": ORDER,
+                    "offerId": "195416c1-3447-423a-b37b-ee59a99a19c4", "friendlyName": "exchange",
+                    "quantity": 3, "term": "P1M", "billingCycle": "monthly", "status": "suspended",
+                    "autoRenewEnabled": false, "partnerId": "517285", "createdAt": created, "version": 1,
+                    "supportContact": [OTHER_RESELLER, "517285", "Litware Solutions"]},
+                {"id": NCE, "customerId": CUSTOMER, "orderId": ORDER,
+                    "offerId": "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM", "friendlyName": "m365",
+                    "quantity": 25, "term": "P1Y", "billingCycle": "monthly", "status": "active",
+                    "autoRenewEnabled": true, "partnerId": "", "createdAt": created, "version": 1}
+            ],
+            "accessTokens": [], "refreshTokens": [], "idempotency": []
+        });
+        assert_eq!(state, expected);
     }
 
     #[test]
@@ -1382,225 +1267,212 @@ mod tests {
         assert!(error.contains("no valid `formatVersion`"), "{error}");
     }
 
+    /// A refused change of `v1()`: the JSON pointer, the new value (`None`: removed),
+    /// and what the error says.
+    type Refusal<'a> = (String, Option<Value>, &'a str);
+
+    /// Each row changes one value of `v1()` (JSON pointer, new value or `None` to
+    /// remove it); the file is refused with an error that names the object first,
+    /// says what is wrong, and says what to do.
     #[test]
     fn what_the_simulator_cannot_hold_is_refused_by_name() {
-        let subscription = |field: &str| format!("/subscriptions/{LEGACY}/{field}");
-        let cases: Vec<(Value, &str)> = vec![
+        let (legacy, nce) = (
+            format!("subscription {LEGACY}"),
+            format!("subscription {NCE}"),
+        );
+        let customer = format!("customer {CUSTOMER}");
+        let sub = |id: &str, field: &str| format!("/subscriptions/{id}/{field}");
+        let of_customer = |field: &str| format!("/customers/{CUSTOMER}/{field}");
+        let upper = RESELLER.to_ascii_uppercase();
+        let cases: [(&str, Vec<Refusal>); 3] = [
             (
-                changed(&subscription("termDuration"), Some(json!("P2Y"))),
-                "`termDuration` is `P2Y`, which is not a term",
-            ),
-            (
-                changed(&subscription("termDuration"), None),
-                "it has no `termDuration`",
-            ),
-            (
-                changed(&subscription("billingCycle"), None),
-                "it has no `billingCycle`",
-            ),
-            (
-                changed(&subscription("billingCycle"), Some(json!("weekly"))),
-                "`billingCycle` is `weekly`",
-            ),
-            (
-                changed(&subscription("autoRenew"), None),
-                "it has no `autoRenew`",
-            ),
-            (
-                changed(&subscription("status"), Some(json!("expired"))),
-                "its status is `expired`",
-            ),
-            (
-                changed(&subscription("status"), Some(json!("pending"))),
-                "its status is `pending`",
-            ),
-            (
-                changed(&subscription("status"), Some(json!("paused"))),
-                "its status `paused` is not a subscription status",
-            ),
-            (
-                changed(&subscription("creationDate"), Some(json!("yesterday"))),
-                "`creationDate` is `yesterday`, which is not an RFC 3339 time",
-            ),
-            (
-                changed(&subscription("creationDate"), None),
-                "it has no `creationDate`",
-            ),
-            (
-                changed(&subscription("orderId"), None),
-                "it has no `orderId`",
-            ),
-            (
-                changed(
-                    &subscription("orderId"),
-                    Some(json!("0a0b0c0d-0000-4000-8000-0000000000ff")),
-                ),
-                "its order 0a0b0c0d-0000-4000-8000-0000000000ff is not in the file's `orders`",
-            ),
-            (
-                changed(
-                    &subscription("customerId"),
-                    Some(json!("0a0b0c0d-0000-4000-8000-0000000000ee")),
-                ),
-                "its customer 0a0b0c0d-0000-4000-8000-0000000000ee is not in the file's `customers`",
-            ),
-            (
-                changed(&subscription("partnerIdUnreported"), Some(json!(true))),
-                "`partnerIdUnreported`",
-            ),
-            (
-                changed(&subscription("partnerId"), Some(json!(""))),
-                "`partnerId` is empty",
-            ),
-            (
-                changed(
-                    &subscription("cancellationAllowedUntil"),
-                    Some(json!(WINDOW_END)),
-                ),
-                "only new-commerce subscriptions have",
-            ),
-            (
-                changed(
-                    &subscription("supportContact"),
-                    Some(
-                        json!({"tenantId": PARTNER.to_ascii_uppercase(), "mpnId": "9900001", "name": "P"}),
+                &legacy,
+                vec![
+                    (
+                        sub(LEGACY, "termDuration"),
+                        Some(json!("P2Y")),
+                        "`termDuration` is `P2Y`, which is not a term",
                     ),
-                ),
-                "is the indirect provider itself",
+                    (
+                        sub(LEGACY, "termDuration"),
+                        None,
+                        "it has no `termDuration`",
+                    ),
+                    (
+                        sub(LEGACY, "billingCycle"),
+                        None,
+                        "it has no `billingCycle`",
+                    ),
+                    (
+                        sub(LEGACY, "billingCycle"),
+                        Some(json!("weekly")),
+                        "`billingCycle` is `weekly`",
+                    ),
+                    (sub(LEGACY, "autoRenew"), None, "it has no `autoRenew`"),
+                    (
+                        sub(LEGACY, "status"),
+                        Some(json!("expired")),
+                        "its status is `expired`",
+                    ),
+                    (
+                        sub(LEGACY, "status"),
+                        Some(json!("pending")),
+                        "its status is `pending`",
+                    ),
+                    (
+                        sub(LEGACY, "status"),
+                        Some(json!("paused")),
+                        "its status `paused` is not a subscription status",
+                    ),
+                    (
+                        sub(LEGACY, "creationDate"),
+                        Some(json!("yesterday")),
+                        "`creationDate` is `yesterday`, which is not an RFC 3339 time",
+                    ),
+                    (
+                        sub(LEGACY, "creationDate"),
+                        None,
+                        "it has no `creationDate`",
+                    ),
+                    (sub(LEGACY, "orderId"), None, "it has no `orderId`"),
+                    (
+                        sub(LEGACY, "orderId"),
+                        Some(json!("0a0b0c0d-0000-4000-8000-0000000000ff")),
+                        "its order 0a0b0c0d-0000-4000-8000-0000000000ff is not in the file's `orders`",
+                    ),
+                    (
+                        sub(LEGACY, "customerId"),
+                        Some(json!("0a0b0c0d-0000-4000-8000-0000000000ee")),
+                        "its customer 0a0b0c0d-0000-4000-8000-0000000000ee is not in the file's `customers`",
+                    ),
+                    (
+                        sub(LEGACY, "partnerIdUnreported"),
+                        Some(json!(true)),
+                        "`partnerIdUnreported`",
+                    ),
+                    (
+                        sub(LEGACY, "partnerId"),
+                        Some(json!("")),
+                        "`partnerId` is empty",
+                    ),
+                    (
+                        sub(LEGACY, "cancellationAllowedUntil"),
+                        Some(json!(WINDOW_END)),
+                        "only new-commerce subscriptions have",
+                    ),
+                    (
+                        sub(LEGACY, "supportContact"),
+                        Some(
+                            json!({"tenantId": PARTNER.to_ascii_uppercase(), "mpnId": "9900001", "name": "P"}),
+                        ),
+                        "is the indirect provider itself",
+                    ),
+                    (sub(LEGACY, "id"), Some(json!(NCE)), "stored under the key"),
+                ],
             ),
             (
-                changed(&subscription("id"), Some(json!(NCE))),
-                "stored under the key",
+                &nce,
+                vec![
+                    (
+                        sub(NCE, "cancellationAllowedUntil"),
+                        Some(json!("2026-03-09T10:00:00Z")),
+                        "it ends 2026-03-08T10:00:00Z",
+                    ),
+                    (sub(NCE, "cancellationAllowedUntil"), None, "is missing"),
+                    (
+                        sub(NCE, "supportContact"),
+                        Some(json!({"tenantId": RESELLER, "mpnId": "5357564", "name": "Adatum"})),
+                        "new commerce does not support",
+                    ),
+                ],
+            ),
+            (
+                &customer,
+                vec![
+                    (
+                        of_customer("resellerRelationships"),
+                        Some(json!([RESELLER, "0a0b0c0d-0000-4000-8000-0000000000dd"])),
+                        "reseller 0a0b0c0d-0000-4000-8000-0000000000dd, which is not in the file's `resellers`",
+                    ),
+                    (
+                        of_customer("creationDate"),
+                        None,
+                        "it has no `creationDate`",
+                    ),
+                    (
+                        of_customer("organizationRegistrationNumber"),
+                        Some(json!(" ")),
+                        "`organizationRegistrationNumber` is empty",
+                    ),
+                ],
             ),
         ];
-        for (value, expected) in cases {
-            let error = refusal(&value);
-            assert!(
-                error.starts_with(&format!("subscription {LEGACY}: ")),
-                "{error}"
-            );
-            assert!(
-                error.contains(expected),
-                "expected `{expected}` in: {error}"
-            );
-            assert!(error.contains(EDIT_HINT), "says what to do: {error}");
+        for (object, rows) in cases {
+            for (pointer, replacement, expected) in rows {
+                let error = refusal(&changed(&pointer, replacement));
+                assert!(
+                    error.starts_with(&format!("{object}: ")),
+                    "{pointer}: {error}"
+                );
+                assert!(
+                    error.contains(expected),
+                    "{pointer}: expected `{expected}` in: {error}"
+                );
+                assert!(
+                    error.contains(EDIT_HINT),
+                    "{pointer}: says what to do: {error}"
+                );
+            }
         }
-
-        let nce = |field: &str| format!("/subscriptions/{NCE}/{field}");
-        for (value, expected) in [
+        // Errors that start with what is wrong.
+        let orphan = "0a0b0c0d-0000-4000-8000-0000000000cc";
+        let cases: Vec<(String, Option<Value>, String)> = vec![
             (
-                changed(
-                    &nce("cancellationAllowedUntil"),
-                    Some(json!("2026-03-09T10:00:00Z")),
+                format!("/agreements/{CUSTOMER}/1/type"),
+                Some(json!("ResellerAgreement")),
+                format!("agreement 2 of customer {CUSTOMER}: its type is `ResellerAgreement`"),
+            ),
+            (
+                format!("/agreements/{orphan}"),
+                Some(v1()["agreements"][CUSTOMER].clone()),
+                format!("agreements of customer {orphan}: there is no customer"),
+            ),
+            (
+                format!("/orders/{ORDER}/status"),
+                Some(json!("pending")),
+                format!("order {ORDER}: its status is `pending`"),
+            ),
+            (
+                format!("/orders/{ORDER}/lineItems/0/termDuration"),
+                Some(json!("P5Y")),
+                format!("line 1 of order {ORDER}: `termDuration` is `P5Y`"),
+            ),
+            (
+                format!("/resellers/{OTHER_RESELLER}/location"),
+                Some(json!("")),
+                format!("reseller {OTHER_RESELLER}: `location` is empty"),
+            ),
+            (
+                format!("/resellers/{upper}"),
+                Some(
+                    json!({"tenantId": upper, "mpnId": "5357564", "name": "Adatum Partners", "location": "DE"}),
                 ),
-                "it ends 2026-03-08T10:00:00Z",
-            ),
-            (
-                changed(&nce("cancellationAllowedUntil"), None),
-                "is missing",
-            ),
-            (
-                changed(
-                    &nce("supportContact"),
-                    Some(json!({"tenantId": RESELLER, "mpnId": "5357564", "name": "Adatum"})),
+                format!(
+                    "reseller {RESELLER}: its id differs from reseller {upper}'s in letter case only"
                 ),
-                "new commerce does not support",
             ),
-        ] {
-            let error = refusal(&value);
+        ];
+        for (pointer, replacement, expected) in cases {
+            let error = refusal(&changed(&pointer, replacement));
             assert!(
-                error.starts_with(&format!("subscription {NCE}: ")),
-                "{error}"
+                error.starts_with(&expected),
+                "{pointer}: expected `{expected}` first in: {error}"
             );
             assert!(
-                error.contains(expected),
-                "expected `{expected}` in: {error}"
-            );
-        }
-
-        let customer = |field: &str| format!("/customers/{CUSTOMER}/{field}");
-        for (value, expected) in [
-            (
-                changed(
-                    &customer("resellerRelationships"),
-                    Some(json!([RESELLER, "0a0b0c0d-0000-4000-8000-0000000000dd"])),
-                ),
-                "reseller 0a0b0c0d-0000-4000-8000-0000000000dd, which is not in the file's `resellers`",
-            ),
-            (
-                changed(&customer("creationDate"), None),
-                "it has no `creationDate`",
-            ),
-            (
-                changed(
-                    &customer("organizationRegistrationNumber"),
-                    Some(json!(" ")),
-                ),
-                "`organizationRegistrationNumber` is empty",
-            ),
-        ] {
-            let error = refusal(&value);
-            assert!(
-                error.starts_with(&format!("customer {CUSTOMER}: ")),
-                "{error}"
-            );
-            assert!(
-                error.contains(expected),
-                "expected `{expected}` in: {error}"
+                error.contains(EDIT_HINT),
+                "{pointer}: says what to do: {error}"
             );
         }
-
-        let mut other_type = v1();
-        other_type["agreements"][CUSTOMER][1]["type"] = json!("ResellerAgreement");
-        let error = refusal(&other_type);
-        assert!(
-            error.starts_with(&format!(
-                "agreement 2 of customer {CUSTOMER}: its type is `ResellerAgreement`"
-            )),
-            "{error}"
-        );
-
-        let mut orphan = v1();
-        orphan["agreements"]["0a0b0c0d-0000-4000-8000-0000000000cc"] =
-            orphan["agreements"][CUSTOMER].clone();
-        let error = refusal(&orphan);
-        assert!(
-            error.starts_with(
-                "agreements of customer 0a0b0c0d-0000-4000-8000-0000000000cc: there is no customer"
-            ),
-            "{error}"
-        );
-
-        let error = refusal(&changed(
-            &format!("/orders/{ORDER}/status"),
-            Some(json!("pending")),
-        ));
-        assert!(
-            error.starts_with(&format!("order {ORDER}: its status is `pending`")),
-            "{error}"
-        );
-        let mut bad_line = v1();
-        bad_line["orders"][ORDER]["lineItems"][0]["termDuration"] = json!("P5Y");
-        let error = refusal(&bad_line);
-        assert!(
-            error.starts_with(&format!("line 1 of order {ORDER}: `termDuration` is `P5Y`")),
-            "{error}"
-        );
-        let error = refusal(&changed(
-            &format!("/resellers/{OTHER_RESELLER}/location"),
-            Some(json!("")),
-        ));
-        assert!(
-            error.starts_with(&format!("reseller {OTHER_RESELLER}: `location` is empty")),
-            "{error}"
-        );
-
-        let mut twins = v1();
-        let upper = RESELLER.to_ascii_uppercase();
-        twins["resellers"][&upper] = twins["resellers"][RESELLER].clone();
-        twins["resellers"][&upper]["tenantId"] = json!(upper);
-        let error = refusal(&twins);
-        assert!(error.contains("differs from reseller"), "{error}");
     }
 
     #[test]

@@ -353,6 +353,25 @@ enum Attempt {
     },
 }
 
+impl Attempt {
+    /// An answer: done when its status is 2xx.
+    fn answered(status: u16, headers: HeaderMap, body: Value) -> Attempt {
+        if (200..300).contains(&status) {
+            Attempt::Done(Response {
+                status,
+                headers,
+                body,
+            })
+        } else {
+            Attempt::Status {
+                status,
+                headers,
+                body,
+            }
+        }
+    }
+}
+
 impl HttpClient {
     /// A client for `endpoint` (Partner Center) and `authority` (Entra ID), both
     /// checked with [`check_url`].
@@ -813,19 +832,7 @@ impl HttpClient {
                 };
             }
         };
-        if status.is_success() {
-            Attempt::Done(Response {
-                status: status.as_u16(),
-                headers,
-                body,
-            })
-        } else {
-            Attempt::Status {
-                status: status.as_u16(),
-                headers,
-                body,
-            }
-        }
+        Attempt::answered(status.as_u16(), headers, body)
     }
 
     /// [`HttpClient::attempt`] in process: the same headers (but no token), the body
@@ -870,19 +877,7 @@ impl HttpClient {
             }
         }
         let body = answer.body.map(wire::normalize_keys).unwrap_or(Value::Null);
-        if (200..300).contains(&answer.status) {
-            Attempt::Done(Response {
-                status: answer.status,
-                headers,
-                body,
-            })
-        } else {
-            Attempt::Status {
-                status: answer.status,
-                headers,
-                body,
-            }
-        }
+        Attempt::answered(answer.status, headers, body)
     }
 
     fn api_error(
@@ -920,8 +915,6 @@ impl HttpClient {
     }
 }
 
-/// A transport error without the chain's noise; reqwest includes the URL, which
-/// never holds a secret here (tokens travel in headers and form bodies only).
 /// The short reason of a retry for events: `HTTP 503`, or the transport error.
 fn retry_reason(described: &str, last_error: &str) -> String {
     // API errors read `… : HTTP 503, Partner Center error …`; keep the status.
@@ -939,6 +932,8 @@ fn retry_reason(described: &str, last_error: &str) -> String {
     }
 }
 
+/// A transport error without the chain's noise; reqwest includes the URL, which
+/// never holds a secret here (tokens travel in headers and form bodies only).
 fn transport_error(error: &reqwest::Error) -> String {
     let kind = if error.is_timeout() {
         "timed out"

@@ -162,6 +162,22 @@ impl Key {
             .map(|(peak, _)| peak)
     }
 
+    /// [`Key::begin_episode`], keeping the state before it to restore if the blame
+    /// turns out wrong.
+    pub(super) fn begin_provisional_episode(
+        &mut self,
+        now: Instant,
+        until: Instant,
+        tuning: &ThrottleTuning,
+        epoch: u64,
+    ) {
+        let before = Box::new(self.clone());
+        self.begin_episode(now, until, tuning, epoch);
+        self.provisional = Some(before);
+    }
+
+    /// A 429 begins an episode: the key is paused until `until` and, unless it is
+    /// a customer's and customers are not paced, its pace is cut.
     pub(super) fn begin_episode(
         &mut self,
         now: Instant,
@@ -209,11 +225,13 @@ impl Key {
         } else {
             0.0
         };
-        self.rate = base.map(|base| {
-            (base * tuning.decrease)
-                .max(floor)
-                .max(tuning.min_rate.max(1e-6))
-        });
+        if self.is_partner || tuning.pace_customers {
+            self.rate = base.map(|base| {
+                (base * tuning.decrease)
+                    .max(floor)
+                    .max(tuning.min_rate.max(1e-6))
+            });
+        }
         self.episode = Some(now);
         self.confirmed = true;
         self.admitted = 0;

@@ -122,10 +122,7 @@ impl Limiter {
         let mut customer = match scope {
             Scope::Partner => None,
             Scope::Customer(id) => {
-                let key = self
-                    .customers
-                    .entry(id.clone())
-                    .or_insert_with(|| Key::new(now));
+                let key = customer_key(&mut self.customers, id, now);
                 key.forget_if_stale(now, &tuning);
                 key.last_used = now;
                 let ready = key.ready();
@@ -179,10 +176,7 @@ impl Limiter {
         }
         partner.admit(now, &tuning);
         if let Scope::Customer(id) = scope {
-            self.customers
-                .entry(id.clone())
-                .or_insert_with(|| Key::new(now))
-                .admit(now, &tuning);
+            customer_key(&mut self.customers, id, now).admit(now, &tuning);
         }
     }
 
@@ -209,28 +203,20 @@ impl Limiter {
         }
         let id = match scope {
             Scope::Partner => {
-                let before = Box::new(self.partner.clone());
-                self.partner.begin_episode(now, until, &tuning, epoch);
-                self.partner.provisional = Some(before);
+                self.partner
+                    .begin_provisional_episode(now, until, &tuning, epoch);
                 return Blame::Partner;
             }
             Scope::Customer(id) => id,
         };
-        let customer = self
-            .customers
-            .entry(id.clone())
-            .or_insert_with(|| Key::new(now));
+        let customer = customer_key(&mut self.customers, id, now);
         customer.forget_if_stale(now, &tuning);
         if customer.episode.is_some_and(|start| sent_at < start) {
             customer.extend_pause(until, epoch);
             return Blame::SameEpisode;
         }
         if customer.hot() {
-            let rate = customer.rate;
             customer.begin_episode(now, until, &tuning, epoch);
-            if !tuning.pace_customers {
-                customer.rate = rate;
-            }
             return Blame::Customer { provisional: false };
         }
         // Refused before a handful of its requests got through in the last minute:
@@ -255,10 +241,9 @@ impl Limiter {
             // by the admission of the requests in flight with it, which withdraws
             // the episode (see `admitted`). Without this, such 429s each cut a
             // probing partner again and the pace collapses to a request a second.
-            let before = Box::new(self.partner.clone());
-            self.partner.begin_episode(now, until, &tuning, epoch);
+            self.partner
+                .begin_provisional_episode(now, until, &tuning, epoch);
             self.partner.confirmed = spill.is_none();
-            self.partner.provisional = Some(before);
             return Blame::Partner;
         }
         let customer = self.customers.get_mut(id).expect("inserted above");
@@ -279,12 +264,7 @@ impl Limiter {
             }
         }
         customer.noise_at = None;
-        let before = Box::new(customer.clone());
-        customer.begin_episode(now, until, &tuning, epoch);
-        if !tuning.pace_customers {
-            customer.rate = before.rate;
-        }
-        customer.provisional = Some(before);
+        customer.begin_provisional_episode(now, until, &tuning, epoch);
         self.unexplained = Some((now, id.clone(), self.admitted_total));
         Blame::Customer { provisional: true }
     }
@@ -304,4 +284,15 @@ impl Limiter {
                 || now.saturating_duration_since(key.last_used) < idle
         });
     }
+}
+
+/// The key of customer `id`, made on first use.
+fn customer_key<'a>(
+    customers: &'a mut HashMap<String, Key>,
+    id: &str,
+    now: Instant,
+) -> &'a mut Key {
+    customers
+        .entry(id.to_owned())
+        .or_insert_with(|| Key::new(now))
 }
