@@ -898,6 +898,8 @@ fn a_pending_order_left_in_the_journal_is_settled_from_it_not_bought_again() {
             // Long past the idempotency window: a replay would be a new purchase.
             at: "2026-01-01T00:00:00Z".into(),
             operation: Box::new(operation),
+            key: None,
+            generation: None,
         })
         .unwrap();
     journal
