@@ -1247,6 +1247,14 @@ fn admin_inner(shared: &Shared, inner: &mut Inner, request: &Incoming) -> ApiRes
             inner.state.settle(now);
             Reply::json(200, json!({"now": format_rfc3339(now)}))
         }
+        // Partner Center forgetting every request id at once: how long it remembers
+        // them is not documented (UNCONFIRMED; the simulator's 24 hours are a
+        // choice), so tests of what must hold without that memory start here.
+        (Method::DELETE, ["idempotency"]) => {
+            let forgotten = inner.state.idempotency.len();
+            inner.state.forget_replays();
+            Reply::json(200, json!({ "forgotten": forgotten }))
+        }
         (Method::GET, ["clock"]) => {
             return Ok(Reply::json(
                 200,
