@@ -137,10 +137,10 @@ fn converge(example: &Path, work: &Path) -> Vec<u8> {
     // are the same in every run).
     let purchases = std::fs::read(work.join("state.json.purchases")).unwrap_or_default();
     let mut state = std::fs::read(work.join("state.json")).expect("state written");
-    let bought = serde_json::from_slice::<serde_json::Value>(&state).expect("state JSON")
-        ["subscriptions"]
-        .as_array()
-        .is_some_and(|s| !s.is_empty());
+    let bought =
+        serde_json::from_slice::<serde_json::Value>(&state).expect("state JSON")["subscriptions"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty());
     assert_eq!(
         !purchases.is_empty(),
         bought,

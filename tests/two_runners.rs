@@ -18,14 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{
-    add_declared_resellers, cspctl, sim_config, sim_state, sim_stats, start_with, text,
-};
+use common::{add_declared_resellers, cspctl, sim_config, sim_state, sim_stats, start_with, text};
 use cspctl::apply::{ActionOutcome, ApplyReport, execute_unattended};
 use cspctl::backend::Backend as _;
-use cspctl::backend::partner_center::journal::{
-    PurchaseJournal, default_journal_path, read_open,
-};
+use cspctl::backend::partner_center::journal::{PurchaseJournal, default_journal_path, read_open};
 use cspctl::backend::partner_center::{
     Credentials, DEFAULT_MAX_RESPONSE_BYTES, PartnerCenterBackend, PartnerCenterConfig, Secret,
 };
@@ -309,9 +305,9 @@ fn two_runners_with_their_own_journals_send_one_request_id_and_get_one_order() {
     let replayed = sim_stats(&sim)["replayed"].as_u64().expect("replayed") - replayed_before;
     assert_eq!(replayed, 3, "answers replayed: {report:#?}");
 
-    let first_journal = first
-        .path()
-        .join(default_journal_path(&SimConfig::default().partner_tenant_id));
+    let first_journal = first.path().join(default_journal_path(
+        &SimConfig::default().partner_tenant_id,
+    ));
     let first_ids = open_purchase_ids(&first_journal);
     assert_eq!(first_ids.len(), 2, "{first_ids:?}\n{}", text(&bought));
     assert_eq!(open_purchase_ids(&second_journal), first_ids, "{report:#?}");

@@ -298,8 +298,10 @@ impl LocalBackend {
             if read_open(&purchase_journal_path(&self.path))?.is_empty() {
                 // Every purchase is settled, so no request will be sent again: the
                 // answers cached for a retry have no use left, and the request ids
-                // in them are random, so keeping them would make the same applies
-                // write different files. While a purchase is open they stay: its
+                // in them are random (all but the purchases'), so keeping them would
+                // make the same applies write different files. A later purchase of
+                // the same subscription is sent with a new id anyway: its generation
+                // advanced when this one was settled. While a purchase is open they stay: its
                 // settlement replays its request ids.
                 self.tenant.with_state_mut(State::forget_replays);
             }

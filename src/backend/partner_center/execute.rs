@@ -1442,8 +1442,8 @@ impl BoughtLine {
 }
 
 /// How long Partner Center answers a replayed `MS-RequestId` with the original
-/// answer. UNCONFIRMED: the docs promise idempotency but name no window; 24 hours
-/// is the simulator's choice (docs/simulator.md, "Choices").
+/// answer. UNCONFIRMED: the headers page promises "id-potency" but names no window;
+/// 24 hours is the simulator's choice (docs/simulator.md, "Repeated request ids").
 const IDEMPOTENCY_WINDOW_SECONDS: i64 = 24 * 3600;
 
 /// `subscription "name" (offer) of customer c, request id r`.

@@ -367,7 +367,10 @@ impl PurchaseJournal {
     /// sent with a new id, while the record itself reaches the disk later.
     fn append_line(&self, record: &Record) -> Result<u64, BackendError> {
         let line = serde_json::to_vec(record).map_err(|e| failed(&self.path, &e))?;
-        let sequence = self.file.append(&line).map_err(|e| failed(&self.path, &e))?;
+        let sequence = self
+            .file
+            .append(&line)
+            .map_err(|e| failed(&self.path, &e))?;
         self.generations().note(record);
         Ok(sequence)
     }
