@@ -25,7 +25,7 @@
 //! same purchase sent by another runner with a journal of its own, carries the
 //! same id and Partner Center answers it with the first order; a re-purchase
 //! after the previous one was settled (say, after a cancel) carries a new one. The
-//! generation is a floor, not the whole defence: how long Partner Center
+//! request id is one defence, never the only one: how long Partner Center
 //! remembers an id is not documented (UNCONFIRMED; the simulator keeps 24 hours),
 //! so apply still reads the customer's subscriptions just before buying and the
 //! journal still settles what was sent.
@@ -362,9 +362,10 @@ impl PurchaseJournal {
     }
 
     /// Appends `record` and follows it in the generations: a `Settled` advances
-    /// its key's generation at once, so a purchase of the same subscription later
-    /// in this run (none is planned twice, but a settled one may be replayed) is
-    /// sent with a new id, while the record itself reaches the disk later.
+    /// its key's generation in memory at once, before the record reaches the disk
+    /// (it is not waited for). Lost in a crash, the record only leaves the purchase
+    /// open: the next apply settles it with the id it was sent with, and the
+    /// generation advances then.
     fn append_line(&self, record: &Record) -> Result<u64, BackendError> {
         let line = serde_json::to_vec(record).map_err(|e| failed(&self.path, &e))?;
         let sequence = self
