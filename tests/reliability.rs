@@ -54,7 +54,9 @@ use common::{
     Sim, cspctl, cspctl_command, issued_secrets, parse_json, parse_json_lines, sim_config,
     sim_state, sim_stats, start_with, text,
 };
-use cspctl::backend::partner_center::journal::{default_journal_path, read_open};
+use cspctl::backend::partner_center::journal::{
+    default_journal_path, read as read_journal, read_open,
+};
 use cspctl::sim::{DEFAULT_PARTNER_TENANT_ID, Faults, SimConfig};
 use serde_json::Value;
 
@@ -820,9 +822,10 @@ fn a_large_apply_converges_through_server_errors_throttling_and_lost_answers() {
 
     assert_no_changes(&sim, work, &mut evidence);
     assert_bought_exactly_once(&sim, &fleet);
+    let kept = read_journal(&journal_path(work)).expect("journal");
     assert!(
-        !journal_path(work).exists(),
-        "every purchase settled, so the journal is removed"
+        kept.open.is_empty(),
+        "every purchase settled, so none is open: {kept:?}"
     );
     let stats = sim_stats(&sim);
     for counter in ["serverErrors", "throttled", "dropped", "replayed"] {
@@ -907,7 +910,7 @@ fn killed_applies_never_buy_twice_and_the_journal_closes() {
 
     assert_no_changes(&sim, work, &mut evidence);
     assert_bought_exactly_once(&sim, &fleet);
-    let kept = cspctl::backend::partner_center::journal::read(&journal).expect("journal");
+    let kept = read_journal(&journal).expect("journal");
     assert!(
         kept.open.is_empty(),
         "every purchase settled, so none is open: {kept:?}"
