@@ -47,7 +47,9 @@ pub type OperationFuture = Pin<Box<dyn Future<Output = Result<Outcome, BackendEr
 /// A backend as the executor drives it: many operations at once, from many tasks.
 pub trait Executor: Send + Sync + 'static {
     /// Starts one operation. `request_id` identifies it (Partner Center's
-    /// `MS-RequestId`); the backend reuses it on every retry.
+    /// `MS-RequestId`); the backend reuses it on every retry. A backend may derive
+    /// an operation's id from the operation instead (a purchase's, so that every
+    /// run sends the same purchase with the same id).
     fn start(self: Arc<Self>, operation: Operation, request_id: String) -> OperationFuture;
 }
 

@@ -913,14 +913,18 @@ spec:
         r.path
             .ends_with("/orders/HVu_cO8Ea7fNRQP4ia1QTpZap-kg_7P71")
     }));
-    // The journal was settled: nothing is left open.
+    // The journal was settled: nothing is left open, and it keeps the purchase's
+    // generation (the next purchase of the same subscription gets a new id).
     let journal = work
         .path()
         .join(".cspctl")
         .join(format!("partner-center-{PROVIDER}.journal"));
-    assert!(
-        !journal.exists(),
-        "the purchase journal is settled and removed"
+    let kept = cspctl::backend::partner_center::journal::read(&journal).expect("journal");
+    assert!(kept.open.is_empty(), "the purchase is settled: {kept:?}");
+    assert_eq!(
+        kept.generations.values().collect::<Vec<_>>(),
+        [&1],
+        "{kept:?}"
     );
     requests_are_documented(&replay);
 }

@@ -59,7 +59,8 @@ fn acceptance_commands(plan_json: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Applies an example into `state` until it converges; returns the state file bytes.
+/// Applies an example into `state` until it converges; returns the state file's
+/// bytes, then the purchase journal's.
 fn converge(example: &Path, work: &Path) -> Vec<u8> {
     let dir = example.to_str().expect("utf-8 path");
     let state = work.join("state.json");
@@ -131,7 +132,23 @@ fn converge(example: &Path, work: &Path) -> Vec<u8> {
         backend.read_live_through_client().expect("reads"),
         "{dir}: typed snapshot and client read differ"
     );
-    std::fs::read(work.join("state.json")).expect("state written")
+    // The purchase journal keeps each subscription's purchase generation: the same
+    // applies write the same one, byte for byte (the request ids derived from it
+    // are the same in every run).
+    let purchases = std::fs::read(work.join("state.json.purchases")).unwrap_or_default();
+    let mut state = std::fs::read(work.join("state.json")).expect("state written");
+    let bought =
+        serde_json::from_slice::<serde_json::Value>(&state).expect("state JSON")["subscriptions"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty());
+    assert_eq!(
+        !purchases.is_empty(),
+        bought,
+        "{dir}: the purchase journal keeps a generation per subscription bought"
+    );
+    state.extend_from_slice(b"\n--- state.json.purchases ---\n");
+    state.extend_from_slice(&purchases);
+    state
 }
 
 #[test]
@@ -148,7 +165,7 @@ fn every_example_validates_plans_applies_and_converges() {
         let b = converge(&example, second.path());
         assert!(
             a == b,
-            "two applies of {} wrote different state files",
+            "two applies of {} wrote different state files or purchase journals",
             example.display()
         );
     }

@@ -232,6 +232,9 @@ fn a_fifo_as_manifest_or_state_is_refused_by_name() {
     }
     let (dir, state) = applied();
     for suffix in [".journal", ".purchases"] {
+        // The applied state keeps its purchase generations in `.purchases`: the
+        // FIFO takes its place.
+        let _ = fs::remove_file(beside(&state, suffix));
         let made = Command::new("mkfifo").arg(beside(&state, suffix)).status();
         assert!(made.is_ok_and(|s| s.success()));
         let output = run(dir.path(), &["apply"], &state);

@@ -191,7 +191,18 @@ fn killed_apply_then_rerun(kill_after: usize) {
         "nothing bought twice: {bought:?}"
     );
     assert!(!dir.path().join("state.json.journal").exists());
-    assert!(!dir.path().join("state.json.purchases").exists());
+    // Every purchase settled; the purchase journal keeps one generation per
+    // subscription bought, each settled once (issue 15, item 3).
+    let purchases =
+        cspctl::backend::partner_center::journal::read(&dir.path().join("state.json.purchases"))
+            .expect("purchase journal");
+    assert!(purchases.open.is_empty(), "{:?}", purchases.open);
+    assert_eq!(purchases.generations.len(), CUSTOMERS * 3);
+    assert!(
+        purchases.generations.values().all(|next| *next == 1),
+        "{:?}",
+        purchases.generations
+    );
 
     let plan = cspctl(dir.path())
         .args([

@@ -15,9 +15,14 @@
 //!   with `pendingSubscriptionsUnlisted`) the purchase is invisible to the next plan
 //!   and the order list lags by 15 minutes. The purchase journal must make the next
 //!   apply settle that purchase instead of buying it again. The **negative control**
-//!   (`without_the_journal_a_killed_purchase_is_bought_twice`) deletes the journal
-//!   after the kill and shows that a second purchase then does happen: the checks
-//!   can see a duplicate, and the journal is what prevents it.
+//!   (`without_the_journal_nor_the_request_id_a_killed_purchase_is_bought_twice`)
+//!   deletes the journal after the kill and makes the simulator forget request ids
+//!   (Partner Center's memory of them is UNCONFIRMED), and shows that a second
+//!   purchase then does happen: the checks can see a duplicate. Deleting the
+//!   journal alone buys once
+//!   (`without_the_journal_the_request_id_still_buys_a_killed_purchase_once`): the
+//!   purchase's request id comes from what it buys (issue 15, item 3), so the
+//!   next apply's is the killed one's, answered with its order.
 //! - **Secrets**: after those runs, no configured secret and no token the simulator
 //!   issued appears in stdout, stderr, plan files, the journal (read right after a
 //!   kill, while it holds open purchases) or any file under `.cspctl/`. Checked at
@@ -49,7 +54,9 @@ use common::{
     Sim, cspctl, cspctl_command, issued_secrets, parse_json, parse_json_lines, sim_config,
     sim_state, sim_stats, start_with, text,
 };
-use cspctl::backend::partner_center::journal::{default_journal_path, read_open};
+use cspctl::backend::partner_center::journal::{
+    default_journal_path, read as read_journal, read_open,
+};
 use cspctl::sim::{DEFAULT_PARTNER_TENANT_ID, Faults, SimConfig};
 use serde_json::Value;
 
@@ -815,9 +822,10 @@ fn a_large_apply_converges_through_server_errors_throttling_and_lost_answers() {
 
     assert_no_changes(&sim, work, &mut evidence);
     assert_bought_exactly_once(&sim, &fleet);
+    let kept = read_journal(&journal_path(work)).expect("journal");
     assert!(
-        !journal_path(work).exists(),
-        "every purchase settled, so the journal is removed"
+        kept.open.is_empty(),
+        "every purchase settled, so none is open: {kept:?}"
     );
     let stats = sim_stats(&sim);
     for counter in ["serverErrors", "throttled", "dropped", "replayed"] {
@@ -902,9 +910,14 @@ fn killed_applies_never_buy_twice_and_the_journal_closes() {
 
     assert_no_changes(&sim, work, &mut evidence);
     assert_bought_exactly_once(&sim, &fleet);
+    let kept = read_journal(&journal).expect("journal");
     assert!(
-        !journal.exists(),
-        "every purchase settled, so the journal is removed"
+        kept.open.is_empty(),
+        "every purchase settled, so none is open: {kept:?}"
+    );
+    assert!(
+        !kept.generations.is_empty(),
+        "the journal keeps the purchases' generations"
     );
     evidence.assert_no_secrets(&sim, work);
     eprintln!(
@@ -913,12 +926,14 @@ fn killed_applies_never_buy_twice_and_the_journal_closes() {
     );
 }
 
-/// The negative control of the crash test: the same kill, but the journal is
-/// deleted before the next apply. The purchase under way is then invisible (not in
-/// the subscription list while provisioning, not in the order list for 15 minutes),
-/// so the next apply buys it again, and the checks above would catch it.
-#[test]
-fn without_the_journal_a_killed_purchase_is_bought_twice() {
+/// The crash test's kill, then the journal deleted before the next apply, and,
+/// when `forget`, Partner Center's memory of request ids too (`DELETE
+/// /_sim/idempotency`; how long Partner Center remembers one is UNCONFIRMED). The
+/// purchase under way is invisible to the next apply (not in the subscription list
+/// while provisioning, not in the order list for 15 minutes). Returns the next
+/// apply, the duplicate purchases the simulator then holds, and how many answers
+/// it replayed to that apply.
+fn rerun_without_the_journal(forget: bool) -> (Finished, Vec<String>, u64) {
     // The clock is frozen: the killed purchase stays under way until the next
     // apply has planned, however slowly that apply starts on a busy machine.
     let sim = crash_sim_with(true);
@@ -937,13 +952,34 @@ fn without_the_journal_a_killed_purchase_is_bought_twice() {
     );
     evidence.file("journal right after a kill", &journal);
     std::fs::remove_file(&journal).expect("delete the journal");
+    if forget {
+        let (status, answer) = common::http(
+            reqwest::Method::DELETE,
+            &format!("{}/_sim/idempotency", sim.base_url()),
+            None,
+            None,
+        );
+        assert_eq!(status, 200, "{answer}");
+    }
+    let replayed = |sim: &Sim| sim_stats(sim)["replayed"].as_u64().expect("replayed");
+    let before = replayed(&sim);
 
     let rerun =
         apply_advancing_the_clock_after_it_planned("apply without the journal", &sim, work, logs);
     evidence.run(&rerun);
     assert_eq!(rerun.code, Some(0), "{}", rerun.text());
     assert!(!rerun.has_event("settled"), "{}", rerun.text());
-    let duplicates = duplicate_purchases(&sim_state(&sim));
+    evidence.assert_no_secrets(&sim, work);
+    let replayed = replayed(&sim) - before;
+    (rerun, duplicate_purchases(&sim_state(&sim)), replayed)
+}
+
+/// The negative control of the crash test: without the journal, and with Partner
+/// Center no longer remembering the killed purchase's request id, the next apply
+/// buys it again, and the checks above would catch it.
+#[test]
+fn without_the_journal_nor_the_request_id_a_killed_purchase_is_bought_twice() {
+    let (rerun, duplicates, _) = rerun_without_the_journal(true);
     assert!(
         !duplicates.is_empty(),
         "without the journal the purchase under way should have been bought again; if \
@@ -952,7 +988,21 @@ fn without_the_journal_a_killed_purchase_is_bought_twice() {
         rerun.text()
     );
     eprintln!("negative control: bought twice without the journal: {duplicates:?}");
-    evidence.assert_no_secrets(&sim, work);
+}
+
+/// The request id's share of the defence (issue 15, item 3): without the journal,
+/// but while Partner Center remembers the id, the next apply sends the killed
+/// purchase again with the same request id (derived from what it buys, not drawn
+/// at random), and is answered with the order already placed: bought once.
+#[test]
+fn without_the_journal_the_request_id_still_buys_a_killed_purchase_once() {
+    let (rerun, duplicates, replayed) = rerun_without_the_journal(false);
+    assert!(duplicates.is_empty(), "{duplicates:?}\n{}", rerun.text());
+    assert!(
+        replayed >= 1,
+        "the killed purchase was answered from the simulator's memory:\n{}",
+        rerun.text()
+    );
 }
 
 #[test]

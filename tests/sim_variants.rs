@@ -475,6 +475,11 @@ async fn accepted_patches_answer_202_and_apply_after_the_delay() {
     // A refused change is refused at once, not accepted.
     let invalid = patch("patch-3", 0).await;
     assert_eq!(invalid.status_and_code(), (400, Some(2002)));
+    // "In progress" is not an answer a request id keeps (neither a success nor a
+    // business failure; a client retries it with the same id): the same request
+    // again, once the first change is applied, is processed.
+    let retried = patch("patch-2", 11).await;
+    assert_eq!(retried.status, 202, "{}", retried.text());
 }
 
 #[tokio::test]

@@ -5,6 +5,12 @@
 //! A saved plan is covered by the stale-plan check; this is the window inside one
 //! run, between its plan and its purchase, which the test opens deterministically
 //! by planning, letting the other runner buy, then executing the plan.
+//!
+//! Where that check is blind (the other runner's order neither listed as an order
+//! nor as a subscription yet: Partner Center's order list lags), the purchase's
+//! request id closes the window (issue 15, item 3): both runners derive it from
+//! the same intent, each with a journal of its own, so Partner Center answers the
+//! second with the first one's order.
 
 mod common;
 
@@ -13,10 +19,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
-    add_declared_resellers, cspctl, order_lines_by_name, sim_config, sim_state, start_with, text,
+    add_declared_resellers, cspctl, order_lines_by_name, sim_config, sim_state, sim_stats,
+    start_with, text,
 };
 use cspctl::apply::{ActionOutcome, ApplyReport, execute_unattended};
 use cspctl::backend::Backend as _;
+use cspctl::backend::partner_center::journal::{PurchaseJournal, default_journal_path, read_open};
 use cspctl::backend::partner_center::{
     Credentials, DEFAULT_MAX_RESPONSE_BYTES, PartnerCenterBackend, PartnerCenterConfig, Secret,
 };
@@ -38,6 +46,11 @@ fn customers_only(dir: &Path) {
 
 /// A Partner Center client of the simulator, as a second runner has one.
 fn client_of(sim: &common::Sim) -> PartnerCenterBackend {
+    client_waiting(sim, Duration::from_secs(60))
+}
+
+/// As [`client_of`], waiting at most `provisioning` for a purchase to provision.
+fn client_waiting(sim: &common::Sim, provisioning: Duration) -> PartnerCenterBackend {
     let defaults = SimConfig::default();
     PartnerCenterBackend::new(PartnerCenterConfig {
         endpoint: sim.base_url(),
@@ -50,7 +63,7 @@ fn client_of(sim: &common::Sim) -> PartnerCenterBackend {
             refresh_token: Some(Secret::new(common::REFRESH_TOKEN)),
         },
         read_concurrency: 4,
-        provisioning_timeout: Duration::from_secs(60),
+        provisioning_timeout: provisioning,
         timeout: None,
         max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
     })
@@ -196,4 +209,91 @@ fn an_order_another_runner_placed_since_the_plan_is_not_placed_again() {
         "{reasons:#?}"
     );
     assert_eq!(report.failed(), 0, "{report:#?}");
+}
+
+/// The request ids of the purchases left open in the journal at `path`, by
+/// friendly name.
+fn open_purchase_ids(path: &Path) -> std::collections::BTreeMap<String, String> {
+    read_open(path)
+        .expect("a journal")
+        .into_iter()
+        .map(|purchase| {
+            let Operation::CreateSubscription { friendly_name, .. } = purchase.operation else {
+                panic!("not a purchase: {:?}", purchase.operation);
+            };
+            (friendly_name, purchase.request_id)
+        })
+        .collect()
+}
+
+/// Two runners with separate journals buy the same declared subscriptions, the
+/// second blind to the first's orders (provisioning for an hour, unlisted as
+/// subscriptions meanwhile, and the order list lagging by an hour): both send the
+/// same request id per purchase, so the simulator, as Partner Center does with
+/// a repeated `MS-RequestId`, answers the second with the first one's cart and
+/// order, and nothing is bought twice. With a random id per run (before issue 15,
+/// item 3) the second runner placed a second order of each.
+#[test]
+fn two_runners_with_their_own_journals_send_one_request_id_and_get_one_order() {
+    let mut config = sim_config(true);
+    config.provisioning_delay = Duration::from_secs(3600);
+    config.order_list_lag = Duration::from_secs(3600);
+    config.faults.pending_subscriptions_unlisted = true;
+    let sim = start_with(config);
+    add_declared_resellers(&sim, Path::new(&example("basic")));
+    let first = tempfile::tempdir().expect("dir");
+    customers_only(&first.path().join("setup"));
+    let setup = cspctl(
+        &["apply", "setup", "--auto-approve"],
+        first.path(),
+        Some(&sim),
+    );
+    assert!(setup.status.success(), "{}", text(&setup));
+
+    let second_dir = tempfile::tempdir().expect("dir");
+    let second_journal = second_dir.path().join("second.journal");
+    // Waits a second for provisioning, then leaves the purchase open, as the
+    // first runner's `--provisioning-timeout 1` does.
+    let second = client_waiting(&sim, Duration::from_secs(1)).with_journal(
+        PurchaseJournal::open(second_journal.clone()).expect("a journal"),
+        "2026-03-01T10:00:00Z".to_owned(),
+    );
+    let plan = plan_now(&second);
+
+    let bought = cspctl(
+        &[
+            "apply",
+            &example("basic"),
+            "--auto-approve",
+            "--provisioning-timeout",
+            "1",
+        ],
+        first.path(),
+        Some(&sim),
+    );
+    let before = order_lines_by_name(&sim_state(&sim));
+    assert!(
+        before.len() == 2 && before.values().all(|n| *n == 1),
+        "{before:?}\n{}",
+        text(&bought)
+    );
+    let replayed_before = sim_stats(&sim)["replayed"].as_u64().expect("replayed");
+
+    let report = execute(&second, &plan);
+    second.client().compact_journal().expect("compacted");
+    let after = order_lines_by_name(&sim_state(&sim));
+    assert_eq!(after, before, "a purchase was made twice: {report:#?}");
+    // The check just before buying saw nothing: the purchases were sent, and
+    // every one of their requests was answered from the first runner's (the
+    // new-commerce purchase's cart and checkout, the legacy purchase's order).
+    assert!(elsewhere(&report).is_empty(), "{report:#?}");
+    let replayed = sim_stats(&sim)["replayed"].as_u64().expect("replayed") - replayed_before;
+    assert_eq!(replayed, 3, "answers replayed: {report:#?}");
+
+    let first_journal = first.path().join(default_journal_path(
+        &SimConfig::default().partner_tenant_id,
+    ));
+    let first_ids = open_purchase_ids(&first_journal);
+    assert_eq!(first_ids.len(), 2, "{first_ids:?}\n{}", text(&bought));
+    assert_eq!(open_purchase_ids(&second_journal), first_ids, "{report:#?}");
 }

@@ -693,6 +693,7 @@ fn answer(
     // Operations validate before they change anything, so only a successful mutating
     // request has committed a change.
     let committed = request.mutating() && reply.status < 300;
+    let request_id = request_id.filter(|_| is_final_answer(&reply));
     if let Some(id) = request_id {
         inner.state.remember(
             Replay {
@@ -729,6 +730,26 @@ fn answer(
         reply,
         changed_state,
     }
+}
+
+/// Whether `reply` is the answer a repeat of its request id gets back: a success or
+/// a business failure. The headers page
+/// (<https://learn.microsoft.com/partner-center/developer/headers>, `MS-RequestId`:
+/// "used to ensure id-potency. If there's a timeout, the retry call should include
+/// the same value. Upon receiving a response (success or business failure), the
+/// value should be reset for the next call") ties those two to the id; a server
+/// error or 409/800060 ("in progress") is no answer of either kind, a client
+/// retries it with the same id as after a timeout, so it is not kept: the retry is
+/// processed. (401, 429 and injected 503s are answered before the cache.)
+fn is_final_answer(reply: &Reply) -> bool {
+    let in_progress = reply.status == 409
+        && reply
+            .body
+            .as_ref()
+            .and_then(|body| body.get("code"))
+            .and_then(Value::as_u64)
+            == Some(800_060);
+    reply.status < 500 && reply.status != 408 && !in_progress
 }
 
 /// Token buckets per partner and per (partner, customer).
@@ -1246,6 +1267,14 @@ fn admin_inner(shared: &Shared, inner: &mut Inner, request: &Incoming) -> ApiRes
             let now = inner.clock.now();
             inner.state.settle(now);
             Reply::json(200, json!({"now": format_rfc3339(now)}))
+        }
+        // Partner Center forgetting every request id at once: how long it remembers
+        // them is not documented (UNCONFIRMED; the simulator's 24 hours are a
+        // choice), so tests of what must hold without that memory start here.
+        (Method::DELETE, ["idempotency"]) => {
+            let forgotten = inner.state.idempotency.len();
+            inner.state.forget_replays();
+            Reply::json(200, json!({ "forgotten": forgotten }))
         }
         (Method::GET, ["clock"]) => {
             return Ok(Reply::json(

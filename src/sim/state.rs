@@ -44,7 +44,11 @@ const REGISTRATION_COUNTRIES: [&str; 24] = [
 /// Largest seat count the simulator accepts on a line (choice; Partner Center's
 /// limits vary per offer).
 const MAX_QUANTITY: i64 = 10_000;
-/// Idempotency entries live 24 hours of simulated time.
+/// Idempotency entries live 24 hours of simulated time. UNCONFIRMED: the headers
+/// page (learn.microsoft.com/partner-center/developer/headers) asks for the same
+/// `MS-RequestId` on a retry after a timeout and a new one after any answer, and
+/// names no window; 24 hours is the simulator's choice (docs/simulator.md,
+/// "Repeated request ids").
 pub const IDEMPOTENCY_SECONDS: i64 = 86_400;
 /// The error code of a change refused because subscriptions are still active
 /// (choice; the documentation names the precondition, not its error).

@@ -298,8 +298,10 @@ impl LocalBackend {
             if read_open(&purchase_journal_path(&self.path))?.is_empty() {
                 // Every purchase is settled, so no request will be sent again: the
                 // answers cached for a retry have no use left, and the request ids
-                // in them are random, so keeping them would make the same applies
-                // write different files. While a purchase is open they stay: its
+                // in them are random (all but the purchases'), so keeping them would
+                // make the same applies write different files. A later purchase of
+                // the same subscription is sent with a new id anyway: its generation
+                // advanced when this one was settled. While a purchase is open they stay: its
                 // settlement replays its request ids.
                 self.tenant.with_state_mut(State::forget_replays);
             }
@@ -615,6 +617,89 @@ mod tests {
         drop(backend);
         let live = LocalBackend::read_live(&path, NOW).expect("live");
         assert!(live.customers[&id].reseller_relationships.contains(SECOND));
+    }
+
+    /// A legacy purchase (no agreement needed) of `name` for customer `id`.
+    fn buy(id: &str, name: &str) -> Operation {
+        Operation::CreateSubscription {
+            customer: crate::plan::ObjectRef {
+                address: "Customer/contoso".into(),
+                id: Some(id.into()),
+            },
+            offer_id: "91FD106F-4B2C-4938-95AC-F54F74E9A239".into(),
+            quantity: 1,
+            term_duration: crate::manifest::model::TermDuration::P1M,
+            billing_cycle: crate::manifest::model::BillingCycle::Monthly,
+            auto_renew: true,
+            friendly_name: name.into(),
+            partner_id_on_record: None,
+            suspend: false,
+        }
+    }
+
+    /// The request ids the tenant answered purchases (`POST …/orders`) under.
+    fn purchase_ids(backend: &LocalBackend) -> Vec<String> {
+        backend.tenant().with_state(|s| {
+            s.idempotency
+                .iter()
+                .filter(|r| r.method == "POST" && r.path.ends_with("/orders"))
+                .map(|r| r.request_id.clone())
+                .collect()
+        })
+    }
+
+    /// Issue 15, item 3: a purchase's request id comes from its intent, not from
+    /// apply's id; buying the same subscription again after it was cancelled (the
+    /// first purchase settled) is sent with a new one, also after a restart,
+    /// because the generation is kept in `<state>.purchases`.
+    #[test]
+    fn a_re_purchase_after_a_cancel_gets_a_new_request_id_also_after_a_restart() {
+        use crate::backend::partner_center::journal::{self, PurchaseKey};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.json");
+        let mut backend = LocalBackend::open(path.clone(), NOW.into(), TIMEOUT).expect("opens");
+        done(&mut backend, &create_reseller(FIRST, "4847383"), "r1");
+        let customer = done(
+            &mut backend,
+            &create_customer("contoso.onmicrosoft.com", FIRST),
+            "r2",
+        )
+        .created_id
+        .expect("a customer id");
+        let provider = backend.tenant().with_state(|s| s.partner.tenant_id.clone());
+        let key = PurchaseKey::new(&provider, &customer, "Office");
+        let first = done(&mut backend, &buy(&customer, "Office"), "r3")
+            .created_id
+            .expect("bought");
+        assert_eq!(purchase_ids(&backend), [key.request_id(0)]);
+        backend.finish().expect("saved");
+        drop(backend);
+        // Nothing is open, yet the purchase journal stays: it holds the generation.
+        let kept = journal::read(&purchase_journal_path(&path)).expect("kept");
+        assert!(kept.open.is_empty());
+        assert_eq!(kept.generations.get(&key), Some(&1));
+
+        let mut backend = LocalBackend::open(path.clone(), NOW.into(), TIMEOUT).expect("opens");
+        let cancel = Operation::UpdateSubscription {
+            customer: crate::plan::ObjectRef {
+                address: "Customer/contoso".into(),
+                id: Some(customer.clone()),
+            },
+            subscription_id: first.clone(),
+            patch: crate::plan::SubscriptionPatch {
+                status: Some(crate::live::LiveStatus::Deleted),
+                ..Default::default()
+            },
+        };
+        done(&mut backend, &cancel, "r4");
+        let again = done(&mut backend, &buy(&customer, "Office"), "r5")
+            .created_id
+            .expect("bought again");
+        assert_ne!(again, first);
+        assert_eq!(purchase_ids(&backend), [key.request_id(1)]);
+        backend.finish().expect("saved");
+        let kept = journal::read(&purchase_journal_path(&path)).expect("kept");
+        assert_eq!(kept.generations.get(&key), Some(&2));
     }
 
     #[test]

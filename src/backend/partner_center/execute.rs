@@ -4,8 +4,12 @@
 //! `request_id` (the first one the id itself, later steps [`derive_request_id`]),
 //! so a retry of a whole operation replays the same requests and Partner
 //! Center's idempotency by `MS-RequestId` turns them into no-ops: a purchase is
-//! never made twice. Reads use fresh ids. Nothing here decides *what* to change;
-//! each operation is carried out as the plan gives it.
+//! never made twice. A purchase's own id is not the one apply gives: it is
+//! derived from what it buys and the journal's purchase generation
+//! ([`PurchaseKey::request_id`], see [`journal`](super::journal)), so the same
+//! purchase sent by another run gets the same id. Reads use fresh ids. Nothing
+//! here decides *what* to change; each operation is carried out as the plan
+//! gives it.
 
 use reqwest::Method;
 use serde_json::{Map, Value, json};
@@ -15,7 +19,7 @@ use super::PartnerCenterClient;
 use super::deadline::Deadline;
 use super::http::{Request, Response};
 use super::ids::derive_request_id;
-use super::journal::{OpenPurchase, Record, read_open};
+use super::journal::{OpenPurchase, PurchaseKey, Record, read_open};
 use super::wire::{
     self, AgreementRecord, BillingCycleLine, Cart, CheckoutResult, Collection, Customer, Order,
     OrderLineItem, Purchase, Subscription, address_json, agreement_body, billing_cycle_body,
@@ -34,7 +38,8 @@ const CODE_AGREEMENT_EXISTS: u32 = 600_061;
 
 impl PartnerCenterClient {
     /// Executes one operation. `request_id` identifies it; a retry of the same
-    /// operation must pass the same id.
+    /// operation must pass the same id. A purchase ignores it: its id comes from
+    /// its intent ([`PurchaseKey::request_id`]), the same in every run.
     pub async fn execute(
         &self,
         operation: &Operation,
@@ -105,7 +110,8 @@ impl PartnerCenterClient {
             }
             Operation::CreateSubscription { customer, .. } => {
                 let customer_id = resolve(customer)?;
-                self.purchase(operation, &customer_id, request_id).await
+                self.purchase(operation, &customer_id, PurchaseId::New)
+                    .await
             }
             Operation::UpdateSubscription {
                 customer,
@@ -189,11 +195,19 @@ impl PartnerCenterClient {
     /// provisioned or refused (see [`journal`](super::journal)). A failure that
     /// leaves the outcome unknown (timeout, lost connection, crash) leaves the
     /// purchase open for the next apply to settle with the same request id.
+    ///
+    /// A new purchase's request id is [`PurchaseKey::request_id`] at the
+    /// generation the journal gives the key, raised to the number of the
+    /// customer's subscriptions already listed under the friendly name (all of
+    /// them cancelled or gone, or nothing would be bought): a runner whose journal
+    /// never saw the earlier purchases of this subscription (another runner made
+    /// them) then still sends a re-purchase with an id of its own, rather than
+    /// the id the first purchase was answered under.
     async fn purchase(
         &self,
         operation: &Operation,
         customer_id: &str,
-        request_id: &str,
+        id: PurchaseId<'_>,
     ) -> Result<Outcome, BackendError> {
         let Operation::CreateSubscription {
             customer,
@@ -212,20 +226,48 @@ impl PartnerCenterClient {
         };
         // A customer this apply created (no id at plan time) has nothing another
         // run could have bought.
-        if customer.id.is_some()
-            && !self.http.is_in_process()
-            && let Some(done) = self
+        let mut listed = 0;
+        if customer.id.is_some() && !self.http.is_in_process() {
+            let seen = self
                 .bought_since_planned(customer_id, friendly_name)
-                .await?
-        {
-            return Ok(done);
+                .await?;
+            if let Some(done) = seen.done {
+                if let PurchaseId::Replay(request_id) = id {
+                    // Settling a purchase an interrupted apply left open, and the
+                    // subscription is there: nothing more to do for it.
+                    self.settle_record(request_id, true)?;
+                }
+                return Ok(done);
+            }
+            listed = seen.named;
         }
-        self.journal_durably(|at| Record::Intent {
-            request_id: request_id.to_owned(),
-            at,
-            operation: Box::new(operation.clone()),
-        })
-        .await?;
+        let request_id = match id {
+            // Already journaled, with the id it was first sent with.
+            PurchaseId::Replay(request_id) => request_id.to_owned(),
+            PurchaseId::New => {
+                let key = PurchaseKey::new(
+                    &self.http.credentials().tenant_id,
+                    customer_id,
+                    friendly_name,
+                );
+                let journaled = self
+                    .journal
+                    .as_ref()
+                    .map_or(0, |handle| handle.journal.next_generation(&key));
+                let generation = journaled.max(listed);
+                let request_id = key.request_id(generation);
+                self.journal_durably(|at| Record::Intent {
+                    request_id: request_id.clone(),
+                    at,
+                    operation: Box::new(operation.clone()),
+                    key: Some(key),
+                    generation: Some(generation),
+                })
+                .await?;
+                request_id
+            }
+        };
+        let request_id = request_id.as_str();
         let purchase = Purchase {
             customer_id,
             offer_id,
@@ -293,19 +335,24 @@ impl PartnerCenterClient {
         &self,
         customer_id: &str,
         friendly_name: &str,
-    ) -> Result<Option<Outcome>, BackendError> {
+    ) -> Result<Seen, BackendError> {
         let same = |name: &str| name.eq_ignore_ascii_case(friendly_name);
         let path = format!("/customers/{customer_id}/subscriptions");
         let listed: Collection<Subscription> = self
             .get(&path)
             .await?
             .parse(&format!("response to GET /v1{path}"))?;
+        let mut named = 0;
         for subscription in &listed.items {
-            if let Ok(wire::SubscriptionRead::Live(live)) = subscription.to_live(customer_id)
-                && !live.status.is_gone()
-                && same(&live.friendly_name)
-            {
-                return Ok(Some(Outcome {
+            let Ok(wire::SubscriptionRead::Live(live)) = subscription.to_live(customer_id) else {
+                continue;
+            };
+            if !same(&live.friendly_name) {
+                continue;
+            }
+            named += 1;
+            if !live.status.is_gone() {
+                return Ok(Seen::done(Outcome {
                     created_id: Some(live.id.clone()),
                     done_elsewhere: Some(format!(
                         "not bought: subscription {} named `{friendly_name}` was bought since the plan was made (by another run); this apply uses it",
@@ -324,15 +371,18 @@ impl PartnerCenterClient {
             .iter()
             .flat_map(|order| order.pending_subscriptions(customer_id))
             .find(|line| same(&line.friendly_name));
-        Ok(pending.map(|line| Outcome {
-            created_id: None,
-            done_elsewhere: Some(format!(
-                "not bought: an order for `{friendly_name}` placed since the plan was made (by another run) is still being provisioned{}; plan again once it is",
-                line.order_id
-                    .map(|order| format!(" (order {order})"))
-                    .unwrap_or_default()
-            )),
-        }))
+        Ok(match pending {
+            Some(line) => Seen::done(Outcome {
+                created_id: None,
+                done_elsewhere: Some(format!(
+                    "not bought: an order for `{friendly_name}` placed since the plan was made (by another run) is still being provisioned{}; plan again once it is",
+                    line.order_id
+                        .map(|order| format!(" (order {order})"))
+                        .unwrap_or_default()
+                )),
+            }),
+            None => Seen { done: None, named },
+        })
     }
 
     /// After Partner Center accepted an order: waits for its subscription (a
@@ -593,8 +643,18 @@ impl PartnerCenterClient {
             _ => false,
         };
         if within_window {
-            self.execute(&purchase.operation, &purchase.request_id)
-                .await?;
+            let Operation::CreateSubscription { customer, .. } = &purchase.operation else {
+                return Err(BackendError::State(
+                    "the journal holds an operation that is not a purchase".to_owned(),
+                ));
+            };
+            let customer_id = resolve(customer)?;
+            self.purchase(
+                &purchase.operation,
+                &customer_id,
+                PurchaseId::Replay(&purchase.request_id),
+            )
+            .await?;
             return Ok("settled by replaying its request id".to_owned());
         }
         let Operation::CreateSubscription {
@@ -1257,6 +1317,34 @@ fn created(id: String) -> Outcome {
     }
 }
 
+/// Which request id a purchase is sent with.
+#[derive(Clone, Copy, Debug)]
+enum PurchaseId<'a> {
+    /// A new purchase: derived from its key and generation, and journaled.
+    New,
+    /// A purchase an interrupted apply left open: the id it was journaled with.
+    Replay(&'a str),
+}
+
+/// What the customer's subscriptions and orders showed just before a purchase.
+struct Seen {
+    /// Bought since the plan was made: nothing is sent.
+    done: Option<Outcome>,
+    /// Subscriptions listed under the purchase's friendly name (when `done` is
+    /// `None`, all of them cancelled or gone): earlier purchases of the same
+    /// manifest object, whoever made them.
+    named: u64,
+}
+
+impl Seen {
+    fn done(outcome: Outcome) -> Seen {
+        Seen {
+            done: Some(outcome),
+            named: 0,
+        }
+    }
+}
+
 /// An order Partner Center accepted for a purchase.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct PlacedOrder {
@@ -1354,8 +1442,8 @@ impl BoughtLine {
 }
 
 /// How long Partner Center answers a replayed `MS-RequestId` with the original
-/// answer. UNCONFIRMED: the docs promise idempotency but name no window; 24 hours
-/// is the simulator's choice (docs/simulator.md, "Choices").
+/// answer. UNCONFIRMED: the headers page promises "id-potency" but names no window;
+/// 24 hours is the simulator's choice (docs/simulator.md, "Repeated request ids").
 const IDEMPOTENCY_WINDOW_SECONDS: i64 = 24 * 3600;
 
 /// `subscription "name" (offer) of customer c, request id r`.

@@ -13,26 +13,85 @@
 //! arrived, carries out the purchase the interrupted apply was approved to make),
 //! then waits for provisioning as usual.
 //!
+//! The request id itself comes from the intent, not from chance
+//! ([`PurchaseKey::request_id`]): the provider tenant, the customer, the
+//! subscription's friendly name (cspctl's identity of a declared subscription)
+//! and a **purchase generation** kept here. Partner Center's headers page asks for
+//! the same id on a retry after a timeout and a new one "upon receiving a response
+//! (success or business failure)"
+//! (<https://learn.microsoft.com/partner-center/developer/headers>), so the
+//! generation advances exactly when a purchase is settled (an answer recorded:
+//! bought, or refused) and at no other time. Hence a retried purchase, or the
+//! same purchase sent by another runner with a journal of its own, carries the
+//! same id and Partner Center answers it with the first order; a re-purchase
+//! after the previous one was settled (say, after a cancel) carries a new one. The
+//! request id is one defence, never the only one: how long Partner Center
+//! remembers an id is not documented (UNCONFIRMED; the simulator keeps 24 hours),
+//! so apply still reads the customer's subscriptions just before buying and the
+//! journal still settles what was sent.
+//!
 //! File format: one JSON object per line (`<dir>/partner-center-<tenant>.journal`
-//! by default). A torn last line (a crash mid-append) is dropped, reported, and cut
-//! off before the next append: the request it announced was never sent, because
-//! sending waits for the append. Any other damage is refused, the file untouched. Once every
-//! purchase is settled the file is removed; otherwise it is rewritten (atomically)
-//! with the open purchases only.
+//! by default; `<state>.purchases` for the local backend). A torn last line (a
+//! crash mid-append) is dropped, reported, and cut off before the next append: the
+//! request it announced was never sent, because sending waits for the append. Any
+//! other damage is refused, the file untouched. Compaction (at the end of every
+//! apply, and after settling) rewrites it atomically with one `generation` line
+//! per purchase key ever settled and the open purchases; it is removed only when
+//! it holds neither. The generations are kept rather than dropped with the
+//! purchases that advanced them: dropping one would send an id Partner Center
+//! may still remember (for a re-purchase, the first purchase's answer), and they
+//! cost one short line per declared subscription bought. Releases before
+//! generations read such a file as damaged (an unknown `generation` record) and
+//! refuse it rather than guess.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::future::Future;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendError;
 use crate::backend::group_commit::{GroupCommit, Start, complete_lines, read_regular};
 use crate::plan::Operation;
+
+use super::ids::purchase_request_id;
+
+/// What a purchase buys, as runs and runners agree on it: the provider tenant,
+/// the customer and the subscription's friendly name (a declared subscription's
+/// identity; never the offer: two subscriptions of one offer are two purchases).
+/// Kept in ASCII lowercase, as Partner Center compares ids and cspctl compares
+/// friendly names.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PurchaseKey {
+    pub tenant_id: String,
+    pub customer_id: String,
+    pub friendly_name: String,
+}
+
+impl PurchaseKey {
+    pub fn new(tenant_id: &str, customer_id: &str, friendly_name: &str) -> PurchaseKey {
+        PurchaseKey {
+            tenant_id: tenant_id.to_ascii_lowercase(),
+            customer_id: customer_id.to_ascii_lowercase(),
+            friendly_name: friendly_name.to_ascii_lowercase(),
+        }
+    }
+
+    /// The `MS-RequestId` of this purchase at `generation` ([`purchase_request_id`]).
+    pub fn request_id(&self, generation: u64) -> String {
+        purchase_request_id(
+            &self.tenant_id,
+            &self.customer_id,
+            &self.friendly_name,
+            generation,
+        )
+    }
+}
 
 /// One line of the journal.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,6 +105,13 @@ pub enum Record {
         at: String,
         /// The operation as sent: its customer id is resolved.
         operation: Box<Operation>,
+        /// What `request_id` was derived from, with `generation`; settling this
+        /// purchase advances the key's generation past it. Absent in journals
+        /// written when request ids were random: such a purchase advances nothing.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<PurchaseKey>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        generation: Option<u64>,
     },
     /// The order Partner Center answered with. A pending order (documented
     /// checkout result) does not name its subscription yet: the order id alone is
@@ -61,6 +127,11 @@ pub enum Record {
     /// Partner Center refused it so nothing was bought.
     #[serde(rename_all = "camelCase")]
     Settled { request_id: String, bought: bool },
+    /// The generation the next purchase of `key` is sent with: what compaction
+    /// keeps of the settled purchases of `key`, so a later purchase of the same
+    /// subscription gets a request id no earlier answer was given to.
+    #[serde(rename_all = "camelCase")]
+    Generation { key: PurchaseKey, next: u64 },
 }
 
 /// A purchase that was announced but not settled.
@@ -71,6 +142,18 @@ pub struct OpenPurchase {
     pub operation: Operation,
     /// `(order id, subscription id when known)` once Partner Center answered.
     pub order: Option<(String, Option<String>)>,
+    /// What the request id was derived from, and at which generation (absent for
+    /// a purchase journaled with a random id by an earlier release).
+    pub generation: Option<(PurchaseKey, u64)>,
+}
+
+/// What a journal holds: the purchases left open, and the generation each
+/// purchase key's next purchase is sent with (keys never settled are absent:
+/// their next generation is 0).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Contents {
+    pub open: Vec<OpenPurchase>,
+    pub generations: BTreeMap<PurchaseKey, u64>,
 }
 
 /// The journal file of one provider tenant, opened by the apply that holds its lock.
@@ -80,6 +163,8 @@ pub struct OpenPurchase {
 pub struct PurchaseJournal {
     path: PathBuf,
     file: GroupCommit,
+    /// The generations, as read and as advanced by this run's records.
+    generations: Mutex<Generations>,
     /// Where the journal is copied before the apply relies on a record (remote
     /// state), besides the disk.
     mirror: OnceLock<Arc<dyn JournalMirror>>,
@@ -95,6 +180,47 @@ pub type MirrorFuture = Pin<Box<dyn Future<Output = Result<(), BackendError>> + 
 pub trait JournalMirror: Send + Sync + std::fmt::Debug {
     /// Copies the journal as it is on disk now; resolves once the copy is stored.
     fn push(&self) -> MirrorFuture;
+}
+
+/// The generation bookkeeping of an open journal.
+#[derive(Debug, Default)]
+struct Generations {
+    next: BTreeMap<PurchaseKey, u64>,
+    /// The key and generation of every purchase announced and not settled, by
+    /// request id: what its `Settled` record advances.
+    open: HashMap<String, (PurchaseKey, u64)>,
+}
+
+impl Generations {
+    /// Follows `record` as [`read`] does.
+    fn note(&mut self, record: &Record) {
+        match record {
+            Record::Intent {
+                request_id,
+                key: Some(key),
+                generation: Some(generation),
+                ..
+            } => {
+                self.open
+                    .entry(request_id.clone())
+                    .or_insert_with(|| (key.clone(), *generation));
+            }
+            Record::Intent { .. } | Record::Ordered { .. } => {}
+            Record::Settled { request_id, .. } => {
+                if let Some((key, generation)) = self.open.remove(request_id) {
+                    self.advance(key, generation.saturating_add(1));
+                }
+            }
+            Record::Generation { key, next } => self.advance(key.clone(), *next),
+        }
+    }
+
+    /// Generations only move forward: a record that names an older one (two
+    /// runs' records merged, say) cannot bring back an id already answered.
+    fn advance(&mut self, key: PurchaseKey, next: u64) {
+        let slot = self.next.entry(key).or_insert(0);
+        *slot = (*slot).max(next);
+    }
 }
 
 fn failed(path: &Path, error: &dyn std::fmt::Display) -> BackendError {
@@ -116,14 +242,22 @@ pub fn default_journal_path(tenant_id: &str) -> PathBuf {
     PathBuf::from(".cspctl").join(format!("partner-center-{safe}.journal"))
 }
 
-/// Reads the purchases left open in the journal at `path` (none if it is absent). A
-/// torn last line is dropped and reported ([`complete_lines`]); any other line that
-/// is not a record is refused, the file left as it is.
+/// Reads the purchases left open in the journal at `path` (none if it is absent).
+/// See [`read`].
 pub fn read_open(path: &Path) -> Result<Vec<OpenPurchase>, BackendError> {
+    read(path).map(|contents| contents.open)
+}
+
+/// Reads the journal at `path` (empty if it is absent): the purchases left open,
+/// in the order they were announced, and the purchase generations. A torn last
+/// line is dropped and reported ([`complete_lines`]); any other line that is not a
+/// record is refused, the file left as it is.
+pub fn read(path: &Path) -> Result<Contents, BackendError> {
     let Some(bytes) = read_regular(path, "purchase journal")? else {
-        return Ok(Vec::new());
+        return Ok(Contents::default());
     };
     let mut open: BTreeMap<String, (usize, OpenPurchase)> = BTreeMap::new();
+    let mut generations = Generations::default();
     for (number, line) in (1..).zip(complete_lines(path, &bytes)) {
         if line.trim_ascii().is_empty() {
             continue;
@@ -137,11 +271,14 @@ pub fn read_open(path: &Path) -> Result<Vec<OpenPurchase>, BackendError> {
                 ),
             )
         })?;
+        generations.note(&record);
         match record {
             Record::Intent {
                 request_id,
                 at,
                 operation,
+                key,
+                generation,
             } => {
                 let position = open.len();
                 open.entry(request_id.clone()).or_insert((
@@ -151,6 +288,7 @@ pub fn read_open(path: &Path) -> Result<Vec<OpenPurchase>, BackendError> {
                         at,
                         operation: *operation,
                         order: None,
+                        generation: key.zip(generation),
                     },
                 ));
             }
@@ -172,11 +310,15 @@ pub fn read_open(path: &Path) -> Result<Vec<OpenPurchase>, BackendError> {
             Record::Settled { request_id, .. } => {
                 open.remove(&request_id);
             }
+            Record::Generation { .. } => {}
         }
     }
     let mut open: Vec<(usize, OpenPurchase)> = open.into_values().collect();
     open.sort_by_key(|(position, _)| *position);
-    Ok(open.into_iter().map(|(_, purchase)| purchase).collect())
+    Ok(Contents {
+        open: open.into_iter().map(|(_, purchase)| purchase).collect(),
+        generations: generations.next,
+    })
 }
 
 impl PurchaseJournal {
@@ -185,12 +327,21 @@ impl PurchaseJournal {
     /// torn last line is cut off, or the next record would be glued onto it and
     /// damage the journal for every later apply.
     pub fn open(path: PathBuf) -> Result<PurchaseJournal, BackendError> {
-        read_open(&path)?;
+        let contents = read(&path)?;
         cut_torn_line(&path).map_err(|e| failed(&path, &e))?;
+        let generations = Generations {
+            next: contents.generations,
+            open: contents
+                .open
+                .into_iter()
+                .filter_map(|purchase| Some((purchase.request_id, purchase.generation?)))
+                .collect(),
+        };
         Ok(PurchaseJournal {
             file: GroupCommit::new(path.clone(), Start::Append),
             path,
             mirror: OnceLock::new(),
+            generations: Mutex::new(generations),
         })
     }
 
@@ -202,6 +353,19 @@ impl PurchaseJournal {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    fn generations(&self) -> MutexGuard<'_, Generations> {
+        // A panic while holding this lock leaves whole map entries behind.
+        self.generations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The generation the next purchase of `key` is sent with: 0 until a purchase
+    /// of it is settled, then one more than the last one settled.
+    pub fn next_generation(&self, key: &PurchaseKey) -> u64 {
+        self.generations().next.get(key).copied().unwrap_or(0)
     }
 
     /// Appends a record and returns once it is on disk, and in the mirror when
@@ -226,18 +390,30 @@ impl PurchaseJournal {
         self.file.flush_blocking()
     }
 
+    /// Appends `record` and follows it in the generations: a `Settled` advances
+    /// its key's generation in memory at once, before the record reaches the disk
+    /// (it is not waited for). Lost in a crash, the record only leaves the purchase
+    /// open: the next apply settles it with the id it was sent with, and the
+    /// generation advances then.
     fn append_line(&self, record: &Record) -> Result<u64, BackendError> {
         let line = serde_json::to_vec(record).map_err(|e| failed(&self.path, &e))?;
-        self.file.append(&line).map_err(|e| failed(&self.path, &e))
+        let sequence = self
+            .file
+            .append(&line)
+            .map_err(|e| failed(&self.path, &e))?;
+        self.generations().note(record);
+        Ok(sequence)
     }
 
-    /// Drops settled purchases: removes the file when none is open, otherwise
-    /// rewrites it (temporary file, then rename) with the open ones only.
+    /// Drops settled purchases: rewrites the file (temporary file, then rename)
+    /// with the generations (one line per key, in key order, so the same history
+    /// gives the same file) and the open purchases; removes it when it would hold
+    /// neither.
     pub fn compact(&self) -> Result<(), BackendError> {
         self.file.flush_blocking()?;
         self.file.close();
-        let open = read_open(&self.path)?;
-        if open.is_empty() {
+        let Contents { open, generations } = read(&self.path)?;
+        if open.is_empty() && generations.is_empty() {
             return match fs::remove_file(&self.path) {
                 Err(error) if error.kind() != io::ErrorKind::NotFound => {
                     Err(failed(&self.path, &error))
@@ -245,13 +421,19 @@ impl PurchaseJournal {
                 _ => Ok(()),
             };
         }
-        let mut text = String::new();
+        let mut records: Vec<Record> = generations
+            .into_iter()
+            .map(|(key, next)| Record::Generation { key, next })
+            .collect();
         for purchase in open {
-            let mut records = vec![Record::Intent {
+            let (key, generation) = purchase.generation.unzip();
+            records.push(Record::Intent {
                 request_id: purchase.request_id.clone(),
                 at: purchase.at,
                 operation: Box::new(purchase.operation),
-            }];
+                key,
+                generation,
+            });
             if let Some((order_id, subscription_id)) = purchase.order {
                 records.push(Record::Ordered {
                     request_id: purchase.request_id,
@@ -259,10 +441,11 @@ impl PurchaseJournal {
                     subscription_id,
                 });
             }
-            for record in records {
-                text.push_str(&serde_json::to_string(&record).map_err(|e| failed(&self.path, &e))?);
-                text.push('\n');
-            }
+        }
+        let mut text = String::new();
+        for record in records {
+            text.push_str(&serde_json::to_string(&record).map_err(|e| failed(&self.path, &e))?);
+            text.push('\n');
         }
         let temp = self.path.with_extension("journal.tmp");
         let write = || -> io::Result<()> {
@@ -318,7 +501,121 @@ mod tests {
             request_id: id.into(),
             at: "2026-03-01T10:00:00Z".into(),
             operation: Box::new(purchase(name)),
+            // As an earlier release wrote them: a random id, no generation.
+            key: None,
+            generation: None,
         }
+    }
+
+    /// A purchase of `key` at `generation`, as apply journals it.
+    fn keyed_intent(key: &PurchaseKey, generation: u64) -> Record {
+        Record::Intent {
+            request_id: key.request_id(generation),
+            at: "2026-03-01T10:00:00Z".into(),
+            operation: Box::new(purchase(&key.friendly_name)),
+            key: Some(key.clone()),
+            generation: Some(generation),
+        }
+    }
+
+    fn settled(key: &PurchaseKey, generation: u64, bought: bool) -> Record {
+        Record::Settled {
+            request_id: key.request_id(generation),
+            bought,
+        }
+    }
+
+    #[test]
+    fn a_generation_advances_only_when_its_purchase_is_settled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("pc.journal");
+        let journal = PurchaseJournal::open(path.clone()).expect("open");
+        let office = PurchaseKey::new("T-1", "C-ID", "Office");
+        assert_eq!(office, PurchaseKey::new("t-1", "c-id", "OFFICE"));
+        assert_eq!(journal.next_generation(&office), 0);
+        journal.append(&keyed_intent(&office, 0)).expect("append");
+        // Open: a retry, or the next apply's settlement, is sent with the same id.
+        assert_eq!(journal.next_generation(&office), 0);
+        journal.append(&settled(&office, 0, true)).expect("append");
+        // Answered: the next purchase of the same subscription gets a new id.
+        assert_eq!(journal.next_generation(&office), 1);
+        // A refusal is an answer too (headers page: "success or business failure").
+        journal.append(&keyed_intent(&office, 1)).expect("append");
+        journal.append(&settled(&office, 1, false)).expect("append");
+        assert_eq!(journal.next_generation(&office), 2);
+        // Another subscription of the same customer has a generation of its own.
+        let second = PurchaseKey::new("t-1", "c-id", "Office 2");
+        assert_eq!(journal.next_generation(&second), 0);
+        // A settled record of a purchase without a generation advances nothing.
+        journal.append(&intent("legacy", "x")).expect("append");
+        journal
+            .append(&Record::Settled {
+                request_id: "legacy".into(),
+                bought: true,
+            })
+            .expect("append");
+        journal.flush().expect("flushed");
+        let contents = read(&path).expect("read");
+        assert!(contents.open.is_empty());
+        assert_eq!(contents.generations, BTreeMap::from([(office, 2)]));
+    }
+
+    #[test]
+    fn generations_survive_compaction_and_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("pc.journal");
+        let office = PurchaseKey::new("t-1", "c-id", "Office");
+        let visio = PurchaseKey::new("t-1", "c-id", "Visio");
+        {
+            let journal = PurchaseJournal::open(path.clone()).expect("open");
+            journal.append(&keyed_intent(&office, 0)).expect("append");
+            journal.append(&settled(&office, 0, true)).expect("append");
+            journal.append(&keyed_intent(&visio, 0)).expect("append");
+            journal.compact().expect("compact");
+        }
+        // Nothing bought is open but Visio, yet the file stays: it holds Office's
+        // generation, one line per key, then the open purchase.
+        let text = fs::read_to_string(&path).expect("kept");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(
+            lines[0],
+            r#"{"event":"generation","key":{"tenantId":"t-1","customerId":"c-id","friendlyName":"office"},"next":1}"#
+        );
+        assert!(lines[1].contains(r#""generation":0"#), "{text}");
+        // A restart reads both: Office's next id is new, Visio's open purchase
+        // is settled with the id it was sent with, and that advances Visio.
+        let journal = PurchaseJournal::open(path.clone()).expect("reopen");
+        assert_eq!(journal.next_generation(&office), 1);
+        assert_eq!(journal.next_generation(&visio), 0);
+        let open = read_open(&path).expect("read");
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].request_id, visio.request_id(0));
+        assert_eq!(open[0].generation, Some((visio.clone(), 0)));
+        journal.append(&settled(&visio, 0, true)).expect("append");
+        assert_eq!(journal.next_generation(&visio), 1);
+        // A record naming an older generation never brings an answered id back.
+        journal
+            .append(&Record::Generation {
+                key: office.clone(),
+                next: 0,
+            })
+            .expect("append");
+        assert_eq!(journal.next_generation(&office), 1);
+        journal.compact().expect("compact");
+        let contents = read(&path).expect("read");
+        assert!(contents.open.is_empty());
+        assert_eq!(
+            contents.generations,
+            BTreeMap::from([(office.clone(), 1), (visio, 1)])
+        );
+        // Compacting again changes nothing: the same history, the same bytes.
+        let before = fs::read(&path).expect("file");
+        PurchaseJournal::open(path.clone())
+            .expect("reopen")
+            .compact()
+            .expect("compact");
+        assert_eq!(fs::read(&path).expect("file"), before);
     }
 
     #[test]

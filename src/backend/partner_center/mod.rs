@@ -2,7 +2,8 @@
 //!
 //! Layers, each in its own module:
 //! - [`credentials`]: where the application's secrets come from;
-//! - [`ids`]: `MS-RequestId` values, fresh or derived per step of an operation;
+//! - [`ids`]: `MS-RequestId` values derived from a purchase's intent, or per step
+//!   of an operation;
 //! - [`wire`]: Partner Center's JSON (lenient reading, request bodies), no I/O;
 //! - [`http`]: tokens, headers, retries and error mapping;
 //! - [`deadline`]: the run's deadline (`--timeout`), which bounds them all;

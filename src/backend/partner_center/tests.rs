@@ -590,7 +590,15 @@ fn buying_new_commerce_uses_cart_checkout_waits_and_patches() {
     assert!(position("GET", "/subscriptions") < position("POST", "/carts"));
     assert!(position("GET", "/orders") < position("POST", "/carts"));
     let cart = m.seen.iter().find(|s| s.path.ends_with("/carts")).unwrap();
-    assert_eq!(cart.headers["ms-requestid"], "op-1");
+    // Not apply's id: the purchase's own, from what it buys (generation 0: this
+    // client keeps no journal, and the customer lists no subscription named E3).
+    let purchase_id = ids::purchase_request_id(
+        &backend.client().http.credentials().tenant_id,
+        "cccccccc-0000-0000-0000-000000000001",
+        "E3",
+        0,
+    );
+    assert_eq!(cart.headers["ms-requestid"], purchase_id);
     assert_eq!(cart.headers["content-type"], "application/json");
     let body: Value = serde_json::from_str(&cart.body).unwrap();
     assert_eq!(body["lineItems"][0]["participants"][0]["value"], "4847383");
@@ -601,7 +609,7 @@ fn buying_new_commerce_uses_cart_checkout_waits_and_patches() {
         .unwrap();
     assert_eq!(
         checkout.headers["ms-requestid"],
-        ids::derive_request_id("op-1", "checkout")
+        ids::derive_request_id(&purchase_id, "checkout")
     );
     assert!(m.order_polls >= 2, "waited for the order to complete");
     let patch = m.seen.iter().find(|s| s.method == "PATCH").unwrap();
@@ -613,7 +621,7 @@ fn buying_new_commerce_uses_cart_checkout_waits_and_patches() {
     );
     assert_eq!(
         patch.headers["ms-requestid"],
-        ids::derive_request_id("op-1", "auto-renew")
+        ids::derive_request_id(&purchase_id, "auto-renew")
     );
 }
 
@@ -898,6 +906,8 @@ fn a_pending_order_left_in_the_journal_is_settled_from_it_not_bought_again() {
             // Long past the idempotency window: a replay would be a new purchase.
             at: "2026-01-01T00:00:00Z".into(),
             operation: Box::new(operation),
+            key: None,
+            generation: None,
         })
         .unwrap();
     journal
@@ -935,6 +945,65 @@ fn a_pending_order_left_in_the_journal_is_settled_from_it_not_bought_again() {
         m.order_polls >= 2,
         "the order was polled until it named the subscription"
     );
+}
+
+/// A re-purchase of a subscription cancelled since (issue 15, item 3): the
+/// customer lists two cancelled subscriptions named `E3` that this runner's
+/// journal never saw (another runner bought them), so the purchase is sent at
+/// generation 2, not at the generation 0 whose id Partner Center may still answer
+/// with the first purchase's order; once settled, the journal's next is 3.
+#[test]
+fn a_re_purchase_after_cancels_another_runner_made_gets_a_new_request_id() {
+    use crate::backend::partner_center::journal::{PurchaseJournal, PurchaseKey, read};
+    let mock = Shared::default();
+    let customer = "cccccccc-0000-0000-0000-000000000001";
+    mock.lock().unwrap().script.insert(
+        format!("GET /v1/customers/{customer}/subscriptions"),
+        vec![(
+            200,
+            vec![],
+            json!({"items": [
+            {"id": "66666666-0000-0000-0000-000000000006", "offerId": "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM",
+             "friendlyName": "E3", "quantity": 1, "status": "deleted"},
+            {"id": "77777777-0000-0000-0000-000000000007", "offerId": "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM",
+             "friendlyName": "e3", "quantity": 1, "status": "deleted"},
+            {"id": "11111111-0000-0000-0000-000000000001", "offerId": "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM",
+             "friendlyName": "E3 (older)", "quantity": 5, "status": "active"}]}),
+        )],
+    );
+    let base = start(mock.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pc.journal");
+    let mut backend = PartnerCenterBackend::with_tuning(config(&base, SECRET, true), fast())
+        .unwrap()
+        .with_journal(
+            PurchaseJournal::open(path.clone()).unwrap(),
+            "2026-03-01T10:00:00Z".into(),
+        );
+    let operation = Operation::CreateSubscription {
+        customer: ObjectRef {
+            address: "Customer/contoso".into(),
+            id: Some(customer.into()),
+        },
+        offer_id: "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM".into(),
+        quantity: 1,
+        term_duration: crate::manifest::model::TermDuration::P1Y,
+        billing_cycle: crate::manifest::model::BillingCycle::Monthly,
+        auto_renew: true,
+        friendly_name: "E3".into(),
+        partner_id_on_record: None,
+        suspend: false,
+    };
+    backend.execute(&operation, "op-1").unwrap();
+    let key = PurchaseKey::new(TENANT, customer, "E3");
+    let m = mock.lock().unwrap();
+    let cart = m.seen.iter().find(|s| s.path.ends_with("/carts")).unwrap();
+    assert_eq!(cart.headers["ms-requestid"], key.request_id(2));
+    drop(m);
+    backend.client().compact_journal().unwrap();
+    let contents = read(&path).unwrap();
+    assert!(contents.open.is_empty(), "{contents:?}");
+    assert_eq!(contents.generations.get(&key), Some(&3));
 }
 
 /// change-the-quantity-of-a-subscription.md: a PATCH that takes long answers
