@@ -297,3 +297,95 @@ fn two_runners_with_their_own_journals_send_one_request_id_and_get_one_order() {
     assert_eq!(first_ids.len(), 2, "{first_ids:?}\n{}", text(&bought));
     assert_eq!(open_purchase_ids(&second_journal), first_ids, "{report:#?}");
 }
+/// Issue 15, item 5 (b): two apply processes, each with its own working directory
+/// and no remote state, against one simulator with faults on (5xx, 429, answers
+/// dropped after the change), started together, 3 s and 8 s apart. Whatever the
+/// timing, no subscription is bought twice, and both converge.
+#[test]
+fn two_runners_with_separate_state_never_buy_twice() {
+    for offset in [0, 3, 8] {
+        let mut config = sim_config(true);
+        config.faults = cspctl::sim::faults::Faults {
+            server_error_rate: 0.1,
+            throttle_rate: 0.1,
+            drop_after_commit_rate: 0.1,
+            seed: 150 + offset,
+            ..cspctl::sim::faults::Faults::default()
+        };
+        let sim = start_with(config);
+        add_declared_resellers(&sim, Path::new(&example("basic")));
+        // The customers exist already, as for a merge and a re-run of one pipeline.
+        let setup = tempfile::tempdir().expect("dir");
+        customers_only(&setup.path().join("m"));
+        let mut customers = cspctl(&["apply", "m", "--auto-approve"], setup.path(), Some(&sim));
+        while customers.status.code() == Some(1) {
+            // A simulated fault made it give up: a person would run it again.
+            customers = cspctl(&["apply", "m", "--auto-approve"], setup.path(), Some(&sim));
+        }
+        assert!(customers.status.success(), "{}", text(&customers));
+
+        let (first, second) = (
+            tempfile::tempdir().expect("dir"),
+            tempfile::tempdir().expect("dir"),
+        );
+        let spawn = |cwd: &Path| {
+            common::cspctl_command(
+                &["apply", &example("basic"), "--auto-approve"],
+                cwd,
+                Some(&sim),
+            )
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("cspctl starts")
+        };
+        let a = spawn(first.path());
+        // The second pipeline starts later: a scenario, not a timing assumption.
+        std::thread::sleep(Duration::from_secs(offset));
+        let b = spawn(second.path());
+        let (a, b) = (
+            a.wait_with_output().expect("first runner"),
+            b.wait_with_output().expect("second runner"),
+        );
+        let context = format!(
+            "{offset} s apart:\nfirst:\n{}\nsecond:\n{}",
+            text(&a),
+            text(&b)
+        );
+        for run in [&a, &b] {
+            // Exit 1 only when a run gave up on simulated faults.
+            assert!(matches!(run.status.code(), Some(0 | 1)), "{context}");
+        }
+        let lines = order_lines_by_name(&sim_state(&sim));
+        assert!(
+            lines.values().all(|n| *n == 1),
+            "bought twice: {lines:?}\n{context}"
+        );
+        // Faults off: both converge, and nothing is left to do.
+        let (status, answer) = common::http(
+            reqwest::Method::PUT,
+            &format!("{}/_sim/faults", sim.base_url()),
+            None,
+            Some(serde_json::to_value(cspctl::sim::faults::Faults::default()).expect("json")),
+        );
+        assert!(status < 300, "{answer}");
+        for cwd in [first.path(), second.path()] {
+            let converged = cspctl(
+                &["apply", &example("basic"), "--auto-approve"],
+                cwd,
+                Some(&sim),
+            );
+            assert_eq!(converged.status.code(), Some(0), "{}", text(&converged));
+            let plan = cspctl(&["plan", &example("basic")], cwd, Some(&sim));
+            assert!(text(&plan).contains("No changes"), "{}", text(&plan));
+        }
+        let lines = order_lines_by_name(&sim_state(&sim));
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines.values().all(|n| *n == 1), "bought twice: {lines:?}");
+        eprintln!(
+            "{offset} s apart: {lines:?}, exits {:?}/{:?}",
+            a.status.code(),
+            b.status.code()
+        );
+    }
+}
