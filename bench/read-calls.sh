@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # How many API calls `cspctl plan --backend partner-center` makes to read a tenant,
-# against the least the Partner Center API allows, and how long it takes.
+# against the least the Partner Center API allows, and how long it takes; then what
+# a plan scoped to one subscription (`--target`) costs.
 #
 # Generates a fixture with examples/gen-fixture.rs, starts `cspctl sim serve
 # --sandbox` (no faults, provisioning at once), adds the fixture's resellers as
@@ -91,6 +92,13 @@ if rpm:
 print(line)"
   fi
 done
+
+# A pull request that touches one subscription: the scoped plan reads its customer.
+sub=$(grep -rh -A2 '^kind: Subscription' "$work/fixture/manifests" | sed -n 's/^  name: //p' | head -1)
+read -r before _ < <(stat)
+"$cspctl" plan "$work/fixture/manifests" "${pc[@]}" --target "Subscription/$sub" > "$work/scoped.out" 2>&1 || true
+read -r after _ < <(stat)
+echo "scoped plan (--target Subscription/$sub): $((after - before - 1)) API calls; it says: $(grep -h 'Partner Center calls' "$work/scoped.out")"
 
 curl -s "$url/_sim/state" | python3 -c '
 import json, math, sys
