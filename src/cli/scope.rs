@@ -146,31 +146,24 @@ fn changed_since(revision: &str, sources: &SourceMap, desired: &Desired) -> anyh
     let m = &desired.manifests;
     let in_changed =
         |file: FileId| changed_now.contains(&canonical(Path::new(sources.display(file))));
-    let mut targets: Vec<String> = Vec::new();
-    targets.extend(
-        m.resellers
+    fn declared_in<S>(
+        kind: &str,
+        objects: &[crate::manifest::Object<S>],
+        in_changed: &dyn Fn(FileId) -> bool,
+    ) -> Vec<String> {
+        objects
             .iter()
             .filter(|o| in_changed(o.origin.file))
-            .map(|o| format!("Reseller/{}", o.name)),
-    );
-    targets.extend(
-        m.customers
-            .iter()
-            .filter(|o| in_changed(o.origin.file))
-            .map(|o| format!("Customer/{}", o.name)),
-    );
-    targets.extend(
-        m.subscriptions
-            .iter()
-            .filter(|o| in_changed(o.origin.file))
-            .map(|o| format!("Subscription/{}", o.name)),
-    );
-    targets.extend(
-        m.support_contacts
-            .iter()
-            .filter(|o| in_changed(o.origin.file))
-            .map(|o| format!("SupportContact/{}", o.name)),
-    );
+            .map(|o| format!("{kind}/{}", o.name))
+            .collect()
+    }
+    let mut targets: Vec<String> = [
+        declared_in("Reseller", &m.resellers, &in_changed),
+        declared_in("Customer", &m.customers, &in_changed),
+        declared_in("Subscription", &m.subscriptions, &in_changed),
+        declared_in("SupportContact", &m.support_contacts, &in_changed),
+    ]
+    .concat();
 
     // Objects the changed files declared at `revision` (a removed document, a
     // deleted file): still declared elsewhere, they are targets; gone, their live
