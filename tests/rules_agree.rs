@@ -960,7 +960,21 @@ fn apply_accepted(plan: &Plan, case: &Case) -> Result<Vec<String>, String> {
 }
 
 /// The property for one generated case.
-fn check(first: &World, second: &World) -> Result<(), TestCaseError> {
+/// What one case showed, for the regression tests to assert on: the refusals of
+/// the unchecked run and the rule ids reported at plan time.
+struct Checked {
+    refusals: Vec<Refusal>,
+    reported: BTreeSet<String>,
+}
+
+impl Checked {
+    /// The refusal of the object at `address`, if any.
+    fn refusal(&self, address: &str) -> Option<&Refusal> {
+        self.refusals.iter().find(|r| r.address == address)
+    }
+}
+
+fn check(first: &World, second: &World) -> Result<Checked, TestCaseError> {
     let validators = SchemaValidators::new();
     let fail = |message: String| TestCaseError::fail(message);
     let first_yaml = first.yaml();
@@ -1060,7 +1074,10 @@ fn check(first: &World, second: &World) -> Result<(), TestCaseError> {
             context()
         );
     }
-    Ok(())
+    Ok(Checked {
+        refusals,
+        reported: planned.reported,
+    })
 }
 
 fn config() -> ProptestConfig {
@@ -1145,4 +1162,195 @@ fn a_failed_plan_still_reports_the_refusals_it_predicts() {
         ..first.clone()
     };
     check(&first, &second).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A customer of `resellers` (indices), in the US unless `country` says otherwise,
+/// with the agreement, registration number and phone.
+fn customer_of(resellers: &[usize], country: usize) -> CustomerGen {
+    CustomerGen {
+        country,
+        registration_number: true,
+        phone: true,
+        agreement: true,
+        resellers: resellers.to_vec(),
+    }
+}
+
+/// A legacy subscription of customer 0: one seat, P1Y billed monthly, no reseller.
+fn legacy_subscription() -> SubscriptionGen {
+    SubscriptionGen {
+        customer: 0,
+        offer: 0,
+        term: TermDuration::P1Y,
+        cycle: BillingCycle::Monthly,
+        quantity: 1,
+        suspended: false,
+        auto_renew: true,
+        reseller: None,
+    }
+}
+
+/// The refusal of `address` in `checked`: its code and what it waits for.
+fn refused_with(checked: &Checked, address: &str) -> (u32, Option<String>) {
+    let refusal = checked
+        .refusal(address)
+        .unwrap_or_else(|| panic!("{address} was not refused: {:?}", checked.refusals));
+    (refusal.code, refusal.awaits.clone())
+}
+
+/// Issue 13, gap 1: Partner Center refuses a reseller of record or support contact
+/// that has no relationship with the customer; the simulator did not check the
+/// customer's relationships. Now it refuses (800016, 10004 on a cart line) and
+/// validation reports it as `reseller-not-related`: on a legacy purchase, a
+/// new-commerce purchase (a cart), a change of the reseller of record and a
+/// support contact.
+#[test]
+fn a_reseller_without_a_relationship_with_the_customer_is_refused_and_reported() {
+    let first = World {
+        resellers: 2,
+        customers: vec![customer_of(&[0], 0)],
+        subscriptions: vec![legacy_subscription()],
+        contacts: Vec::new(),
+    };
+    let stranger = Some(ResellerPick {
+        related: false,
+        index: 1,
+    });
+    let second = World {
+        subscriptions: vec![
+            SubscriptionGen {
+                reseller: stranger,
+                ..legacy_subscription()
+            },
+            SubscriptionGen {
+                reseller: stranger,
+                ..legacy_subscription()
+            },
+            SubscriptionGen {
+                offer: 2,
+                reseller: stranger,
+                ..legacy_subscription()
+            },
+        ],
+        contacts: vec![ContactGen {
+            legacy: true,
+            subscription: 0,
+            reseller: ResellerPick {
+                related: false,
+                index: 1,
+            },
+        }],
+        ..first.clone()
+    };
+    let checked = check(&first, &second).unwrap_or_else(|e| panic!("{e}"));
+    assert!(checked.reported.contains(Rule::ResellerNotRelated.id()));
+    for (address, code) in [
+        ("Subscription/s0", 800_016),
+        ("Subscription/s1", 800_016),
+        ("Subscription/s2", 10_004),
+        ("SupportContact/sc0", 800_016),
+    ] {
+        assert_eq!(refused_with(&checked, address), (code, None), "{address}");
+    }
+}
+
+/// Issue 13, gap 1, the other half: a reseller the manifests relate to the
+/// customer but the customer has not accepted yet is refused the same way; the
+/// plan waits for the relationship (a manual step), so the refusal depends on a
+/// person and the accepted plan applies without a failure.
+#[test]
+fn a_reseller_whose_relationship_is_pending_waits_for_the_manual_step() {
+    let first = World {
+        resellers: 2,
+        customers: vec![customer_of(&[0], 0)],
+        subscriptions: vec![legacy_subscription()],
+        contacts: Vec::new(),
+    };
+    let second = World {
+        customers: vec![customer_of(&[0, 1], 0)],
+        subscriptions: vec![SubscriptionGen {
+            reseller: Some(ResellerPick {
+                related: true,
+                index: 1,
+            }),
+            ..legacy_subscription()
+        }],
+        contacts: vec![ContactGen {
+            legacy: true,
+            subscription: 0,
+            reseller: ResellerPick {
+                related: true,
+                index: 1,
+            },
+        }],
+        ..first.clone()
+    };
+    let checked = check(&first, &second).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!checked.reported.contains(Rule::ResellerNotRelated.id()));
+    let pending = Some("Relationship/c0/r1".to_owned());
+    for address in ["Subscription/s0", "SupportContact/sc0"] {
+        assert_eq!(
+            refused_with(&checked, address),
+            (800_016, pending.clone()),
+            "{address}"
+        );
+    }
+}
+
+/// Issue 13, gap 2: the phone number a country needs was checked only when the
+/// customer was created; a billing profile update dropping it went through. Now
+/// the update is refused (600051), as validation reports (`phone-required`).
+#[test]
+fn a_billing_update_without_the_phone_a_country_needs_is_refused_and_reported() {
+    let india = COUNTRIES.iter().position(|c| *c == "IN").expect("IN");
+    let first = World {
+        resellers: 1,
+        customers: vec![customer_of(&[0], india)],
+        subscriptions: Vec::new(),
+        contacts: Vec::new(),
+    };
+    let second = World {
+        customers: vec![CustomerGen {
+            phone: false,
+            ..customer_of(&[0], india)
+        }],
+        ..first.clone()
+    };
+    let checked = check(&first, &second).unwrap_or_else(|e| panic!("{e}"));
+    assert!(checked.reported.contains(Rule::PhoneRequired.id()));
+    assert_eq!(refused_with(&checked, "Customer/c0"), (600_051, None));
+}
+
+/// Issue 13, gap 3: a legacy purchase or billing-cycle change with a billing cycle
+/// the term does not offer was refused with the generic 3000 (invalid property);
+/// now with error-codes.md's 6001, which only `billing-cycle` maps.
+#[test]
+fn a_legacy_cycle_the_term_does_not_offer_is_refused_with_6001() {
+    let first = World {
+        resellers: 1,
+        customers: vec![customer_of(&[0], 0)],
+        subscriptions: vec![legacy_subscription()],
+        contacts: Vec::new(),
+    };
+    let second = World {
+        subscriptions: vec![
+            SubscriptionGen {
+                cycle: BillingCycle::Triennial,
+                ..legacy_subscription()
+            },
+            SubscriptionGen {
+                term: TermDuration::P1M,
+                cycle: BillingCycle::Annual,
+                ..legacy_subscription()
+            },
+        ],
+        ..first.clone()
+    };
+    let checked = check(&first, &second).unwrap_or_else(|e| panic!("{e}"));
+    assert!(checked.reported.contains(Rule::BillingCycle.id()));
+    assert_eq!(Rule::for_code(6001), [Rule::BillingCycle]);
+    assert!(Rule::for_code(3000).is_empty());
+    for address in ["Subscription/s0", "Subscription/s1"] {
+        assert_eq!(refused_with(&checked, address), (6001, None), "{address}");
+    }
 }
