@@ -652,7 +652,11 @@ fn apply_unchecked(
         if accept {
             return None;
         }
-        let spec = &manifests.customers.iter().find(|c| c.name == customer)?.spec;
+        let spec = &manifests
+            .customers
+            .iter()
+            .find(|c| c.name == customer)?
+            .spec;
         if !spec.resellers.iter().any(|r| r == reseller) {
             return None;
         }

@@ -2346,9 +2346,9 @@ impl State {
             ));
         }
         match owner {
-            Some(c) if !self.related_reseller(c, |r| r.mpn_id == mpn) => {
-                Err(Self::unrelated_reseller(&format!("MPN ID '{mpn}'"), &self.customers[c].id))
-            }
+            Some(c) if !self.related_reseller(c, |r| r.mpn_id == mpn) => Err(
+                Self::unrelated_reseller(&format!("MPN ID '{mpn}'"), &self.customers[c].id),
+            ),
             _ => Ok(()),
         }
     }
@@ -2408,27 +2408,39 @@ impl State {
                 .into_iter()
                 .map(|p| (p.key, p.value))
                 .collect();
-            let error = if catalog.trim().is_empty() {
-                Some((10001, "catalogItemId is required".to_owned()))
-            } else if !(1..=MAX_QUANTITY).contains(&quantity) {
-                Some((
-                    10010,
-                    format!("quantity must be between 1 and {MAX_QUANTITY}"),
-                ))
-            } else {
-                match (Term::parse(&term), Cycle::parse(&cycle)) {
-                    (Some(t), Some(c)) if t.allows(c) => participants.iter().find_map(|(k, v)| {
-                        match fold_enum(k).as_str() {
-                            "transactionreseller" => self.check_partner_of_record(Some(owner), v).err().map(|e| {
-                                (10004, format!("transaction_reseller '{v}' is not accepted: {}", e.description))
-                            }),
-                            "additionaltransactionreseller" | "consumptionreseller" => None,
-                            _ => Some((10010, format!("unknown participant '{k}'"))),
-                        }
-                    }),
-                    _ => Some((10010, format!("billing cycle '{cycle}' does not fit term '{term}'"))),
-                }
-            };
+            let error =
+                if catalog.trim().is_empty() {
+                    Some((10001, "catalogItemId is required".to_owned()))
+                } else if !(1..=MAX_QUANTITY).contains(&quantity) {
+                    Some((
+                        10010,
+                        format!("quantity must be between 1 and {MAX_QUANTITY}"),
+                    ))
+                } else {
+                    match (Term::parse(&term), Cycle::parse(&cycle)) {
+                        (Some(t), Some(c)) if t.allows(c) => participants.iter().find_map(
+                            |(k, v)| match fold_enum(k).as_str() {
+                                "transactionreseller" => {
+                                    self.check_partner_of_record(Some(owner), v).err().map(|e| {
+                                        (
+                                            10004,
+                                            format!(
+                                                "transaction_reseller '{v}' is not accepted: {}",
+                                                e.description
+                                            ),
+                                        )
+                                    })
+                                }
+                                "additionaltransactionreseller" | "consumptionreseller" => None,
+                                _ => Some((10010, format!("unknown participant '{k}'"))),
+                            },
+                        ),
+                        _ => Some((
+                            10010,
+                            format!("billing cycle '{cycle}' does not fit term '{term}'"),
+                        )),
+                    }
+                };
             out.push(CartLine {
                 id,
                 catalog_item_id: catalog,
@@ -3583,9 +3595,9 @@ impl State {
             match self.reseller_by_tenant(tenant.trim()) {
                 Some(r) if r.mpn_id == mpn.trim() => {
                     let owner = self.customer_index(&s.customer_id)?;
-                    if !self.related_reseller(owner, |related| {
-                        eq_id(&related.tenant_id, &r.tenant_id)
-                    }) {
+                    if !self
+                        .related_reseller(owner, |related| eq_id(&related.tenant_id, &r.tenant_id))
+                    {
                         return Err(Self::unrelated_reseller(
                             &format!("Tenant '{}' with MPN ID '{}'", r.tenant_id, r.mpn_id),
                             &s.customer_id,

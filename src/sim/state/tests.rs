@@ -1446,7 +1446,8 @@ fn partner_of_record_and_support_contact_need_the_customers_relationship() {
     let err = order(&mut s, &c, LEGACY, 1, Some("2000002")).expect_err("not the customer's");
     assert_eq!((err.status, err.code), (400, 800016));
     assert!(
-        err.description.contains("no relationship with the customer"),
+        err.description
+            .contains("no relationship with the customer"),
         "{}",
         err.description
     );
@@ -1503,12 +1504,14 @@ fn a_billing_profile_update_keeps_the_phone_rule() {
             .expect("etag")
             .to_owned()
     };
-    let address = |country: &str, phone: Option<&str>| BillingProfile {
+    let address = |country: &str, phone: Option<&str>| {
+        BillingProfile {
         default_address: Some(
             parse_value(json!({"firstName": "A", "lastName": "B", "addressLine1": "1 Way", "city": "X", "postalCode": "1", "country": country, "phoneNumber": phone}))
                 .expect("address"),
         ),
         ..BillingProfile::default()
+    }
     };
     let before = etag(&s);
     let err = s
@@ -1542,7 +1545,9 @@ fn legacy_orders_refuse_a_cycle_the_term_does_not_offer_with_6001() {
     let mut s = world();
     let c = customer(&mut s);
     let input: OrderInput = parse_value(json!({"billingCycle": "annual", "lineItems": [{"lineItemNumber": 0, "offerId": LEGACY, "termDuration": "P1M", "quantity": 1}]})).expect("input");
-    let err = s.create_order(&c, input, NOW, 0).expect_err("P1M bills monthly");
+    let err = s
+        .create_order(&c, input, NOW, 0)
+        .expect_err("P1M bills monthly");
     assert_eq!((err.status, err.code), (400, CYCLE_NOT_OFFERED_CODE));
     assert!(s.orders.is_empty(), "nothing bought");
 
