@@ -2358,9 +2358,8 @@ impl State {
     ///
     /// A reseller of record and a designated support contact must be such a
     /// reseller: create-an-order-for-a-customer-of-an-indirect-reseller.md places
-    /// orders "for a customer of an indirect reseller", the portal lists a
-    /// customer's resellers to choose from, and partner-center-api.md §11.13 asks
-    /// for "an MPN of a related IR". No page says what Partner Center answers
+    /// orders "for a customer of an indirect reseller", and partner-center-api.md
+    /// §11.13 asks for "an MPN of a related IR". No page says what Partner Center answers
     /// otherwise: 800016 "MPN ID is not a valid Indirect Reseller" is the choice
     /// (UNCONFIRMED), the documented code for a reseller of record Partner Center
     /// does not accept. 20002 ("The partner ID {0} has no commerce relationship
@@ -2408,18 +2407,19 @@ impl State {
                 .into_iter()
                 .map(|p| (p.key, p.value))
                 .collect();
-            let error =
-                if catalog.trim().is_empty() {
-                    Some((10001, "catalogItemId is required".to_owned()))
-                } else if !(1..=MAX_QUANTITY).contains(&quantity) {
-                    Some((
-                        10010,
-                        format!("quantity must be between 1 and {MAX_QUANTITY}"),
-                    ))
-                } else {
-                    match (Term::parse(&term), Cycle::parse(&cycle)) {
-                        (Some(t), Some(c)) if t.allows(c) => participants.iter().find_map(
-                            |(k, v)| match fold_enum(k).as_str() {
+            let error = if catalog.trim().is_empty() {
+                Some((10001, "catalogItemId is required".to_owned()))
+            } else if !(1..=MAX_QUANTITY).contains(&quantity) {
+                Some((
+                    10010,
+                    format!("quantity must be between 1 and {MAX_QUANTITY}"),
+                ))
+            } else {
+                match (Term::parse(&term), Cycle::parse(&cycle)) {
+                    (Some(t), Some(c)) if t.allows(c) => {
+                        participants
+                            .iter()
+                            .find_map(|(k, v)| match fold_enum(k).as_str() {
                                 "transactionreseller" => {
                                     self.check_partner_of_record(Some(owner), v).err().map(|e| {
                                         (
@@ -2433,14 +2433,14 @@ impl State {
                                 }
                                 "additionaltransactionreseller" | "consumptionreseller" => None,
                                 _ => Some((10010, format!("unknown participant '{k}'"))),
-                            },
-                        ),
-                        _ => Some((
-                            10010,
-                            format!("billing cycle '{cycle}' does not fit term '{term}'"),
-                        )),
+                            })
                     }
-                };
+                    _ => Some((
+                        10010,
+                        format!("billing cycle '{cycle}' does not fit term '{term}'"),
+                    )),
+                }
+            };
             out.push(CartLine {
                 id,
                 catalog_item_id: catalog,
