@@ -122,14 +122,16 @@ impl Rule {
         match self {
             Rule::RegistrationNumberRequired => &[600_049],
             Rule::PhoneRequired => &[600_051],
-            // The simulator refuses a reseller of record or support contact that is
-            // no indirect reseller of the provider at all (800016; 10004 on a cart
-            // line); it does not check the customer's relationships, so this rule
-            // is stricter than the simulator.
+            // A reseller of record (a legacy order line, a subscription's
+            // `partnerId`) or a support contact that is no indirect reseller of the
+            // provider, or one without a relationship with the customer: 800016;
+            // 10004 on a new-commerce cart line. (The code for the second case is
+            // the simulator's choice; docs/simulator.md.)
             Rule::ResellerNotRelated => &[800_016, 10_004],
             Rule::PurchaseTerms => &[],
-            // 3000 on a legacy order, 10010 on a new-commerce cart line or PATCH.
-            Rule::BillingCycle => &[3000, 10_010],
+            // 6001 on a legacy order or its billing-cycle change (error-codes.md),
+            // 10010 on a new-commerce cart line or subscription PATCH.
+            Rule::BillingCycle => &[6001, 10_010],
             Rule::AgreementRequired => &[13_605],
             Rule::DuplicateSupportContact => &[],
             Rule::SupportContactNewCommerce => &[800_042],

@@ -819,6 +819,56 @@ impl PartialEq for LazyIndex {
     }
 }
 
+/// A billing address in a country that needs a phone number (the countries of the
+/// registration number) must carry one: 400/600051, error-codes.md "Customer phone
+/// number is missing", on creation and on a billing profile update alike.
+fn check_phone(address: &Address) -> ApiResult<()> {
+    let country = address
+        .country
+        .as_deref()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_uppercase();
+    if REGISTRATION_COUNTRIES.contains(&country.as_str())
+        && !nonempty(address.phone_number.as_ref())
+    {
+        return Err(ApiError::bad_request(
+            600051,
+            format!(
+                "Customer phone number is missing: billingProfile.defaultAddress.phoneNumber is required for country {country}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A legacy order (`POST …/orders`) or its billing-cycle change (`PATCH
+/// …/orders/{id}`) asking for a billing cycle its term does not offer: 400/6001,
+/// error-codes.md "The billing cycle could not be changed because one of the
+/// order's Offer IDs does not support the billing term". The change answers that
+/// documented description; the purchase answers the same code with the same
+/// sentence about a purchase (choice, UNCONFIRMED: the table names the code for a
+/// change only, and no page shows what a purchase gets; 3000, "invalid property",
+/// was the alternative, but it says nothing of the term). New commerce answers
+/// 10010 on the cart line (`cart_lines`) and the subscription PATCH.
+pub const CYCLE_NOT_OFFERED_CODE: u32 = 6001;
+
+fn cycle_not_offered(offer: &str, cycle: Cycle, term: Term, change: bool) -> ApiError {
+    let what = if change {
+        "The billing cycle could not be changed"
+    } else {
+        "The order could not be placed"
+    };
+    ApiError::bad_request(
+        CYCLE_NOT_OFFERED_CODE,
+        format!(
+            "{what} because one of the order's Offer IDs does not support the billing term: offer {offer} with term {} is not billed {}",
+            term.as_str(),
+            cycle.as_str()
+        ),
+    )
+}
+
 fn is_zero(value: &u64) -> bool {
     *value == 0
 }
@@ -1500,12 +1550,7 @@ impl State {
                     format!("organizationRegistrationNumber is required for country {country}"),
                 ));
             }
-            if !nonempty(address.phone_number.as_ref()) {
-                return Err(ApiError::bad_request(
-                    600051,
-                    format!("phoneNumber is required for country {country}"),
-                ));
-            }
+            check_phone(&address)?;
         }
         let associated = match input.associated_partner_id.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -1700,14 +1745,25 @@ impl State {
         if given.as_deref() != Some(current.as_str()) {
             return Err(ApiError::bad_request(2055, "Etag is no longer valid"));
         }
-        let c = &mut self.customers[i];
+        let current = &self.customers[i].billing;
         let merged = BillingProfile {
-            email: input.email.or(c.billing.email.take()),
-            culture: input.culture.or(c.billing.culture.take()),
-            language: input.language.or(c.billing.language.take()),
-            company_name: input.company_name.or(c.billing.company_name.take()),
-            default_address: input.default_address.or(c.billing.default_address.take()),
+            email: input.email.or_else(|| current.email.clone()),
+            culture: input.culture.or_else(|| current.culture.clone()),
+            language: input.language.or_else(|| current.language.clone()),
+            company_name: input.company_name.or_else(|| current.company_name.clone()),
+            default_address: input
+                .default_address
+                .or_else(|| current.default_address.clone()),
         };
+        // The phone rule of creation holds for the profile as it will be: the
+        // error's condition is the customer's country and
+        // `billingProfile.defaultAddress.phoneNumber` (error-codes.md, 600051),
+        // which this PUT replaces. That Partner Center answers it here too, and not
+        // only on `POST /v1/customers`, is UNCONFIRMED (no page shows it).
+        if let Some(address) = &merged.default_address {
+            check_phone(address)?;
+        }
+        let c = &mut self.customers[i];
         c.billing = merged;
         c.billing_version += 1;
         Ok(Self::billing_json(c))
@@ -2272,10 +2328,16 @@ impl State {
 
     // ---- partner of record -------------------------------------------------------
 
-    /// Checks an MPN id given as reseller of record: the provider's own is 404/2072,
-    /// an unrelated one 400/800016.
-    fn check_partner_of_record(&self, mpn: &str) -> ApiResult<()> {
-        if mpn.trim() == self.partner.mpn_id {
+    /// Checks an MPN id given as reseller of record of a purchase or a subscription
+    /// of the customer at position `owner` (none for a seed, which states a world
+    /// as it is): the provider's own is 404/2072 ("MPN ID of Indirect Provider is
+    /// not valid as Partner On Record"), one that is no indirect reseller of the
+    /// provider 400/800016 ("MPN ID is not a valid Indirect Reseller"), both
+    /// error-codes.md. A reseller of the provider that has no relationship with the
+    /// customer is refused too, with 800016 (see [`Self::related_reseller`]).
+    fn check_partner_of_record(&self, owner: Option<usize>, mpn: &str) -> ApiResult<()> {
+        let mpn = mpn.trim();
+        if mpn == self.partner.mpn_id {
             return Err(ApiError::not_found(
                 2072,
                 "The MPN ID of the indirect provider is not valid as partner of record",
@@ -2287,12 +2349,50 @@ impl State {
                 format!("MPN ID '{mpn}' is not a valid indirect reseller of the provider"),
             ));
         }
-        Ok(())
+        match owner {
+            Some(c) if !self.related_reseller(c, |r| r.mpn_id == mpn) => Err(
+                Self::unrelated_reseller(&format!("MPN ID '{mpn}'"), &self.customers[c].id),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether one of the resellers related to the customer at position `c` (its
+    /// `GET …/customers/{id}/relationships`) is `wanted`.
+    ///
+    /// A reseller of record and a designated support contact must be such a
+    /// reseller: create-an-order-for-a-customer-of-an-indirect-reseller.md places
+    /// orders "for a customer of an indirect reseller", and partner-center-api.md
+    /// §11.13 asks for "an MPN of a related IR". No page says what Partner Center answers
+    /// otherwise: 800016 "MPN ID is not a valid Indirect Reseller" is the choice
+    /// (UNCONFIRMED), the documented code for a reseller of record Partner Center
+    /// does not accept. 20002 ("The partner ID {0} has no commerce relationship
+    /// with the customer ID {1}") reads closer, but it is what every request about
+    /// a customer answers once the provider itself lost the relationship, and a
+    /// client must be able to tell the two apart. For support contacts the
+    /// documentation only asks for "a reseller with a relationship to the
+    /// partner"; requiring the customer's relationship too is UNCONFIRMED.
+    fn related_reseller(&self, c: usize, wanted: impl Fn(&Reseller) -> bool) -> bool {
+        self.customers[c]
+            .reseller_ids
+            .iter()
+            .filter_map(|id| self.reseller_by_tenant(id))
+            .any(wanted)
+    }
+
+    fn unrelated_reseller(reseller: &str, customer: &str) -> ApiError {
+        ApiError::bad_request(
+            800016,
+            format!(
+                "{reseller} is not a valid indirect reseller for customer '{customer}': the reseller has no relationship with the customer"
+            ),
+        )
     }
 
     // ---- carts -------------------------------------------------------------------
 
-    fn cart_lines(&self, lines: Vec<CartLineInput>) -> ApiResult<Vec<CartLine>> {
+    /// The lines of a cart of the customer at position `owner`.
+    fn cart_lines(&self, owner: usize, lines: Vec<CartLineInput>) -> ApiResult<Vec<CartLine>> {
         if lines.is_empty() {
             return Err(ApiError::bad_request(
                 3000,
@@ -2320,16 +2420,29 @@ impl State {
                 ))
             } else {
                 match (Term::parse(&term), Cycle::parse(&cycle)) {
-                    (Some(t), Some(c)) if t.allows(c) => participants.iter().find_map(|(k, v)| {
-                        match fold_enum(k).as_str() {
-                            "transactionreseller" => self.check_partner_of_record(v).err().map(|_| {
-                                (10004, format!("transaction_reseller '{v}' is not an indirect reseller of the provider"))
-                            }),
-                            "additionaltransactionreseller" | "consumptionreseller" => None,
-                            _ => Some((10010, format!("unknown participant '{k}'"))),
-                        }
-                    }),
-                    _ => Some((10010, format!("billing cycle '{cycle}' does not fit term '{term}'"))),
+                    (Some(t), Some(c)) if t.allows(c) => {
+                        participants
+                            .iter()
+                            .find_map(|(k, v)| match fold_enum(k).as_str() {
+                                "transactionreseller" => {
+                                    self.check_partner_of_record(Some(owner), v).err().map(|e| {
+                                        (
+                                            10004,
+                                            format!(
+                                                "transaction_reseller '{v}' is not accepted: {}",
+                                                e.description
+                                            ),
+                                        )
+                                    })
+                                }
+                                "additionaltransactionreseller" | "consumptionreseller" => None,
+                                _ => Some((10010, format!("unknown participant '{k}'"))),
+                            })
+                    }
+                    _ => Some((
+                        10010,
+                        format!("billing cycle '{cycle}' does not fit term '{term}'"),
+                    )),
                 }
             };
             out.push(CartLine {
@@ -2393,8 +2506,9 @@ impl State {
         input: CartInput,
         now: i64,
     ) -> ApiResult<Value> {
-        let customer = self.customers[self.customer_index(customer_id)?].id.clone();
-        let line_items = self.cart_lines(input.line_items)?;
+        let owner = self.customer_index(customer_id)?;
+        let customer = self.customers[owner].id.clone();
+        let line_items = self.cart_lines(owner, input.line_items)?;
         let cart = Cart {
             id: self.new_guid(),
             customer_id: customer,
@@ -2436,7 +2550,8 @@ impl State {
                 format!("Cart '{cart_id}' has expired"),
             ));
         }
-        let lines = self.cart_lines(input.line_items)?;
+        let owner = self.customer_index(customer_id)?;
+        let lines = self.cart_lines(owner, input.line_items)?;
         let cart = &mut self.carts[i];
         cart.line_items = lines;
         cart.modified_at = now;
@@ -2601,6 +2716,7 @@ impl State {
                 "lineItemNumber values must run from 0 to the number of line items minus 1",
             ));
         }
+        let owner = self.customer_index(customer_id)?;
         let mut checked = Vec::with_capacity(lines.len());
         for line in lines {
             let offer = line.offer_id.clone().unwrap_or_default();
@@ -2618,14 +2734,7 @@ impl State {
                 )
             })?;
             if !term.allows(cycle) {
-                return Err(ApiError::bad_request(
-                    3000,
-                    format!(
-                        "billing cycle '{}' does not fit term {}",
-                        cycle.as_str(),
-                        term.as_str()
-                    ),
-                ));
+                return Err(cycle_not_offered(&offer, cycle, term, false));
             }
             let quantity = line.quantity.unwrap_or(0);
             if !(1..=MAX_QUANTITY).contains(&quantity) {
@@ -2637,7 +2746,7 @@ impl State {
             let partner = match line.partner_id_on_record.as_deref().map(str::trim) {
                 None | Some("") => None,
                 Some(mpn) => {
-                    self.check_partner_of_record(mpn)?;
+                    self.check_partner_of_record(Some(owner), mpn)?;
                     Some(mpn.to_owned())
                 }
             };
@@ -2650,7 +2759,6 @@ impl State {
                 partner,
             ));
         }
-        let owner = self.customer_index(customer_id)?;
         let customer = self.customers[owner].id.clone();
         let order_id = self.new_guid();
         let mut order_lines = Vec::new();
@@ -2994,14 +3102,7 @@ impl State {
                 Status::Active | Status::Suspended => {}
             }
             if !sub.term.allows(cycle) {
-                return Err(ApiError::bad_request(
-                    3000,
-                    format!(
-                        "billing cycle '{}' does not fit term {}",
-                        cycle.as_str(),
-                        sub.term.as_str()
-                    ),
-                ));
+                return Err(cycle_not_offered(&sub.offer_id, cycle, sub.term, true));
             }
             targets.push(si);
         }
@@ -3421,7 +3522,8 @@ impl State {
             }
         }
         if partner_id != sub.partner_id && !partner_id.is_empty() {
-            self.check_partner_of_record(&partner_id)?;
+            let owner = self.customer_index(&sub.customer_id)?;
+            self.check_partner_of_record(Some(owner), &partner_id)?;
         }
         Ok((
             si,
@@ -3496,6 +3598,15 @@ impl State {
         } else {
             match self.reseller_by_tenant(tenant.trim()) {
                 Some(r) if r.mpn_id == mpn.trim() => {
+                    let owner = self.customer_index(&s.customer_id)?;
+                    if !self
+                        .related_reseller(owner, |related| eq_id(&related.tenant_id, &r.tenant_id))
+                    {
+                        return Err(Self::unrelated_reseller(
+                            &format!("Tenant '{}' with MPN ID '{}'", r.tenant_id, r.mpn_id),
+                            &s.customer_id,
+                        ));
+                    }
                     Some((r.tenant_id.clone(), r.mpn_id.clone(), r.name.clone()))
                 }
                 _ => {
@@ -3613,7 +3724,7 @@ impl State {
                 if let Some(p) = ss.partner_id.as_deref()
                     && !p.is_empty()
                 {
-                    self.check_partner_of_record(p)
+                    self.check_partner_of_record(None, p)
                         .map_err(|e| format!("seed subscription: {}", e.description))?;
                 }
                 let created = now - ss.age_days.unwrap_or(30).max(0) * 86_400;

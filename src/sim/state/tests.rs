@@ -1433,3 +1433,145 @@ fn a_limit_keeps_the_newest_cached_answers_only() {
 fn refused<T: std::fmt::Debug>(result: ApiResult<T>, why: &str) -> u32 {
     result.expect_err(why).code
 }
+
+/// Issue 13 (rules in two places): a reseller of record or a designated support
+/// contact must be one of the customer's resellers, not only one of the provider's.
+#[test]
+fn partner_of_record_and_support_contact_need_the_customers_relationship() {
+    let mut s = world();
+    s.add_reseller(Reseller::new("r2-tenant", "2000002", "Reseller Two", "US"))
+        .expect("reseller");
+    let c = customer(&mut s);
+    attest(&mut s, &c);
+    let err = order(&mut s, &c, LEGACY, 1, Some("2000002")).expect_err("not the customer's");
+    assert_eq!((err.status, err.code), (400, 800016));
+    assert!(
+        err.description
+            .contains("no relationship with the customer"),
+        "{}",
+        err.description
+    );
+    assert!(s.orders.is_empty(), "nothing bought");
+
+    let line = |mpn: &str| {
+        parse_value::<CartInput>(json!({"lineItems": [{"id": 0, "catalogItemId": NCE, "quantity": 1, "billingCycle": "monthly", "termDuration": "P1Y", "participants": [{"key": "transaction_reseller", "value": mpn}]}]}))
+            .expect("input")
+    };
+    let cart = s.create_cart(&c, line("2000002"), NOW).expect("cart");
+    assert_eq!(cart["lineItems"][0]["error"]["errorCode"], 10004);
+
+    let sid = sub_id(&order(&mut s, &c, LEGACY, 1, Some("2000001")).expect("bought"));
+    s.settle(NOW + 10);
+    assert_eq!(
+        refused(
+            patch(&mut s, &c, &sid, json!({"partnerId": "2000002"}), NOW + 10),
+            "partner change"
+        ),
+        800016
+    );
+    let contact = || {
+        parse_value::<SupportContactInput>(
+            json!({"supportTenantId": "r2-tenant", "supportMpnId": "2000002"}),
+        )
+        .expect("input")
+    };
+    assert_eq!(
+        refused(s.put_support_contact(&c, &sid, contact()), "contact"),
+        800016
+    );
+
+    // Once the customer accepts the reseller, the same requests pass.
+    s.accept_relationship(&c, Some("r2-tenant"), NOW + 10)
+        .expect("accepted");
+    order(&mut s, &c, LEGACY, 1, Some("2000002")).expect("bought");
+    let cart = s.create_cart(&c, line("2000002"), NOW + 10).expect("cart");
+    assert!(cart["lineItems"][0].get("error").is_none(), "{cart}");
+    patch(&mut s, &c, &sid, json!({"partnerId": "2000002"}), NOW + 10).expect("changed");
+    assert_eq!(
+        s.put_support_contact(&c, &sid, contact()).expect("set")["supportMpnId"],
+        "2000002"
+    );
+}
+
+/// Issue 13: the phone rule of creation (600051) holds for a billing profile update.
+#[test]
+fn a_billing_profile_update_keeps_the_phone_rule() {
+    let mut s = world();
+    let c = customer(&mut s);
+    let etag = |s: &State| {
+        s.get_billing(&c).expect("profile")["attributes"]["etag"]
+            .as_str()
+            .expect("etag")
+            .to_owned()
+    };
+    let address = |country: &str, phone: Option<&str>| {
+        BillingProfile {
+        default_address: Some(
+            parse_value(json!({"firstName": "A", "lastName": "B", "addressLine1": "1 Way", "city": "X", "postalCode": "1", "country": country, "phoneNumber": phone}))
+                .expect("address"),
+        ),
+        ..BillingProfile::default()
+    }
+    };
+    let before = etag(&s);
+    let err = s
+        .put_billing(&c, Some(&before), address("in", None))
+        .expect_err("no phone");
+    assert_eq!((err.status, err.code), (400, 600051));
+    assert!(err.description.contains("phone"), "{}", err.description);
+    assert_eq!(etag(&s), before, "a refused update changes nothing");
+    let updated = s
+        .put_billing(&c, Some(&before), address("IN", Some("+91 22 5550 0100")))
+        .expect("with a phone");
+    assert_eq!(updated["defaultAddress"]["country"], "IN");
+    // Leaving the address out keeps the stored one, phone included.
+    let email_only = BillingProfile {
+        email: Some("new@b.c".into()),
+        ..BillingProfile::default()
+    };
+    let now = etag(&s);
+    s.put_billing(&c, Some(&now), email_only)
+        .expect("phone kept");
+    // Countries without the rule need no phone.
+    let now = etag(&s);
+    s.put_billing(&c, Some(&now), address("US", None))
+        .expect("US needs none");
+}
+
+/// Issue 13: a legacy order or its billing-cycle change asking for a billing cycle
+/// the term does not offer answers error-codes.md's 6001, not the generic 3000.
+#[test]
+fn legacy_orders_refuse_a_cycle_the_term_does_not_offer_with_6001() {
+    let mut s = world();
+    let c = customer(&mut s);
+    let input: OrderInput = parse_value(json!({"billingCycle": "annual", "lineItems": [{"lineItemNumber": 0, "offerId": LEGACY, "termDuration": "P1M", "quantity": 1}]})).expect("input");
+    let err = s
+        .create_order(&c, input, NOW, 0)
+        .expect_err("P1M bills monthly");
+    assert_eq!((err.status, err.code), (400, CYCLE_NOT_OFFERED_CODE));
+    assert!(s.orders.is_empty(), "nothing bought");
+
+    let input: OrderInput = parse_value(json!({"billingCycle": "monthly", "lineItems": [{"lineItemNumber": 0, "offerId": LEGACY, "termDuration": "P1M", "quantity": 2}]})).expect("input");
+    let o = s.create_order(&c, input, NOW, 0).expect("bought");
+    let (oid, sid) = (o["id"].as_str().expect("id").to_owned(), sub_id(&o));
+    s.settle(NOW);
+    let err = s
+        .patch_order(
+            &c,
+            &oid,
+            parse_value(billing_cycle_body(&c, &sid, LEGACY, 2)).expect("input"),
+        )
+        .expect_err("P1M cannot bill annually");
+    assert_eq!((err.status, err.code), (400, 6001));
+    assert!(
+        err.description.starts_with(
+            "The billing cycle could not be changed because one of the order's Offer IDs does not support the billing term"
+        ),
+        "{}",
+        err.description
+    );
+    assert_eq!(
+        s.get_subscription(&c, &sid, NOW).expect("sub")["billingCycle"],
+        "monthly"
+    );
+}
