@@ -1704,7 +1704,12 @@ fn operations(page: &Value) -> Vec<String> {
         .as_array()
         .expect("items")
         .iter()
-        .map(|r| r["operationType"].as_str().expect("operationType").to_owned())
+        .map(|r| {
+            r["operationType"]
+                .as_str()
+                .expect("operationType")
+                .to_owned()
+        })
         .collect()
 }
 
@@ -1737,7 +1742,15 @@ async fn audit_records_show_api_and_portal_changes_with_the_documented_fields() 
         .await
         .body;
     sub["quantity"] = json!(3);
-    let patched = call(&sim, Method::PATCH, &sub_path, Some(&token), Some(sub.clone()), None).await;
+    let patched = call(
+        &sim,
+        Method::PATCH,
+        &sub_path,
+        Some(&token),
+        Some(sub.clone()),
+        None,
+    )
+    .await;
     assert_eq!(patched.status, 200, "{}", patched.text());
     // Someone in the Partner Center portal, outside cspctl.
     let mut sub = call(&sim, Method::GET, &sub_path, Some(&token), None, None)
@@ -1817,17 +1830,46 @@ async fn audit_records_show_api_and_portal_changes_with_the_documented_fields() 
     assert_eq!(items[0]["customerId"], other.as_str());
 
     // The documented filters.
-    let mine = audit(&sim, &token, &audit_filter("CustomerId", &customer.to_uppercase(), "equals")).await;
+    let mine = audit(
+        &sim,
+        &token,
+        &audit_filter("CustomerId", &customer.to_uppercase(), "equals"),
+    )
+    .await;
     assert_eq!(
         operations(&mine.body),
-        ["update_subscription", "update_subscription", "create_order", "create_agreement", "add_customer"],
+        [
+            "update_subscription",
+            "update_subscription",
+            "create_order",
+            "create_agreement",
+            "add_customer"
+        ],
         "{}",
         mine.text()
     );
-    let named = audit(&sim, &token, &audit_filter("CompanyName", "FABRI", "substring")).await;
-    assert_eq!(operations(&named.body), ["add_customer"], "{}", named.text());
-    let subs = audit(&sim, &token, &audit_filter("ResourceType", "Subscription", "equals")).await;
-    assert_eq!(operations(&subs.body), ["update_subscription", "update_subscription"]);
+    let named = audit(
+        &sim,
+        &token,
+        &audit_filter("CompanyName", "FABRI", "substring"),
+    )
+    .await;
+    assert_eq!(
+        operations(&named.body),
+        ["add_customer"],
+        "{}",
+        named.text()
+    );
+    let subs = audit(
+        &sim,
+        &token,
+        &audit_filter("ResourceType", "Subscription", "equals"),
+    )
+    .await;
+    assert_eq!(
+        operations(&subs.body),
+        ["update_subscription", "update_subscription"]
+    );
     // Same authentication as every /v1 route; App-only is allowed.
     let unauthenticated = call(&sim, Method::GET, "/v1/auditrecords", None, None, None).await;
     assert_eq!(unauthenticated.status, 401);
@@ -1903,12 +1945,25 @@ async fn audit_records_are_paged_kept_90_days_and_bad_requests_refused() {
 
     // A range with nothing in it, and ranges in the documented forms.
     let before = audit(&sim, &token, "startDate=2026-02-20&endDate=2026-02-28").await;
-    assert_eq!((before.status, before.body["totalCount"].as_u64()), (200, Some(0)));
+    assert_eq!(
+        (before.status, before.body["totalCount"].as_u64()),
+        (200, Some(0))
+    );
     let that_day = audit(&sim, &token, "startDate=2026-03-01&endDate=2026-03-01").await;
     assert_eq!(that_day.body["totalCount"], 7, "{}", that_day.text());
     let example_form = audit(&sim, &token, "startDate=3/1/2026%2012:00:00%20AM").await;
-    assert_eq!(example_form.body["totalCount"], 7, "{}", example_form.text());
-    let narrow = audit(&sim, &token, "startDate=2026-03-01T10:00:02Z&endDate=2026-03-01T10:00:03Z").await;
+    assert_eq!(
+        example_form.body["totalCount"],
+        7,
+        "{}",
+        example_form.text()
+    );
+    let narrow = audit(
+        &sim,
+        &token,
+        "startDate=2026-03-01T10:00:02Z&endDate=2026-03-01T10:00:03Z",
+    )
+    .await;
     assert_eq!(narrow.body["totalCount"], 2, "{}", narrow.text());
 
     // Bad input: 400 in Partner Center's error shape.
@@ -1955,5 +2010,9 @@ async fn audit_records_are_paged_kept_90_days_and_bad_requests_refused() {
     assert_eq!(late.status, 201);
     let recent = audit(&sim, &token, "").await;
     assert_eq!(recent.body["totalCount"], 1, "{}", recent.text());
-    assert_error(&audit(&sim, &token, "startDate=2026-03-01").await, 400, 3000);
+    assert_error(
+        &audit(&sim, &token, "startDate=2026-03-01").await,
+        400,
+        3000,
+    );
 }

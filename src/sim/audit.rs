@@ -435,7 +435,7 @@ impl AuditQuery {
     pub fn from_token(token: &str) -> ApiResult<AuditQuery> {
         let invalid = || ApiError::bad_request(3000, "The continuation token is invalid");
         let token = token.trim();
-        if token.len() % 2 != 0 || !token.is_ascii() {
+        if !token.len().is_multiple_of(2) || !token.is_ascii() {
             return Err(invalid());
         }
         let bytes = (0..token.len())
@@ -483,8 +483,14 @@ mod tests {
         let day = parse_rfc3339("2017-06-01T00:00:00Z").expect("valid");
         assert_eq!(parse_date("2017-06-01"), Some((day, true)));
         assert_eq!(parse_date("6/1/2017 12:00:00 AM"), Some((day, true)));
-        assert_eq!(parse_date("6/1/2017 1:30:00 PM"), Some((day + 48_600, false)));
-        assert_eq!(parse_date("2017-06-01T10:00:00Z"), Some((day + 36_000, false)));
+        assert_eq!(
+            parse_date("6/1/2017 1:30:00 PM"),
+            Some((day + 48_600, false))
+        );
+        assert_eq!(
+            parse_date("2017-06-01T10:00:00Z"),
+            Some((day + 36_000, false))
+        );
         assert_eq!(parse_date("June 1"), None);
         assert_eq!(parse_date("13/1/2017"), None);
     }
@@ -494,8 +500,12 @@ mod tests {
         let q = AuditQuery::parse(None, None, None, None, NOW).expect("defaults");
         assert_eq!((q.start, q.end, q.size), (NOW - WINDOW_SECONDS, NOW, 500));
         assert!(AuditQuery::parse(Some("2025-09-01"), None, None, None, NOW).is_err());
-        assert!(AuditQuery::parse(Some("2025-12-01"), Some("2025-11-01"), None, None, NOW).is_err());
-        assert!(AuditQuery::parse(Some("2025-11-01"), Some("2025-12-15"), None, None, NOW).is_err());
+        assert!(
+            AuditQuery::parse(Some("2025-12-01"), Some("2025-11-01"), None, None, NOW).is_err()
+        );
+        assert!(
+            AuditQuery::parse(Some("2025-11-01"), Some("2025-12-15"), None, None, NOW).is_err()
+        );
         let q = AuditQuery::parse(Some("2025-12-01"), Some("2025-12-01"), None, Some("7"), NOW)
             .expect("one day");
         assert_eq!(q.end - q.start, 86_399);

@@ -1272,7 +1272,8 @@ fn audit_kind(method: &Method, seg: &[&str], admin: bool) -> Option<(&'static st
         | (Method::PUT, ["customers", _, "subscriptions", _, "supportcontact"], false) => {
             ("subscription", "update_subscription")
         }
-        (Method::POST, ["sandboxindirectreseller"], false) | (Method::POST, ["resellers"], true) => {
+        (Method::POST, ["sandboxindirectreseller"], false)
+        | (Method::POST, ["resellers"], true) => {
             ("partner_relationship", "create_partner_relationship")
         }
         (Method::DELETE, ["sandboxindirectreseller", _], false) => {
@@ -1426,7 +1427,10 @@ fn audit_after(
         {
             customized_data = order_data(order);
         } else if before.resource_type == "subscription" {
-            customized_data.push(("SubscriptionId".to_owned(), raw.get(3).map(|s| (*s).to_owned())));
+            customized_data.push((
+                "SubscriptionId".to_owned(),
+                raw.get(3).map(|s| (*s).to_owned()),
+            ));
         }
         let change = Change {
             customer_id: customer.as_ref().map(|(id, _)| id.clone()),
