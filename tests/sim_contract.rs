@@ -1668,3 +1668,351 @@ async fn subscription_provisioning_status_follows_the_order() {
         20003,
     );
 }
+
+// ---- audit records (issue 16) -------------------------------------------------------
+
+/// `&filter=` with the documented filter JSON, percent-encoded.
+fn audit_filter(field: &str, value: &str, operator: &str) -> String {
+    let text = json!({"Field": field, "Value": value, "Operator": operator}).to_string();
+    let encoded: String = text
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("&filter={encoded}")
+}
+
+async fn audit(sim: &SimHandle, token: &str, query: &str) -> Answer {
+    call(
+        sim,
+        Method::GET,
+        &format!("/v1/auditrecords?{query}"),
+        Some(token),
+        None,
+        None,
+    )
+    .await
+}
+
+fn operations(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|r| {
+            r["operationType"]
+                .as_str()
+                .expect("operationType")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The record's `resourceOldValue`/`resourceNewValue` (JSON in a string).
+fn resource_value(record: &Value, key: &str) -> Value {
+    serde_json::from_str(record[key].as_str().expect(key)).expect("JSON in the string")
+}
+
+#[tokio::test]
+async fn audit_records_show_api_and_portal_changes_with_the_documented_fields() {
+    let sim = serve(config());
+    let (token, customer) = ready_customer(&sim).await;
+    let order = call(
+        &sim,
+        Method::POST,
+        &format!("/v1/customers/{customer}/orders"),
+        Some(&token),
+        Some(order_body(2)),
+        None,
+    )
+    .await;
+    assert_eq!(order.status, 201, "{}", order.text());
+    let sid = order.body["lineItems"][0]["subscriptionId"]
+        .as_str()
+        .expect("sid")
+        .to_owned();
+    advance(&sim, 120).await;
+    let sub_path = format!("/v1/customers/{customer}/subscriptions/{sid}");
+    let mut sub = call(&sim, Method::GET, &sub_path, Some(&token), None, None)
+        .await
+        .body;
+    sub["quantity"] = json!(3);
+    let patched = call(
+        &sim,
+        Method::PATCH,
+        &sub_path,
+        Some(&token),
+        Some(sub.clone()),
+        None,
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{}", patched.text());
+    // Someone in the Partner Center portal, outside cspctl.
+    let mut sub = call(&sim, Method::GET, &sub_path, Some(&token), None, None)
+        .await
+        .body;
+    sub["quantity"] = json!(4);
+    let portal = call(
+        &sim,
+        Method::PATCH,
+        &format!("/_sim/customers/{customer}/subscriptions/{sid}"),
+        None,
+        Some(sub),
+        None,
+    )
+    .await;
+    assert_eq!(portal.status, 200, "{}", portal.text());
+    let other = create_customer(&sim, &token, "fabrikam.onmicrosoft.com").await;
+
+    let all = audit(&sim, &token, "").await;
+    assert_eq!(all.status, 200, "{}", all.text());
+    // Newest first, as in the response example.
+    assert_eq!(
+        operations(&all.body),
+        [
+            "add_customer",
+            "update_subscription",
+            "update_subscription",
+            "create_order",
+            "create_agreement",
+            "add_customer",
+            "create_partner_relationship",
+        ],
+        "{}",
+        all.text()
+    );
+    assert_eq!(all.body["totalCount"], 7);
+    assert_eq!(all.body["attributes"]["objectType"], "Collection");
+    assert!(all.body.get("continuationToken").is_none());
+    let items = all.body["items"].as_array().expect("items");
+    for record in items {
+        assert_eq!(record["partnerId"], config().partner_tenant_id.as_str());
+        assert_eq!(record["operationStatus"], "succeeded");
+        assert_eq!(record["attributes"]["objectType"], "AuditRecord");
+        assert!(record["id"].as_str().is_some_and(|id| id.len() == 36));
+    }
+    let dates: Vec<&str> = items
+        .iter()
+        .map(|r| r["operationDate"].as_str().expect("date"))
+        .collect();
+    assert_eq!(dates[0], "2026-03-01T10:02:00Z");
+    assert_eq!(dates[6], "2026-03-01T10:00:00Z");
+
+    // The portal's change: another application and user, old and new values.
+    let (by_portal, by_api) = (&items[1], &items[2]);
+    assert_eq!(by_portal["applicationId"], "Partner Center");
+    assert_eq!(by_api["applicationId"], "cspctl-sim");
+    assert_ne!(by_portal["userPrincipalName"], by_api["userPrincipalName"]);
+    for record in [by_portal, by_api] {
+        assert_eq!(record["resourceType"], "subscription");
+        assert_eq!(record["customerId"], customer.as_str());
+        assert_eq!(record["customerName"], "Company contoso.onmicrosoft.com");
+    }
+    assert_eq!(resource_value(by_api, "resourceOldValue")["Quantity"], 2);
+    assert_eq!(resource_value(by_api, "resourceNewValue")["Quantity"], 3);
+    assert_eq!(resource_value(by_portal, "resourceOldValue")["Quantity"], 3);
+    assert_eq!(resource_value(by_portal, "resourceNewValue")["Quantity"], 4);
+    let order_record = &items[3];
+    assert_eq!(order_record["resourceType"], "order");
+    assert!(order_record.get("resourceOldValue").is_none());
+    assert_eq!(
+        order_record["customizedData"][0],
+        json!({"key": "OrderId", "value": order.body["id"]})
+    );
+    assert_eq!(items[6]["resourceType"], "partner_relationship");
+    assert!(items[6].get("customerId").is_none());
+    assert_eq!(items[5]["customerId"], customer.as_str());
+    assert_eq!(items[0]["customerId"], other.as_str());
+
+    // The documented filters.
+    let mine = audit(
+        &sim,
+        &token,
+        &audit_filter("CustomerId", &customer.to_uppercase(), "equals"),
+    )
+    .await;
+    assert_eq!(
+        operations(&mine.body),
+        [
+            "update_subscription",
+            "update_subscription",
+            "create_order",
+            "create_agreement",
+            "add_customer"
+        ],
+        "{}",
+        mine.text()
+    );
+    let named = audit(
+        &sim,
+        &token,
+        &audit_filter("CompanyName", "FABRI", "substring"),
+    )
+    .await;
+    assert_eq!(
+        operations(&named.body),
+        ["add_customer"],
+        "{}",
+        named.text()
+    );
+    let subs = audit(
+        &sim,
+        &token,
+        &audit_filter("ResourceType", "Subscription", "equals"),
+    )
+    .await;
+    assert_eq!(
+        operations(&subs.body),
+        ["update_subscription", "update_subscription"]
+    );
+    // Same authentication as every /v1 route; App-only is allowed.
+    let unauthenticated = call(&sim, Method::GET, "/v1/auditrecords", None, None, None).await;
+    assert_eq!(unauthenticated.status, 401);
+    let app = app_only(&sim).await;
+    assert_eq!(audit(&sim, &app, "").await.body["totalCount"], 7);
+    // Reads are not recorded.
+    assert_eq!(audit(&sim, &token, "").await.body["totalCount"], 7);
+}
+
+#[tokio::test]
+async fn audit_records_are_paged_kept_90_days_and_bad_requests_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = SimConfig {
+        state_path: Some(dir.path().join("sim.json")),
+        ..config()
+    };
+    let sim = serve(cfg.clone());
+    let token = app_only(&sim).await;
+    let mut created = Vec::new();
+    for n in 0..7 {
+        let a = call(
+            &sim,
+            Method::POST,
+            "/v1/customers",
+            Some(&token),
+            Some(customer_body(&format!("c{n}.onmicrosoft.com"), None)),
+            None,
+        )
+        .await;
+        assert_eq!(a.status, 201, "{}", a.text());
+        created.push(a.body["id"].as_str().expect("id").to_owned());
+        advance(&sim, 1).await;
+    }
+    // The log is saved with the state.
+    sim.stop();
+    let sim = serve(cfg);
+    let token = app_only(&sim).await;
+
+    // Pages of 3 through links.next (header) and through ?seek=: every record once.
+    for through_seek in [false, true] {
+        let mut seen = Vec::new();
+        let mut page = audit(&sim, &token, "size=3").await;
+        loop {
+            assert_eq!(page.status, 200, "{}", page.text());
+            for item in page.body["items"].as_array().expect("items") {
+                seen.push(item["customerId"].as_str().expect("customer").to_owned());
+            }
+            let Some(token_value) = page.body["continuationToken"].as_str() else {
+                assert!(page.body["links"].get("next").is_none());
+                break;
+            };
+            let next = &page.body["links"]["next"];
+            assert_eq!(next["headers"][0]["key"], "MS-ContinuationToken");
+            assert_eq!(next["headers"][0]["value"], token_value);
+            page = if through_seek {
+                audit(&sim, &token, &format!("seek={token_value}")).await
+            } else {
+                let uri = next["uri"].as_str().expect("uri");
+                call_with(
+                    &sim,
+                    Method::GET,
+                    &format!("/v1{uri}"),
+                    Some(&token),
+                    None,
+                    &[("MS-ContinuationToken", token_value)],
+                )
+                .await
+            };
+        }
+        let expected: Vec<String> = created.iter().rev().cloned().collect();
+        assert_eq!(seen, expected, "every record exactly once, newest first");
+    }
+
+    // A range with nothing in it, and ranges in the documented forms.
+    let before = audit(&sim, &token, "startDate=2026-02-20&endDate=2026-02-28").await;
+    assert_eq!(
+        (before.status, before.body["totalCount"].as_u64()),
+        (200, Some(0))
+    );
+    let that_day = audit(&sim, &token, "startDate=2026-03-01&endDate=2026-03-01").await;
+    assert_eq!(that_day.body["totalCount"], 7, "{}", that_day.text());
+    let example_form = audit(&sim, &token, "startDate=3/1/2026%2012:00:00%20AM").await;
+    assert_eq!(
+        example_form.body["totalCount"],
+        7,
+        "{}",
+        example_form.text()
+    );
+    let narrow = audit(
+        &sim,
+        &token,
+        "startDate=2026-03-01T10:00:02Z&endDate=2026-03-01T10:00:03Z",
+    )
+    .await;
+    assert_eq!(narrow.body["totalCount"], 2, "{}", narrow.text());
+
+    // Bad input: 400 in Partner Center's error shape.
+    for query in [
+        "startDate=2025-11-01".to_owned(),
+        "startDate=yesterday".to_owned(),
+        "startDate=2026-03-01&endDate=2026-02-01".to_owned(),
+        "startDate=2026-02-01&endDate=2026-03-15".to_owned(),
+        "size=-1".to_owned(),
+        "seek=nonsense".to_owned(),
+        audit_filter("Domain", "x", "equals"),
+        audit_filter("CustomerId", "x", "substring"),
+        "filter=%7Bnot".to_owned(),
+    ] {
+        assert_error(&audit(&sim, &token, &query).await, 400, 3000);
+    }
+    let no_header = audit(&sim, &token, "seekOperation=Next").await;
+    assert_error(&no_header, 400, 3000);
+
+    // 89 days on the records are still there; 91 days on they are gone.
+    advance(&sim, 89 * 86_400).await;
+    let token = app_only(&sim).await;
+    let old = audit(&sim, &token, "startDate=2026-03-01&endDate=2026-03-02").await;
+    assert_eq!(old.body["totalCount"], 7, "{}", old.text());
+    advance(&sim, 2 * 86_400).await;
+    let token = app_only(&sim).await;
+    let state = call(&sim, Method::GET, "/_sim/state", None, None, None).await;
+    assert!(
+        state.body["audit"]["records"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "records older than 90 days are dropped: {}",
+        state.body["audit"]
+    );
+    let late = call(
+        &sim,
+        Method::POST,
+        "/v1/customers",
+        Some(&token),
+        Some(customer_body("late.onmicrosoft.com", None)),
+        None,
+    )
+    .await;
+    assert_eq!(late.status, 201);
+    let recent = audit(&sim, &token, "").await;
+    assert_eq!(recent.body["totalCount"], 1, "{}", recent.text());
+    assert_error(
+        &audit(&sim, &token, "startDate=2026-03-01").await,
+        400,
+        3000,
+    );
+}

@@ -23,6 +23,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::audit::{self, AuditQuery, Change};
 use super::auth::{self, Caller, Credentials};
 use super::clock::{SimClock, format_rfc3339};
 use super::cut::Cut;
@@ -129,6 +130,7 @@ impl Shared {
         };
         let now = inner.clock.now();
         inner.state.expire_replays(now);
+        inner.state.audit.trim(now);
         inner.state.clock_offset_seconds = inner.clock.offset();
         if let Err(e) = write_atomically(path, &inner.state) {
             crate::diagnostic::warn(format_args!(
@@ -685,6 +687,7 @@ fn answer(
         inner.stats.replayed += 1;
         return unchanged(reply);
     }
+    let before = audit_before(&inner.state, request, false, now);
     let reply = match dispatch(shared, inner, caller, request, now, shape) {
         Ok(reply) => reply,
         Err(e) => Reply::error(&e),
@@ -693,6 +696,13 @@ fn answer(
     // Operations validate before they change anything, so only a successful mutating
     // request has committed a change.
     let committed = request.mutating() && reply.status < 300;
+    if committed && let Some(before) = before {
+        let actor = Actor {
+            application_id: shared.settings.credentials.client_id.clone(),
+            user_principal_name: (caller == Caller::AppUser).then(|| audit::API_USER.to_owned()),
+        };
+        audit_after(&mut inner.state, request, before, &reply, &actor, now);
+    }
     let request_id = request_id.filter(|_| is_final_answer(&reply));
     if let Some(id) = request_id {
         inner.state.remember(
@@ -888,6 +898,7 @@ fn dispatch(
             created(state.create_customer(input, now)?)
         }
         (Method::GET, ["customers"]) => list_customers(inner, request),
+        (Method::GET, ["auditrecords"]) => audit_records(inner, request, now),
         (Method::GET, ["customers", "relationshiprequests"]) => {
             require_app_user(caller)?;
             if state.sandbox {
@@ -1086,6 +1097,7 @@ fn known_path(path: &[&str]) -> bool {
                 "supportcontact" | "provisioningstatus"
             ]
             | ["agreements"]
+            | ["auditrecords"]
     )
 }
 
@@ -1174,6 +1186,269 @@ fn list_customers(inner: &mut Inner, request: &Incoming) -> ApiResult<Reply> {
     Ok(Reply::json(200, body))
 }
 
+// ---- audit records -----------------------------------------------------------------
+
+/// `GET /v1/auditrecords` (see [`super::audit`]): a first page from `startDate`,
+/// `endDate`, `filter` and `size`; a next page from its continuation token, sent as
+/// `links.next` shows it (`seekOperation=Next` and the `MS-ContinuationToken`
+/// header) or as `?seek=<token>` (the audit service's Swagger).
+fn audit_records(inner: &Inner, request: &Incoming, now: i64) -> ApiResult<Reply> {
+    let seek = param(&request.query, "seek").filter(|t| !t.trim().is_empty());
+    let seek_operation = param(&request.query, "seekOperation");
+    let token = header(&request.headers, "ms-continuationtoken");
+    let query = if let Some(token) = seek {
+        AuditQuery::from_token(token)?
+    } else if seek_operation.is_some() || token.is_some() {
+        if seek_operation.map(fold_enum).as_deref() != Some("next") {
+            return Err(ApiError::bad_request(
+                3000,
+                "A continuation requires seekOperation=Next",
+            ));
+        }
+        let token = token.ok_or_else(|| {
+            ApiError::bad_request(
+                3000,
+                "seekOperation=Next requires the MS-ContinuationToken header",
+            )
+        })?;
+        AuditQuery::from_token(token)?
+    } else {
+        AuditQuery::parse(
+            param(&request.query, "startDate"),
+            param(&request.query, "endDate"),
+            param(&request.query, "filter"),
+            param(&request.query, "size"),
+            now,
+        )?
+    };
+    Ok(Reply::json(
+        200,
+        inner
+            .state
+            .audit
+            .page(&query, &inner.state.partner.tenant_id, now),
+    ))
+}
+
+/// Who made a change: the `applicationId` and `userPrincipalName` of its records.
+struct Actor {
+    application_id: String,
+    user_principal_name: Option<String>,
+}
+
+/// What a mutating request is about, read before it runs.
+struct Before {
+    resource_type: &'static str,
+    operation_type: &'static str,
+    /// The resource's value before the change (`resourceOldValue`).
+    old: Option<Value>,
+    /// The customer the request is under (id as stored, and name), if it exists.
+    customer: Option<(String, String)>,
+}
+
+/// The resource type and operation type of a mutating route (`admin`: a `/_sim`
+/// route), or `None` for changes that are not recorded (carts are drafts, not a
+/// documented resource type; the clock, faults and request-id cache are the
+/// simulator's own; `/_sim/tenants` creates a tenant that is no customer yet).
+/// Values from auditing-resources.md; where no documented operation fits the closest
+/// is used (UNCONFIRMED, docs/simulator.md "Audit records").
+fn audit_kind(method: &Method, seg: &[&str], admin: bool) -> Option<(&'static str, &'static str)> {
+    Some(match (method.clone(), seg, admin) {
+        (Method::POST, ["customers"], false) => ("customer", "add_customer"),
+        (Method::PATCH, ["customers", _], false) => {
+            ("customer", "remove_partner_customer_relationship")
+        }
+        (Method::DELETE, ["customers", _], false) => ("customer", "delete_customer"),
+        (Method::PUT, ["customers", _, "profiles", "billing"], false) => {
+            ("customer", "update_customer_billing_profile")
+        }
+        (Method::POST, ["customers", _, "agreements"], false) => ("customer", "create_agreement"),
+        (Method::POST, ["customers", _, "orders"], false)
+        | (Method::POST, ["customers", _, "carts", _, "checkout"], false) => {
+            ("order", "create_order")
+        }
+        (Method::PATCH, ["customers", _, "orders", _], false) => ("order", "update_order"),
+        (Method::PATCH, ["customers", _, "subscriptions", _], _)
+        | (Method::PUT, ["customers", _, "subscriptions", _, "supportcontact"], false) => {
+            ("subscription", "update_subscription")
+        }
+        (Method::POST, ["sandboxindirectreseller"], false)
+        | (Method::POST, ["resellers"], true) => {
+            ("partner_relationship", "create_partner_relationship")
+        }
+        (Method::DELETE, ["sandboxindirectreseller", _], false) => {
+            ("partner_relationship", "remove_partner_relationship")
+        }
+        (Method::POST, ["customers", _, "accept-relationship"], true) => {
+            ("customer", "add_customer")
+        }
+        _ => return None,
+    })
+}
+
+/// The resource a route names, as it stands (`None`: none, or it does not exist).
+fn audit_value(state: &State, seg: &[&str], raw: &[&str], now: i64) -> Option<Value> {
+    let id = |i: usize| raw.get(i).copied().unwrap_or("");
+    match seg {
+        ["customers", _] | ["customers", _, "accept-relationship"] => {
+            state.get_customer(id(1), now, 0).ok()
+        }
+        ["customers", _, "profiles", "billing"] => state.get_billing(id(1)).ok(),
+        ["customers", _, "orders", _] => state.get_order(id(1), id(3)).ok(),
+        ["customers", _, "subscriptions", _] => state.get_subscription(id(1), id(3), now).ok(),
+        ["customers", _, "subscriptions", _, "supportcontact"] => {
+            state.get_support_contact(id(1), id(3)).ok()
+        }
+        ["sandboxindirectreseller", _] => state
+            .reseller_by_tenant(id(1))
+            .map(State::relationship_json),
+        _ => None,
+    }
+}
+
+/// A customer's stored id and company name.
+fn audit_customer(state: &State, id: &str) -> Option<(String, String)> {
+    let i = state.customer_index(id).ok()?;
+    let c = state.customers.get(i)?;
+    Some((c.id.clone(), c.company_name.clone()))
+}
+
+/// Reads what a mutating request will change, before it runs.
+fn audit_before(state: &State, request: &Incoming, admin: bool, now: i64) -> Option<Before> {
+    if !request.mutating() {
+        return None;
+    }
+    let lower = request.route_segments();
+    let seg: Vec<&str> = lower.iter().map(String::as_str).collect();
+    let raw: Vec<&str> = request
+        .segments
+        .iter()
+        .skip(1)
+        .map(String::as_str)
+        .collect();
+    let (resource_type, operation_type) = audit_kind(&request.method, &seg, admin)?;
+    let customer = match seg.as_slice() {
+        ["customers", _, ..] => raw.get(1).and_then(|id| audit_customer(state, id)),
+        _ => None,
+    };
+    Some(Before {
+        resource_type,
+        operation_type,
+        old: audit_value(state, &seg, &raw, now),
+        customer,
+    })
+}
+
+/// `customizedData` of a `create_order` record, as the response example shows it.
+fn order_data(order: &Value) -> Vec<(String, Option<String>)> {
+    let text = |v: &Value| match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    };
+    let mut data = vec![
+        ("OrderId".to_owned(), text(&order["id"])),
+        ("BillingCycle".to_owned(), text(&order["billingCycle"])),
+    ];
+    for (i, line) in order["lineItems"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        for (key, field) in [
+            ("OfferId", "offerId"),
+            ("SubscriptionId", "subscriptionId"),
+            ("SubscriptionName", "friendlyName"),
+            ("Quantity", "quantity"),
+            ("PartnerOnRecord", "partnerIdOnRecord"),
+        ] {
+            data.push((format!("{key}-{i}"), text(&line[field])));
+        }
+    }
+    data
+}
+
+/// Records a committed change (`reply` is its successful answer).
+fn audit_after(
+    state: &mut State,
+    request: &Incoming,
+    before: Before,
+    reply: &Reply,
+    actor: &Actor,
+    now: i64,
+) {
+    let lower = request.route_segments();
+    let seg: Vec<&str> = lower.iter().map(String::as_str).collect();
+    let raw: Vec<&str> = request
+        .segments
+        .iter()
+        .skip(1)
+        .map(String::as_str)
+        .collect();
+    // The new values: one per order a checkout created; for a change answered 202
+    // (applied later) the old value with the requested fields; otherwise the
+    // resource read back, or the answer's body.
+    let news: Vec<Option<Value>> = if request.method == Method::DELETE {
+        vec![None]
+    } else if seg.last() == Some(&"checkout") {
+        reply
+            .body
+            .as_ref()
+            .and_then(|b| b.get("orders"))
+            .and_then(Value::as_array)
+            .map(|orders| orders.iter().cloned().map(Some).collect())
+            .unwrap_or_default()
+    } else if reply.status == 202 {
+        let mut merged = before.old.clone().unwrap_or_else(|| json!({}));
+        if let (Value::Object(target), Ok(Value::Object(patch))) =
+            (&mut merged, request.body.parse::<Value>())
+        {
+            for (k, v) in patch {
+                target.insert(k, v);
+            }
+        }
+        vec![Some(merged)]
+    } else {
+        vec![audit_value(state, &seg, &raw, now).or_else(|| reply.body.clone())]
+    };
+    for new in news {
+        let customer = before.customer.clone().or_else(|| {
+            // A new customer: the id in its answer.
+            let id = new.as_ref()?.get("id")?.as_str()?;
+            (before.resource_type == "customer")
+                .then(|| audit_customer(state, id))
+                .flatten()
+        });
+        let mut customized_data = Vec::new();
+        if before.operation_type == "create_order"
+            && let Some(order) = &new
+        {
+            customized_data = order_data(order);
+        } else if before.resource_type == "subscription" {
+            customized_data.push((
+                "SubscriptionId".to_owned(),
+                raw.get(3).map(|s| (*s).to_owned()),
+            ));
+        }
+        let change = Change {
+            customer_id: customer.as_ref().map(|(id, _)| id.clone()),
+            customer_name: customer.map(|(_, name)| name),
+            user_principal_name: actor.user_principal_name.clone(),
+            application_id: actor.application_id.clone(),
+            resource_type: before.resource_type,
+            operation_type: before.operation_type,
+            // PascalCase inside the strings, as in the response example.
+            old_value: before.old.clone().map(pascal_keys),
+            new_value: new.map(pascal_keys),
+            customized_data,
+        };
+        let seed = state.id_seed;
+        state.audit.record(change, now, seed);
+    }
+}
+
 // ---- /_sim -----------------------------------------------------------------------
 
 #[derive(Debug, Default, Deserialize)]
@@ -1212,13 +1487,29 @@ fn admin(shared: &Shared, request: &Incoming) -> Reply {
 
 /// A `/_sim` request under a lock the caller already holds.
 fn admin_locked(shared: &Shared, inner: &mut Inner, request: &Incoming) -> Reply {
-    match admin_inner(shared, inner, request) {
+    let now = inner.clock.now();
+    inner.state.settle(now);
+    let before = audit_before(&inner.state, request, true, now);
+    let reply = match admin_inner(inner, request) {
         Ok(reply) => reply,
         Err(e) => Reply::error(&e),
+    };
+    if request.mutating() && reply.status < 300 {
+        if let Some(before) = before {
+            // Someone outside cspctl, in the Partner Center portal.
+            let actor = Actor {
+                application_id: audit::PORTAL_APPLICATION_ID.to_owned(),
+                user_principal_name: Some(audit::PORTAL_USER.to_owned()),
+            };
+            let now = inner.clock.now();
+            audit_after(&mut inner.state, request, before, &reply, &actor, now);
+        }
+        shared.persist(inner);
     }
+    reply
 }
 
-fn admin_inner(shared: &Shared, inner: &mut Inner, request: &Incoming) -> ApiResult<Reply> {
+fn admin_inner(inner: &mut Inner, request: &Incoming) -> ApiResult<Reply> {
     let lower = request.route_segments();
     let seg: Vec<&str> = lower.iter().map(String::as_str).collect();
     let now = inner.clock.now();
@@ -1252,6 +1543,20 @@ fn admin_inner(shared: &Shared, inner: &mut Inner, request: &Incoming) -> ApiRes
                 inner
                     .state
                     .accept_relationship(target, reseller.as_deref(), now)?,
+            )
+        }
+        // A change made in the Partner Center portal (someone outside cspctl): the
+        // body and rules of `PATCH /v1/customers/{id}/subscriptions/{id}`.
+        (Method::PATCH, ["customers", _, "subscriptions", _]) => {
+            let input = parse(request)?;
+            let customer = request.segments.get(2).map(String::as_str).unwrap_or("");
+            let subscription = request.segments.get(4).map(String::as_str).unwrap_or("");
+            inner.state.require_relationship(customer)?;
+            Reply::json(
+                200,
+                inner
+                    .state
+                    .patch_subscription(customer, subscription, input, now)?,
             )
         }
         (Method::POST, ["clock", "advance"]) => {
@@ -1328,7 +1633,7 @@ fn admin_inner(shared: &Shared, inner: &mut Inner, request: &Incoming) -> ApiRes
         }
         _ => return Err(ApiError::not_found(0, "Unknown simulator endpoint")),
     };
-    shared.persist(inner);
+    // Persisted by `admin_locked`, after the change is recorded.
     Ok(reply)
 }
 

@@ -6,13 +6,14 @@
 //! Layout: [`state`] holds the data and the business rules (pure, clock injected);
 //! [`auth`] the token endpoint and bearer check; [`faults`] injected failures and
 //! the documented answer-shape variants;
-//! [`clock`] the simulated clock; [`input`] lenient JSON input; [`http`] the server.
+//! [`audit`] the audit log behind `GET /v1/auditrecords`; [`clock`] the simulated clock; [`input`] lenient JSON input; [`http`] the server.
 //! This module wires them: configuration, [`serve`] and the threaded [`spawn`].
 //!
 //! It must never call the planner, validation or the local backend: it is an
 //! independent reading of the documentation so that each side catches the other's
 //! mistakes.
 
+pub mod audit;
 pub mod auth;
 pub mod clock;
 mod cut;

@@ -579,6 +579,10 @@ pub struct State {
     /// files written before it was persisted.
     #[serde(default)]
     pub idempotency: Vec<Replay>,
+    /// Every change, for `GET /v1/auditrecords` (recorded by the HTTP layer, see
+    /// [`super::audit`]); absent in files written before it existed.
+    #[serde(default, skip_serializing_if = "super::audit::AuditLog::is_empty")]
+    pub audit: super::audit::AuditLog,
     /// Derived from the vectors above; code outside this module that changes them
     /// directly must call [`State::reindex`].
     #[serde(skip)]
@@ -1134,6 +1138,7 @@ impl State {
             access_tokens: Vec::new(),
             refresh_tokens: Vec::new(),
             idempotency: Vec::new(),
+            audit: super::audit::AuditLog::default(),
             index: LazyIndex::default(),
         }
     }
