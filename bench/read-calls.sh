@@ -63,7 +63,7 @@ awk '/tenantId:/ {t=$2} /mpnId:/ {gsub(/"/, "", $2); m=$2}
 start=$(date +%s.%N)
 "$cspctl" apply "$work/fixture/manifests" "${pc[@]}" --auto-approve > "$work/apply.out" 2>&1 || true
 end=$(date +%s.%N)
-echo "apply: $(tail -1 "$work/apply.out") ($(python3 -c "print(f'{$end-$start:.1f}')") s)"
+echo "apply: $(grep -h '^Apply' "$work/apply.out"); $(grep -h 'Partner Center calls' "$work/apply.out") ($(python3 -c "print(f'{$end-$start:.1f}')") s)"
 
 partner_rpm=${PARTNER_RPM:-} customer_rpm=${CUSTOMER_RPM:-}
 limit() {
@@ -94,7 +94,7 @@ print(line)"
 done
 
 # A pull request that touches one subscription: the scoped plan reads its customer.
-sub=$(grep -rh -A2 '^kind: Subscription' "$work/fixture/manifests" | sed -n 's/^  name: //p' | head -1)
+sub=$(grep -rh -A2 '^kind: Subscription' "$work/fixture/manifests" | sed -n 's/^  name: //p' | head -1 || true)
 read -r before _ < <(stat)
 "$cspctl" plan "$work/fixture/manifests" "${pc[@]}" --target "Subscription/$sub" > "$work/scoped.out" 2>&1 || true
 read -r after _ < <(stat)

@@ -108,7 +108,9 @@ impl AuditLog {
 
     /// Appends `change` at `now`; `seed` makes the record ids (a stream of their own,
     /// so recording never shifts the ids of customers, orders or subscriptions).
-    pub fn record(&mut self, change: Change, now: i64, seed: u64) {
+    /// At most `limit` records are kept ([`MAX_RECORDS`] when served; less in
+    /// process, see [`crate::sim::IN_PROCESS_AUDIT_LIMIT`]).
+    pub fn record(&mut self, change: Change, now: i64, seed: u64, limit: usize) {
         self.next_seq += 1;
         let seq = self.next_seq;
         let high = crate::ids::splitmix64(seed ^ 0xa0d1_7000_0000_0000 ^ seq);
@@ -128,16 +130,16 @@ impl AuditLog {
             operation_type: change.operation_type.to_owned(),
             customized_data: change.customized_data,
         });
-        self.trim(now);
+        self.trim(now, limit);
     }
 
-    /// Drops records older than the retention window and beyond [`MAX_RECORDS`].
-    pub fn trim(&mut self, now: i64) {
+    /// Drops records older than the retention window and beyond `limit`.
+    pub fn trim(&mut self, now: i64, limit: usize) {
         let oldest = now.saturating_sub(RETENTION_SECONDS);
         while self
             .records
             .front()
-            .is_some_and(|r| r.at < oldest || self.records.len() > MAX_RECORDS)
+            .is_some_and(|r| r.at < oldest || self.records.len() > limit)
         {
             self.records.pop_front();
         }
@@ -529,8 +531,8 @@ mod tests {
         assert!(f(r#"{"Field":"Domain","Value":"x","Operator":"equals"}"#).is_err());
         assert!(f("not json").is_err());
         let mut log = AuditLog::default();
-        log.record(change("c1", "Fabrikam, Inc."), NOW, 1);
-        log.record(change("c2", "Contoso"), NOW, 1);
+        log.record(change("c1", "Fabrikam, Inc."), NOW, 1, MAX_RECORDS);
+        log.record(change("c2", "Contoso"), NOW, 1, MAX_RECORDS);
         let q = AuditQuery {
             filter: Some(AuditFilter::CompanyName("BRI".to_owned())),
             ..AuditQuery::parse(None, None, None, None, NOW).expect("defaults")
@@ -543,14 +545,19 @@ mod tests {
     #[test]
     fn retention_and_cap_bound_the_log() {
         let mut log = AuditLog::default();
-        log.record(change("old", "Old"), NOW - RETENTION_SECONDS - 1, 1);
-        log.record(change("new", "New"), NOW, 1);
+        log.record(
+            change("old", "Old"),
+            NOW - RETENTION_SECONDS - 1,
+            1,
+            MAX_RECORDS,
+        );
+        log.record(change("new", "New"), NOW, 1, MAX_RECORDS);
         assert_eq!(log.records.len(), 1);
         assert_eq!(log.records[0].customer_id.as_deref(), Some("new"));
         for _ in 0..MAX_RECORDS + 5 {
             log.records.push_back(log.records[0].clone());
         }
-        log.trim(NOW);
+        log.trim(NOW, MAX_RECORDS);
         assert_eq!(log.records.len(), MAX_RECORDS);
     }
 
@@ -558,7 +565,7 @@ mod tests {
     fn pages_cover_every_record_once_newest_first() {
         let mut log = AuditLog::default();
         for i in 0..7 {
-            log.record(change(&format!("c{i}"), "X"), NOW - 100 + i, 9);
+            log.record(change(&format!("c{i}"), "X"), NOW - 100 + i, 9, MAX_RECORDS);
         }
         let mut query = AuditQuery::parse(None, None, None, Some("3"), NOW).expect("query");
         let mut seen = Vec::new();

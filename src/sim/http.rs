@@ -75,6 +75,8 @@ pub struct Inner {
     pub faults: Faults,
     /// At most this many cached answers (see [`State::remember`]); `None`: 24 hours'.
     pub replay_limit: Option<usize>,
+    /// Audit records kept at most ([`super::audit::MAX_RECORDS`] when served).
+    pub audit_limit: usize,
     buckets: Buckets,
     continuations: HashMap<String, Continuation>,
     runtime_counter: u64,
@@ -89,6 +91,7 @@ impl Inner {
             clock,
             faults,
             replay_limit: None,
+            audit_limit: super::audit::MAX_RECORDS,
             buckets: Buckets::default(),
             continuations: HashMap::new(),
             runtime_counter: 0,
@@ -130,7 +133,7 @@ impl Shared {
         };
         let now = inner.clock.now();
         inner.state.expire_replays(now);
-        inner.state.audit.trim(now);
+        inner.state.audit.trim(now, inner.audit_limit);
         inner.state.clock_offset_seconds = inner.clock.offset();
         if let Err(e) = write_atomically(path, &inner.state) {
             crate::diagnostic::warn(format_args!(
@@ -701,7 +704,15 @@ fn answer(
             application_id: shared.settings.credentials.client_id.clone(),
             user_principal_name: (caller == Caller::AppUser).then(|| audit::API_USER.to_owned()),
         };
-        audit_after(&mut inner.state, request, before, &reply, &actor, now);
+        audit_after(
+            &mut inner.state,
+            request,
+            before,
+            &reply,
+            &actor,
+            now,
+            inner.audit_limit,
+        );
     }
     let request_id = request_id.filter(|_| is_final_answer(&reply));
     if let Some(id) = request_id {
@@ -1378,6 +1389,7 @@ fn audit_after(
     reply: &Reply,
     actor: &Actor,
     now: i64,
+    limit: usize,
 ) {
     let lower = request.route_segments();
     let seg: Vec<&str> = lower.iter().map(String::as_str).collect();
@@ -1445,7 +1457,7 @@ fn audit_after(
             customized_data,
         };
         let seed = state.id_seed;
-        state.audit.record(change, now, seed);
+        state.audit.record(change, now, seed, limit);
     }
 }
 
@@ -1502,7 +1514,15 @@ fn admin_locked(shared: &Shared, inner: &mut Inner, request: &Incoming) -> Reply
                 user_principal_name: Some(audit::PORTAL_USER.to_owned()),
             };
             let now = inner.clock.now();
-            audit_after(&mut inner.state, request, before, &reply, &actor, now);
+            audit_after(
+                &mut inner.state,
+                request,
+                before,
+                &reply,
+                &actor,
+                now,
+                inner.audit_limit,
+            );
         }
         shared.persist(inner);
     }

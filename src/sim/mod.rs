@@ -192,6 +192,11 @@ pub const SERVED_REPLAY_LIMIT: usize = 65_536;
 /// Cached answers an in-process simulator keeps (see [`State::remember`]).
 pub const IN_PROCESS_REPLAY_LIMIT: usize = 16_384;
 
+/// Audit records an in-process simulator keeps (the local backend's state file):
+/// enough for the recent changes a rehearsal looks at, bounded so a large apply
+/// does not grow the state file by a copy of every object it changed.
+pub const IN_PROCESS_AUDIT_LIMIT: usize = 4_096;
+
 /// A simulator to call in process ([`http::Shared::call_direct`]): `state` on a
 /// clock frozen at `now` (unix seconds), orders provisioned on the next request (a
 /// frozen clock would never reach a delay), no faults, no state file (the caller
@@ -203,6 +208,7 @@ pub fn in_process(state: State, now: i64) -> http::Shared {
     // a crash (a few per action, 64 actions at once by default), bounded whatever
     // the size of the apply.
     inner.replay_limit = Some(IN_PROCESS_REPLAY_LIMIT);
+    inner.audit_limit = IN_PROCESS_AUDIT_LIMIT;
     http::Shared {
         settings: http::Settings {
             // Never asked for: in-process callers present no token.
