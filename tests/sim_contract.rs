@@ -1826,6 +1826,18 @@ async fn audit_records_show_api_and_portal_changes_with_the_documented_fields() 
     );
     assert_eq!(items[6]["resourceType"], "partner_relationship");
     assert!(items[6].get("customerId").is_none());
+    // The new customer's record keeps no credentials its answer carried.
+    let created = resource_value(&items[5], "resourceNewValue");
+    assert_eq!(
+        created["CompanyProfile"]["Domain"],
+        "contoso.onmicrosoft.com"
+    );
+    assert!(
+        !all.text().to_ascii_lowercase().contains("password")
+            && !all.text().contains("UserCredentials"),
+        "{}",
+        all.text()
+    );
     assert_eq!(items[5]["customerId"], customer.as_str());
     assert_eq!(items[0]["customerId"], other.as_str());
 

@@ -326,6 +326,25 @@ impl Reply {
 
 /// Upper-cases the first letter of every object key, recursively (the
 /// `pascal-case` variant); values are unchanged.
+/// `value` without the credentials an answer may carry (a new customer's admin
+/// user name and password, `userCredentials`): an audit record is read by anyone
+/// with access to the log, and the state file keeps it, so no secret goes in.
+fn without_credentials(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(key, _)| {
+                    let key = key.to_ascii_lowercase();
+                    key != "usercredentials" && key != "password"
+                })
+                .map(|(key, inner)| (key, without_credentials(inner)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_credentials).collect()),
+        other => other,
+    }
+}
+
 fn pascal_keys(value: Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
@@ -1452,8 +1471,8 @@ fn audit_after(
             resource_type: before.resource_type,
             operation_type: before.operation_type,
             // PascalCase inside the strings, as in the response example.
-            old_value: before.old.clone().map(pascal_keys),
-            new_value: new.map(pascal_keys),
+            old_value: before.old.clone().map(without_credentials).map(pascal_keys),
+            new_value: new.map(without_credentials).map(pascal_keys),
             customized_data,
         };
         let seed = state.id_seed;
