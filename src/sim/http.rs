@@ -1143,23 +1143,32 @@ fn agreement_filter(request: &Incoming, items: Vec<Value>) -> Vec<Value> {
     }
 }
 
-/// `GET /v1/customers` with seek paging.
-fn list_customers(inner: &mut Inner, request: &Incoming) -> ApiResult<Reply> {
+/// The continuation token of a next-page request (`seekOperation=Next` with the
+/// `MS-ContinuationToken` header, as `links.next` shows it), `None` for a first
+/// page; either half alone is refused.
+fn continuation_token(request: &Incoming) -> ApiResult<Option<&str>> {
     let seek = param(&request.query, "seekOperation");
     let token = header(&request.headers, "ms-continuationtoken");
-    let page = if seek.is_some() || token.is_some() {
-        if seek.map(fold_enum).as_deref() != Some("next") {
-            return Err(ApiError::bad_request(
-                3000,
-                "A continuation requires seekOperation=Next",
-            ));
-        }
-        let token = token.ok_or_else(|| {
-            ApiError::bad_request(
-                3000,
-                "seekOperation=Next requires the MS-ContinuationToken header",
-            )
-        })?;
+    if seek.is_none() && token.is_none() {
+        return Ok(None);
+    }
+    if seek.map(fold_enum).as_deref() != Some("next") {
+        return Err(ApiError::bad_request(
+            3000,
+            "A continuation requires seekOperation=Next",
+        ));
+    }
+    token.map(Some).ok_or_else(|| {
+        ApiError::bad_request(
+            3000,
+            "seekOperation=Next requires the MS-ContinuationToken header",
+        )
+    })
+}
+
+/// `GET /v1/customers` with seek paging.
+fn list_customers(inner: &mut Inner, request: &Incoming) -> ApiResult<Reply> {
+    let page = if let Some(token) = continuation_token(request)? {
         inner.continuations.get(token).cloned().ok_or_else(|| {
             ApiError::bad_request(3000, "The continuation token is invalid or has expired")
         })?
@@ -1224,23 +1233,9 @@ fn list_customers(inner: &mut Inner, request: &Incoming) -> ApiResult<Reply> {
 /// header) or as `?seek=<token>` (the audit service's Swagger).
 fn audit_records(inner: &Inner, request: &Incoming, now: i64) -> ApiResult<Reply> {
     let seek = param(&request.query, "seek").filter(|t| !t.trim().is_empty());
-    let seek_operation = param(&request.query, "seekOperation");
-    let token = header(&request.headers, "ms-continuationtoken");
     let query = if let Some(token) = seek {
         AuditQuery::from_token(token)?
-    } else if seek_operation.is_some() || token.is_some() {
-        if seek_operation.map(fold_enum).as_deref() != Some("next") {
-            return Err(ApiError::bad_request(
-                3000,
-                "A continuation requires seekOperation=Next",
-            ));
-        }
-        let token = token.ok_or_else(|| {
-            ApiError::bad_request(
-                3000,
-                "seekOperation=Next requires the MS-ContinuationToken header",
-            )
-        })?;
+    } else if let Some(token) = continuation_token(request)? {
         AuditQuery::from_token(token)?
     } else {
         AuditQuery::parse(
