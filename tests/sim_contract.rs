@@ -102,6 +102,31 @@ async fn state_counts(sim: &SimHandle) -> (usize, usize, usize) {
 
 /// The request body of create-indirect-reseller-in-sandbox.md (every property the
 /// page requires).
+/// `POST /v1/customers/{customer}/orders` for `quantity` seats, asserted created:
+/// the answer and the subscription id of its line.
+async fn place_order(
+    sim: &SimHandle,
+    token: &str,
+    customer: &str,
+    quantity: i64,
+) -> (Answer, String) {
+    let order = call(
+        sim,
+        Method::POST,
+        &format!("/v1/customers/{customer}/orders"),
+        Some(token),
+        Some(order_body(quantity)),
+        None,
+    )
+    .await;
+    assert_eq!(order.status, 201, "{}", order.text());
+    let subscription = order.body["lineItems"][0]["subscriptionId"]
+        .as_str()
+        .expect("the order names its subscription")
+        .to_owned();
+    (order, subscription)
+}
+
 fn sandbox_reseller_body(prefix: &str, mpn: &str) -> Value {
     json!({
         "mpnId": mpn,
@@ -1372,20 +1397,7 @@ async fn sandbox_resellers_are_deleted_once_their_customers_are_inactive() {
     .await;
     assert_error(&a, 400, 800018);
 
-    let order = call(
-        &sim,
-        Method::POST,
-        &format!("/v1/customers/{customer}/orders"),
-        Some(&token),
-        Some(order_body(1)),
-        None,
-    )
-    .await;
-    assert_eq!(order.status, 201, "{}", order.text());
-    let sub = order.body["lineItems"][0]["subscriptionId"]
-        .as_str()
-        .expect("sub")
-        .to_owned();
+    let (_, sub) = place_order(&sim, &token, &customer, 1).await;
     let delete = format!("/v1/sandboxIndirectReseller/{RESELLER_TENANT}");
     let app = app_only(&sim).await;
     assert_error(
@@ -1624,19 +1636,7 @@ async fn customers_are_deleted_in_the_sandbox_and_released_in_production() {
 async fn subscription_provisioning_status_follows_the_order() {
     let sim = serve(config());
     let (token, customer) = ready_customer(&sim).await;
-    let order = call(
-        &sim,
-        Method::POST,
-        &format!("/v1/customers/{customer}/orders"),
-        Some(&token),
-        Some(order_body(4)),
-        None,
-    )
-    .await;
-    let sub = order.body["lineItems"][0]["subscriptionId"]
-        .as_str()
-        .expect("sub")
-        .to_owned();
+    let (_, sub) = place_order(&sim, &token, &customer, 4).await;
     let path = format!("/v1/customers/{customer}/subscriptions/{sub}/provisioningstatus");
     let a = call(&sim, Method::GET, &path, Some(&token), None, None).await;
     assert_eq!(a.status, 200, "{}", a.text());
@@ -1722,20 +1722,7 @@ fn resource_value(record: &Value, key: &str) -> Value {
 async fn audit_records_show_api_and_portal_changes_with_the_documented_fields() {
     let sim = serve(config());
     let (token, customer) = ready_customer(&sim).await;
-    let order = call(
-        &sim,
-        Method::POST,
-        &format!("/v1/customers/{customer}/orders"),
-        Some(&token),
-        Some(order_body(2)),
-        None,
-    )
-    .await;
-    assert_eq!(order.status, 201, "{}", order.text());
-    let sid = order.body["lineItems"][0]["subscriptionId"]
-        .as_str()
-        .expect("sid")
-        .to_owned();
+    let (order, sid) = place_order(&sim, &token, &customer, 2).await;
     advance(&sim, 120).await;
     let sub_path = format!("/v1/customers/{customer}/subscriptions/{sid}");
     let mut sub = call(&sim, Method::GET, &sub_path, Some(&token), None, None)

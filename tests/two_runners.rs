@@ -98,6 +98,45 @@ fn execute(backend: &PartnerCenterBackend, plan: &Plan) -> ApplyReport {
     ))
 }
 
+/// A simulator with examples/basic's resellers and customers (not its
+/// subscriptions), set up by the first runner, whose working directory it returns.
+fn with_customers(config: SimConfig) -> (common::Sim, tempfile::TempDir) {
+    let sim = start_with(config);
+    add_declared_resellers(&sim, Path::new(&example("basic")));
+    let first = tempfile::tempdir().expect("dir");
+    customers_only(&first.path().join("setup"));
+    let setup = cspctl(
+        &["apply", "setup", "--auto-approve"],
+        first.path(),
+        Some(&sim),
+    );
+    assert!(setup.status.success(), "{}", text(&setup));
+    (sim, first)
+}
+
+/// The first runner applies examples/basic from `cwd`, waiting a second for
+/// provisioning: each subscription is ordered once. Returns the order lines.
+fn first_runner_buys(sim: &common::Sim, cwd: &Path) -> Lines {
+    let bought = cspctl(
+        &[
+            "apply",
+            &example("basic"),
+            "--auto-approve",
+            "--provisioning-timeout",
+            "1",
+        ],
+        cwd,
+        Some(sim),
+    );
+    let before = order_lines_by_name(&sim_state(sim));
+    assert!(
+        before.len() == 2 && before.values().all(|n| *n == 1),
+        "{before:?}\n{}",
+        text(&bought)
+    );
+    before
+}
+
 /// Two runners buy examples/basic's subscriptions for existing customers: the
 /// second plans, the first buys, then the second executes its plan. Returns the
 /// second's report and the simulator's order lines per friendly name before and
@@ -113,16 +152,7 @@ fn race(provisioning: bool) -> (ApplyReport, Lines, Lines) {
         config.order_list_lag = Duration::ZERO;
         config.faults.pending_subscriptions_unlisted = true;
     }
-    let sim = start_with(config);
-    add_declared_resellers(&sim, Path::new(&example("basic")));
-    let first = tempfile::tempdir().expect("dir");
-    customers_only(&first.path().join("setup"));
-    let setup = cspctl(
-        &["apply", "setup", "--auto-approve"],
-        first.path(),
-        Some(&sim),
-    );
-    assert!(setup.status.success(), "{}", text(&setup));
+    let (sim, first) = with_customers(config);
 
     let second = client_of(&sim);
     let plan = plan_now(&second);
@@ -133,23 +163,7 @@ fn race(provisioning: bool) -> (ApplyReport, Lines, Lines) {
         .count();
     assert_eq!(purchases, 2, "{:#?}", plan.actions);
 
-    let bought = cspctl(
-        &[
-            "apply",
-            &example("basic"),
-            "--auto-approve",
-            "--provisioning-timeout",
-            "1",
-        ],
-        first.path(),
-        Some(&sim),
-    );
-    let before = order_lines_by_name(&sim_state(&sim));
-    assert!(
-        before.len() == 2 && before.values().all(|n| *n == 1),
-        "{before:?}\n{}",
-        text(&bought)
-    );
+    let before = first_runner_buys(&sim, first.path());
     let report = execute(&second, &plan);
     let after = order_lines_by_name(&sim_state(&sim));
     (report, before, after)
@@ -239,16 +253,7 @@ fn two_runners_with_their_own_journals_send_one_request_id_and_get_one_order() {
     config.provisioning_delay = Duration::from_secs(3600);
     config.order_list_lag = Duration::from_secs(3600);
     config.faults.pending_subscriptions_unlisted = true;
-    let sim = start_with(config);
-    add_declared_resellers(&sim, Path::new(&example("basic")));
-    let first = tempfile::tempdir().expect("dir");
-    customers_only(&first.path().join("setup"));
-    let setup = cspctl(
-        &["apply", "setup", "--auto-approve"],
-        first.path(),
-        Some(&sim),
-    );
-    assert!(setup.status.success(), "{}", text(&setup));
+    let (sim, first) = with_customers(config);
 
     let second_dir = tempfile::tempdir().expect("dir");
     let second_journal = second_dir.path().join("second.journal");
@@ -260,23 +265,7 @@ fn two_runners_with_their_own_journals_send_one_request_id_and_get_one_order() {
     );
     let plan = plan_now(&second);
 
-    let bought = cspctl(
-        &[
-            "apply",
-            &example("basic"),
-            "--auto-approve",
-            "--provisioning-timeout",
-            "1",
-        ],
-        first.path(),
-        Some(&sim),
-    );
-    let before = order_lines_by_name(&sim_state(&sim));
-    assert!(
-        before.len() == 2 && before.values().all(|n| *n == 1),
-        "{before:?}\n{}",
-        text(&bought)
-    );
+    let before = first_runner_buys(&sim, first.path());
     let replayed_before = sim_stats(&sim)["replayed"].as_u64().expect("replayed");
 
     let report = execute(&second, &plan);
@@ -294,7 +283,7 @@ fn two_runners_with_their_own_journals_send_one_request_id_and_get_one_order() {
         &SimConfig::default().partner_tenant_id,
     ));
     let first_ids = open_purchase_ids(&first_journal);
-    assert_eq!(first_ids.len(), 2, "{first_ids:?}\n{}", text(&bought));
+    assert_eq!(first_ids.len(), 2, "{first_ids:?}\n{before:?}");
     assert_eq!(open_purchase_ids(&second_journal), first_ids, "{report:#?}");
 }
 /// Issue 15, item 5 (b): two apply processes, each with its own working directory

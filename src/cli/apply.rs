@@ -22,7 +22,7 @@ use crate::render::{PlanFormat, RenderOptions, render_plan};
 
 use super::backend::BackendArgs;
 use super::github::with_repository_paths;
-use super::plan::{make_plan, plan_desired};
+use super::plan::make_plan;
 use super::scope::ScopeArgs;
 use super::{
     DEFAULT_LOCK_TIMEOUT_SECONDS, DEFAULT_MAX_PROBLEMS, EXIT_INTERRUPTED, EXIT_MANUAL,
@@ -311,23 +311,14 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             plan
         }
         None if args.scope.is_set() => {
-            let Some((sources, desired)) = super::desired_or_report(&args.inputs, settings) else {
+            let Some(scoped) = args.scope.read(&args.inputs, settings)? else {
                 return Ok(ExitCode::from(1));
             };
-            let Some(scope) = args.scope.resolve(&sources, &desired)? else {
-                unreachable!("a scope flag was given");
-            };
-            let live_scope = scope.live_scope(&desired);
-            let declared = desired.manifests.customers.len();
-            let live = opened.read_live_scoped(&live_scope)?;
-            match plan_desired(
-                (sources, desired),
-                &live,
-                &options,
-                settings,
-                &|customers| opened.pending_purchases(customers),
-            )? {
-                Some(plan) => scope.restrict(plan, &live_scope, declared),
+            let live = opened.read_live_scoped(&scoped.live)?;
+            match scoped.plan(&live, &options, settings, &|customers| {
+                opened.pending_purchases(customers)
+            })? {
+                Some(plan) => plan,
                 None => return Ok(ExitCode::from(1)),
             }
         }

@@ -508,10 +508,7 @@ impl PendingReader {
     pub fn cost(&self) -> Option<ApiCost> {
         match &self.backend {
             Reader::Local(_) => None,
-            Reader::PartnerCenter(backend) => {
-                let stats = backend.client().request_stats();
-                Some(ApiCost::new(stats.requests, stats.throttled))
-            }
+            Reader::PartnerCenter(backend) => Some(cost_so_far(backend)),
         }
     }
 
@@ -525,6 +522,12 @@ impl PendingReader {
         };
         backend.block_on(backend.client().pending_purchases(customers))
     }
+}
+
+/// The requests `backend`'s client has sent so far, against the partner's budget.
+fn cost_so_far(backend: &PartnerCenterBackend) -> ApiCost {
+    let stats = backend.client().request_stats();
+    ApiCost::new(stats.requests, stats.throttled)
 }
 
 /// Indirect resellers an integration-sandbox provider may have (partner-center-api.md §6).
@@ -591,10 +594,7 @@ impl Opened {
     pub fn cost(&self) -> Option<ApiCost> {
         match &self.backend {
             OpenedBackend::Local(_) => None,
-            OpenedBackend::PartnerCenter { backend, .. } => {
-                let stats = backend.client().request_stats();
-                Some(ApiCost::new(stats.requests, stats.throttled))
-            }
+            OpenedBackend::PartnerCenter { backend, .. } => Some(cost_so_far(backend)),
         }
     }
 

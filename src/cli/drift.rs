@@ -40,7 +40,11 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let Some((sources, desired)) = desired_or_report(&args.paths, settings) else {
         return Ok(ExitCode::from(1));
     };
-    let scope = args.scope.resolve(&sources, &desired)?;
+    let scope = if args.scope.is_set() {
+        Some(args.scope.resolve(&sources, &desired)?)
+    } else {
+        None
+    };
     let live_scope = scope.as_ref().map(|scope| scope.live_scope(&desired));
     let (live, options, reader) = backend.read_live_scoped(settings, live_scope.as_ref())?;
     let Some(mut plan) = plan_desired(

@@ -146,24 +146,13 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let settings = &args.problems.apply(settings, DEFAULT_MAX_PROBLEMS);
     let backend = args.backend.resolve()?;
     let (plan, reader) = if args.scope.is_set() {
-        // The scope comes from the manifests, so they are read first.
-        let Some((sources, desired)) = desired_or_report(&args.paths, settings) else {
+        let Some(scoped) = args.scope.read(&args.paths, settings)? else {
             return Ok(ExitCode::from(1));
         };
-        let Some(scope) = args.scope.resolve(&sources, &desired)? else {
-            unreachable!("a scope flag was given");
-        };
-        let live_scope = scope.live_scope(&desired);
-        let declared = desired.manifests.customers.len();
-        let (live, options, reader) = backend.read_live_scoped(settings, Some(&live_scope))?;
-        let plan = plan_desired(
-            (sources, desired),
-            &live,
-            &options,
-            settings,
-            &|customers| reader.pending_purchases(customers),
-        )?
-        .map(|plan| scope.restrict(plan, &live_scope, declared));
+        let (live, options, reader) = backend.read_live_scoped(settings, Some(&scoped.live))?;
+        let plan = scoped.plan(&live, &options, settings, &|customers| {
+            reader.pending_purchases(customers)
+        })?;
         (plan, reader)
     } else {
         // The live state and the manifests are read at the same time: both are

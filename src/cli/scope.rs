@@ -40,11 +40,8 @@ impl ScopeArgs {
         !self.customer.is_empty() || !self.target.is_empty() || self.changed_since.is_some()
     }
 
-    /// The scope these flags name, or `None` when none is given.
-    pub fn resolve(&self, sources: &SourceMap, desired: &Desired) -> anyhow::Result<Option<Scope>> {
-        if !self.is_set() {
-            return Ok(None);
-        }
+    /// The scope these flags name (call it when [`ScopeArgs::is_set`]).
+    pub fn resolve(&self, sources: &SourceMap, desired: &Desired) -> anyhow::Result<Scope> {
         let mut scope = Scope::default();
         if !self.customer.is_empty() {
             scope = scope.join(Scope::of(desired, &self.customer).map_err(|unknown| {
@@ -66,7 +63,59 @@ impl ScopeArgs {
         if let Some(revision) = &self.changed_since {
             scope = scope.join(changed_since(revision, sources, desired)?);
         }
-        Ok(Some(scope))
+        Ok(scope)
+    }
+
+    /// The manifests at `paths` and the scope these flags name in them, for a
+    /// scoped plan: manifests first, because the scope comes from them, then
+    /// the live customers in scope. `Ok(None)` = problems reported.
+    pub fn read(
+        &self,
+        paths: &[std::path::PathBuf],
+        settings: &super::Settings,
+    ) -> anyhow::Result<Option<Scoped>> {
+        let Some((sources, desired)) = super::desired_or_report(paths, settings) else {
+            return Ok(None);
+        };
+        let scope = self.resolve(&sources, &desired)?;
+        Ok(Some(Scoped {
+            live: scope.live_scope(&desired),
+            declared: desired.manifests.customers.len(),
+            scope,
+            checked: (sources, desired),
+        }))
+    }
+}
+
+/// Manifests and the scope to plan them in ([`ScopeArgs::read`]).
+pub struct Scoped {
+    checked: (SourceMap, Desired),
+    scope: Scope,
+    /// The live customers to read.
+    pub live: crate::live::CustomerScope,
+    declared: usize,
+}
+
+impl Scoped {
+    /// The plan of the scope against `live` (read with [`Scoped::live`]); `Ok(None)`
+    /// = problems reported.
+    pub fn plan(
+        self,
+        live: &crate::live::Live,
+        options: &crate::plan::PlanOptions,
+        settings: &super::Settings,
+        pending: super::plan::PendingPurchases<'_>,
+    ) -> anyhow::Result<Option<crate::plan::Plan>> {
+        let Scoped {
+            checked,
+            scope,
+            live: live_scope,
+            declared,
+        } = self;
+        Ok(
+            super::plan::plan_desired(checked, live, options, settings, pending)?
+                .map(|plan| scope.restrict(plan, &live_scope, declared)),
+        )
     }
 }
 

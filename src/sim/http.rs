@@ -723,15 +723,7 @@ fn answer(
             application_id: shared.settings.credentials.client_id.clone(),
             user_principal_name: (caller == Caller::AppUser).then(|| audit::API_USER.to_owned()),
         };
-        audit_after(
-            &mut inner.state,
-            request,
-            before,
-            &reply,
-            &actor,
-            now,
-            inner.audit_limit,
-        );
+        audit_after(inner, request, before, &reply, &actor, now);
     }
     let request_id = request_id.filter(|_| is_final_answer(&reply));
     if let Some(id) = request_id {
@@ -1397,14 +1389,15 @@ fn order_data(order: &Value) -> Vec<(String, Option<String>)> {
 
 /// Records a committed change (`reply` is its successful answer).
 fn audit_after(
-    state: &mut State,
+    inner: &mut Inner,
     request: &Incoming,
     before: Before,
     reply: &Reply,
     actor: &Actor,
     now: i64,
-    limit: usize,
 ) {
+    let limit = inner.audit_limit;
+    let state = &mut inner.state;
     let lower = request.route_segments();
     let seg: Vec<&str> = lower.iter().map(String::as_str).collect();
     let raw: Vec<&str> = request
@@ -1528,15 +1521,7 @@ fn admin_locked(shared: &Shared, inner: &mut Inner, request: &Incoming) -> Reply
                 user_principal_name: Some(audit::PORTAL_USER.to_owned()),
             };
             let now = inner.clock.now();
-            audit_after(
-                &mut inner.state,
-                request,
-                before,
-                &reply,
-                &actor,
-                now,
-                inner.audit_limit,
-            );
+            audit_after(inner, request, before, &reply, &actor, now);
         }
         shared.persist(inner);
     }

@@ -271,19 +271,9 @@ impl RemoteLock {
         &self.info
     }
 
-    /// Fails once the lock was lost (forced by someone, or a lease that could not
-    /// be renewed in time): nothing may then be written or bought.
-    pub fn check(&self) -> Result<(), BackendError> {
-        if self.lost.load(Ordering::SeqCst) {
-            return Err(BackendError::Locked(format!(
-                "this apply no longer holds the lock on {} (it was forced or its lease ran out while renewals failed); it stopped before changing anything else. Run apply again",
-                crate::printable::escape_controls(self.store.url())
-            )));
-        }
-        Ok(())
-    }
-
-    /// A check that can be called from another task (the journal's mirror).
+    /// Whether the lock is still held, for the tasks that must stop writing once it
+    /// was lost (forced, or a lease that could not be renewed in time): the
+    /// journal's mirror checks it before every write.
     pub fn watch(&self) -> LockWatch {
         LockWatch {
             lost: self.lost.clone(),
@@ -455,7 +445,7 @@ mod tests {
             .expect("free after force-unlock");
         // The old holder's next renewal finds the lock replaced (hang guard only).
         let until = std::time::Instant::now() + Duration::from_secs(120);
-        while held.check().is_ok() {
+        while held.watch().check().is_ok() {
             assert!(
                 std::time::Instant::now() < until,
                 "the holder never noticed"
