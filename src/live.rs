@@ -166,6 +166,11 @@ pub struct LiveSubscription {
     /// New commerce: the last moment a cancel or quantity decrease is allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancellation_allowed_until: Option<String>,
+    /// When the current term ends (`commitmentEndDate`): the subscription renews
+    /// (or expires) then, a change Partner Center makes itself and its audit log
+    /// does not show, so an incremental refresh re-reads it ([`crate::cache`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commitment_end_date: Option<String>,
 }
 
 impl LiveSubscription {

@@ -919,6 +919,7 @@ mod tests {
             order_id: None,
             creation_date: None,
             cancellation_allowed_until: None,
+            commitment_end_date: None,
         }
     }
 

@@ -154,6 +154,7 @@ fn live_subscription(id: &str, name: &str, quantity: u32) -> LiveSubscription {
         order_id: None,
         creation_date: None,
         cancellation_allowed_until: None,
+        commitment_end_date: None,
     }
 }
 
@@ -505,6 +506,7 @@ mod under_way {
             order_id: Some("o1".into()),
             creation_date: None,
             cancellation_allowed_until: None,
+            commitment_end_date: None,
         }
     }
 

@@ -380,6 +380,11 @@ pub struct CheckoutShape {
 
 impl Subscription {
     /// New commerce offers are catalog ids `product:sku:availability`.
+    /// When the current term ends (`commitmentEndDate`).
+    pub fn commitment_end(&self) -> i64 {
+        add_months(self.created_at, self.term.months())
+    }
+
     pub fn is_new_commerce(&self) -> bool {
         self.offer_id.contains(':')
     }
@@ -3162,7 +3167,7 @@ impl State {
 
     /// The Subscription resource.
     pub fn subscription_json(&self, s: &Subscription, now: i64) -> Value {
-        let end = add_months(s.created_at, s.term.months());
+        let end = s.commitment_end();
         let mut v = json!({
             "id": s.id, "entitlementId": s.id, "offerId": s.offer_id,
             "offerName": s.offer_id.split(':').next().unwrap_or(&s.offer_id),

@@ -199,5 +199,6 @@ fn live_subscription(state: &State, customer_id: &str, s: &Subscription) -> Live
         cancellation_allowed_until: s
             .is_new_commerce()
             .then(|| format_rfc3339(s.created_at + CANCELLATION_WINDOW_SECONDS)),
+        commitment_end_date: Some(format_rfc3339(s.commitment_end())),
     }
 }

@@ -392,6 +392,8 @@ pub struct Subscription {
     #[serde(deserialize_with = "lenient_string")]
     pub cancellation_allowed_until_date: Option<String>,
     #[serde(deserialize_with = "lenient_string")]
+    pub commitment_end_date: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
     pub billing_type: Option<String>,
 }
 
@@ -516,6 +518,7 @@ impl Subscription {
             order_id: non_empty(self.order_id.clone()),
             creation_date: non_empty(self.creation_date.clone()),
             cancellation_allowed_until: non_empty(self.cancellation_allowed_until_date.clone()),
+            commitment_end_date: non_empty(self.commitment_end_date.clone()),
         })))
     }
 }
@@ -598,6 +601,7 @@ impl Order {
                     order_id: order_id.clone(),
                     creation_date: non_empty(self.creation_date.clone()),
                     cancellation_allowed_until: None,
+                    commitment_end_date: None,
                 }
             })
             .collect()
