@@ -77,6 +77,49 @@ pub fn format(seconds: i64) -> String {
     )
 }
 
+const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// Unix seconds as an HTTP date (RFC 9110 IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`):
+/// the `Date` header a server sends, which is how a client learns the server's clock.
+pub fn format_http_date(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    let rest = seconds.rem_euclid(86_400);
+    // 1970-01-01 was a Thursday.
+    let weekday = WEEKDAYS[usize::try_from((days + 4).rem_euclid(7)).unwrap_or(0)];
+    let month = MONTHS[usize::try_from(month - 1).unwrap_or(0)];
+    format!(
+        "{weekday}, {day:02} {month} {year:04} {:02}:{:02}:{:02} GMT",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+/// Parses an IMF-fixdate (the only `Date` form RFC 9110 lets a server send) into Unix
+/// seconds; `None` for anything else (the weekday is not checked).
+pub fn parse_http_date(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let rest = text.get(5..)?; // "Sun, "
+    if text.get(3..5)? != ", " || rest.len() != 24 || !rest.ends_with(" GMT") {
+        return None;
+    }
+    let month = MONTHS.iter().position(|m| rest.get(3..6) == Some(*m))? + 1;
+    let iso = format!(
+        "{}-{month:02}-{}T{}Z",
+        rest.get(7..11)?,
+        rest.get(0..2)?,
+        rest.get(12..20)?
+    );
+    if rest.get(2..3)? != " " || rest.get(6..7)? != " " || rest.get(11..12)? != " " {
+        return None;
+    }
+    parse(&iso)
+}
+
 /// The ASCII digits `text[start..end]` as a number; `None` for anything else.
 fn digits(text: &str, start: usize, end: usize) -> Option<i64> {
     let part = text.get(start..end)?;
@@ -141,6 +184,18 @@ pub fn system_now() -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn http_dates_round_trip() {
+        // RFC 9110's own example.
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(format_http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+        let t = parse("2026-12-04T14:05:09Z").expect("valid");
+        assert_eq!(parse_http_date(&format_http_date(t)), Some(t));
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("Sun, 06 Xyz 1994 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date(""), None);
+    }
+
     use super::*;
 
     #[test]

@@ -458,7 +458,14 @@ pub async fn handle(
         let mut inner = shared.lock();
         *inner.stats.by_status.entry(reply.status).or_insert(0) += 1;
     }
-    into_response(reply, &request_id, &correlation_id)
+    // The simulated clock, as Partner Center's own `Date` header gives its clock: a
+    // client that compares audit records with its reads needs the server's time.
+    let date = crate::time::format_http_date(shared.lock().clock.now());
+    let mut response = into_response(reply, &request_id, &correlation_id);
+    if let Ok(value) = HeaderValue::from_str(&date) {
+        response.headers_mut().insert(axum::http::header::DATE, value);
+    }
+    response
 }
 
 /// The bytes of a JSON body in the reply's shape.

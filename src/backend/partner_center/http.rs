@@ -22,7 +22,7 @@
 //! that needs them; no error built here contains one.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -255,10 +255,23 @@ pub struct RequestStats {
     pub throttled: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Counters {
     requests: AtomicU64,
     throttled: AtomicU64,
+    /// The earliest `Date` a response carried since [`HttpClient::mark_server_time`]
+    /// (Unix seconds; `i64::MAX`: none yet).
+    earliest_date: AtomicI64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            requests: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+            earliest_date: AtomicI64::new(i64::MAX),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -474,6 +487,23 @@ impl HttpClient {
             requests: self.inner.counters.requests.load(Ordering::Relaxed),
             throttled: self.inner.counters.throttled.load(Ordering::Relaxed),
         }
+    }
+
+    /// Starts a new reading of the server's clock: [`HttpClient::server_time_since_mark`]
+    /// then gives the earliest `Date` answered after this call.
+    pub fn mark_server_time(&self) {
+        self.inner
+            .counters
+            .earliest_date
+            .store(i64::MAX, Ordering::Relaxed);
+    }
+
+    /// The earliest server time (`Date` header) of the answers since
+    /// [`HttpClient::mark_server_time`]: no read made since then saw the tenant
+    /// before it. `None` when no answer carried a `Date`.
+    pub fn server_time_since_mark(&self) -> Option<i64> {
+        let earliest = self.inner.counters.earliest_date.load(Ordering::Relaxed);
+        (earliest != i64::MAX).then_some(earliest)
     }
 
     /// The current access token, fetched or refreshed when it is missing or within
@@ -810,6 +840,16 @@ impl HttpClient {
         };
         let status = response.status();
         let headers = response.headers().clone();
+        if let Some(date) = headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::time::parse_http_date)
+        {
+            self.inner
+                .counters
+                .earliest_date
+                .fetch_min(date, Ordering::Relaxed);
+        }
         let cap = self.inner.policy.max_response_bytes;
         let bytes = match read_capped(response, cap, &request.described()).await {
             Ok(bytes) => bytes,

@@ -22,6 +22,7 @@ mod execute;
 pub mod http;
 pub mod ids;
 pub mod journal;
+pub mod audit;
 mod read;
 pub mod throttle;
 pub mod transport;
