@@ -61,8 +61,17 @@ pub struct Snapshot {
     pub refreshed_at: i64,
     /// When each customer was last read (lowercase tenant id → server time).
     pub read_at: BTreeMap<String, i64>,
+    /// Audit records at or after a customer's read that the read accounts for:
+    /// the refresh saw them before it read the customer (the same second, as a
+    /// run's own changes are, is not proof of order; this is). Record keys.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub accounted: BTreeMap<String, BTreeSet<String>>,
     pub live: Live,
 }
+
+/// The audit records of each customer (tenant id → time and key of each), as
+/// [`crate::backend::partner_center::audit::AuditChanges`] lists them.
+pub type CustomerRecords = BTreeMap<String, Vec<(i64, String)>>;
 
 /// Why a run reads the whole tenant instead of refreshing the snapshot.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,16 +122,21 @@ impl Stale {
 }
 
 impl Snapshot {
-    /// The snapshot of a full read that began at `at` (server time).
-    pub fn full(backend: &str, live: Live, at: i64) -> Snapshot {
-        Snapshot {
+    /// The snapshot of a full read that began at `at` (server time), after the
+    /// audit records `seen`.
+    pub fn full(backend: &str, live: Live, at: i64, seen: &CustomerRecords) -> Snapshot {
+        let mut snapshot = Snapshot {
             format: FORMAT,
             backend: backend.to_owned(),
             full_read_at: at,
             refreshed_at: at,
-            read_at: live.customers.keys().map(|id| (id.clone(), at)).collect(),
-            live,
-        }
+            read_at: BTreeMap::new(),
+            accounted: BTreeMap::new(),
+            live: Live::default(),
+        };
+        let ids = live.customers.keys().cloned().collect();
+        snapshot.merge(live, &ids, &BTreeSet::new(), at, seen);
+        snapshot
     }
 
     /// Whether this snapshot can be refreshed for `backend` at `now` (this
@@ -153,15 +167,21 @@ impl Snapshot {
         self.refreshed_at.saturating_sub(AUDIT_OVERLAP_SECONDS)
     }
 
-    /// The customers to re-read, given the latest audit record per customer since
+    /// The customers to re-read, given the audit records per customer since
     /// [`Snapshot::audit_since`] and the server's time now.
-    pub fn stale(&self, changed: &BTreeMap<String, i64>, now: i64) -> Stale {
+    pub fn stale(&self, changed: &CustomerRecords, now: i64) -> Stale {
         let mut stale = Stale::default();
-        for (id, at) in changed {
+        let none = BTreeSet::new();
+        for (id, records) in changed {
             // Unknown: a customer created since (by the portal, another tool).
             let read = self.read_at.get(id).copied().unwrap_or(i64::MIN);
-            // A record in the same second as the read may be after it.
-            if *at >= read {
+            let accounted = self.accounted.get(id).unwrap_or(&none);
+            // A record in the same second as the read may be after it, unless
+            // the read was made knowing it.
+            if records
+                .iter()
+                .any(|(at, key)| *at >= read && !accounted.contains(key))
+            {
                 stale.changed.insert(id.clone());
             }
         }
@@ -188,20 +208,39 @@ impl Snapshot {
         stale
     }
 
-    /// Replaces the customers `read` (their re-read, begun at `at`) and the
-    /// resellers; `gone` are customers Partner Center no longer has.
-    pub fn merge(&mut self, read: Live, ids: &BTreeSet<String>, gone: &BTreeSet<String>, at: i64) {
+    /// Replaces the customers `read` (their re-read, begun at `at`, after the
+    /// audit records `seen`) and the resellers; `gone` are customers Partner
+    /// Center no longer has.
+    pub fn merge(
+        &mut self,
+        read: Live,
+        ids: &BTreeSet<String>,
+        gone: &BTreeSet<String>,
+        at: i64,
+        seen: &CustomerRecords,
+    ) {
         let replaced = |customer: &String| ids.contains(customer) || gone.contains(customer);
         self.live.customers.retain(|id, _| !replaced(id));
         self.live
             .subscriptions
             .retain(|_, s| !replaced(&s.customer_id));
         self.live.usage_based.retain(|_, s| !replaced(&s.customer_id));
-        for id in gone {
+        for id in gone.iter().chain(ids) {
             self.read_at.remove(id);
+            self.accounted.remove(id);
         }
         for id in read.customers.keys() {
             self.read_at.insert(id.clone(), at);
+            let accounted: BTreeSet<String> = seen
+                .get(id)
+                .into_iter()
+                .flatten()
+                .filter(|(record_at, _)| *record_at >= at)
+                .map(|(_, key)| key.clone())
+                .collect();
+            if !accounted.is_empty() {
+                self.accounted.insert(id.clone(), accounted);
+            }
         }
         let Live {
             resellers,
@@ -336,13 +375,14 @@ mod tests {
     #[test]
     fn a_record_after_the_last_read_makes_a_customer_stale_and_one_before_does_not() {
         let t0 = 100 * DAY;
-        let mut snapshot = Snapshot::full("pc", live(&["a", "b"]), t0);
+        let mut snapshot = Snapshot::full("pc", live(&["a", "b"]), t0, &BTreeMap::new());
         // `b` was re-read later (after apply changed it).
         snapshot.read_at.insert("b".to_owned(), t0 + 600);
+        let record = |at: i64, key: &str| vec![(at, key.to_owned())];
         let changed = BTreeMap::from([
-            ("a".to_owned(), t0 + 60),  // after a's read: stale
-            ("b".to_owned(), t0 + 300), // before b's re-read: seen by it
-            ("c".to_owned(), t0 + 10),  // unknown: created since
+            ("a".to_owned(), record(t0 + 60, "r1")),  // after a's read: stale
+            ("b".to_owned(), record(t0 + 300, "r2")), // before b's re-read: seen by it
+            ("c".to_owned(), record(t0 + 10, "r3")),  // unknown: created since
         ]);
         let stale = snapshot.stale(&changed, t0 + 900);
         assert_eq!(
@@ -350,15 +390,20 @@ mod tests {
             BTreeSet::from(["a".to_owned(), "c".to_owned()])
         );
         assert!(stale.renewing.is_empty());
-        // The same second as the read may be after it.
-        let stale = snapshot.stale(&BTreeMap::from([("a".to_owned(), t0)]), t0 + 900);
-        assert!(stale.changed.contains("a"));
+        // The same second as the read may be after it...
+        let same_second = BTreeMap::from([("a".to_owned(), record(t0, "r4"))]);
+        assert!(snapshot.stale(&same_second, t0 + 900).changed.contains("a"));
+        // ...unless the read was made after the record was seen.
+        snapshot.merge(live(&["a"]), &BTreeSet::from(["a".to_owned()]), &BTreeSet::new(), t0, &same_second);
+        assert!(snapshot.stale(&same_second, t0 + 900).changed.is_empty());
+        let later = BTreeMap::from([("a".to_owned(), record(t0, "r5"))]);
+        assert!(snapshot.stale(&later, t0 + 900).changed.contains("a"));
     }
 
     #[test]
     fn a_term_that_ended_since_the_last_read_makes_its_customer_stale() {
         let t0 = 100 * DAY;
-        let mut snapshot = Snapshot::full("pc", live(&["a", "b", "c"]), t0);
+        let mut snapshot = Snapshot::full("pc", live(&["a", "b", "c"]), t0, &BTreeMap::new());
         let ended = subscription("s1", "a", t0 + DAY);
         let future = subscription("s2", "b", t0 + 30 * DAY);
         let long_ago = subscription("s3", "c", t0 - 10 * DAY);
@@ -380,7 +425,7 @@ mod tests {
     #[test]
     fn merging_replaces_the_customers_read_and_drops_the_gone() {
         let t0 = 100 * DAY;
-        let mut snapshot = Snapshot::full("pc", live(&["a", "b"]), t0);
+        let mut snapshot = Snapshot::full("pc", live(&["a", "b"]), t0, &BTreeMap::new());
         snapshot
             .live
             .subscriptions
@@ -389,7 +434,7 @@ mod tests {
         read.customers.get_mut("a").expect("a").company_name = "A renamed".to_owned();
         let ids = BTreeSet::from(["a".to_owned()]);
         let gone = BTreeSet::from(["b".to_owned()]);
-        snapshot.merge(read, &ids, &gone, t0 + 50);
+        snapshot.merge(read, &ids, &gone, t0 + 50, &BTreeMap::new());
         assert_eq!(snapshot.live.customers.len(), 1);
         assert_eq!(snapshot.live.customers["a"].company_name, "A renamed");
         assert!(snapshot.live.subscriptions.is_empty(), "a's re-read has none");
@@ -399,7 +444,7 @@ mod tests {
     #[test]
     fn a_snapshot_too_old_of_another_backend_or_beyond_the_log_needs_a_full_read() {
         let t0 = 100 * DAY;
-        let snapshot = Snapshot::full("pc", Live::default(), t0);
+        let snapshot = Snapshot::full("pc", Live::default(), t0, &BTreeMap::new());
         assert_eq!(snapshot.judge("pc", t0 + DAY, 7 * DAY), Ok(()));
         assert_eq!(
             snapshot.judge("pc", t0 + 8 * DAY, 7 * DAY),

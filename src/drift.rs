@@ -201,7 +201,7 @@ pub fn drift_report(plan: &Plan, scope: Option<&Scope>, ignore_unmanaged: bool) 
         objects,
         unmanaged,
         partly_known: plan.partly_known.clone(),
-        cost: plan.cost,
+        cost: plan.cost.clone(),
     }
 }
 

@@ -289,8 +289,10 @@ fn drift_through_the_api_is_found_and_a_scoped_job_reads_less() {
 
     let (customer_id, quantity) = raise_a_quantity_directly(&sim);
     let before = requests(&sim);
+    // A full read (no snapshot refresh): what a job without a scope costs when
+    // it reads every customer.
     let whole = cspctl(
-        &["drift", path, "--format", "json"],
+        &["drift", path, "--format", "json", "--refresh=full"],
         work.path(),
         Some(&sim),
     );

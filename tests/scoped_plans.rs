@@ -87,7 +87,7 @@ fn set_quantity(cwd: &Path, customer: usize, quantity: u32) {
 fn a_scoped_plan_reads_the_customer_it_changes_and_says_what_it_left_out() {
     let (sim, cwd) = applied_tenant();
     set_quantity(cwd.path(), 7, 9);
-    let full = plan_json(&[], cwd.path(), &sim);
+    let full = plan_json(&["--refresh=full"], cwd.path(), &sim);
     assert_eq!(addresses(&full), ["Subscription/c07-e3"]);
     assert!(full.get("scope").is_none());
 
@@ -171,7 +171,7 @@ fn a_saved_scoped_plan_applies_with_its_scope() {
         .into_iter()
         .find(|e| e["event"] == "summary")
         .expect("summary event");
-    let full = plan_json(&[], cwd.path(), &sim);
+    let full = plan_json(&["--refresh=full"], cwd.path(), &sim);
     assert!(
         full["actions"].as_array().expect("actions").is_empty(),
         "{full}"
@@ -244,7 +244,7 @@ fn changed_since_scopes_to_the_files_git_says_changed_deleted_ones_included() {
         "{}",
         scoped["unmanaged"]
     );
-    assert!(requests(&scoped) * 3 <= requests(&plan_json(&[], cwd.path(), &sim)));
+    assert!(requests(&scoped) * 3 <= requests(&plan_json(&["--refresh=full"], cwd.path(), &sim)));
 
     let outside = cspctl(&["plan", "m", "--changed-since"], cwd.path(), Some(&sim));
     assert_eq!(outside.status.code(), Some(1));

@@ -1176,12 +1176,27 @@ fn every_run_reports_what_it_cost_in_partner_center_calls() {
     let sent = sim_stats(&sim)["requests"].as_u64().expect("requests") - before;
     let cost = plan["cost"]["requests"].as_u64().expect("cost.requests");
     assert!(cost > 0 && cost < sent, "{} of {sent}", plan["cost"]);
+    assert_eq!(plan["cost"]["read"]["mode"], "full", "{}", plan["cost"]);
     let again = parse_json(&cspctl(
-        &["plan", basic, "--format", "json"],
+        &["plan", basic, "--format", "json", "--refresh=full"],
         cwd.path(),
         Some(&sim),
     ));
     assert_eq!(again["cost"], plan["cost"], "the same read costs the same");
+    // The snapshot the full reads left, refreshed from the audit log: nothing
+    // changed, so nothing is re-read.
+    let refreshed = parse_json(&cspctl(
+        &["plan", basic, "--format", "json"],
+        cwd.path(),
+        Some(&sim),
+    ));
+    assert_eq!(refreshed["cost"]["read"]["mode"], "incremental", "{}", refreshed["cost"]);
+    assert!(
+        refreshed["cost"]["requests"].as_u64() < plan["cost"]["requests"].as_u64(),
+        "{} vs {}",
+        refreshed["cost"],
+        plan["cost"]
+    );
     assert_eq!(plan["cost"]["budgetPerMinute"], json!(500));
     for (format, shown) in [
         ("text", "Partner Center calls: "),

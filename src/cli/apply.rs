@@ -275,10 +275,14 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
                 );
             }
             // A scoped plan is checked against the same part of the tenant it read.
-            let live = match &plan.scope {
+            let mut live = match &plan.scope {
                 Some(scope) => opened.read_live_scoped(&scope.live())?,
                 None => opened.read_live()?,
             };
+            // The objects the plan changes, as Partner Center holds them now.
+            if let Some(view) = opened.verify(&plan)? {
+                live = view;
+            }
             let stale = stale_actions(&plan, &live);
             if !stale.is_empty() {
                 for (address, what) in &stale {
@@ -322,16 +326,28 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
                 None => return Ok(ExitCode::from(1)),
             }
         }
-        None => match make_plan(
-            &args.inputs,
-            &opened.read_live()?,
-            &options,
-            settings,
-            &|customers| opened.pending_purchases(customers),
-        )? {
-            Some(plan) => plan,
-            None => return Ok(ExitCode::from(1)),
-        },
+        None => {
+            let live = opened.read_live()?;
+            let Some(plan) = make_plan(&args.inputs, &live, &options, settings, &|customers| {
+                opened.pending_purchases(customers)
+            })?
+            else {
+                return Ok(ExitCode::from(1));
+            };
+            // What the plan changes is read by this run, never taken from the snapshot.
+            match opened.verify(&plan)? {
+                None => plan,
+                Some(view) => {
+                    note!("The snapshot was behind for a customer this plan changes; planning again from what Partner Center holds now.");
+                    match make_plan(&args.inputs, &view, &options, settings, &|customers| {
+                        opened.pending_purchases(customers)
+                    })? {
+                        Some(plan) => plan,
+                        None => return Ok(ExitCode::from(1)),
+                    }
+                }
+            }
+        }
     };
     if json {
         JsonEvents::emit(json!({
@@ -354,6 +370,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         )?;
     }
     if !plan.has_changes() {
+        opened.save_snapshot()?;
         if json {
             JsonEvents::emit(summary_event(&ApplyReport::default(), 0));
         }

@@ -25,6 +25,7 @@ use crate::live::{CustomerScope, Live, LiveSubscription};
 use crate::plan::{ApiCost, Plan, PlanOptions};
 
 use super::Settings;
+use super::refresh::{CachePolicy, Cached, RefreshWhen, SnapshotPlace};
 
 /// Which backend holds the live state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -89,6 +90,16 @@ pub struct BackendArgs {
     /// [default: 2m] (with --state-url).
     #[arg(long, value_name = "DURATION", env = "CSPCTL_LOCK_TTL", value_parser = parse_duration)]
     lock_ttl: Option<Duration>,
+    /// The oldest snapshot of the tenant a run brings up to date from Partner
+    /// Center's audit log instead of reading every customer again, e.g. 12h, 7d
+    /// [default: 7d] (partner-center backend; README, "Plans that cost what changed").
+    #[arg(long, value_name = "DURATION", env = "CSPCTL_MAX_CACHE_AGE", value_parser = parse_duration)]
+    max_cache_age: Option<Duration>,
+    /// `auto`: refresh the snapshot from the audit log, or read the whole tenant when
+    /// the snapshot is missing or older than --max-cache-age; `full`: read the whole
+    /// tenant and write a new snapshot (partner-center backend).
+    #[arg(long, value_enum, value_name = "WHEN", env = "CSPCTL_REFRESH", default_value = "auto")]
+    refresh: RefreshWhen,
 }
 
 /// `--timeout` unless given, for the commands that only read: long enough to read
@@ -116,6 +127,8 @@ pub struct BackendChoice {
     target: Target,
     /// `--state-url`: the files are objects in a store, copied in for the run.
     remote: Option<RemoteSettings>,
+    /// `--max-cache-age` and `--refresh` (partner-center backend).
+    cache: CachePolicy,
 }
 
 #[derive(Clone, Debug)]
@@ -175,7 +188,15 @@ impl BackendArgs {
             }
         };
         let target = self.resolve_target(default_timeout, remote.is_some())?;
-        Ok(BackendChoice { target, remote })
+        let cache = CachePolicy {
+            max_age: self.max_cache_age.unwrap_or(CachePolicy::default().max_age),
+            refresh: self.refresh,
+        };
+        Ok(BackendChoice {
+            target,
+            remote,
+            cache,
+        })
     }
 
     fn resolve_target(&self, default_timeout: Duration, remote: bool) -> anyhow::Result<Target> {
@@ -187,6 +208,7 @@ impl BackendArgs {
                     (self.sandbox, "--sandbox"),
                     (self.credentials.is_some(), "--credentials"),
                     (self.journal.is_some(), "--journal"),
+                    (self.max_cache_age.is_some(), "--max-cache-age"),
                 ];
                 if let Some((_, flag)) = stray.iter().find(|(set, _)| *set) {
                     bail!(
@@ -274,6 +296,7 @@ impl BackendChoice {
         Ok(BackendChoice {
             target: Target::Local(state),
             remote,
+            cache: CachePolicy::default(),
         })
     }
 
@@ -305,6 +328,22 @@ impl BackendChoice {
             }
         };
         Ok((target, Some(copy)))
+    }
+
+    /// Where the Partner Center snapshot is kept: beside the purchase journal, as a
+    /// file or as an object of the remote state (`None` on the local backend).
+    fn snapshot_place(&self, store: Option<&RemoteStore>) -> Option<SnapshotPlace> {
+        let Target::PartnerCenter(_, journal) = &self.target else {
+            return None;
+        };
+        let path = journal.with_extension("snapshot.json");
+        Some(match store {
+            Some(store) => SnapshotPlace::Remote {
+                store: store.clone(),
+                name: file_name(&path),
+            },
+            None => SnapshotPlace::File(path),
+        })
     }
 
     fn open_store(&self) -> Result<Option<RemoteStore>, BackendError> {
@@ -391,13 +430,17 @@ impl BackendChoice {
                     );
                 }
                 let backend = PartnerCenterBackend::new(config.clone())?;
-                let live = backend.block_on(backend.client().read_live_scoped(scope))?;
+                let place = self
+                    .snapshot_place(store.as_ref())
+                    .expect("the partner-center backend keeps a snapshot");
+                let (live, cached) =
+                    super::refresh::read(&backend, place, scope, self.cache, settings.now_unix())?;
                 let options = partner_center_plan_options(&backend, &config);
                 Ok((
                     live,
                     options,
                     PendingReader {
-                        backend: Reader::PartnerCenter(Box::new(backend)),
+                        backend: Reader::PartnerCenter(Box::new(backend), cached),
                         _copy: copy,
                     },
                 ))
@@ -453,6 +496,10 @@ impl BackendChoice {
             backend,
             options,
             remote: None,
+            snapshot: self
+                .snapshot_place(store.as_ref())
+                .map(|place| (place, self.cache, settings.now_unix())),
+            cached: None,
         };
         if let (Some(store), Some(lock), Some(mut copy)) = (store, lock, copy) {
             let names = self.remote_objects();
@@ -499,16 +546,36 @@ pub struct PendingReader {
 
 enum Reader {
     Local(Box<LocalBackend>),
-    PartnerCenter(Box<PartnerCenterBackend>),
+    PartnerCenter(Box<PartnerCenterBackend>, Cached),
 }
 
 impl PendingReader {
-    /// What this run has cost so far in Partner Center requests; `None` on the
-    /// local backend, which spends none of the partner's budget.
+    /// What this run has cost so far in Partner Center requests, and how it read
+    /// the tenant; `None` on the local backend, which spends none of the
+    /// partner's budget.
     pub fn cost(&self) -> Option<ApiCost> {
         match &self.backend {
             Reader::Local(_) => None,
-            Reader::PartnerCenter(backend) => Some(cost_so_far(backend)),
+            Reader::PartnerCenter(backend, cached) => Some(cost_so_far(backend, Some(cached))),
+        }
+    }
+
+    /// Reads the customers `plan` changes that this run took from the snapshot
+    /// ([`Cached::verify`]); `Some(view)`: one differed, plan again from `view`.
+    pub fn verify(&mut self, plan: &Plan) -> Result<Option<Live>, BackendError> {
+        match &mut self.backend {
+            Reader::Local(_) => Ok(None),
+            Reader::PartnerCenter(backend, cached) => {
+                cached.verify(backend, &plan.customers_changed())
+            }
+        }
+    }
+
+    /// Writes the refreshed snapshot back (partner-center backend).
+    pub fn save_snapshot(&self) -> Result<(), BackendError> {
+        match &self.backend {
+            Reader::Local(_) => Ok(()),
+            Reader::PartnerCenter(_, cached) => cached.save(),
         }
     }
 
@@ -518,16 +585,20 @@ impl PendingReader {
     ) -> Result<Vec<LiveSubscription>, BackendError> {
         let backend = match &self.backend {
             Reader::Local(backend) => backend.remote(),
-            Reader::PartnerCenter(backend) => backend,
+            Reader::PartnerCenter(backend, _) => backend,
         };
         backend.block_on(backend.client().pending_purchases(customers))
     }
 }
 
-/// The requests `backend`'s client has sent so far, against the partner's budget.
-fn cost_so_far(backend: &PartnerCenterBackend) -> ApiCost {
+/// The requests `backend`'s client has sent so far, against the partner's budget,
+/// and how the tenant was read.
+fn cost_so_far(backend: &PartnerCenterBackend, cached: Option<&Cached>) -> ApiCost {
     let stats = backend.client().request_stats();
-    ApiCost::new(stats.requests, stats.throttled)
+    ApiCost {
+        read: cached.and_then(|cached| cached.report.clone()),
+        ..ApiCost::new(stats.requests, stats.throttled)
+    }
 }
 
 /// Indirect resellers an integration-sandbox provider may have (partner-center-api.md §6).
@@ -554,6 +625,10 @@ pub struct Opened {
     backend: OpenedBackend,
     options: PlanOptions,
     remote: Option<RemoteSession>,
+    /// Where the Partner Center snapshot is, the cache settings and the run's
+    /// time, until the tenant is read; then the read's snapshot.
+    snapshot: Option<(SnapshotPlace, CachePolicy, i64)>,
+    cached: Option<Cached>,
 }
 
 enum OpenedBackend {
@@ -594,7 +669,9 @@ impl Opened {
     pub fn cost(&self) -> Option<ApiCost> {
         match &self.backend {
             OpenedBackend::Local(_) => None,
-            OpenedBackend::PartnerCenter { backend, .. } => Some(cost_so_far(backend)),
+            OpenedBackend::PartnerCenter { backend, .. } => {
+                Some(cost_so_far(backend, self.cached.as_ref()))
+            }
         }
     }
 
@@ -625,20 +702,44 @@ impl Opened {
     }
 
     pub fn read_live(&mut self) -> Result<Live, BackendError> {
-        match &mut self.backend {
-            OpenedBackend::Local(backend) => backend.read_live(),
-            OpenedBackend::PartnerCenter { backend, .. } => backend.read_live(),
-        }
+        self.read(None)
     }
 
     /// Only the customers in `scope` (and every reseller).
     pub fn read_live_scoped(&mut self, scope: &CustomerScope) -> Result<Live, BackendError> {
+        self.read(Some(scope))
+    }
+
+    /// Partner Center through its snapshot ([`super::refresh`]); the local state
+    /// as it is.
+    fn read(&mut self, scope: Option<&CustomerScope>) -> Result<Live, BackendError> {
         match &mut self.backend {
-            OpenedBackend::Local(backend) => Ok(backend.read_live_scoped(Some(scope))),
+            OpenedBackend::Local(backend) => Ok(backend.read_live_scoped(scope)),
             OpenedBackend::PartnerCenter { backend, .. } => {
-                backend.block_on(backend.client().read_live_scoped(Some(scope)))
+                let Some((place, policy, now)) = self.snapshot.clone() else {
+                    return backend.block_on(backend.client().read_live_scoped(scope));
+                };
+                let (live, cached) = super::refresh::read(backend, place, scope, policy, now)?;
+                self.cached = Some(cached);
+                Ok(live)
             }
         }
+    }
+
+    /// Reads the customers `plan` changes that the run took from the snapshot;
+    /// `Some(view)`: one differed, plan again from `view` ([`Cached::verify`]).
+    pub fn verify(&mut self, plan: &Plan) -> Result<Option<Live>, BackendError> {
+        match (&self.backend, self.cached.as_mut()) {
+            (OpenedBackend::PartnerCenter { backend, .. }, Some(cached)) => {
+                cached.verify(backend, &plan.customers_changed())
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Writes the snapshot the run read (after a plan with nothing to apply).
+    pub fn save_snapshot(&self) -> Result<(), BackendError> {
+        self.cached.as_ref().map_or(Ok(()), Cached::save)
     }
 
     /// Settles the purchases an interrupted apply left open. One line each.
@@ -700,6 +801,14 @@ impl Opened {
                 remote.mirror.upload(name, path)?;
             }
             remote.mirror.push_blocking()?;
+        }
+        // The snapshot last: it is a cache, and nothing above may wait on it. A
+        // failed re-read leaves the apply's changes for the next refresh to find.
+        if let (OpenedBackend::PartnerCenter { backend, .. }, Some(cached), Some((_, _, now))) =
+            (&self.backend, self.cached.as_mut(), &self.snapshot)
+            && let Err(error) = cached.after_apply(backend, *now)
+        {
+            note!("warning: the snapshot was not brought up to date after the apply ({error}); the next run finds the changes in the audit log");
         }
         Ok(())
     }

@@ -46,7 +46,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         None
     };
     let live_scope = scope.as_ref().map(|scope| scope.live_scope(&desired));
-    let (live, options, reader) = backend.read_live_scoped(settings, live_scope.as_ref())?;
+    let (live, options, mut reader) = backend.read_live_scoped(settings, live_scope.as_ref())?;
     let Some(mut plan) = plan_desired(
         (sources, desired),
         &live,
@@ -57,6 +57,20 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     else {
         return Ok(ExitCode::from(1));
     };
+    // Drift found in the snapshot is confirmed by a read of this run.
+    if let Some(view) = reader.verify(&plan)? {
+        let Some(checked) = desired_or_report(&args.paths, settings) else {
+            return Ok(ExitCode::from(1));
+        };
+        let Some(again) = plan_desired(checked, &view, &options, settings, &|customers| {
+            reader.pending_purchases(customers)
+        })?
+        else {
+            return Ok(ExitCode::from(1));
+        };
+        plan = again;
+    }
+    reader.save_snapshot()?;
     plan.cost = reader.cost();
     // Issues and annotations show paths relative to the repository.
     let plan = if matches!(args.format, DriftFormat::Markdown | DriftFormat::Github) {

@@ -19,6 +19,7 @@ mod github;
 mod graph;
 mod local;
 mod plan;
+mod refresh;
 mod schema;
 mod scope;
 mod signals;
@@ -99,6 +100,16 @@ pub struct Settings {
     pub now: String,
     /// Most problems printed (`usize::MAX`: all); see [`ProblemLimit`].
     pub max_problems: usize,
+}
+
+impl Settings {
+    /// [`Settings::now`] as Unix seconds (it is checked when read, so the
+    /// system clock is only a fallback that cannot be reached).
+    pub fn now_unix(&self) -> i64 {
+        crate::time::parse(&self.now)
+            .or_else(|| crate::time::parse(&crate::time::system_now()))
+            .unwrap_or(0)
+    }
 }
 
 /// Problems printed when `--max-problems` is not given.

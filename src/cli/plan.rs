@@ -165,16 +165,27 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             (checked, read)
         });
-        let (live, options, reader) = read?;
+        let (live, options, mut reader) = read?;
         let Some(checked) = checked else {
             return Ok(ExitCode::from(1));
         };
-        let plan = plan_desired(checked, &live, &options, settings, &|customers| {
+        let mut plan = plan_desired(checked, &live, &options, settings, &|customers| {
             reader.pending_purchases(customers)
         })?;
         std::mem::forget(live);
+        // What the plan changes is read by this run, never taken from the snapshot.
+        if let Some(view) = plan.as_ref().map(|p| reader.verify(p)).transpose()?.flatten() {
+            note!("The snapshot was behind for a customer this plan changes; planning again from what Partner Center holds now.");
+            let Some(checked) = desired_or_report(&args.paths, settings) else {
+                return Ok(ExitCode::from(1));
+            };
+            plan = plan_desired(checked, &view, &options, settings, &|customers| {
+                reader.pending_purchases(customers)
+            })?;
+        }
         (plan, reader)
     };
+    reader.save_snapshot()?;
     let Some(mut plan) = plan else {
         return Ok(ExitCode::from(1));
     };

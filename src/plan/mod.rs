@@ -283,6 +283,34 @@ pub enum Operation {
     Manual,
 }
 
+impl Operation {
+    /// The Partner Center id of the existing customer this operation changes, if
+    /// any (a customer it creates has none yet).
+    pub fn customer_id(&self) -> Option<&str> {
+        match self {
+            Operation::UpdateCustomer { customer, .. }
+            | Operation::CreateSubscription { customer, .. }
+            | Operation::UpdateSubscription { customer, .. }
+            | Operation::SetSupportContact { customer, .. }
+            | Operation::ResetSupportContact { customer, .. } => customer.id.as_deref(),
+            Operation::CreateReseller { .. } | Operation::CreateCustomer { .. } | Operation::Manual => {
+                None
+            }
+        }
+    }
+}
+
+impl Plan {
+    /// The existing customers (lowercase tenant ids) the plan's actions change.
+    pub fn customers_changed(&self) -> std::collections::BTreeSet<String> {
+        self.actions
+            .iter()
+            .filter_map(|action| action.operation.customer_id())
+            .map(str::to_ascii_lowercase)
+            .collect()
+    }
+}
+
 /// One step of a plan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Action {
@@ -491,8 +519,9 @@ pub struct Plan {
 /// plan reads: about 500 requests a minute (partner-center-api.md, "Throttling").
 pub const PARTNER_REQUESTS_PER_MINUTE: u64 = 500;
 
-/// The Partner Center requests a run sent, against the partner's budget.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// The Partner Center requests a run sent, against the partner's budget, and how
+/// it read the tenant for them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiCost {
     /// Requests sent, each attempt counted (token requests are not).
@@ -501,6 +530,10 @@ pub struct ApiCost {
     pub throttled: u64,
     /// The per-minute budget the share is taken of.
     pub budget_per_minute: u64,
+    /// How the tenant was read: whole, or a snapshot refreshed from the audit
+    /// log ([`crate::cache`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<crate::cache::Refresh>,
 }
 
 impl ApiCost {
@@ -509,6 +542,7 @@ impl ApiCost {
             requests,
             throttled,
             budget_per_minute: PARTNER_REQUESTS_PER_MINUTE,
+            read: None,
         }
     }
 
@@ -532,8 +566,13 @@ impl ApiCost {
         } else {
             String::new()
         };
+        let read = self
+            .read
+            .as_ref()
+            .map(|read| format!(". {}", read.line()))
+            .unwrap_or_default();
         format!(
-            "Partner Center calls: {} ({share}{throttled})",
+            "Partner Center calls: {} ({share}{throttled}){read}",
             self.requests
         )
     }

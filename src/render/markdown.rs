@@ -349,6 +349,7 @@ fn scope_and_cost(plan: &Plan) -> String {
         .unwrap_or_default();
     let cost = plan
         .cost
+        .as_ref()
         .map(|cost| format!("\n{}\n", text(&cost.line())))
         .unwrap_or_default();
     scope + &cost

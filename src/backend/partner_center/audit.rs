@@ -40,8 +40,10 @@ const MAX_PAGES: usize = 10_000;
 /// What the log says changed since a time.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditChanges {
-    /// The latest change to each customer (lowercase tenant id → Unix seconds).
-    pub customers: BTreeMap<String, i64>,
+    /// Each customer's records (lowercase tenant id → time and identity of each):
+    /// a record seen before a customer is re-read is accounted for by that read,
+    /// even when both fall in the same second.
+    pub customers: BTreeMap<String, Vec<(i64, String)>>,
     /// Records at or after the time asked for.
     pub records: usize,
     /// Of those, records that name no customer (the partner's own objects, such
@@ -56,9 +58,32 @@ pub struct AuditChanges {
 #[serde(rename_all = "camelCase", default)]
 struct Record {
     #[serde(deserialize_with = "lenient_string")]
+    id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
     customer_id: Option<String>,
     #[serde(deserialize_with = "lenient_string")]
     operation_date: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    operation_type: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    resource_type: Option<String>,
+}
+
+impl Record {
+    /// What tells this record from another: its `id` (the audit service's
+    /// Swagger), or, as the documented example has none, its time to the
+    /// fraction of a second with what it did.
+    fn key(&self) -> String {
+        match self.id.as_deref().map(str::trim).filter(|id| !id.is_empty()) {
+            Some(id) => id.to_ascii_lowercase(),
+            None => format!(
+                "{}|{}|{}",
+                self.operation_date.as_deref().unwrap_or_default(),
+                self.operation_type.as_deref().unwrap_or_default(),
+                self.resource_type.as_deref().unwrap_or_default()
+            ),
+        }
+    }
 }
 
 impl PartnerCenterClient {
@@ -122,14 +147,13 @@ impl PartnerCenterClient {
                     continue;
                 }
                 changes.records += 1;
+                let key = record.key();
                 match record.customer_id.filter(|id| !id.trim().is_empty()) {
-                    Some(id) => {
-                        let latest = changes
-                            .customers
-                            .entry(id.trim().to_ascii_lowercase())
-                            .or_insert(at);
-                        *latest = (*latest).max(at);
-                    }
+                    Some(id) => changes
+                        .customers
+                        .entry(id.trim().to_ascii_lowercase())
+                        .or_default()
+                        .push((at, key)),
                     None => changes.partner_level += 1,
                 }
             }

@@ -119,9 +119,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
+        "d" => 86_400,
         other => {
             return Err(format!(
-                "`{other}` is not a unit of duration: use ms, s, m or h (e.g. 90s, 10m, 1h)"
+                "`{other}` is not a unit of duration: use ms, s, m, h or d (e.g. 90s, 10m, 1h, 7d)"
             ));
         }
     };

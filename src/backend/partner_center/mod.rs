@@ -234,6 +234,18 @@ impl PartnerCenterClient {
         }
     }
 
+    /// Starts reading the server's clock afresh (see [`PartnerCenterClient::server_time`]).
+    pub fn mark_server_time(&self) {
+        self.http.mark_server_time();
+    }
+
+    /// The earliest server time (`Date`) answered since the last
+    /// [`PartnerCenterClient::mark_server_time`]: nothing read since saw the
+    /// tenant before it.
+    pub fn server_time(&self) -> Option<i64> {
+        self.http.server_time_since_mark()
+    }
+
     /// API requests sent so far (each attempt, token requests excluded) and how many
     /// were answered 429, over this client and its clones.
     pub fn request_stats(&self) -> RequestStats {
