@@ -224,7 +224,9 @@ impl Snapshot {
         self.live
             .subscriptions
             .retain(|_, s| !replaced(&s.customer_id));
-        self.live.usage_based.retain(|_, s| !replaced(&s.customer_id));
+        self.live
+            .usage_based
+            .retain(|_, s| !replaced(&s.customer_id));
         for id in gone.iter().chain(ids) {
             self.read_at.remove(id);
             self.accounted.remove(id);
@@ -380,9 +382,9 @@ mod tests {
         snapshot.read_at.insert("b".to_owned(), t0 + 600);
         let record = |at: i64, key: &str| vec![(at, key.to_owned())];
         let changed = BTreeMap::from([
-            ("a".to_owned(), record(t0 + 60, "r1")),  // after a's read: stale
+            ("a".to_owned(), record(t0 + 60, "r1")), // after a's read: stale
             ("b".to_owned(), record(t0 + 300, "r2")), // before b's re-read: seen by it
-            ("c".to_owned(), record(t0 + 10, "r3")),  // unknown: created since
+            ("c".to_owned(), record(t0 + 10, "r3")), // unknown: created since
         ]);
         let stale = snapshot.stale(&changed, t0 + 900);
         assert_eq!(
@@ -394,7 +396,13 @@ mod tests {
         let same_second = BTreeMap::from([("a".to_owned(), record(t0, "r4"))]);
         assert!(snapshot.stale(&same_second, t0 + 900).changed.contains("a"));
         // ...unless the read was made after the record was seen.
-        snapshot.merge(live(&["a"]), &BTreeSet::from(["a".to_owned()]), &BTreeSet::new(), t0, &same_second);
+        snapshot.merge(
+            live(&["a"]),
+            &BTreeSet::from(["a".to_owned()]),
+            &BTreeSet::new(),
+            t0,
+            &same_second,
+        );
         assert!(snapshot.stale(&same_second, t0 + 900).changed.is_empty());
         let later = BTreeMap::from([("a".to_owned(), record(t0, "r5"))]);
         assert!(snapshot.stale(&later, t0 + 900).changed.contains("a"));
@@ -419,7 +427,12 @@ mod tests {
             .get_mut("s1")
             .expect("s1")
             .status = LiveStatus::Expired;
-        assert!(snapshot.stale(&BTreeMap::new(), t0 + 2 * DAY).renewing.is_empty());
+        assert!(
+            snapshot
+                .stale(&BTreeMap::new(), t0 + 2 * DAY)
+                .renewing
+                .is_empty()
+        );
     }
 
     #[test]
@@ -437,8 +450,14 @@ mod tests {
         snapshot.merge(read, &ids, &gone, t0 + 50, &BTreeMap::new());
         assert_eq!(snapshot.live.customers.len(), 1);
         assert_eq!(snapshot.live.customers["a"].company_name, "A renamed");
-        assert!(snapshot.live.subscriptions.is_empty(), "a's re-read has none");
-        assert_eq!(snapshot.read_at, BTreeMap::from([("a".to_owned(), t0 + 50)]));
+        assert!(
+            snapshot.live.subscriptions.is_empty(),
+            "a's re-read has none"
+        );
+        assert_eq!(
+            snapshot.read_at,
+            BTreeMap::from([("a".to_owned(), t0 + 50)])
+        );
     }
 
     #[test]

@@ -1182,7 +1182,10 @@ fn every_run_reports_what_it_cost_in_partner_center_calls() {
         cwd.path(),
         Some(&sim),
     ));
-    assert_eq!(again["cost"], plan["cost"], "the same read costs the same");
+    assert_eq!(
+        again["cost"]["requests"], plan["cost"]["requests"],
+        "the same read costs the same"
+    );
     // The snapshot the full reads left, refreshed from the audit log: nothing
     // changed, so nothing is re-read.
     let refreshed = parse_json(&cspctl(
@@ -1190,12 +1193,38 @@ fn every_run_reports_what_it_cost_in_partner_center_calls() {
         cwd.path(),
         Some(&sim),
     ));
-    assert_eq!(refreshed["cost"]["read"]["mode"], "incremental", "{}", refreshed["cost"]);
+    assert_eq!(
+        refreshed["cost"]["read"]["mode"], "incremental",
+        "{}",
+        refreshed["cost"]
+    );
     assert!(
         refreshed["cost"]["requests"].as_u64() < plan["cost"]["requests"].as_u64(),
         "{} vs {}",
         refreshed["cost"],
         plan["cost"]
+    );
+    // Eight days later the snapshot is past --max-cache-age (7 days): the tenant
+    // is read whole again, and the output says why.
+    let later = common::cspctl_command(&["plan", basic], cwd.path(), Some(&sim))
+        .env("CSPCTL_NOW", "2026-03-09T12:00:00Z")
+        .output()
+        .expect("cspctl runs");
+    assert!(
+        text(&later).contains("Read the whole tenant (the snapshot is 8 d")
+            && text(&later).contains("more than --max-cache-age 7 d 0 h"),
+        "{}",
+        text(&later)
+    );
+    let refused = cspctl(
+        &["plan", basic, "--max-cache-age", "7y"],
+        cwd.path(),
+        Some(&sim),
+    );
+    assert!(
+        text(&refused).contains("use ms, s, m, h or d"),
+        "{}",
+        text(&refused)
     );
     assert_eq!(plan["cost"]["budgetPerMinute"], json!(500));
     for (format, shown) in [

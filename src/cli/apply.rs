@@ -338,7 +338,9 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             match opened.verify(&plan)? {
                 None => plan,
                 Some(view) => {
-                    note!("The snapshot was behind for a customer this plan changes; planning again from what Partner Center holds now.");
+                    note!(
+                        "The snapshot was behind for a customer this plan changes; planning again from what Partner Center holds now."
+                    );
                     match make_plan(&args.inputs, &view, &options, settings, &|customers| {
                         opened.pending_purchases(customers)
                     })? {

@@ -98,7 +98,13 @@ pub struct BackendArgs {
     /// `auto`: refresh the snapshot from the audit log, or read the whole tenant when
     /// the snapshot is missing or older than --max-cache-age; `full`: read the whole
     /// tenant and write a new snapshot (partner-center backend).
-    #[arg(long, value_enum, value_name = "WHEN", env = "CSPCTL_REFRESH", default_value = "auto")]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHEN",
+        env = "CSPCTL_REFRESH",
+        default_value = "auto"
+    )]
     refresh: RefreshWhen,
 }
 
@@ -808,7 +814,9 @@ impl Opened {
             (&self.backend, self.cached.as_mut(), &self.snapshot)
             && let Err(error) = cached.after_apply(backend, *now)
         {
-            note!("warning: the snapshot was not brought up to date after the apply ({error}); the next run finds the changes in the audit log");
+            note!(
+                "warning: the snapshot was not brought up to date after the apply ({error}); the next run finds the changes in the audit log"
+            );
         }
         Ok(())
     }

@@ -174,8 +174,15 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         })?;
         std::mem::forget(live);
         // What the plan changes is read by this run, never taken from the snapshot.
-        if let Some(view) = plan.as_ref().map(|p| reader.verify(p)).transpose()?.flatten() {
-            note!("The snapshot was behind for a customer this plan changes; planning again from what Partner Center holds now.");
+        if let Some(view) = plan
+            .as_ref()
+            .map(|p| reader.verify(p))
+            .transpose()?
+            .flatten()
+        {
+            note!(
+                "The snapshot was behind for a customer this plan changes; planning again from what Partner Center holds now."
+            );
             let Some(checked) = desired_or_report(&args.paths, settings) else {
                 return Ok(ExitCode::from(1));
             };

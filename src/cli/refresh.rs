@@ -11,9 +11,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::backend::{Backend as _, BackendError};
 use crate::backend::partner_center::PartnerCenterBackend;
 use crate::backend::remote::{RemoteStore, Version};
+use crate::backend::{Backend as _, BackendError};
 use crate::cache::{
     AUDIT_OVERLAP_SECONDS, DEFAULT_MAX_AGE_SECONDS, FullRead, Refresh, RefreshMode, Snapshot,
 };
@@ -164,9 +164,9 @@ pub fn read(
     let max_age = i64::try_from(policy.max_age.as_secs()).unwrap_or(i64::MAX);
     let usable = match (policy.refresh, loaded) {
         (RefreshWhen::Full, _) => Err(FullRead::Asked),
-        (RefreshWhen::Auto, Ok(snapshot)) => snapshot
-            .judge(&describe, now, max_age)
-            .map(|()| snapshot),
+        (RefreshWhen::Auto, Ok(snapshot)) => {
+            snapshot.judge(&describe, now, max_age).map(|()| snapshot)
+        }
         (RefreshWhen::Auto, Err(why)) => Err(why),
     };
     let mut cached = Cached {
@@ -210,9 +210,9 @@ pub fn read(
     // The recent audit records first: those the read then sees are accounted
     // for, so the next refresh does not re-read their customers for them. Best
     // effort: without access to the log, the next refresh re-reads a little more.
-    let seen = match backend.block_on(
-        client.audit_changes(now.saturating_sub(AUDIT_OVERLAP_SECONDS), now),
-    ) {
+    let seen = match backend
+        .block_on(client.audit_changes(now.saturating_sub(AUDIT_OVERLAP_SECONDS), now))
+    {
         Ok(changes) => changes.customers,
         Err(BackendError::Api { .. }) => Default::default(),
         Err(error) => return Err(error),
@@ -270,7 +270,11 @@ impl Cached {
         snapshot.merge(read, &ids, &gone, at, &changes.customers);
         snapshot.refreshed_at = at;
         self.seen = changes.customers;
-        let from_snapshot = snapshot.live.customers.len().saturating_sub(self.fresh.len());
+        let from_snapshot = snapshot
+            .live
+            .customers
+            .len()
+            .saturating_sub(self.fresh.len());
         self.report = Some(Refresh {
             mode: RefreshMode::Incremental,
             reason: None,

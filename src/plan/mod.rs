@@ -293,9 +293,9 @@ impl Operation {
             | Operation::UpdateSubscription { customer, .. }
             | Operation::SetSupportContact { customer, .. }
             | Operation::ResetSupportContact { customer, .. } => customer.id.as_deref(),
-            Operation::CreateReseller { .. } | Operation::CreateCustomer { .. } | Operation::Manual => {
-                None
-            }
+            Operation::CreateReseller { .. }
+            | Operation::CreateCustomer { .. }
+            | Operation::Manual => None,
         }
     }
 }

@@ -463,7 +463,9 @@ pub async fn handle(
     let date = crate::time::format_http_date(shared.lock().clock.now());
     let mut response = into_response(reply, &request_id, &correlation_id);
     if let Ok(value) = HeaderValue::from_str(&date) {
-        response.headers_mut().insert(axum::http::header::DATE, value);
+        response
+            .headers_mut()
+            .insert(axum::http::header::DATE, value);
     }
     response
 }

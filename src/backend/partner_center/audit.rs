@@ -74,7 +74,12 @@ impl Record {
     /// Swagger), or, as the documented example has none, its time to the
     /// fraction of a second with what it did.
     fn key(&self) -> String {
-        match self.id.as_deref().map(str::trim).filter(|id| !id.is_empty()) {
+        match self
+            .id
+            .as_deref()
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+        {
             Some(id) => id.to_ascii_lowercase(),
             None => format!(
                 "{}|{}|{}",

@@ -16,13 +16,13 @@
 //! is the synchronous [`Backend`] the CLI uses: it owns a tokio runtime and
 //! blocks on the core. The wire contract is `docs/simulator.md`.
 
+pub mod audit;
 pub mod credentials;
 pub mod deadline;
 mod execute;
 pub mod http;
 pub mod ids;
 pub mod journal;
-pub mod audit;
 mod read;
 pub mod throttle;
 pub mod transport;

@@ -144,22 +144,37 @@ impl Reader {
         let detail = self.listed_customer_detail(&base);
         let (detail, (relationships, agreements, subscriptions)) =
             tokio::try_join!(detail, self.customer_parts(&id))?;
-        self.assemble(&id, &listed, &detail, relationships, agreements, subscriptions)
-            .await
+        self.assemble(
+            &id,
+            &listed,
+            &detail,
+            relationships,
+            agreements,
+            subscriptions,
+        )
+        .await
     }
 
     /// One customer known by id only (a snapshot's refresh: no list item). `None`
     /// when Partner Center no longer has it (404).
     async fn customer_by_id(self, id: String) -> Result<Option<CustomerRead>, BackendError> {
         let base = format!("/customers/{id}");
-        let (detail, parts) = tokio::join!(self.get_as::<Customer>(&base), self.customer_parts(&id));
+        let (detail, parts) =
+            tokio::join!(self.get_as::<Customer>(&base), self.customer_parts(&id));
         let detail = match detail {
             Err(BackendError::Api { status: 404, .. }) => return Ok(None),
             other => other?,
         };
         let (relationships, agreements, subscriptions) = parts?;
         let read = self
-            .assemble(&id, &detail, &detail, relationships, agreements, subscriptions)
+            .assemble(
+                &id,
+                &detail,
+                &detail,
+                relationships,
+                agreements,
+                subscriptions,
+            )
             .await?;
         Ok(Some(read))
     }
@@ -197,13 +212,7 @@ impl Reader {
         agreements: Collection<AgreementRecord>,
         subscriptions: Collection<Subscription>,
     ) -> Result<CustomerRead, BackendError> {
-        let customer = live_customer(
-            id,
-            listed,
-            detail,
-            &relationships.items,
-            &agreements.items,
-        );
+        let customer = live_customer(id, listed, detail, &relationships.items, &agreements.items);
         let mut live = Vec::with_capacity(subscriptions.items.len());
         let mut usage_based = Vec::new();
         for subscription in &subscriptions.items {
