@@ -26,7 +26,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::azurite::Azurite;
-use common::{Sim, cspctl_command, sim_config, sim_state, start_with, text};
+use common::{Sim, cspctl_command, parse_json, sim_config, sim_state, start_with, text};
 use cspctl::sim::SimConfig;
 use cspctl::sim::faults::Faults;
 
@@ -314,6 +314,61 @@ fn runners_share_the_local_state_kept_remotely() {
         let all = text(&unlock);
         assert_eq!(unlock.status.code(), Some(1), "{}: {all}", store.label);
         assert!(all.contains("already released"), "{}: {all}", store.label);
+    }
+}
+
+/// The Partner Center snapshot is kept in the remote state too: a runner with
+/// nothing of its own refreshes the one an apply on another runner left, instead
+/// of reading the whole tenant.
+#[test]
+fn runners_share_the_partner_center_snapshot_kept_remotely() {
+    for store in stores("snapshots") {
+        let sim = sandbox_sim();
+        let (first, second) = (runner(), runner());
+        let applied = store.run(
+            &["apply", &example("basic"), "--auto-approve"],
+            first.path(),
+            Some(&sim),
+        );
+        let all = text(&applied);
+        assert_eq!(applied.status.code(), Some(0), "{}: {all}", store.label);
+        assert!(
+            all.contains("Read the whole tenant (no snapshot yet)"),
+            "{}: {all}",
+            store.label
+        );
+        let planned = store.run(
+            &["plan", &example("basic"), "--format", "json"],
+            second.path(),
+            Some(&sim),
+        );
+        assert_eq!(
+            planned.status.code(),
+            Some(0),
+            "{}: {}",
+            store.label,
+            text(&planned)
+        );
+        let read = &parse_json(&planned)["cost"]["read"];
+        assert_eq!(read["mode"], "incremental", "{}: {read}", store.label);
+        assert_eq!(read["changed"], 0, "{}: {read}", store.label);
+        assert!(
+            !second.path().join(".cspctl").exists(),
+            "{}: nothing is kept on the runner",
+            store.label
+        );
+        if store.label == "file" {
+            let folder = store.url.trim_start_matches("file://");
+            let kept: Vec<String> = std::fs::read_dir(folder)
+                .expect("the store's folder")
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            assert!(
+                kept.iter().any(|name| name.ends_with(".snapshot.json")),
+                "{kept:?}"
+            );
+        }
     }
 }
 

@@ -578,8 +578,8 @@ impl PendingReader {
     }
 
     /// Writes the refreshed snapshot back (partner-center backend).
-    pub fn save_snapshot(&self) -> Result<(), BackendError> {
-        match &self.backend {
+    pub fn save_snapshot(&mut self) -> Result<(), BackendError> {
+        match &mut self.backend {
             Reader::Local(_) => Ok(()),
             Reader::PartnerCenter(_, cached) => cached.save(),
         }
@@ -744,8 +744,8 @@ impl Opened {
     }
 
     /// Writes the snapshot the run read (after a plan with nothing to apply).
-    pub fn save_snapshot(&self) -> Result<(), BackendError> {
-        self.cached.as_ref().map_or(Ok(()), Cached::save)
+    pub fn save_snapshot(&mut self) -> Result<(), BackendError> {
+        self.cached.as_mut().map_or(Ok(()), Cached::save)
     }
 
     /// Settles the purchases an interrupted apply left open. One line each.

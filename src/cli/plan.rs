@@ -145,7 +145,7 @@ fn customers_buying(plan: &Plan) -> Vec<String> {
 pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let settings = &args.problems.apply(settings, DEFAULT_MAX_PROBLEMS);
     let backend = args.backend.resolve()?;
-    let (plan, reader) = if args.scope.is_set() {
+    let (plan, mut reader) = if args.scope.is_set() {
         let Some(scoped) = args.scope.read(&args.paths, settings)? else {
             return Ok(ExitCode::from(1));
         };

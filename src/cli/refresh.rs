@@ -90,7 +90,12 @@ impl SnapshotPlace {
 
     /// Writes `snapshot`, replacing the version read (remote) so two runs cannot
     /// interleave their halves; a snapshot another run wrote meanwhile is kept.
-    fn save(&self, snapshot: &Snapshot, version: Option<&Version>) -> Result<(), BackendError> {
+    /// Returns the version written (remote).
+    fn save(
+        &self,
+        snapshot: &Snapshot,
+        version: Option<&Version>,
+    ) -> Result<Option<Version>, BackendError> {
         let bytes = serde_json::to_vec(snapshot)
             .map_err(|e| BackendError::State(format!("cannot serialize the snapshot: {e}")))?;
         match self {
@@ -105,19 +110,23 @@ impl SnapshotPlace {
                         "cannot write the snapshot {}: {e}",
                         path.display()
                     ))
-                })
+                })?;
+                Ok(None)
             }
             SnapshotPlace::Remote { store, name } => {
                 let (store_, name_, expected) = (store.clone(), name.clone(), version.cloned());
                 let written = store
                     .block(async move { store_.put(&name_, bytes, expected.as_ref()).await })?;
-                if written.is_err() {
-                    note!(
-                        "note: another run wrote the snapshot {} meanwhile; kept theirs",
-                        store.describe(name)
-                    );
+                match written {
+                    Ok(version) => Ok(Some(version)),
+                    Err(_) => {
+                        note!(
+                            "note: another run wrote the snapshot {} meanwhile; kept theirs",
+                            store.describe(name)
+                        );
+                        Ok(None)
+                    }
                 }
-                Ok(())
             }
         }
     }
@@ -357,11 +366,17 @@ impl Cached {
         self.save()
     }
 
-    /// Writes the snapshot back, if this run has one.
-    pub fn save(&self) -> Result<(), BackendError> {
-        match &self.snapshot {
-            Some(snapshot) => self.place.save(snapshot, self.version.as_ref()),
-            None => Ok(()),
+    /// Writes the snapshot back, if this run has one. A remote write that found
+    /// another run's snapshot keeps theirs, and this run writes no more.
+    pub fn save(&mut self) -> Result<(), BackendError> {
+        let Some(snapshot) = &self.snapshot else {
+            return Ok(());
+        };
+        match self.place.save(snapshot, self.version.as_ref())? {
+            Some(version) => self.version = Some(version),
+            None if matches!(self.place, SnapshotPlace::Remote { .. }) => self.snapshot = None,
+            None => {}
         }
+        Ok(())
     }
 }
