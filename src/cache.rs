@@ -132,7 +132,11 @@ impl Snapshot {
             refreshed_at: at,
             read_at: BTreeMap::new(),
             accounted: BTreeMap::new(),
-            live: Live::default(),
+            live: Live {
+                // Read once per full read; a refresh keeps it.
+                relationship_request_url: live.relationship_request_url.clone(),
+                ..Live::default()
+            },
         };
         let ids = live.customers.keys().cloned().collect();
         snapshot.merge(live, &ids, &BTreeSet::new(), at, seen);
@@ -433,6 +437,16 @@ mod tests {
                 .renewing
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_full_snapshot_is_the_live_view_it_was_made_from() {
+        let mut read = live(&["a", "b"]);
+        read.relationship_request_url = Some("https://example.test/accept".to_owned());
+        read.subscriptions
+            .insert("s1".to_owned(), subscription("s1", "a", 200 * DAY));
+        let snapshot = Snapshot::full("pc", read.clone(), 100 * DAY, &BTreeMap::new());
+        assert_eq!(snapshot.live, read);
     }
 
     #[test]

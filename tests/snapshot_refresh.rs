@@ -181,3 +181,70 @@ fn a_large_tenant_costs_calls_in_proportion_to_what_changed() {
     );
     eprintln!("drift after a portal change: {calls} calls ({pages} audit pages); {read}");
 }
+
+/// A damaged snapshot is a cache miss, never a failed run or a wrong plan: the
+/// run says what is wrong with it, reads the whole tenant and writes a good one.
+#[test]
+fn a_damaged_snapshot_is_read_again_from_partner_center() {
+    let sim = start_with(sim_config(true));
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let basic = format!("{}/examples/basic", env!("CARGO_MANIFEST_DIR"));
+    common::add_declared_resellers(&sim, Path::new(&basic));
+    let applied = cspctl(&["apply", &basic, "--auto-approve"], cwd.path(), Some(&sim));
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let path = std::fs::read_dir(cwd.path().join(".cspctl"))
+        .expect(".cspctl")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".snapshot.json"))
+        .expect("a snapshot");
+    let addresses = |plan: &Value| -> Vec<String> {
+        plan["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .map(|a| a["address"].as_str().expect("address").to_owned())
+            .collect()
+    };
+    let baseline = addresses(&parse_json(&cspctl(
+        &["plan", &basic, "--format", "json", "--refresh=full"],
+        cwd.path(),
+        Some(&sim),
+    )));
+    for damage in [&b"{\"format\": 1, \"live\": tru"[..], b"\xff\xfe", b""] {
+        std::fs::write(&path, damage).expect("damage");
+        let plan = cspctl(
+            &["plan", &basic, "--format", "json"],
+            cwd.path(),
+            Some(&sim),
+        );
+        let all = text(&plan);
+        assert!(plan.status.success(), "{all}");
+        assert!(
+            all.contains("warning: the snapshot cannot be refreshed")
+                && all.contains(&format!(
+                    ".cspctl/{}",
+                    path.file_name().expect("a name").to_string_lossy()
+                )),
+            "{all}"
+        );
+        let plan = parse_json(&plan);
+        assert_eq!(plan["cost"]["read"]["mode"], "full", "{}", plan["cost"]);
+        assert_eq!(
+            addresses(&plan),
+            baseline,
+            "the same plan as from a full read"
+        );
+        // The run wrote a good one: the next refreshes it.
+        let again = parse_json(&cspctl(
+            &["plan", &basic, "--format", "json"],
+            cwd.path(),
+            Some(&sim),
+        ));
+        assert_eq!(
+            again["cost"]["read"]["mode"], "incremental",
+            "{}",
+            again["cost"]
+        );
+    }
+}

@@ -446,7 +446,7 @@ impl BackendChoice {
                     live,
                     options,
                     PendingReader {
-                        backend: Reader::PartnerCenter(Box::new(backend), cached),
+                        backend: Reader::PartnerCenter(Box::new(backend), Box::new(cached)),
                         _copy: copy,
                     },
                 ))
@@ -552,7 +552,7 @@ pub struct PendingReader {
 
 enum Reader {
     Local(Box<LocalBackend>),
-    PartnerCenter(Box<PartnerCenterBackend>, Cached),
+    PartnerCenter(Box<PartnerCenterBackend>, Box<Cached>),
 }
 
 impl PendingReader {
