@@ -2015,3 +2015,29 @@ async fn audit_records_are_paged_kept_90_days_and_bad_requests_refused() {
         3000,
     );
 }
+
+/// Every answer carries the simulated clock in `Date`, as Partner Center's carry
+/// its own: what a client compares audit records with (the snapshot refresh).
+#[tokio::test]
+async fn answers_carry_the_simulated_clock_in_date() {
+    let sim = serve(config());
+    let (token, _customer) = ready_customer(&sim).await;
+    let date = |answer: &Answer| {
+        answer
+            .headers
+            .get("date")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let first = audit(&sim, &token, "").await;
+    assert_eq!(
+        date(&first).as_deref(),
+        Some("Sun, 01 Mar 2026 10:00:00 GMT")
+    );
+    advance(&sim, 86_400 + 61).await;
+    let later = audit(&sim, &token, "").await;
+    assert_eq!(
+        date(&later).as_deref(),
+        Some("Mon, 02 Mar 2026 10:01:01 GMT")
+    );
+}
