@@ -248,3 +248,78 @@ fn a_damaged_snapshot_is_read_again_from_partner_center() {
         );
     }
 }
+
+/// A snapshot older than the audit log's 30-day window per request is refreshed
+/// window by window: changes in the first and in the last are both seen.
+#[test]
+fn a_refresh_across_more_than_one_audit_window_sees_every_change() {
+    let sim = start_with(sim_config(true));
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let basic = format!("{}/examples/basic", env!("CARGO_MANIFEST_DIR"));
+    common::add_declared_resellers(&sim, Path::new(&basic));
+    let applied = cspctl(&["apply", &basic, "--auto-approve"], cwd.path(), Some(&sim));
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let advance = |days: i64| {
+        let (status, answer) = http(
+            reqwest::Method::POST,
+            &format!("{}/_sim/clock/advance", sim.base_url()),
+            None,
+            Some(json!({"seconds": days * 86_400})),
+        );
+        assert_eq!(status, 200, "{answer}");
+    };
+    // A token lasts an hour of the simulated clock: one for each change.
+    let portal_change = |domain: &str, quantity: u64| {
+        let (customer, mut subscription) = find_subscription(&sim, &token(&sim), domain);
+        let sid = subscription["id"].as_str().expect("id").to_owned();
+        subscription["quantity"] = json!(quantity);
+        let (status, answer) = http(
+            reqwest::Method::PATCH,
+            &format!(
+                "{}/_sim/customers/{customer}/subscriptions/{sid}",
+                sim.base_url()
+            ),
+            None,
+            Some(subscription),
+        );
+        assert_eq!(status, 200, "{answer}");
+    };
+    advance(2);
+    portal_change("contoso", 31);
+    advance(33);
+    portal_change("fabrikam", 17);
+    let drift = common::cspctl_command(
+        &[
+            "drift",
+            &basic,
+            "--format",
+            "json",
+            "--max-cache-age",
+            "60d",
+        ],
+        cwd.path(),
+        Some(&sim),
+    )
+    .env("CSPCTL_NOW", "2026-04-05T10:00:00Z")
+    .output()
+    .expect("cspctl runs");
+    assert_eq!(drift.status.code(), Some(2), "{}", text(&drift));
+    let drift = parse_json(&drift);
+    assert_eq!(
+        drift["cost"]["read"]["mode"], "incremental",
+        "{}",
+        drift["cost"]
+    );
+    let quantities: Vec<Value> = drift["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .flat_map(|o| o["fields"].as_array().cloned().unwrap_or_default())
+        .filter(|f| f["path"] == "quantity")
+        .map(|f| f["live"].clone())
+        .collect();
+    assert!(
+        quantities.contains(&json!(31)) && quantities.contains(&json!(17)),
+        "{drift:#}"
+    );
+}

@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 use super::PartnerCenterClient;
 use super::http::Request;
-use super::read::{continuation_headers, relative_to_v1};
+use super::read::Pager;
 use super::wire::{Collection, lenient_string};
 use crate::backend::BackendError;
 use crate::ids::random_guid;
@@ -34,8 +34,6 @@ pub const RETENTION_SECONDS: i64 = 90 * 86_400;
 const WINDOW_DAYS: i64 = 29;
 /// The page size asked for (the response example's `self` link carries 500).
 const PAGE_SIZE: usize = 500;
-/// A guard against a server that never stops paging: 5 million records.
-const MAX_PAGES: usize = 10_000;
 
 /// What the log says changed since a time.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -129,16 +127,16 @@ impl PartnerCenterClient {
         if let Some(end) = end_day {
             path.push_str(&format!("&endDate={}", date(end)));
         }
-        let mut headers: Vec<(String, String)> = Vec::new();
-        for _ in 0..MAX_PAGES {
+        let mut pager = Pager::new(path, "audit log");
+        loop {
             let request_id = random_guid();
-            let mut request = Request::new(Method::GET, &path, &request_id);
-            request.headers = headers.clone();
+            let mut request = Request::new(Method::GET, &pager.path, &request_id);
+            request.headers = pager.headers.clone();
             let page: Collection<Record> = self
                 .http
                 .send(request)
                 .await?
-                .parse(&format!("response to GET /v1{path}"))?;
+                .parse(&format!("response to GET /v1{}", pager.path))?;
             changes.pages += 1;
             for record in page.items {
                 // A record whose time cannot be read counts as a change now: it
@@ -162,24 +160,9 @@ impl PartnerCenterClient {
                     None => changes.partner_level += 1,
                 }
             }
-            let Some(next) = page.links.and_then(|l| l.next) else {
-                return Ok(());
-            };
-            if next.uri.trim().is_empty() {
+            if !pager.advance(page.links)? {
                 return Ok(());
             }
-            let next_path = relative_to_v1(&next.uri)?;
-            let next_headers = continuation_headers(&next.headers);
-            if next_path == path && next_headers == headers {
-                return Err(BackendError::State(format!(
-                    "Partner Center's audit log points back to the same page ({next_path}); stopping"
-                )));
-            }
-            path = next_path;
-            headers = next_headers;
         }
-        Err(BackendError::State(format!(
-            "the audit log did not end after {MAX_PAGES} pages"
-        )))
     }
 }

@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use super::PartnerCenterClient;
 use super::http::{Request, Response};
 use super::wire::{
-    AgreementRecord, Collection, Customer, KeyValue, Order, Relationship, Subscription,
+    AgreementRecord, Collection, Customer, KeyValue, Links, Order, Relationship, Subscription,
     SubscriptionRead, SupportContact, latest_agreement, non_empty,
 };
 use crate::backend::BackendError;
@@ -87,33 +87,20 @@ impl Reader {
     /// there is none.
     async fn customers(&self) -> Result<Vec<Customer>, BackendError> {
         let mut customers = Vec::new();
-        let mut path = format!("/customers?size={CUSTOMER_PAGE_SIZE}");
-        let mut headers: Vec<(String, String)> = Vec::new();
-        for _ in 0..MAX_PAGES {
+        let mut pager = Pager::new(
+            format!("/customers?size={CUSTOMER_PAGE_SIZE}"),
+            "customer list",
+        );
+        loop {
             let page: Collection<Customer> = self
-                .get(&path, headers.clone())
+                .get(&pager.path, pager.headers.clone())
                 .await?
-                .parse(&format!("response to GET /v1{path}"))?;
+                .parse(&format!("response to GET /v1{}", pager.path))?;
             customers.extend(page.items);
-            let Some(next) = page.links.and_then(|l| l.next) else {
-                return Ok(customers);
-            };
-            if next.uri.trim().is_empty() {
+            if !pager.advance(page.links)? {
                 return Ok(customers);
             }
-            let next_path = relative_to_v1(&next.uri)?;
-            let next_headers = continuation_headers(&next.headers);
-            if next_path == path && next_headers == headers {
-                return Err(BackendError::State(format!(
-                    "Partner Center's customer list points back to the same page ({next_path}); stopping"
-                )));
-            }
-            path = next_path;
-            headers = next_headers;
         }
-        Err(BackendError::State(format!(
-            "the customer list did not end after {MAX_PAGES} pages"
-        )))
     }
 
     async fn relationship_request_url(&self) -> Result<Option<String>, BackendError> {
@@ -487,6 +474,57 @@ impl PartnerCenterClient {
     }
 }
 
+/// Where a seek-paged read is: the next request's path (under `/v1`) and the
+/// headers `links.next` asked for (`MS-ContinuationToken`).
+pub(crate) struct Pager {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    /// What is paged, for errors ("customer list").
+    what: &'static str,
+    pages: usize,
+}
+
+impl Pager {
+    pub fn new(path: String, what: &'static str) -> Pager {
+        Pager {
+            path,
+            headers: Vec::new(),
+            what,
+            pages: 0,
+        }
+    }
+
+    /// Moves to the page `links.next` names; `false` when there is none. A link
+    /// back to the same page, or more than [`MAX_PAGES`] pages, is an error: a
+    /// server that never stops paging must not keep a run going.
+    pub fn advance(&mut self, links: Option<Links>) -> Result<bool, BackendError> {
+        let Some(next) = links.and_then(|l| l.next) else {
+            return Ok(false);
+        };
+        if next.uri.trim().is_empty() {
+            return Ok(false);
+        }
+        let path = relative_to_v1(&next.uri)?;
+        let headers = continuation_headers(&next.headers);
+        if path == self.path && headers == self.headers {
+            return Err(BackendError::State(format!(
+                "Partner Center's {} points back to the same page ({path}); stopping",
+                self.what
+            )));
+        }
+        self.pages += 1;
+        if self.pages >= MAX_PAGES {
+            return Err(BackendError::State(format!(
+                "the {} did not end after {MAX_PAGES} pages",
+                self.what
+            )));
+        }
+        self.path = path;
+        self.headers = headers;
+        Ok(true)
+    }
+}
+
 /// Adds one customer's read to the snapshot.
 fn collect(live: &mut Live, read: CustomerRead) {
     for subscription in read.subscriptions {
@@ -520,7 +558,7 @@ pub(crate) fn relative_to_v1(uri: &str) -> Result<String, BackendError> {
     Ok(path)
 }
 
-pub(crate) fn continuation_headers(headers: &[KeyValue]) -> Vec<(String, String)> {
+fn continuation_headers(headers: &[KeyValue]) -> Vec<(String, String)> {
     headers
         .iter()
         .filter(|h| !h.key.trim().is_empty())
