@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # How many API calls `cspctl plan --backend partner-center` makes to read a tenant,
 # against the least the Partner Center API allows, and how long it takes; then what
-# a plan scoped to one subscription (`--target`) costs.
+# the same plan costs from the snapshot refreshed from the audit log, and what a
+# plan scoped to one subscription (`--target`) costs.
 #
 # Generates a fixture with examples/gen-fixture.rs, starts `cspctl sim serve
 # --sandbox` (no faults, provisioning at once), adds the fixture's resellers as
 # partnerships that exist (`sim add-reseller`), applies the manifests through the
-# partner-center backend, then runs plan RUNS times and reads the simulator's request
+# partner-center backend, then runs plan --refresh=full RUNS times and reads the simulator's request
 # counter (GET /_sim/stats, less its own request) around each run. The minimum is what
 # the API needs to produce the same snapshot:
 #   1 token + 1 reseller list + ceil(customers / 500) customer pages
@@ -76,11 +77,11 @@ for run in $(seq "$runs"); do
   limit
   read -r before throttled_before < <(stat)
   start=$(date +%s.%N)
-  "$cspctl" plan "$work/fixture/manifests" "${pc[@]}" > /dev/null 2>&1 || true
+  "$cspctl" plan "$work/fixture/manifests" "${pc[@]}" --refresh=full > /dev/null 2>&1 || true
   end=$(date +%s.%N)
   read -r after throttled_after < <(stat)
   calls=$((after - before - 1))
-  echo "plan run $run: $calls API calls in $(python3 -c "print(f'{$end-$start:.2f}')") s"
+  echo "full plan run $run (--refresh=full): $calls API calls in $(python3 -c "print(f'{$end-$start:.2f}')") s"
   if [ -n "$partner_rpm$customer_rpm" ]; then
     throttled=$((throttled_after - throttled_before))
     python3 -c "
@@ -92,6 +93,16 @@ if rpm:
 print(line)"
   fi
 done
+
+[ -z "$partner_rpm$customer_rpm" ] || curl -sf -X PUT "$url/_sim/faults" -H 'content-type: application/json' -d '{}' >/dev/null
+
+# The same plan from the snapshot the full reads left, refreshed from the audit log.
+read -r before _ < <(stat)
+start=$(date +%s.%N)
+"$cspctl" plan "$work/fixture/manifests" "${pc[@]}" > "$work/refreshed.out" 2>&1 || true
+end=$(date +%s.%N)
+read -r after _ < <(stat)
+echo "refreshed plan (snapshot + audit log): $((after - before - 1)) API calls in $(python3 -c "print(f'{$end-$start:.2f}')") s; it says: $(grep -h 'Partner Center calls' "$work/refreshed.out")"
 
 # A pull request that touches one subscription: the scoped plan reads its customer.
 sub=$(grep -rh -A2 '^kind: Subscription' "$work/fixture/manifests" | sed -n 's/^  name: //p' | head -1 || true)
