@@ -30,7 +30,8 @@ pub struct Args {
 
 pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let backend = args.backend.resolve()?;
-    let (live, _options, _reader) = backend.read_live(settings)?;
+    let (live, _options, mut reader) = backend.read_live(settings)?;
+    reader.save_snapshot()?;
     let export = crate::export::export(&live);
     let problems = crate::export::verify(&live, &export);
     for warning in &export.warnings {
