@@ -73,7 +73,7 @@ fn plan_file(inputs: &[PathBuf]) -> Option<&Path> {
     }
 }
 
-fn read_plan_file(path: &Path) -> anyhow::Result<Plan> {
+pub(super) fn read_plan_file(path: &Path) -> anyhow::Result<Plan> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading plan file {}", path.display()))?;
     Plan::from_json(&text).map_err(|e| match e.position {
