@@ -37,6 +37,7 @@ pub mod apply;
 pub mod backend;
 pub mod cli;
 pub mod diagnostic;
+pub mod diagnostic_report;
 pub mod drift;
 pub mod export;
 pub mod graph;
