@@ -404,6 +404,14 @@ fn a_failing_command_fails_the_step_with_its_exit_code() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("::error file="));
 }
 
+/// A mapping's value, if it has the key.
+fn get<'a>(node: &'a Yaml<'static>, key: &str) -> Option<&'a Yaml<'static>> {
+    node.as_mapping()?
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(_, v)| v)
+}
+
 /// `action.yml` runs only scripts that exist, reads only inputs it declares, and
 /// its outputs come from the run step.
 #[test]
@@ -426,7 +434,7 @@ fn the_action_definition_fits_its_scripts() {
         assert!(inputs.contains(&name), "inputs.{name} is not declared");
     }
     for step in action["runs"]["steps"].as_vec().expect("steps") {
-        if let Some(run) = step["run"].as_str() {
+        if let Some(run) = get(step, "run").and_then(|r| r.as_str()) {
             let script = run
                 .split("$GITHUB_ACTION_PATH/")
                 .nth(1)

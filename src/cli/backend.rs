@@ -266,11 +266,10 @@ impl BackendChoice {
         match &self.target {
             Target::Local(path) => crate::plan::BackendSettings {
                 kind: "local".to_owned(),
-                state: state_url
-                    .is_none()
-                    .then(|| path.display().to_string()),
+                state: state_url.is_none().then(|| path.display().to_string()),
                 state_url,
                 endpoint: None,
+                authority: None,
                 sandbox: false,
             },
             Target::PartnerCenter(config, _) => crate::plan::BackendSettings {
@@ -278,6 +277,7 @@ impl BackendChoice {
                 state: None,
                 state_url,
                 endpoint: Some(config.endpoint.clone()),
+                authority: Some(config.authority.clone()),
                 sandbox: config.sandbox,
             },
         }

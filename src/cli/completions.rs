@@ -48,10 +48,7 @@ pub fn run_man(args: ManArgs) -> anyhow::Result<ExitCode> {
         }
         Some(dir) => {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let mut pages = vec![(
-                format!("{}.1", command.get_name()),
-                page(&command, None)?,
-            )];
+            let mut pages = vec![(format!("{}.1", command.get_name()), page(&command, None)?)];
             for (path, sub) in super::help::commands(&command) {
                 let words: Vec<&str> = path.iter().map(String::as_str).collect();
                 pages.push((

@@ -54,6 +54,7 @@ enum Recorded {
     State,
     StateUrl,
     Endpoint,
+    Authority,
     Sandbox,
 }
 
@@ -135,6 +136,7 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         default: "https://login.microsoftonline.com",
+        recorded: Some(Recorded::Authority),
         about: "Entra ID authority for tokens",
         ..setting("authority", "CSPCTL_PC_AUTHORITY", Kind::Value)
     },
@@ -280,7 +282,10 @@ pub enum Source {
     Env(&'static str),
     /// `apply PLANFILE`: the plan's recorded backend.
     Plan(PathBuf),
-    File { path: PathBuf, line: usize },
+    File {
+        path: PathBuf,
+        line: usize,
+    },
     Default,
 }
 
@@ -362,9 +367,7 @@ pub fn resolve(mut command: clap::Command, args: Vec<OsString>) -> Result<Resolv
         },
     };
     let file = file.unwrap_or_default();
-    let saved = (path == ["apply"])
-        .then(|| saved_plan(&paths))
-        .flatten();
+    let saved = (path == ["apply"]).then(|| saved_plan(&paths)).flatten();
 
     let mut rows = Vec::new();
     let mut injected: Vec<OsString> = Vec::new();
@@ -378,33 +381,49 @@ pub fn resolve(mut command: clap::Command, args: Vec<OsString>) -> Result<Resolv
             path: file.path.clone(),
             line: from_file.map_or(0, |v| v.line),
         };
-        let (value, source, inject): (Option<Vec<String>>, Source, bool) =
-            if let (Some(recorded), Some((plan_path, plan_settings))) = (setting.recorded, &saved) {
-                let wanted = recorded_value(plan_settings, recorded);
-                check_against_plan(setting, recorded, plan_path, plan_settings, &wanted, &given, &env)?;
-                match (&given, &wanted) {
-                    (Some((values, source)), _) => (Some(values.clone()), source.clone(), false),
-                    (None, Some(wanted)) => (
-                        Some(vec![wanted.clone()]),
-                        Source::Plan(plan_path.clone()),
-                        true,
-                    ),
-                    (None, None) => (None, Source::Plan(plan_path.clone()), false),
-                }
-            } else if let Some((values, source)) = given {
-                (Some(values), source, false)
-            } else if let Some(value) = env {
-                (Some(value), Source::Env(setting.env), true)
-            } else if let Some(value) = from_file
-                .filter(|_| !(saved.is_some() && (setting.scope || setting.recorded.is_some())))
-                .filter(|_| !(setting.kind == Kind::Manifests && !paths.is_empty()))
-            {
-                (Some(value.values.clone()), file_source(), true)
-            } else {
-                (None, Source::Default, false)
-            };
+        let (value, source, inject): (Option<Vec<String>>, Source, bool) = if let (
+            Some(recorded),
+            Some((plan_path, plan_settings)),
+        ) =
+            (setting.recorded, &saved)
+        {
+            let wanted = recorded_value(plan_settings, recorded);
+            check_against_plan(
+                setting,
+                recorded,
+                plan_path,
+                plan_settings,
+                &wanted,
+                &given,
+                &env,
+            )?;
+            match (&given, &wanted) {
+                (Some((values, source)), _) => (Some(values.clone()), source.clone(), false),
+                (None, Some(wanted)) => (
+                    Some(vec![wanted.clone()]),
+                    Source::Plan(plan_path.clone()),
+                    true,
+                ),
+                (None, None) => (None, Source::Plan(plan_path.clone()), false),
+            }
+        } else if let Some((values, source)) = given {
+            (Some(values), source, false)
+        } else if let Some(value) = env {
+            (Some(value), Source::Env(setting.env), true)
+        } else if let Some(value) = from_file
+            .filter(|_| !(saved.is_some() && (setting.scope || setting.recorded.is_some())))
+            .filter(|_| !(setting.kind == Kind::Manifests && !paths.is_empty()))
+        {
+            (Some(value.values.clone()), file_source(), true)
+        } else {
+            (None, Source::Default, false)
+        };
         if inject && let Some(arg) = arg {
-            injected.extend(command_line(setting, arg, value.as_deref().unwrap_or_default()));
+            injected.extend(command_line(
+                setting,
+                arg,
+                value.as_deref().unwrap_or_default(),
+            ));
         } else if inject && setting.kind == Kind::Manifests && has_paths(leaf) {
             injected.extend(value.iter().flatten().map(OsString::from));
         }
@@ -518,13 +537,26 @@ fn find_upward(start: &Path) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// `path` as a reader knows it: relative to the working directory when inside it.
+/// `path` as a reader knows it: relative to the working directory (`../x` above
+/// it), absolute only when they share no folder but the root.
 fn relative_to(path: &Path, cwd: &Path) -> PathBuf {
+    use std::path::Component;
     let cwd = std::fs::canonicalize(cwd).unwrap_or_else(|_| cwd.to_path_buf());
-    match path.strip_prefix(&cwd) {
-        Ok(relative) if relative.as_os_str().is_empty() => PathBuf::from("."),
-        Ok(relative) => relative.to_path_buf(),
-        Err(_) => path.to_path_buf(),
+    let (from, to): (Vec<Component>, Vec<Component>) =
+        (cwd.components().collect(), path.components().collect());
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    if common <= 1 {
+        return path.to_path_buf();
+    }
+    let mut relative: PathBuf = from[common..]
+        .iter()
+        .map(|_| Component::ParentDir)
+        .collect();
+    relative.extend(&to[common..]);
+    if relative.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        relative
     }
 }
 
@@ -650,10 +682,9 @@ fn first_line(text: &str) -> String {
 fn position(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rfind('\n')
-        .map_or(before.chars().count(), |nl| before[nl + 1..].chars().count())
-        + 1;
+    let column = before.rfind('\n').map_or(before.chars().count(), |nl| {
+        before[nl + 1..].chars().count()
+    }) + 1;
     (line, column)
 }
 
@@ -712,7 +743,13 @@ fn read_file(path: &Path, cwd: &Path, command: &clap::Command) -> anyhow::Result
                     continue;
                 }
                 let (line, _) = position(&text, value.span().start);
-                values.insert(setting.key, FileValue { values: texts, line });
+                values.insert(
+                    setting.key,
+                    FileValue {
+                        values: texts,
+                        line,
+                    },
+                );
             }
             Err(message) => {
                 let start = value.span().start;
@@ -784,16 +821,23 @@ fn file_values(
 
 /// Runs the flag's own value parser on a file value, so a bad duration or an
 /// unknown backend is refused with the file's position, not after a re-parse.
-fn check_value(command: &clap::Command, setting: &Setting, values: &[String]) -> Result<(), String> {
+fn check_value(
+    command: &clap::Command,
+    setting: &Setting,
+    values: &[String],
+) -> Result<(), String> {
     if setting.kind == Kind::Switch || setting.flag.is_empty() {
         return Ok(());
     }
     let Some(arg) = all_commands(command).find_map(|c| find_arg(c, setting)) else {
         return Ok(()); // no command has this flag yet: nothing to check against
     };
-    let probe = clap::Command::new(FILE_NAME)
-        .no_binary_name(true)
-        .arg(arg.clone().required(false).env(clap::builder::Resettable::<clap::builder::OsStr>::Reset).global(false));
+    let probe = clap::Command::new(FILE_NAME).no_binary_name(true).arg(
+        arg.clone()
+            .required(false)
+            .env(clap::builder::Resettable::<clap::builder::OsStr>::Reset)
+            .global(false),
+    );
     let words = command_line(setting, arg, values);
     probe
         .try_get_matches_from(words)
@@ -832,6 +876,7 @@ fn recorded_value(settings: &BackendSettings, field: Recorded) -> Option<String>
         Recorded::State => settings.state.clone(),
         Recorded::StateUrl => settings.state_url.clone(),
         Recorded::Endpoint => settings.endpoint.clone(),
+        Recorded::Authority => settings.authority.clone(),
         Recorded::Sandbox => settings.sandbox.then(|| "true".to_owned()),
     }
 }
@@ -841,7 +886,7 @@ fn used_by(kind: &str, field: Recorded) -> bool {
     match field {
         Recorded::Kind | Recorded::StateUrl => true,
         Recorded::State => kind == "local",
-        Recorded::Endpoint | Recorded::Sandbox => kind == "partner-center",
+        Recorded::Endpoint | Recorded::Authority | Recorded::Sandbox => kind == "partner-center",
     }
 }
 
@@ -863,7 +908,11 @@ fn check_against_plan(
             Kind::Switch => is_true(value).to_string(),
             Kind::Path => {
                 let trimmed = value.trim_start_matches("./");
-                Path::new(trimmed).components().collect::<PathBuf>().display().to_string()
+                Path::new(trimmed)
+                    .components()
+                    .collect::<PathBuf>()
+                    .display()
+                    .to_string()
             }
             _ => value.trim_end_matches('/').to_owned(),
         }
@@ -943,7 +992,9 @@ pub fn run(args: &Args, resolved: &Resolved) -> anyhow::Result<ExitCode> {
                     resolved.searched_from.display()
                 )?,
             }
-            outln!("Precedence: flag > environment variable > saved plan (apply PLANFILE) > {FILE_NAME} > default")?;
+            outln!(
+                "Precedence: flag > environment variable > saved plan (apply PLANFILE) > {FILE_NAME} > default"
+            )?;
             outln!()?;
             let width = SETTINGS.iter().map(|s| s.key.len()).max().unwrap_or(0);
             let value_width = resolved

@@ -35,7 +35,10 @@ fn examples_and_codes(
     match path {
         ["validate"] => (
             vec![
-                ("Check the manifests in ./manifests", "cspctl validate manifests"),
+                (
+                    "Check the manifests in ./manifests",
+                    "cspctl validate manifests",
+                ),
                 (
                     "Annotate a pull request's files (GitHub Actions)",
                     "cspctl validate manifests --format github",
@@ -72,7 +75,10 @@ fn examples_and_codes(
                 ),
             ],
             vec![
-                ("0", "planned (no changes, or changes without --detailed-exitcode)"),
+                (
+                    "0",
+                    "planned (no changes, or changes without --detailed-exitcode)",
+                ),
                 ERROR,
                 ("2", "changes present (with --detailed-exitcode)"),
                 INTERRUPTED,
@@ -80,10 +86,7 @@ fn examples_and_codes(
         ),
         ["apply"] => (
             vec![
-                (
-                    "Plan and apply, asking first",
-                    "cspctl apply manifests",
-                ),
+                ("Plan and apply, asking first", "cspctl apply manifests"),
                 (
                     "Apply a reviewed plan: its backend, state and scope come from the file",
                     "cspctl apply plan.json --auto-approve",
@@ -115,7 +118,10 @@ fn examples_and_codes(
         ),
         ["drift"] => (
             vec![
-                ("Compare the live tenant with the manifests", "cspctl drift manifests"),
+                (
+                    "Compare the live tenant with the manifests",
+                    "cspctl drift manifests",
+                ),
                 (
                     "An issue body for a scheduled job",
                     "cspctl drift manifests --format markdown",
@@ -175,7 +181,10 @@ fn examples_and_codes(
                     "cspctl config manifests --backend partner-center --sandbox",
                 ),
             ],
-            vec![OK, ("1", "cspctl.toml has a problem (named by line and column)")],
+            vec![
+                OK,
+                ("1", "cspctl.toml has a problem (named by line and column)"),
+            ],
         ),
         ["completions"] => (
             vec![(
@@ -214,7 +223,10 @@ fn examples_and_codes(
 /// and the ones every command reads.
 pub fn sections(command: &clap::Command, path: &[&str]) -> Sections {
     let (examples, exit_codes) = examples_and_codes(path);
-    let longs: Vec<&str> = command.get_arguments().filter_map(|a| a.get_long()).collect();
+    let longs: Vec<&str> = command
+        .get_arguments()
+        .filter_map(|a| a.get_long())
+        .collect();
     let reads_partner_center = longs.contains(&"backend");
     let mut environment: Vec<(String, String)> = SETTINGS
         .iter()

@@ -53,9 +53,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let ignore = dir.join(".gitignore");
     match std::fs::read_to_string(&ignore) {
-        Ok(text) if text.lines().any(|l| matches!(l.trim(), ".cspctl/" | ".cspctl" | "/.cspctl/")) => {}
+        Ok(text)
+            if text
+                .lines()
+                .any(|l| matches!(l.trim(), ".cspctl/" | ".cspctl" | "/.cspctl/")) => {}
         Ok(text) => {
-            let separator = if text.is_empty() || text.ends_with('\n') { "" } else { "\n" };
+            let separator = if text.is_empty() || text.ends_with('\n') {
+                ""
+            } else {
+                "\n"
+            };
             write(&ignore, &format!("{text}{separator}{GITIGNORE}"))?;
             note!("added .cspctl/ to {}", ignore.display());
         }

@@ -58,7 +58,13 @@ pub struct Cli {
     command: Command,
     /// Colour on a terminal: auto (unless NO_COLOR is set or TERM=dumb), always, or
     /// never; pipes and files get none with auto.
-    #[arg(long, global = true, value_enum, value_name = "WHEN", env = "CSPCTL_COLOR")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        env = "CSPCTL_COLOR"
+    )]
     color: Option<ColorWhen>,
 }
 

@@ -66,7 +66,9 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
 /// `local:.cspctl/state.json`, with what `apply` will open when the plan recorded it.
 pub fn backend_line(backend: &str, settings: Option<&BackendSettings>) -> String {
     let Some(settings) = settings else {
-        return format!("{backend} (made before plans recorded their backend: apply needs its flags)");
+        return format!(
+            "{backend} (made before plans recorded their backend: apply needs its flags)"
+        );
     };
     let mut parts = vec![format!("--backend {}", settings.kind)];
     if let Some(state) = &settings.state {
@@ -77,6 +79,9 @@ pub fn backend_line(backend: &str, settings: Option<&BackendSettings>) -> String
     }
     if let Some(endpoint) = &settings.endpoint {
         parts.push(format!("--endpoint {endpoint}"));
+    }
+    if let Some(authority) = &settings.authority {
+        parts.push(format!("--authority {authority}"));
     }
     if settings.sandbox {
         parts.push("--sandbox".to_owned());

@@ -507,6 +507,9 @@ pub struct BackendSettings {
     /// Partner Center's API base URL (partner-center backend).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// The Entra ID authority its tokens come from (partner-center backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
     /// Integration sandbox (partner-center backend).
     #[serde(default)]
     pub sandbox: bool,
