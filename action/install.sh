@@ -20,6 +20,13 @@ else
   url="$base/latest/download"
 fi
 
+# A job that uses the Action twice installs once.
+if [ -n "$version" ] && command -v cspctl >/dev/null &&
+  [ "$(cspctl --version 2>/dev/null)" = "cspctl $version" ]; then
+  echo "cspctl $version is already installed"
+  exit 0
+fi
+
 case "${RUNNER_OS:-Linux}/${RUNNER_ARCH:-X64}" in
   Linux/X64) target=x86_64-unknown-linux-musl ;;
   Linux/ARM64) target=aarch64-unknown-linux-musl ;;

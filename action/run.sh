@@ -36,17 +36,23 @@ case "$command" in
     ;;
   plan)
     comment="$temp/cspctl-plan.md"
+    # A comment too long for GitHub links to the run, whose page has the artifact.
+    if [ -n "${GITHUB_RUN_ID:-}" ]; then
+      extra=(--full-plan-url "${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY:-}/actions/runs/$GITHUB_RUN_ID" "${extra[@]}")
+    fi
     cspctl plan "${paths[@]}" --format markdown --out "$plan_file" --detailed-exitcode "${extra[@]}" > "$comment"
     code=$?
     if [ "$code" = 0 ] || [ "$code" = 2 ]; then
       [ "$code" = 2 ] && changes=true
       manual=$(manual_of "$plan_file")
       cat "$comment" >> "$summary"
-      {
-        echo "plan-file=$plan_file"
-        echo "comment-file=$comment"
-      } >> "$output"
+      echo "plan-file=$plan_file" >> "$output"
+    else
+      # The comment says there is no plan, so an older one is not reviewed by mistake.
+      printf '### cspctl plan failed\n\nThere is no plan for %s (exit %s): the manifests are invalid or planning failed; the errors are in the run log.\n' \
+        "${GITHUB_SHA:-this commit}" "$code" > "$comment"
     fi
+    echo "comment-file=$comment" >> "$output"
     ;;
   apply)
     events="$temp/cspctl-apply.jsonl"

@@ -230,6 +230,8 @@ fn install_env(server: &Server, dir: &Path) -> Vec<(&'static str, String)> {
         ("RUNNER_ARCH", "X64".to_owned()),
         ("RUNNER_TEMP", dir.display().to_string()),
         ("GITHUB_PATH", dir.join("github_path").display().to_string()),
+        // Without the cspctl under test on PATH, which would count as installed.
+        ("PATH", std::env::var("PATH").unwrap_or_default()),
     ]
 }
 
