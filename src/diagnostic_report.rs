@@ -50,12 +50,11 @@ pub fn render_json(
                 "message": d.message,
                 "hints": d.hints,
             });
-            if let Some(location) = &d.location {
-                if let (Value::Object(entry), Value::Object(at)) =
+            if let Some(location) = &d.location
+                && let (Value::Object(entry), Value::Object(at)) =
                     (&mut entry, place(location, sources, uri))
-                {
-                    entry.extend(at);
-                }
+            {
+                entry.extend(at);
             }
             if let Some((location, label)) = &d.related {
                 entry["related"] = place(location, sources, uri);

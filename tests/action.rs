@@ -315,8 +315,10 @@ fn plan_comments_once_per_pull_request_and_apply_applies_the_plan() {
     assert!(markdown.contains("Subscription/contoso-m365-business-basic"));
 
     // The pull request already has 120 other comments: the plan's lands on page 2.
-    let mut github = Github::default();
-    github.comments = (0..120).map(|i| (i, format!("comment {i}"))).collect();
+    let github = Github {
+        comments: (0..120).map(|i| (i, format!("comment {i}"))).collect(),
+        ..Github::default()
+    };
     let server = Server::start(github);
     let event = work.join("event.json");
     std::fs::write(&event, r#"{"pull_request": {"number": 7}}"#).expect("event");

@@ -589,10 +589,9 @@ fn the_plan_workflow_comments_the_plan_and_keeps_the_plan_file() {
     );
 
     // The Action's comment step: one comment, found by its marker, patched.
-    let comment = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("action/comment.sh"),
-    )
-    .expect("action/comment.sh");
+    let comment =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action/comment.sh"))
+            .expect("action/comment.sh");
     assert!(comment.contains("marker=") && comment.contains("PATCH"));
 }
 
@@ -601,7 +600,11 @@ const ACTION: &str = "cspctl/cspctl";
 
 #[test]
 fn every_github_workflow_installs_the_released_cspctl_with_the_action() {
-    for file in ["github/cspctl-plan.yml", "github/cspctl-apply.yml", "github/cspctl-drift.yml"] {
+    for file in [
+        "github/cspctl-plan.yml",
+        "github/cspctl-apply.yml",
+        "github/cspctl-drift.yml",
+    ] {
         let w = Workflow::load(file);
         assert!(!w.uses(ACTION).is_empty(), "{file} uses the Action");
         assert!(
@@ -610,7 +613,10 @@ fn every_github_workflow_installs_the_released_cspctl_with_the_action() {
         );
     }
     let text = read("gitlab/.gitlab-ci.yml");
-    assert!(!text.contains("cargo install"), "GitLab installs the release");
+    assert!(
+        !text.contains("cargo install"),
+        "GitLab installs the release"
+    );
     assert!(text.contains("sha256sum --check"), "and checks its SHA-256");
 }
 

@@ -88,7 +88,7 @@ fn the_file_sets_defaults_and_variables_and_flags_win_over_it() {
             &config["settings"]["state"]["value"],
             &config["settings"]["state"]["source"]
         ),
-        (&Value::from("flag.json"), &Value::from("flag"))
+        (&Value::from("flag.json"), &Value::from("command line"))
     );
 }
 
@@ -161,6 +161,16 @@ fn config_masks_secrets_and_names_every_source() {
     );
     assert!(shown.contains("file:///tmp/x?********"), "{shown}");
     assert!(shown.contains("Configuration file: none"), "{shown}");
+
+    // Paths given on the command line are the manifests.
+    let output = cspctl(
+        &["config", "--format", "json", "manifests"],
+        dir.path(),
+        None,
+    );
+    let config = json(&output);
+    assert_eq!(config["settings"]["manifests"]["value"], "manifests");
+    assert_eq!(config["settings"]["manifests"]["source"], "command line");
 }
 
 #[test]

@@ -292,7 +292,7 @@ pub enum Source {
 impl Source {
     fn describe(&self) -> String {
         match self {
-            Source::Flag => "flag".to_owned(),
+            Source::Flag => "command line".to_owned(),
             Source::Env(name) => format!("env {name}"),
             Source::Plan(path) => format!("plan {}", path.display()),
             Source::File { path, line } => format!("{}:{line}", path.display()),
@@ -349,7 +349,20 @@ struct ConfigFile {
 
 /// Parses `args` with `command`, completes them from the layers (see the module
 /// comment) and parses again.
-pub fn resolve(mut command: clap::Command, args: Vec<OsString>) -> Result<Resolved, Failure> {
+pub fn resolve(command: clap::Command, args: Vec<OsString>) -> Result<Resolved, Failure> {
+    let cwd = std::env::current_dir().context("reading the working directory")?;
+    let named = std::env::var_os("CSPCTL_CONFIG").filter(|v| !v.is_empty());
+    resolve_in(command, args, &cwd, named.map(PathBuf::from))
+}
+
+/// [`resolve`] in `cwd`, with the configuration file `named` (`CSPCTL_CONFIG`)
+/// instead of the one found upward.
+fn resolve_in(
+    mut command: clap::Command,
+    args: Vec<OsString>,
+    cwd: &Path,
+    named: Option<PathBuf>,
+) -> Result<Resolved, Failure> {
     command.build();
     let first = command
         .clone()
@@ -357,17 +370,19 @@ pub fn resolve(mut command: clap::Command, args: Vec<OsString>) -> Result<Resolv
         .map_err(Failure::Usage)?;
     let (leaf, leaf_matches, path) = leaf(&command, &first);
     let paths = positional(leaf, leaf_matches);
-    let cwd = std::env::current_dir().context("reading the working directory")?;
-    let searched_from = search_start(&cwd, &paths);
-    let file = match std::env::var_os("CSPCTL_CONFIG").filter(|v| !v.is_empty()) {
-        Some(path) => Some(read_file(&PathBuf::from(path), &cwd, &command)?),
+    let searched_from = search_start(cwd, &paths);
+    let file = match named {
+        Some(path) => Some(read_file(&cwd.join(path), cwd, &command)?),
         None => match find_upward(&searched_from) {
-            Some(path) => Some(read_file(&path, &cwd, &command)?),
+            Some(path) => Some(read_file(&path, cwd, &command)?),
             None => None,
         },
     };
     let file = file.unwrap_or_default();
     let saved = (path == ["apply"]).then(|| saved_plan(&paths)).flatten();
+    // The simulator's own flags share names with the settings (`sim serve --state`
+    // is the simulator's file, not the local state): it takes none from the layers.
+    let layered = path.first().map(String::as_str) != Some("sim");
 
     let mut rows = Vec::new();
     let mut injected: Vec<OsString> = Vec::new();
@@ -412,12 +427,16 @@ pub fn resolve(mut command: clap::Command, args: Vec<OsString>) -> Result<Resolv
             (Some(value), Source::Env(setting.env), true)
         } else if let Some(value) = from_file
             .filter(|_| !(saved.is_some() && (setting.scope || setting.recorded.is_some())))
-            .filter(|_| !(setting.kind == Kind::Manifests && !paths.is_empty()))
+            .filter(|_| setting.kind != Kind::Manifests || paths.is_empty())
         {
             (Some(value.values.clone()), file_source(), true)
+        } else if setting.kind == Kind::Manifests && !paths.is_empty() {
+            let given = paths.iter().map(|p| p.display().to_string()).collect();
+            (Some(given), Source::Flag, false)
         } else {
             (None, Source::Default, false)
         };
+        let inject = inject && layered;
         if inject && let Some(arg) = arg {
             injected.extend(command_line(
                 setting,
@@ -1080,6 +1099,41 @@ mod tests {
             "https://********@example.test/x"
         );
         assert_eq!(mask_url(".cspctl/state.json"), ".cspctl/state.json");
+    }
+
+    /// The simulator's `--state` is its own file: the settings' `state` (the local
+    /// state) must not reach it, while `plan` gets it.
+    #[test]
+    fn the_simulator_takes_nothing_from_the_settings() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join(FILE_NAME);
+        std::fs::write(&file, "state = \"local.json\"\n").expect("write");
+        let run = |words: &[&str]| {
+            let args = words.iter().map(OsString::from).collect();
+            match resolve_in(
+                super::super::help::command(),
+                args,
+                dir.path(),
+                Some(file.clone()),
+            ) {
+                Ok(resolved) => resolved,
+                Err(_) => panic!("{words:?} resolves"),
+            }
+        };
+        let state_of = |resolved: &Resolved| {
+            let (_, leaf) = resolved.matches.subcommand().expect("a command");
+            let leaf = leaf.subcommand().map_or(leaf, |(_, sub)| sub);
+            leaf.try_get_raw("state")
+                .ok()
+                .flatten()
+                .and_then(|mut v| v.next())
+                .map(|v| v.to_string_lossy().into_owned())
+        };
+        assert_eq!(
+            state_of(&run(&["cspctl", "plan"])).as_deref(),
+            Some("local.json")
+        );
+        assert_eq!(state_of(&run(&["cspctl", "sim", "serve"])), None);
     }
 
     #[test]

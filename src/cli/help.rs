@@ -10,9 +10,9 @@ use super::config::{OTHER_VARIABLES, SETTINGS};
 /// What a command's help adds.
 pub struct Sections {
     /// `(what it does, command line)`.
-    pub examples: Vec<(&'static str, &'static str)>,
+    pub examples: Pairs,
     /// `(code, meaning)`.
-    pub exit_codes: Vec<(&'static str, &'static str)>,
+    pub exit_codes: Pairs,
     /// `(variable, meaning)`.
     pub environment: Vec<(String, String)>,
 }
@@ -24,14 +24,12 @@ const ERROR: (&str, &str) = (
 );
 const INTERRUPTED: (&str, &str) = ("130", "interrupted (Ctrl-C or SIGTERM)");
 
+/// Pairs of text: (what, command line) or (code, meaning).
+type Pairs = Vec<(&'static str, &'static str)>;
+
 /// Examples and exit codes of the command at `path` (`["plan"]`, `["local",
 /// "accept-relationship"]`).
-fn examples_and_codes(
-    path: &[&str],
-) -> (
-    Vec<(&'static str, &'static str)>,
-    Vec<(&'static str, &'static str)>,
-) {
+fn examples_and_codes(path: &[&str]) -> (Pairs, Pairs) {
     match path {
         ["validate"] => (
             vec![
