@@ -92,6 +92,41 @@ fn the_file_sets_defaults_and_variables_and_flags_win_over_it() {
     );
 }
 
+/// Partner Center's settings from a variable or the file do not trip up the local
+/// backend (their flags would be refused there), and the local state's do not trip
+/// up Partner Center.
+#[test]
+fn settings_of_the_other_backend_are_left_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    manifests(dir.path());
+    std::fs::write(
+        dir.path().join("cspctl.toml"),
+        "endpoint = \"http://127.0.0.1:9\"\nsandbox = true\njournal = \"j.journal\"\n",
+    )
+    .expect("write");
+    let output = cspctl_command(&["plan", "manifests"], dir.path(), None)
+        .env("CSPCTL_PC_AUTHORITY", "http://127.0.0.1:9")
+        .env("CSPCTL_SANDBOX", "1")
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", text(&output));
+
+    // With partner-center in force they are used: here the unreachable endpoint.
+    let output = cspctl_command(&["plan", "manifests", "--timeout", "20s"], dir.path(), None)
+        .env("CSPCTL_BACKEND", "partner-center")
+        .env("CSPCTL_STATE", "ignored.json")
+        .env("CSPCTL_PC_TENANT_ID", "11111111-1111-4111-8111-111111111111")
+        .env("CSPCTL_PC_CLIENT_ID", "22222222-2222-4222-8222-222222222222")
+        .env("CSPCTL_PC_CLIENT_SECRET", "x")
+        .env("CSPCTL_PC_REFRESH_TOKEN", "y")
+        .env("CSPCTL_PC_AUTHORITY", "http://127.0.0.1:9")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(!text(&output).contains("--state is for the local backend"), "{}", text(&output));
+    assert!(text(&output).contains("127.0.0.1:9"), "{}", text(&output));
+}
+
 #[test]
 fn a_bad_file_is_refused_at_its_line_and_column_and_holds_no_secret() {
     let dir = tempfile::tempdir().expect("temp dir");

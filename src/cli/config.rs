@@ -78,6 +78,11 @@ pub struct Setting {
     recorded: Option<Recorded>,
     /// A part of the tenant to plan (`apply PLANFILE` has the plan's scope).
     pub scope: bool,
+    /// The only backend that reads it: a value from a variable or the file is
+    /// passed on only when that is the backend in force, since a flag for the
+    /// other one is refused (`CSPCTL_PC_ENDPOINT` exported for a rehearsal must
+    /// not trip up a plan on the local state).
+    pub only_for: Option<&'static str>,
     /// What it is, for `--help` and `cspctl config`.
     pub about: &'static str,
 }
@@ -93,6 +98,7 @@ const fn setting(key: &'static str, env: &'static str, kind: Kind) -> Setting {
         secret: false,
         recorded: None,
         scope: false,
+        only_for: None,
         about: "",
     }
 }
@@ -115,6 +121,7 @@ pub const SETTINGS: &[Setting] = &[
         default: ".cspctl/state.json",
         recorded: Some(Recorded::State),
         about: "the local state file",
+        only_for: Some("local"),
         ..setting("state", "CSPCTL_STATE", Kind::Path)
     },
     Setting {
@@ -132,28 +139,33 @@ pub const SETTINGS: &[Setting] = &[
         default: "https://api.partnercenter.microsoft.com",
         recorded: Some(Recorded::Endpoint),
         about: "Partner Center's API base URL",
+        only_for: Some("partner-center"),
         ..setting("endpoint", "CSPCTL_PC_ENDPOINT", Kind::Value)
     },
     Setting {
         default: "https://login.microsoftonline.com",
         recorded: Some(Recorded::Authority),
         about: "Entra ID authority for tokens",
+        only_for: Some("partner-center"),
         ..setting("authority", "CSPCTL_PC_AUTHORITY", Kind::Value)
     },
     Setting {
         default: "false",
         recorded: Some(Recorded::Sandbox),
         about: "Partner Center integration sandbox",
+        only_for: Some("partner-center"),
         ..setting("sandbox", "CSPCTL_SANDBOX", Kind::Switch)
     },
     Setting {
         default: "none (the CSPCTL_PC_* variables)",
         about: "a JSON credentials file only its owner can read",
+        only_for: Some("partner-center"),
         ..setting("credentials", "CSPCTL_PC_CREDENTIALS", Kind::Path)
     },
     Setting {
         default: ".cspctl/partner-center-<tenant>.journal",
         about: "the purchase journal",
+        only_for: Some("partner-center"),
         ..setting("journal", "CSPCTL_PC_JOURNAL", Kind::Path)
     },
     Setting {
@@ -386,6 +398,8 @@ fn resolve_in(
 
     let mut rows = Vec::new();
     let mut injected: Vec<OsString> = Vec::new();
+    // The backend in force, once its row is resolved (it comes first).
+    let mut backend = "local".to_owned();
     for setting in SETTINGS {
         let arg = find_arg(leaf, setting);
         let given = arg.and_then(|arg| given_on_command_line(leaf_matches, arg));
@@ -436,7 +450,12 @@ fn resolve_in(
         } else {
             (None, Source::Default, false)
         };
-        let inject = inject && layered;
+        if setting.key == "backend"
+            && let Some(kind) = value.as_ref().and_then(|v| v.first())
+        {
+            backend = kind.clone();
+        }
+        let inject = inject && layered && setting.only_for.is_none_or(|only| only == backend);
         if inject && let Some(arg) = arg {
             injected.extend(command_line(
                 setting,
