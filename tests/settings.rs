@@ -66,6 +66,20 @@ fn the_file_sets_defaults_and_variables_and_flags_win_over_it() {
     assert!(dir.path().join("states/team.json").is_file());
     assert!(!dir.path().join(".cspctl/state.json").exists());
 
+    // A saved plan carries its scope and state: the file's are not added to apply.
+    std::fs::write(
+        dir.path().join("manifests/subscriptions.yaml"),
+        std::fs::read_to_string(dir.path().join("manifests/subscriptions.yaml"))
+            .expect("read")
+            .replace("quantity: 25", "quantity: 30"),
+    )
+    .expect("write");
+    let output = cspctl(&["plan", "--out", "plan.json"], dir.path(), None);
+    assert!(output.status.success(), "{}", text(&output));
+    let output = cspctl(&["apply", "plan.json", "--auto-approve"], dir.path(), None);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("1 applied"), "{}", text(&output));
+
     // A variable wins over the file, a flag over the variable.
     let output = cspctl_command(&["config", "--format", "json"], dir.path(), None)
         .env("CSPCTL_STATE", "env.json")
@@ -115,15 +129,25 @@ fn settings_of_the_other_backend_are_left_out() {
     let output = cspctl_command(&["plan", "manifests", "--timeout", "20s"], dir.path(), None)
         .env("CSPCTL_BACKEND", "partner-center")
         .env("CSPCTL_STATE", "ignored.json")
-        .env("CSPCTL_PC_TENANT_ID", "11111111-1111-4111-8111-111111111111")
-        .env("CSPCTL_PC_CLIENT_ID", "22222222-2222-4222-8222-222222222222")
+        .env(
+            "CSPCTL_PC_TENANT_ID",
+            "11111111-1111-4111-8111-111111111111",
+        )
+        .env(
+            "CSPCTL_PC_CLIENT_ID",
+            "22222222-2222-4222-8222-222222222222",
+        )
         .env("CSPCTL_PC_CLIENT_SECRET", "x")
         .env("CSPCTL_PC_REFRESH_TOKEN", "y")
         .env("CSPCTL_PC_AUTHORITY", "http://127.0.0.1:9")
         .output()
         .expect("runs");
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(!text(&output).contains("--state is for the local backend"), "{}", text(&output));
+    assert!(
+        !text(&output).contains("--state is for the local backend"),
+        "{}",
+        text(&output)
+    );
     assert!(text(&output).contains("127.0.0.1:9"), "{}", text(&output));
 }
 

@@ -31,6 +31,9 @@ const FILES: &[(&str, &str)] = &[
     ),
 ];
 
+/// How the workflow template names the Action.
+const TEMPLATE_ACTION: &str = "cspctl/cspctl@v0.1.0";
+
 const GITIGNORE: &str = include_str!("init_templates/gitignore");
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -48,7 +51,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     for (name, content) in FILES {
-        write(&dir.join(name), content)?;
+        // The workflow uses the Action of this very release (the template names
+        // the version it was written with, so actionlint can check it as it is).
+        let content = content.replace(
+            TEMPLATE_ACTION,
+            &format!("cspctl/cspctl@v{}", env!("CARGO_PKG_VERSION")),
+        );
+        write(&dir.join(name), &content)?;
         note!("wrote {}", dir.join(name).display());
     }
     let ignore = dir.join(".gitignore");
