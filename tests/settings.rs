@@ -438,9 +438,19 @@ fn init_scaffolds_a_repository_that_plans_and_refuses_to_overwrite() {
 fn every_command_help_has_examples_exit_codes_and_variables() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut checked = 0;
-    for command in cspctl::cli::Cli::command().get_subcommands() {
-        let name = command.get_name();
-        let output = cspctl(&[name, "--help"], dir.path(), None);
+    let top = cspctl::cli::Cli::command();
+    let mut commands: Vec<(Vec<&str>, &clap::Command)> = Vec::new();
+    for command in top.get_subcommands() {
+        commands.push((vec![command.get_name()], command));
+        for sub in command.get_subcommands() {
+            commands.push((vec![command.get_name(), sub.get_name()], sub));
+        }
+    }
+    for (words, command) in commands {
+        let name = words.join(" ");
+        let mut args = words.clone();
+        args.push("--help");
+        let output = cspctl(&args, dir.path(), None);
         assert!(output.status.success(), "{name}: {}", text(&output));
         let help = String::from_utf8_lossy(&output.stdout);
         for section in ["Exit codes:", "Environment (", "NO_COLOR", "CSPCTL_CONFIG"] {

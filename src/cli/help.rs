@@ -206,11 +206,38 @@ fn examples_and_codes(path: &[&str]) -> (Pairs, Pairs) {
             vec![OK, ERROR],
         ),
         ["sim", "serve"] => (
-            vec![(
-                "A simulator for a rehearsal",
-                "cspctl sim serve --state sim.json --port 8080",
-            )],
+            vec![
+                (
+                    "An integration-sandbox simulator keeping its tenant in a file",
+                    "cspctl sim serve --sandbox --state sim.json --listen 127.0.0.1:8080",
+                ),
+                (
+                    "Then plan against it (its default credentials are in docs/simulator.md)",
+                    "cspctl plan manifests --backend partner-center --endpoint http://127.0.0.1:8080 --authority http://127.0.0.1:8080 --sandbox",
+                ),
+            ],
             vec![OK, ERROR, INTERRUPTED],
+        ),
+        ["sim", "add-reseller"] => (
+            vec![(
+                "A reseller accepts the partnership invitation",
+                "cspctl sim add-reseller --endpoint http://127.0.0.1:8080 --tenant-id 6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d --mpn-id 4847383 --name Northwind",
+            )],
+            vec![OK, ERROR],
+        ),
+        ["sim", "accept-relationship"] => (
+            vec![(
+                "A customer's admin accepts a reseller relationship request",
+                "cspctl sim accept-relationship --endpoint http://127.0.0.1:8080 --customer tailspin-demo.onmicrosoft.com --reseller 22222222-3333-4444-8555-666666666666",
+            )],
+            vec![OK, ERROR],
+        ),
+        ["sim", "advance-clock"] => (
+            vec![(
+                "A day passes in the simulator (renewals, provisioning)",
+                "cspctl sim advance-clock --endpoint http://127.0.0.1:8080 --seconds 86400",
+            )],
+            vec![OK, ERROR],
         ),
         _ => (Vec::new(), vec![OK, ERROR, INTERRUPTED]),
     }
@@ -226,9 +253,12 @@ pub fn sections(command: &clap::Command, path: &[&str]) -> Sections {
         .filter_map(|a| a.get_long())
         .collect();
     let reads_partner_center = longs.contains(&"backend");
+    // The simulator's commands take no setting from the environment (cli::config).
+    let simulator = path.first() == Some(&"sim");
     let mut environment: Vec<(String, String)> = SETTINGS
         .iter()
         .filter(|s| !s.env.is_empty())
+        .filter(|s| !simulator || s.key == "color")
         .filter(|s| {
             (!s.flag.is_empty() && longs.contains(&s.flag))
                 || (s.flag.is_empty() && reads_partner_center)
