@@ -193,6 +193,15 @@ fn a_bad_file_is_refused_at_its_line_and_column_and_holds_no_secret() {
         );
         assert!(!text(&output).contains("hunter2"));
     }
+    // Commands that read no setting do not read the file.
+    for args in [
+        &["completions", "bash"][..],
+        &["schema"],
+        &["init", "--force"],
+    ] {
+        let output = cspctl(args, dir.path(), None);
+        assert!(output.status.success(), "{args:?}: {}", text(&output));
+    }
 }
 
 #[test]

@@ -383,8 +383,15 @@ fn resolve_in(
     let (leaf, leaf_matches, path) = leaf(&command, &first);
     let paths = positional(leaf, leaf_matches);
     let searched_from = search_start(cwd, &paths);
-    let file = match named {
+    // Only a command that reads manifests or a setting reads the file: a broken
+    // cspctl.toml must not stop `init --force`, `completions` or `show`.
+    let reads_settings = has_paths(leaf)
+        || SETTINGS
+            .iter()
+            .any(|s| s.key != "color" && find_arg(leaf, s).is_some());
+    let file = match named.filter(|_| reads_settings) {
         Some(path) => Some(read_file(&cwd.join(path), cwd, &command)?),
+        None if !reads_settings => None,
         None => match find_upward(&searched_from) {
             Some(path) => Some(read_file(&path, cwd, &command)?),
             None => None,
