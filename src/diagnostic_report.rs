@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 use crate::diagnostic::{Diagnostic, Problems, Severity};
 use crate::manifest::source::{Location, SourceMap};
 
+/// Version of `validate --format json`; bumped on any incompatible change.
+pub const JSON_FORMAT_VERSION: u32 = 1;
+
 /// The SARIF version GitHub code scanning reads.
 pub const SARIF_VERSION: &str = "2.1.0";
 const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
@@ -32,7 +35,7 @@ fn place(location: &Location, sources: &SourceMap, uri: &dyn Fn(&str) -> String)
     })
 }
 
-/// `{valid, errors, warnings, notShown, diagnostics: [...]}` with every kept
+/// `{format_version, valid, errors, warnings, notShown, diagnostics: [...]}` with every kept
 /// problem; those beyond `--max-problems` are counted in `notShown`.
 pub fn render_json(
     problems: &Problems,
@@ -65,6 +68,7 @@ pub fn render_json(
         .collect();
     let warnings = problems.shown.iter().filter(|d| !d.is_error()).count() + problems.more_warnings;
     let value = json!({
+        "format_version": JSON_FORMAT_VERSION,
         "valid": valid,
         "errors": problems.errors(),
         "warnings": warnings,

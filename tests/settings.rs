@@ -576,6 +576,7 @@ fn validate_speaks_json_and_sarif() {
     let output = run("json");
     assert_eq!(output.status.code(), Some(1));
     let report = json(&output);
+    assert_eq!(report["format_version"], 1);
     assert_eq!(report["valid"], false);
     assert_eq!(report["errors"], 2);
     let first = &report["diagnostics"][0];

@@ -1077,6 +1077,8 @@ pub fn run(args: &Args, resolved: &Resolved) -> anyhow::Result<ExitCode> {
                 })
                 .collect();
             let value = json!({
+                // Bumped on any incompatible change of this output.
+                "format_version": 1,
                 "file": resolved.file.as_ref().map(|p| p.display().to_string()),
                 "settings": settings,
             });
