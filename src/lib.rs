@@ -38,6 +38,7 @@ pub mod backend;
 pub mod cache;
 pub mod cli;
 pub mod diagnostic;
+pub mod diagnostic_report;
 pub mod drift;
 pub mod export;
 pub mod graph;

@@ -555,7 +555,7 @@ fn with<'a>(step: &'a Yaml<'static>, key: &str) -> Option<&'a str> {
 #[test]
 fn the_plan_workflow_comments_the_plan_and_keeps_the_plan_file() {
     let w = Workflow::load("github/cspctl-plan.yml");
-    w.check_commands(4);
+    w.check_commands(1);
 
     let pull_request = get(w.on(), "pull_request").expect("on: pull_request");
     let paths = strings(get(pull_request, "paths").expect("pull_request.paths"));
@@ -566,14 +566,21 @@ fn the_plan_workflow_comments_the_plan_and_keeps_the_plan_file() {
     assert_eq!(str_of(permissions, "pull-requests"), Some("write"));
     assert_eq!(keys(permissions).len(), 2, "minimal permissions");
 
-    assert!(!subcommand(&w.commands, "validate").is_empty(), "validate");
+    // The cspctl Action validates, then plans: one comment, plan.json uploaded as
+    // cspctl-plan (what cspctl-apply.yml downloads).
+    let action = w.uses(ACTION);
+    assert_eq!(
+        action
+            .iter()
+            .map(|step| with(step, "command"))
+            .collect::<Vec<_>>(),
+        [Some("validate"), Some("plan")]
+    );
+    let plan = action[1];
+    assert_eq!(with(plan, "plan-file"), Some("plan.json"));
+    assert_eq!(with(plan, "artifact-name"), Some("cspctl-plan"));
+    assert_eq!(with(plan, "manifests"), Some("manifests"));
     let plans = subcommand(&w.commands, "plan");
-    let markdown = plans
-        .iter()
-        .find(|c| option(c, "--format") == Some("markdown"))
-        .expect("a markdown plan");
-    assert_eq!(option(markdown, "--out"), Some("plan.json"));
-    assert!(option(markdown, "--full-plan-url").is_some());
     assert!(
         plans
             .iter()
@@ -581,19 +588,36 @@ fn the_plan_workflow_comments_the_plan_and_keeps_the_plan_file() {
         "a plan with annotations"
     );
 
-    let upload = w.uses("actions/upload-artifact");
-    assert!(
-        upload.iter().any(|s| with(s, "name") == Some("cspctl-plan")
-            && with(s, "path").is_some_and(|p| p.contains("plan.json"))),
-        "plan.json uploaded as cspctl-plan"
-    );
+    // The Action's comment step: one comment, found by its marker, patched.
+    let comment =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action/comment.sh"))
+            .expect("action/comment.sh");
+    assert!(comment.contains("marker=") && comment.contains("PATCH"));
+}
 
-    let text = w.run_text();
-    assert!(text.contains("<!-- cspctl:plan -->"), "the sticky marker");
+/// The cspctl Action, as the examples use it.
+const ACTION: &str = "cspctl/cspctl";
+
+#[test]
+fn every_github_workflow_installs_the_released_cspctl_with_the_action() {
+    for file in [
+        "github/cspctl-plan.yml",
+        "github/cspctl-apply.yml",
+        "github/cspctl-drift.yml",
+    ] {
+        let w = Workflow::load(file);
+        assert!(!w.uses(ACTION).is_empty(), "{file} uses the Action");
+        assert!(
+            !read(file).contains("cargo install"),
+            "{file} builds cspctl instead of installing a release"
+        );
+    }
+    let text = read("gitlab/.gitlab-ci.yml");
     assert!(
-        text.contains("--method PATCH") && text.contains("gh pr comment"),
-        "the comment is updated, else created"
+        !text.contains("cargo install"),
+        "GitLab installs the release"
     );
+    assert!(text.contains("sha256sum --check"), "and checks its SHA-256");
 }
 
 #[test]
@@ -818,6 +842,7 @@ fn the_gitlab_pipeline_plans_applies_the_saved_plan_and_checks_drift() {
     let text = read(file);
     assert!(text.contains("<!-- cspctl:plan -->"));
     assert!(text.contains("/merge_requests/$CI_MERGE_REQUEST_IID/notes"));
+    assert!(text.contains("releases/download/v"), "the released binary");
     assert!(text.contains("/issues"));
     for secret in ["CSPCTL_PC_CLIENT_SECRET", "CSPCTL_PC_REFRESH_TOKEN"] {
         let scripts: String = jobs
@@ -860,7 +885,6 @@ fn the_readme_describes_every_pipeline() {
         assert!(readme.contains(&format!("]({file})")), "README: {file}");
     }
     for variable in [
-        "CSPCTL_GIT_URL",
         "CSPCTL_VERSION",
         "CSPCTL_PC_TENANT_ID",
         "CSPCTL_PC_CLIENT_ID",

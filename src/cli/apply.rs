@@ -73,7 +73,7 @@ fn plan_file(inputs: &[PathBuf]) -> Option<&Path> {
     }
 }
 
-fn read_plan_file(path: &Path) -> anyhow::Result<Plan> {
+pub(super) fn read_plan_file(path: &Path) -> anyhow::Result<Plan> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading plan file {}", path.display()))?;
     Plan::from_json(&text).map_err(|e| match e.position {
@@ -267,8 +267,18 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
                 );
             }
             if plan.backend != opened.describe() {
+                // A plan that recorded its backend is opened on it (cli::config): a
+                // difference left is a flag spelled otherwise (`./state.json`).
+                let advice = if plan.backend_settings.is_some() {
+                    format!(
+                        "drop the backend flags (the plan's are used; `cspctl show {}` names them) or give them as the plan has them",
+                        path.display()
+                    )
+                } else {
+                    "this plan predates recorded backends: give the flags it was made with, or make the plan again against this state".to_owned()
+                };
                 bail!(
-                    "{} was planned against `{}`, not `{}`; make the plan again against this state",
+                    "{} was planned against `{}`, not `{}`; {advice}",
                     path.display(),
                     plan.backend,
                     opened.describe()

@@ -287,6 +287,30 @@ impl BackendArgs {
 }
 
 impl BackendChoice {
+    /// The settings that chose this backend, as a saved plan records them for
+    /// `apply PLANFILE` (see `cli::config`); no credential is among them.
+    pub fn settings(&self) -> crate::plan::BackendSettings {
+        let state_url = self.remote.as_ref().map(|remote| remote.url.clone());
+        match &self.target {
+            Target::Local(path) => crate::plan::BackendSettings {
+                kind: "local".to_owned(),
+                state: state_url.is_none().then(|| path.display().to_string()),
+                state_url,
+                endpoint: None,
+                authority: None,
+                sandbox: false,
+            },
+            Target::PartnerCenter(config, _) => crate::plan::BackendSettings {
+                kind: "partner-center".to_owned(),
+                state: None,
+                state_url,
+                endpoint: Some(config.endpoint.clone()),
+                authority: Some(config.authority.clone()),
+                sandbox: config.sandbox,
+            },
+        }
+    }
+
     /// The local backend on `state`, or on the remote state at `state_url`.
     pub fn local(state: PathBuf, state_url: Option<String>) -> anyhow::Result<BackendChoice> {
         let remote = match state_url {

@@ -32,15 +32,14 @@ pub fn run_completions(args: CompletionsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints the top-level page, or writes every page into `--out`.
+/// Prints the top-level page, or writes every page into `--out`: each command's
+/// page has the EXAMPLES, EXIT STATUS and ENVIRONMENT its `--help` has.
 pub fn run_man(args: ManArgs) -> anyhow::Result<ExitCode> {
-    let command = Cli::command();
+    let mut command = super::help::command().disable_help_subcommand(true);
+    command.build();
     match args.out {
         None => {
-            let mut page = Vec::new();
-            clap_mangen::Man::new(command)
-                .render(&mut page)
-                .context("rendering the manual page")?;
+            let page = page(&command, None)?;
             use std::io::Write as _;
             std::io::stdout()
                 .lock()
@@ -49,10 +48,38 @@ pub fn run_man(args: ManArgs) -> anyhow::Result<ExitCode> {
         }
         Some(dir) => {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            clap_mangen::generate_to(command, &dir)
-                .with_context(|| format!("writing manual pages into {}", dir.display()))?;
+            let mut pages = vec![(format!("{}.1", command.get_name()), page(&command, None)?)];
+            for (path, sub) in super::help::commands(&command) {
+                let words: Vec<&str> = path.iter().map(String::as_str).collect();
+                pages.push((
+                    format!("{}-{}.1", command.get_name(), path.join("-")),
+                    page(&sub, Some(&words))?,
+                ));
+            }
+            for (name, page) in pages {
+                let file = dir.join(&name);
+                std::fs::write(&file, page)
+                    .with_context(|| format!("writing {}", file.display()))?;
+            }
             note!("Wrote the manual pages into {}", dir.display());
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One page: clap_mangen's sections, then (for a command) the help's sections as
+/// roff instead of its `--help` copy.
+fn page(command: &clap::Command, path: Option<&[&str]>) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    match path {
+        None => clap_mangen::Man::new(command.clone()).render(&mut out),
+        Some(path) => {
+            let bare = command.clone().after_long_help(None::<&'static str>);
+            clap_mangen::Man::new(bare).render(&mut out).map(|()| {
+                out.extend_from_slice(super::help::sections(command, path).roff().as_bytes());
+            })
+        }
+    }
+    .context("rendering the manual page")?;
+    Ok(out)
 }

@@ -17,6 +17,12 @@ pub fn with_repository_paths(plan: &Plan) -> Plan {
     plan
 }
 
+/// `file` relative to the repository when running in GitHub Actions (see
+/// [`repository_path`]); as given elsewhere.
+pub fn repository_file(file: &str) -> String {
+    repository_path(file, workspace_root().as_deref())
+}
+
 /// The repository root GitHub Actions checked out into, when running there.
 fn workspace_root() -> Option<PathBuf> {
     let root = std::env::var_os("GITHUB_WORKSPACE").filter(|v| !v.is_empty())?;

@@ -13,15 +13,19 @@ mod output;
 mod apply;
 mod backend;
 mod completions;
+mod config;
 mod drift;
 mod export;
 mod github;
 mod graph;
+mod help;
+mod init;
 mod local;
 mod plan;
 mod refresh;
 mod schema;
 mod scope;
+mod show;
 mod signals;
 mod sim;
 mod unlock;
@@ -31,7 +35,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{FromArgMatches as _, Parser, Subcommand};
 
 use crate::diagnostic::{Diagnostic, DiagnosticFormat, Problems};
 use crate::manifest::files::read_manifest_files;
@@ -53,6 +57,28 @@ pub const DEFAULT_LOCK_TIMEOUT_SECONDS: u64 = 30;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Colour on a terminal: auto (unless NO_COLOR is set or TERM=dumb), always, or
+    /// never; pipes and files get none with auto.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        env = "CSPCTL_COLOR"
+    )]
+    color: Option<ColorWhen>,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal, unless NO_COLOR is set (not empty) or TERM is dumb.
+    #[default]
+    Auto,
+    /// Always, even into a pipe and despite NO_COLOR.
+    Always,
+    /// Never.
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +89,8 @@ enum Command {
     Plan(plan::Args),
     /// Carry out a plan (made now from manifests, or a saved plan file).
     Apply(apply::Args),
+    /// Print a saved plan file (text, JSON or the Markdown comment).
+    Show(show::Args),
     /// Compare the live state with the manifests: every drifted field and unmanaged
     /// object (exit 0 in sync, 2 drift, 1 error).
     Drift(drift::Args),
@@ -81,6 +109,12 @@ enum Command {
     /// The Partner Center simulator: an HTTP server speaking Partner Center's API.
     #[command(subcommand)]
     Sim(sim::Command),
+    /// Scaffold a repository: manifests with a commented example, cspctl.toml, a
+    /// GitHub workflow using the cspctl Action, and a .gitignore for .cspctl/.
+    Init(init::Args),
+    /// Print the resolved settings and where each comes from (flag, environment,
+    /// cspctl.toml, default); secrets masked.
+    Config(config::Args),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(completions::CompletionsArgs),
     /// Print the manual page (roff), or write one per command with --out.
@@ -138,9 +172,18 @@ impl ProblemLimit {
 }
 
 impl Settings {
-    fn resolve() -> anyhow::Result<Settings> {
+    fn resolve(color: ColorWhen) -> anyhow::Result<Settings> {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        let auto = !no_color && !dumb;
+        let (color_stdout, color_stderr) = match color {
+            ColorWhen::Always => (true, true),
+            ColorWhen::Never => (false, false),
+            ColorWhen::Auto => (
+                auto && std::io::stdout().is_terminal(),
+                auto && std::io::stderr().is_terminal(),
+            ),
+        };
         let now = match std::env::var("CSPCTL_NOW") {
             Ok(value) => {
                 anyhow::ensure!(
@@ -153,8 +196,8 @@ impl Settings {
         };
         Ok(Settings {
             max_problems: DEFAULT_MAX_PROBLEMS,
-            color_stdout: !no_color && !dumb && std::io::stdout().is_terminal(),
-            color_stderr: !no_color && !dumb && std::io::stderr().is_terminal(),
+            color_stdout,
+            color_stderr,
             now,
         })
     }
@@ -177,15 +220,23 @@ fn is_rfc3339(value: &str) -> bool {
 /// Parses the command line and runs the command.
 pub fn run() -> anyhow::Result<ExitCode> {
     signals::install().map_err(|e| anyhow::anyhow!("cannot listen for signals: {e}"))?;
-    let cli = match Cli::try_parse() {
+    let resolved = match config::resolve(help::command(), std::env::args_os().collect()) {
+        Ok(resolved) => resolved,
+        Err(config::Failure::Usage(error)) => return Ok(usage(&error)),
+        Err(config::Failure::Other(error)) => return Err(error),
+    };
+    let cli = match Cli::from_arg_matches(&resolved.matches) {
         Ok(cli) => cli,
         Err(error) => return Ok(usage(&error)),
     };
-    let settings = Settings::resolve()?;
+    let settings = Settings::resolve(cli.color.unwrap_or_default())?;
     match cli.command {
         Command::Validate(args) => validate::run(args, &settings),
         Command::Plan(args) => plan::run(args, &settings),
         Command::Apply(args) => apply::run(args, &settings),
+        Command::Show(args) => show::run(args, &settings),
+        Command::Init(args) => init::run(args),
+        Command::Config(args) => config::run(&args, &resolved),
         Command::Drift(args) => drift::run(args, &settings),
         Command::Export(args) => export::run(args, &settings),
         Command::Graph(args) => graph::run(args, &settings),
@@ -319,5 +370,6 @@ mod tests {
     #[test]
     fn every_command_definition_is_valid() {
         super::Cli::command().debug_assert();
+        super::help::command().debug_assert();
     }
 }

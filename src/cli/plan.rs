@@ -197,6 +197,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     plan.cost = reader.cost();
+    plan.backend_settings = Some(backend.settings());
     let render_options = RenderOptions {
         color: settings.color_stdout,
         show_sensitive: args.show_sensitive,

@@ -14,6 +14,12 @@ pub enum Format {
     Human,
     /// GitHub Actions annotations (`::error file=...::message`) on stdout.
     Github,
+    /// A JSON object on stdout: `valid`, counts, and every problem with its file,
+    /// line, column, code, message and hints.
+    Json,
+    /// SARIF 2.1.0 on stdout, for GitHub code scanning (paths relative to the
+    /// repository).
+    Sarif,
 }
 
 #[derive(Debug, clap::Args)]
@@ -34,6 +40,8 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let default = match args.format {
         Format::Github => GITHUB_ANNOTATIONS,
         Format::Human => DEFAULT_MAX_PROBLEMS,
+        // Read by programs, which want them all.
+        Format::Json | Format::Sarif => 0,
     };
     let settings = &args.problems.apply(settings, default);
     let checked = check_manifests(&args.paths, settings.max_problems);
@@ -45,6 +53,23 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         Format::Github => out!(
             "{}",
             problems.render(&checked.sources, DiagnosticFormat::Github, false)
+        )?,
+        Format::Json => out!(
+            "{}",
+            crate::diagnostic_report::render_json(
+                problems,
+                &checked.sources,
+                ok.is_some(),
+                &|file: &str| file.to_owned()
+            )
+        )?,
+        Format::Sarif => out!(
+            "{}",
+            crate::diagnostic_report::render_sarif(
+                problems,
+                &checked.sources,
+                &super::github::repository_file
+            )
         )?,
         Format::Human => {
             err!(

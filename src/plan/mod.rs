@@ -488,6 +488,11 @@ pub struct Plan {
     /// Which backend the plan was made against (e.g. `local:.cspctl/state.json`);
     /// `apply PLANFILE` refuses another one.
     pub backend: String,
+    /// How that backend was chosen (kind, state location, endpoint, sandbox), so
+    /// `apply PLANFILE` opens the same one without the flags being repeated.
+    /// Absent from plans made before it was recorded, and from drift's plans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_settings: Option<BackendSettings>,
     pub summary: Summary,
     /// In dependency order: every action comes after those it depends on.
     pub actions: Vec<Action>,
@@ -513,6 +518,29 @@ pub struct Plan {
     /// or edited file, but it is no signature (see [`integrity`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+}
+
+/// The backend a plan was made against, as the settings that chose it (never a
+/// credential: those come from the environment when the plan is applied).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BackendSettings {
+    /// `local` or `partner-center`.
+    pub kind: String,
+    /// The local state file (local backend, state kept on this machine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The remote state's URL (`--state-url`), when the state is kept there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_url: Option<String>,
+    /// Partner Center's API base URL (partner-center backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The Entra ID authority its tokens come from (partner-center backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+    /// Integration sandbox (partner-center backend).
+    #[serde(default)]
+    pub sandbox: bool,
 }
 
 /// Partner Center's documented request budget for a partner on the resources a
@@ -595,6 +623,7 @@ impl Plan {
         Plan {
             format_version: PLAN_FORMAT_VERSION,
             backend,
+            backend_settings: None,
             summary: Summary::of(&actions, unmanaged.len()),
             actions,
             unmanaged,

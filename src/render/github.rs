@@ -106,6 +106,8 @@ pub fn plan_annotations(plan: &Plan, show_sensitive: bool) -> Vec<Annotation> {
         format_version: _,
         // The workflow knows what it planned against.
         backend: _,
+        // What apply PLANFILE opens; `cspctl show` prints it.
+        backend_settings: _,
         // Shown through `plan.summary_line()`.
         summary: _,
         actions,

@@ -99,6 +99,8 @@ pub fn render_markdown(plan: &Plan, options: &MarkdownOptions) -> String {
         // Versions the JSON contract; meaningless to a reader.
         format_version: _,
         backend,
+        // What apply PLANFILE opens; the description above names it for a reader.
+        backend_settings: _,
         summary,
         actions,
         unmanaged,

@@ -51,6 +51,8 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
         // The caller knows which backend it planned against; the JSON and the saved
         // plan carry it for `apply PLANFILE`.
         backend: _,
+        // What apply PLANFILE opens; `cspctl show` prints it.
+        backend_settings: _,
         // Shown through `plan.summary_line()`.
         summary: _,
         actions,
