@@ -580,6 +580,13 @@ fn the_plan_workflow_comments_the_plan_and_keeps_the_plan_file() {
     assert_eq!(with(plan, "plan-file"), Some("plan.json"));
     assert_eq!(with(plan, "artifact-name"), Some("cspctl-plan"));
     assert_eq!(with(plan, "manifests"), Some("manifests"));
+    // A pull request's plan reads what its changed files touch: --changed-since
+    // with the merge base, which needs the history checked out.
+    assert_eq!(with(plan, "args"), Some("--changed-since"));
+    assert!(
+        read("github/cspctl-plan.yml").contains("fetch-depth: 0"),
+        "the checkout fetches the history --changed-since needs"
+    );
     let plans = subcommand(&w.commands, "plan");
     assert!(
         plans
