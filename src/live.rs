@@ -171,6 +171,23 @@ pub struct LiveSubscription {
     /// does not show, so an incremental refresh re-reads it ([`crate::cache`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commitment_end_date: Option<String>,
+    /// New commerce: the changes scheduled for the next renewal
+    /// (`scheduledNextTermInstructions`); `None` when nothing is scheduled or
+    /// Partner Center did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_term: Option<LiveNextTerm>,
+}
+
+/// A new-commerce subscription's scheduled next-term instructions: what its next
+/// renewal applies (learn.microsoft.com/partner-center/developer/create-scheduled-changes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveNextTerm {
+    /// `PRODUCT:SKU:AVAILABILITY`.
+    pub offer_id: String,
+    pub quantity: u32,
+    pub term_duration: TermDuration,
+    pub billing_cycle: BillingCycle,
 }
 
 impl LiveSubscription {
