@@ -99,6 +99,8 @@ pub struct Settings {
     pub now: String,
     /// Most problems printed (`usize::MAX`: all); see [`ProblemLimit`].
     pub max_problems: usize,
+    /// The renewal calendar's period in seconds (`plan`/`drift --renewals`).
+    pub renewal_horizon: Option<i64>,
 }
 
 /// Problems printed when `--max-problems` is not given.
@@ -142,6 +144,7 @@ impl Settings {
         };
         Ok(Settings {
             max_problems: DEFAULT_MAX_PROBLEMS,
+            renewal_horizon: None,
             color_stdout: !no_color && !dumb && std::io::stdout().is_terminal(),
             color_stderr: !no_color && !dumb && std::io::stderr().is_terminal(),
             now,

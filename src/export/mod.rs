@@ -736,6 +736,7 @@ impl<'a> Exporter<'a> {
             },
         };
         let spec = SubscriptionSpec {
+            effective: None,
             customer: customer.name.clone(),
             offer_id: live.offer_id.clone(),
             quantity: live.quantity,
