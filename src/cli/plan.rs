@@ -78,11 +78,17 @@ fn parse_period(text: &str) -> Result<i64, String> {
         "h" => 3_600,
         "d" => 86_400,
         "w" => 7 * 86_400,
-        _ => return Err(format!("`{text}` is not a period: write a number of days, hours or weeks such as 30d, 12h or 2w")),
+        _ => {
+            return Err(format!(
+                "`{text}` is not a period: write a number of days, hours or weeks such as 30d, 12h or 2w"
+            ));
+        }
     };
     match number.parse::<i64>() {
         Ok(n) if (0..=36_500).contains(&n) => Ok(n * seconds),
-        _ => Err(format!("`{text}` is not a period: write a number of days, hours or weeks such as 30d, 12h or 2w")),
+        _ => Err(format!(
+            "`{text}` is not a period: write a number of days, hours or weeks such as 30d, 12h or 2w"
+        )),
     }
 }
 

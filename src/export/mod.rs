@@ -921,6 +921,7 @@ mod tests {
             creation_date: None,
             cancellation_allowed_until: None,
             commitment_end_date: None,
+            next_term: None,
         }
     }
 

@@ -274,12 +274,18 @@ pub fn next_term_changes(
     };
     let current = |next: Option<&LiveNextTerm>| {
         (
-            next.map_or_else(|| serde_json::json!(live.offer_id), |n| serde_json::json!(n.offer_id)),
+            next.map_or_else(
+                || serde_json::json!(live.offer_id),
+                |n| serde_json::json!(n.offer_id),
+            ),
             next.map_or_else(
                 || serde_json::json!(patch.quantity.unwrap_or(live.quantity)),
                 |n| serde_json::json!(n.quantity),
             ),
-            next.map_or_else(|| serde_json::json!(live.term_duration), |n| serde_json::json!(n.term_duration)),
+            next.map_or_else(
+                || serde_json::json!(live.term_duration),
+                |n| serde_json::json!(n.term_duration),
+            ),
             next.map_or_else(
                 || serde_json::json!(patch.billing_cycle.or(live.billing_cycle)),
                 |n| serde_json::json!(n.billing_cycle),

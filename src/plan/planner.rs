@@ -26,8 +26,8 @@ use crate::manifest::source::SourceMap;
 use crate::manifest::{Object, Origin};
 use crate::plan::{
     Action, ActionStatus, ActionType, FieldChange, LiveKey, ObjectRef, Operation, PartlyKnown,
-    Plan, PlannedReseller, Precondition, Renewal, RenewalDate, Risk, SourceRef,
-    SubscriptionPatch, Unmanaged, next_term_changes, shown_status,
+    Plan, PlannedReseller, Precondition, Renewal, RenewalDate, Risk, SourceRef, SubscriptionPatch,
+    Unmanaged, next_term_changes, shown_status,
 };
 use crate::rules::Rule;
 use crate::validate::Desired;
@@ -122,12 +122,18 @@ pub fn renewal_calendar(
         })
         .collect();
     out.sort_by(|a, b| {
-        (&a.renews.date, &a.customer, &a.friendly_name, &a.subscription_id).cmp(&(
-            &b.renews.date,
-            &b.customer,
-            &b.friendly_name,
-            &b.subscription_id,
-        ))
+        (
+            &a.renews.date,
+            &a.customer,
+            &a.friendly_name,
+            &a.subscription_id,
+        )
+            .cmp(&(
+                &b.renews.date,
+                &b.customer,
+                &b.friendly_name,
+                &b.subscription_id,
+            ))
     });
     out
 }
@@ -711,7 +717,8 @@ impl Planner<'_> {
                 if let Some(ended) = live.subscriptions.values().find(|s| {
                     s.status.is_gone()
                         && s.customer_id == customer_id
-                        && s.friendly_name.eq_ignore_ascii_case(friendly_name(subscription))
+                        && s.friendly_name
+                            .eq_ignore_ascii_case(friendly_name(subscription))
                 }) {
                     self.subscription_ids[i] = Some(ended.id.clone());
                 }
@@ -1167,19 +1174,36 @@ impl Planner<'_> {
             .as_deref()
             .and_then(crate::time::parse);
         let in_window = matches!((now, window_until), (Some(now), Some(until)) if now <= until);
-        let renewal = renewal_at(live).zip(now).map(|(at, now)| RenewalDate::new(at, now));
+        let renewal = renewal_at(live)
+            .zip(now)
+            .map(|(at, now)| RenewalDate::new(at, now));
         let renewal_text = renewal.as_ref().map_or_else(
-            || "at the renewal (its date unknown: Partner Center did not report commitmentEndDate)".to_owned(),
+            || {
+                "at the renewal (its date unknown: Partner Center did not report commitmentEndDate)"
+                    .to_owned()
+            },
             |r| format!("at renewal on {}", r.describe()),
         );
         let window_text = window_until.map_or_else(
             || "the cancellation window (Partner Center did not report it)".to_owned(),
-            |until| format!("the cancellation window, which ended {}", crate::time::format(until)),
+            |until| {
+                format!(
+                    "the cancellation window, which ended {}",
+                    crate::time::format(until)
+                )
+            },
         );
         let effective = spec.effective;
         let allowed_now = !new_commerce || (in_window && effective != Some(Effective::Renewal));
         if spec.status == DesiredStatus::Cancelled && new_commerce {
-            return self.plan_cancellation(s, live, allowed_now, renewal, &window_text, window_until);
+            return self.plan_cancellation(
+                s,
+                live,
+                allowed_now,
+                renewal,
+                &window_text,
+                window_until,
+            );
         }
         let mut next = NextTermWanted::default();
         if let (Some(live_term), Some(term)) = (live.term_duration, spec.term_duration)
@@ -1202,9 +1226,17 @@ impl Planner<'_> {
                 let message = format!(
                     "subscription `{}` has term {live_term:?}: new commerce changes the term only at renewal, not now (`effective: now`); the next renewal is {}",
                     subscription.name,
-                    renewal.as_ref().map_or_else(|| "on a date Partner Center did not report".to_owned(), |r| format!("on {}", r.describe()))
+                    renewal.as_ref().map_or_else(
+                        || "on a date Partner Center did not report".to_owned(),
+                        |r| format!("on {}", r.describe())
+                    )
                 );
-                self.error(&subscription.origin, "spec.effective", message, "remove `effective: now` to schedule the term change for the renewal");
+                self.error(
+                    &subscription.origin,
+                    "spec.effective",
+                    message,
+                    "remove `effective: now` to schedule the term change for the renewal",
+                );
                 return None;
             }
             next.term = true;
@@ -1230,7 +1262,10 @@ impl Planner<'_> {
                     let message = format!(
                         "subscription `{}`: seats can be removed now only within 7 days of purchase or renewal, and {window_text}; the next window opens {}",
                         subscription.name,
-                        renewal.as_ref().map_or_else(|| "at the renewal".to_owned(), |r| format!("at the renewal on {}", r.describe()))
+                        renewal.as_ref().map_or_else(
+                            || "at the renewal".to_owned(),
+                            |r| format!("at the renewal on {}", r.describe())
+                        )
                     );
                     self.problems.push(
                         Diagnostic::error(
@@ -1238,7 +1273,9 @@ impl Planner<'_> {
                             Some(subscription.origin.value_at("spec.effective")),
                             message,
                         )
-                        .with_hint("remove `effective: now` to schedule the decrease for the renewal"),
+                        .with_hint(
+                            "remove `effective: now` to schedule the decrease for the renewal",
+                        ),
                     );
                     return None;
                 }
@@ -1306,7 +1343,9 @@ impl Planner<'_> {
                             Some(subscription.origin.value_at("spec.billingCycle")),
                             message,
                         )
-                        .with_hint("remove `effective: now` to schedule the change for the renewal"),
+                        .with_hint(
+                            "remove `effective: now` to schedule the change for the renewal",
+                        ),
                     );
                     return None;
                 }
@@ -1350,10 +1389,13 @@ impl Planner<'_> {
                             "this immediate change deletes the change scheduled for the renewal (Partner Center deletes scheduled changes on any mid-term change); cspctl schedules it again right after ({renewal_text})"
                         ));
                     } else {
-                        let scheduled = next_term_changes(live, &SubscriptionPatch {
-                            next_term: Some(wanted.clone()),
-                            ..patch.clone()
-                        });
+                        let scheduled = next_term_changes(
+                            live,
+                            &SubscriptionPatch {
+                                next_term: Some(wanted.clone()),
+                                ..patch.clone()
+                            },
+                        );
                         if scheduled.is_empty() && wanted.is_none() && live.next_term.is_some() {
                             // Nothing left to change at renewal: the immediate change
                             // brings the current term to what was scheduled.
@@ -1448,7 +1490,9 @@ impl Planner<'_> {
         let wanted = if next.any() {
             let term = spec.term_duration.or(live.term_duration);
             let cycle = spec.billing_cycle.or(live.billing_cycle);
-            let offer = if live.offer_id.split(':').count() == 3 && same_offer(&live.offer_id, &spec.offer_id) {
+            let offer = if live.offer_id.split(':').count() == 3
+                && same_offer(&live.offer_id, &spec.offer_id)
+            {
                 Some(live.offer_id.clone())
             } else if spec.offer_id.split(':').count() == 3 {
                 Some(spec.offer_id.clone())
@@ -1460,7 +1504,12 @@ impl Planner<'_> {
                     "subscription `{}`: a change at renewal needs the term, the billing cycle and the offer's availability (`PRODUCT:SKU:AVAILABILITY`), and neither the manifest nor Partner Center gives them all",
                     subscription.name
                 );
-                self.error(&subscription.origin, "spec", message, "declare `termDuration`, `billingCycle` and the full `offerId`");
+                self.error(
+                    &subscription.origin,
+                    "spec",
+                    message,
+                    "declare `termDuration`, `billingCycle` and the full `offerId`",
+                );
                 return Err(());
             };
             if !spec.auto_renew {
@@ -1468,7 +1517,12 @@ impl Planner<'_> {
                     "subscription `{}`: a change at renewal needs auto-renew (Partner Center's scheduled changes apply when it renews), but the manifest says `autoRenew: false`",
                     subscription.name
                 );
-                self.error(&subscription.origin, "spec.autoRenew", message, "set `autoRenew: true`, or leave the seats, term and billing cycle as they are");
+                self.error(
+                    &subscription.origin,
+                    "spec.autoRenew",
+                    message,
+                    "set `autoRenew: true`, or leave the seats, term and billing cycle as they are",
+                );
                 return Err(());
             }
             if spec.status != DesiredStatus::Active {
@@ -1476,7 +1530,12 @@ impl Planner<'_> {
                     "subscription `{}`: changes at renewal can be scheduled only on an active subscription",
                     subscription.name
                 );
-                self.error(&subscription.origin, "spec.status", message, "set `status: active`, or leave the seats, term and billing cycle as they are");
+                self.error(
+                    &subscription.origin,
+                    "spec.status",
+                    message,
+                    "set `status: active`, or leave the seats, term and billing cycle as they are",
+                );
                 return Err(());
             }
             Some(LiveNextTerm {
@@ -1523,15 +1582,19 @@ impl Planner<'_> {
         let c = self.desired.customer_index[&spec.customer];
         let address = format!("Subscription/{}", subscription.name);
         let name = Some(self.desired.manifests.customers[c].name.clone());
-        let ends = live
-            .commitment_end_date
-            .as_deref()
-            .map_or_else(|| "at the end of its term".to_owned(), |end| format!("at the end of its term ({})", &end[..end.len().min(10)]));
+        let ends = live.commitment_end_date.as_deref().map_or_else(
+            || "at the end of its term".to_owned(),
+            |end| format!("at the end of its term ({})", &end[..end.len().min(10)]),
+        );
         let mut patch = SubscriptionPatch::default();
         let mut action = if allowed_now {
             patch.status = Some(LiveStatus::Deleted);
             let mut action = Action::new(address, name, ActionType::Cancel, Operation::Manual);
-            action.changes = vec![FieldChange::new("status", json!(live.status), shown_status(LiveStatus::Deleted))];
+            action.changes = vec![FieldChange::new(
+                "status",
+                json!(live.status),
+                shown_status(LiveStatus::Deleted),
+            )];
             action.risks = vec![Risk::CustomerVisible, Risk::Irreversible];
             action.warnings.push(match window_until {
                 Some(until) => format!(
@@ -1546,7 +1609,10 @@ impl Planner<'_> {
                 let message = format!(
                     "subscription `{}` cannot be cancelled now: new commerce cancels only within 7 days of purchase or renewal, and {window_text}; without `effective: now` cspctl turns auto-renew off and it ends {ends}{}",
                     subscription.name,
-                    renewal.as_ref().map_or_else(String::new, |r| format!(", the day before {}", r.describe()))
+                    renewal.as_ref().map_or_else(String::new, |r| format!(
+                        ", the day before {}",
+                        r.describe()
+                    ))
                 );
                 self.problems.push(
                     Diagnostic::error(
@@ -1564,7 +1630,11 @@ impl Planner<'_> {
             }
             patch.auto_renew = Some(false);
             let mut action = Action::new(address, name, ActionType::Update, Operation::Manual);
-            action.changes = vec![FieldChange::new("autoRenew", json!(live.auto_renew), json!(false))];
+            action.changes = vec![FieldChange::new(
+                "autoRenew",
+                json!(live.auto_renew),
+                json!(false),
+            )];
             action.risks = vec![Risk::CustomerVisible];
             action.warnings.push(format!(
                 "`status: cancelled` outside {window_text}: new commerce cannot cancel now, so auto-renew is turned off and the subscription ends {ends}{}",
@@ -1581,7 +1651,9 @@ impl Planner<'_> {
         action.roles = roles(&COMMERCE_ROLES);
         action.source = self.source(subscription);
         action.precondition = Some(Precondition {
-            key: LiveKey::SubscriptionId { id: live.id.clone() },
+            key: LiveKey::SubscriptionId {
+                id: live.id.clone(),
+            },
             fingerprint: Some(fingerprint(live)),
         });
         Some((action, true))

@@ -149,7 +149,9 @@ pub(crate) fn renewal_line(renewal: &crate::plan::Renewal) -> String {
             "; at renewal: {} seats {:?} {}",
             next.quantity,
             next.term_duration,
-            serde_json::json!(next.billing_cycle).as_str().unwrap_or_default()
+            serde_json::json!(next.billing_cycle)
+                .as_str()
+                .unwrap_or_default()
         ));
     }
     line

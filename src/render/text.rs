@@ -182,7 +182,10 @@ fn render_action(out: &mut String, action: &Action, style: Style) {
         let _ = writeln!(
             out,
             "      {}",
-            style.paint(DIM, &format!("term ends: renewal on {}", renewal.describe()))
+            style.paint(
+                DIM,
+                &format!("term ends: renewal on {}", renewal.describe())
+            )
         );
     }
     if !depends_on.is_empty() {

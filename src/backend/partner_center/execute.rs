@@ -1301,9 +1301,7 @@ fn field_matches(current: Option<&Value>, wanted: &Value) -> bool {
         (None, Value::Null) => true,
         // Scheduled instructions: the same product, term, cycle and seats,
         // whatever the case of the values.
-        (Some(c @ Value::Object(_)), w @ Value::Object(_))
-            if wire::next_term(c).is_some() =>
-        {
+        (Some(c @ Value::Object(_)), w @ Value::Object(_)) if wire::next_term(c).is_some() => {
             wire::next_term(&wire::normalize_keys(c.clone())) == wire::next_term(w)
         }
         (Some(c), w) => c == w,

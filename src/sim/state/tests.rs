@@ -480,7 +480,8 @@ fn subscription_provisioning_status_follows_the_order() {
         (&status["skuId"], &status["status"], &status["quantity"]),
         (&json!("CFQ7TTC0LH18:0001"), &json!("pending"), &json!(3))
     );
-    assert_eq!(status["endDate"], "2027-01-01T00:00:00Z");
+    // The term's last day (bought 2026-01-01 for P1Y), as commitmentEndDate.
+    assert_eq!(status["endDate"], "2026-12-31T00:00:00Z");
     s.settle(NOW + 10);
     assert_eq!(
         s.subscription_provisioning_status(&c, &sid)
