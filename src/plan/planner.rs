@@ -1254,7 +1254,10 @@ impl Planner<'_> {
         let mut warnings = Vec::new();
         if live.quantity != spec.quantity {
             let decrease = spec.quantity < live.quantity;
-            if decrease && !allowed_now {
+            // `effective: renewal` schedules more seats too: the manifest speaks of
+            // the next term (what `export` writes for a scheduled change).
+            if new_commerce && ((decrease && !allowed_now) || effective == Some(Effective::Renewal))
+            {
                 // New commerce removes seats only within 7 days (168 hours) of
                 // purchase or renewal (learn: "new commerce license-based
                 // subscription changes"); later only at renewal.
