@@ -176,6 +176,11 @@ pub struct LiveSubscription {
     /// Partner Center did not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_term: Option<LiveNextTerm>,
+    /// New commerce: Partner Center's answer did not say whether changes are
+    /// scheduled (no `scheduledNextTermInstructions` key), which is not the same
+    /// as none: an immediate change would delete any, and the plan says so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub next_term_unreported: bool,
 }
 
 /// A new-commerce subscription's scheduled next-term instructions: what its next

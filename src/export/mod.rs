@@ -926,6 +926,7 @@ mod tests {
             cancellation_allowed_until: None,
             commitment_end_date: None,
             next_term: None,
+            next_term_unreported: false,
         }
     }
 

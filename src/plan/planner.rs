@@ -1169,10 +1169,19 @@ impl Planner<'_> {
         // "Renewals start at 12:00 AM UTC on the day following the last day of the
         // term"). Without a clock or a window, the window counts as closed: a change
         // is then scheduled rather than sent and refused.
+        // Unreported (the documented get-a-subscription answer has no
+        // cancellationAllowedUntilDate): the purchase's own window, 168 hours after
+        // `creationDate` (cancel-an-azure-marketplace-subscription), which is
+        // certain while it lasts; a later renewal's window is then not known and
+        // counts as closed.
         let window_until = live
             .cancellation_allowed_until
             .as_deref()
-            .and_then(crate::time::parse);
+            .and_then(crate::time::parse)
+            .or_else(|| {
+                let created = crate::time::parse(live.creation_date.as_deref()?)?;
+                Some(created + 7 * 86_400)
+            });
         let in_window = matches!((now, window_until), (Some(now), Some(until)) if now <= until);
         let renewal = renewal_at(live)
             .zip(now)
@@ -1194,7 +1203,13 @@ impl Planner<'_> {
             },
         );
         let effective = spec.effective;
-        let allowed_now = !new_commerce || (in_window && effective != Some(Effective::Renewal));
+        // An unreported window (the documented get-a-subscription answer has no
+        // cancellationAllowedUntilDate) counts as closed, unless the manifest
+        // says `effective: now`: then the change is sent, and Partner Center
+        // decides.
+        let allowed_now = !new_commerce
+            || (in_window && effective != Some(Effective::Renewal))
+            || (window_until.is_none() && effective == Some(Effective::Now));
         if spec.status == DesiredStatus::Cancelled && new_commerce {
             return self.plan_cancellation(
                 s,
@@ -1382,6 +1397,12 @@ impl Planner<'_> {
             if spec.status == DesiredStatus::Cancelled {
                 warnings.push("a legacy subscription is cancelled by suspending it (suspend-a-subscription.md); Partner Center deletes it later".to_owned());
             }
+        }
+        if new_commerce
+            && live.next_term_unreported
+            && (patch.quantity.is_some() || patch.billing_cycle.is_some())
+        {
+            warnings.push("Partner Center did not say whether changes are scheduled for this subscription's renewal; this immediate change deletes any that are".to_owned());
         }
         if new_commerce {
             match self.next_term(s, live, &patch, next) {

@@ -162,6 +162,7 @@ fn live_subscription(id: &str, name: &str, quantity: u32) -> LiveSubscription {
         cancellation_allowed_until: None,
         commitment_end_date: None,
         next_term: None,
+        next_term_unreported: false,
     }
 }
 
@@ -515,6 +516,7 @@ mod under_way {
             cancellation_allowed_until: None,
             commitment_end_date: None,
             next_term: None,
+            next_term_unreported: false,
         }
     }
 

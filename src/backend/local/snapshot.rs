@@ -195,6 +195,8 @@ fn live_subscription(state: &State, customer_id: &str, s: &Subscription) -> Live
             term_duration: term_duration(next.term),
             billing_cycle: billing_cycle(next.billing_cycle),
         }),
+        // The tenant always says (`null` when nothing is scheduled).
+        next_term_unreported: false,
     }
 }
 

@@ -114,6 +114,15 @@ pub fn present_string<'de, D: Deserializer<'de>>(
     Ok(Some(non_empty(lenient_string(deserializer)?)))
 }
 
+/// Any JSON value, `null` included (`Some(None)`), versus absent (`None`).
+pub fn present_value<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<Value>>, D::Error> {
+    Ok(Some(
+        Option::<Value>::deserialize(deserializer)?.filter(|v| !v.is_null()),
+    ))
+}
+
 /// A boolean that may come as `"true"`.
 pub fn lenient_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
     match Option::<Value>::deserialize(deserializer)? {
@@ -395,9 +404,11 @@ pub struct Subscription {
     pub commitment_end_date: Option<String>,
     #[serde(deserialize_with = "lenient_string")]
     pub billing_type: Option<String>,
-    /// New commerce's scheduled changes (create-scheduled-changes): `null` or
-    /// absent when none; read by [`next_term`].
-    pub scheduled_next_term_instructions: Option<Value>,
+    /// New commerce's scheduled changes (create-scheduled-changes), read by
+    /// [`next_term`]: `Some(None)` is `null` (none scheduled), `None` an answer
+    /// without the key (the documented get-a-subscription example has none).
+    #[serde(deserialize_with = "present_value")]
+    pub scheduled_next_term_instructions: Option<Option<Value>>,
 }
 
 /// Reads `scheduledNextTermInstructions` (keys already camelCase): `product`
@@ -580,7 +591,10 @@ impl Subscription {
             next_term: self
                 .scheduled_next_term_instructions
                 .as_ref()
+                .and_then(|v| v.as_ref())
                 .and_then(next_term),
+            next_term_unreported: self.scheduled_next_term_instructions.is_none()
+                && self.offer_id.as_deref().is_some_and(|o| o.contains(':')),
         })))
     }
 }
@@ -665,6 +679,7 @@ impl Order {
                     cancellation_allowed_until: None,
                     commitment_end_date: None,
                     next_term: None,
+                    next_term_unreported: false,
                 }
             })
             .collect()
