@@ -457,7 +457,6 @@ impl Subscription {
     }
 
     /// New commerce offers are catalog ids `product:sku:availability`.
-
     pub fn is_new_commerce(&self) -> bool {
         self.offer_id.contains(':')
     }
