@@ -400,3 +400,109 @@ fn the_renewal_calendar_lists_renewals_in_text_json_and_markdown() {
     assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
     assert!(text(&bad).contains("such as 30d"), "{}", text(&bad));
 }
+
+#[test]
+fn a_saved_plan_schedules_and_removes_a_change_at_renewal() {
+    let sim = frozen_sim();
+    let work = tempfile::tempdir().expect("temp dir");
+    let manifests = bought(&sim, work.path());
+    let now = advance(&sim, 10 * DAY);
+    let file = manifests.join("subscriptions.yaml");
+    edit(&file, "quantity: 25", "quantity: 20");
+    // Reviewed, then applied exactly: apply PLANFILE derives the renewal.* changes
+    // again from the operation and the live subscription.
+    let plan = run(
+        &sim,
+        work.path(),
+        &now,
+        &["plan", "m", "--out", "plan.json"],
+    );
+    assert!(plan.status.success(), "{}", text(&plan));
+    let apply = run(
+        &sim,
+        work.path(),
+        &now,
+        &["apply", "plan.json", "--auto-approve"],
+    );
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    assert_eq!(subscription(&sim, NCE_NAME)["nextTerm"]["quantity"], 20);
+
+    // Back to 25: the scheduled change is removed (`null`), also from a saved plan.
+    edit(&file, "quantity: 20", "quantity: 25");
+    let plan = run(
+        &sim,
+        work.path(),
+        &now,
+        &["plan", "m", "--out", "plan.json"],
+    );
+    let shown = text(&plan);
+    assert!(
+        shown.contains("renewal.quantity: 20 → 25")
+            && shown.contains("removes the change scheduled for the renewal"),
+        "{shown}"
+    );
+    let saved = std::fs::read_to_string(work.path().join("plan.json")).expect("plan");
+    assert!(saved.contains("\"nextTerm\": null"), "{saved}");
+    let apply = run(
+        &sim,
+        work.path(),
+        &now,
+        &["apply", "plan.json", "--auto-approve"],
+    );
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    assert!(subscription(&sim, NCE_NAME).get("nextTerm").is_none());
+    no_changes(&sim, work.path(), &now);
+}
+
+#[test]
+fn the_local_state_keeps_terms_on_its_clock() {
+    // The default backend runs the same tenant in process, on CSPCTL_NOW.
+    let work = tempfile::tempdir().expect("temp dir");
+    let manifests = work.path().join("m");
+    std::fs::create_dir_all(&manifests).expect("dir");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/basic");
+    for entry in std::fs::read_dir(example).expect("example") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), manifests.join(entry.file_name())).expect("copy");
+    }
+    let local = |now: &str, args: &[&str]| {
+        cspctl_command(args, work.path(), None)
+            .env("CSPCTL_NOW", now)
+            .output()
+            .expect("cspctl runs")
+    };
+    let apply = local(NOW, &["apply", "m", "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    edit(
+        &manifests.join("subscriptions.yaml"),
+        "quantity: 25",
+        "quantity: 20",
+    );
+    let later = "2026-03-11T10:00:00Z";
+    let plan = local(later, &["plan", "m"]);
+    assert!(
+        text(&plan).contains(&format!(
+            "@ at renewal on 2027-03-01 (in 355 days) Subscription/{NCE_NAME}"
+        )),
+        "{}",
+        text(&plan)
+    );
+    let apply = local(later, &["apply", "m", "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let plan = local(later, &["plan", "m", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    // After the renewal the tenant has 20 seats: still nothing to do.
+    let renewed = "2027-03-01T00:00:01Z";
+    let plan = local(
+        renewed,
+        &["plan", "m", "--detailed-exitcode", "--renewals", "400d"],
+    );
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(
+        text(&plan).contains(&format!(
+            "2028-03-01 (in 366 days) Subscription/{NCE_NAME}: 20 seats P1Y, auto-renew on"
+        )),
+        "{}",
+        text(&plan)
+    );
+}
