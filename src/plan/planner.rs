@@ -1420,10 +1420,6 @@ impl Planner<'_> {
                                 ..patch.clone()
                             },
                         );
-                        if scheduled.is_empty() && wanted.is_none() && live.next_term.is_some() {
-                            // Nothing left to change at renewal: the immediate change
-                            // brings the current term to what was scheduled.
-                        }
                         for change in &scheduled {
                             if change.path == "renewal.quantity"
                                 && change.after.as_u64() > change.before.as_u64()
@@ -1664,6 +1660,11 @@ impl Planner<'_> {
                 "`status: cancelled` outside {window_text}: new commerce cannot cancel now, so auto-renew is turned off and the subscription ends {ends}{}",
                 renewal.as_ref().map_or_else(String::new, |r| format!("; it would have renewed on {}", r.describe()))
             ));
+            if live.next_term.is_some() {
+                action.warnings.push(
+                    "the change scheduled for the renewal goes with it: a subscription that does not renew applies none".to_owned(),
+                );
+            }
             action.renewal = renewal;
             action
         };
