@@ -1194,13 +1194,8 @@ impl Planner<'_> {
             |r| format!("at renewal on {}", r.describe()),
         );
         let window_text = window_until.map_or_else(
-            || "the cancellation window (Partner Center did not report it)".to_owned(),
-            |until| {
-                format!(
-                    "the cancellation window, which ended {}",
-                    crate::time::format(until)
-                )
-            },
+            || "its window is not known (Partner Center did not report it)".to_owned(),
+            |until| format!("its window ended {}", crate::time::format(until)),
         );
         let effective = spec.effective;
         // An unreported window (the documented get-a-subscription answer has no
@@ -1432,7 +1427,7 @@ impl Planner<'_> {
                         changes.extend(scheduled);
                         warnings.push(match &wanted {
                             Some(_) => format!(
-                                "scheduled for the renewal ({renewal_text}) as the subscription's next-term instructions; Partner Center applies them when it renews, and deletes them if anything changes the subscription mid-term before then"
+                                "written now as the subscription's next-term instructions, which Partner Center applies {renewal_text}; a mid-term change before then deletes them"
                             ),
                             None => format!("removes the change scheduled for the renewal ({renewal_text})"),
                         });
@@ -1657,7 +1652,7 @@ impl Planner<'_> {
             )];
             action.risks = vec![Risk::CustomerVisible];
             action.warnings.push(format!(
-                "`status: cancelled` outside {window_text}: new commerce cannot cancel now, so auto-renew is turned off and the subscription ends {ends}{}",
+                "`status: cancelled`, but {window_text}: new commerce cancels only within 7 days of purchase or renewal, so auto-renew is turned off and the subscription ends {ends}{}",
                 renewal.as_ref().map_or_else(String::new, |r| format!("; it would have renewed on {}", r.describe()))
             ));
             if live.next_term.is_some() {
