@@ -1,5 +1,14 @@
 //! The planner: desired model + live snapshot → [`Plan`]. Pure and deterministic: no
-//! I/O, no clock, no randomness; the same inputs give the same plan byte for byte.
+//! I/O, no clock read (the time, for new commerce's cancellation window and
+//! renewals, arrives in [`PlanOptions::now`]), no randomness; the same inputs give
+//! the same plan byte for byte.
+//!
+//! New commerce (learn.microsoft.com): seats added at any time; seats removed and a
+//! cancellation only within 168 hours of purchase or renewal
+//! (cancel-an-azure-marketplace-subscription); another term, or billing to or from
+//! triennial, only at renewal (billing-frequency-changes); what only a renewal can
+//! do is written as scheduled next-term instructions (create-scheduled-changes),
+//! which any mid-term change deletes.
 //!
 //! It walks the dependency graph in topological order, decides at most one action per
 //! node, and makes each action depend on the nearest actions among its prerequisites
