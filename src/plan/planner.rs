@@ -1411,6 +1411,12 @@ impl Planner<'_> {
         if new_commerce {
             match self.next_term(s, live, &patch, next) {
                 Ok(Some(wanted)) => {
+                    if live.next_term_unreported {
+                        // Compared with "nothing scheduled": writing the same
+                        // instructions again changes nothing, so this converges
+                        // on Partner Center, but the plan shows it every time.
+                        warnings.push("Partner Center did not report this subscription's scheduled changes (no scheduledNextTermInstructions in its answer), so they are written whether or not they are already there".to_owned());
+                    }
                     let rewrites = wanted.is_some() && wanted == live.next_term;
                     if rewrites {
                         warnings.push(format!(
