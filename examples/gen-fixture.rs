@@ -177,6 +177,7 @@ fn run(settings: &Settings) -> Result<String, String> {
         simulate_hint: None,
         sandbox_reseller_limit: None,
         declared_reseller_tenants: true,
+        ..PlanOptions::default()
     };
     let mut backend = LocalBackend::open(
         state_path.clone(),
@@ -403,6 +404,8 @@ fn apply_drift(tenant: &mut State, percent: f64, rng: &mut Rng) -> Drift {
                 version: 1,
                 support_contact: None,
                 pending_change: None,
+                term_start: None,
+                next_term: None,
             });
         }
     }

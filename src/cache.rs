@@ -42,10 +42,10 @@ pub const AUDIT_OVERLAP_SECONDS: i64 = 15 * 60;
 /// The audit log keeps 90 days (documented); a refresh needs it to reach back to
 /// the previous refresh (with the overlap, and a day for the date-only start).
 pub const AUDIT_RETENTION_SECONDS: i64 = 90 * 86_400;
-/// A term that ended this long before its customer was last read is still
-/// re-read: Microsoft's renewal runs after the term's end (at 00:00 UTC the day
-/// after, in the simulator), and a read made just before it saw the old term
-/// (UNCONFIRMED: how late Microsoft may process a renewal).
+/// A renewal this long before its customer was last read still has the customer
+/// re-read: the documentation gives Microsoft up to 24 hours to process one
+/// (create-scheduled-changes), and a read made meanwhile saw the old term
+/// (UNCONFIRMED: how late it may really be).
 pub const RENEWAL_LAG_SECONDS: i64 = 3 * 86_400;
 
 /// The cached tenant.
@@ -193,11 +193,9 @@ impl Snapshot {
             if subscription.status.is_gone() || stale.changed.contains(&subscription.customer_id) {
                 continue;
             }
-            let Some(end) = subscription
-                .commitment_end_date
-                .as_deref()
-                .and_then(crate::time::parse)
-            else {
+            // The renewal (or expiry) runs at 00:00 UTC the day after the term's
+            // last day (create-scheduled-changes); `renewal_at` is that instant.
+            let Some(end) = crate::plan::planner::renewal_at(subscription) else {
                 continue;
             };
             let read = self
@@ -375,6 +373,8 @@ mod tests {
             creation_date: None,
             cancellation_allowed_until: None,
             commitment_end_date: Some(crate::time::format(end)),
+            next_term: None,
+            next_term_unreported: false,
         }
     }
 

@@ -102,6 +102,10 @@ pub struct DriftReport {
     /// partner-center backend only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<crate::plan::ApiCost>,
+    /// The renewal calendar (`--renewals PERIOD`), as in plans: not drift, but
+    /// what the reviewer should see coming.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub renewals: Vec<crate::plan::Renewal>,
 }
 
 /// Whether an action means its object is missing from Partner Center (rather than
@@ -126,7 +130,9 @@ fn is_missing(action: &Action) -> bool {
         | ActionType::Suspend
         | ActionType::Reactivate
         | ActionType::SetSupportContact
-        | ActionType::ResetSupportContact => false,
+        | ActionType::ResetSupportContact
+        | ActionType::AtRenewal
+        | ActionType::Cancel => false,
     }
 }
 
@@ -202,6 +208,9 @@ pub fn drift_report(plan: &Plan, scope: Option<&Scope>, ignore_unmanaged: bool) 
         unmanaged,
         partly_known: plan.partly_known.clone(),
         cost: plan.cost.clone(),
+        // A scoped drift reads only the customers in scope, so the calendar
+        // made from that read is already limited to them.
+        renewals: plan.renewals.clone(),
     }
 }
 

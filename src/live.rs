@@ -171,6 +171,28 @@ pub struct LiveSubscription {
     /// does not show, so an incremental refresh re-reads it ([`crate::cache`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commitment_end_date: Option<String>,
+    /// New commerce: the changes scheduled for the next renewal
+    /// (`scheduledNextTermInstructions`); `None` when nothing is scheduled or
+    /// Partner Center did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_term: Option<LiveNextTerm>,
+    /// New commerce: Partner Center's answer did not say whether changes are
+    /// scheduled (no `scheduledNextTermInstructions` key), which is not the same
+    /// as none: an immediate change would delete any, and the plan says so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub next_term_unreported: bool,
+}
+
+/// A new-commerce subscription's scheduled next-term instructions: what its next
+/// renewal applies (learn.microsoft.com/partner-center/developer/create-scheduled-changes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveNextTerm {
+    /// `PRODUCT:SKU:AVAILABILITY`.
+    pub offer_id: String,
+    pub quantity: u32,
+    pub term_duration: TermDuration,
+    pub billing_cycle: BillingCycle,
 }
 
 impl LiveSubscription {

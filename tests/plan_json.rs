@@ -381,6 +381,8 @@ fn plan_json_matches_the_mirror() {
     assert_eq!(
         by_type,
         [
+            ("at_renewal", 0),
+            ("cancel", 0),
             ("create", 1),
             ("manual", 1),
             ("reactivate", 1),

@@ -52,6 +52,7 @@ fn example_plan(name: &str) -> Plan {
         simulate_hint: None,
         sandbox_reseller_limit: None,
         declared_reseller_tenants: true,
+        ..PlanOptions::default()
     };
     cspctl::plan::plan(&desired, &sources, &Live::default(), &options)
         .unwrap_or_else(|p| panic!("{p:#?}"))

@@ -467,6 +467,9 @@ fn plan_options(path: &Path) -> PlanOptions {
         simulate_hint: None,
         sandbox_reseller_limit: None,
         declared_reseller_tenants: true,
+        // The CLI's clock (`CSPCTL_NOW`), which the tenant runs on too.
+        now: cspctl::time::parse(NOW),
+        ..PlanOptions::default()
     }
 }
 
@@ -809,6 +812,8 @@ fn apply_unchecked(
                 let desired_status = match spec.status {
                     DesiredStatus::Active => LiveStatus::Active,
                     DesiredStatus::Suspended => LiveStatus::Suspended,
+                    // Not generated: a cancellation's form depends on the window.
+                    DesiredStatus::Cancelled => LiveStatus::Deleted,
                 };
                 let patch = SubscriptionPatch {
                     quantity: (live_subscription.quantity != spec.quantity)
@@ -821,6 +826,7 @@ fn apply_unchecked(
                     partner_id: (live_subscription.partner_id != record_mpn)
                         .then(|| record_mpn.clone()),
                     status: (live_subscription.status != desired_status).then_some(desired_status),
+                    next_term: None,
                 };
                 if patch != SubscriptionPatch::default() {
                     let waits = match (&patch.partner_id, spec.reseller.as_deref()) {

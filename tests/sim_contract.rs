@@ -1644,7 +1644,8 @@ async fn subscription_provisioning_status_follows_the_order() {
         (&a.body["skuId"], &a.body["status"], &a.body["quantity"]),
         (&json!("CFQ7TTC0LH18:0001"), &json!("pending"), &json!(4))
     );
-    assert_eq!(a.body["endDate"], "2027-03-01T10:00:00Z");
+    // The term's last day (commitmentEndDate: bought 2026-03-01 for P1Y).
+    assert_eq!(a.body["endDate"], "2027-02-28T00:00:00Z");
     advance(&sim, 60).await;
     let b = call(&sim, Method::GET, &path, Some(&token), None, None).await;
     assert_eq!(b.body["status"], "success", "{}", b.text());

@@ -90,9 +90,10 @@ fn live_through_the_simulator(state: &State) -> Live {
 /// written with an offset (answered in UTC). Each one added here must say why
 /// Partner Center (or its reader) legitimately shows it otherwise.
 ///
-/// One field is left out of the comparison: a subscription's `commitmentEndDate`,
-/// which the old release did not read (it is derived from the migrated creation
-/// date and term, which are compared).
+/// One field is newer than the old release's view and left out here: a
+/// subscription's term end (`commitmentEndDate`), which the old release never
+/// read; the simulator now answers it for every subscription, from the migrated
+/// creation date and term.
 fn normalize(mut live: Live) -> Live {
     for subscription in live.subscriptions.values_mut() {
         subscription.commitment_end_date = None;

@@ -85,6 +85,7 @@ fn plan_now(backend: &PartnerCenterBackend) -> Plan {
         simulate_hint: None,
         sandbox_reseller_limit: Some(5),
         declared_reseller_tenants: false,
+        ..PlanOptions::default()
     };
     cspctl::plan::plan(&desired, &sources, &live, &options).expect("a plan")
 }

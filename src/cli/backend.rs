@@ -410,6 +410,9 @@ impl BackendChoice {
             // The local tenant takes a declared tenant id, so rehearsals need no
             // `sandboxTenant`.
             declared_reseller_tenants: true,
+            // Set by `plan_desired` from the settings' clock and `--renewals`.
+            now: None,
+            renewal_horizon: None,
         }
     }
 
@@ -647,6 +650,8 @@ fn partner_center_plan_options(
         sandbox_reseller_limit: config.sandbox.then_some(SANDBOX_RESELLER_LIMIT),
         // Partner Center creates a sandbox reseller's tenant and its id.
         declared_reseller_tenants: false,
+        now: None,
+        renewal_horizon: None,
     }
 }
 

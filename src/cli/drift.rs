@@ -32,10 +32,13 @@ pub struct Args {
     show_sensitive: bool,
     #[command(flatten)]
     problems: ProblemLimit,
+    #[command(flatten)]
+    renewals: super::plan::RenewalsArg,
 }
 
 pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let settings = &args.problems.apply(settings, DEFAULT_MAX_PROBLEMS);
+    let settings = &args.renewals.apply(settings);
     let backend = args.backend.resolve()?;
     let Some((sources, desired)) = desired_or_report(&args.paths, settings) else {
         return Ok(ExitCode::from(1));

@@ -134,6 +134,8 @@ pub struct Settings {
     pub now: String,
     /// Most problems printed (`usize::MAX`: all); see [`ProblemLimit`].
     pub max_problems: usize,
+    /// The renewal calendar's period in seconds (`plan`/`drift --renewals`).
+    pub renewal_horizon: Option<i64>,
 }
 
 impl Settings {
@@ -196,6 +198,7 @@ impl Settings {
         };
         Ok(Settings {
             max_problems: DEFAULT_MAX_PROBLEMS,
+            renewal_horizon: None,
             color_stdout,
             color_stderr,
             now,

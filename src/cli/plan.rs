@@ -46,6 +46,50 @@ pub struct Args {
     scope: ScopeArgs,
     #[command(flatten)]
     problems: ProblemLimit,
+    #[command(flatten)]
+    renewals: RenewalsArg,
+}
+
+/// `--renewals PERIOD`, on `plan` and `drift`: the renewal calendar.
+#[derive(Clone, Copy, Debug, Default, clap::Args)]
+pub struct RenewalsArg {
+    /// List the subscriptions that renew (or end, without auto-renew) within
+    /// PERIOD from now: `30d` (days), `12h` (hours) or `2w` (weeks), with seats,
+    /// auto-renew and what their renewal changes
+    #[arg(long, value_name = "PERIOD", value_parser = parse_period)]
+    renewals: Option<i64>,
+}
+
+impl RenewalsArg {
+    /// `settings` with the renewal calendar's period, when one was asked for.
+    pub fn apply(self, settings: &Settings) -> Settings {
+        Settings {
+            renewal_horizon: self.renewals.or(settings.renewal_horizon),
+            ..settings.clone()
+        }
+    }
+}
+
+/// `30d`, `12h`, `2w` → seconds.
+fn parse_period(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let seconds = match unit {
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a period: write a number of days, hours or weeks such as 30d, 12h or 2w"
+            ));
+        }
+    };
+    match number.parse::<i64>() {
+        Ok(n) if (0..=36_500).contains(&n) => Ok(n * seconds),
+        _ => Err(format!(
+            "`{text}` is not a period: write a number of days, hours or weeks such as 30d, 12h or 2w"
+        )),
+    }
 }
 
 /// Reads the subscriptions that orders still provisioning will create, for the
@@ -81,6 +125,13 @@ pub(super) fn plan_desired(
     settings: &Settings,
     pending: PendingPurchases<'_>,
 ) -> anyhow::Result<Option<Plan>> {
+    // The plan's clock and calendar come from the settings (`CSPCTL_NOW`,
+    // `--renewals`): the planner itself reads no clock.
+    let options = &PlanOptions {
+        now: crate::time::parse(&settings.now),
+        renewal_horizon: settings.renewal_horizon,
+        ..options.clone()
+    };
     let mut result = crate::plan::plan(&desired, &sources, live, options);
     if let Ok(plan) = &result {
         let buying = customers_buying(plan);
@@ -144,6 +195,7 @@ fn customers_buying(plan: &Plan) -> Vec<String> {
 
 pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let settings = &args.problems.apply(settings, DEFAULT_MAX_PROBLEMS);
+    let settings = &args.renewals.apply(settings);
     let backend = args.backend.resolve()?;
     let (plan, mut reader) = if args.scope.is_set() {
         let Some(scoped) = args.scope.read(&args.paths, settings)? else {

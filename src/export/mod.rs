@@ -43,8 +43,8 @@ use serde_json::Value as Json;
 
 use crate::live::{Live, LiveCustomer, LiveReseller, LiveStatus, LiveSubscription};
 use crate::manifest::model::{
-    Agreement, BillingCycle, CustomerDocument, CustomerSpec, DesiredStatus, Kind, ResellerDocument,
-    ResellerSpec, SubscriptionDocument, SubscriptionSpec, SupportContactDocument,
+    Agreement, BillingCycle, CustomerDocument, CustomerSpec, DesiredStatus, Effective, Kind,
+    ResellerDocument, ResellerSpec, SubscriptionDocument, SubscriptionSpec, SupportContactDocument,
     SupportContactSpec, TermDuration, is_new_commerce_offer,
 };
 use crate::manifest::schema::{kind_schema, manifest_schema, to_pretty};
@@ -735,12 +735,17 @@ impl<'a> Exporter<'a> {
                 }
             },
         };
+        // A change scheduled for the renewal is what the subscription is meant to
+        // become: the manifest declares it, to take effect at renewal, so that
+        // adopting the tenant neither drops it nor makes it at once.
+        let next = live.next_term.as_ref();
         let spec = SubscriptionSpec {
+            effective: next.map(|_| Effective::Renewal),
             customer: customer.name.clone(),
             offer_id: live.offer_id.clone(),
-            quantity: live.quantity,
-            term_duration: live.term_duration,
-            billing_cycle: live.billing_cycle,
+            quantity: next.map_or(live.quantity, |n| n.quantity),
+            term_duration: next.map(|n| n.term_duration).or(live.term_duration),
+            billing_cycle: next.map(|n| n.billing_cycle).or(live.billing_cycle),
             // Unknown: the manifest's default (on), which is not compared.
             auto_renew: live.auto_renew.unwrap_or(true),
             status: match live.status {
@@ -920,6 +925,8 @@ mod tests {
             creation_date: None,
             cancellation_allowed_until: None,
             commitment_end_date: None,
+            next_term: None,
+            next_term_unreported: false,
         }
     }
 

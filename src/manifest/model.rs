@@ -367,6 +367,23 @@ pub enum DesiredStatus {
     #[default]
     Active,
     Suspended,
+    /// Ended: new commerce cancels inside the 7-day window after purchase or
+    /// renewal and otherwise turns auto-renew off, so the subscription ends with
+    /// its term; legacy subscriptions are suspended (their documented cancel).
+    Cancelled,
+}
+
+/// When a change new commerce restricts takes effect.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Effective {
+    /// Immediately, or not at all: outside the cancellation window a seat decrease
+    /// or cancellation is a plan error naming the date it becomes possible.
+    Now,
+    /// At the next renewal, even inside the window.
+    Renewal,
 }
 
 fn default_true() -> bool {
@@ -398,6 +415,12 @@ pub struct SubscriptionSpec {
     pub auto_renew: bool,
     #[serde(default)]
     pub status: DesiredStatus,
+    /// New commerce: when fewer seats, another term or billing cycle, or a
+    /// cancellation take effect. Default: at once where Partner Center allows it
+    /// (inside the 7-day window after purchase or renewal), else scheduled for the
+    /// renewal (a cancellation: auto-renew off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective: Option<Effective>,
     /// Name of the Reseller of record (its MPN ID is sent as `partnerIdOnRecord`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reseller: Option<String>,

@@ -211,8 +211,9 @@ impl Check<'_> {
                     change("billingCycle", json!(live.billing_cycle), json!(cycle));
                 }
                 if let Some(status) = patch.status {
-                    change("status", json!(live.status), json!(status));
+                    change("status", json!(live.status), super::shown_status(status));
                 }
+                derived.extend(super::next_term_changes(live, patch));
                 same_changes(&action.changes, derived, &["reseller"])?;
                 let shown = action.changes.iter().find(|c| c.path == "reseller");
                 match (&patch.partner_id, shown) {

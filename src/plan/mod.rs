@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::live::LiveStatus;
+use crate::live::{LiveNextTerm, LiveStatus};
 use crate::manifest::model::{Agreement, Billing, BillingCycle, ResellerSpec, TermDuration};
 use crate::rules::Rule;
 
@@ -37,10 +37,15 @@ pub enum ActionType {
     SetSupportContact,
     ResetSupportContact,
     Manual,
+    /// New commerce: a change written now as the subscription's scheduled
+    /// next-term instructions, which Partner Center applies at the renewal.
+    AtRenewal,
+    /// New commerce: cancel inside the 7-day window (prorated refund).
+    Cancel,
 }
 
 impl ActionType {
-    pub const ALL: [ActionType; 7] = [
+    pub const ALL: [ActionType; 9] = [
         ActionType::Create,
         ActionType::Update,
         ActionType::Suspend,
@@ -48,6 +53,8 @@ impl ActionType {
         ActionType::SetSupportContact,
         ActionType::ResetSupportContact,
         ActionType::Manual,
+        ActionType::AtRenewal,
+        ActionType::Cancel,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +66,8 @@ impl ActionType {
             ActionType::SetSupportContact => "set_support_contact",
             ActionType::ResetSupportContact => "reset_support_contact",
             ActionType::Manual => "manual",
+            ActionType::AtRenewal => "at_renewal",
+            ActionType::Cancel => "cancel",
         }
     }
 }
@@ -211,6 +220,151 @@ pub struct SubscriptionPatch {
     pub partner_id: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<LiveStatus>,
+    /// New commerce: the scheduled next-term instructions to write (`Some(None)`
+    /// removes them), after every immediate change, since a mid-term change
+    /// deletes what was scheduled (create-scheduled-changes).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub next_term: Option<Option<LiveNextTerm>>,
+}
+
+impl SubscriptionPatch {
+    /// Whether the patch changes the current term (anything but the scheduled
+    /// instructions).
+    pub fn is_immediate(&self) -> bool {
+        self.quantity.is_some()
+            || self.auto_renew.is_some()
+            || self.billing_cycle.is_some()
+            || self.partner_id.is_some()
+            || self.status.is_some()
+    }
+}
+
+/// A field that is present, `null` included (`Some(None)`), versus absent (`None`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The manifest's word for a status in a plan's changes: Partner Center's
+/// `deleted` is what `status: cancelled` asks for.
+pub fn shown_status(status: LiveStatus) -> serde_json::Value {
+    match status {
+        LiveStatus::Deleted => serde_json::json!("cancelled"),
+        other => serde_json::json!(other),
+    }
+}
+
+/// The changes scheduled next-term instructions make, as `renewal.*` fields:
+/// what the next term would be without this action (the instructions Partner
+/// Center holds, else the current term after `patch`'s immediate changes) and
+/// with it. The planner shows them; `integrity` derives them again.
+pub fn next_term_changes(
+    live: &crate::live::LiveSubscription,
+    patch: &SubscriptionPatch,
+) -> Vec<FieldChange> {
+    let Some(wanted) = &patch.next_term else {
+        return Vec::new();
+    };
+    let current = |next: Option<&LiveNextTerm>| {
+        (
+            next.map_or_else(
+                || serde_json::json!(live.offer_id),
+                |n| serde_json::json!(n.offer_id),
+            ),
+            next.map_or_else(
+                || serde_json::json!(patch.quantity.unwrap_or(live.quantity)),
+                |n| serde_json::json!(n.quantity),
+            ),
+            next.map_or_else(
+                || serde_json::json!(live.term_duration),
+                |n| serde_json::json!(n.term_duration),
+            ),
+            next.map_or_else(
+                || serde_json::json!(patch.billing_cycle.or(live.billing_cycle)),
+                |n| serde_json::json!(n.billing_cycle),
+            ),
+        )
+    };
+    let before = current(live.next_term.as_ref());
+    let after = current(wanted.as_ref());
+    let mut changes = Vec::new();
+    for (path, before, after) in [
+        ("renewal.offerId", before.0, after.0),
+        ("renewal.quantity", before.1, after.1),
+        ("renewal.termDuration", before.2, after.2),
+        ("renewal.billingCycle", before.3, after.3),
+    ] {
+        let same = match (before.as_str(), after.as_str()) {
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+            _ => before == after,
+        };
+        if !same {
+            changes.push(FieldChange::new(path, before, after));
+        }
+    }
+    changes
+}
+
+/// When a subscription renews: the date, and how many days from the plan's
+/// clock (rounded up: "in 3 days" is within three days).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RenewalDate {
+    /// `YYYY-MM-DD`: the renewal happens at 00:00 UTC that day.
+    pub date: String,
+    /// Days from the plan's clock (`CSPCTL_NOW`, else the system clock).
+    pub in_days: i64,
+}
+
+impl RenewalDate {
+    /// The renewal at `renewal_at` (unix seconds) seen at `now`.
+    pub fn new(renewal_at: i64, now: i64) -> RenewalDate {
+        RenewalDate {
+            date: crate::time::format(renewal_at)[..10].to_owned(),
+            in_days: (renewal_at - now + 86_399).div_euclid(86_400),
+        }
+    }
+
+    /// `2027-01-15 (in 42 days)`.
+    pub fn describe(&self) -> String {
+        match self.in_days {
+            0 => format!("{} (today)", self.date),
+            1 => format!("{} (in 1 day)", self.date),
+            n if n < 0 => format!("{} ({} days ago)", self.date, -n),
+            n => format!("{} (in {n} days)", self.date),
+        }
+    }
+}
+
+/// A subscription renewing (or ending) within the `--renewals` period: the
+/// renewal calendar of `plan` and `drift`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Renewal {
+    /// `Subscription/name` when a manifest declares it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    pub subscription_id: String,
+    /// The customer's domain.
+    pub customer: String,
+    pub friendly_name: String,
+    pub renews: RenewalDate,
+    /// `false`: the subscription ends that day instead of renewing. `None`:
+    /// Partner Center did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_renew: Option<bool>,
+    pub quantity: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term_duration: Option<TermDuration>,
+    /// What the renewal changes (scheduled next-term instructions), if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_term: Option<LiveNextTerm>,
 }
 
 /// The request an action makes; everything needed to execute it without the manifests.
@@ -342,6 +496,9 @@ pub struct Action {
     pub source: Option<SourceRef>,
     pub precondition: Option<Precondition>,
     pub operation: Operation,
+    /// For a change at renewal (and an end by auto-renew off): when the term ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal: Option<RenewalDate>,
 }
 
 impl Action {
@@ -374,6 +531,7 @@ impl Action {
             source: None,
             precondition: None,
             operation,
+            renewal: None,
         }
     }
 }
@@ -518,6 +676,10 @@ pub struct Plan {
     /// or edited file, but it is no signature (see [`integrity`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// The renewal calendar (`--renewals PERIOD`): subscriptions renewing or
+    /// ending within the period, soonest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub renewals: Vec<Renewal>,
 }
 
 /// The backend a plan was made against, as the settings that chose it (never a
@@ -632,6 +794,7 @@ impl Plan {
             cost: None,
             scope: None,
             digest: None,
+            renewals: Vec::new(),
         }
     }
 
@@ -689,6 +852,8 @@ impl Plan {
                 ActionType::ResetSupportContact,
                 "support contact(s) to reset",
             ),
+            (ActionType::AtRenewal, "at renewal"),
+            (ActionType::Cancel, "to cancel"),
         ] {
             let n = s.count(action_type);
             if n > 0 {

@@ -1,5 +1,14 @@
 //! The planner: desired model + live snapshot → [`Plan`]. Pure and deterministic: no
-//! I/O, no clock, no randomness; the same inputs give the same plan byte for byte.
+//! I/O, no clock read (the time, for new commerce's cancellation window and
+//! renewals, arrives in [`PlanOptions::now`]), no randomness; the same inputs give
+//! the same plan byte for byte.
+//!
+//! New commerce (learn.microsoft.com): seats added at any time; seats removed and a
+//! cancellation only within 168 hours of purchase or renewal
+//! (cancel-an-azure-marketplace-subscription); another term, or billing to or from
+//! triennial, only at renewal (billing-frequency-changes); what only a renewal can
+//! do is written as scheduled next-term instructions (create-scheduled-changes),
+//! which any mid-term change deletes.
 //!
 //! It walks the dependency graph in topological order, decides at most one action per
 //! node, and makes each action depend on the nearest actions among its prerequisites
@@ -16,15 +25,18 @@ use serde_json::{Value as Json, json};
 
 use crate::diagnostic::Diagnostic;
 use crate::graph::{DependencyGraph, GraphNode};
-use crate::live::{Live, LiveCustomer, LiveReseller, LiveStatus, LiveSubscription, fingerprint};
+use crate::live::{
+    Live, LiveCustomer, LiveNextTerm, LiveReseller, LiveStatus, LiveSubscription, fingerprint,
+};
 use crate::manifest::model::{
-    BillingCycle, DesiredStatus, Kind, is_new_commerce_offer, same_offer,
+    BillingCycle, DesiredStatus, Effective, Kind, is_new_commerce_offer, same_offer,
 };
 use crate::manifest::source::SourceMap;
 use crate::manifest::{Object, Origin};
 use crate::plan::{
     Action, ActionStatus, ActionType, FieldChange, LiveKey, ObjectRef, Operation, PartlyKnown,
-    Plan, PlannedReseller, Precondition, Risk, SourceRef, SubscriptionPatch, Unmanaged,
+    Plan, PlannedReseller, Precondition, Renewal, RenewalDate, Risk, SourceRef, SubscriptionPatch,
+    Unmanaged, next_term_changes, shown_status,
 };
 use crate::rules::Rule;
 use crate::validate::Desired;
@@ -55,6 +67,84 @@ pub struct PlanOptions {
     /// declares (the local backend, a rehearsal convenience). Partner Center
     /// creates the tenant itself and needs `spec.sandboxTenant`.
     pub declared_reseller_tenants: bool,
+    /// The plan's clock (unix seconds; `CSPCTL_NOW` or the system clock): what
+    /// the new-commerce cancellation window and the renewal dates are measured
+    /// from. `None`: the window counts as closed (changes are scheduled, never
+    /// sent to be refused) and no dates are counted.
+    pub now: Option<i64>,
+    /// The renewal calendar's period in seconds (`--renewals 30d`): subscriptions
+    /// renewing or ending within it are listed in `Plan::renewals`.
+    pub renewal_horizon: Option<i64>,
+}
+
+/// Which fields of a subscription can change only at its renewal.
+#[derive(Clone, Copy, Debug, Default)]
+struct NextTermWanted {
+    quantity: bool,
+    term: bool,
+    cycle: bool,
+}
+
+impl NextTermWanted {
+    fn any(self) -> bool {
+        self.quantity || self.term || self.cycle
+    }
+}
+
+/// When the subscription renews: 00:00 UTC the day after its term's last day
+/// (`commitmentEndDate`; create-scheduled-changes: "Renewals start at 12:00 AM
+/// UTC on the day following the last day of the term").
+pub fn renewal_at(live: &LiveSubscription) -> Option<i64> {
+    let end = crate::time::parse(live.commitment_end_date.as_deref()?)?;
+    Some(end - end.rem_euclid(86_400) + 86_400)
+}
+
+/// The renewal calendar: live subscriptions (active or suspended, with a known
+/// term end) renewing or ending within `horizon` seconds of `now`, soonest
+/// first, each with the manifest address that declares it, if any.
+pub fn renewal_calendar(
+    live: &Live,
+    addresses: &HashMap<String, String>,
+    now: i64,
+    horizon: i64,
+) -> Vec<Renewal> {
+    let mut out: Vec<Renewal> = live
+        .subscriptions
+        .values()
+        .filter(|s| matches!(s.status, LiveStatus::Active | LiveStatus::Suspended))
+        .filter_map(|s| {
+            let at = renewal_at(s)?;
+            (at >= now && at - now <= horizon).then(|| Renewal {
+                address: addresses.get(&s.id).cloned(),
+                subscription_id: s.id.clone(),
+                customer: live
+                    .customers
+                    .get(&s.customer_id)
+                    .map_or_else(|| s.customer_id.clone(), |c| c.domain.clone()),
+                friendly_name: s.friendly_name.clone(),
+                renews: RenewalDate::new(at, now),
+                auto_renew: s.auto_renew,
+                quantity: s.quantity,
+                term_duration: s.term_duration,
+                next_term: s.next_term.clone(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (
+            &a.renews.date,
+            &a.customer,
+            &a.friendly_name,
+            &a.subscription_id,
+        )
+            .cmp(&(
+                &b.renews.date,
+                &b.customer,
+                &b.friendly_name,
+                &b.subscription_id,
+            ))
+    });
+    out
 }
 
 /// What happened to a node while planning.
@@ -194,6 +284,18 @@ pub fn plan(
         .collect();
     let mut plan = Plan::new(options.backend.clone(), planner.actions, unmanaged);
     plan.resellers = resellers;
+    if let (Some(now), Some(horizon)) = (options.now, options.renewal_horizon) {
+        let addresses: HashMap<String, String> = planner
+            .subscription_ids
+            .iter()
+            .enumerate()
+            .filter_map(|(s, id)| {
+                let name = &desired.manifests.subscriptions[s].name;
+                id.clone().map(|id| (id, format!("Subscription/{name}")))
+            })
+            .collect();
+        plan.renewals = renewal_calendar(live, &addresses, now, horizon);
+    }
     planner.partly_known.sort();
     plan.summary.partly_known = planner.partly_known.len();
     plan.partly_known = planner.partly_known;
@@ -293,18 +395,6 @@ fn subscription_warnings(
         warnings.push((
             "Partner Center refuses quantity changes on a suspended subscription (error 2001); set `status: active` in the same change, or leave the quantity".to_owned(),
             Some(Rule::SuspendedQuantity),
-        ));
-    }
-    if new_commerce && patch.quantity.is_some_and(|q| q < live.quantity) {
-        let window = live
-            .cancellation_allowed_until
-            .as_deref()
-            .map_or_else(String::new, |until| format!(" (until {until})"));
-        warnings.push((
-            format!(
-                "new commerce: seats can be removed only within 7 days of purchase or renewal{window}; later Partner Center refuses the decrease (error 800090)"
-            ),
-            Some(Rule::SeatDecreaseWindow),
         ));
     }
     if patch.status == Some(LiveStatus::Suspended) {
@@ -591,6 +681,12 @@ impl Planner<'_> {
                             "check `spec.id` and `spec.customer`",
                         );
                     }
+                    Some(live)
+                        if live.status.is_gone()
+                            && subscription.spec.status == DesiredStatus::Cancelled =>
+                    {
+                        self.subscription_ids[i] = Some(id);
+                    }
                     Some(live) if live.status.is_gone() => {
                         let message = format!(
                             "subscription {id} is {} in Partner Center and cannot be managed",
@@ -624,6 +720,19 @@ impl Planner<'_> {
                 continue;
             };
             let key = (customer_id.as_str(), lowercase(friendly_name(subscription)));
+            if subscription.spec.status == DesiredStatus::Cancelled && !by_name.contains_key(&key) {
+                // A cancelled subscription that has ended is matched to its ended
+                // self, so that it is neither bought again nor listed as unmanaged.
+                if let Some(ended) = live.subscriptions.values().find(|s| {
+                    s.status.is_gone()
+                        && s.customer_id == customer_id
+                        && s.friendly_name
+                            .eq_ignore_ascii_case(friendly_name(subscription))
+                }) {
+                    self.subscription_ids[i] = Some(ended.id.clone());
+                }
+                continue;
+            }
             match by_name.get(&key).map(Vec::as_slice) {
                 Some([one]) => self.subscription_ids[i] = Some(one.id.clone()),
                 Some(many) if many.len() > 1 => {
@@ -978,6 +1087,11 @@ impl Planner<'_> {
         let name = Some(customer.name.clone());
         let partner_id = spec.reseller.as_deref().and_then(|r| self.reseller_mpn(r));
         let Some(id) = self.subscription_ids[s].clone() else {
+            if spec.status == DesiredStatus::Cancelled {
+                // Declared ended and not live (cancelled, expired, or never
+                // bought): never bought for it.
+                return None;
+            }
             let (Some(term_duration), Some(billing_cycle)) =
                 (spec.term_duration, spec.billing_cycle)
             else {
@@ -1026,6 +1140,11 @@ impl Planner<'_> {
             return Some((action, true));
         };
         let live = self.subscription_live[s].expect("matched subscriptions are live");
+        if live.status.is_gone() {
+            // Only a `status: cancelled` manifest is matched to a subscription that
+            // has ended (match_subscriptions): nothing is left to do.
+            return None;
+        }
         if !live.offer_id.is_empty() && !live.offer_id.eq_ignore_ascii_case(&spec.offer_id) {
             let message = format!(
                 "subscription `{}` has offer {} in Partner Center; an offer cannot change in place",
@@ -1052,40 +1171,158 @@ impl Planner<'_> {
             self.partly_known
                 .push(PartlyKnown::of(address.clone(), live, None));
         }
+        let new_commerce = is_new_commerce_offer(&spec.offer_id);
+        let now = self.options.now;
+        // The refund window (cancellationAllowedUntilDate) and the renewal (00:00
+        // UTC after the term's last day, commitmentEndDate; create-scheduled-changes:
+        // "Renewals start at 12:00 AM UTC on the day following the last day of the
+        // term"). Without a clock or a window, the window counts as closed: a change
+        // is then scheduled rather than sent and refused.
+        // Unreported (the documented get-a-subscription answer has no
+        // cancellationAllowedUntilDate): the purchase's own window, 168 hours after
+        // `creationDate` (cancel-an-azure-marketplace-subscription), which is
+        // certain while it lasts; a later renewal's window is then not known and
+        // counts as closed.
+        let window_until = live
+            .cancellation_allowed_until
+            .as_deref()
+            .and_then(crate::time::parse)
+            .or_else(|| {
+                let created = crate::time::parse(live.creation_date.as_deref()?)?;
+                Some(created + 7 * 86_400)
+            });
+        let in_window = matches!((now, window_until), (Some(now), Some(until)) if now <= until);
+        let renewal = renewal_at(live)
+            .zip(now)
+            .map(|(at, now)| RenewalDate::new(at, now));
+        let renewal_text = renewal.as_ref().map_or_else(
+            || {
+                "at the renewal (its date unknown: Partner Center did not report commitmentEndDate)"
+                    .to_owned()
+            },
+            |r| format!("at renewal on {}", r.describe()),
+        );
+        let window_text = window_until.map_or_else(
+            || "its window is not known (Partner Center did not report it)".to_owned(),
+            |until| format!("its window ended {}", crate::time::format(until)),
+        );
+        let effective = spec.effective;
+        // An unreported window (the documented get-a-subscription answer has no
+        // cancellationAllowedUntilDate) counts as closed, unless the manifest
+        // says `effective: now`: then the change is sent, and Partner Center
+        // decides.
+        let allowed_now = !new_commerce
+            || (in_window && effective != Some(Effective::Renewal))
+            || (window_until.is_none() && effective == Some(Effective::Now));
+        if spec.status == DesiredStatus::Cancelled && new_commerce {
+            return self.plan_cancellation(
+                s,
+                live,
+                allowed_now,
+                renewal,
+                &window_text,
+                window_until,
+            );
+        }
+        let mut next = NextTermWanted::default();
         if let (Some(live_term), Some(term)) = (live.term_duration, spec.term_duration)
             && live_term != term
         {
-            let message = format!(
-                "subscription `{}` has term {live_term:?} in Partner Center; the term cannot change mid-term",
-                subscription.name
-            );
-            self.error(
-                &subscription.origin,
-                "spec.termDuration",
-                message,
-                "keep the current term; schedule a change at renewal in Partner Center",
-            );
-            return None;
+            if !new_commerce {
+                let message = format!(
+                    "subscription `{}` has term {live_term:?} in Partner Center; a legacy subscription's term cannot change",
+                    subscription.name
+                );
+                self.error(
+                    &subscription.origin,
+                    "spec.termDuration",
+                    message,
+                    "keep the current term, or declare a new Subscription for the other term",
+                );
+                return None;
+            }
+            if effective == Some(Effective::Now) {
+                let message = format!(
+                    "subscription `{}` has term {live_term:?}: new commerce changes the term only at renewal, not now (`effective: now`); the next renewal is {}",
+                    subscription.name,
+                    renewal.as_ref().map_or_else(
+                        || "on a date Partner Center did not report".to_owned(),
+                        |r| format!("on {}", r.describe())
+                    )
+                );
+                self.error(
+                    &subscription.origin,
+                    "spec.effective",
+                    message,
+                    "remove `effective: now` to schedule the term change for the renewal",
+                );
+                return None;
+            }
+            next.term = true;
         }
         let desired_status = match spec.status {
             DesiredStatus::Active => LiveStatus::Active,
-            DesiredStatus::Suspended => LiveStatus::Suspended,
+            // Legacy subscriptions are cancelled by suspending them (suspend-a-subscription.md;
+            // Partner Center deletes them later); new commerce is handled above.
+            DesiredStatus::Suspended | DesiredStatus::Cancelled => LiveStatus::Suspended,
         };
         let live_status = live.status;
         let mut patch = SubscriptionPatch::default();
         let mut changes = Vec::new();
         let mut risks = Vec::new();
+        let mut warnings = Vec::new();
         if live.quantity != spec.quantity {
-            patch.quantity = Some(spec.quantity);
-            changes.push(FieldChange {
-                path: "quantity".into(),
-                before: json!(live.quantity),
-                after: json!(spec.quantity),
-            });
-            if spec.quantity > live.quantity {
-                risks.push(Risk::CostIncrease);
+            let decrease = spec.quantity < live.quantity;
+            // `effective: renewal` schedules more seats too: the manifest speaks of
+            // the next term (what `export` writes for a scheduled change).
+            if new_commerce && ((decrease && !allowed_now) || effective == Some(Effective::Renewal))
+            {
+                // New commerce removes seats only within 7 days (168 hours) of
+                // purchase or renewal (learn: "new commerce license-based
+                // subscription changes"); later only at renewal.
+                if effective == Some(Effective::Now) {
+                    let message = format!(
+                        "subscription `{}`: seats can be removed now only within 7 days of purchase or renewal, and {window_text}; the next window opens {}",
+                        subscription.name,
+                        renewal.as_ref().map_or_else(
+                            || "at the renewal".to_owned(),
+                            |r| format!("at the renewal on {}", r.describe())
+                        )
+                    );
+                    self.problems.push(
+                        Diagnostic::error(
+                            Rule::SeatDecreaseWindow.id(),
+                            Some(subscription.origin.value_at("spec.effective")),
+                            message,
+                        )
+                        .with_hint(
+                            "remove `effective: now` to schedule the decrease for the renewal",
+                        ),
+                    );
+                    return None;
+                }
+                next.quantity = true;
             } else {
-                risks.push(Risk::CustomerVisible);
+                patch.quantity = Some(spec.quantity);
+                changes.push(FieldChange {
+                    path: "quantity".into(),
+                    before: json!(live.quantity),
+                    after: json!(spec.quantity),
+                });
+                if spec.quantity > live.quantity {
+                    risks.push(Risk::CostIncrease);
+                } else {
+                    risks.push(Risk::CustomerVisible);
+                    if new_commerce {
+                        risks.push(Risk::Irreversible);
+                        if let Some(until) = window_until {
+                            warnings.push(format!(
+                                "new commerce: seats can be removed (with a prorated refund) until {}, the end of the 7-day window after purchase or renewal",
+                                crate::time::format(until)
+                            ));
+                        }
+                    }
+                }
             }
         }
         if let Some(live_auto_renew) = live.auto_renew
@@ -1107,31 +1344,42 @@ impl Planner<'_> {
             // New commerce changes the billing frequency mid-term, but not to or
             // from triennial billing: "Midterm billing frequency changes for
             // triennial offers will be blocked starting April 1, 2025"
-            // (learn.microsoft.com/partner-center/customers/billing-frequency-changes).
-            if is_new_commerce_offer(&spec.offer_id)
-                && (live_cycle == BillingCycle::Triennial || cycle == BillingCycle::Triennial)
+            // (learn.microsoft.com/partner-center/customers/billing-frequency-changes);
+            // that one is scheduled for the renewal, as is any change the manifest
+            // asks for at renewal.
+            if new_commerce
+                && (live_cycle == BillingCycle::Triennial
+                    || cycle == BillingCycle::Triennial
+                    || effective == Some(Effective::Renewal)
+                    || next.term)
             {
-                let message = format!(
-                    "subscription `{}` is billed {} in Partner Center; a new-commerce subscription's billing frequency cannot change to or from triennial mid-term",
-                    subscription.name,
-                    json!(live_cycle).as_str().unwrap_or_default()
-                );
-                self.problems.push(
-                    Diagnostic::error(
-                        Rule::TriennialBillingChange.id(),
-                        Some(subscription.origin.value_at("spec.billingCycle")),
-                        message,
-                    )
-                    .with_hint("keep the current billing cycle; schedule the change for the renewal in Partner Center (cspctl does not schedule changes yet)"),
-                );
-                return None;
+                if effective == Some(Effective::Now) {
+                    let message = format!(
+                        "subscription `{}` is billed {} in Partner Center; a new-commerce subscription's billing frequency cannot change to or from triennial mid-term, only at renewal",
+                        subscription.name,
+                        json!(live_cycle).as_str().unwrap_or_default()
+                    );
+                    self.problems.push(
+                        Diagnostic::error(
+                            Rule::TriennialBillingChange.id(),
+                            Some(subscription.origin.value_at("spec.billingCycle")),
+                            message,
+                        )
+                        .with_hint(
+                            "remove `effective: now` to schedule the change for the renewal",
+                        ),
+                    );
+                    return None;
+                }
+                next.cycle = true;
+            } else {
+                patch.billing_cycle = Some(cycle);
+                changes.push(FieldChange {
+                    path: "billingCycle".into(),
+                    before: json!(live_cycle),
+                    after: json!(cycle),
+                });
             }
-            patch.billing_cycle = Some(cycle);
-            changes.push(FieldChange {
-                path: "billingCycle".into(),
-                before: json!(live_cycle),
-                after: json!(cycle),
-            });
         }
         if !live.partner_id_unreported && live.partner_id != partner_id {
             changes.push(FieldChange {
@@ -1141,7 +1389,8 @@ impl Planner<'_> {
             });
             patch.partner_id = Some(partner_id);
         }
-        let action_type = if live_status != desired_status {
+        let status_change = live_status != desired_status;
+        if status_change {
             patch.status = Some(desired_status);
             changes.push(FieldChange {
                 path: "status".into(),
@@ -1149,29 +1398,79 @@ impl Planner<'_> {
                 after: json!(desired_status),
             });
             risks.push(Risk::CustomerVisible);
+            if spec.status == DesiredStatus::Cancelled {
+                warnings.push("a legacy subscription is cancelled by suspending it (suspend-a-subscription.md); Partner Center deletes it later".to_owned());
+            }
+        }
+        if new_commerce
+            && live.next_term_unreported
+            && (patch.quantity.is_some() || patch.billing_cycle.is_some())
+        {
+            warnings.push("Partner Center did not say whether changes are scheduled for this subscription's renewal; this immediate change deletes any that are".to_owned());
+        }
+        if new_commerce {
+            match self.next_term(s, live, &patch, next) {
+                Ok(Some(wanted)) => {
+                    if live.next_term_unreported {
+                        // Compared with "nothing scheduled": writing the same
+                        // instructions again changes nothing, so this converges
+                        // on Partner Center, but the plan shows it every time.
+                        warnings.push("Partner Center did not report this subscription's scheduled changes (no scheduledNextTermInstructions in its answer), so they are written whether or not they are already there".to_owned());
+                    }
+                    let rewrites = wanted.is_some() && wanted == live.next_term;
+                    if rewrites {
+                        warnings.push(format!(
+                            "this immediate change deletes the change scheduled for the renewal (Partner Center deletes scheduled changes on any mid-term change); cspctl schedules it again right after ({renewal_text})"
+                        ));
+                    } else {
+                        let scheduled = next_term_changes(
+                            live,
+                            &SubscriptionPatch {
+                                next_term: Some(wanted.clone()),
+                                ..patch.clone()
+                            },
+                        );
+                        for change in &scheduled {
+                            if change.path == "renewal.quantity"
+                                && change.after.as_u64() > change.before.as_u64()
+                            {
+                                risks.push(Risk::CostIncrease);
+                            } else {
+                                risks.push(Risk::CustomerVisible);
+                            }
+                        }
+                        changes.extend(scheduled);
+                        warnings.push(match &wanted {
+                            Some(_) => format!(
+                                "written now as the subscription's next-term instructions, which Partner Center applies {renewal_text}; a mid-term change before then deletes them"
+                            ),
+                            None => format!("removes the change scheduled for the renewal ({renewal_text})"),
+                        });
+                    }
+                    patch.next_term = Some(wanted);
+                }
+                Ok(None) => {}
+                Err(()) => return None,
+            }
+        }
+        if changes.is_empty() && patch.next_term.is_none() {
+            return None;
+        }
+        let action_type = if status_change {
             if desired_status == LiveStatus::Suspended {
                 ActionType::Suspend
             } else {
                 ActionType::Reactivate
             }
-        } else {
+        } else if patch.is_immediate() {
             ActionType::Update
+        } else {
+            ActionType::AtRenewal
         };
-        if changes.is_empty() {
-            return None;
-        }
-        if is_new_commerce_offer(&spec.offer_id)
-            && patch.quantity.is_some_and(|q| q < live.quantity)
-        {
-            risks.push(Risk::Irreversible);
-        }
         risks.sort_unstable();
         risks.dedup();
-        let mut warnings = Vec::new();
         let mut rules = Vec::new();
-        for (message, rule) in
-            subscription_warnings(live, &patch, is_new_commerce_offer(&spec.offer_id))
-        {
+        for (message, rule) in subscription_warnings(live, &patch, new_commerce) {
             if let Some(rule) = rule {
                 self.predict(&subscription.origin, &address, rule, &message);
                 rules.push(rule);
@@ -1181,7 +1480,7 @@ impl Planner<'_> {
         let operation = Operation::UpdateSubscription {
             customer: self.customer_ref(c),
             subscription_id: id.clone(),
-            patch,
+            patch: patch.clone(),
         };
         let mut action = Action::new(address, name, action_type, operation);
         action.changes = changes;
@@ -1190,8 +1489,206 @@ impl Planner<'_> {
         action.rules = rules;
         action.roles = roles(&COMMERCE_ROLES);
         action.source = self.source(subscription);
+        if patch.next_term.is_some() {
+            action.renewal = renewal;
+        }
         action.precondition = Some(Precondition {
             key: LiveKey::SubscriptionId { id },
+            fingerprint: Some(fingerprint(live)),
+        });
+        Some((action, true))
+    }
+
+    /// What the next term's instructions should be (`Ok(Some(wanted))` when
+    /// they must be written: `wanted` `None` removes them; `Ok(None)`: leave them;
+    /// `Err`: a problem was reported). The manifest's values for a term that
+    /// renews: its seats, term and billing cycle where the current term cannot
+    /// take them now (`next`), else the current term's after this action's
+    /// immediate changes.
+    fn next_term(
+        &mut self,
+        s: usize,
+        live: &LiveSubscription,
+        patch: &SubscriptionPatch,
+        next: NextTermWanted,
+    ) -> Result<Option<Option<LiveNextTerm>>, ()> {
+        let subscription = &self.desired.manifests.subscriptions[s];
+        let spec = &subscription.spec;
+        let immediate_clears = patch.quantity.is_some()
+            || patch.billing_cycle.is_some()
+            || patch.auto_renew == Some(false);
+        let wanted = if next.any() {
+            let term = spec.term_duration.or(live.term_duration);
+            let cycle = spec.billing_cycle.or(live.billing_cycle);
+            let offer = if live.offer_id.split(':').count() == 3
+                && same_offer(&live.offer_id, &spec.offer_id)
+            {
+                Some(live.offer_id.clone())
+            } else if spec.offer_id.split(':').count() == 3 {
+                Some(spec.offer_id.clone())
+            } else {
+                None
+            };
+            let (Some(term), Some(cycle), Some(offer)) = (term, cycle, offer) else {
+                let message = format!(
+                    "subscription `{}`: a change at renewal needs the term, the billing cycle and the offer's availability (`PRODUCT:SKU:AVAILABILITY`), and neither the manifest nor Partner Center gives them all",
+                    subscription.name
+                );
+                self.error(
+                    &subscription.origin,
+                    "spec",
+                    message,
+                    "declare `termDuration`, `billingCycle` and the full `offerId`",
+                );
+                return Err(());
+            };
+            if !spec.auto_renew {
+                let message = format!(
+                    "subscription `{}`: a change at renewal needs auto-renew (Partner Center's scheduled changes apply when it renews), but the manifest says `autoRenew: false`",
+                    subscription.name
+                );
+                self.error(
+                    &subscription.origin,
+                    "spec.autoRenew",
+                    message,
+                    "set `autoRenew: true`, or leave the seats, term and billing cycle as they are",
+                );
+                return Err(());
+            }
+            if spec.status != DesiredStatus::Active {
+                let message = format!(
+                    "subscription `{}`: changes at renewal can be scheduled only on an active subscription",
+                    subscription.name
+                );
+                self.error(
+                    &subscription.origin,
+                    "spec.status",
+                    message,
+                    "set `status: active`, or leave the seats, term and billing cycle as they are",
+                );
+                return Err(());
+            }
+            Some(LiveNextTerm {
+                offer_id: offer,
+                quantity: spec.quantity,
+                term_duration: term,
+                billing_cycle: cycle,
+            })
+        } else {
+            None
+        };
+        if wanted != live.next_term {
+            // Auto-renew off deletes what was scheduled (the simulator's reading;
+            // scheduled changes need auto-renew): nothing to remove then.
+            if wanted.is_none() && patch.auto_renew == Some(false) {
+                return Ok(None);
+            }
+            return Ok(Some(wanted));
+        }
+        if wanted.is_some() && immediate_clears {
+            return Ok(Some(wanted));
+        }
+        Ok(None)
+    }
+
+    /// `status: cancelled` on a new-commerce subscription: inside the window the
+    /// documented cancel (PATCH `status: deleted`,
+    /// cancel-an-azure-marketplace-subscription: "New commerce subscriptions can
+    /// be canceled within 7 days ... of purchase or renewal. After this window has
+    /// passed, subscriptions can no longer be canceled and the API will throw an
+    /// error"); outside it auto-renew off, so the subscription ends with its term,
+    /// or, with `effective: now`, a plan error naming the dates.
+    fn plan_cancellation(
+        &mut self,
+        s: usize,
+        live: &LiveSubscription,
+        allowed_now: bool,
+        renewal: Option<RenewalDate>,
+        window_text: &str,
+        window_until: Option<i64>,
+    ) -> Option<(Action, bool)> {
+        let subscription = &self.desired.manifests.subscriptions[s];
+        let spec = &subscription.spec;
+        let c = self.desired.customer_index[&spec.customer];
+        let address = format!("Subscription/{}", subscription.name);
+        let name = Some(self.desired.manifests.customers[c].name.clone());
+        let ends = live.commitment_end_date.as_deref().map_or_else(
+            || "at the end of its term".to_owned(),
+            |end| format!("at the end of its term ({})", &end[..end.len().min(10)]),
+        );
+        let mut patch = SubscriptionPatch::default();
+        let mut action = if allowed_now {
+            patch.status = Some(LiveStatus::Deleted);
+            let mut action = Action::new(address, name, ActionType::Cancel, Operation::Manual);
+            action.changes = vec![FieldChange::new(
+                "status",
+                json!(live.status),
+                shown_status(LiveStatus::Deleted),
+            )];
+            action.risks = vec![Risk::CustomerVisible, Risk::Irreversible];
+            action.warnings.push(match window_until {
+                Some(until) => format!(
+                    "cancels the subscription, with a prorated refund, inside the 7-day window after purchase or renewal (until {})",
+                    crate::time::format(until)
+                ),
+                None => "cancels the subscription, with a prorated refund".to_owned(),
+            });
+            action
+        } else {
+            if spec.effective == Some(Effective::Now) {
+                let message = format!(
+                    "subscription `{}` cannot be cancelled now: new commerce cancels only within 7 days of purchase or renewal, and {window_text}; without `effective: now` cspctl turns auto-renew off and it ends {ends}{}",
+                    subscription.name,
+                    renewal.as_ref().map_or_else(String::new, |r| format!(
+                        ", the day before {}",
+                        r.describe()
+                    ))
+                );
+                self.problems.push(
+                    Diagnostic::error(
+                        Rule::SeatDecreaseWindow.id(),
+                        Some(subscription.origin.value_at("spec.effective")),
+                        message,
+                    )
+                    .with_hint("remove `effective: now` to let the subscription end with its term (auto-renew off)"),
+                );
+                return None;
+            }
+            if live.auto_renew == Some(false) {
+                // Already ending with its term: nothing more can be done.
+                return None;
+            }
+            patch.auto_renew = Some(false);
+            let mut action = Action::new(address, name, ActionType::Update, Operation::Manual);
+            action.changes = vec![FieldChange::new(
+                "autoRenew",
+                json!(live.auto_renew),
+                json!(false),
+            )];
+            action.risks = vec![Risk::CustomerVisible];
+            action.warnings.push(format!(
+                "`status: cancelled`, but {window_text}: new commerce cancels only within 7 days of purchase or renewal, so auto-renew is turned off and the subscription ends {ends}{}",
+                renewal.as_ref().map_or_else(String::new, |r| format!("; it would have renewed on {}", r.describe()))
+            ));
+            if live.next_term.is_some() {
+                action.warnings.push(
+                    "the change scheduled for the renewal goes with it: a subscription that does not renew applies none".to_owned(),
+                );
+            }
+            action.renewal = renewal;
+            action
+        };
+        action.operation = Operation::UpdateSubscription {
+            customer: self.customer_ref(c),
+            subscription_id: live.id.clone(),
+            patch,
+        };
+        action.roles = roles(&COMMERCE_ROLES);
+        action.source = self.source(subscription);
+        action.precondition = Some(Precondition {
+            key: LiveKey::SubscriptionId {
+                id: live.id.clone(),
+            },
             fingerprint: Some(fingerprint(live)),
         });
         Some((action, true))

@@ -1,13 +1,17 @@
 //! Unit tests of the pure planning core with in-memory fixtures.
 
+use crate::diagnostic::Diagnostic;
 use crate::live::{
     Live, LiveCustomer, LiveReseller, LiveStatus, LiveSubscription, LiveSupportContact,
 };
 use crate::manifest::load::{SchemaValidators, load_manifests};
 use crate::manifest::model::{BillingCycle, TermDuration};
 use crate::manifest::source::SourceMap;
-use crate::plan::{ActionStatus, ActionType, Operation, Plan, PlanOptions, Risk, plan};
+use crate::plan::{
+    Action, ActionStatus, ActionType, FieldChange, Operation, Plan, PlanOptions, Risk, plan,
+};
 use crate::validate::{Desired, validate};
+use serde_json::json;
 
 const RESELLERS: &str = r#"
 apiVersion: cspctl/v1
@@ -75,6 +79,8 @@ fn options() -> PlanOptions {
         simulate_hint: None,
         sandbox_reseller_limit: None,
         declared_reseller_tenants: true,
+        now: None,
+        renewal_horizon: None,
     }
 }
 
@@ -155,6 +161,8 @@ fn live_subscription(id: &str, name: &str, quantity: u32) -> LiveSubscription {
         creation_date: None,
         cancellation_allowed_until: None,
         commitment_end_date: None,
+        next_term: None,
+        next_term_unreported: false,
     }
 }
 
@@ -507,6 +515,8 @@ mod under_way {
             creation_date: None,
             cancellation_allowed_until: None,
             commitment_end_date: None,
+            next_term: None,
+            next_term_unreported: false,
         }
     }
 
@@ -530,14 +540,17 @@ mod under_way {
 }
 
 #[test]
-fn a_triennial_billing_change_is_refused_under_its_rule() {
+fn a_triennial_billing_change_now_is_refused_under_its_rule() {
     let text = format!(
         "{RESELLERS}{}{}",
         customer("contoso", "[northwind]"),
         subscription("contoso-e3", "contoso", NCE, 5, ", reseller: northwind")
     )
     .replace("termDuration: P1M", "termDuration: P3Y")
-    .replace("billingCycle: monthly", "billingCycle: triennial");
+    .replace(
+        "billingCycle: monthly",
+        "billingCycle: triennial, effective: now",
+    );
     let mut live = base_live();
     let subscription = live.subscriptions.get_mut("s1").unwrap();
     subscription.offer_id = NCE.into();
@@ -550,5 +563,308 @@ fn a_triennial_billing_change_is_refused_under_its_rule() {
         codes,
         [crate::rules::Rule::TriennialBillingChange.id()],
         "{problems:#?}"
+    );
+}
+
+// ---- new-commerce lifecycle: changes at renewal, the window, cancellation ----
+
+/// 2026-03-10T12:00:00Z: the plan's clock in the lifecycle tests.
+const LIFECYCLE_NOW: &str = "2026-03-10T12:00:00Z";
+
+fn at(text: &str) -> i64 {
+    crate::time::parse(text).expect("a valid time")
+}
+
+fn options_now() -> PlanOptions {
+    PlanOptions {
+        now: Some(at(LIFECYCLE_NOW)),
+        ..options()
+    }
+}
+
+/// The base manifests with a new-commerce P1Y subscription of `quantity` seats
+/// and `extra` spec fields, against a live one of 10 seats bought on
+/// `bought` (its window 168 h later, its term ending a year on).
+fn lifecycle(quantity: u32, extra: &str, bought: &str) -> (Result<Plan, Vec<Diagnostic>>, Live) {
+    let text = format!(
+        "{RESELLERS}{}{}",
+        customer("contoso", "[northwind]"),
+        subscription(
+            "contoso-e3",
+            "contoso",
+            NCE,
+            quantity,
+            &format!(", reseller: northwind{extra}")
+        )
+    )
+    .replace("termDuration: P1M", "termDuration: P1Y");
+    let mut live = base_live();
+    let s = live.subscriptions.get_mut("s1").unwrap();
+    s.offer_id = NCE.into();
+    s.quantity = 10;
+    s.term_duration = Some(TermDuration::P1Y);
+    let start = at(bought);
+    s.cancellation_allowed_until = Some(crate::time::format(start + 7 * 86_400));
+    let end = crate::time::add_months(start, 12);
+    s.commitment_end_date = Some(crate::time::format(end - end.rem_euclid(86_400) - 86_400));
+    let (sources, desired) = desired(&text);
+    (plan(&desired, &sources, &live, &options_now()), live)
+}
+
+fn only_action(result: Result<Plan, Vec<Diagnostic>>) -> Action {
+    let plan = result.unwrap_or_else(|p| panic!("{p:#?}"));
+    assert_eq!(plan.actions.len(), 1, "{:#?}", plan.actions);
+    plan.actions.into_iter().next().unwrap()
+}
+
+#[test]
+fn a_decrease_outside_the_window_is_scheduled_for_the_renewal() {
+    let (result, _) = lifecycle(7, "", "2025-06-01T09:00:00Z");
+    let action = only_action(result);
+    assert_eq!(action.action_type, ActionType::AtRenewal);
+    assert_eq!(
+        action.changes,
+        [FieldChange::new("renewal.quantity", json!(10), json!(7))]
+    );
+    let renewal = action.renewal.clone().expect("a renewal date");
+    assert_eq!((renewal.date.as_str(), renewal.in_days), ("2026-06-01", 83));
+    let Operation::UpdateSubscription { patch, .. } = &action.operation else {
+        panic!("an update");
+    };
+    assert_eq!(patch.quantity, None, "nothing is sent for now");
+    let next = patch.next_term.clone().flatten().expect("instructions");
+    assert_eq!((next.quantity, next.term_duration), (7, TermDuration::P1Y));
+    assert!(
+        action.rules.is_empty(),
+        "no refusal is predicted: {action:#?}"
+    );
+}
+
+#[test]
+fn a_decrease_inside_the_window_is_immediate_and_shows_the_window_end() {
+    let (result, _) = lifecycle(7, "", "2026-03-08T09:00:00Z");
+    let action = only_action(result);
+    assert_eq!(action.action_type, ActionType::Update);
+    assert_eq!(
+        action.changes,
+        [FieldChange::new("quantity", json!(10), json!(7))]
+    );
+    assert!(
+        action
+            .warnings
+            .iter()
+            .any(|w| w.contains("until 2026-03-15T09:00:00Z")),
+        "{:?}",
+        action.warnings
+    );
+    // `effective: renewal` schedules it even inside the window.
+    let (result, _) = lifecycle(7, ", effective: renewal", "2026-03-08T09:00:00Z");
+    assert_eq!(only_action(result).action_type, ActionType::AtRenewal);
+}
+
+#[test]
+fn a_decrease_demanded_now_outside_the_window_is_a_plan_error_with_its_dates() {
+    let (result, _) = lifecycle(7, ", effective: now", "2025-06-01T09:00:00Z");
+    let problems = result.unwrap_err();
+    assert_eq!(
+        problems[0].code,
+        crate::rules::Rule::SeatDecreaseWindow.id()
+    );
+    assert!(
+        problems[0].message.contains("2025-06-08T09:00:00Z")
+            && problems[0].message.contains("2026-06-01 (in 83 days)"),
+        "{}",
+        problems[0].message
+    );
+}
+
+#[test]
+fn a_term_change_is_scheduled_for_the_renewal() {
+    let (result, _) = lifecycle(10, "", "2025-06-01T09:00:00Z");
+    assert!(result.unwrap().actions.is_empty(), "in sync");
+    let text_change = |text: String| text.replace("termDuration: P1Y", "termDuration: P3Y");
+    let (_, live) = lifecycle(10, "", "2025-06-01T09:00:00Z");
+    let text = text_change(
+        format!(
+            "{RESELLERS}{}{}",
+            customer("contoso", "[northwind]"),
+            subscription("contoso-e3", "contoso", NCE, 10, ", reseller: northwind")
+        )
+        .replace("termDuration: P1M", "termDuration: P1Y"),
+    );
+    let (sources, desired) = desired(&text);
+    let action = only_action(plan(&desired, &sources, &live, &options_now()));
+    assert_eq!(action.action_type, ActionType::AtRenewal);
+    assert_eq!(
+        action.changes,
+        [FieldChange::new(
+            "renewal.termDuration",
+            json!("P1Y"),
+            json!("P3Y")
+        )]
+    );
+}
+
+#[test]
+fn cancelling_inside_the_window_cancels_and_outside_turns_auto_renew_off() {
+    let (result, _) = lifecycle(10, ", status: cancelled", "2026-03-08T09:00:00Z");
+    let action = only_action(result);
+    assert_eq!(action.action_type, ActionType::Cancel);
+    assert_eq!(
+        action.changes,
+        [FieldChange::new(
+            "status",
+            json!("active"),
+            json!("cancelled")
+        )]
+    );
+    assert!(action.risks.contains(&Risk::Irreversible));
+
+    let (result, _) = lifecycle(10, ", status: cancelled", "2025-06-01T09:00:00Z");
+    let action = only_action(result);
+    assert_eq!(action.action_type, ActionType::Update);
+    assert_eq!(
+        action.changes,
+        [FieldChange::new("autoRenew", json!(true), json!(false))]
+    );
+    assert!(
+        action
+            .warnings
+            .iter()
+            .any(|w| w.contains("ends at the end of its term (2026-05-31)")),
+        "{:?}",
+        action.warnings
+    );
+
+    let (result, _) = lifecycle(
+        10,
+        ", status: cancelled, effective: now",
+        "2025-06-01T09:00:00Z",
+    );
+    let problems = result.unwrap_err();
+    assert!(
+        problems[0].message.contains("cannot be cancelled now")
+            && problems[0].message.contains("2025-06-08T09:00:00Z")
+            && problems[0].message.contains("2026-05-31"),
+        "{}",
+        problems[0].message
+    );
+}
+
+#[test]
+fn a_cancelled_subscription_that_has_ended_is_never_bought_again() {
+    let (_, mut live) = lifecycle(10, "", "2026-03-08T09:00:00Z");
+    live.subscriptions.get_mut("s1").unwrap().status = LiveStatus::Deleted;
+    let text = format!(
+        "{RESELLERS}{}{}",
+        customer("contoso", "[northwind]"),
+        subscription(
+            "contoso-e3",
+            "contoso",
+            NCE,
+            10,
+            ", reseller: northwind, status: cancelled"
+        )
+    );
+    let (sources, desired) = desired(&text);
+    let plan = plan(&desired, &sources, &live, &options_now()).unwrap();
+    assert!(plan.actions.is_empty(), "{:#?}", plan.actions);
+    assert!(plan.unmanaged.is_empty(), "{:#?}", plan.unmanaged);
+    // Not live at all: nothing is bought either.
+    let mut empty = live.clone();
+    empty.subscriptions.clear();
+    let plan = crate::plan::plan(&desired, &sources, &empty, &options_now()).unwrap();
+    assert!(plan.actions.is_empty(), "{:#?}", plan.actions);
+}
+
+#[test]
+fn an_immediate_change_writes_the_scheduled_change_again_and_says_so() {
+    let (_, mut live) = lifecycle(10, "", "2025-06-01T09:00:00Z");
+    // Scheduled earlier: P3Y at renewal. The manifest now adds seats at once.
+    live.subscriptions.get_mut("s1").unwrap().next_term = Some(crate::live::LiveNextTerm {
+        offer_id: NCE.into(),
+        quantity: 12,
+        term_duration: TermDuration::P3Y,
+        billing_cycle: BillingCycle::Monthly,
+    });
+    let text = format!(
+        "{RESELLERS}{}{}",
+        customer("contoso", "[northwind]"),
+        subscription("contoso-e3", "contoso", NCE, 12, ", reseller: northwind")
+    )
+    .replace("termDuration: P1M", "termDuration: P3Y");
+    let (sources, desired) = desired(&text);
+    let action = only_action(plan(&desired, &sources, &live, &options_now()));
+    assert_eq!(action.action_type, ActionType::Update);
+    assert_eq!(
+        action.changes,
+        [FieldChange::new("quantity", json!(10), json!(12))]
+    );
+    let Operation::UpdateSubscription { patch, .. } = &action.operation else {
+        panic!("an update");
+    };
+    assert_eq!(
+        patch.next_term,
+        Some(live.subscriptions["s1"].next_term.clone())
+    );
+    assert!(
+        action
+            .warnings
+            .iter()
+            .any(|w| w.contains("deletes the change scheduled")),
+        "{:?}",
+        action.warnings
+    );
+    // A scheduled change the manifest no longer asks for is removed.
+    let text = text
+        .replace("termDuration: P3Y", "termDuration: P1Y")
+        .replace("quantity: 12", "quantity: 10");
+    let (sources, desired) = self::desired(&text);
+    let action = only_action(plan(&desired, &sources, &live, &options_now()));
+    assert_eq!(action.action_type, ActionType::AtRenewal);
+    assert_eq!(
+        action.changes,
+        [
+            FieldChange::new("renewal.quantity", json!(12), json!(10)),
+            FieldChange::new("renewal.termDuration", json!("P3Y"), json!("P1Y")),
+        ]
+    );
+}
+
+#[test]
+fn the_renewal_calendar_lists_what_renews_within_the_period() {
+    let (_, live) = lifecycle(10, "", "2025-03-12T09:00:00Z");
+    let text = format!(
+        "{RESELLERS}{}{}",
+        customer("contoso", "[northwind]"),
+        subscription("contoso-e3", "contoso", NCE, 10, ", reseller: northwind")
+    )
+    .replace("termDuration: P1M", "termDuration: P1Y");
+    let (sources, desired) = desired(&text);
+    let options = PlanOptions {
+        renewal_horizon: Some(7 * 86_400),
+        ..options_now()
+    };
+    let plan = crate::plan::plan(&desired, &sources, &live, &options).unwrap();
+    assert_eq!(plan.renewals.len(), 1, "{:#?}", plan.renewals);
+    let renewal = &plan.renewals[0];
+    assert_eq!(renewal.address.as_deref(), Some("Subscription/contoso-e3"));
+    assert_eq!(
+        (
+            renewal.renews.date.as_str(),
+            renewal.renews.in_days,
+            renewal.quantity
+        ),
+        ("2026-03-12", 2, 10)
+    );
+    let options = PlanOptions {
+        renewal_horizon: Some(86_400),
+        ..options_now()
+    };
+    assert!(
+        crate::plan::plan(&desired, &sources, &live, &options)
+            .unwrap()
+            .renewals
+            .is_empty()
     );
 }

@@ -49,6 +49,7 @@ pub fn render_drift_text(report: &DriftReport, color: bool) -> String {
         partly_known,
         // Shown under the summary line.
         cost: _,
+        renewals,
     } = report;
     let mut sections: Vec<String> = Vec::new();
     for (customer, group) in groups(objects) {
@@ -74,6 +75,9 @@ pub fn render_drift_text(report: &DriftReport, color: bool) -> String {
             let _ = writeln!(section, "  {}", escape_controls(&line));
         }
         sections.push(section);
+    }
+    if !renewals.is_empty() {
+        sections.push(super::text::render_renewals(renewals, style));
     }
     let mut summary = format!("{}\n", style.paint(BOLD, &report.summary_line()));
     if let Some(cost) = &report.cost {
@@ -185,6 +189,7 @@ fn render_drift_markdown_within(
         partly_known,
         // Shown under the summary line.
         cost: _,
+        renewals,
     } = report;
     let mut head = String::new();
     let _ = writeln!(head, "{DRIFT_MARKER}");
@@ -209,6 +214,11 @@ fn render_drift_markdown_within(
         for line in super::partly_known_lines(partly_known) {
             let _ = writeln!(head, "- {}", md::text(&line));
         }
+        head.push('\n');
+    }
+    let calendar = super::markdown::renewals_section(renewals);
+    if !calendar.is_empty() {
+        head.push_str(calendar.trim_start());
         head.push('\n');
     }
 
@@ -456,6 +466,7 @@ mod tests {
             objects,
             unmanaged,
             partly_known: Vec::new(),
+            renewals: Vec::new(),
         }
     }
 

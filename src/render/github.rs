@@ -121,6 +121,8 @@ pub fn plan_annotations(plan: &Plan, show_sensitive: bool) -> Vec<Annotation> {
         // Said in the text and Markdown plans.
         scope: _,
         digest: _,
+        // A calendar, not a change on a manifest line: in the text and Markdown plans.
+        renewals: _,
     } = plan;
     let mut annotations: Vec<Annotation> = actions
         .iter()
@@ -180,6 +182,8 @@ fn action_annotation(action: &Action, show: bool) -> Annotation {
         precondition,
         // The raw request; the field changes say the same for a reviewer.
         operation: _,
+        // Said by the warnings (the renewal's date and what it applies).
+        renewal: _,
     } = action;
     let risky = *action_type == ActionType::Suspend
         || *status != ActionStatus::Ready

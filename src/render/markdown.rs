@@ -113,6 +113,7 @@ pub fn render_markdown(plan: &Plan, options: &MarkdownOptions) -> String {
         // Shown under the summary line, by `head` and `no_changes`.
         scope: _,
         digest: _,
+        renewals,
     } = plan;
     let (show, max_len) = (*show_sensitive, *max_len);
 
@@ -122,6 +123,7 @@ pub fn render_markdown(plan: &Plan, options: &MarkdownOptions) -> String {
 
     let mut head = head(plan, summary);
     head.push_str(&partly_known_note(partly_known));
+    head.push_str(&renewals_section(renewals));
     let footer = footer(backend, full_plan.as_deref());
     let blocks: Vec<GroupBlock> = super::action_groups(actions)
         .into_iter()
@@ -312,7 +314,7 @@ fn no_changes(
         "{MARKER}\n{HEADING}\n\n{}\n{}{}",
         plan.summary_line(),
         scope_and_cost(plan),
-        partly_known_note(partly_known)
+        partly_known_note(partly_known) + &renewals_section(&plan.renewals)
     );
     let budget = max_len.saturating_sub(Parts::cost(&head));
     let list = UNMANAGED_CAPS
@@ -324,6 +326,20 @@ fn no_changes(
     parts.push(head);
     parts.push(list);
     cut(parts.finish(), max_len)
+}
+
+/// The renewal calendar (`--renewals`), as a short list (empty when not asked
+/// for or nothing renews in the period): a reviewer sees "this renews in 3 days
+/// with 40 seats" next to the changes.
+pub(crate) fn renewals_section(renewals: &[crate::plan::Renewal]) -> String {
+    if renewals.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\n**Renewals** in the period:\n\n");
+    for renewal in renewals {
+        let _ = writeln!(out, "- {}", text(&super::renewal_line(renewal)));
+    }
+    out
 }
 
 /// What was compared only in part, as a short paragraph (empty when nothing was):
@@ -807,12 +823,15 @@ fn action_item(action: &Action, show: bool) -> String {
         precondition: _,
         // The raw request; the field changes say the same for a reviewer.
         operation: _,
+        renewal,
     } = action;
-    let mut out = format!(
-        "- **{}** {}",
-        super::action_label(*action_type),
-        code(address)
-    );
+    let label = match (action_type, renewal) {
+        (ActionType::AtRenewal, Some(renewal)) => {
+            format!("at renewal on {}", renewal.describe())
+        }
+        _ => super::action_label(*action_type).to_owned(),
+    };
+    let mut out = format!("- **{label}** {}", code(address));
     match status {
         ActionStatus::Ready => {}
         ActionStatus::Manual if *action_type == ActionType::Manual => {}
@@ -950,7 +969,8 @@ fn class_of(action: &Action) -> &'static str {
         (ActionStatus::Blocked, _) => "blocked",
         (ActionStatus::Manual, _) | (_, ActionType::Manual) => "manual",
         (_, ActionType::Create) => "create",
-        (_, ActionType::Update) => "update",
+        (_, ActionType::Update | ActionType::AtRenewal) => "update",
+        (_, ActionType::Cancel) => "suspend",
         (_, ActionType::Suspend) => "suspend",
         (_, ActionType::Reactivate) => "reactivate",
         (_, ActionType::SetSupportContact | ActionType::ResetSupportContact) => "support",

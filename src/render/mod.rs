@@ -111,7 +111,50 @@ pub(crate) fn action_label(action_type: ActionType) -> &'static str {
         ActionType::SetSupportContact => "set support contact",
         ActionType::ResetSupportContact => "reset support contact",
         ActionType::Manual => "manual step",
+        ActionType::AtRenewal => "at renewal",
+        ActionType::Cancel => "cancel",
     }
+}
+
+/// One subscription of the renewal calendar, for every format:
+/// `2027-01-15 (in 3 days) Subscription/x: 40 seats P1Y, auto-renew on; at renewal: 30 seats`.
+/// Escaped by the caller.
+pub(crate) fn renewal_line(renewal: &crate::plan::Renewal) -> String {
+    let crate::plan::Renewal {
+        address,
+        subscription_id,
+        customer,
+        friendly_name,
+        renews,
+        auto_renew,
+        quantity,
+        term_duration,
+        next_term,
+    } = renewal;
+    let name = address.clone().unwrap_or_else(|| {
+        format!("\"{friendly_name}\" of {customer} ({subscription_id}, unmanaged)")
+    });
+    let term = term_duration.map_or_else(String::new, |t| format!(" {t:?}"));
+    let renewal_kind = match auto_renew {
+        Some(true) => "auto-renew on",
+        Some(false) => "auto-renew off: ends, does not renew",
+        None => "auto-renew unknown",
+    };
+    let mut line = format!(
+        "{} {name}: {quantity} seats{term}, {renewal_kind}",
+        renews.describe()
+    );
+    if let Some(next) = next_term {
+        line.push_str(&format!(
+            "; at renewal: {} seats {:?} {}",
+            next.quantity,
+            next.term_duration,
+            serde_json::json!(next.billing_cycle)
+                .as_str()
+                .unwrap_or_default()
+        ));
+    }
+    line
 }
 
 /// A plan's actions by owner (see [`group_by_owner`]).

@@ -64,6 +64,7 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
         cost,
         scope,
         digest: _,
+        renewals,
     } = plan;
 
     let mut sections: Vec<String> = Vec::new();
@@ -92,6 +93,9 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
     }
     if let Some(roles) = render_roles(actions, style) {
         sections.push(roles);
+    }
+    if !renewals.is_empty() {
+        sections.push(render_renewals(renewals, style));
     }
     let mut summary = format!("{}\n", style.paint(BOLD, &plan.summary_line()));
     if let Some(scope) = scope {
@@ -128,9 +132,14 @@ fn render_action(out: &mut String, action: &Action, style: Style) {
         precondition,
         // The raw request; the field changes say the same for a reviewer.
         operation: _,
+        renewal,
     } = action;
 
     let (symbol, verb, colour) = presentation(*action_type);
+    let verb = match (action_type, renewal) {
+        (ActionType::AtRenewal, Some(renewal)) => format!("{verb} on {}", renewal.describe()),
+        _ => verb.to_owned(),
+    };
     let mut line = format!(
         "  {} {}",
         style.paint(colour, &format!("{symbol} {verb}")),
@@ -168,6 +177,18 @@ fn render_action(out: &mut String, action: &Action, style: Style) {
         );
     for change in changes {
         let _ = writeln!(out, "      {}", render_change(change, creates, style));
+    }
+    if let Some(renewal) = renewal
+        && *action_type != ActionType::AtRenewal
+    {
+        let _ = writeln!(
+            out,
+            "      {}",
+            style.paint(
+                DIM,
+                &format!("term ends: renewal on {}", renewal.describe())
+            )
+        );
     }
     if !depends_on.is_empty() {
         let names: Vec<Cow<'_, str>> = depends_on.iter().map(|d| escape_controls(d)).collect();
@@ -208,7 +229,22 @@ fn presentation(action_type: ActionType) -> (&'static str, &'static str, &'stati
         ActionType::SetSupportContact => ("*", "set support contact", BLUE),
         ActionType::ResetSupportContact => ("*", "reset support contact", BLUE),
         ActionType::Manual => ("?", "manual", MAGENTA),
+        ActionType::AtRenewal => ("@", "at renewal", CYAN),
+        ActionType::Cancel => ("x", "cancel", RED),
     }
+}
+
+/// The renewal calendar (`--renewals`): one line per subscription, soonest first.
+pub(crate) fn render_renewals(renewals: &[crate::plan::Renewal], style: Style) -> String {
+    let mut section = format!("{}\n", style.paint(BOLD, "Renewals:"));
+    for renewal in renewals {
+        let _ = writeln!(
+            section,
+            "  {}",
+            escape_controls(&super::renewal_line(renewal))
+        );
+    }
+    section
 }
 
 /// `path = after` for a new object, `path: before → after` otherwise; two strings get

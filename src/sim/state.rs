@@ -314,6 +314,9 @@ pub enum Status {
     Active,
     Suspended,
     Deleted,
+    /// The term ended without auto-renew (subscription-resources.md lists
+    /// `expired` among the statuses).
+    Expired,
 }
 
 impl Status {
@@ -323,6 +326,7 @@ impl Status {
             Status::Active => "active",
             Status::Suspended => "suspended",
             Status::Deleted => "deleted",
+            Status::Expired => "expired",
         }
     }
 }
@@ -353,6 +357,48 @@ pub struct Subscription {
     /// simulated clock reaches its `applyAt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_change: Option<SubscriptionChange>,
+    /// When the current term began: `None` is the purchase (`created_at`); a
+    /// renewal sets it to the renewal's instant. Absent from state files written
+    /// before terms were kept, which then read as "never renewed".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term_start: Option<i64>,
+    /// `scheduledNextTermInstructions`: what the next renewal applies
+    /// (learn.microsoft.com/partner-center/developer/create-scheduled-changes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_term: Option<NextTerm>,
+}
+
+/// A new-commerce subscription's scheduled next-term instructions: the product
+/// (`productId:skuId:availabilityId`), its billing cycle and term, and the seats.
+/// Applied by the renewal, then cleared.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NextTerm {
+    pub offer_id: String,
+    pub term: Term,
+    pub billing_cycle: Cycle,
+    pub quantity: i64,
+}
+
+impl NextTerm {
+    /// The documented JSON shape (create-scheduled-changes; the software-subscription
+    /// billing-frequency page's example): `product` {`productId`, `skuId`,
+    /// `availabilityId`, `billingCycle`, `termDuration`} and `quantity`.
+    pub fn to_json(&self) -> Value {
+        let mut parts = self.offer_id.splitn(3, ':');
+        let (product, sku, availability) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
+        json!({
+            "product": {
+                "productId": product, "skuId": sku, "availabilityId": availability,
+                "billingCycle": self.billing_cycle.as_str(), "termDuration": self.term.as_str(),
+            },
+            "quantity": self.quantity,
+        })
+    }
 }
 
 /// The values a subscription PATCH sets (applied at once, or at `apply_at` when the
@@ -367,6 +413,9 @@ pub struct SubscriptionChange {
     pub auto_renew_enabled: bool,
     pub partner_id: String,
     pub billing_cycle: Cycle,
+    /// The scheduled next-term instructions once the change is applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_term: Option<NextTerm>,
 }
 
 /// How a checkout answers (the `split-checkout` and `pending-checkout` variants).
@@ -379,12 +428,35 @@ pub struct CheckoutShape {
 }
 
 impl Subscription {
-    /// New commerce offers are catalog ids `product:sku:availability`.
-    /// When the current term ends (`commitmentEndDate`).
-    pub fn commitment_end(&self) -> i64 {
-        add_months(self.created_at, self.term.months())
+    /// When the current term began (the purchase, or the last renewal).
+    pub fn term_start(&self) -> i64 {
+        self.term_start.unwrap_or(self.created_at)
     }
 
+    /// When the subscription renews (or, without auto-renew, expires): 00:00 UTC
+    /// on the day after the term's last day. create-scheduled-changes: "Renewals
+    /// start at 12:00 AM UTC on the day following the last day of the term"; the
+    /// documented example's term from 2021-09-14T16:44 for P3Y ends
+    /// (`commitmentEndDate`) 2024-09-13T00:00:00Z, so the last day is the one
+    /// before the start's calendar day, `term` later.
+    pub fn renewal_at(&self) -> i64 {
+        let end = add_months(self.term_start(), self.term.months());
+        end - end.rem_euclid(86_400)
+    }
+
+    /// The term's last day (`commitmentEndDate`), at 00:00 UTC as documented.
+    pub fn commitment_end(&self) -> i64 {
+        self.renewal_at() - 86_400
+    }
+
+    /// The end of the new-commerce cancellation window: 168 hours after the
+    /// purchase or the last renewal (cancel-an-azure-marketplace-subscription:
+    /// "can be canceled within 7 days ... of purchase or renewal").
+    pub fn window_end(&self) -> i64 {
+        self.term_start() + CANCELLATION_WINDOW_SECONDS
+    }
+
+    /// New commerce offers are catalog ids `product:sku:availability`.
     pub fn is_new_commerce(&self) -> bool {
         self.offer_id.contains(':')
     }
@@ -686,6 +758,8 @@ struct Index {
     unsettled: BTreeSet<(i64, usize)>,
     /// Subscriptions with an accepted change, by `(apply_at, position)`.
     pending_changes: BTreeSet<(i64, usize)>,
+    /// Subscriptions by `(renewal_at, position)`: when each current term ends.
+    renewals: BTreeSet<(i64, usize)>,
     /// Cached answers by `(request id, method, path)`.
     replays: FirstByKey,
     /// The `at` of the oldest cached answer.
@@ -796,6 +870,9 @@ impl Index {
         }
         if let Some(change) = &sub.pending_change {
             self.pending_changes.insert((change.apply_at, position));
+        }
+        if !matches!(sub.status, Status::Deleted | Status::Expired) {
+            self.renewals.insert((sub.renewal_at(), position));
         }
     }
 
@@ -1014,7 +1091,62 @@ pub struct SubscriptionInput {
     pub status: Option<String>,
     pub partner_id: Option<String>,
     pub billing_cycle: Option<String>,
+    /// `None`: absent (unchanged); `Some(None)`: `null` (remove the scheduled
+    /// changes); `Some(Some(_))`: the instructions to schedule.
+    #[serde(deserialize_with = "present")]
+    pub scheduled_next_term_instructions: Option<Option<Value>>,
     pub attributes: Option<AttributesInput>,
+}
+
+/// A field that is present, `null` included (`Some(None)`), versus absent (`None`,
+/// by the struct's default).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Value>>, D::Error> {
+    Option::<Value>::deserialize(d).map(Some)
+}
+
+/// A key of a JSON object in camelCase or PascalCase (Partner Center's examples
+/// use both).
+fn key<'a>(object: &'a Value, name: &str) -> Option<&'a Value> {
+    object.get(name).or_else(|| {
+        let mut pascal = name[..1].to_ascii_uppercase();
+        pascal.push_str(&name[1..]);
+        object.get(&pascal)
+    })
+}
+
+/// Reads `scheduledNextTermInstructions` (the documented shape: `product`
+/// {`productId`, `skuId`, `availabilityId`, `billingCycle`, `termDuration`},
+/// `quantity`); 400/3000 for anything else.
+fn parse_next_term(value: &Value) -> ApiResult<NextTerm> {
+    let bad =
+        |what: &str| ApiError::bad_request(3000, format!("scheduledNextTermInstructions: {what}"));
+    let product = key(value, "product").ok_or_else(|| bad("`product` is required"))?;
+    let text = |name: &str| {
+        key(product, name)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| bad(&format!("`product.{name}` is required")))
+    };
+    let offer_id = format!(
+        "{}:{}:{}",
+        text("productId")?,
+        text("skuId")?,
+        text("availabilityId")?
+    );
+    let term = Term::parse(text("termDuration")?)
+        .ok_or_else(|| bad("`product.termDuration` is not P1M, P1Y or P3Y"))?;
+    let billing_cycle = Cycle::parse(text("billingCycle")?)
+        .ok_or_else(|| bad("`product.billingCycle` is not a billing cycle"))?;
+    let quantity = key(value, "quantity")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| bad("`quantity` is required"))?;
+    Ok(NextTerm {
+        offer_id,
+        term,
+        billing_cycle,
+        quantity,
+    })
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -1235,6 +1367,17 @@ impl State {
                 && let Some(change) = sub.pending_change.take()
             {
                 Self::apply_change(sub, &change);
+            }
+        }
+        while let Some(&(renewal_at, position)) = index.renewals.first()
+            && renewal_at <= now
+        {
+            index.renewals.pop_first();
+            let Some(sub) = self.subscriptions.get_mut(position) else {
+                continue;
+            };
+            if let Some(next) = Self::renew(sub, renewal_at) {
+                index.renewals.insert((next, position));
             }
         }
         // Tokens are added by the token endpoint, outside this module: a new count
@@ -2791,6 +2934,8 @@ impl State {
                 version: 1,
                 support_contact: None,
                 pending_change: None,
+                term_start: None,
+                next_term: None,
             });
             order_lines.push(OrderLine {
                 line_item_number: number,
@@ -3103,10 +3248,13 @@ impl State {
                         "The subscription is not ready to be updated; try again after some time",
                     ));
                 }
-                Status::Deleted => {
+                Status::Deleted | Status::Expired => {
                     return Err(ApiError::bad_request(
                         2011,
-                        "A subscription in deleted status cannot be updated",
+                        format!(
+                            "A subscription in {} status cannot be updated",
+                            sub.status.as_str()
+                        ),
                     ));
                 }
                 Status::Active | Status::Suspended => {}
@@ -3172,7 +3320,7 @@ impl State {
             "id": s.id, "entitlementId": s.id, "offerId": s.offer_id,
             "offerName": s.offer_id.split(':').next().unwrap_or(&s.offer_id),
             "friendlyName": s.friendly_name, "quantity": s.quantity, "unitType": "Licenses",
-            "creationDate": format_rfc3339(s.created_at), "effectiveStartDate": format_rfc3339(s.created_at),
+            "creationDate": format_rfc3339(s.created_at), "effectiveStartDate": format_rfc3339(s.term_start()),
             "commitmentEndDate": format_rfc3339(end), "status": s.status.as_str(),
             "autoRenewEnabled": s.auto_renew_enabled, "billingType": "license",
             "billingCycle": s.billing_cycle.as_str(), "termDuration": s.term.as_str(), "isTrial": false,
@@ -3182,7 +3330,7 @@ impl State {
         if s.is_new_commerce()
             && let Value::Object(map) = &mut v
         {
-            let until = s.created_at + CANCELLATION_WINDOW_SECONDS;
+            let until = s.window_end();
             map.insert(
                 "cancellationAllowedUntilDate".to_owned(),
                 json!(format_rfc3339(until)),
@@ -3196,6 +3344,12 @@ impl State {
             map.insert(
                 "refundableQuantity".to_owned(),
                 json!({"totalQuantity": refundable, "details": details}),
+            );
+            // "original value = null" when nothing is scheduled (the documented
+            // example's comment).
+            map.insert(
+                "scheduledNextTermInstructions".to_owned(),
+                s.next_term.as_ref().map_or(Value::Null, NextTerm::to_json),
             );
         }
         v
@@ -3318,7 +3472,7 @@ impl State {
         };
         Ok(json!({
             "skuId": sku, "status": status, "quantity": s.quantity,
-            "endDate": format_rfc3339(add_months(s.created_at, s.term.months())),
+            "endDate": format_rfc3339(s.commitment_end()),
             "attributes": {"objectType": "SubscriptionProvisioningStatus"},
         }))
     }
@@ -3339,6 +3493,39 @@ impl State {
         Ok(())
     }
 
+    /// The end of a term at `renewal_at` (00:00 UTC after its last day): with
+    /// auto-renew, a new term starts then, with the scheduled next-term
+    /// instructions applied and cleared (create-scheduled-changes: "Creating
+    /// scheduled changes allows you to modify your subscription, automatically,
+    /// when the next renewal occurs"); without it the subscription expires
+    /// (subscription-resources.md, status `expired`). Returns the next renewal.
+    ///
+    /// Choices (docs/simulator.md, "Terms and renewals"): the renewal happens at
+    /// the instant, not within the documented "up to 24 hours" queue; a suspended
+    /// subscription renews like an active one (UNCONFIRMED); a pending one is left
+    /// (its purchase completes long before a term ends).
+    fn renew(sub: &mut Subscription, renewal_at: i64) -> Option<i64> {
+        if !matches!(sub.status, Status::Active | Status::Suspended)
+            || sub.renewal_at() != renewal_at
+        {
+            return None;
+        }
+        sub.version += 1;
+        if !sub.auto_renew_enabled {
+            sub.status = Status::Expired;
+            sub.next_term = None;
+            return None;
+        }
+        if let Some(next) = sub.next_term.take() {
+            sub.offer_id = next.offer_id;
+            sub.term = next.term;
+            sub.billing_cycle = next.billing_cycle;
+            sub.quantity = next.quantity;
+        }
+        sub.term_start = Some(renewal_at);
+        Some(sub.renewal_at())
+    }
+
     /// Applies a validated change.
     fn apply_change(s: &mut Subscription, change: &SubscriptionChange) {
         s.status = change.status;
@@ -3349,6 +3536,7 @@ impl State {
         s.auto_renew_enabled = change.auto_renew_enabled;
         s.partner_id = change.partner_id.clone();
         s.billing_cycle = change.billing_cycle;
+        s.next_term = change.next_term.clone();
         s.version += 1;
     }
 
@@ -3476,12 +3664,35 @@ impl State {
                 }
             },
         };
+        // Scheduled next-term instructions (create-scheduled-changes). Given and
+        // different from what is scheduled: set (or, `null`, removed). Otherwise
+        // kept, unless this PATCH makes an immediate change: "If you make a
+        // mid-term (immediate) change before your renewal date, all scheduled
+        // changes that were previously scheduled to occur at renewal are
+        // deleted." Which changes count is UNCONFIRMED; the simulator takes a
+        // quantity or billing-cycle change, and turning auto-renew off (scheduled
+        // changes need auto-renew, the page's prerequisite).
+        let requested = match &input.scheduled_next_term_instructions {
+            None => None,
+            Some(None) | Some(Some(Value::Null)) => Some(None),
+            Some(Some(value)) => Some(Some(parse_next_term(value)?)),
+        };
+        let immediate = quantity != sub.quantity
+            || billing_cycle != sub.billing_cycle
+            || (!auto_renew && sub.auto_renew_enabled);
+        let next_term = match requested {
+            Some(next) if next != sub.next_term => next,
+            _ if immediate => None,
+            _ => sub.next_term.clone(),
+        };
+        let scheduling = next_term.is_some() && next_term != sub.next_term;
         let changed = new_status != sub.status
             || billing_cycle != sub.billing_cycle
             || quantity != sub.quantity
             || friendly_name != sub.friendly_name
             || auto_renew != sub.auto_renew_enabled
-            || partner_id != sub.partner_id;
+            || partner_id != sub.partner_id
+            || next_term != sub.next_term;
         if sub.status == Status::Pending {
             return Err(ApiError::bad_request(
                 800082,
@@ -3496,10 +3707,13 @@ impl State {
         if !changed {
             return Ok((si, None));
         }
-        if sub.status == Status::Deleted {
+        if matches!(sub.status, Status::Deleted | Status::Expired) {
             return Err(ApiError::bad_request(
                 2011,
-                "A subscription in deleted status cannot be updated",
+                format!(
+                    "A subscription in {} status cannot be updated",
+                    sub.status.as_str()
+                ),
             ));
         }
         if quantity != sub.quantity {
@@ -3516,7 +3730,7 @@ impl State {
                 ));
             }
         }
-        let in_window = now <= sub.created_at + CANCELLATION_WINDOW_SECONDS;
+        let in_window = now <= sub.window_end();
         if sub.is_new_commerce() {
             if quantity < sub.quantity && !in_window && new_status != Status::Deleted {
                 return Err(ApiError::bad_request(
@@ -3530,6 +3744,9 @@ impl State {
                     "The subscription cannot be cancelled after the cancellation window",
                 ));
             }
+        }
+        if scheduling && let Some(next) = &next_term {
+            Self::check_next_term(sub, next, auto_renew, new_status)?;
         }
         if partner_id != sub.partner_id && !partner_id.is_empty() {
             let owner = self.customer_index(&sub.customer_id)?;
@@ -3545,8 +3762,78 @@ impl State {
                 auto_renew_enabled: auto_renew,
                 partner_id,
                 billing_cycle,
+                next_term,
             }),
         ))
+    }
+
+    /// The rules of scheduled next-term instructions. The page names the
+    /// prerequisite (auto-renew on) and the kinds of change (seats, term, billing
+    /// frequency, an SKU upgrade on the transition paths Partner Center offers);
+    /// the error codes are the simulator's (UNCONFIRMED, docs/simulator.md).
+    fn check_next_term(
+        sub: &Subscription,
+        next: &NextTerm,
+        auto_renew: bool,
+        status: Status,
+    ) -> ApiResult<()> {
+        if !sub.is_new_commerce() {
+            return Err(ApiError::bad_request(
+                800110,
+                "Scheduled changes are available for new-commerce subscriptions only",
+            ));
+        }
+        if !auto_renew {
+            return Err(ApiError::bad_request(
+                800111,
+                "Scheduled changes need auto-renew to be enabled on the subscription",
+            ));
+        }
+        if status != Status::Active {
+            return Err(ApiError::bad_request(
+                800112,
+                format!(
+                    "Changes cannot be scheduled on a {} subscription",
+                    status.as_str()
+                ),
+            ));
+        }
+        // Transitions to another SKU need a transition eligibility the simulator
+        // does not model: only the same product and SKU can be scheduled.
+        let product_sku = |offer: &str| -> String {
+            offer
+                .splitn(3, ':')
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(":")
+                .to_ascii_lowercase()
+        };
+        if product_sku(&next.offer_id) != product_sku(&sub.offer_id) {
+            return Err(ApiError::bad_request(
+                800113,
+                format!(
+                    "{} is not an eligible transition for this subscription",
+                    next.offer_id
+                ),
+            ));
+        }
+        if !next.term.allows(next.billing_cycle) {
+            return Err(ApiError::bad_request(
+                10010,
+                format!(
+                    "billing cycle '{}' is not offered with term {}",
+                    next.billing_cycle.as_str(),
+                    next.term.as_str()
+                ),
+            ));
+        }
+        if !(1..=MAX_QUANTITY).contains(&next.quantity) {
+            return Err(ApiError::bad_request(
+                2002,
+                format!("quantity must be between 1 and {MAX_QUANTITY}"),
+            ));
+        }
+        Ok(())
     }
 
     // ---- support contact ---------------------------------------------------------
@@ -3778,6 +4065,8 @@ impl State {
                     version: 1,
                     support_contact: None,
                     pending_change: None,
+                    term_start: None,
+                    next_term: None,
                 };
                 self.push_subscription(sub, owner, order);
             }

@@ -182,6 +182,18 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
                 }
             }
         }
+        // `effective` speaks of new commerce's cancellation window and renewal;
+        // a legacy subscription changes at once, so the field would mislead.
+        if subscription.spec.effective.is_some() && !subscription.spec.is_new_commerce() {
+            out.push(
+                Diagnostic::error(
+                    "schema",
+                    Some(subscription.origin.value_at("spec.effective")),
+                    "`effective` applies to new-commerce subscriptions only (a catalog id `PRODUCT:SKU:AVAILABILITY`); a legacy subscription's changes take effect at once".to_owned(),
+                )
+                .with_hint("remove `effective`"),
+            );
+        }
         let (Some(term), Some(cycle)) = (
             subscription.spec.term_duration,
             subscription.spec.billing_cycle,

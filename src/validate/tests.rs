@@ -245,3 +245,44 @@ fn a_friendly_name_is_unique_unless_every_subscription_sharing_it_is_adopted_by_
         );
     }
 }
+
+#[test]
+fn effective_and_cancelled_are_for_new_commerce_where_they_differ() {
+    let text = format!(
+        "{RESELLER}{}{}",
+        customer("c", "c.onmicrosoft.com", "US", ""),
+        subscription("s", "c", LEGACY).replace(
+            "billingCycle: monthly",
+            "billingCycle: monthly, effective: now"
+        )
+    );
+    let found = problems(&text);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].contains("`effective` applies to new-commerce subscriptions only"),
+        "{found:#?}"
+    );
+    // `status: cancelled` is valid on both (legacy: suspended, its documented cancel).
+    let text = format!(
+        "{RESELLER}{}{}",
+        customer("c", "c.onmicrosoft.com", "US", ""),
+        subscription("s", "c", LEGACY).replace(
+            "billingCycle: monthly",
+            "billingCycle: monthly, status: cancelled"
+        )
+    );
+    assert_eq!(problems(&text), Vec::<String>::new());
+    let text = format!(
+        "{RESELLER}{}{}",
+        customer("c", "c.onmicrosoft.com", "US", ""),
+        subscription("s", "c", LEGACY).replace(
+            "billingCycle: monthly",
+            "billingCycle: monthly, effective: later"
+        )
+    );
+    assert!(
+        problems(&text)[0].contains("effective"),
+        "{:#?}",
+        problems(&text)
+    );
+}

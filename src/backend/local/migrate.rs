@@ -693,6 +693,8 @@ impl Migration {
             version: 1,
             support_contact,
             pending_change: None,
+            term_start: None,
+            next_term: None,
         })
     }
 

@@ -228,7 +228,7 @@ impl LocalBackend {
     /// across as typed values ([`snapshot`]): what the client's requests would read,
     /// without building and reading an answer per object.
     pub fn read_live_scoped(&self, scope: Option<&CustomerScope>) -> Live {
-        let mut live = self.tenant.with_state(snapshot::live);
+        let mut live = self.tenant.with_settled_state(snapshot::live);
         if let Some(scope) = scope {
             scope.restrict(&mut live);
         }

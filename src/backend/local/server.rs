@@ -91,6 +91,18 @@ impl LocalTenant {
         read(&self.sim.lock().state)
     }
 
+    /// Runs `read` on the tenant's state once what is due on its clock has
+    /// happened (provisioning, accepted changes, renewals and expiries): what
+    /// every request sees first, so a snapshot read without requests shows the
+    /// same. Deterministic from the state and the clock, so it needs no journal
+    /// entry: the next request, or a replay, would do the same.
+    pub fn with_settled_state<T>(&self, read: impl FnOnce(&State) -> T) -> T {
+        let mut guard = self.sim.lock();
+        let inner = &mut *guard;
+        inner.state.settle(inner.clock.now());
+        read(&inner.state)
+    }
+
     /// Runs `change` on the tenant's state, outside the journal: for compaction
     /// (the revision) only.
     pub fn with_state_mut<T>(&self, change: impl FnOnce(&mut State) -> T) -> T {

@@ -14,16 +14,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::live::{
-    Live, LiveAgreement, LiveCustomer, LiveReseller, LiveStatus, LiveSubscription,
+    Live, LiveAgreement, LiveCustomer, LiveNextTerm, LiveReseller, LiveStatus, LiveSubscription,
     LiveSupportContact,
 };
 use crate::manifest::model::{
     Address, Billing, BillingCycle, Contact, TermDuration, is_new_commerce_offer,
 };
 use crate::sim::clock::format_rfc3339;
-use crate::sim::state::{
-    self, CANCELLATION_WINDOW_SECONDS, Customer, Cycle, State, Status, Subscription, Term,
-};
+use crate::sim::state::{self, Customer, Cycle, State, Status, Subscription, Term};
 
 /// `Some(text)` unless it is empty or blank, as the client reads optional fields.
 fn non_empty(text: Option<&String>) -> Option<String> {
@@ -156,6 +154,7 @@ fn live_subscription(state: &State, customer_id: &str, s: &Subscription) -> Live
         Status::Active => LiveStatus::Active,
         Status::Suspended => LiveStatus::Suspended,
         Status::Deleted => LiveStatus::Deleted,
+        Status::Expired => LiveStatus::Expired,
     };
     // Partner Center has support contacts for legacy subscriptions only, and the
     // client does not ask for those of gone ones.
@@ -179,16 +178,8 @@ fn live_subscription(state: &State, customer_id: &str, s: &Subscription) -> Live
         offer_id: non_empty(Some(&s.offer_id)).unwrap_or_default(),
         friendly_name: s.friendly_name.clone(),
         quantity: u32::try_from(s.quantity).unwrap_or(0),
-        term_duration: Some(match s.term {
-            Term::P1M => TermDuration::P1M,
-            Term::P1Y => TermDuration::P1Y,
-            Term::P3Y => TermDuration::P3Y,
-        }),
-        billing_cycle: Some(match s.billing_cycle {
-            Cycle::Monthly => BillingCycle::Monthly,
-            Cycle::Annual => BillingCycle::Annual,
-            Cycle::Triennial => BillingCycle::Triennial,
-        }),
+        term_duration: Some(term_duration(s.term)),
+        billing_cycle: Some(billing_cycle(s.billing_cycle)),
         auto_renew: Some(s.auto_renew_enabled),
         status,
         partner_id: non_empty(Some(&s.partner_id)),
@@ -196,9 +187,31 @@ fn live_subscription(state: &State, customer_id: &str, s: &Subscription) -> Live
         support_contact,
         order_id: non_empty(Some(&s.order_id)),
         creation_date: Some(format_rfc3339(s.created_at)),
-        cancellation_allowed_until: s
-            .is_new_commerce()
-            .then(|| format_rfc3339(s.created_at + CANCELLATION_WINDOW_SECONDS)),
+        cancellation_allowed_until: s.is_new_commerce().then(|| format_rfc3339(s.window_end())),
         commitment_end_date: Some(format_rfc3339(s.commitment_end())),
+        next_term: s.next_term.as_ref().map(|next| LiveNextTerm {
+            offer_id: next.offer_id.clone(),
+            quantity: u32::try_from(next.quantity).unwrap_or(0),
+            term_duration: term_duration(next.term),
+            billing_cycle: billing_cycle(next.billing_cycle),
+        }),
+        // The tenant always says (`null` when nothing is scheduled).
+        next_term_unreported: false,
+    }
+}
+
+fn term_duration(term: Term) -> TermDuration {
+    match term {
+        Term::P1M => TermDuration::P1M,
+        Term::P1Y => TermDuration::P1Y,
+        Term::P3Y => TermDuration::P3Y,
+    }
+}
+
+fn billing_cycle(cycle: Cycle) -> BillingCycle {
+    match cycle {
+        Cycle::Monthly => BillingCycle::Monthly,
+        Cycle::Annual => BillingCycle::Annual,
+        Cycle::Triennial => BillingCycle::Triennial,
     }
 }

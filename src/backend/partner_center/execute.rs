@@ -1089,7 +1089,12 @@ impl PartnerCenterClient {
     /// Applies a patch in a safe order, one PATCH per step with its own id:
     /// reactivate first (a suspended subscription refuses other changes), then
     /// the billing cycle (through its order), then quantity/auto-renew/reseller
-    /// of record, and suspend (or any other status) last.
+    /// of record, then the scheduled next-term instructions (after every
+    /// immediate change, which would delete them: create-scheduled-changes,
+    /// "If you make a mid-term (immediate) change before your renewal date, all
+    /// scheduled changes ... are deleted"), and suspend or cancel (`deleted`,
+    /// cancel-an-azure-marketplace-subscription) last. Each step sets absolute
+    /// values, so a step repeated by a retry or the next apply changes nothing.
     async fn update_subscription(
         &self,
         customer_id: &str,
@@ -1134,6 +1139,20 @@ impl PartnerCenterClient {
                     }
                     set
                 },
+            )
+            .await?;
+        }
+        if let Some(next) = &patch.next_term {
+            // create-scheduled-changes: the full resource with
+            // `scheduledNextTermInstructions` set (`null` removes them).
+            self.patch_subscription(
+                customer_id,
+                subscription_id,
+                &derive_request_id(request_id, "next-term"),
+                fields([(
+                    "scheduledNextTermInstructions",
+                    next.as_ref().map_or(Value::Null, wire::next_term_json),
+                )]),
             )
             .await?;
         }
@@ -1278,6 +1297,13 @@ fn field_matches(current: Option<&Value>, wanted: &Value) -> bool {
         (Some(Value::Number(c)), Value::Number(w)) => c.as_f64() == w.as_f64(),
         (Some(Value::String(c)), Value::Number(w)) => c.trim().parse::<f64>().ok() == w.as_f64(),
         (Some(Value::String(c)), Value::Bool(w)) => c.eq_ignore_ascii_case(&w.to_string()),
+        // Removed scheduled instructions may be left out of the answer.
+        (None, Value::Null) => true,
+        // Scheduled instructions: the same product, term, cycle and seats,
+        // whatever the case of the values.
+        (Some(c @ Value::Object(_)), w @ Value::Object(_)) if wire::next_term(c).is_some() => {
+            wire::next_term(&wire::normalize_keys(c.clone())) == wire::next_term(w)
+        }
         (Some(c), w) => c == w,
         (None, _) => false,
     }

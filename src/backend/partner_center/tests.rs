@@ -695,6 +695,7 @@ fn updates_go_in_a_safe_order_with_derived_ids() {
             billing_cycle: Some(crate::manifest::model::BillingCycle::Annual),
             partner_id: Some(None),
             status: Some(crate::live::LiveStatus::Active),
+            next_term: None,
         },
     };
     backend.execute(&update, "upd-1").unwrap();

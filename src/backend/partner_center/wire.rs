@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::live::{
-    LiveAgreement, LiveReseller, LiveStatus, LiveSubscription, LiveUsageSubscription,
+    LiveAgreement, LiveNextTerm, LiveReseller, LiveStatus, LiveSubscription, LiveUsageSubscription,
 };
 use crate::manifest::model::{Address, Billing, BillingCycle, Contact, ResellerSpec, TermDuration};
 
@@ -112,6 +112,15 @@ pub fn present_string<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Option<String>>, D::Error> {
     Ok(Some(non_empty(lenient_string(deserializer)?)))
+}
+
+/// Any JSON value, `null` included (`Some(None)`), versus absent (`None`).
+pub fn present_value<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<Value>>, D::Error> {
+    Ok(Some(
+        Option::<Value>::deserialize(deserializer)?.filter(|v| !v.is_null()),
+    ))
 }
 
 /// A boolean that may come as `"true"`.
@@ -395,6 +404,66 @@ pub struct Subscription {
     pub commitment_end_date: Option<String>,
     #[serde(deserialize_with = "lenient_string")]
     pub billing_type: Option<String>,
+    /// New commerce's scheduled changes (create-scheduled-changes), read by
+    /// [`next_term`]: `Some(None)` is `null` (none scheduled), `None` an answer
+    /// without the key (the documented get-a-subscription example has none).
+    #[serde(deserialize_with = "present_value")]
+    pub scheduled_next_term_instructions: Option<Option<Value>>,
+}
+
+/// Reads `scheduledNextTermInstructions` (keys already camelCase): `product`
+/// {`productId`, `skuId`, `availabilityId`, `billingCycle`, `termDuration`} and
+/// `quantity`, as the documented example shows them. Anything incomplete reads
+/// as nothing scheduled: cspctl then writes the instructions it wants again,
+/// which is idempotent.
+pub fn next_term(value: &Value) -> Option<LiveNextTerm> {
+    let product = value.get("product")?;
+    let text = |name: &str| {
+        product
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    };
+    let quantity = match value.get("quantity")? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }?;
+    Some(LiveNextTerm {
+        offer_id: format!(
+            "{}:{}:{}",
+            text("productId")?,
+            text("skuId")?,
+            text("availabilityId")?
+        ),
+        quantity: u32::try_from(quantity).ok()?,
+        term_duration: parse_term(text("termDuration")?)?,
+        billing_cycle: parse_billing_cycle(text("billingCycle")?)?,
+    })
+}
+
+/// The documented JSON of scheduled next-term instructions (the inverse of
+/// [`next_term`]).
+pub fn next_term_json(next: &LiveNextTerm) -> Value {
+    let mut parts = next.offer_id.splitn(3, ':');
+    let (product, sku, availability) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    serde_json::json!({
+        "product": {
+            "productId": product, "skuId": sku, "availabilityId": availability,
+            "billingCycle": billing_cycle_str(next.billing_cycle),
+            "termDuration": match next.term_duration {
+                TermDuration::P1M => "P1M",
+                TermDuration::P1Y => "P1Y",
+                TermDuration::P3Y => "P3Y",
+            },
+        },
+        "quantity": next.quantity,
+    })
 }
 
 pub fn parse_status(value: &str) -> Option<LiveStatus> {
@@ -519,6 +588,13 @@ impl Subscription {
             creation_date: non_empty(self.creation_date.clone()),
             cancellation_allowed_until: non_empty(self.cancellation_allowed_until_date.clone()),
             commitment_end_date: non_empty(self.commitment_end_date.clone()),
+            next_term: self
+                .scheduled_next_term_instructions
+                .as_ref()
+                .and_then(|v| v.as_ref())
+                .and_then(next_term),
+            next_term_unreported: self.scheduled_next_term_instructions.is_none()
+                && self.offer_id.as_deref().is_some_and(|o| o.contains(':')),
         })))
     }
 }
@@ -602,6 +678,8 @@ impl Order {
                     creation_date: non_empty(self.creation_date.clone()),
                     cancellation_allowed_until: None,
                     commitment_end_date: None,
+                    next_term: None,
+                    next_term_unreported: false,
                 }
             })
             .collect()

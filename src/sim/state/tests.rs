@@ -480,7 +480,8 @@ fn subscription_provisioning_status_follows_the_order() {
         (&status["skuId"], &status["status"], &status["quantity"]),
         (&json!("CFQ7TTC0LH18:0001"), &json!("pending"), &json!(3))
     );
-    assert_eq!(status["endDate"], "2027-01-01T00:00:00Z");
+    // The term's last day (bought 2026-01-01 for P1Y), as commitmentEndDate.
+    assert_eq!(status["endDate"], "2026-12-31T00:00:00Z");
     s.settle(NOW + 10);
     assert_eq!(
         s.subscription_provisioning_status(&c, &sid)
@@ -1574,4 +1575,155 @@ fn legacy_orders_refuse_a_cycle_the_term_does_not_offer_with_6001() {
         s.get_subscription(&c, &sid, NOW).expect("sub")["billingCycle"],
         "monthly"
     );
+}
+
+// ---- terms, renewals and scheduled next-term instructions ----
+
+const DAY: i64 = 86_400;
+
+fn instructions(quantity: i64, term: &str, cycle: &str) -> Value {
+    json!({"scheduledNextTermInstructions": {
+        "product": {"productId": "CFQ7TTC0LH18", "skuId": "0001", "availabilityId": "CFQ7TTC0K59S",
+                    "billingCycle": cycle, "termDuration": term},
+        "quantity": quantity}})
+}
+
+#[test]
+fn a_term_renews_at_midnight_after_its_last_day_applying_the_scheduled_instructions() {
+    let mut s = world();
+    let c = customer(&mut s);
+    attest(&mut s, &c);
+    let sid = sub_id(&order(&mut s, &c, NCE, 5, None).expect("bought"));
+    s.settle(NOW + 10);
+    let read = s.get_subscription(&c, &sid, NOW + 10).expect("read");
+    assert_eq!(read["commitmentEndDate"], "2026-12-31T00:00:00Z");
+    assert_eq!(read["cancellationAllowedUntilDate"], "2026-01-08T00:00:00Z");
+    assert_eq!(read["scheduledNextTermInstructions"], Value::Null);
+    // Outside the window a decrease is refused, and can be scheduled instead.
+    let later = NOW + 30 * DAY;
+    let refused = patch(&mut s, &c, &sid, json!({"quantity": 3}), later).unwrap_err();
+    assert_eq!(refused.code, 800090);
+    let read = patch(&mut s, &c, &sid, instructions(3, "P3Y", "annual"), later).expect("scheduled");
+    assert_eq!(read["scheduledNextTermInstructions"]["quantity"], 3);
+    assert_eq!(read["quantity"], 5, "nothing changes before the renewal");
+    // Writing the same again changes nothing (same version).
+    let version = s.subscriptions[0].version;
+    patch(&mut s, &c, &sid, instructions(3, "P3Y", "annual"), later).expect("again");
+    assert_eq!(s.subscriptions[0].version, version);
+    // The renewal: 2027-01-01T00:00:00Z, not a second earlier.
+    let renewal = parse_rfc3339("2027-01-01T00:00:00Z").unwrap();
+    s.settle(renewal - 1);
+    assert_eq!(s.subscriptions[0].quantity, 5);
+    s.settle(renewal);
+    let read = s.get_subscription(&c, &sid, renewal).expect("read");
+    assert_eq!(
+        (
+            &read["quantity"],
+            &read["termDuration"],
+            &read["billingCycle"]
+        ),
+        (&json!(3), &json!("P3Y"), &json!("annual"))
+    );
+    assert_eq!(read["scheduledNextTermInstructions"], Value::Null);
+    assert_eq!(read["effectiveStartDate"], "2027-01-01T00:00:00Z");
+    assert_eq!(read["commitmentEndDate"], "2029-12-31T00:00:00Z");
+    // The renewal opens a new 168-hour window: seats can be removed again.
+    assert_eq!(read["cancellationAllowedUntilDate"], "2027-01-08T00:00:00Z");
+    patch(&mut s, &c, &sid, json!({"quantity": 2}), renewal + DAY).expect("inside the new window");
+}
+
+#[test]
+fn a_mid_term_change_deletes_the_scheduled_instructions_and_auto_renew_is_required() {
+    let mut s = world();
+    let c = customer(&mut s);
+    attest(&mut s, &c);
+    let sid = sub_id(&order(&mut s, &c, NCE, 5, None).expect("bought"));
+    s.settle(NOW + 10);
+    let later = NOW + 30 * DAY;
+    patch(&mut s, &c, &sid, instructions(3, "P1Y", "monthly"), later).expect("scheduled");
+    // The full resource sent back with more seats: the instructions it carries
+    // are the ones scheduled, and the immediate change deletes them.
+    let mut body = s.get_subscription(&c, &sid, later).expect("read");
+    body["quantity"] = json!(6);
+    let read = patch(&mut s, &c, &sid, body, later).expect("increased");
+    assert_eq!(read["scheduledNextTermInstructions"], Value::Null);
+    // Turning auto-renew off refuses scheduling, and deletes what was scheduled.
+    patch(&mut s, &c, &sid, instructions(3, "P1Y", "monthly"), later).expect("scheduled");
+    let read = patch(&mut s, &c, &sid, json!({"autoRenewEnabled": false}), later).expect("off");
+    assert_eq!(read["scheduledNextTermInstructions"], Value::Null);
+    let refused = patch(&mut s, &c, &sid, instructions(3, "P1Y", "monthly"), later).unwrap_err();
+    assert_eq!(refused.code, 800111);
+    // Another SKU has no transition here; a cycle the term does not offer is refused.
+    patch(&mut s, &c, &sid, json!({"autoRenewEnabled": true}), later).expect("on");
+    let mut other = instructions(3, "P1Y", "monthly");
+    other["scheduledNextTermInstructions"]["product"]["skuId"] = json!("0002");
+    assert_eq!(
+        patch(&mut s, &c, &sid, other, later).unwrap_err().code,
+        800113
+    );
+    let refused = patch(&mut s, &c, &sid, instructions(3, "P1M", "annual"), later).unwrap_err();
+    assert_eq!(refused.code, 10010);
+    // `null` removes them.
+    patch(&mut s, &c, &sid, instructions(3, "P1Y", "monthly"), later).expect("scheduled");
+    let read = patch(
+        &mut s,
+        &c,
+        &sid,
+        json!({"scheduledNextTermInstructions": null}),
+        later,
+    )
+    .expect("removed");
+    assert_eq!(read["scheduledNextTermInstructions"], Value::Null);
+}
+
+#[test]
+fn without_auto_renew_the_subscription_expires_at_the_end_of_its_term() {
+    let mut s = world();
+    let c = customer(&mut s);
+    attest(&mut s, &c);
+    let sid = sub_id(&order(&mut s, &c, NCE, 5, None).expect("bought"));
+    s.settle(NOW + 10);
+    // Outside the window a cancel is refused.
+    let refused = patch(
+        &mut s,
+        &c,
+        &sid,
+        json!({"status": "deleted"}),
+        NOW + 8 * DAY,
+    )
+    .unwrap_err();
+    assert_eq!(refused.code, 800096);
+    patch(
+        &mut s,
+        &c,
+        &sid,
+        json!({"autoRenewEnabled": false}),
+        NOW + 8 * DAY,
+    )
+    .expect("off");
+    let renewal = parse_rfc3339("2027-01-01T00:00:00Z").unwrap();
+    s.settle(renewal);
+    let read = s.get_subscription(&c, &sid, renewal).expect("read");
+    assert_eq!(read["status"], "expired");
+    let refused = patch(&mut s, &c, &sid, json!({"quantity": 9}), renewal).unwrap_err();
+    assert_eq!(refused.code, 2011);
+}
+
+#[test]
+fn renewals_survive_a_reload_and_skip_terms_the_clock_jumped_over() {
+    let mut s = world();
+    let c = customer(&mut s);
+    attest(&mut s, &c);
+    let sid = sub_id(&order(&mut s, &c, NCE, 5, None).expect("bought"));
+    s.settle(NOW + 10);
+    // A state read back from its file (the index is rebuilt) renews all the same,
+    // once per term the clock passed.
+    let mut reloaded: State = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+    let three_years = parse_rfc3339("2029-01-01T00:00:00Z").unwrap();
+    reloaded.settle(three_years);
+    let read = reloaded
+        .get_subscription(&c, &sid, three_years)
+        .expect("read");
+    assert_eq!(read["effectiveStartDate"], "2029-01-01T00:00:00Z");
+    assert_eq!(read["status"], "active");
 }
