@@ -375,7 +375,7 @@ fn a_huge_plan_is_truncated_under_githubs_limit() {
     assert_graph_of(&plan, graph);
     assert!(
         out.contains(&format!(
-            " of {} actions, in plan order, and ",
+            " of {} actions (customer by customer in plan order, each with what it depends on) and ",
             plan.actions.len()
         )),
         "the graph says what it leaves out"
@@ -487,7 +487,7 @@ fn a_large_plan_has_the_graph_github_draws() {
     let shown = graph.matches("[\"").count();
     assert!(
         out.contains(&format!(
-            "The graph shows the first {shown} of {} actions, in plan order, and {GITHUB_MAX_EDGES} of their {edges} dependencies",
+            "The graph shows {shown} of {} actions (customer by customer in plan order, each with what it depends on) and {GITHUB_MAX_EDGES} of their {edges} dependencies",
             large.actions.len()
         )),
         "{out}"

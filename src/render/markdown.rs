@@ -1012,59 +1012,119 @@ impl<'a> Graph<'a> {
         Graph { actions, edges }
     }
 
-    /// The graph section of at most `max_len` bytes: the first actions (in plan
-    /// order) and the dependencies between them, as many as fit within
-    /// [`GRAPH_MAX_EDGES`]; empty when not one action does.
+    /// The order actions join a graph that cannot show them all: customer by
+    /// customer (as the details are grouped), each action after what it depends on,
+    /// then the rest (resellers no shown action needs). In units: an action with
+    /// its dependencies not yet in, which join together or not at all.
+    fn units(&self) -> Vec<Vec<usize>> {
+        let index: std::collections::HashMap<&str, usize> = self
+            .actions
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.address.as_str(), i))
+            .rev()
+            .collect();
+        let groups = super::action_groups(self.actions);
+        let position = |action: &Action| index[action.address.as_str()];
+        let mut taken = vec![false; self.actions.len()];
+        let mut units = Vec::new();
+        let owned = groups.iter().filter(|(owner, _)| owner.is_some());
+        let unowned = groups.iter().filter(|(owner, _)| owner.is_none());
+        for (_, group) in owned.chain(unowned) {
+            for action in group {
+                let k = position(action);
+                if taken[k] {
+                    continue;
+                }
+                // `k` and the dependencies it needs that are not in yet, transitively.
+                let mut unit = vec![k];
+                taken[k] = true;
+                let mut at = 0;
+                while at < unit.len() {
+                    for dependency in &self.actions[unit[at]].depends_on {
+                        if let Some(&j) = index.get(dependency.as_str())
+                            && !taken[j]
+                        {
+                            taken[j] = true;
+                            unit.push(j);
+                        }
+                    }
+                    at += 1;
+                }
+                unit.sort_unstable();
+                units.push(unit);
+            }
+        }
+        units
+    }
+
+    /// The graph section of at most `max_len` bytes: all of it when it fits within
+    /// that and [`GRAPH_MAX_EDGES`], else as many of [`Graph::units`] as do, drawn in
+    /// plan order, with a note of what is left out; empty when not one unit fits.
     fn render(&self, max_len: usize) -> String {
         let total = self.actions.len();
-        // Edges by the later of their two ends: drawn once both are.
-        let mut edges_at = vec![0usize; total];
+        // Each action's edges, to the other end: drawn once both ends are in.
+        let mut neighbours: Vec<Vec<(usize, usize)>> = vec![Vec::new(); total];
         for &(from, to) in &self.edges {
-            edges_at[from.max(to)] += 1;
+            let bytes = edge_line(from, to).len();
+            neighbours[from].push((to, bytes));
+            if to != from {
+                neighbours[to].push((from, bytes));
+            }
         }
-        let mut edge_bytes_at = vec![0usize; total];
-        for &(from, to) in &self.edges {
-            edge_bytes_at[from.max(to)] += edge_line(from, to).len();
-        }
-        // The length of the first `shown` actions' graph, counted as it grows.
+        // The length of the graph of the actions in so far, counted as it grows.
         let mut len = GRAPH_OPEN.len() + GRAPH_CLOSE.len();
         let mut edges = 0;
         let mut classes: Vec<&str> = Vec::new();
-        let mut shown = 0;
-        while shown < total {
-            let k = shown;
-            let action = &self.actions[k];
-            let class = class_of(action);
-            let mut grown = len + node_line(k, action).len() + edge_bytes_at[k];
-            // `,aK` to the class's list, or a new classDef and class line.
-            grown += if classes.contains(&class) {
-                1 + node_id(k).len()
-            } else {
-                class_lines(class, &node_id(k)).len()
-            };
-            let with_edges = edges + edges_at[k];
-            let note = if k + 1 < total {
-                self.note(k + 1, with_edges).len()
+        let mut shown = vec![false; total];
+        let mut count = 0;
+        for unit in self.units() {
+            let (mut grown, mut with_edges) = (len, edges);
+            let mut new_classes: Vec<&str> = Vec::new();
+            for &k in &unit {
+                shown[k] = true;
+            }
+            for &k in &unit {
+                let action = &self.actions[k];
+                grown += node_line(k, action).len();
+                for &(other, bytes) in &neighbours[k] {
+                    // An edge inside the unit is counted from its later end only.
+                    if shown[other] && !(unit.contains(&other) && other > k) {
+                        grown += bytes;
+                        with_edges += 1;
+                    }
+                }
+                // `,aK` to the class's list, or a new classDef and class line.
+                let class = class_of(action);
+                grown += if classes.contains(&class) || new_classes.contains(&class) {
+                    1 + node_id(k).len()
+                } else {
+                    new_classes.push(class);
+                    class_lines(class, &node_id(k)).len()
+                };
+            }
+            let with_count = count + unit.len();
+            let note = if with_count < total {
+                self.note(with_count, with_edges).len()
             } else {
                 0
             };
             if with_edges > GRAPH_MAX_EDGES || grown + note > max_len {
+                for &k in &unit {
+                    shown[k] = false;
+                }
                 break;
             }
-            if !classes.contains(&class) {
-                classes.push(class);
-            }
-            len = grown;
-            edges = with_edges;
-            shown += 1;
+            classes.extend(new_classes);
+            (len, edges, count) = (grown, with_edges, with_count);
         }
-        if shown == 0 {
+        if count == 0 {
             return String::new();
         }
-        let mut out = String::with_capacity(len + 256);
+        let mut out = String::with_capacity(len + 512);
         out.push_str(GRAPH_OPEN);
         let mut classes: Vec<(&str, Vec<String>)> = Vec::new();
-        for (k, action) in self.actions[..shown].iter().enumerate() {
+        for (k, action) in self.actions.iter().enumerate().filter(|(k, _)| shown[*k]) {
             out.push_str(&node_line(k, action));
             let class = class_of(action);
             match classes.iter_mut().find(|(c, _)| *c == class) {
@@ -1073,7 +1133,7 @@ impl<'a> Graph<'a> {
             }
         }
         for &(from, to) in &self.edges {
-            if from.max(to) < shown {
+            if shown[from] && shown[to] {
                 out.push_str(&edge_line(from, to));
             }
         }
@@ -1081,17 +1141,17 @@ impl<'a> Graph<'a> {
             out.push_str(&class_lines(class, &ids.join(",")));
         }
         out.push_str(GRAPH_CLOSE);
-        if shown < total {
-            out.push_str(&self.note(shown, edges));
+        if count < total {
+            out.push_str(&self.note(count, edges));
         }
         out
     }
 
-    /// What a graph of the first `shown` actions, with `edges` of the
-    /// dependencies, leaves out.
+    /// What a graph of `shown` actions, with `edges` of the dependencies, leaves
+    /// out.
     fn note(&self, shown: usize, edges: usize) -> String {
         format!(
-            "\nThe graph shows the first {shown} of {} actions, in plan order, and {edges} of their {} dependencies: GitHub draws at most {GRAPH_MAX_EDGES} edges, and the comment has a size limit. The full plan has the rest.\n",
+            "\nThe graph shows {shown} of {} actions (customer by customer in plan order, each with what it depends on) and {edges} of their {} dependencies: GitHub draws at most {GRAPH_MAX_EDGES} edges, and the comment has a size limit. The full plan has the rest.\n",
             self.actions.len(),
             self.edges.len()
         )
@@ -1526,7 +1586,7 @@ mod tests {
         assert_eq!(graph.matches("[\"update ").count(), GRAPH_MAX_EDGES + 1);
         assert!(
             graph.ends_with(&format!(
-                "The graph shows the first {} of {} actions, in plan order, and {GRAPH_MAX_EDGES} of their {} dependencies: GitHub draws at most {GRAPH_MAX_EDGES} edges, and the comment has a size limit. The full plan has the rest.\n",
+                "The graph shows {} of {} actions (customer by customer in plan order, each with what it depends on) and {GRAPH_MAX_EDGES} of their {} dependencies: GitHub draws at most {GRAPH_MAX_EDGES} edges, and the comment has a size limit. The full plan has the rest.\n",
                 GRAPH_MAX_EDGES + 1,
                 many.len(),
                 many.len() - 1
