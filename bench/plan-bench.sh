@@ -17,9 +17,9 @@
 #   - cspctl drift DIR --state STATE (exit 2: the fixture drifts on purpose);
 #   - cspctl export --state STATE --out DIR2 --force (which also plans its output
 #     against the state, to check the round trip).
-# and prints wall time, peak RSS, each one's ratio to the floor, and whether the
-# targets hold: every plan, in every format, within 1.5x the parse floor and under
-# 1 GiB peak memory.
+# and prints wall time, CPU time (user + system), peak RSS, the ratios to the floor,
+# and whether the targets hold: every plan, in every format, within 1.5x the parse
+# floor's wall time and under 1 GiB peak memory.
 #
 # Usage: bench/plan-bench.sh [FIXTURE_DIR]
 #   FIXTURE_DIR  where the fixture goes (kept afterwards); default: a temporary
@@ -99,31 +99,33 @@ find "$fixture" -type f -exec cat {} + >/dev/null
 
 # measure NAME COMMAND...: runs COMMAND $runs times (stdout to $work/NAME.out, which
 # keeps the last run's), fails on a non-zero exit, and sets the medians
-# `wall` (seconds) and `rss` (KiB).
+# `wall` (seconds), `cpu` (user + system seconds) and `rss` (KiB).
 measure() {
     local name=$1
     shift
-    local walls=() rsses=() i seconds kib
+    local walls=() cpus=() rsses=() i seconds kib user system
     for ((i = 1; i <= runs; i++)); do
         echo "plan-bench: $name, run $i of $runs" >&2
-        if ! /usr/bin/time -f '%e s %M KiB' -o "$work/time" "$@" >"$work/$name.out" 2>"$work/$name.err"; then
+        if ! /usr/bin/time -f '%e s %M KiB %U %S' -o "$work/time" "$@" >"$work/$name.out" 2>"$work/$name.err"; then
             echo "plan-bench: $name failed ($*):" >&2
             tail -n 20 "$work/$name.err" >&2
             tail -n 2 "$work/time" >&2
             exit 1
         fi
-        read -r seconds _ kib _ < <(tail -n 1 "$work/time")
+        read -r seconds _ kib _ user system < <(tail -n 1 "$work/time")
         walls+=("$seconds")
+        cpus+=("$(awk -v u="$user" -v s="$system" 'BEGIN { printf "%.2f", u + s }')")
         rsses+=("$kib")
     done
     wall=$(printf '%s\n' "${walls[@]}" | sort -g | sed -n "$(((runs + 1) / 2))p")
+    cpu=$(printf '%s\n' "${cpus[@]}" | sort -g | sed -n "$(((runs + 1) / 2))p")
     rss=$(printf '%s\n' "${rsses[@]}" | sort -g | sed -n "$(((runs + 1) / 2))p")
 }
 
 measure floor "$parse_floor" "$manifests"
-floor_wall=$wall floor_rss=$rss
+floor_wall=$wall floor_cpu=$cpu floor_rss=$rss
 measure validate env NO_COLOR=1 "$cspctl" validate "$manifests"
-validate_wall=$wall validate_rss=$rss
+validate_wall=$wall validate_cpu=$cpu validate_rss=$rss
 
 # The scoped plan's target: the first subscription declared in the first customer file.
 if [[ -n ${SCOPE:-} ]]; then
@@ -146,14 +148,14 @@ for scenario in create no-op drift scoped; do
     esac
     for format in text json markdown github; do
         measure "plan-$scenario-$format" env NO_COLOR=1 "$cspctl" plan "$manifests" "${args[@]}" --format "$format"
-        plans+=("$scenario $format $wall $rss")
+        plans+=("$scenario $format $wall $cpu $rss")
     done
 done
 # drift exits 2 when it finds drift, which this fixture has.
 measure drift sh -c '"$0" drift "$1" --state "$2"; [ $? -eq 2 ]' "$cspctl" "$manifests" "$state"
-drift_wall=$wall drift_rss=$rss
+drift_wall=$wall drift_cpu=$cpu drift_rss=$rss
 measure export "$cspctl" export --state "$state" --out "$work/export" --force
-export_wall=$wall export_rss=$rss
+export_wall=$wall export_cpu=$cpu export_rss=$rss
 
 floor_line=$(tail -n 1 "$work/floor.out")
 
@@ -172,34 +174,36 @@ done
 echo "median of $runs run(s) each"
 echo
 
-# The table and the verdicts, from rows "name wall kib"; plan rows are "plan NAME".
+# The table and the verdicts, from rows "kind name wall cpu kib"; the targets are
+# on wall time (CPU time, user + system, is shown too: on a busy machine it varies
+# less, and it counts the work of both threads cspctl reads with).
 {
-    echo "floor parse-floor $floor_wall $floor_rss"
-    echo "other validate $validate_wall $validate_rss"
+    echo "floor parse-floor $floor_wall $floor_cpu $floor_rss"
+    echo "other validate $validate_wall $validate_cpu $validate_rss"
     for row in "${plans[@]}"; do
-        read -r scenario format wall rss <<<"$row"
-        echo "plan $scenario/$format $wall $rss"
+        read -r scenario format wall cpu rss <<<"$row"
+        echo "plan $scenario/$format $wall $cpu $rss"
     done
-    echo "other drift $drift_wall $drift_rss"
-    echo "other export $export_wall $export_rss"
+    echo "other drift $drift_wall $drift_cpu $drift_rss"
+    echo "other export $export_wall $export_cpu $export_rss"
 } | awk -v target="$floor_target" -v limit="$memory_target_kib" '
-    $1 == "floor" { fw = $3 }
-    { kind[NR] = $1; name[NR] = $2; wall[NR] = $3; kib[NR] = $4 }
+    $1 == "floor" { fw = $3; fc = $4 }
+    { kind[NR] = $1; name[NR] = $2; wall[NR] = $3; cpu[NR] = $4; kib[NR] = $5 }
     END {
-        printf "%-24s %11s %14s %10s  %s\n", "measurement", "wall", "peak RSS", "vs floor", "targets"
-        missed = 0; worst_ratio = 0; worst_kib = 0
+        printf "%-24s %9s %9s %8s %9s %12s  %s\n", "measurement", "wall", "vs floor", "CPU", "vs floor", "peak RSS", "targets"
+        worst_ratio = 0; worst_kib = 0
         for (i = 1; i <= NR; i++) {
             ratio = fw > 0 ? wall[i] / fw : 0
+            cpu_ratio = fc > 0 ? cpu[i] / fc : 0
             verdict = ""
             if (kind[i] == "plan") {
                 ok = fw > 0 && ratio <= target && kib[i] < limit
                 verdict = ok ? "met" : "MISSED"
-                if (!ok) missed++
                 if (ratio > worst_ratio) { worst_ratio = ratio; worst_ratio_name = name[i] }
                 if (kib[i] > worst_kib) { worst_kib = kib[i]; worst_kib_name = name[i] }
             }
             label = kind[i] == "plan" ? "plan " name[i] : kind[i] == "floor" ? "parse floor (saphyr)" : "cspctl " name[i]
-            printf "%-24s %9.2f s %10.1f MiB %9.2fx  %s\n", label, wall[i], kib[i] / 1024, ratio, verdict
+            printf "%-24s %7.2f s %8.2fx %6.2f s %8.2fx %8.1f MiB  %s\n", label, wall[i], ratio, cpu[i], cpu_ratio, kib[i] / 1024, verdict
         }
         printf "\ntarget: every plan within %.1fx the parse floor:  %s (slowest: %s, %.2fx)\n", target, (worst_ratio <= target && fw > 0 ? "MET" : "MISSED"), worst_ratio_name, worst_ratio
         printf "target: every plan under 1 GiB peak memory: %s (largest: %s, %.1f MiB)\n", (worst_kib < limit ? "MET" : "MISSED"), worst_kib_name, worst_kib / 1024

@@ -126,8 +126,11 @@ pub fn plan(
         reseller_tenant_ids: vec![None; m.resellers.len()],
         customer_live: Vec::new(),
         subscription_live: Vec::new(),
-        actions: Vec::new(),
-        action_needs: Vec::new(),
+        // At most one action per object: reserved, so that a whole tenant's plan is
+        // not moved to a larger buffer again and again as it grows (each move copies
+        // and faults in the whole list).
+        actions: Vec::with_capacity(graph.graph.node_count()),
+        action_needs: Vec::with_capacity(graph.graph.node_count()),
         resellers_created: 0,
         partly_known: Vec::new(),
         problems: Vec::new(),

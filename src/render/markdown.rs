@@ -985,6 +985,10 @@ struct Graph<'a> {
     /// Each dependency that is in the plan, `(from, to)` as action indices, in the
     /// order they are drawn: by dependent action, then as it lists them.
     edges: Vec<(usize, usize)>,
+    /// The order actions join a graph that cannot show them all ([`Graph::units`]).
+    units: Vec<Vec<usize>>,
+    /// Each action's edges: the action at the other end and the edge's line length.
+    neighbours: Vec<Vec<(usize, usize)>>,
 }
 
 const GRAPH_OPEN: &str = "### Graph\n\n```mermaid\nflowchart LR\n";
@@ -992,13 +996,14 @@ const GRAPH_CLOSE: &str = "```\n";
 
 impl<'a> Graph<'a> {
     fn of(actions: &'a [Action]) -> Graph<'a> {
+        // The first action of each address, as a search in plan order finds it.
         let index: std::collections::HashMap<&str, usize> = actions
             .iter()
             .enumerate()
             .map(|(i, a)| (a.address.as_str(), i))
             .rev()
             .collect();
-        let edges = actions
+        let edges: Vec<(usize, usize)> = actions
             .iter()
             .enumerate()
             .flat_map(|(i, action)| {
@@ -1009,30 +1014,39 @@ impl<'a> Graph<'a> {
                     .filter_map(move |d| index.get(d.as_str()).map(|&j| (j, i)))
             })
             .collect();
-        Graph { actions, edges }
+        let mut neighbours: Vec<Vec<(usize, usize)>> = vec![Vec::new(); actions.len()];
+        for &(from, to) in &edges {
+            let bytes = edge_line(from, to).len();
+            neighbours[from].push((to, bytes));
+            if to != from {
+                neighbours[to].push((from, bytes));
+            }
+        }
+        Graph {
+            actions,
+            units: Self::units(actions, &index),
+            edges,
+            neighbours,
+        }
     }
 
     /// The order actions join a graph that cannot show them all: customer by
     /// customer (as the details are grouped), each action after what it depends on,
     /// then the rest (resellers no shown action needs). In units: an action with
     /// its dependencies not yet in, which join together or not at all.
-    fn units(&self) -> Vec<Vec<usize>> {
-        let index: std::collections::HashMap<&str, usize> = self
-            .actions
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.address.as_str(), i))
-            .rev()
-            .collect();
-        let groups = super::action_groups(self.actions);
-        let position = |action: &Action| index[action.address.as_str()];
-        let mut taken = vec![false; self.actions.len()];
+    fn units(
+        actions: &[Action],
+        index: &std::collections::HashMap<&str, usize>,
+    ) -> Vec<Vec<usize>> {
+        // The actions' indices, grouped as the details group the actions.
+        let all: Vec<usize> = (0..actions.len()).collect();
+        let groups = super::group_by_owner(&all, |&i| actions[i].customer.as_deref());
+        let mut taken = vec![false; actions.len()];
         let mut units = Vec::new();
         let owned = groups.iter().filter(|(owner, _)| owner.is_some());
         let unowned = groups.iter().filter(|(owner, _)| owner.is_none());
         for (_, group) in owned.chain(unowned) {
-            for action in group {
-                let k = position(action);
+            for &&k in group {
                 if taken[k] {
                     continue;
                 }
@@ -1041,7 +1055,7 @@ impl<'a> Graph<'a> {
                 taken[k] = true;
                 let mut at = 0;
                 while at < unit.len() {
-                    for dependency in &self.actions[unit[at]].depends_on {
+                    for dependency in &actions[unit[at]].depends_on {
                         if let Some(&j) = index.get(dependency.as_str())
                             && !taken[j]
                         {
@@ -1063,31 +1077,22 @@ impl<'a> Graph<'a> {
     /// plan order, with a note of what is left out; empty when not one unit fits.
     fn render(&self, max_len: usize) -> String {
         let total = self.actions.len();
-        // Each action's edges, to the other end: drawn once both ends are in.
-        let mut neighbours: Vec<Vec<(usize, usize)>> = vec![Vec::new(); total];
-        for &(from, to) in &self.edges {
-            let bytes = edge_line(from, to).len();
-            neighbours[from].push((to, bytes));
-            if to != from {
-                neighbours[to].push((from, bytes));
-            }
-        }
         // The length of the graph of the actions in so far, counted as it grows.
         let mut len = GRAPH_OPEN.len() + GRAPH_CLOSE.len();
         let mut edges = 0;
         let mut classes: Vec<&str> = Vec::new();
         let mut shown = vec![false; total];
         let mut count = 0;
-        for unit in self.units() {
+        for unit in &self.units {
             let (mut grown, mut with_edges) = (len, edges);
             let mut new_classes: Vec<&str> = Vec::new();
-            for &k in &unit {
+            for &k in unit {
                 shown[k] = true;
             }
-            for &k in &unit {
+            for &k in unit {
                 let action = &self.actions[k];
                 grown += node_line(k, action).len();
-                for &(other, bytes) in &neighbours[k] {
+                for &(other, bytes) in &self.neighbours[k] {
                     // An edge inside the unit is counted from its later end only.
                     if shown[other] && !(unit.contains(&other) && other > k) {
                         grown += bytes;
@@ -1110,7 +1115,7 @@ impl<'a> Graph<'a> {
                 0
             };
             if with_edges > GRAPH_MAX_EDGES || grown + note > max_len {
-                for &k in &unit {
+                for &k in unit {
                     shown[k] = false;
                 }
                 break;
