@@ -122,6 +122,10 @@ impl<F: Formatter> Formatter for Escaping<F> {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
+        // Printable ASCII (most of a plan) holds nothing hidden: one check per byte.
+        if fragment.bytes().all(|b| (b' '..b'\x7f').contains(&b)) {
+            return writer.write_all(fragment.as_bytes());
+        }
         let mut rest = fragment;
         while let Some((at, c)) = rest.char_indices().find(|&(_, c)| hidden(c)) {
             writer.write_all(&rest.as_bytes()[..at])?;

@@ -1038,15 +1038,15 @@ impl<'a> Graph<'a> {
         actions: &[Action],
         index: &std::collections::HashMap<&str, usize>,
     ) -> Vec<Vec<usize>> {
-        // The actions' indices, grouped as the details group the actions.
-        let all: Vec<usize> = (0..actions.len()).collect();
-        let groups = super::group_by_owner(&all, |&i| actions[i].customer.as_deref());
+        let groups = super::action_groups(actions);
         let mut taken = vec![false; actions.len()];
         let mut units = Vec::new();
         let owned = groups.iter().filter(|(owner, _)| owner.is_some());
         let unowned = groups.iter().filter(|(owner, _)| owner.is_none());
         for (_, group) in owned.chain(unowned) {
-            for &&k in group {
+            for action in group {
+                // Addresses are unique in a plan.
+                let k = index[action.address.as_str()];
                 if taken[k] {
                     continue;
                 }
