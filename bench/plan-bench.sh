@@ -7,14 +7,19 @@
 #   - the parse floor: examples/parse-floor.rs, which only reads and parses the same
 #     YAML with saphyr, the library cspctl is built on;
 #   - cspctl validate DIR;
-#   - cspctl plan DIR --state STATE (text output to /dev/null, NO_COLOR=1);
-#   - the same plan as a pull-request comment (--format markdown) and as GitHub
-#     annotations (--format github);
+#   - cspctl plan DIR in every format (text, json, markdown, github; NO_COLOR=1,
+#     output kept for the summary) against four states:
+#       create   an empty state: every object is created (the largest plan);
+#       no-op    the state exactly as applied (converged-state.json): no changes;
+#       drift    the state with the fixture's drift (state.json): a few changes;
+#       scoped   the drifted state, `--target Subscription/NAME` (the first
+#                subscription of the first customer file, or SCOPE=Kind/name);
 #   - cspctl drift DIR --state STATE (exit 2: the fixture drifts on purpose);
 #   - cspctl export --state STATE --out DIR2 --force (which also plans its output
 #     against the state, to check the round trip).
-# and prints wall time, peak RSS, each one's ratio to the floor, and whether the
-# targets hold: plan within 1.5x the parse floor and under 1 GiB peak memory.
+# and prints wall time, CPU time (user + system), peak RSS, the ratios to the floor,
+# and whether the targets hold: every plan, in every format, within 1.5x the parse
+# floor's wall time and under 1 GiB peak memory.
 #
 # Usage: bench/plan-bench.sh [FIXTURE_DIR]
 #   FIXTURE_DIR  where the fixture goes (kept afterwards); default: a temporary
@@ -26,6 +31,9 @@
 #   RUNS=3       runs per measurement (the median is reported)
 #   REUSE=1      reuse the fixture already in FIXTURE_DIR instead of regenerating it
 #   STRICT=1     exit 3 when a target is missed (default: report only)
+#   SCOPE=K/N    the scoped plan's --target (default: see above)
+#   CSPCTL=PATH  measure this cspctl binary instead of building one (to compare
+#                releases on one fixture)
 #   CARGO_TARGET_DIR is honoured, as cargo does.
 #
 # Performance is measured here, never in timed tests. Wall times on a shared
@@ -68,13 +76,14 @@ echo "plan-bench: building release binaries" >&2
 (cd "$repo" && cargo build --release --quiet --bin cspctl --example gen-fixture --example parse-floor)
 target_dir=$(cd "$repo" && cargo metadata --format-version 1 --no-deps |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-cspctl=$target_dir/release/cspctl
+cspctl=${CSPCTL:-$target_dir/release/cspctl}
 gen_fixture=$target_dir/release/examples/gen-fixture
 parse_floor=$target_dir/release/examples/parse-floor
 
 manifests=$fixture/manifests
 state=$fixture/state.json
-if [[ ${REUSE:-0} == 1 && -d $manifests && -f $state ]]; then
+converged=$fixture/converged-state.json
+if [[ ${REUSE:-0} == 1 && -d $manifests && -f $state && -f $converged ]]; then
     echo "plan-bench: reusing the fixture in $fixture" >&2
 else
     echo "plan-bench: generating the fixture in $fixture" >&2
@@ -90,85 +99,116 @@ find "$fixture" -type f -exec cat {} + >/dev/null
 
 # measure NAME COMMAND...: runs COMMAND $runs times (stdout to $work/NAME.out, which
 # keeps the last run's), fails on a non-zero exit, and sets the medians
-# `wall` (seconds) and `rss` (KiB).
+# `wall` (seconds), `cpu` (user + system seconds) and `rss` (KiB).
 measure() {
     local name=$1
     shift
-    local walls=() rsses=() i seconds kib
+    local walls=() cpus=() rsses=() i seconds kib user system
     for ((i = 1; i <= runs; i++)); do
         echo "plan-bench: $name, run $i of $runs" >&2
-        if ! /usr/bin/time -f '%e s %M KiB' -o "$work/time" "$@" >"$work/$name.out" 2>"$work/$name.err"; then
+        if ! /usr/bin/time -f '%e s %M KiB %U %S' -o "$work/time" "$@" >"$work/$name.out" 2>"$work/$name.err"; then
             echo "plan-bench: $name failed ($*):" >&2
             tail -n 20 "$work/$name.err" >&2
             tail -n 2 "$work/time" >&2
             exit 1
         fi
-        read -r seconds _ kib _ < <(tail -n 1 "$work/time")
+        read -r seconds _ kib _ user system < <(tail -n 1 "$work/time")
         walls+=("$seconds")
+        cpus+=("$(awk -v u="$user" -v s="$system" 'BEGIN { printf "%.2f", u + s }')")
         rsses+=("$kib")
     done
     wall=$(printf '%s\n' "${walls[@]}" | sort -g | sed -n "$(((runs + 1) / 2))p")
+    cpu=$(printf '%s\n' "${cpus[@]}" | sort -g | sed -n "$(((runs + 1) / 2))p")
     rss=$(printf '%s\n' "${rsses[@]}" | sort -g | sed -n "$(((runs + 1) / 2))p")
 }
 
 measure floor "$parse_floor" "$manifests"
-floor_wall=$wall floor_rss=$rss
+floor_wall=$wall floor_cpu=$cpu floor_rss=$rss
 measure validate env NO_COLOR=1 "$cspctl" validate "$manifests"
-validate_wall=$wall validate_rss=$rss
-measure plan env NO_COLOR=1 "$cspctl" plan "$manifests" --state "$state"
-plan_wall=$wall plan_rss=$rss
-measure markdown env NO_COLOR=1 "$cspctl" plan "$manifests" --state "$state" --format markdown
-markdown_wall=$wall markdown_rss=$rss
-measure github env NO_COLOR=1 "$cspctl" plan "$manifests" --state "$state" --format github
-github_wall=$wall github_rss=$rss
+validate_wall=$wall validate_cpu=$cpu validate_rss=$rss
+
+# The scoped plan's target: the first subscription declared in the first customer file.
+if [[ -n ${SCOPE:-} ]]; then
+    scope=$SCOPE
+else
+    first_file=$(find "$manifests/customers" -name '*.yaml' | LC_ALL=C sort | sed -n 1p)
+    scope=Subscription/$(awk '/^kind: Subscription/ { found = 1 } found && /^  name: / { print $2; exit }' "$first_file")
+fi
+# No file there: the local backend starts from an empty tenant.
+empty_state=$work/empty-state.json
+
+# One row per plan: "scenario format wall rss", in the order measured.
+plans=()
+for scenario in create no-op drift scoped; do
+    case $scenario in
+        create) args=(--state "$empty_state") ;;
+        no-op) args=(--state "$converged") ;;
+        drift) args=(--state "$state") ;;
+        scoped) args=(--state "$state" --target "$scope") ;;
+    esac
+    for format in text json markdown github; do
+        measure "plan-$scenario-$format" env NO_COLOR=1 "$cspctl" plan "$manifests" "${args[@]}" --format "$format"
+        plans+=("$scenario $format $wall $cpu $rss")
+    done
+done
 # drift exits 2 when it finds drift, which this fixture has.
 measure drift sh -c '"$0" drift "$1" --state "$2"; [ $? -eq 2 ]' "$cspctl" "$manifests" "$state"
-drift_wall=$wall drift_rss=$rss
+drift_wall=$wall drift_cpu=$cpu drift_rss=$rss
 measure export "$cspctl" export --state "$state" --out "$work/export" --force
-export_wall=$wall export_rss=$rss
+export_wall=$wall export_cpu=$cpu export_rss=$rss
 
 floor_line=$(tail -n 1 "$work/floor.out")
-plan_line=$(tail -n 1 "$work/plan.out")
 
 echo
 echo "cspctl plan benchmark: $customers customers, $subscriptions subscriptions, $support_contacts support contacts, $resellers resellers, ${drift}% drift, seed $seed"
 echo "fixture: ${floor_line#parse-floor: }"
-echo "plan:    $plan_line"
+for scenario in create no-op drift scoped; do
+    printf '%-8s %s\n' "$scenario:" "$(grep -E '^(Plan:|No changes)' "$work/plan-$scenario-text.out" | tail -n 1)"
+done
+echo "scoped:  --target $scope"
 echo "drift:   $(tail -n 1 "$work/drift.out")"
 echo "export:  $(tail -n 1 "$work/export.err")"
-echo "markdown comment: $(wc -c <"$work/markdown.out") bytes; github annotations: $(grep -c '^::' "$work/github.out") lines"
+for scenario in create drift; do
+    echo "$scenario plan outputs: json $(wc -c <"$work/plan-$scenario-json.out") bytes; markdown comment $(wc -c <"$work/plan-$scenario-markdown.out") bytes; github annotations $(grep -c '^::' "$work/plan-$scenario-github.out" || true) lines"
+done
 echo "median of $runs run(s) each"
 echo
-awk -v fw="$floor_wall" -v fr="$floor_rss" -v vw="$validate_wall" -v vr="$validate_rss" \
-    -v pw="$plan_wall" -v pr="$plan_rss" -v mw="$markdown_wall" -v mr="$markdown_rss" \
-    -v gw="$github_wall" -v gr="$github_rss" -v dw="$drift_wall" -v dr="$drift_rss" \
-    -v ew="$export_wall" -v er="$export_rss" '
-    function row(name, wall, kib) {
-        ratio = fw > 0 ? sprintf("%.2fx", wall / fw) : "n/a"
-        printf "%-22s %9.2f s %10.1f MiB %10s\n", name, wall, kib / 1024, ratio
-    }
-    BEGIN {
-        printf "%-22s %11s %14s %10s\n", "measurement", "wall", "peak RSS", "vs floor"
-        row("parse floor (saphyr)", fw, fr)
-        row("cspctl validate", vw, vr)
-        row("cspctl plan", pw, pr)
-        row("plan --format markdown", mw, mr)
-        row("plan --format github", gw, gr)
-        row("cspctl drift", dw, dr)
-        row("cspctl export", ew, er)
-    }'
-echo
 
-verdicts=$(awk -v fw="$floor_wall" -v pw="$plan_wall" -v pr="$plan_rss" \
-    -v target="$floor_target" -v limit="$memory_target_kib" '
-    BEGIN {
-        ratio = fw > 0 ? pw / fw : 0
-        time_ok = fw > 0 && ratio <= target
-        memory_ok = pr < limit
-        printf "target: plan <= %.1fx the parse floor: %s (%.2fx)\n", target, time_ok ? "MET" : "MISSED", ratio
-        printf "target: plan peak memory < 1 GiB:    %s (%.1f MiB)\n", memory_ok ? "MET" : "MISSED", pr / 1024
-    }')
-echo "$verdicts"
-if [[ ${STRICT:-0} == 1 && $verdicts == *MISSED* ]]; then
+# The table and the verdicts, from rows "kind name wall cpu kib"; the targets are
+# on wall time (CPU time, user + system, is shown too: on a busy machine it varies
+# less, and it counts the work of both threads cspctl reads with).
+{
+    echo "floor parse-floor $floor_wall $floor_cpu $floor_rss"
+    echo "other validate $validate_wall $validate_cpu $validate_rss"
+    for row in "${plans[@]}"; do
+        read -r scenario format wall cpu rss <<<"$row"
+        echo "plan $scenario/$format $wall $cpu $rss"
+    done
+    echo "other drift $drift_wall $drift_cpu $drift_rss"
+    echo "other export $export_wall $export_cpu $export_rss"
+} | awk -v target="$floor_target" -v limit="$memory_target_kib" '
+    $1 == "floor" { fw = $3; fc = $4 }
+    { kind[NR] = $1; name[NR] = $2; wall[NR] = $3; cpu[NR] = $4; kib[NR] = $5 }
+    END {
+        printf "%-24s %9s %9s %8s %9s %12s  %s\n", "measurement", "wall", "vs floor", "CPU", "vs floor", "peak RSS", "targets"
+        worst_ratio = 0; worst_kib = 0
+        for (i = 1; i <= NR; i++) {
+            ratio = fw > 0 ? wall[i] / fw : 0
+            cpu_ratio = fc > 0 ? cpu[i] / fc : 0
+            verdict = ""
+            if (kind[i] == "plan") {
+                ok = fw > 0 && ratio <= target && kib[i] < limit
+                verdict = ok ? "met" : "MISSED"
+                if (ratio > worst_ratio) { worst_ratio = ratio; worst_ratio_name = name[i] }
+                if (kib[i] > worst_kib) { worst_kib = kib[i]; worst_kib_name = name[i] }
+            }
+            label = kind[i] == "plan" ? "plan " name[i] : kind[i] == "floor" ? "parse floor (saphyr)" : "cspctl " name[i]
+            printf "%-24s %7.2f s %8.2fx %6.2f s %8.2fx %8.1f MiB  %s\n", label, wall[i], ratio, cpu[i], cpu_ratio, kib[i] / 1024, verdict
+        }
+        printf "\ntarget: every plan within %.1fx the parse floor:  %s (slowest: %s, %.2fx)\n", target, (worst_ratio <= target && fw > 0 ? "MET" : "MISSED"), worst_ratio_name, worst_ratio
+        printf "target: every plan under 1 GiB peak memory: %s (largest: %s, %.1f MiB)\n", (worst_kib < limit ? "MET" : "MISSED"), worst_kib_name, worst_kib / 1024
+    }' >"$work/table"
+cat "$work/table"
+if [[ ${STRICT:-0} == 1 ]] && grep -q MISSED "$work/table"; then
     exit 3
 fi

@@ -18,7 +18,8 @@
 //! as `cspctl apply` does (the local backend, its Partner Center client, the
 //! executor, a fixed clock); the reseller relationships the plan leaves to a person
 //! are accepted as `cspctl local accept-relationship` would, and the plan is made and
-//! applied again. A third plan must then be empty. Only after that is drift applied
+//! applied again. A third plan must then be empty; that state is also written as
+//! `OUT/converged-state.json`. Only after that is drift applied
 //! directly to the simulated tenant: `--drift` percent of the subscriptions get a
 //! changed quantity, a flipped autoRenew, are removed (so they are planned as
 //! purchases again) or gain an unmanaged sibling subscription.
@@ -47,6 +48,8 @@ use cspctl::validate::Desired;
 
 /// The local tenant's clock for every executed operation, so states are reproducible.
 const NOW: &str = "2026-01-31T12:00:00Z";
+/// The state as applied, before the drift: a plan against it has nothing to do.
+const CONVERGED: &str = "converged-state.json";
 /// Marks an output directory as ours, so a rerun may replace it and nothing else.
 const MARKER: &str = ".gen-fixture";
 
@@ -207,6 +210,9 @@ fn run(settings: &Settings) -> Result<String, String> {
     }
     progress(started, &format!("converged after {executed} actions"));
     backend.finish().map_err(|e| e.to_string())?;
+    // The state before drift: exactly the manifests, for the benchmark's no-op plan.
+    std::fs::copy(&state_path, settings.out.join(CONVERGED))
+        .map_err(|e| format!("cannot copy the state to {CONVERGED}: {e}"))?;
 
     let drift = backend.tenant().with_state_mut(|tenant| {
         let drift = apply_drift(tenant, settings.drift_percent, &mut rng);

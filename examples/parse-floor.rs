@@ -37,6 +37,8 @@ enum Loader {
 }
 
 fn main() -> ExitCode {
+    // As the `cspctl` binary does (see `cspctl::memory`).
+    cspctl::memory::no_transparent_huge_pages();
     let mut dir = None;
     let mut loader = Loader::Marked;
     let mut args = std::env::args().skip(1);

@@ -27,7 +27,8 @@
 //!   (stdout and stderr that survive a closed pipe) and `cli::signals` (SIGINT and
 //!   SIGTERM, the same in every command).
 //! - [`time`], [`ids`], [`diagnostic`], [`printable`]: RFC 3339 times, generated
-//!   ids, diagnostics and text or JSON safe to print, shared by all of the above.
+//!   ids, diagnostics and text or JSON safe to print, shared by all of the above;
+//!   [`memory`]: how the binaries ask the kernel for memory.
 //!
 //! Everything up to a rendered plan is deterministic and free of I/O except
 //! `manifest::files` (reading manifests) and the backends. `docs/architecture.md`
@@ -45,6 +46,7 @@ pub mod graph;
 pub mod ids;
 pub mod live;
 pub mod manifest;
+pub mod memory;
 pub mod plan;
 pub mod printable;
 pub mod render;

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    cspctl::memory::no_transparent_huge_pages();
     match cspctl::cli::run() {
         Ok(code) => code,
         Err(error) => {

@@ -60,21 +60,32 @@ pub fn hidden(c: char) -> bool {
 /// the same strings back.
 pub fn to_json<T: Serialize + ?Sized>(value: &T, pretty: bool) -> String {
     let mut bytes = Vec::new();
-    // Cannot fail: every map key cspctl serializes is a string or a unit enum
-    // variant, and a `serde_json::Value` holds no non-finite float.
+    // Cannot fail: writing to a `Vec` does not, every map key cspctl serializes is a
+    // string or a unit enum variant, and a `serde_json::Value` holds no non-finite
+    // float.
+    write_json(value, pretty, &mut bytes).expect("cspctl's values always serialize to JSON");
+    String::from_utf8(bytes).expect("serde_json writes UTF-8")
+}
+
+/// [`to_json`] written to `writer` as it is made, for output too large to hold
+/// twice (a plan of a whole tenant). The only errors are the writer's.
+pub fn write_json<T: Serialize + ?Sized, W: io::Write>(
+    value: &T,
+    pretty: bool,
+    writer: W,
+) -> io::Result<()> {
     let written = if pretty {
         value.serialize(&mut Serializer::with_formatter(
-            &mut bytes,
+            writer,
             Escaping(PrettyFormatter::new()),
         ))
     } else {
         value.serialize(&mut Serializer::with_formatter(
-            &mut bytes,
+            writer,
             Escaping(CompactFormatter),
         ))
     };
-    written.expect("cspctl's values always serialize to JSON");
-    String::from_utf8(bytes).expect("serde_json writes UTF-8")
+    written.map_err(io::Error::from)
 }
 
 /// A formatter that escapes [`hidden`] characters and otherwise formats as
@@ -111,6 +122,10 @@ impl<F: Formatter> Formatter for Escaping<F> {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
+        // Printable ASCII (most of a plan) holds nothing hidden: one check per byte.
+        if fragment.bytes().all(|b| (b' '..b'\x7f').contains(&b)) {
+            return writer.write_all(fragment.as_bytes());
+        }
         let mut rest = fragment;
         while let Some((at, c)) = rest.char_indices().find(|&(_, c)| hidden(c)) {
             writer.write_all(&rest.as_bytes()[..at])?;

@@ -370,8 +370,17 @@ fn a_huge_plan_is_truncated_under_githubs_limit() {
     ] {
         assert!(out.contains(top), "{top} missing");
     }
-    // The graph goes before any detail; the notice comes last and says where to look.
-    assert!(!out.contains("```mermaid"));
+    // The graph of the first changed objects, within its share; the notice comes
+    // last and says where to look.
+    let graph = mermaid(&out).expect("a graph");
+    assert_graph_of(&plan, graph);
+    assert!(
+        out.contains(&format!(
+            " of {} actions (customer by customer in plan order, each with what it depends on) and ",
+            plan.actions.len()
+        )),
+        "the graph says what it leaves out"
+    );
     let notice = out
         .rfind("> [!NOTE]\n> **Truncated**")
         .expect("a truncation notice");
@@ -382,7 +391,7 @@ fn a_huge_plan_is_truncated_under_githubs_limit() {
         "{notice}"
     );
     assert!(notice.contains(" of 1000 customers)"), "{notice}");
-    assert!(notice.contains("the graph"), "{notice}");
+    assert!(!notice.contains("the graph"), "{notice}");
     assert!(
         notice.contains("<a href=\"https://ci.example/runs/42/artifacts\">"),
         "{notice}"
@@ -404,6 +413,98 @@ fn a_huge_plan_is_truncated_under_githubs_limit() {
             }
         )
     );
+}
+
+/// The Mermaid block of a comment, if it has one.
+fn mermaid(out: &str) -> Option<&str> {
+    let start = out.find("```mermaid\n")?;
+    let end = start + out[start..].find("\n```\n")?;
+    Some(&out[start..end])
+}
+
+/// `graph` draws changed objects only (each node an action of `plan`, by its verb and
+/// address), at most what GitHub draws, and no edge the plan does not have.
+fn assert_graph_of(plan: &Plan, graph: &str) {
+    let labels: std::collections::HashSet<String> = plan
+        .actions
+        .iter()
+        .map(|a| {
+            let verb = match a.action_type {
+                ActionType::Create => "create",
+                ActionType::Update => "update",
+                ActionType::SetSupportContact => "set support contact",
+                ActionType::Manual => "manual step",
+                other => panic!("no {other:?} in these plans"),
+            };
+            // The test plans' addresses need no Mermaid escaping.
+            format!("{verb} {}", a.address)
+        })
+        .collect();
+    let mut nodes = std::collections::HashMap::new();
+    let mut edges = 0;
+    for line in graph.lines() {
+        if let Some((id, label)) = line.trim().split_once("[\"") {
+            let label = label.strip_suffix("\"]").expect("a quoted label");
+            assert!(
+                labels.contains(label),
+                "{label} is not a change of the plan"
+            );
+            nodes.insert(id.to_owned(), label.to_owned());
+        } else if let Some((from, to)) = line.trim().split_once(" --> ") {
+            edges += 1;
+            let address = |id: &str| nodes[id].rsplit_once(' ').map(|(_, a)| a.to_owned());
+            let (from, to) = (address(from), address(to));
+            let dependent = plan
+                .actions
+                .iter()
+                .find(|a| Some(&a.address) == to.as_ref())
+                .expect("an action");
+            assert!(
+                dependent
+                    .depends_on
+                    .iter()
+                    .any(|d| Some(d) == from.as_ref()),
+                "{line} is no dependency of the plan"
+            );
+        }
+    }
+    assert!(!nodes.is_empty(), "{graph}");
+    assert!(edges <= GITHUB_MAX_EDGES, "{edges} edges");
+}
+
+/// GitHub draws a Mermaid graph of at most this many edges.
+const GITHUB_MAX_EDGES: usize = 500;
+
+#[test]
+fn a_large_plan_has_the_graph_github_draws() {
+    let large = huge();
+    // Room for every detail: the graph stops at GitHub's edge limit on its own.
+    let out = limited(&large, 10_000_000, None);
+    assert!(!out.contains("**Truncated**"), "the whole plan fits");
+    let graph = mermaid(&out).expect("a graph");
+    assert_graph_of(&large, graph);
+    assert_eq!(graph.matches(" --> ").count(), GITHUB_MAX_EDGES);
+    let edges: usize = large.actions.iter().map(|a| a.depends_on.len()).sum();
+    let shown = graph.matches("[\"").count();
+    assert!(
+        out.contains(&format!(
+            "The graph shows {shown} of {} actions (customer by customer in plan order, each with what it depends on) and {GITHUB_MAX_EDGES} of their {edges} dependencies",
+            large.actions.len()
+        )),
+        "{out}"
+    );
+    // A plan of more actions than a graph used to show (60) that fits is drawn whole.
+    let medium = plan(huge().actions.into_iter().take(80).collect(), Vec::new());
+    let out = markdown(&medium);
+    assert!(
+        !out.contains("**Truncated**") && !out.contains("The graph shows"),
+        "{out}"
+    );
+    let graph = mermaid(&out).expect("a graph");
+    assert_graph_of(&medium, graph);
+    assert_eq!(graph.matches("[\"").count(), 80);
+    let dependencies: usize = medium.actions.iter().map(|a| a.depends_on.len()).sum();
+    assert_eq!(graph.matches(" --> ").count(), dependencies);
 }
 
 #[test]

@@ -308,15 +308,27 @@ fn check_manifests(paths: &[PathBuf], max_problems: usize) -> Checked {
 /// file is worth it; an export of 20,000 files made again in seconds is not (the
 /// flushes took 5 of its 11 seconds).
 fn write_atomically(path: &std::path::Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
-    use std::io::Write as _;
+    write_atomically_with(path, durable, |file| file.write_all(bytes))
+}
+
+/// [`write_atomically`] with the content written by `write` into the temporary
+/// file (buffered), for content too large to hold in memory first.
+fn write_atomically_with(
+    path: &std::path::Path,
+    durable: bool,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
+        let mut file = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&temp)?);
+        write(&mut file)?;
+        let file = file
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
         if durable {
             file.sync_all()?;
         }

@@ -35,6 +35,47 @@ pub fn stdout(args: fmt::Arguments<'_>) -> io::Result<()> {
     }
 }
 
+/// Stdout for output written in many pieces (a whole tenant's plan), buffered,
+/// with the same closed-pipe rule as [`stdout`]. Flush it at the end: the flush is
+/// where a full disk shows.
+pub fn stdout_writer() -> io::BufWriter<Stdout> {
+    io::BufWriter::with_capacity(1 << 16, Stdout)
+}
+
+/// Stdout as an [`io::Write`] that ends quietly when its reader has gone.
+pub struct Stdout;
+
+impl Stdout {
+    fn tolerating_closed<T>(&self, result: io::Result<T>, written: T) -> io::Result<T> {
+        match result {
+            Err(error) if error.kind() == io::ErrorKind::BrokenPipe => {
+                STDOUT_CLOSED.store(true, Ordering::Relaxed);
+                Ok(written)
+            }
+            result => result,
+        }
+    }
+}
+
+impl io::Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if STDOUT_CLOSED.load(Ordering::Relaxed) {
+            return Ok(buf.len());
+        }
+        // Whole pieces: a short write into a pipe closed halfway is all the same.
+        let result = io::stdout().lock().write_all(buf);
+        self.tolerating_closed(result.map(|()| buf.len()), buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if STDOUT_CLOSED.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let result = io::stdout().lock().flush();
+        self.tolerating_closed(result, ())
+    }
+}
+
 /// Writes to stderr as it is (rendered diagnostics, progress), best effort.
 pub fn stderr(args: fmt::Arguments<'_>) {
     let mut err = io::stderr().lock();

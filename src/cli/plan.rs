@@ -1,6 +1,7 @@
 //! `cspctl plan`: desired manifests + live state → a plan, printed and optionally
 //! saved for `apply PLANFILE`.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,7 +11,7 @@ use crate::backend::BackendError;
 use crate::live::{Live, LiveSubscription};
 use crate::manifest::source::SourceMap;
 use crate::plan::{Operation, Plan, PlanOptions};
-use crate::render::{PlanFormat, RenderOptions, render_plan};
+use crate::render::{PlanFormat, RenderOptions, write_plan};
 use crate::validate::Desired;
 
 use super::backend::BackendArgs;
@@ -258,17 +259,24 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             .clone()
             .or_else(|| args.out.as_ref().map(|out| out.display().to_string())),
     };
+    // Written as it is rendered: a whole tenant's plan is too large to hold as text.
+    let mut stdout = super::output::stdout_writer();
     if matches!(args.format, PlanFormat::Github | PlanFormat::Markdown) {
-        // Annotations and the comment show paths relative to the repository.
-        let shown = super::github::with_repository_paths(&plan);
-        out!("{}", render_plan(&shown, args.format, &render_options))?;
+        // Annotations and the comment show paths relative to the repository; the
+        // saved plan keeps them as given.
+        let given = super::github::use_repository_paths(&mut plan);
+        write_plan(&plan, args.format, &render_options, &mut stdout)?;
+        super::github::restore_paths(&mut plan, given);
     } else {
-        out!("{}", render_plan(&plan, args.format, &render_options))?;
+        write_plan(&plan, args.format, &render_options, &mut stdout)?;
     }
+    stdout.flush()?;
+    drop(stdout);
     if let Some(out) = &args.out {
-        let json = render_plan(&plan, PlanFormat::Json, &RenderOptions::default());
-        super::write_atomically(out, json.as_bytes(), true)
-            .with_context(|| format!("writing the plan to {}", out.display()))?;
+        super::write_atomically_with(out, true, |file| {
+            write_plan(&plan, PlanFormat::Json, &RenderOptions::default(), file)
+        })
+        .with_context(|| format!("writing the plan to {}", out.display()))?;
         note!(
             "Saved the plan to {}; apply it with: cspctl apply {}",
             out.display(),

@@ -52,9 +52,17 @@ pub fn verify_digest(plan: &Plan) -> Result<(), String> {
 
 /// The digest of a plan's pretty JSON without its `digest` field.
 pub fn digest_of_json(content: &str) -> String {
-    let hash = ring::digest::digest(&ring::digest::SHA256, content.as_bytes());
-    let hex: String = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    digest_hex(ring::digest::digest(&ring::digest::SHA256, content.as_bytes()).as_ref())
+}
+
+/// A SHA-256 hash as a plan's digest says it: `sha256:` and lowercase hex.
+pub fn digest_hex(hash: &[u8]) -> String {
+    let mut text = String::with_capacity(7 + 2 * hash.len());
+    text.push_str("sha256:");
+    for byte in hash {
+        text.push_str(&format!("{byte:02x}"));
+    }
+    text
 }
 
 /// Checks every executable action of `plan` against `live` (already found not

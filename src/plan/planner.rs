@@ -216,8 +216,11 @@ pub fn plan(
         reseller_tenant_ids: vec![None; m.resellers.len()],
         customer_live: Vec::new(),
         subscription_live: Vec::new(),
-        actions: Vec::new(),
-        action_needs: Vec::new(),
+        // At most one action per object: reserved, so that a whole tenant's plan is
+        // not moved to a larger buffer again and again as it grows (each move copies
+        // and faults in the whole list).
+        actions: Vec::with_capacity(graph.graph.node_count()),
+        action_needs: Vec::with_capacity(graph.graph.node_count()),
         resellers_created: 0,
         partly_known: Vec::new(),
         problems: Vec::new(),
@@ -421,20 +424,21 @@ fn subscription_warnings(
 }
 
 /// Leaf values of a JSON value, by dotted path (`billing.address.city`).
-pub(super) fn flatten(prefix: &str, value: &Json, out: &mut BTreeMap<String, Json>) {
+pub(super) fn flatten(prefix: &str, value: Json, out: &mut BTreeMap<String, Json>) {
     match value {
         Json::Object(map) => {
             for (key, child) in map {
                 let path = if prefix.is_empty() {
-                    key.clone()
+                    key
                 } else {
                     format!("{prefix}.{key}")
                 };
                 flatten(&path, child, out);
             }
         }
+        // Moved, not copied: a whole tenant's plan flattens millions of leaves.
         other => {
-            out.insert(prefix.to_owned(), other.clone());
+            out.insert(prefix.to_owned(), other);
         }
     }
 }
@@ -446,8 +450,8 @@ pub(super) fn diff<T: Serialize, U: Serialize>(
     after: &U,
 ) -> Vec<FieldChange> {
     let (mut b, mut a) = (BTreeMap::new(), BTreeMap::new());
-    flatten(prefix, &json!(before), &mut b);
-    flatten(prefix, &json!(after), &mut a);
+    flatten(prefix, json!(before), &mut b);
+    flatten(prefix, json!(after), &mut a);
     let paths: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
     paths
         .into_iter()
@@ -466,7 +470,7 @@ pub(super) fn diff<T: Serialize, U: Serialize>(
 /// Every leaf of a new object as a change from nothing.
 pub(super) fn creation<T: Serialize>(value: &T) -> Vec<FieldChange> {
     let mut leaves = BTreeMap::new();
-    flatten("", &json!(value), &mut leaves);
+    flatten("", json!(value), &mut leaves);
     leaves
         .into_iter()
         .filter(|(_, v)| !v.is_null())

@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::io;
 
 use serde_json::Value;
 
@@ -97,9 +98,23 @@ pub fn annotation_line(annotation: &Annotation) -> String {
     out
 }
 
-/// One annotation per action (warnings first, plan order within a level), then a
-/// summary notice without a file.
-pub fn plan_annotations(plan: &Plan, show_sensitive: bool) -> Vec<Annotation> {
+/// The plan as workflow commands, one per line: one annotation per action
+/// (warnings first, plan order within a level), then a summary notice without a
+/// file.
+pub fn render_github_plan(plan: &Plan, show_sensitive: bool) -> String {
+    let mut bytes = Vec::new();
+    // Writing to a `Vec` cannot fail.
+    write_github_plan(plan, show_sensitive, &mut bytes).expect("writing to memory");
+    String::from_utf8(bytes).expect("annotations are UTF-8")
+}
+
+/// [`render_github_plan`] written to `out` an annotation at a time: one pass over
+/// the actions per level instead of a sorted list of them all.
+pub fn write_github_plan(
+    plan: &Plan,
+    show_sensitive: bool,
+    out: &mut dyn io::Write,
+) -> io::Result<()> {
     // Every field named: a new one must be placed here (or explicitly skipped).
     let Plan {
         // Versions the JSON contract; meaningless to a reader.
@@ -124,12 +139,12 @@ pub fn plan_annotations(plan: &Plan, show_sensitive: bool) -> Vec<Annotation> {
         // A calendar, not a change on a manifest line: in the text and Markdown plans.
         renewals: _,
     } = plan;
-    let mut annotations: Vec<Annotation> = actions
-        .iter()
-        .map(|a| action_annotation(a, show_sensitive))
-        .collect();
-    // Stable: plan order within a level.
-    annotations.sort_by_key(|a| std::cmp::Reverse(a.level));
+    for level in [Level::Warning, Level::Notice] {
+        for action in actions.iter().filter(|a| action_level(a) == level) {
+            let annotation = action_annotation(action, show_sensitive);
+            out.write_all(annotation_line(&annotation).as_bytes())?;
+        }
+    }
     let mut message = plan.summary_line();
     if !unmanaged.is_empty() {
         let _ = write!(
@@ -141,21 +156,25 @@ pub fn plan_annotations(plan: &Plan, show_sensitive: bool) -> Vec<Annotation> {
     for line in super::partly_known_lines(partly_known) {
         let _ = write!(message, "\nPartly known: {line}.");
     }
-    annotations.push(Annotation {
+    let summary = Annotation {
         level: Level::Notice,
         source: None,
         title: "cspctl plan".to_owned(),
         message,
-    });
-    annotations
+    };
+    out.write_all(annotation_line(&summary).as_bytes())
 }
 
-/// The plan as workflow commands, one per line.
-pub fn render_github_plan(plan: &Plan, show_sensitive: bool) -> String {
-    plan_annotations(plan, show_sensitive)
-        .iter()
-        .map(annotation_line)
-        .collect()
+/// A warning for what a reviewer must not miss (purchases, cost increases,
+/// irreversible changes, suspensions, steps waiting on a person), else a notice.
+fn action_level(action: &Action) -> Level {
+    let risky = action.action_type == ActionType::Suspend
+        || action.status != ActionStatus::Ready
+        || action
+            .risks
+            .iter()
+            .any(|r| matches!(r, Risk::Purchase | Risk::CostIncrease | Risk::Irreversible));
+    if risky { Level::Warning } else { Level::Notice }
 }
 
 fn action_annotation(action: &Action, show: bool) -> Annotation {
@@ -185,12 +204,7 @@ fn action_annotation(action: &Action, show: bool) -> Annotation {
         // Said by the warnings (the renewal's date and what it applies).
         renewal: _,
     } = action;
-    let risky = *action_type == ActionType::Suspend
-        || *status != ActionStatus::Ready
-        || risks
-            .iter()
-            .any(|r| matches!(r, Risk::Purchase | Risk::CostIncrease | Risk::Irreversible));
-    let level = if risky { Level::Warning } else { Level::Notice };
+    let level = action_level(action);
 
     let mut title = format!(
         "cspctl plan: {} {address}",

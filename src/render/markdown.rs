@@ -10,15 +10,18 @@
 //! 3. the manual steps (instructions, link) and what the blocked actions wait for;
 //! 4. every action with its field changes, folded per owner (resellers first, then
 //!    customers by first appearance, as the text format groups them);
-//! 5. a Mermaid graph of the actions and their dependencies (small plans only);
+//! 5. a Mermaid graph of the actions (the changed objects) and their dependencies,
+//!    as far as GitHub draws one ([`GRAPH_MAX_EDGES`]);
 //! 6. the unmanaged objects, folded, and a footer naming the backend.
 //!
 //! GitHub refuses a comment over [`GITHUB_COMMENT_LIMIT`] characters, and a refused
 //! comment shows nothing at all. So the output never exceeds `max_len` bytes (bytes ≥
 //! characters): when the whole plan does not fit, sections 1–3 are kept (their lists
-//! shortened if they must), then as many detail blocks as fit, in order; the graph
-//! and the unmanaged list go first, and a notice at the very end says what was left
-//! out and where the full plan is.
+//! shortened if they must), the graph gets a share of the rest ([`GRAPH_SHARE`]),
+//! then as many detail blocks as fit, in order; the unmanaged list goes first, and a
+//! notice at the very end says what was left out and where the full plan is. Only
+//! what is shown is rendered: a whole tenant's plan has a hundred thousand actions,
+//! the comment a few hundred.
 //!
 //! Everything from manifests or Partner Center (names, values, instructions) is
 //! untrusted: in text it is written with HTML entities for every character that
@@ -50,8 +53,16 @@ const HEADING: &str = "## cspctl plan";
 /// Items per attention or manual-steps list, tried in order until sections 1–3 fit.
 const LIST_CAPS: [usize; 5] = [25, 10, 5, 1, 0];
 
-/// Above this many actions a graph is unreadable (and large): it is left out.
-pub const GRAPH_CAP: usize = 60;
+/// The most edges GitHub draws in a Mermaid diagram (Mermaid's `maxEdges`): a larger
+/// one shows an error instead of a graph. The comment's graph stops before it.
+pub const GRAPH_MAX_EDGES: usize = 500;
+
+/// Mermaid's `maxTextSize`, in characters: a longer diagram is not drawn either.
+const GRAPH_MAX_TEXT: usize = 50_000;
+
+/// When the comment must be truncated, the graph gets at most this share (1/N) of
+/// what the top sections leave, and the details the rest.
+const GRAPH_SHARE: usize = 4;
 
 /// Unmanaged objects listed, tried in order until the list fits; their count is
 /// in the table anyway, so a list of none is left out rather than shown.
@@ -125,31 +136,59 @@ pub fn render_markdown(plan: &Plan, options: &MarkdownOptions) -> String {
     head.push_str(&partly_known_note(partly_known));
     head.push_str(&renewals_section(renewals));
     let footer = footer(backend, full_plan.as_deref());
+    // Nothing below renders more than fits: a whole tenant's plan has a hundred
+    // thousand actions, and the comment shows a few hundred. Items are formatted
+    // only while they may still fit (see `GroupBlock::fitting`), the alerts and
+    // manual steps only as many as are listed, the graph only as far as it is drawn.
     let blocks: Vec<GroupBlock> = super::action_groups(actions)
         .into_iter()
-        .map(|(owner, group)| GroupBlock::new(owner, &group, show))
+        .map(|(owner, group)| GroupBlock::new(owner, group, show))
         .collect();
-    let graph = graph(actions);
+    let graph = Graph::of(actions);
+    let whole_graph = graph.render(GRAPH_MAX_TEXT);
+    let unmanaged_whole = unmanaged_list(unmanaged, UNMANAGED_CAPS[0]);
 
-    // The whole comment, when it fits.
-    let mut whole = Parts::default();
-    whole.push(head.clone());
-    whole.push(attention(actions, show, LIST_CAPS[0]));
-    whole.push(manual_steps(actions, LIST_CAPS[0]));
-    whole.push(DETAILS_HEADING.to_owned());
-    for block in &blocks {
-        whole.push(block.whole());
-    }
-    whole.push(graph.clone());
-    whole.push(unmanaged_list(unmanaged, UNMANAGED_CAPS[0]));
-    whole.push(footer.clone());
-    let whole = whole.finish();
-    if whole.len() <= max_len {
-        return whole;
+    // The whole comment, when it fits: a part costs its length and a separating
+    // newline, so the parts fit when their costs add up to at most `max_len + 1`.
+    let top_whole = [
+        head.clone(),
+        attention(actions, show, LIST_CAPS[0]),
+        manual_steps(actions, LIST_CAPS[0]),
+    ];
+    let fixed_whole: usize = top_whole.iter().map(|p| Parts::cost(p)).sum::<usize>()
+        + Parts::cost(DETAILS_HEADING)
+        + Parts::cost(&whole_graph)
+        + Parts::cost(&unmanaged_whole)
+        + Parts::cost(&footer);
+    if let Some(mut budget) = (max_len + 1).checked_sub(fixed_whole) {
+        let mut details = Vec::new();
+        for block in &blocks {
+            let (text, shown) = block.fitting(budget);
+            if shown < block.len() {
+                break;
+            }
+            budget -= Parts::cost(&text);
+            details.push(text);
+        }
+        if details.len() == blocks.len() {
+            let mut whole = Parts::default();
+            for part in top_whole {
+                whole.push(part);
+            }
+            whole.push(DETAILS_HEADING.to_owned());
+            for block in details {
+                whole.push(block);
+            }
+            whole.push(whole_graph);
+            whole.push(unmanaged_whole);
+            whole.push(footer);
+            return whole.finish();
+        }
     }
 
-    // Too long: sections 1–3, then the details in order while they fit, then what
-    // else fits; the notice is reserved for at its longest.
+    // Too long: sections 1–3, then a share of the rest for the graph, then the
+    // details in order while they fit, then what else fits; the notice is reserved
+    // for at its longest.
     let customers = blocks.iter().filter(|b| b.owner.is_some()).count();
     let reserve = Parts::cost(&notice(
         &Omitted {
@@ -203,6 +242,15 @@ pub fn render_markdown(plan: &Plan, options: &MarkdownOptions) -> String {
         unmanaged: false,
         shortened: cap < LIST_CAPS[0],
     };
+    // The graph's share first, so that details cannot crowd it out.
+    let graph_budget = budget / GRAPH_SHARE;
+    let graph = if Parts::cost(&whole_graph) <= graph_budget {
+        whole_graph
+    } else {
+        graph.render(graph_budget.saturating_sub(1))
+    };
+    omitted.graph = graph.is_empty();
+    budget -= Parts::cost(&graph);
     let mut details = Vec::new();
     let mut fits = budget >= Parts::cost(DETAILS_HEADING);
     if fits {
@@ -216,24 +264,16 @@ pub fn render_markdown(plan: &Plan, options: &MarkdownOptions) -> String {
                 budget -= Parts::cost(&text);
                 details.push(text);
             }
-            if shown == block.items.len() {
+            if shown == block.len() {
                 continue;
             }
             fits = false;
-            omitted.actions += block.items.len() - shown;
+            omitted.actions += block.len() - shown;
         } else {
-            omitted.actions += block.items.len();
+            omitted.actions += block.len();
         }
         omitted.customers += usize::from(block.owner.is_some());
     }
-    // The graph goes before any detail does, so only with every detail shown.
-    let graph = if fits && Parts::cost(&graph) <= budget {
-        budget -= Parts::cost(&graph);
-        graph
-    } else {
-        omitted.graph = true;
-        String::new()
-    };
     let fitting = UNMANAGED_CAPS
         .iter()
         .map(|&cap| (cap, unmanaged_list(unmanaged, cap)))
@@ -419,26 +459,33 @@ struct Callout {
     alert: &'static str,
     title: &'static str,
     why: &'static str,
+    /// The first `cap` lines (only those are formatted), and how many there are.
     items: Vec<String>,
+    total: usize,
 }
 
 impl Callout {
     fn of(
         (alert, title, why): (&'static str, &'static str, &'static str),
         actions: &[Action],
+        cap: usize,
         filter: impl Fn(&Action) -> bool,
         reason: impl Fn(&Action) -> String,
     ) -> Callout {
-        let items = actions
-            .iter()
-            .filter(|a| filter(a))
-            .map(|a| format!("{}: {}", code(&a.address), reason(a)))
-            .collect();
+        let mut items = Vec::new();
+        let mut total = 0;
+        for action in actions.iter().filter(|a| filter(a)) {
+            if total < cap {
+                items.push(format!("{}: {}", code(&action.address), reason(action)));
+            }
+            total += 1;
+        }
         Callout {
             alert,
             title,
             why,
             items,
+            total,
         }
     }
 }
@@ -455,6 +502,7 @@ fn attention(actions: &[Action], show: bool, cap: usize) -> String {
                 "each places an order the customer is billed for.",
             ),
             actions,
+            cap,
             |a| has(a, Risk::Purchase),
             |a| purchase_reason(a, show),
         ),
@@ -462,6 +510,7 @@ fn attention(actions: &[Action], show: bool, cap: usize) -> String {
         Callout::of(
             ("WARNING", "Cost increases", "the customer is billed more."),
             actions,
+            cap,
             |a| has(a, Risk::CostIncrease) && !has(a, Risk::Purchase),
             |a| cost_reason(a, show),
         ),
@@ -472,6 +521,7 @@ fn attention(actions: &[Action], show: bool, cap: usize) -> String {
                 "the customer loses the use of these subscriptions.",
             ),
             actions,
+            cap,
             |a| a.action_type == ActionType::Suspend,
             |a| changes_reason(a, show),
         ),
@@ -482,6 +532,7 @@ fn attention(actions: &[Action], show: bool, cap: usize) -> String {
                 "cannot be undone through the API.",
             ),
             actions,
+            cap,
             |a| has(a, Risk::Irreversible),
             |a| changes_reason(a, show),
         ),
@@ -493,6 +544,7 @@ fn attention(actions: &[Action], show: bool, cap: usize) -> String {
                 "the customer notices (access, licenses, tenant, support).",
             ),
             actions,
+            cap,
             |a| {
                 has(a, Risk::CustomerVisible)
                     && !has(a, Risk::Purchase)
@@ -510,23 +562,22 @@ fn attention(actions: &[Action], show: bool, cap: usize) -> String {
                 .flat_map(|a| {
                     a.warnings
                         .iter()
-                        .map(|w| format!("{}: {}", code(&a.address), text(w)))
+                        .map(move |w| format!("{}: {}", code(&a.address), text(w)))
                 })
+                .take(cap)
                 .collect(),
+            total: actions.iter().map(|a| a.warnings.len()).sum(),
         },
     ];
     let blocks: Vec<String> = callouts
         .iter()
-        .filter(|c| !c.items.is_empty())
+        .filter(|c| c.total > 0)
         .map(|c| {
             let mut out = format!(
                 "> [!{}]\n> **{} ({})**: {}\n",
-                c.alert,
-                c.title,
-                c.items.len(),
-                c.why
+                c.alert, c.title, c.total, c.why
             );
-            push_capped(&mut out, "> ", &c.items, cap);
+            push_capped(&mut out, "> ", &c.items, c.total, cap);
             out
         })
         .collect();
@@ -536,13 +587,14 @@ fn attention(actions: &[Action], show: bool, cap: usize) -> String {
     format!("### Needs attention\n\n{}", blocks.join("\n"))
 }
 
-/// `- item` lines, at most `cap` of them, then `- and N more`.
-fn push_capped(out: &mut String, prefix: &str, items: &[String], cap: usize) {
+/// `- item` lines, at most `cap` of them, then `- and N more` of the `total`
+/// (`items` holds at least the first `cap`, or all of them).
+fn push_capped(out: &mut String, prefix: &str, items: &[String], total: usize, cap: usize) {
     for item in items.iter().take(cap) {
         let _ = writeln!(out, "{prefix}- {item}");
     }
-    if items.len() > cap {
-        let _ = writeln!(out, "{prefix}- and {} more", items.len() - cap);
+    if total > cap {
+        let _ = writeln!(out, "{prefix}- and {} more", total - cap);
     }
 }
 
@@ -651,6 +703,7 @@ fn manual_steps(actions: &[Action], cap: usize) -> String {
     out.push_str(".\n\n");
     let items: Vec<String> = manual
         .iter()
+        .take(cap)
         .map(|a| {
             let mut item = code(&a.address);
             if a.action_type != ActionType::Manual {
@@ -665,14 +718,15 @@ fn manual_steps(actions: &[Action], cap: usize) -> String {
             item
         })
         .collect();
-    push_capped(&mut out, "", &items, cap);
+    push_capped(&mut out, "", &items, manual.len(), cap);
     if !blocked.is_empty() {
-        if !items.is_empty() {
+        if !manual.is_empty() {
             out.push('\n');
         }
         let _ = writeln!(out, "**Blocked ({}):**\n", blocked.len());
         let items: Vec<String> = blocked
             .iter()
+            .take(cap)
             .map(|a| {
                 let waiting: Vec<String> = a
                     .depends_on
@@ -693,24 +747,26 @@ fn manual_steps(actions: &[Action], cap: usize) -> String {
                 }
             })
             .collect();
-        push_capped(&mut out, "", &items, cap);
+        push_capped(&mut out, "", &items, blocked.len(), cap);
     }
     out
 }
 
 const DETAILS_HEADING: &str = "### Changes\n";
 
-/// One owner's folded block, kept in pieces so it can be shown in part.
+/// One owner's folded block: its opening line, and its actions, formatted only as
+/// far as they are shown ([`GroupBlock::fitting`]).
 struct GroupBlock<'a> {
     owner: Option<&'a str>,
     open: String,
-    items: Vec<String>,
+    actions: Vec<&'a Action>,
+    show: bool,
 }
 
 const CLOSE: &str = "\n</details>\n";
 
 impl<'a> GroupBlock<'a> {
-    fn new(owner: Option<&'a str>, group: &[&Action], show: bool) -> GroupBlock<'a> {
+    fn new(owner: Option<&'a str>, group: Vec<&'a Action>, show: bool) -> GroupBlock<'a> {
         let heading = text(&super::owner_heading(owner));
         let n = |f: &dyn Fn(&Action) -> bool| group.iter().filter(|a| f(a)).count();
         let mut notes = Vec::new();
@@ -748,43 +804,62 @@ impl<'a> GroupBlock<'a> {
             "<details><summary>{heading} — {}{notes}</summary>\n\n",
             count(group.len(), "change")
         );
-        let items = group.iter().map(|a| action_item(a, show)).collect();
-        GroupBlock { owner, open, items }
+        GroupBlock {
+            owner,
+            open,
+            actions: group,
+            show,
+        }
     }
 
-    fn whole(&self) -> String {
-        self.with(self.items.len())
+    fn len(&self) -> usize {
+        self.actions.len()
     }
 
-    /// The first `shown` actions, and a line saying how many more there are.
-    fn with(&self, shown: usize) -> String {
+    /// The block with `items`, the first of its actions, and a line saying how
+    /// many more there are when that is not all of them.
+    fn with(&self, items: &[String]) -> String {
         let mut out = self.open.clone();
-        for item in &self.items[..shown] {
+        for item in items {
             out.push_str(item);
         }
-        if shown < self.items.len() {
-            let _ = writeln!(
-                out,
-                "- and {} of this group, left out to fit (see the end of this comment)",
-                count(self.items.len() - shown, "more action")
-            );
+        if items.len() < self.len() {
+            out.push_str(&self.more(self.len() - items.len()));
         }
         out.push_str(CLOSE);
         out
     }
 
-    /// As many actions as fit in `budget` bytes (as a [`Parts`] cost) and how many
-    /// that is; `(_, 0)` when not even one does.
+    fn more(&self, left_out: usize) -> String {
+        format!(
+            "- and {} of this group, left out to fit (see the end of this comment)\n",
+            count(left_out, "more action")
+        )
+    }
+
+    /// The whole block when it fits in `budget` bytes (as a [`Parts`] cost), else
+    /// as many actions as fit with the "and N more" line; and how many actions that
+    /// is (`(_, 0)` when not even one fits). Actions are formatted only while they
+    /// may still fit.
     fn fitting(&self, budget: usize) -> (String, usize) {
-        let whole = self.whole();
-        if Parts::cost(&whole) <= budget {
-            return (whole, self.items.len());
+        let whole_overhead = Parts::cost(&self.open) + CLOSE.len();
+        let mut items = Vec::new();
+        let mut used = whole_overhead;
+        for action in &self.actions {
+            if used > budget {
+                break;
+            }
+            let item = action_item(action, self.show);
+            used += item.len();
+            items.push(item);
+        }
+        if items.len() == self.len() && used <= budget {
+            return (self.with(&items), items.len());
         }
         // The "and N more" line is at its longest with N = all of them.
-        let fixed = Parts::cost(&self.with(0));
-        let mut used = fixed;
+        let mut used = whole_overhead + self.more(self.len()).len();
         let mut shown = 0;
-        for item in &self.items {
+        for item in &items {
             if used + item.len() > budget {
                 break;
             }
@@ -794,7 +869,7 @@ impl<'a> GroupBlock<'a> {
         if shown == 0 {
             return (String::new(), 0);
         }
-        (self.with(shown), shown)
+        (self.with(&items[..shown]), shown)
     }
 }
 
@@ -923,44 +998,215 @@ fn value_text(value: &Value) -> String {
     }
 }
 
-/// Section 5: the actions and their dependencies as a Mermaid flowchart, or a line
-/// saying why there is none.
-fn graph(actions: &[Action]) -> String {
-    if actions.len() > GRAPH_CAP {
-        return format!(
-            "### Graph\n\nLeft out: {} actions are too many to draw (the limit is {GRAPH_CAP}). `cspctl graph --format mermaid` draws the manifests' dependency graph.\n",
-            actions.len()
-        );
-    }
-    let mut out = String::from("### Graph\n\n```mermaid\nflowchart LR\n");
-    let mut classes: Vec<(&str, Vec<String>)> = Vec::new();
-    for (i, action) in actions.iter().enumerate() {
-        let id = format!("a{i}");
-        let _ = writeln!(
-            out,
-            "  {id}[\"{} {}\"]",
-            super::action_label(action.action_type),
-            mermaid_text(&action.address)
-        );
-        let class = class_of(action);
-        match classes.iter_mut().find(|(c, _)| *c == class) {
-            Some((_, ids)) => ids.push(id),
-            None => classes.push((class, vec![id])),
-        }
-    }
-    for (i, action) in actions.iter().enumerate() {
-        for dependency in &action.depends_on {
-            if let Some(j) = actions.iter().position(|a| &a.address == dependency) {
-                let _ = writeln!(out, "  a{j} --> a{i}");
+/// Section 5: the actions and their dependencies as a Mermaid flowchart. A plan
+/// holds only what changes, so this is the graph of the changed objects; a large
+/// one is drawn as far as GitHub draws it ([`GRAPH_MAX_EDGES`], Mermaid's text
+/// limit) and the comment allows, in plan order, saying what was left out.
+struct Graph<'a> {
+    actions: &'a [Action],
+    /// Each dependency that is in the plan, `(from, to)` as action indices, in the
+    /// order they are drawn: by dependent action, then as it lists them.
+    edges: Vec<(usize, usize)>,
+    /// The order actions join a graph that cannot show them all ([`Graph::units`]).
+    units: Vec<Vec<usize>>,
+    /// Each action's edges: the action at the other end and the edge's line length.
+    neighbours: Vec<Vec<(usize, usize)>>,
+}
+
+const GRAPH_OPEN: &str = "### Graph\n\n```mermaid\nflowchart LR\n";
+const GRAPH_CLOSE: &str = "```\n";
+
+impl<'a> Graph<'a> {
+    fn of(actions: &'a [Action]) -> Graph<'a> {
+        // The first action of each address, as a search in plan order finds it.
+        let index: std::collections::HashMap<&str, usize> = actions
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.address.as_str(), i))
+            .rev()
+            .collect();
+        let edges: Vec<(usize, usize)> = actions
+            .iter()
+            .enumerate()
+            .flat_map(|(i, action)| {
+                let index = &index;
+                action
+                    .depends_on
+                    .iter()
+                    .filter_map(move |d| index.get(d.as_str()).map(|&j| (j, i)))
+            })
+            .collect();
+        let mut neighbours: Vec<Vec<(usize, usize)>> = vec![Vec::new(); actions.len()];
+        for &(from, to) in &edges {
+            let bytes = edge_line(from, to).len();
+            neighbours[from].push((to, bytes));
+            if to != from {
+                neighbours[to].push((from, bytes));
             }
         }
+        Graph {
+            actions,
+            units: Self::units(actions, &index),
+            edges,
+            neighbours,
+        }
     }
-    for (class, ids) in &classes {
-        let _ = writeln!(out, "  classDef {class} {}", class_style(class));
-        let _ = writeln!(out, "  class {} {class}", ids.join(","));
+
+    /// The order actions join a graph that cannot show them all: customer by
+    /// customer (as the details are grouped), each action after what it depends on,
+    /// then the rest (resellers no shown action needs). In units: an action with
+    /// its dependencies not yet in, which join together or not at all.
+    fn units(
+        actions: &[Action],
+        index: &std::collections::HashMap<&str, usize>,
+    ) -> Vec<Vec<usize>> {
+        let groups = super::action_groups(actions);
+        let mut taken = vec![false; actions.len()];
+        let mut units = Vec::new();
+        let owned = groups.iter().filter(|(owner, _)| owner.is_some());
+        let unowned = groups.iter().filter(|(owner, _)| owner.is_none());
+        for (_, group) in owned.chain(unowned) {
+            for action in group {
+                // Addresses are unique in a plan.
+                let k = index[action.address.as_str()];
+                if taken[k] {
+                    continue;
+                }
+                // `k` and the dependencies it needs that are not in yet, transitively.
+                let mut unit = vec![k];
+                taken[k] = true;
+                let mut at = 0;
+                while at < unit.len() {
+                    for dependency in &actions[unit[at]].depends_on {
+                        if let Some(&j) = index.get(dependency.as_str())
+                            && !taken[j]
+                        {
+                            taken[j] = true;
+                            unit.push(j);
+                        }
+                    }
+                    at += 1;
+                }
+                unit.sort_unstable();
+                units.push(unit);
+            }
+        }
+        units
     }
-    out.push_str("```\n");
-    out
+
+    /// The graph section of at most `max_len` bytes: all of it when it fits within
+    /// that and [`GRAPH_MAX_EDGES`], else as many of [`Graph::units`] as do, drawn in
+    /// plan order, with a note of what is left out; empty when not one unit fits.
+    fn render(&self, max_len: usize) -> String {
+        let total = self.actions.len();
+        // The length of the graph of the actions in so far, counted as it grows.
+        let mut len = GRAPH_OPEN.len() + GRAPH_CLOSE.len();
+        let mut edges = 0;
+        let mut classes: Vec<&str> = Vec::new();
+        let mut shown = vec![false; total];
+        let mut count = 0;
+        for unit in &self.units {
+            let (mut grown, mut with_edges) = (len, edges);
+            let mut new_classes: Vec<&str> = Vec::new();
+            for &k in unit {
+                shown[k] = true;
+            }
+            for &k in unit {
+                let action = &self.actions[k];
+                grown += node_line(k, action).len();
+                for &(other, bytes) in &self.neighbours[k] {
+                    // An edge inside the unit is counted from its later end only.
+                    if shown[other] && !(unit.contains(&other) && other > k) {
+                        grown += bytes;
+                        with_edges += 1;
+                    }
+                }
+                // `,aK` to the class's list, or a new classDef and class line.
+                let class = class_of(action);
+                grown += if classes.contains(&class) || new_classes.contains(&class) {
+                    1 + node_id(k).len()
+                } else {
+                    new_classes.push(class);
+                    class_lines(class, &node_id(k)).len()
+                };
+            }
+            let with_count = count + unit.len();
+            let note = if with_count < total {
+                self.note(with_count, with_edges).len()
+            } else {
+                0
+            };
+            if with_edges > GRAPH_MAX_EDGES || grown + note > max_len {
+                for &k in unit {
+                    shown[k] = false;
+                }
+                break;
+            }
+            classes.extend(new_classes);
+            (len, edges, count) = (grown, with_edges, with_count);
+        }
+        if count == 0 {
+            return String::new();
+        }
+        let mut out = String::with_capacity(len + 512);
+        out.push_str(GRAPH_OPEN);
+        let mut classes: Vec<(&str, Vec<String>)> = Vec::new();
+        for (k, action) in self.actions.iter().enumerate().filter(|(k, _)| shown[*k]) {
+            out.push_str(&node_line(k, action));
+            let class = class_of(action);
+            match classes.iter_mut().find(|(c, _)| *c == class) {
+                Some((_, ids)) => ids.push(node_id(k)),
+                None => classes.push((class, vec![node_id(k)])),
+            }
+        }
+        for &(from, to) in &self.edges {
+            if shown[from] && shown[to] {
+                out.push_str(&edge_line(from, to));
+            }
+        }
+        for (class, ids) in &classes {
+            out.push_str(&class_lines(class, &ids.join(",")));
+        }
+        out.push_str(GRAPH_CLOSE);
+        if count < total {
+            out.push_str(&self.note(count, edges));
+        }
+        out
+    }
+
+    /// What a graph of `shown` actions, with `edges` of the dependencies, leaves
+    /// out.
+    fn note(&self, shown: usize, edges: usize) -> String {
+        format!(
+            "\nThe graph shows {shown} of {} actions (customer by customer in plan order, each with what it depends on) and {edges} of their {} dependencies: GitHub draws at most {GRAPH_MAX_EDGES} edges, and the comment has a size limit. The full plan has the rest.\n",
+            self.actions.len(),
+            self.edges.len()
+        )
+    }
+}
+
+fn node_id(k: usize) -> String {
+    format!("a{k}")
+}
+
+fn node_line(k: usize, action: &Action) -> String {
+    format!(
+        "  a{k}[\"{} {}\"]\n",
+        super::action_label(action.action_type),
+        mermaid_text(&action.address)
+    )
+}
+
+fn edge_line(from: usize, to: usize) -> String {
+    format!("  a{from} --> a{to}\n")
+}
+
+/// A class's definition and the nodes (`ids`, comma-separated) that have it.
+fn class_lines(class: &str, ids: &str) -> String {
+    format!(
+        "  classDef {class} {}\n  class {ids} {class}\n",
+        class_style(class)
+    )
 }
 
 /// Blocked and waiting actions look alike whatever they do; the rest by type.
@@ -1015,13 +1261,14 @@ fn unmanaged_list(unmanaged: &[Unmanaged], cap: usize) -> String {
     );
     let items: Vec<String> = unmanaged
         .iter()
+        .take(cap)
         .map(|object| {
             // Every field named: a new one must be placed here (or explicitly skipped).
             let Unmanaged { kind, id, name } = object;
             format!("{} {} (id {})", code(kind), text(name), code(id))
         })
         .collect();
-    push_capped(&mut out, "", &items, cap);
+    push_capped(&mut out, "", &items, unmanaged.len(), cap);
     out.push_str(CLOSE);
     out
 }
@@ -1350,13 +1597,47 @@ mod tests {
     }
 
     #[test]
-    fn graph_is_capped() {
-        let many: Vec<Action> = (0..=GRAPH_CAP)
-            .map(|i| action(&format!("Subscription/s{i}"), Some("c"), ActionType::Update))
+    fn graph_draws_what_github_draws() {
+        // A chain: each action depends on the one before, so n actions are n - 1 edges.
+        let many: Vec<Action> = (0..=GRAPH_MAX_EDGES + 10)
+            .map(|i| {
+                let mut a = action(&format!("Subscription/s{i}"), Some("c"), ActionType::Update);
+                if i > 0 {
+                    a.depends_on = vec![format!("Subscription/s{}", i - 1)];
+                }
+                a
+            })
             .collect();
-        let out = render(&plan(many, Vec::new()));
-        assert!(!out.contains("```mermaid"), "{out}");
-        assert!(out.contains("`cspctl graph --format mermaid`"), "{out}");
+        let graph = Graph::of(&many).render(GRAPH_MAX_TEXT);
+        let edges = graph.lines().filter(|l| l.contains(" --> ")).count();
+        assert_eq!(edges, GRAPH_MAX_EDGES, "{graph}");
+        assert_eq!(graph.matches("[\"update ").count(), GRAPH_MAX_EDGES + 1);
+        assert!(
+            graph.ends_with(&format!(
+                "The graph shows {} of {} actions (customer by customer in plan order, each with what it depends on) and {GRAPH_MAX_EDGES} of their {} dependencies: GitHub draws at most {GRAPH_MAX_EDGES} edges, and the comment has a size limit. The full plan has the rest.\n",
+                GRAPH_MAX_EDGES + 1,
+                many.len(),
+                many.len() - 1
+            )),
+            "{graph}"
+        );
+        // Within any length: as many actions as fit, the note included.
+        for max_len in [600, 1_000, 5_000] {
+            let graph = Graph::of(&many).render(max_len);
+            assert!(graph.len() <= max_len, "{max_len}: {}", graph.len());
+            assert!(graph.contains("a0[\"update Subscription/s0\"]"), "{graph}");
+        }
+        assert_eq!(
+            Graph::of(&many).render(300),
+            "",
+            "too short for one action and the note"
+        );
+        // A small plan's graph is whole, with no note.
+        let small = Graph::of(&many[..3]).render(GRAPH_MAX_TEXT);
+        assert!(
+            small.ends_with("```\n") && !small.contains("The graph shows"),
+            "{small}"
+        );
     }
 
     #[test]

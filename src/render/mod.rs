@@ -20,6 +20,9 @@ pub use json::render_json;
 pub use crate::printable::escape_controls;
 pub use text::render_text;
 
+use std::collections::HashMap;
+use std::io;
+
 use serde_json::Value;
 
 use crate::plan::{Action, ActionType, PartlyKnown, Plan};
@@ -55,18 +58,37 @@ pub struct RenderOptions {
 /// Renders `plan` in `format`. Only the text format is ever coloured; without
 /// `color` the output contains no escape sequences at all.
 pub fn render_plan(plan: &Plan, format: PlanFormat, options: &RenderOptions) -> String {
+    let mut bytes = Vec::new();
+    // Writing to a `Vec` cannot fail.
+    write_plan(plan, format, options, &mut bytes).expect("writing to memory");
+    String::from_utf8(bytes).expect("every format is UTF-8")
+}
+
+/// [`render_plan`] written to `out` as it is rendered: the text, JSON and github
+/// formats of a whole tenant's plan are hundreds of megabytes, never held in memory
+/// at once (the markdown comment is at most [`markdown::GITHUB_COMMENT_LIMIT`]
+/// bytes). The only errors are `out`'s.
+pub fn write_plan(
+    plan: &Plan,
+    format: PlanFormat,
+    options: &RenderOptions,
+    out: &mut dyn io::Write,
+) -> io::Result<()> {
     match format {
-        PlanFormat::Text => render_text(plan, options.color),
-        PlanFormat::Json => render_json(plan),
-        PlanFormat::Markdown => markdown::render_markdown(
-            plan,
-            &markdown::MarkdownOptions {
-                show_sensitive: options.show_sensitive,
-                full_plan: options.full_plan.clone(),
-                ..markdown::MarkdownOptions::default()
-            },
+        PlanFormat::Text => text::write_text(plan, options.color, out),
+        PlanFormat::Json => json::write_json(plan, out),
+        PlanFormat::Markdown => out.write_all(
+            markdown::render_markdown(
+                plan,
+                &markdown::MarkdownOptions {
+                    show_sensitive: options.show_sensitive,
+                    full_plan: options.full_plan.clone(),
+                    ..markdown::MarkdownOptions::default()
+                },
+            )
+            .as_bytes(),
         ),
-        PlanFormat::Github => github::render_github_plan(plan, options.show_sensitive),
+        PlanFormat::Github => github::write_github_plan(plan, options.show_sensitive, out),
     }
 }
 
@@ -78,15 +100,19 @@ pub(crate) fn group_by_owner<T>(
     owner: impl Fn(&T) -> Option<&str>,
 ) -> Vec<(Option<&str>, Vec<&T>)> {
     let mut groups: Vec<(Option<&str>, Vec<&T>)> = Vec::new();
+    // Each owner's place in `groups`: a tenant's plan has tens of thousands of them.
+    let mut index: HashMap<Option<&str>, usize> = HashMap::new();
     if items.iter().any(|item| owner(item).is_none()) {
         groups.push((None, Vec::new()));
+        index.insert(None, 0);
     }
     for item in items {
         let key = owner(item);
-        match groups.iter_mut().find(|(o, _)| *o == key) {
-            Some((_, group)) => group.push(item),
-            None => groups.push((key, vec![item])),
-        }
+        let at = *index.entry(key).or_insert_with(|| {
+            groups.push((key, Vec::new()));
+            groups.len() - 1
+        });
+        groups[at].1.push(item);
     }
     groups
 }

@@ -17,6 +17,7 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::io;
 
 use serde_json::Value;
 
@@ -43,6 +44,15 @@ const INSERTED: &str = "1;4;32";
 
 /// Renders the plan for people. Deterministic byte for byte; ends with a newline.
 pub fn render_text(plan: &Plan, color: bool) -> String {
+    let mut bytes = Vec::new();
+    // Writing to a `Vec` cannot fail.
+    write_text(plan, color, &mut bytes).expect("writing to memory");
+    String::from_utf8(bytes).expect("the text plan is UTF-8")
+}
+
+/// [`render_text`] written to `out` one section (one owner's actions) at a time,
+/// so a whole tenant's plan is never held in memory as text.
+pub fn write_text(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Result<()> {
     let style = Style { color };
     // Every field named: a new one must be placed here (or explicitly skipped).
     let Plan {
@@ -67,16 +77,25 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
         renewals,
     } = plan;
 
-    let mut sections: Vec<String> = Vec::new();
+    // Sections are separated by a blank line.
+    let mut first = true;
+    let mut write_section = |section: &str| -> io::Result<()> {
+        if !std::mem::take(&mut first) {
+            out.write_all(b"\n")?;
+        }
+        out.write_all(section.as_bytes())
+    };
+    let mut section = String::new();
     for (customer, group) in super::action_groups(actions) {
-        let mut section = String::new();
+        section.clear();
         let heading = escape_controls(&super::owner_heading(customer)).into_owned();
         let _ = writeln!(section, "{}", style.paint(BOLD, &heading));
         for action in group {
             render_action(&mut section, action, style);
         }
-        sections.push(section);
+        write_section(&section)?;
     }
+    let mut sections: Vec<String> = Vec::new();
     if !unmanaged.is_empty() {
         sections.push(render_unmanaged(
             unmanaged,
@@ -105,7 +124,10 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
         let _ = writeln!(summary, "{}", cost.line());
     }
     sections.push(summary);
-    sections.join("\n")
+    for section in &sections {
+        write_section(section)?;
+    }
+    Ok(())
 }
 
 fn render_action(out: &mut String, action: &Action, style: Style) {
