@@ -241,6 +241,54 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// The desired model of the scope only: its customers, their subscriptions and
+    /// support contacts, and the resellers they name, with the dependency graph
+    /// built again for them. Planning that costs what the scope holds; planning
+    /// every declared customer against a read of a few would plan the rest as
+    /// creates, only for [`Scope::restrict`] to drop them. The whole model was
+    /// validated first, so an error here means the scope split something the
+    /// graph needs: the caller plans the whole model instead.
+    pub fn narrow(&self, desired: &Desired) -> Option<Desired> {
+        let m = &desired.manifests;
+        let customers: Vec<_> = m
+            .customers
+            .iter()
+            .filter(|c| self.customers.contains(&c.name))
+            .cloned()
+            .collect();
+        let subscriptions: Vec<_> = m
+            .subscriptions
+            .iter()
+            .filter(|s| self.customers.contains(&s.spec.customer))
+            .cloned()
+            .collect();
+        let names: BTreeSet<&str> = subscriptions.iter().map(|s| s.name.as_str()).collect();
+        let support_contacts: Vec<_> = m
+            .support_contacts
+            .iter()
+            .filter(|c| names.contains(c.spec.subscription.as_str()))
+            .cloned()
+            .collect();
+        let resellers: Vec<_> = m
+            .resellers
+            .iter()
+            .filter(|r| self.resellers.contains(&r.name))
+            .cloned()
+            .collect();
+        let mut narrow = Desired::new(crate::manifest::Manifests {
+            resellers,
+            customers,
+            subscriptions,
+            support_contacts,
+        });
+        let graph = crate::graph::DependencyGraph::build(&narrow).ok()?;
+        let order = graph.topological_order(&narrow).ok()?;
+        narrow.graph = Some((graph, order));
+        Some(narrow)
+    }
+}
+
 fn known(desired: &Desired, kind: &str, name: &str) -> bool {
     let m = &desired.manifests;
     match kind {

@@ -112,8 +112,12 @@ impl Scoped {
             live: live_scope,
             declared,
         } = self;
+        // Only the scope is planned (the rest was not read); the whole model when
+        // the scope cannot stand alone.
+        let (sources, desired) = checked;
+        let desired = scope.narrow(&desired).unwrap_or(desired);
         Ok(
-            super::plan::plan_desired(checked, live, options, settings, pending)?
+            super::plan::plan_desired((sources, desired), live, options, settings, pending)?
                 .map(|plan| scope.restrict(plan, &live_scope, declared)),
         )
     }
