@@ -315,7 +315,8 @@ fn a_refresh_across_more_than_one_audit_window_sees_every_change() {
         .expect("objects")
         .iter()
         .flat_map(|o| o["fields"].as_array().cloned().unwrap_or_default())
-        .filter(|f| f["path"] == "quantity")
+        // `quantity`, or `renewal.quantity` for a term that renewed since.
+        .filter(|f| f["path"].as_str().is_some_and(|p| p.ends_with("quantity")))
         .map(|f| f["live"].clone())
         .collect();
     assert!(
