@@ -84,6 +84,25 @@ fn find_subscription(sim: &Sim, token: &str, domain: &str) -> (String, Value) {
     (id, subscriptions["items"][0].clone())
 }
 
+/// Someone sets a subscription's quantity in the Partner Center portal (the
+/// simulator's admin API): a change outside cspctl, in the audit log as the
+/// portal's. A new token each time: one lasts an hour of the simulated clock.
+fn portal_change(sim: &Sim, domain: &str, quantity: u64) {
+    let (customer, mut subscription) = find_subscription(sim, &token(sim), domain);
+    let sid = subscription["id"].as_str().expect("id").to_owned();
+    subscription["quantity"] = json!(quantity);
+    let (status, answer) = http(
+        reqwest::Method::PATCH,
+        &format!(
+            "{}/_sim/customers/{customer}/subscriptions/{sid}",
+            sim.base_url()
+        ),
+        None,
+        Some(subscription),
+    );
+    assert_eq!(status, 200, "{answer}");
+}
+
 #[test]
 fn a_large_tenant_costs_calls_in_proportion_to_what_changed() {
     // Purchases provision at once: 2,000 of them at the default 300 ms would
@@ -142,20 +161,7 @@ fn a_large_tenant_costs_calls_in_proportion_to_what_changed() {
     eprintln!("one-subscription plan: {calls} calls; {read}");
 
     // 2. Someone changes a subscription in the portal; drift finds it.
-    let token = token(&sim);
-    let (customer, mut subscription) = find_subscription(&sim, &token, "c0077-demo");
-    let sid = subscription["id"].as_str().expect("id").to_owned();
-    subscription["quantity"] = json!(7);
-    let (status, answer) = http(
-        reqwest::Method::PATCH,
-        &format!(
-            "{}/_sim/customers/{customer}/subscriptions/{sid}",
-            sim.base_url()
-        ),
-        None,
-        Some(subscription),
-    );
-    assert_eq!(status, 200, "{answer}");
+    portal_change(&sim, "c0077-demo", 7);
     let drift = cspctl(&["drift", "m", "--format", "json"], cwd.path(), Some(&sim));
     assert_eq!(drift.status.code(), Some(2), "{}", text(&drift));
     let drift = parse_json(&drift);
@@ -268,26 +274,10 @@ fn a_refresh_across_more_than_one_audit_window_sees_every_change() {
         );
         assert_eq!(status, 200, "{answer}");
     };
-    // A token lasts an hour of the simulated clock: one for each change.
-    let portal_change = |domain: &str, quantity: u64| {
-        let (customer, mut subscription) = find_subscription(&sim, &token(&sim), domain);
-        let sid = subscription["id"].as_str().expect("id").to_owned();
-        subscription["quantity"] = json!(quantity);
-        let (status, answer) = http(
-            reqwest::Method::PATCH,
-            &format!(
-                "{}/_sim/customers/{customer}/subscriptions/{sid}",
-                sim.base_url()
-            ),
-            None,
-            Some(subscription),
-        );
-        assert_eq!(status, 200, "{answer}");
-    };
     advance(2);
-    portal_change("contoso", 31);
+    portal_change(&sim, "contoso", 31);
     advance(33);
-    portal_change("fabrikam", 17);
+    portal_change(&sim, "fabrikam", 17);
     let drift = common::cspctl_command(
         &[
             "drift",
