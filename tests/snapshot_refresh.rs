@@ -103,6 +103,28 @@ fn portal_change(sim: &Sim, domain: &str, quantity: u64) {
     assert_eq!(status, 200, "{answer}");
 }
 
+/// The simulator with `examples/basic` applied through the partner-center
+/// backend, the working directory, and the example's path.
+fn applied_basic() -> (Sim, tempfile::TempDir, String) {
+    let sim = start_with(sim_config(true));
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let basic = format!("{}/examples/basic", env!("CARGO_MANIFEST_DIR"));
+    common::add_declared_resellers(&sim, Path::new(&basic));
+    let applied = cspctl(&["apply", &basic, "--auto-approve"], cwd.path(), Some(&sim));
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    (sim, cwd, basic)
+}
+
+/// The snapshot file a run left in `cwd`'s `.cspctl/`.
+fn snapshot_file(cwd: &Path) -> std::path::PathBuf {
+    std::fs::read_dir(cwd.join(".cspctl"))
+        .expect(".cspctl")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".snapshot.json"))
+        .expect("a snapshot beside the purchase journal")
+}
+
 #[test]
 fn a_large_tenant_costs_calls_in_proportion_to_what_changed() {
     // Purchases provision at once: 2,000 of them at the default 300 ms would
@@ -124,12 +146,11 @@ fn a_large_tenant_costs_calls_in_proportion_to_what_changed() {
         Some(&sim),
     );
     assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
-    let snapshot = std::fs::read_dir(cwd.path().join(".cspctl"))
-        .expect(".cspctl")
-        .filter_map(Result::ok)
-        .find(|e| e.file_name().to_string_lossy().ends_with(".snapshot.json"))
-        .expect("the apply left a snapshot beside the purchase journal");
-    assert!(snapshot.metadata().expect("metadata").len() > 0);
+    let snapshot = snapshot_file(cwd.path());
+    assert!(
+        std::fs::metadata(&snapshot).expect("metadata").len() > 0,
+        "the apply left a snapshot beside the purchase journal"
+    );
 
     // 1. A plan that changes one customer's subscription.
     set_quantity(&m, 1234, 9);
@@ -192,18 +213,8 @@ fn a_large_tenant_costs_calls_in_proportion_to_what_changed() {
 /// run says what is wrong with it, reads the whole tenant and writes a good one.
 #[test]
 fn a_damaged_snapshot_is_read_again_from_partner_center() {
-    let sim = start_with(sim_config(true));
-    let cwd = tempfile::tempdir().expect("tempdir");
-    let basic = format!("{}/examples/basic", env!("CARGO_MANIFEST_DIR"));
-    common::add_declared_resellers(&sim, Path::new(&basic));
-    let applied = cspctl(&["apply", &basic, "--auto-approve"], cwd.path(), Some(&sim));
-    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
-    let path = std::fs::read_dir(cwd.path().join(".cspctl"))
-        .expect(".cspctl")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with(".snapshot.json"))
-        .expect("a snapshot");
+    let (sim, cwd, basic) = applied_basic();
+    let path = snapshot_file(cwd.path());
     let addresses = |plan: &Value| -> Vec<String> {
         plan["actions"]
             .as_array()
@@ -259,12 +270,7 @@ fn a_damaged_snapshot_is_read_again_from_partner_center() {
 /// window by window: changes in the first and in the last are both seen.
 #[test]
 fn a_refresh_across_more_than_one_audit_window_sees_every_change() {
-    let sim = start_with(sim_config(true));
-    let cwd = tempfile::tempdir().expect("tempdir");
-    let basic = format!("{}/examples/basic", env!("CARGO_MANIFEST_DIR"));
-    common::add_declared_resellers(&sim, Path::new(&basic));
-    let applied = cspctl(&["apply", &basic, "--auto-approve"], cwd.path(), Some(&sim));
-    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    let (sim, cwd, basic) = applied_basic();
     let advance = |days: i64| {
         let (status, answer) = http(
             reqwest::Method::POST,
