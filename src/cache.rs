@@ -252,6 +252,10 @@ impl Snapshot {
             subscriptions,
             usage_based,
             relationship_request_url: _,
+            // Plan-time lookups are never kept in a snapshot: they are asked
+            // again by each plan that needs them.
+            transitions: _,
+            term_end_dates: _,
         } = read;
         self.live.resellers = resellers;
         self.live.customers.extend(customers);

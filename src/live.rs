@@ -33,6 +33,88 @@ pub struct Live {
     /// (`GET /v1/customers/relationshiprequests`), when the backend has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relationship_request_url: Option<String>,
+    /// What a plan asked Partner Center about the changes it plans, never part
+    /// of a snapshot ([`Lookups`]): the scheduled transitions of a subscription
+    /// whose SKU the manifest changes, by subscription id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub transitions: BTreeMap<String, Vec<LiveTransition>>,
+    /// The custom term end dates a purchase aligned with another subscription
+    /// may take, by [`TermEndQuery::key`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub term_end_dates: BTreeMap<String, Vec<LiveTermEnd>>,
+}
+
+/// A target a new-commerce subscription can move to at renewal, as Partner
+/// Center's transition-eligibility API lists it
+/// (learn.microsoft.com/partner-center/developer/transition-a-new-commerce-subscription:
+/// `GET …/subscriptions/{id}/transitionEligibilities?eligibilityType=scheduled`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveTransition {
+    /// `PRODUCT:SKU:AVAILABILITY` (`catalogItemId`).
+    pub catalog_item_id: String,
+    /// The SKU's title, when Partner Center gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Whether any of its `eligibilities` is eligible.
+    pub eligible: bool,
+    /// Why not, when it is not (the `errors` descriptions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
+/// A custom term end date a purchase may take
+/// (learn.microsoft.com/partner-center/developer/custom-term-end-dates).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveTermEnd {
+    /// `YYYY-MM-DD` (`allowedCustomTermEndDate`, a date at midnight without offset).
+    pub date: String,
+    /// `allowedCustomTermEndDateType`: `calendarMonthAligned` or `subscriptionAligned`.
+    pub kind: String,
+    /// The subscriptions that end that day (`cotermSubscriptionIds`), lowercase.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coterm_subscription_ids: Vec<String>,
+}
+
+/// The allowed custom term end dates of one purchase: a term, for a customer,
+/// aligned with one of its subscriptions.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TermEndQuery {
+    pub customer_id: String,
+    pub term_duration: TermDuration,
+    /// `target_coterm_subscription_id`.
+    pub coterm_subscription_id: String,
+}
+
+impl TermEndQuery {
+    /// The key of its answer in [`Live::term_end_dates`].
+    pub fn key(&self) -> String {
+        format!(
+            "{}/{:?}/{}",
+            self.customer_id,
+            self.term_duration,
+            self.coterm_subscription_id
+        )
+    }
+}
+
+/// What a plan must ask Partner Center beyond the snapshot, in proportion to
+/// what it changes (so a plan that changes no SKU and aligns no purchase costs
+/// no request more): the transitions of each subscription whose SKU the
+/// manifest changes, and the allowed term end dates of each purchase aligned
+/// with another subscription.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Lookups {
+    /// `(customer id, subscription id)`.
+    pub transitions: BTreeSet<(String, String)>,
+    pub term_ends: BTreeSet<TermEndQuery>,
+}
+
+impl Lookups {
+    pub fn is_empty(&self) -> bool {
+        self.transitions.is_empty() && self.term_ends.is_empty()
+    }
 }
 
 /// A usage-based subscription (`billingType: usage`), known only by name.

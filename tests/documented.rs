@@ -411,6 +411,7 @@ fn purchase<'a>(offer: &'a str, reseller: Option<&'a str>) -> Purchase<'a> {
         billing_cycle: BillingCycle::Monthly,
         friendly_name: "Some friendly name",
         partner_id_on_record: reseller,
+        custom_term_end_date: None,
     }
 }
 

@@ -194,6 +194,7 @@ fn sample() -> Plan {
             friendly_name: "contoso-m365".to_owned(),
             partner_id_on_record: Some("1234567".to_owned()),
             suspend: false,
+            custom_term_end_date: None,
         },
     );
     create.changes = vec![FieldChange {

@@ -791,6 +791,7 @@ fn apply_unchecked(
                     friendly_name: subscription.name.clone(),
                     partner_id_on_record: record_mpn,
                     suspend: spec.status == DesiredStatus::Suspended,
+                    custom_term_end_date: None,
                 };
                 let waits = spec
                     .reseller

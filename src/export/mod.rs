@@ -741,6 +741,8 @@ impl<'a> Exporter<'a> {
         let next = live.next_term.as_ref();
         let spec = SubscriptionSpec {
             effective: next.map(|_| Effective::Renewal),
+            // A purchase-time choice: nothing in a live subscription says it.
+            term_end_aligned_with: None,
             customer: customer.name.clone(),
             offer_id: live.offer_id.clone(),
             quantity: next.map_or(live.quantity, |n| n.quantity),

@@ -421,6 +421,13 @@ pub struct SubscriptionSpec {
     /// renewal (a cancellation: auto-renew off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effective: Option<Effective>,
+    /// New commerce, at purchase: end the first term on the day the current term
+    /// of another Subscription (its name; same customer, new commerce, already
+    /// bought) ends, so both renew together (coterminosity: Partner Center's
+    /// `customTermEndDate`, checked against its allowed custom term end dates).
+    /// Only the purchase uses it: later terms run their full length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term_end_aligned_with: Option<String>,
     /// Name of the Reseller of record (its MPN ID is sent as `partnerIdOnRecord`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reseller: Option<String>,

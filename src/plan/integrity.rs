@@ -167,6 +167,7 @@ impl Check<'_> {
                 friendly_name,
                 partner_id_on_record,
                 suspend,
+                custom_term_end_date,
             } => {
                 let Some(LiveKey::SubscriptionName {
                     customer_domain, ..
@@ -182,7 +183,7 @@ impl Check<'_> {
                     },
                 )?;
                 self.customer_has_domain(customer, customer_domain)?;
-                let shown = json!({
+                let mut shown = json!({
                     "offerId": offer_id,
                     "quantity": quantity,
                     "termDuration": term_duration,
@@ -191,6 +192,9 @@ impl Check<'_> {
                     "friendlyName": friendly_name,
                     "status": if *suspend { DesiredStatus::Suspended } else { DesiredStatus::Active },
                 });
+                if let Some(date) = custom_term_end_date {
+                    shown["customTermEndDate"] = json!(date);
+                }
                 same_changes(&action.changes, creation(&shown), &["reseller"])?;
                 let name = shown_reseller(&action.changes, "reseller")?;
                 self.same_mpn(name, partner_id_on_record.as_deref())

@@ -8,6 +8,7 @@
 //! was planned against.
 
 pub mod integrity;
+pub mod lookups;
 pub mod planner;
 
 use std::collections::BTreeMap;
@@ -19,7 +20,7 @@ use crate::live::{LiveNextTerm, LiveStatus};
 use crate::manifest::model::{Agreement, Billing, BillingCycle, ResellerSpec, TermDuration};
 use crate::rules::Rule;
 
-pub use planner::{PlanOptions, plan, purchases_under_way};
+pub use planner::{PlanOptions, needed_lookups, plan, purchases_under_way};
 
 /// Version of the plan JSON; bumped on any incompatible change.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
@@ -408,6 +409,11 @@ pub enum Operation {
         partner_id_on_record: Option<String>,
         /// Suspend right after provisioning (the manifest says `status: suspended`).
         suspend: bool,
+        /// New commerce: the first term's last day, `YYYY-MM-DD` (the cart line's
+        /// `customTermEndDate`), aligned with another subscription
+        /// (`termEndAlignedWith`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        custom_term_end_date: Option<String>,
     },
     /// PATCH a subscription.
     UpdateSubscription {

@@ -29,7 +29,7 @@ use crate::live::{
     Live, LiveCustomer, LiveNextTerm, LiveReseller, LiveStatus, LiveSubscription, fingerprint,
 };
 use crate::manifest::model::{
-    BillingCycle, DesiredStatus, Effective, Kind, is_new_commerce_offer, same_offer,
+    BillingCycle, DesiredStatus, Effective, Kind, TermDuration, is_new_commerce_offer, same_offer,
 };
 use crate::manifest::source::SourceMap;
 use crate::manifest::{Object, Origin};
@@ -78,16 +78,18 @@ pub struct PlanOptions {
 }
 
 /// Which fields of a subscription can change only at its renewal.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct NextTermWanted {
     quantity: bool,
     term: bool,
     cycle: bool,
+    /// Another product or SKU: the eligible transition's full catalog item id.
+    offer: Option<String>,
 }
 
 impl NextTermWanted {
-    fn any(self) -> bool {
-        self.quantity || self.term || self.cycle
+    fn any(&self) -> bool {
+        self.quantity || self.term || self.cycle || self.offer.is_some()
     }
 }
 
@@ -186,6 +188,63 @@ struct Planner<'a> {
     predicted: Vec<Diagnostic>,
 }
 
+/// What planning `desired` against `live` must ask Partner Center beyond the
+/// snapshot ([`super::lookups`]); empty for most plans. The shell reads them
+/// and adds the answers to `live` before [`plan`].
+pub fn needed_lookups(
+    desired: &Desired,
+    sources: &SourceMap,
+    live: &Live,
+    options: &PlanOptions,
+) -> crate::live::Lookups {
+    let planner = Planner::matched(desired, sources, live, options, 0);
+    super::lookups::needed(desired, &planner.subscription_live)
+}
+
+impl<'a> Planner<'a> {
+    /// A planner with the manifests matched to the live objects.
+    fn matched(
+        desired: &'a Desired,
+        sources: &'a SourceMap,
+        live: &'a Live,
+        options: &'a PlanOptions,
+        capacity: usize,
+    ) -> Planner<'a> {
+        let m = &desired.manifests;
+        let mut planner = Planner {
+            desired,
+            sources,
+            live,
+            options,
+            customer_ids: vec![None; m.customers.len()],
+            subscription_ids: vec![None; m.subscriptions.len()],
+            reseller_tenant_ids: vec![None; m.resellers.len()],
+            customer_live: Vec::new(),
+            subscription_live: Vec::new(),
+            actions: Vec::with_capacity(capacity),
+            action_needs: Vec::with_capacity(capacity),
+            resellers_created: 0,
+            partly_known: Vec::new(),
+            problems: Vec::new(),
+            predicted: Vec::new(),
+        };
+        planner.match_resellers();
+        planner.match_customers();
+        planner.match_subscriptions();
+        planner.customer_live = planner
+            .customer_ids
+            .iter()
+            .map(|id| id.as_ref().and_then(|id| live.customers.get(id)))
+            .collect();
+        planner.subscription_live = planner
+            .subscription_ids
+            .iter()
+            .map(|id| id.as_ref().and_then(|id| live.subscriptions.get(id)))
+            .collect();
+        planner
+    }
+}
+
 /// Plans the changes that make `live` match `desired`.
 pub fn plan(
     desired: &Desired,
@@ -205,41 +264,10 @@ pub fn plan(
             (&built.0, built.1.as_slice())
         }
     };
-    let m = &desired.manifests;
-    let mut planner = Planner {
-        desired,
-        sources,
-        live,
-        options,
-        customer_ids: vec![None; m.customers.len()],
-        subscription_ids: vec![None; m.subscriptions.len()],
-        reseller_tenant_ids: vec![None; m.resellers.len()],
-        customer_live: Vec::new(),
-        subscription_live: Vec::new(),
-        // At most one action per object: reserved, so that a whole tenant's plan is
-        // not moved to a larger buffer again and again as it grows (each move copies
-        // and faults in the whole list).
-        actions: Vec::with_capacity(graph.graph.node_count()),
-        action_needs: Vec::with_capacity(graph.graph.node_count()),
-        resellers_created: 0,
-        partly_known: Vec::new(),
-        problems: Vec::new(),
-        predicted: Vec::new(),
-    };
-    planner.match_resellers();
-    planner.match_customers();
-    planner.match_subscriptions();
-    let live_subscriptions = &live.subscriptions;
-    planner.customer_live = planner
-        .customer_ids
-        .iter()
-        .map(|id| id.as_ref().and_then(|id| live.customers.get(id)))
-        .collect();
-    planner.subscription_live = planner
-        .subscription_ids
-        .iter()
-        .map(|id| id.as_ref().and_then(|id| live_subscriptions.get(id)))
-        .collect();
+    // At most one action per object: reserved, so that a whole tenant's plan is
+    // not moved to a larger buffer again and again as it grows (each move copies
+    // and faults in the whole list).
+    let mut planner = Planner::matched(desired, sources, live, options, graph.graph.node_count());
 
     let mut states: Vec<NodeState> = vec![NodeState::Unchanged; graph.graph.node_count()];
     // For each node, the gating actions it (transitively, through unchanged nodes) needs.
@@ -1113,6 +1141,10 @@ impl Planner<'_> {
                 );
                 return None;
             };
+            let custom_term_end_date = match &spec.term_end_aligned_with {
+                None => None,
+                Some(target) => Some(self.aligned_term_end(s, target, term_duration)?),
+            };
             let operation = Operation::CreateSubscription {
                 customer: self.customer_ref(c),
                 offer_id: spec.offer_id.clone(),
@@ -1123,12 +1155,23 @@ impl Planner<'_> {
                 friendly_name: friendly_name(subscription).to_owned(),
                 partner_id_on_record: partner_id,
                 suspend: spec.status == DesiredStatus::Suspended,
+                custom_term_end_date: custom_term_end_date.clone(),
             };
             let mut action = Action::new(address, name, ActionType::Create, operation);
             let mut shown = json!(spec);
             if let Some(object) = shown.as_object_mut() {
                 object.remove("customer");
                 object.insert("friendlyName".into(), json!(friendly_name(subscription)));
+                // Shown as what is sent: the date the alignment resolved to.
+                object.remove("termEndAlignedWith");
+                if let Some(date) = &custom_term_end_date {
+                    object.insert("customTermEndDate".into(), json!(date));
+                }
+            }
+            if let (Some(date), Some(target)) = (&custom_term_end_date, &spec.term_end_aligned_with) {
+                action.warnings.push(format!(
+                    "the first term ends on {date}, with Subscription/{target}'s (coterminosity: customTermEndDate), and is charged for that shorter term; later terms run in full"
+                ));
             }
             action.changes = creation(&shown);
             action.risks = vec![Risk::Purchase, Risk::CostIncrease, Risk::CustomerVisible];
@@ -1149,7 +1192,42 @@ impl Planner<'_> {
             // has ended (match_subscriptions): nothing is left to do.
             return None;
         }
-        if !live.offer_id.is_empty() && !live.offer_id.eq_ignore_ascii_case(&spec.offer_id) {
+        let mut transition = None;
+        if super::lookups::wants_transition(live, &spec.offer_id)
+            && spec.status != DesiredStatus::Cancelled
+            && live.status != LiveStatus::Pending
+        {
+            // Another product or SKU: only on a transition Partner Center lists
+            // as eligible, and only at renewal (cspctl schedules it; it does not
+            // make immediate transitions).
+            match super::lookups::pick_transition(self.live, live, &spec.offer_id) {
+                Ok(target) if spec.effective == Some(Effective::Now) => {
+                    let message = format!(
+                        "subscription `{}`: cspctl moves a subscription to another SKU ({target}) only at its renewal, as a scheduled transition, not now (`effective: now`)",
+                        subscription.name
+                    );
+                    self.error(
+                        &subscription.origin,
+                        "spec.effective",
+                        message,
+                        "remove `effective: now` to schedule the move for the renewal",
+                    );
+                    return None;
+                }
+                Ok(target) => transition = Some(target),
+                Err(why) => {
+                    let message = format!("subscription `{}`: {why}", subscription.name);
+                    self.error(
+                        &subscription.origin,
+                        "spec.offerId",
+                        message,
+                        "declare one of the eligible offers, or a new Subscription (with another friendly name) for this offer",
+                    );
+                    return None;
+                }
+            }
+        } else if !live.offer_id.is_empty() && !live.offer_id.eq_ignore_ascii_case(&spec.offer_id)
+        {
             let message = format!(
                 "subscription `{}` has offer {} in Partner Center; an offer cannot change in place",
                 subscription.name, live.offer_id
@@ -1228,7 +1306,10 @@ impl Planner<'_> {
                 window_until,
             );
         }
-        let mut next = NextTermWanted::default();
+        let mut next = NextTermWanted {
+            offer: transition,
+            ..NextTermWanted::default()
+        };
         if let (Some(live_term), Some(term)) = (live.term_duration, spec.term_duration)
             && live_term != term
         {
@@ -1503,6 +1584,49 @@ impl Planner<'_> {
         Some((action, true))
     }
 
+    /// The custom term end date of purchase `s` aligned with the subscription
+    /// named `target`: that subscription's term's last day, where Partner Center
+    /// allows it ([`super::lookups::pick_term_end`]); `None` when a problem was
+    /// reported.
+    fn aligned_term_end(&mut self, s: usize, target: &str, term: TermDuration) -> Option<String> {
+        let subscription = &self.desired.manifests.subscriptions[s];
+        let target_live = self
+            .desired
+            .subscription_index
+            .get(target)
+            .and_then(|&t| self.subscription_live[t])
+            .filter(|t| !t.status.is_gone());
+        let Some(target_live) = target_live else {
+            let message = format!(
+                "subscription `{}` aligns its term end with `{target}`, which is not in Partner Center (yet): a purchase aligns only with an existing subscription",
+                subscription.name
+            );
+            self.error(
+                &subscription.origin,
+                "spec.termEndAlignedWith",
+                message,
+                &format!("apply `{target}` first, then plan this one; or remove `termEndAlignedWith`"),
+            );
+            return None;
+        };
+        match super::lookups::pick_term_end(self.live, target_live, term) {
+            Ok(date) => Some(date),
+            Err(why) => {
+                let message = format!(
+                    "subscription `{}` cannot align its term end with `{target}`: {why}",
+                    subscription.name
+                );
+                self.error(
+                    &subscription.origin,
+                    "spec.termEndAlignedWith",
+                    message,
+                    "align with another subscription, or remove `termEndAlignedWith` to buy a full term",
+                );
+                None
+            }
+        }
+    }
+
     /// What the next term's instructions should be (`Ok(Some(wanted))` when
     /// they must be written: `wanted` `None` removes them; `Ok(None)`: leave them;
     /// `Err`: a problem was reported). The manifest's values for a term that
@@ -1524,7 +1648,9 @@ impl Planner<'_> {
         let wanted = if next.any() {
             let term = spec.term_duration.or(live.term_duration);
             let cycle = spec.billing_cycle.or(live.billing_cycle);
-            let offer = if live.offer_id.split(':').count() == 3
+            let offer = if let Some(target) = &next.offer {
+                Some(target.clone())
+            } else if live.offer_id.split(':').count() == 3
                 && same_offer(&live.offer_id, &spec.offer_id)
             {
                 Some(live.offer_id.clone())

@@ -487,6 +487,7 @@ mod under_way {
             friendly_name: "Barracuda".into(),
             partner_id_on_record: None,
             suspend: false,
+            custom_term_end_date: None,
         };
         let action = Action::new(
             "Subscription/barracuda".into(),

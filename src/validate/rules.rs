@@ -194,6 +194,39 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
                 .with_hint("remove `effective`"),
             );
         }
+        // Coterminosity (custom-term-end-dates): a new-commerce purchase may end
+        // its first term with another new-commerce subscription of the same
+        // customer; Partner Center offers no such date for anything else.
+        if let Some(target) = &subscription.spec.term_end_aligned_with
+            && names.resolve(
+                Kind::Subscription,
+                target,
+                &subscription.origin,
+                "spec.termEndAlignedWith",
+                &mut out,
+            )
+        {
+            let at = Some(subscription.origin.value_at("spec.termEndAlignedWith"));
+            let other = m.subscriptions.iter().find(|s| &s.name == target);
+            let problem = if target == &subscription.name {
+                Some(("a subscription cannot align its term end with itself".to_owned(), "name another subscription of the same customer"))
+            } else if !subscription.spec.is_new_commerce() {
+                Some(("`termEndAlignedWith` applies to new-commerce purchases only (a catalog id `PRODUCT:SKU:AVAILABILITY`)".to_owned(), "remove `termEndAlignedWith`"))
+            } else if let Some(other) = other {
+                if other.spec.customer != subscription.spec.customer {
+                    Some((format!("subscription `{target}` belongs to customer `{}`, not `{}`: a term end aligns only with a subscription of the same customer", other.spec.customer, subscription.spec.customer), "name a subscription of the same customer"))
+                } else if !other.spec.is_new_commerce() {
+                    Some((format!("subscription `{target}` is a legacy subscription: a term end aligns only with a new-commerce one"), "name a new-commerce subscription of the same customer"))
+                } else {
+                    None
+                }
+            } else {
+                None
+            };
+            if let Some((message, hint)) = problem {
+                out.push(Diagnostic::error("term-end-alignment", at, message).with_hint(hint));
+            }
+        }
         let (Some(term), Some(cycle)) = (
             subscription.spec.term_duration,
             subscription.spec.billing_cycle,

@@ -57,6 +57,7 @@ pub fn live(state: &State) -> Live {
         usage_based: BTreeMap::new(),
         // The local tenant is an integration sandbox: no relationship request link.
         relationship_request_url: None,
+        ..Live::default()
     };
     let by_customer = subscriptions_by_customer(state);
     for customer in state.customers.iter().filter(|c| !c.relationship_removed) {

@@ -217,6 +217,7 @@ impl PartnerCenterClient {
             billing_cycle,
             friendly_name,
             partner_id_on_record,
+            custom_term_end_date,
             ..
         } = operation
         else {
@@ -276,6 +277,7 @@ impl PartnerCenterClient {
             billing_cycle: *billing_cycle,
             friendly_name,
             partner_id_on_record: partner_id_on_record.as_deref(),
+            custom_term_end_date: custom_term_end_date.as_deref(),
         };
         let bought = if is_new_commerce_offer(offer_id) {
             self.buy_with_cart(&purchase, request_id).await

@@ -493,6 +493,7 @@ mod tests {
             friendly_name: name.into(),
             partner_id_on_record: None,
             suspend: false,
+            custom_term_end_date: None,
         }
     }
 

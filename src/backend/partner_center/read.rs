@@ -388,6 +388,7 @@ impl PartnerCenterClient {
             subscriptions: BTreeMap::new(),
             usage_based: BTreeMap::new(),
             relationship_request_url,
+            ..Live::default()
         };
         // At most this many customer reads exist at once: each holds its listing and
         // its answers, so spawning all of a 20,000-customer tenant's reads up front

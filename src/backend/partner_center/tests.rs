@@ -572,6 +572,7 @@ fn buying_new_commerce_uses_cart_checkout_waits_and_patches() {
         friendly_name: "E3".into(),
         partner_id_on_record: Some("4847383".into()),
         suspend: false,
+        custom_term_end_date: None,
     };
     let outcome = backend.execute(&operation, "op-1").unwrap();
     assert_eq!(
@@ -899,6 +900,7 @@ fn a_pending_order_left_in_the_journal_is_settled_from_it_not_bought_again() {
         friendly_name: "E3".into(),
         partner_id_on_record: None,
         suspend: false,
+        custom_term_end_date: None,
     };
     let journal = PurchaseJournal::open(path.clone()).unwrap();
     journal
@@ -994,6 +996,7 @@ fn a_re_purchase_after_cancels_another_runner_made_gets_a_new_request_id() {
         friendly_name: "E3".into(),
         partner_id_on_record: None,
         suspend: false,
+        custom_term_end_date: None,
     };
     backend.execute(&operation, "op-1").unwrap();
     let key = PurchaseKey::new(TENANT, customer, "E3");

@@ -865,6 +865,8 @@ pub struct Purchase<'a> {
     pub billing_cycle: BillingCycle,
     pub friendly_name: &'a str,
     pub partner_id_on_record: Option<&'a str>,
+    /// `YYYY-MM-DD`: the first term's last day (new commerce, coterminosity).
+    pub custom_term_end_date: Option<&'a str>,
 }
 
 /// `POST /v1/customers/{c}/carts` with one line item (new commerce).
@@ -885,6 +887,13 @@ pub fn cart_body(purchase: &Purchase<'_>) -> Value {
     let named_reseller = !participants.is_empty();
     if named_reseller {
         item["participants"] = Value::Array(participants);
+    }
+    if let Some(date) = purchase.custom_term_end_date {
+        // Cart line `customTermEndDate` ("DateTime": "The end date of the first
+        // billing term of the new subscription", cart-resources), one of the
+        // dates GET …/subscriptions/customTermEndDates allows, which it shows as
+        // midnight without an offset (custom-term-end-dates); sent the same way.
+        item["customTermEndDate"] = json!(format!("{date}T00:00:00"));
     }
     let mut cart = json!({ "lineItems": [item] });
     if named_reseller {
@@ -1172,6 +1181,7 @@ mod tests {
             billing_cycle: BillingCycle::Annual,
             friendly_name: "E3",
             partner_id_on_record: Some("4847383"),
+            custom_term_end_date: None,
         };
         let cart = cart_body(&purchase);
         assert_eq!(
@@ -1185,6 +1195,7 @@ mod tests {
         );
         let order = order_body(&Purchase {
             partner_id_on_record: None,
+            custom_term_end_date: None,
             ..purchase
         });
         assert_eq!(order["referenceCustomerId"], "c1");
