@@ -329,18 +329,14 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             };
             let live = opened.read_live_scoped(&scoped.live)?;
-            match scoped.plan(&live, &options, settings, &|customers| {
-                opened.pending_purchases(customers)
-            })? {
+            match scoped.plan(&live, &options, settings, &opened)? {
                 Some(plan) => plan,
                 None => return Ok(ExitCode::from(1)),
             }
         }
         None => {
             let live = opened.read_live()?;
-            let Some(plan) = make_plan(&args.inputs, &live, &options, settings, &|customers| {
-                opened.pending_purchases(customers)
-            })?
+            let Some(plan) = make_plan(&args.inputs, &live, &options, settings, &opened)?
             else {
                 return Ok(ExitCode::from(1));
             };
@@ -351,9 +347,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
                     note!(
                         "The snapshot was behind for a customer this plan changes; planning again from what Partner Center holds now."
                     );
-                    match make_plan(&args.inputs, &view, &options, settings, &|customers| {
-                        opened.pending_purchases(customers)
-                    })? {
+                    match make_plan(&args.inputs, &view, &options, settings, &opened)? {
                         Some(plan) => plan,
                         None => return Ok(ExitCode::from(1)),
                     }

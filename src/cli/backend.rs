@@ -21,7 +21,7 @@ use crate::backend::remote::{
     DEFAULT_LEASE, RemoteJournal, RemoteLock, RemoteSettings, RemoteStore, WorkingCopy,
 };
 use crate::backend::{Backend, BackendError};
-use crate::live::{CustomerScope, Live, LiveSubscription};
+use crate::live::{CustomerScope, Live, LiveSubscription, Lookups};
 use crate::plan::{ApiCost, Plan, PlanOptions};
 
 use super::Settings;
@@ -616,11 +616,44 @@ impl PendingReader {
         &self,
         customers: &[String],
     ) -> Result<Vec<LiveSubscription>, BackendError> {
-        let backend = match &self.backend {
+        let backend = self.remote();
+        backend.block_on(backend.client().pending_purchases(customers))
+    }
+
+    /// The Partner Center client and its runtime (in process on the local state).
+    fn remote(&self) -> &PartnerCenterBackend {
+        match &self.backend {
             Reader::Local(backend) => backend.remote(),
             Reader::PartnerCenter(backend, _) => backend,
-        };
-        backend.block_on(backend.client().pending_purchases(customers))
+        }
+    }
+}
+
+impl super::plan::PlanReads for PendingReader {
+    fn pending_purchases(
+        &self,
+        customers: &[String],
+    ) -> Result<Vec<LiveSubscription>, BackendError> {
+        PendingReader::pending_purchases(self, customers)
+    }
+
+    fn lookups(&self, lookups: &Lookups, live: &mut Live) -> Result<(), BackendError> {
+        let backend = self.remote();
+        backend.block_on(backend.client().read_lookups(lookups, live))
+    }
+}
+
+impl super::plan::PlanReads for Opened {
+    fn pending_purchases(
+        &self,
+        customers: &[String],
+    ) -> Result<Vec<LiveSubscription>, BackendError> {
+        Opened::pending_purchases(self, customers)
+    }
+
+    fn lookups(&self, lookups: &Lookups, live: &mut Live) -> Result<(), BackendError> {
+        let backend = self.remote();
+        backend.block_on(backend.client().read_lookups(lookups, live))
     }
 }
 

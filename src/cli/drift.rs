@@ -55,7 +55,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         &live,
         &options,
         settings,
-        &|customers| reader.pending_purchases(customers),
+        &reader,
     )?
     else {
         return Ok(ExitCode::from(1));
@@ -65,9 +65,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         let Some(checked) = desired_or_report(&args.paths, settings) else {
             return Ok(ExitCode::from(1));
         };
-        let Some(again) = plan_desired(checked, &view, &options, settings, &|customers| {
-            reader.pending_purchases(customers)
-        })?
+        let Some(again) = plan_desired(checked, &view, &options, settings, &reader)?
         else {
             return Ok(ExitCode::from(1));
         };

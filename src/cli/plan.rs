@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::backend::BackendError;
-use crate::live::{Live, LiveSubscription};
+use crate::live::{Live, LiveSubscription, Lookups};
 use crate::manifest::source::SourceMap;
 use crate::plan::{Operation, Plan, PlanOptions};
 use crate::render::{PlanFormat, RenderOptions, write_plan};
@@ -93,10 +93,20 @@ fn parse_period(text: &str) -> Result<i64, String> {
     }
 }
 
-/// Reads the subscriptions that orders still provisioning will create, for the
-/// given customer ids (see [`plan_desired`]).
-pub type PendingPurchases<'a> =
-    &'a dyn Fn(&[String]) -> Result<Vec<LiveSubscription>, BackendError>;
+/// What planning may read beyond the snapshot, in proportion to what the plan
+/// changes (see [`plan_desired`]).
+pub trait PlanReads {
+    /// The subscriptions that orders still provisioning will create, for the
+    /// given customer ids.
+    fn pending_purchases(&self, customers: &[String])
+    -> Result<Vec<LiveSubscription>, BackendError>;
+    /// Answers `lookups` into `live` (transition eligibilities, allowed custom
+    /// term end dates: [`crate::plan::lookups`]).
+    fn lookups(&self, lookups: &Lookups, live: &mut Live) -> Result<(), BackendError>;
+}
+
+/// The reads a plan may make beyond the snapshot.
+pub type PendingPurchases<'a> = &'a dyn PlanReads;
 
 /// Makes a plan from manifests against a live snapshot; `Ok(None)` = problems reported.
 pub fn make_plan(
@@ -133,11 +143,25 @@ pub(super) fn plan_desired(
         renewal_horizon: settings.renewal_horizon,
         ..options.clone()
     };
+    // A plan that moves a subscription to another SKU, or aligns a purchase's
+    // term end, asks Partner Center what it allows for those (one request
+    // each), and only then plans.
+    let lookups = crate::plan::needed_lookups(&desired, &sources, live, options);
+    let looked_up;
+    let live = if lookups.is_empty() {
+        live
+    } else {
+        let mut with = live.clone();
+        pending.lookups(&lookups, &mut with)?;
+        looked_up = with;
+        &looked_up
+    };
     let mut result = crate::plan::plan(&desired, &sources, live, options);
     if let Ok(plan) = &result {
         let buying = customers_buying(plan);
         if !buying.is_empty() {
-            let found: Vec<LiveSubscription> = pending(&buying)?
+            let found: Vec<LiveSubscription> = pending
+                .pending_purchases(&buying)?
                 .into_iter()
                 .filter(|s| !live.subscriptions.contains_key(&s.id))
                 .collect();
@@ -203,9 +227,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         };
         let (live, options, reader) = backend.read_live_scoped(settings, Some(&scoped.live))?;
-        let plan = scoped.plan(&live, &options, settings, &|customers| {
-            reader.pending_purchases(customers)
-        })?;
+        let plan = scoped.plan(&live, &options, settings, &reader)?;
         (plan, reader)
     } else {
         // The live state and the manifests are read at the same time: both are
@@ -222,9 +244,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         let Some(checked) = checked else {
             return Ok(ExitCode::from(1));
         };
-        let mut plan = plan_desired(checked, &live, &options, settings, &|customers| {
-            reader.pending_purchases(customers)
-        })?;
+        let mut plan = plan_desired(checked, &live, &options, settings, &reader)?;
         std::mem::forget(live);
         // What the plan changes is read by this run, never taken from the snapshot.
         if let Some(view) = plan
@@ -239,9 +259,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
             let Some(checked) = desired_or_report(&args.paths, settings) else {
                 return Ok(ExitCode::from(1));
             };
-            plan = plan_desired(checked, &view, &options, settings, &|customers| {
-                reader.pending_purchases(customers)
-            })?;
+            plan = plan_desired(checked, &view, &options, settings, &reader)?;
         }
         (plan, reader)
     };

@@ -15,14 +15,15 @@ use tokio::task::JoinSet;
 use super::PartnerCenterClient;
 use super::http::{Request, Response};
 use super::wire::{
-    AgreementRecord, Collection, Customer, KeyValue, Links, Order, Relationship, Subscription,
-    SubscriptionRead, SupportContact, latest_agreement, non_empty,
+    AgreementRecord, AllowedCustomTermEndDate, Collection, Customer, KeyValue, Links, Order,
+    Relationship, Subscription, SubscriptionRead, SupportContact, TransitionEligibility,
+    latest_agreement, non_empty,
 };
 use crate::backend::BackendError;
 use crate::ids::random_guid;
 use crate::live::{
     CustomerScope, Live, LiveCustomer, LiveReseller, LiveSubscription, LiveSupportContact,
-    LiveUsageSubscription,
+    LiveUsageSubscription, Lookups,
 };
 use crate::manifest::model::is_new_commerce_offer;
 
@@ -42,6 +43,12 @@ struct CustomerRead {
 }
 
 /// Reads under the global concurrency bound.
+/// One answered lookup of [`PartnerCenterClient::read_lookups`].
+enum Lookup {
+    Transitions(String, Vec<crate::live::LiveTransition>),
+    TermEnds(String, Vec<crate::live::LiveTermEnd>),
+}
+
 #[derive(Clone)]
 struct Reader {
     client: PartnerCenterClient,
@@ -354,6 +361,59 @@ impl PartnerCenterClient {
         }
         pending.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(pending)
+    }
+
+    /// Answers a plan's [`Lookups`] into `live` ([`crate::plan::lookups`]): one
+    /// request per subscription whose SKU the manifest changes
+    /// (`GET …/subscriptions/{id}/transitionEligibilities?eligibilityType=scheduled`,
+    /// transition-a-new-commerce-subscription) and one per purchase aligned
+    /// with another subscription (`GET …/subscriptions/customTermEndDates?term_duration=…&target_coterm_subscription_id=…`,
+    /// custom-term-end-dates). Only the first page of allowed dates is read (up to
+    /// 300, the page's limit; one purchase aligned with one subscription needs
+    /// one date).
+    pub async fn read_lookups(&self, lookups: &Lookups, live: &mut Live) -> Result<(), BackendError> {
+        let reader = Reader {
+            client: self.clone(),
+            limit: Arc::new(Semaphore::new(self.read_concurrency)),
+        };
+        let mut tasks = JoinSet::new();
+        for (customer_id, subscription_id) in &lookups.transitions {
+            let reader = reader.clone();
+            let path = format!(
+                "/customers/{customer_id}/subscriptions/{subscription_id}/transitionEligibilities?eligibilityType=scheduled"
+            );
+            let key = subscription_id.clone();
+            tasks.spawn(async move {
+                let list: Collection<TransitionEligibility> = reader.get_as(&path).await?;
+                let targets = list.items.iter().filter_map(TransitionEligibility::to_live).collect();
+                Ok::<_, BackendError>(Lookup::Transitions(key, targets))
+            });
+        }
+        for query in &lookups.term_ends {
+            let reader = reader.clone();
+            let path = format!(
+                "/customers/{}/subscriptions/customTermEndDates?term_duration={:?}&target_coterm_subscription_id={}",
+                query.customer_id, query.term_duration, query.coterm_subscription_id
+            );
+            let key = query.key();
+            tasks.spawn(async move {
+                let list: Collection<AllowedCustomTermEndDate> = reader.get_as(&path).await?;
+                let dates = list.items.iter().filter_map(AllowedCustomTermEndDate::to_live).collect();
+                Ok::<_, BackendError>(Lookup::TermEnds(key, dates))
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let found = joined.map_err(|e| BackendError::State(format!("a plan's lookup failed: {e}")))??;
+            match found {
+                Lookup::Transitions(key, targets) => {
+                    live.transitions.insert(key, targets);
+                }
+                Lookup::TermEnds(key, dates) => {
+                    live.term_end_dates.insert(key, dates);
+                }
+            }
+        }
+        Ok(())
     }
 
     pub async fn read_live(&self) -> Result<Live, BackendError> {

@@ -611,6 +611,103 @@ pub struct SupportContact {
     pub name: Option<String>,
 }
 
+/// One item of `GET …/subscriptions/{id}/transitionEligibilities`
+/// (transition-a-new-commerce-subscription, "Response example"): every field
+/// optional, as none is marked required.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TransitionEligibility {
+    pub catalog_item_id: Option<String>,
+    pub title: Option<String>,
+    #[serde(deserialize_with = "null_as_empty")]
+    pub eligibilities: Vec<TransitionEligibilityDetail>,
+}
+
+/// `eligibilities[]`: one transition type and whether it is eligible.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TransitionEligibilityDetail {
+    pub is_eligible: Option<bool>,
+    pub transition_type: Option<String>,
+    #[serde(deserialize_with = "null_as_empty")]
+    pub errors: Vec<EligibilityError>,
+}
+
+/// `errors[]` of an eligibility: the code is a number in the example; only the
+/// description is kept (for the plan's message).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EligibilityError {
+    pub description: Option<String>,
+}
+
+impl TransitionEligibility {
+    /// As cspctl's model: eligible when any transition type is; `None` without
+    /// a catalog item id (nothing to move to).
+    pub fn to_live(&self) -> Option<crate::live::LiveTransition> {
+        let catalog_item_id = non_empty(self.catalog_item_id.clone())?;
+        let eligible = self
+            .eligibilities
+            .iter()
+            .any(|e| e.is_eligible == Some(true));
+        let mut reasons: Vec<String> = if eligible {
+            Vec::new()
+        } else {
+            self.eligibilities
+                .iter()
+                .flat_map(|e| e.errors.iter())
+                .filter_map(|e| non_empty(e.description.clone()))
+                .collect()
+        };
+        reasons.dedup();
+        Some(crate::live::LiveTransition {
+            catalog_item_id,
+            title: non_empty(self.title.clone()),
+            eligible,
+            reasons,
+        })
+    }
+}
+
+/// One item of `GET …/subscriptions/customTermEndDates` (custom-term-end-dates,
+/// "Response examples").
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AllowedCustomTermEndDate {
+    pub allowed_custom_term_end_date_type: Option<String>,
+    /// `2023-07-31T00:00:00`: midnight, no offset (read as UTC).
+    pub allowed_custom_term_end_date: Option<String>,
+    #[serde(deserialize_with = "null_as_empty")]
+    pub coterm_subscription_ids: Vec<String>,
+}
+
+impl AllowedCustomTermEndDate {
+    /// As cspctl's model; `None` without a readable date.
+    pub fn to_live(&self) -> Option<crate::live::LiveTermEnd> {
+        let text = non_empty(self.allowed_custom_term_end_date.clone())?;
+        let date = text.get(..10)?;
+        let valid = date.len() == 10
+            && date
+                .char_indices()
+                .all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
+        if !valid {
+            return None;
+        }
+        Some(crate::live::LiveTermEnd {
+            date: date.to_owned(),
+            kind: self
+                .allowed_custom_term_end_date_type
+                .clone()
+                .unwrap_or_default(),
+            coterm_subscription_ids: self
+                .coterm_subscription_ids
+                .iter()
+                .map(|id| id.to_ascii_lowercase())
+                .collect(),
+        })
+    }
+}
+
 /// An order (also inside a checkout result).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
