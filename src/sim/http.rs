@@ -1051,6 +1051,22 @@ fn dispatch(
                 .collect();
             ok(collection(listed))
         }
+        // Before `subscriptions/{id}`, which the segment would otherwise name.
+        (Method::GET, ["customers", _, "subscriptions", "customtermenddates"]) => ok(state
+            .custom_term_end_dates(
+                id(1),
+                param(&request.query, "term_duration"),
+                param(&request.query, "term_start_date"),
+                param(&request.query, "target_coterm_subscription_id"),
+                now,
+            )?),
+        (Method::GET, ["customers", _, "subscriptions", _, "transitioneligibilities"]) => {
+            ok(collection(state.transition_eligibilities(
+                id(1),
+                id(3),
+                param(&request.query, "eligibilityType"),
+            )?))
+        }
         (Method::GET, ["customers", _, "subscriptions", _]) => {
             let sub = state.get_subscription(id(1), id(3), now)?;
             ok(subscription_shape(state, &inner.faults, sub))
@@ -1125,7 +1141,7 @@ fn known_path(path: &[&str]) -> bool {
                 _,
                 "subscriptions",
                 _,
-                "supportcontact" | "provisioningstatus"
+                "supportcontact" | "provisioningstatus" | "transitioneligibilities"
             ]
             | ["agreements"]
             | ["auditrecords"]

@@ -366,6 +366,11 @@ pub struct Subscription {
     /// (learn.microsoft.com/partner-center/developer/create-scheduled-changes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_term: Option<NextTerm>,
+    /// The first term's last day (00:00 UTC) when the purchase set a custom
+    /// term end date (the cart line's `customTermEndDate`, coterminosity);
+    /// later terms run in full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_term_end: Option<i64>,
 }
 
 /// A new-commerce subscription's scheduled next-term instructions: the product
@@ -440,6 +445,10 @@ impl Subscription {
     /// (`commitmentEndDate`) 2024-09-13T00:00:00Z, so the last day is the one
     /// before the start's calendar day, `term` later.
     pub fn renewal_at(&self) -> i64 {
+        if let (None, Some(last_day)) = (self.term_start, self.first_term_end) {
+            // A first term cut to a custom end date: it renews the day after.
+            return last_day + 86_400;
+        }
         let end = add_months(self.term_start(), self.term.months());
         end - end.rem_euclid(86_400)
     }
@@ -507,6 +516,9 @@ pub struct CartLine {
     pub participants: Vec<(String, String)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<(u32, String)>,
+    /// `customTermEndDate`: the first term's last day (00:00 UTC), checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_term_end: Option<i64>,
 }
 
 /// A cart; `checkout` records the first checkout so a second checkout returns the
@@ -1043,6 +1055,9 @@ pub struct CartLineInput {
     pub term_duration: Option<String>,
     pub friendly_name: Option<String>,
     pub participants: Vec<KeyValue>,
+    /// cart-resources: "The end date of the first billing term of the new
+    /// subscription" (DateTime).
+    pub custom_term_end_date: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -1071,6 +1086,10 @@ pub struct OrderLineInput {
     pub quantity: Option<i64>,
     pub friendly_name: Option<String>,
     pub partner_id_on_record: Option<String>,
+    /// A cart line's checked `customTermEndDate` (never read from an order
+    /// request: only carts take one here).
+    #[serde(skip)]
+    pub custom_term_end: Option<i64>,
 }
 
 /// Input of `PATCH /v1/customers/{id}` (other properties are ignored).
@@ -2545,7 +2564,12 @@ impl State {
     // ---- carts -------------------------------------------------------------------
 
     /// The lines of a cart of the customer at position `owner`.
-    fn cart_lines(&self, owner: usize, lines: Vec<CartLineInput>) -> ApiResult<Vec<CartLine>> {
+    fn cart_lines(
+        &self,
+        owner: usize,
+        lines: Vec<CartLineInput>,
+        now: i64,
+    ) -> ApiResult<Vec<CartLine>> {
         if lines.is_empty() {
             return Err(ApiError::bad_request(
                 3000,
@@ -2564,6 +2588,7 @@ impl State {
                 .into_iter()
                 .map(|p| (p.key, p.value))
                 .collect();
+            let mut custom_term_end = None;
             let error = if catalog.trim().is_empty() {
                 Some((10001, "catalogItemId is required".to_owned()))
             } else if !(1..=MAX_QUANTITY).contains(&quantity) {
@@ -2598,6 +2623,18 @@ impl State {
                     )),
                 }
             };
+            let error = match (error, &line.custom_term_end_date, Term::parse(&term)) {
+                (None, Some(text), Some(t)) if !text.trim().is_empty() => {
+                    match self.check_custom_term_end(owner, &catalog, t, text, now) {
+                        Ok(day) => {
+                            custom_term_end = Some(day);
+                            None
+                        }
+                        Err(problem) => Some(problem),
+                    }
+                }
+                (error, _, _) => error,
+            };
             out.push(CartLine {
                 id,
                 catalog_item_id: catalog,
@@ -2607,6 +2644,7 @@ impl State {
                 friendly_name: line.friendly_name.unwrap_or_default(),
                 participants,
                 error,
+                custom_term_end,
             });
         }
         Ok(out)
@@ -2630,6 +2668,9 @@ impl State {
                 });
                 if let (Some((code, description)), Value::Object(map)) = (&l.error, &mut v) {
                     map.insert("error".to_owned(), json!({"errorCode": code, "errorDescription": description}));
+                }
+                if let (Some(day), Value::Object(map)) = (l.custom_term_end, &mut v) {
+                    map.insert("customTermEndDate".to_owned(), json!(transitions::date_only(day)));
                 }
                 v
             })
@@ -2661,7 +2702,7 @@ impl State {
     ) -> ApiResult<Value> {
         let owner = self.customer_index(customer_id)?;
         let customer = self.customers[owner].id.clone();
-        let line_items = self.cart_lines(owner, input.line_items)?;
+        let line_items = self.cart_lines(owner, input.line_items, now)?;
         let cart = Cart {
             id: self.new_guid(),
             customer_id: customer,
@@ -2704,7 +2745,7 @@ impl State {
             ));
         }
         let owner = self.customer_index(customer_id)?;
-        let lines = self.cart_lines(owner, input.line_items)?;
+        let lines = self.cart_lines(owner, input.line_items, now)?;
         let cart = &mut self.carts[i];
         cart.line_items = lines;
         cart.modified_at = now;
@@ -2754,6 +2795,7 @@ impl State {
                     quantity: Some(line.quantity),
                     friendly_name: Some(line.friendly_name.clone()),
                     partner_id_on_record: reseller,
+                    custom_term_end: line.custom_term_end,
                 };
                 match groups.iter_mut().find(|(c, _)| *c == cycle) {
                     Some((_, lines)) if !shape.split => lines.push(input),
@@ -2910,13 +2952,14 @@ impl State {
                 quantity,
                 line.friendly_name.clone().unwrap_or_default(),
                 partner,
+                line.custom_term_end,
             ));
         }
         let customer = self.customers[owner].id.clone();
         let order_id = self.new_guid();
         let mut order_lines = Vec::new();
         let mut subscriptions = Vec::with_capacity(checked.len());
-        for (number, offer, term, quantity, friendly_name, partner) in checked {
+        for (number, offer, term, quantity, friendly_name, partner, first_term_end) in checked {
             let sub_id = self.new_guid();
             subscriptions.push(Subscription {
                 id: sub_id.clone(),
@@ -2936,6 +2979,7 @@ impl State {
                 pending_change: None,
                 term_start: None,
                 next_term: None,
+                first_term_end,
             });
             order_lines.push(OrderLine {
                 line_item_number: number,
@@ -3798,17 +3842,9 @@ impl State {
                 ),
             ));
         }
-        // Transitions to another SKU need a transition eligibility the simulator
-        // does not model: only the same product and SKU can be scheduled.
-        let product_sku = |offer: &str| -> String {
-            offer
-                .splitn(3, ':')
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(":")
-                .to_ascii_lowercase()
-        };
-        if product_sku(&next.offer_id) != product_sku(&sub.offer_id) {
+        // Another product or SKU only on a transition path the subscription's
+        // transition eligibilities list (transitions.rs).
+        if !transitions::is_transition_path(sub, &next.offer_id) {
             return Err(ApiError::bad_request(
                 800113,
                 format!(
@@ -4067,6 +4103,7 @@ impl State {
                     pending_change: None,
                     term_start: None,
                     next_term: None,
+                    first_term_end: None,
                 };
                 self.push_subscription(sub, owner, order);
             }
@@ -4077,3 +4114,5 @@ impl State {
 
 #[cfg(test)]
 mod tests;
+mod transitions;
+pub use transitions::TRANSITION_PATHS;

@@ -695,6 +695,7 @@ impl Migration {
             pending_change: None,
             term_start: None,
             next_term: None,
+            first_term_end: None,
         })
     }
 
