@@ -506,3 +506,173 @@ fn the_local_state_keeps_terms_on_its_clock() {
         text(&plan)
     );
 }
+
+const BASIC: &str = "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM";
+const STANDARD: &str = "CFQ7TTC0LDPB:0001:CFQ7TTC0K5BF";
+const PREMIUM: &str = "CFQ7TTC0LCHC:0002:CFQ7TTC0K0XF";
+
+/// How many API requests the simulator has answered for paths ending in
+/// `resource` (lowercase).
+fn requests_to(sim: &Sim, resource: &str) -> u64 {
+    let (status, body) = http(
+        reqwest::Method::GET,
+        &format!("{}/_sim/stats", sim.base_url()),
+        None,
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    body["byResource"][resource].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn another_sku_on_an_eligible_transition_is_scheduled_and_the_renewal_moves_it() {
+    let sim = frozen_sim();
+    let work = tempfile::tempdir().expect("temp dir");
+    let manifests = bought(&sim, work.path());
+    let (orders, subscriptions) = sim_counts(&sim);
+    let now = advance(&sim, 10 * DAY);
+    // A plan that changes no SKU asks nothing about transitions.
+    no_changes(&sim, work.path(), &now);
+    assert_eq!(requests_to(&sim, "transitioneligibilities"), 0);
+    edit(&manifests.join("subscriptions.yaml"), BASIC, STANDARD);
+
+    let plan = run(&sim, work.path(), &now, &["plan", "m"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    let shown = text(&plan);
+    assert!(
+        shown.contains(&format!(
+            "@ at renewal on 2027-03-01 (in 355 days) Subscription/{NCE_NAME}"
+        )) && shown.contains("renewal.offerId:")
+            && shown.contains(STANDARD),
+        "{shown}"
+    );
+    // One eligibility read, for the one subscription whose SKU changes.
+    assert_eq!(requests_to(&sim, "transitioneligibilities"), 1);
+
+    let apply = run(&sim, work.path(), &now, &["apply", "m", "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let live = subscription(&sim, NCE_NAME);
+    assert_eq!(live["offerId"], BASIC, "nothing moves before the renewal");
+    assert_eq!(live["nextTerm"]["offerId"], STANDARD, "{live:#}");
+    // Scheduled once: a second apply has nothing to do.
+    let again = run(&sim, work.path(), &now, &["apply", "m", "--auto-approve"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(text(&again).contains("No changes"), "{}", text(&again));
+    no_changes(&sim, work.path(), &now);
+
+    let renewed = advance_to(&sim, &now, "2027-03-01T00:00:00Z");
+    let live = subscription(&sim, NCE_NAME);
+    assert_eq!(
+        (&live["offerId"], &live["quantity"]),
+        (&json!(STANDARD), &json!(25)),
+        "{live:#}"
+    );
+    assert!(live.get("nextTerm").is_none(), "{live:#}");
+    no_changes(&sim, work.path(), &renewed);
+    assert_eq!(sim_counts(&sim), (orders, subscriptions), "nothing bought");
+}
+
+#[test]
+fn another_sku_off_the_transition_paths_is_a_plan_error_naming_the_eligible_ones() {
+    let sim = frozen_sim();
+    let work = tempfile::tempdir().expect("temp dir");
+    let manifests = bought(&sim, work.path());
+    let now = advance(&sim, 10 * DAY);
+    // Office 365 E3: not a path the simulator offers Business Basic.
+    let e3 = "CFQ7TTC0LF8Q:0001:CFQ7TTC0KCJV";
+    edit(&manifests.join("subscriptions.yaml"), BASIC, e3);
+    let plan = run(&sim, work.path(), &now, &["plan", "m"]);
+    assert_eq!(plan.status.code(), Some(1), "{}", text(&plan));
+    let shown = text(&plan);
+    assert!(
+        shown.contains(&format!(
+            "{e3} is not an eligible transition at renewal for {BASIC}; eligible: {STANDARD} (Microsoft 365 Business Standard), {PREMIUM} (Microsoft 365 Business Premium)"
+        )) && shown.contains("subscriptions.yaml:9:"),
+        "{shown}"
+    );
+    // `effective: now` is refused too: cspctl moves SKUs at renewal only.
+    edit(&manifests.join("subscriptions.yaml"), e3, PREMIUM);
+    add_to_spec(&manifests, "effective: now");
+    let plan = run(&sim, work.path(), &now, &["plan", "m"]);
+    assert_eq!(plan.status.code(), Some(1), "{}", text(&plan));
+    assert!(text(&plan).contains("only at its renewal"), "{}", text(&plan));
+}
+
+#[test]
+fn a_purchase_aligned_with_an_existing_subscription_ends_its_term_with_it() {
+    let sim = frozen_sim();
+    let work = tempfile::tempdir().expect("temp dir");
+    let manifests = bought(&sim, work.path());
+    let now = advance(&sim, 10 * DAY);
+    let aligned = "contoso-m365-business-standard";
+    let file = manifests.join("subscriptions.yaml");
+    let mut text_of = std::fs::read_to_string(&file).expect("manifest");
+    text_of.push_str(&format!(
+        "---\napiVersion: cspctl/v1\nkind: Subscription\nmetadata:\n  name: {aligned}\nspec:\n  customer: contoso\n  offerId: {STANDARD}\n  quantity: 5\n  termDuration: P1Y\n  billingCycle: monthly\n  reseller: northwind\n  termEndAlignedWith: {NCE_NAME}\n"
+    ));
+    std::fs::write(&file, text_of).expect("write");
+
+    let plan = run(&sim, work.path(), &now, &["plan", "m"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    let shown = text(&plan);
+    assert!(
+        shown.contains(&format!("+ create Subscription/{aligned}"))
+            && shown.contains("customTermEndDate")
+            && shown.contains("2027-02-28")
+            && shown.contains("the first term ends on 2027-02-28"),
+        "{shown}"
+    );
+    assert_eq!(requests_to(&sim, "customtermenddates"), 1);
+
+    let apply = run(&sim, work.path(), &now, &["apply", "m", "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let live = subscription(&sim, aligned);
+    let last_day = cspctl::time::parse("2027-02-28T00:00:00Z").expect("date");
+    assert_eq!(live["firstTermEnd"], last_day, "{live:#}");
+    // The term the subscription answers with ends that day, as its target's.
+    let (status, body) = http(
+        reqwest::Method::GET,
+        &format!(
+            "{}/v1/customers/{}/subscriptions/{}",
+            sim.base_url(),
+            live["customerId"].as_str().expect("customer"),
+            live["id"].as_str().expect("id")
+        ),
+        Some(&token(&sim)),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["commitmentEndDate"], "2027-02-28T00:00:00Z", "{body:#}");
+    no_changes(&sim, work.path(), &now);
+
+    // Both renew together, the aligned one into a full term.
+    let renewed = advance_to(&sim, &now, "2027-03-01T00:00:00Z");
+    let live = subscription(&sim, aligned);
+    assert_eq!(
+        live["termStart"],
+        cspctl::time::parse("2027-03-01T00:00:00Z").expect("date"),
+        "{live:#}"
+    );
+    assert_eq!(live["status"], "active", "{live:#}");
+    no_changes(&sim, work.path(), &renewed);
+}
+
+#[test]
+fn a_term_end_aligned_with_a_subscription_not_bought_yet_is_a_plan_error() {
+    let sim = frozen_sim();
+    let work = tempfile::tempdir().expect("temp dir");
+    let manifests = bought(&sim, work.path());
+    let file = manifests.join("subscriptions.yaml");
+    let mut text_of = std::fs::read_to_string(&file).expect("manifest");
+    text_of.push_str(&format!(
+        "---\napiVersion: cspctl/v1\nkind: Subscription\nmetadata:\n  name: first\nspec:\n  customer: contoso\n  offerId: {STANDARD}\n  quantity: 5\n  termDuration: P1Y\n  billingCycle: monthly\n---\napiVersion: cspctl/v1\nkind: Subscription\nmetadata:\n  name: second\nspec:\n  customer: contoso\n  offerId: {PREMIUM}\n  quantity: 5\n  termDuration: P1Y\n  billingCycle: monthly\n  termEndAlignedWith: first\n"
+    ));
+    std::fs::write(&file, text_of).expect("write");
+    let plan = run(&sim, work.path(), NOW, &["plan", "m"]);
+    assert_eq!(plan.status.code(), Some(1), "{}", text(&plan));
+    assert!(
+        text(&plan).contains("aligns its term end with `first`, which is not in Partner Center (yet)"),
+        "{}",
+        text(&plan)
+    );
+}

@@ -60,11 +60,29 @@ struct Continuation {
 #[derive(Clone, Debug, Default)]
 struct Stats {
     requests: u64,
+    /// API requests by the last segment of their path when it names a kind
+    /// of resource (`subscriptions`, `transitioneligibilities`), so a test can
+    /// see what a run asked for, not only how much.
+    by_resource: BTreeMap<String, u64>,
     by_status: BTreeMap<u16, u64>,
     throttled: u64,
     server_errors: u64,
     dropped: u64,
     replayed: u64,
+}
+
+impl Stats {
+    fn count_resource(&mut self, request: &Incoming) {
+        if let Some(last) = request.segments.last()
+            && request.segments.len() > 1
+            && last.bytes().all(|b| b.is_ascii_alphabetic())
+        {
+            *self
+                .by_resource
+                .entry(last.to_ascii_lowercase())
+                .or_default() += 1;
+        }
+    }
 }
 
 /// Everything mutable, behind one mutex (requests are short and never await while
@@ -216,6 +234,7 @@ impl Shared {
         inner.stats.requests += 1;
         let answered = match incoming.seg(0).as_deref() {
             Some("v1") => {
+                inner.stats.count_resource(&incoming);
                 inner.fault_counter += 1;
                 let n = inner.fault_counter;
                 let now = inner.clock.now();
@@ -607,7 +626,10 @@ async fn route(shared: &Arc<Shared>, request: Incoming) -> Reply {
     let first = request.seg(0);
     match first.as_deref() {
         Some("_sim") => admin(shared, &request),
-        Some("v1") => api(shared, request).await,
+        Some("v1") => {
+            shared.lock().stats.count_resource(&request);
+            api(shared, request).await
+        }
         Some(tenant)
             if request.segments.len() == 3
                 && request.seg(1).as_deref() == Some("oauth2")
@@ -1661,7 +1683,7 @@ fn admin_inner(inner: &mut Inner, request: &Incoming) -> ApiResult<Reply> {
             return Ok(Reply::json(
                 200,
                 json!({
-                    "requests": s.requests, "byStatus": by_status, "throttled": s.throttled,
+                    "requests": s.requests, "byStatus": by_status, "byResource": s.by_resource, "throttled": s.throttled,
                     "serverErrors": s.server_errors, "dropped": s.dropped, "replayed": s.replayed,
                     "resellers": inner.state.resellers.len(), "customers": inner.state.customers.len(),
                     "orders": inner.state.orders.len(), "subscriptions": inner.state.subscriptions.len(),
