@@ -15,8 +15,9 @@ use std::collections::BTreeSet;
 
 use contract::{Fixture, key_paths, route};
 use cspctl::backend::partner_center::wire::{
-    self, AgreementRecord, BillingCycleLine, CheckoutResult, Collection, Customer, Order, Purchase,
-    Relationship, Subscription, SubscriptionRead, SupportContact, from_value,
+    self, AgreementRecord, AllowedCustomTermEndDate, BillingCycleLine, CheckoutResult, Collection,
+    Customer, Order, Purchase, Relationship, Subscription, SubscriptionRead, SupportContact,
+    TransitionEligibility, from_value,
 };
 use cspctl::manifest::model::{
     Address, Billing, BillingCycle, Contact, LegalAddress, ResellerSpec, SandboxAdmin,
@@ -94,6 +95,8 @@ fn every_documented_answer_is_understood() {
         "POST /v1/customers/*/carts/*/checkout",
         "GET /v1/customers/*/orders/*",
         "POST /v1/sandboxindirectreseller",
+        "GET /v1/customers/*/subscriptions/*/transitioneligibilities",
+        "GET /v1/customers/*/subscriptions/customtermenddates",
     ] {
         assert!(
             understood.contains(route),
@@ -203,6 +206,53 @@ fn understand(route: &str, body: Value, what: &str) -> bool {
             let order: Order = from_value(body, what).unwrap();
             assert!(order.id.is_some(), "{what}");
             assert!(!order.line_items.is_empty(), "{what}");
+        }
+        "GET /v1/customers/*/subscriptions/*/transitioneligibilities" => {
+            // transition-a-new-commerce-subscription: a target is eligible when
+            // one of its transition types is; an ineligible one keeps why.
+            let list: Collection<TransitionEligibility> = from_value(body, what).unwrap();
+            let live: Vec<_> = list
+                .items
+                .iter()
+                .filter_map(TransitionEligibility::to_live)
+                .collect();
+            assert_eq!(live.len(), 2, "{what}");
+            assert_eq!(live[0].catalog_item_id, "CFQ7TTC0KZCR:0001:CFQ7TTC0K71H");
+            assert_eq!(live[0].title.as_deref(), Some("Microsoft 365 E5 Test Sku Title"));
+            assert!(live[0].eligible && live[0].reasons.is_empty(), "{what}");
+            assert!(!live[1].eligible, "{what}");
+            assert_eq!(
+                live[1].reasons,
+                ["Subscription cannot be transitioned because there are conflicting services."],
+                "{what}"
+            );
+        }
+        "GET /v1/customers/*/subscriptions/customtermenddates" => {
+            // custom-term-end-dates: dates at midnight without an offset.
+            let list: Collection<AllowedCustomTermEndDate> = from_value(body, what).unwrap();
+            let live: Vec<_> = list
+                .items
+                .iter()
+                .filter_map(AllowedCustomTermEndDate::to_live)
+                .collect();
+            assert_eq!(live.len(), 2, "{what}");
+            assert_eq!(
+                (live[0].date.as_str(), live[0].kind.as_str()),
+                ("2023-07-31", "calendarMonthAligned")
+            );
+            assert!(live[0].coterm_subscription_ids.is_empty(), "{what}");
+            assert_eq!(
+                (live[1].date.as_str(), live[1].kind.as_str()),
+                ("2023-08-01", "subscriptionAligned")
+            );
+            assert_eq!(
+                live[1].coterm_subscription_ids,
+                [
+                    "5fcf618b-1daa-4604-da99-cc3e1c9ee422",
+                    "d30a9ff9-713e-4546-c97e-f06b9dcf6ef6"
+                ],
+                "{what}"
+            );
         }
         "GET /v1/customers/*/orders" => {
             let list: Collection<Order> = from_value(body, what).unwrap();

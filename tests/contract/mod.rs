@@ -418,7 +418,7 @@ fn message(lines: &[&[u8]]) -> Option<Message> {
 /// A request path as a route: ids and placeholders become `*`, the rest is
 /// lower-cased (`/v1/customers/*/subscriptions`).
 pub fn route(method: &str, path: &str) -> String {
-    const WORDS: [&str; 17] = [
+    const WORDS: [&str; 19] = [
         "v1",
         "customers",
         "relationships",
@@ -436,6 +436,8 @@ pub fn route(method: &str, path: &str) -> String {
         "sandboxindirectreseller",
         "domains",
         "agreementtemplates",
+        "transitioneligibilities",
+        "customtermenddates",
     ];
     let segments: Vec<String> = path
         .split('?')
