@@ -2042,3 +2042,109 @@ async fn answers_carry_the_simulated_clock_in_date() {
         Some("Mon, 02 Mar 2026 10:01:01 GMT")
     );
 }
+
+/// Transition eligibilities and allowed custom term end dates in the shapes of
+/// their learn pages' examples, refusals with their (UNCONFIRMED) codes, and a
+/// cart line's `customTermEndDate` checked against the allowed dates.
+#[tokio::test]
+async fn transitions_and_custom_term_end_dates_answer_in_the_documented_shapes() {
+    let sim = serve(config());
+    let (token, customer) = ready_customer(&sim).await;
+    let (_, sub) = place_order(&sim, &token, &customer, 5).await;
+    let eligibilities = format!(
+        "/v1/customers/{customer}/subscriptions/{sub}/transitionEligibilities?eligibilityType=scheduled"
+    );
+    // Still provisioning: listed, not eligible, with the page's reason.
+    let a = call(&sim, Method::GET, &eligibilities, Some(&token), None, None).await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.body["items"][0]["eligibilities"][0]["isEligible"], false);
+    assert_eq!(
+        a.body["items"][0]["eligibilities"][0]["errors"][0]["description"],
+        "Subscription can't be Transitioned - source subscription isn't provisioned yet."
+    );
+    advance(&sim, 120).await;
+    let a = call(&sim, Method::GET, &eligibilities, Some(&token), None, None).await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.body["totalCount"], 2, "{}", a.text());
+    assert_eq!(a.body["attributes"]["objectType"], "Collection");
+    let first = &a.body["items"][0];
+    assert_eq!(first["catalogItemId"], "CFQ7TTC0LDPB:0001:CFQ7TTC0K5BF");
+    assert_eq!(first["title"], "Microsoft 365 Business Standard");
+    assert_eq!(first["quantity"], 5);
+    assert_eq!(first["subscriptionEligibilities"], json!([]));
+    assert_eq!(
+        first["eligibilities"],
+        json!([{"isEligible": true, "transitionType": "transition_only", "errors": []}])
+    );
+    assert_eq!(first["attributes"]["objectType"], "TransitionEligibility");
+    let bad = call(
+        &sim,
+        Method::GET,
+        &eligibilities.replace("scheduled", "later"),
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_error(&bad, 400, 3000);
+
+    let dates = format!("/v1/customers/{customer}/subscriptions/customTermEndDates");
+    let missing = call(&sim, Method::GET, &dates, Some(&token), None, None).await;
+    assert_error(&missing, 400, 3000);
+    let a = call(
+        &sim,
+        Method::GET,
+        &format!("{dates}?term_duration=P1Y"),
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(
+        a.body["items"],
+        json!([
+            {"allowedCustomTermEndDateType": "calendarMonthAligned", "allowedCustomTermEndDate": "2027-02-28T00:00:00"},
+            {"allowedCustomTermEndDateType": "subscriptionAligned", "allowedCustomTermEndDate": "2027-02-28T00:00:00", "cotermSubscriptionIds": [sub]},
+        ]),
+        "{}",
+        a.text()
+    );
+    assert_eq!(a.body["links"]["self"]["method"], "GET");
+    // A month's term cannot end when a year's does.
+    let a = call(
+        &sim,
+        Method::GET,
+        &format!("{dates}?term_duration=P1M&target_coterm_subscription_id={sub}"),
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(a.body["items"], json!([]), "{}", a.text());
+    let past = call(
+        &sim,
+        Method::GET,
+        &format!("{dates}?term_duration=P1Y&term_start_date=2026-02-01"),
+        Some(&token),
+        None,
+        None,
+    )
+    .await;
+    assert_error(&past, 400, 3000);
+
+    // A cart line's date: allowed, echoed; not allowed, a line error.
+    let cart = |date: &str| {
+        json!({"lineItems": [{"id": 0, "catalogItemId": "CFQ7TTC0LDPB:0001:CFQ7TTC0K5BF", "quantity": 2,
+            "billingCycle": "monthly", "termDuration": "P1Y", "customTermEndDate": date}]})
+    };
+    let carts = format!("/v1/customers/{customer}/carts");
+    let ok = call(&sim, Method::POST, &carts, Some(&token), Some(cart("2027-02-28T00:00:00")), None).await;
+    assert_eq!(ok.status, 201, "{}", ok.text());
+    assert!(ok.body["lineItems"][0].get("error").is_none(), "{}", ok.text());
+    assert_eq!(ok.body["lineItems"][0]["customTermEndDate"], "2027-02-28T00:00:00");
+    let refused = call(&sim, Method::POST, &carts, Some(&token), Some(cart("2027-01-15")), None).await;
+    assert_eq!(refused.status, 201, "{}", refused.text());
+    assert_eq!(refused.body["lineItems"][0]["error"]["errorCode"], 10010);
+}
