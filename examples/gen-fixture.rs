@@ -412,6 +412,7 @@ fn apply_drift(tenant: &mut State, percent: f64, rng: &mut Rng) -> Drift {
                 pending_change: None,
                 term_start: None,
                 next_term: None,
+                first_term_end: None,
             });
         }
     }

@@ -92,9 +92,7 @@ impl TermEndQuery {
     pub fn key(&self) -> String {
         format!(
             "{}/{:?}/{}",
-            self.customer_id,
-            self.term_duration,
-            self.coterm_subscription_id
+            self.customer_id, self.term_duration, self.coterm_subscription_id
         )
     }
 }

@@ -218,7 +218,10 @@ fn understand(route: &str, body: Value, what: &str) -> bool {
                 .collect();
             assert_eq!(live.len(), 2, "{what}");
             assert_eq!(live[0].catalog_item_id, "CFQ7TTC0KZCR:0001:CFQ7TTC0K71H");
-            assert_eq!(live[0].title.as_deref(), Some("Microsoft 365 E5 Test Sku Title"));
+            assert_eq!(
+                live[0].title.as_deref(),
+                Some("Microsoft 365 E5 Test Sku Title")
+            );
             assert!(live[0].eligible && live[0].reasons.is_empty(), "{what}");
             assert!(!live[1].eligible, "{what}");
             assert_eq!(

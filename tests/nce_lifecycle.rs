@@ -595,7 +595,11 @@ fn another_sku_off_the_transition_paths_is_a_plan_error_naming_the_eligible_ones
     add_to_spec(&manifests, "effective: now");
     let plan = run(&sim, work.path(), &now, &["plan", "m"]);
     assert_eq!(plan.status.code(), Some(1), "{}", text(&plan));
-    assert!(text(&plan).contains("only at its renewal"), "{}", text(&plan));
+    assert!(
+        text(&plan).contains("only at its renewal"),
+        "{}",
+        text(&plan)
+    );
 }
 
 #[test]
@@ -642,7 +646,10 @@ fn a_purchase_aligned_with_an_existing_subscription_ends_its_term_with_it() {
         None,
     );
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["commitmentEndDate"], "2027-02-28T00:00:00Z", "{body:#}");
+    assert_eq!(
+        body["commitmentEndDate"], "2027-02-28T00:00:00Z",
+        "{body:#}"
+    );
     no_changes(&sim, work.path(), &now);
 
     // Both renew together, the aligned one into a full term.
@@ -671,7 +678,8 @@ fn a_term_end_aligned_with_a_subscription_not_bought_yet_is_a_plan_error() {
     let plan = run(&sim, work.path(), NOW, &["plan", "m"]);
     assert_eq!(plan.status.code(), Some(1), "{}", text(&plan));
     assert!(
-        text(&plan).contains("aligns its term end with `first`, which is not in Partner Center (yet)"),
+        text(&plan)
+            .contains("aligns its term end with `first`, which is not in Partner Center (yet)"),
         "{}",
         text(&plan)
     );

@@ -2140,11 +2140,34 @@ async fn transitions_and_custom_term_end_dates_answer_in_the_documented_shapes()
             "billingCycle": "monthly", "termDuration": "P1Y", "customTermEndDate": date}]})
     };
     let carts = format!("/v1/customers/{customer}/carts");
-    let ok = call(&sim, Method::POST, &carts, Some(&token), Some(cart("2027-02-28T00:00:00")), None).await;
+    let ok = call(
+        &sim,
+        Method::POST,
+        &carts,
+        Some(&token),
+        Some(cart("2027-02-28T00:00:00")),
+        None,
+    )
+    .await;
     assert_eq!(ok.status, 201, "{}", ok.text());
-    assert!(ok.body["lineItems"][0].get("error").is_none(), "{}", ok.text());
-    assert_eq!(ok.body["lineItems"][0]["customTermEndDate"], "2027-02-28T00:00:00");
-    let refused = call(&sim, Method::POST, &carts, Some(&token), Some(cart("2027-01-15")), None).await;
+    assert!(
+        ok.body["lineItems"][0].get("error").is_none(),
+        "{}",
+        ok.text()
+    );
+    assert_eq!(
+        ok.body["lineItems"][0]["customTermEndDate"],
+        "2027-02-28T00:00:00"
+    );
+    let refused = call(
+        &sim,
+        Method::POST,
+        &carts,
+        Some(&token),
+        Some(cart("2027-01-15")),
+        None,
+    )
+    .await;
     assert_eq!(refused.status, 201, "{}", refused.text());
     assert_eq!(refused.body["lineItems"][0]["error"]["errorCode"], 10010);
 }

@@ -336,8 +336,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         }
         None => {
             let live = opened.read_live()?;
-            let Some(plan) = make_plan(&args.inputs, &live, &options, settings, &opened)?
-            else {
+            let Some(plan) = make_plan(&args.inputs, &live, &options, settings, &opened)? else {
                 return Ok(ExitCode::from(1));
             };
             // What the plan changes is read by this run, never taken from the snapshot.

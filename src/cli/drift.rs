@@ -50,13 +50,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     };
     let live_scope = scope.as_ref().map(|scope| scope.live_scope(&desired));
     let (live, options, mut reader) = backend.read_live_scoped(settings, live_scope.as_ref())?;
-    let Some(mut plan) = plan_desired(
-        (sources, desired),
-        &live,
-        &options,
-        settings,
-        &reader,
-    )?
+    let Some(mut plan) = plan_desired((sources, desired), &live, &options, settings, &reader)?
     else {
         return Ok(ExitCode::from(1));
     };
@@ -65,8 +59,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         let Some(checked) = desired_or_report(&args.paths, settings) else {
             return Ok(ExitCode::from(1));
         };
-        let Some(again) = plan_desired(checked, &view, &options, settings, &reader)?
-        else {
+        let Some(again) = plan_desired(checked, &view, &options, settings, &reader)? else {
             return Ok(ExitCode::from(1));
         };
         plan = again;

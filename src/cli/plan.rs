@@ -98,8 +98,10 @@ fn parse_period(text: &str) -> Result<i64, String> {
 pub trait PlanReads {
     /// The subscriptions that orders still provisioning will create, for the
     /// given customer ids.
-    fn pending_purchases(&self, customers: &[String])
-    -> Result<Vec<LiveSubscription>, BackendError>;
+    fn pending_purchases(
+        &self,
+        customers: &[String],
+    ) -> Result<Vec<LiveSubscription>, BackendError>;
     /// Answers `lookups` into `live` (transition eligibilities, allowed custom
     /// term end dates: [`crate::plan::lookups`]).
     fn lookups(&self, lookups: &Lookups, live: &mut Live) -> Result<(), BackendError>;

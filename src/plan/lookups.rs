@@ -161,9 +161,7 @@ pub fn pick_term_end(
         coterm_subscription_id: target.id.clone(),
     };
     let Some(allowed) = live.term_end_dates.get(&query.key()) else {
-        return Err(
-            "the allowed custom term end dates were not read for this purchase".to_owned(),
-        );
+        return Err("the allowed custom term end dates were not read for this purchase".to_owned());
     };
     if allowed.iter().any(|a| allows(a, &date, &target.id)) {
         return Ok(date);
@@ -256,9 +254,15 @@ mod tests {
         let mut live = Live::default();
         live.transitions.insert(
             "s1".into(),
-            vec![target(STANDARD, true, &[]), target(PREMIUM, false, &["conflicting services"])],
+            vec![
+                target(STANDARD, true, &[]),
+                target(PREMIUM, false, &["conflicting services"]),
+            ],
         );
-        assert_eq!(pick_transition(&live, &sub, STANDARD), Ok(STANDARD.to_owned()));
+        assert_eq!(
+            pick_transition(&live, &sub, STANDARD),
+            Ok(STANDARD.to_owned())
+        );
         // Without its availability, the listed one is taken.
         assert_eq!(
             pick_transition(&live, &sub, "cfq7ttc0ldpb:0001"),
@@ -272,7 +276,10 @@ mod tests {
         let mut live = Live::default();
         live.transitions.insert(
             "s1".into(),
-            vec![target(STANDARD, true, &[]), target(PREMIUM, false, &["conflicting services"])],
+            vec![
+                target(STANDARD, true, &[]),
+                target(PREMIUM, false, &["conflicting services"]),
+            ],
         );
         let error = pick_transition(&live, &sub, PREMIUM).expect_err("not eligible");
         assert_eq!(
@@ -282,7 +289,10 @@ mod tests {
             )
         );
         let error = pick_transition(&live, &sub, "AAAA:0001:BBBB").expect_err("unlisted");
-        assert!(error.ends_with(&format!("eligible: {STANDARD} (title of {STANDARD})")), "{error}");
+        assert!(
+            error.ends_with(&format!("eligible: {STANDARD} (title of {STANDARD})")),
+            "{error}"
+        );
         live.transitions.insert("s1".into(), Vec::new());
         let error = pick_transition(&live, &sub, STANDARD).expect_err("none");
         assert!(error.ends_with("eligible: none"), "{error}");

@@ -1168,7 +1168,8 @@ impl Planner<'_> {
                     object.insert("customTermEndDate".into(), json!(date));
                 }
             }
-            if let (Some(date), Some(target)) = (&custom_term_end_date, &spec.term_end_aligned_with) {
+            if let (Some(date), Some(target)) = (&custom_term_end_date, &spec.term_end_aligned_with)
+            {
                 action.warnings.push(format!(
                     "the first term ends on {date}, with Subscription/{target}'s (coterminosity: customTermEndDate), and is charged for that shorter term; later terms run in full"
                 ));
@@ -1226,8 +1227,7 @@ impl Planner<'_> {
                     return None;
                 }
             }
-        } else if !live.offer_id.is_empty() && !live.offer_id.eq_ignore_ascii_case(&spec.offer_id)
-        {
+        } else if !live.offer_id.is_empty() && !live.offer_id.eq_ignore_ascii_case(&spec.offer_id) {
             let message = format!(
                 "subscription `{}` has offer {} in Partner Center; an offer cannot change in place",
                 subscription.name, live.offer_id
@@ -1605,7 +1605,9 @@ impl Planner<'_> {
                 &subscription.origin,
                 "spec.termEndAlignedWith",
                 message,
-                &format!("apply `{target}` first, then plan this one; or remove `termEndAlignedWith`"),
+                &format!(
+                    "apply `{target}` first, then plan this one; or remove `termEndAlignedWith`"
+                ),
             );
             return None;
         };

@@ -1082,13 +1082,20 @@ fn dispatch(
                 param(&request.query, "target_coterm_subscription_id"),
                 now,
             )?),
-        (Method::GET, ["customers", _, "subscriptions", _, "transitioneligibilities"]) => {
-            ok(collection(state.transition_eligibilities(
-                id(1),
-                id(3),
-                param(&request.query, "eligibilityType"),
-            )?))
-        }
+        (
+            Method::GET,
+            [
+                "customers",
+                _,
+                "subscriptions",
+                _,
+                "transitioneligibilities",
+            ],
+        ) => ok(collection(state.transition_eligibilities(
+            id(1),
+            id(3),
+            param(&request.query, "eligibilityType"),
+        )?)),
         (Method::GET, ["customers", _, "subscriptions", _]) => {
             let sub = state.get_subscription(id(1), id(3), now)?;
             ok(subscription_shape(state, &inner.faults, sub))

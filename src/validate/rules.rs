@@ -209,14 +209,28 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
             let at = Some(subscription.origin.value_at("spec.termEndAlignedWith"));
             let other = m.subscriptions.iter().find(|s| &s.name == target);
             let problem = if target == &subscription.name {
-                Some(("a subscription cannot align its term end with itself".to_owned(), "name another subscription of the same customer"))
+                Some((
+                    "a subscription cannot align its term end with itself".to_owned(),
+                    "name another subscription of the same customer",
+                ))
             } else if !subscription.spec.is_new_commerce() {
                 Some(("`termEndAlignedWith` applies to new-commerce purchases only (a catalog id `PRODUCT:SKU:AVAILABILITY`)".to_owned(), "remove `termEndAlignedWith`"))
             } else if let Some(other) = other {
                 if other.spec.customer != subscription.spec.customer {
-                    Some((format!("subscription `{target}` belongs to customer `{}`, not `{}`: a term end aligns only with a subscription of the same customer", other.spec.customer, subscription.spec.customer), "name a subscription of the same customer"))
+                    Some((
+                        format!(
+                            "subscription `{target}` belongs to customer `{}`, not `{}`: a term end aligns only with a subscription of the same customer",
+                            other.spec.customer, subscription.spec.customer
+                        ),
+                        "name a subscription of the same customer",
+                    ))
                 } else if !other.spec.is_new_commerce() {
-                    Some((format!("subscription `{target}` is a legacy subscription: a term end aligns only with a new-commerce one"), "name a new-commerce subscription of the same customer"))
+                    Some((
+                        format!(
+                            "subscription `{target}` is a legacy subscription: a term end aligns only with a new-commerce one"
+                        ),
+                        "name a new-commerce subscription of the same customer",
+                    ))
                 } else {
                     None
                 }

@@ -371,7 +371,11 @@ impl PartnerCenterClient {
     /// custom-term-end-dates). Only the first page of allowed dates is read (up to
     /// 300, the page's limit; one purchase aligned with one subscription needs
     /// one date).
-    pub async fn read_lookups(&self, lookups: &Lookups, live: &mut Live) -> Result<(), BackendError> {
+    pub async fn read_lookups(
+        &self,
+        lookups: &Lookups,
+        live: &mut Live,
+    ) -> Result<(), BackendError> {
         let reader = Reader {
             client: self.clone(),
             limit: Arc::new(Semaphore::new(self.read_concurrency)),
@@ -385,7 +389,11 @@ impl PartnerCenterClient {
             let key = subscription_id.clone();
             tasks.spawn(async move {
                 let list: Collection<TransitionEligibility> = reader.get_as(&path).await?;
-                let targets = list.items.iter().filter_map(TransitionEligibility::to_live).collect();
+                let targets = list
+                    .items
+                    .iter()
+                    .filter_map(TransitionEligibility::to_live)
+                    .collect();
                 Ok::<_, BackendError>(Lookup::Transitions(key, targets))
             });
         }
@@ -398,12 +406,17 @@ impl PartnerCenterClient {
             let key = query.key();
             tasks.spawn(async move {
                 let list: Collection<AllowedCustomTermEndDate> = reader.get_as(&path).await?;
-                let dates = list.items.iter().filter_map(AllowedCustomTermEndDate::to_live).collect();
+                let dates = list
+                    .items
+                    .iter()
+                    .filter_map(AllowedCustomTermEndDate::to_live)
+                    .collect();
                 Ok::<_, BackendError>(Lookup::TermEnds(key, dates))
             });
         }
         while let Some(joined) = tasks.join_next().await {
-            let found = joined.map_err(|e| BackendError::State(format!("a plan's lookup failed: {e}")))??;
+            let found = joined
+                .map_err(|e| BackendError::State(format!("a plan's lookup failed: {e}")))??;
             match found {
                 Lookup::Transitions(key, targets) => {
                     live.transitions.insert(key, targets);

@@ -687,9 +687,13 @@ impl AllowedCustomTermEndDate {
         let text = non_empty(self.allowed_custom_term_end_date.clone())?;
         let date = text.get(..10)?;
         let valid = date.len() == 10
-            && date
-                .char_indices()
-                .all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
+            && date.char_indices().all(|(i, c)| {
+                if i == 4 || i == 7 {
+                    c == '-'
+                } else {
+                    c.is_ascii_digit()
+                }
+            });
         if !valid {
             return None;
         }
