@@ -511,6 +511,20 @@ const BASIC: &str = "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM";
 const STANDARD: &str = "CFQ7TTC0LDPB:0001:CFQ7TTC0K5BF";
 const PREMIUM: &str = "CFQ7TTC0LCHC:0002:CFQ7TTC0K0XF";
 
+/// Every file under `dir`, concatenated (in no particular order).
+fn all_text(dir: &Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(dir).expect("a directory") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            out.push_str(&all_text(&path));
+        } else {
+            out.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
+        }
+    }
+    out
+}
+
 /// How many API requests the simulator has answered for paths ending in
 /// `resource` (lowercase).
 fn requests_to(sim: &Sim, resource: &str) -> u64 {
@@ -559,6 +573,23 @@ fn another_sku_on_an_eligible_transition_is_scheduled_and_the_renewal_moves_it()
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     assert!(text(&again).contains("No changes"), "{}", text(&again));
     no_changes(&sim, work.path(), &now);
+    // Exported, the scheduled move is declared as the new offer at renewal,
+    // and plans to nothing.
+    let export = run(&sim, work.path(), &now, &["export", "--out", "exported"]);
+    assert!(export.status.success(), "{}", text(&export));
+    let exported = all_text(&work.path().join("exported"));
+    assert!(
+        exported.contains(&format!("offerId: {STANDARD}"))
+            && exported.contains("effective: renewal"),
+        "{exported}"
+    );
+    let replanned = run(
+        &sim,
+        work.path(),
+        &now,
+        &["plan", "exported", "--detailed-exitcode"],
+    );
+    assert_eq!(replanned.status.code(), Some(0), "{}", text(&replanned));
 
     let renewed = advance_to(&sim, &now, "2027-03-01T00:00:00Z");
     let live = subscription(&sim, NCE_NAME);

@@ -45,7 +45,7 @@ use crate::live::{Live, LiveCustomer, LiveReseller, LiveStatus, LiveSubscription
 use crate::manifest::model::{
     Agreement, BillingCycle, CustomerDocument, CustomerSpec, DesiredStatus, Effective, Kind,
     ResellerDocument, ResellerSpec, SubscriptionDocument, SubscriptionSpec, SupportContactDocument,
-    SupportContactSpec, TermDuration, is_new_commerce_offer,
+    SupportContactSpec, TermDuration, is_new_commerce_offer, same_offer,
 };
 use crate::manifest::schema::{kind_schema, manifest_schema, to_pretty};
 use crate::validate::rules::REGISTRATION_NUMBER_COUNTRIES;
@@ -744,7 +744,11 @@ impl<'a> Exporter<'a> {
             // A purchase-time choice: nothing in a live subscription says it.
             term_end_aligned_with: None,
             customer: customer.name.clone(),
-            offer_id: live.offer_id.clone(),
+            // Another SKU scheduled for the renewal is declared as the offer
+            // too (a transition); the same SKU keeps the current catalog id.
+            offer_id: next
+                .filter(|n| !live.offer_id.is_empty() && !same_offer(&n.offer_id, &live.offer_id))
+                .map_or_else(|| live.offer_id.clone(), |n| n.offer_id.clone()),
             quantity: next.map_or(live.quantity, |n| n.quantity),
             term_duration: next.map(|n| n.term_duration).or(live.term_duration),
             billing_cycle: next.map(|n| n.billing_cycle).or(live.billing_cycle),

@@ -41,6 +41,35 @@ pub fn verify(live: &Live, export: &Export) -> Vec<String> {
             return problems;
         }
     };
+    // A move to another SKU that Partner Center has scheduled was an eligible
+    // transition when it was written: the round trip takes it as one (it asks
+    // nothing; `cspctl plan` asks Partner Center again).
+    let lookups = crate::plan::needed_lookups(&desired, &sources, live, &PlanOptions::default());
+    let assumed;
+    let live = if lookups.transitions.is_empty() {
+        live
+    } else {
+        let mut with = live.clone();
+        for (_, id) in &lookups.transitions {
+            if let Some(next) = live
+                .subscriptions
+                .get(id)
+                .and_then(|s| s.next_term.as_ref())
+            {
+                with.transitions.insert(
+                    id.clone(),
+                    vec![crate::live::LiveTransition {
+                        catalog_item_id: next.offer_id.clone(),
+                        title: None,
+                        eligible: true,
+                        reasons: Vec::new(),
+                    }],
+                );
+            }
+        }
+        assumed = with;
+        &assumed
+    };
     let plan = match crate::plan::plan(&desired, &sources, live, &PlanOptions::default()) {
         Ok(plan) => plan,
         Err(plan_problems) => {
