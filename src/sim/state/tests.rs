@@ -1727,3 +1727,120 @@ fn renewals_survive_a_reload_and_skip_terms_the_clock_jumped_over() {
     assert_eq!(read["effectiveStartDate"], "2029-01-01T00:00:00Z");
     assert_eq!(read["status"], "active");
 }
+
+/// A state with one attested customer and one Business Basic P1Y subscription
+/// bought at `NOW` (2026-01-01) and provisioned.
+fn basic_bought() -> (State, String, String) {
+    let mut s = world();
+    let c = customer(&mut s);
+    attest(&mut s, &c);
+    let sid = sub_id(&order(&mut s, &c, NCE, 5, None).expect("order"));
+    s.settle(NOW + 10);
+    (s, c, sid)
+}
+
+#[test]
+fn allowed_term_ends_are_month_ends_and_the_ends_of_the_customer_subscriptions() {
+    let (s, c, sid) = basic_bought();
+    let owner = s.customer_index(&c).expect("customer");
+    let day = |text: &str| parse_rfc3339(&format!("{text}T00:00:00Z")).expect("date");
+    // Its term's last day: 2026-12-31, also a month's last day.
+    let mid_march = day("2026-03-15") + 3_600;
+    assert_eq!(
+        s.allowed_term_ends(owner, Term::P1Y, mid_march, None),
+        vec![
+            (day("2026-12-31"), "subscriptionAligned", vec![sid.clone()]),
+            (day("2027-02-28"), "calendarMonthAligned", Vec::new()),
+        ]
+    );
+    // A month's term from mid-March ends by 2026-04-14: only March's end.
+    assert_eq!(
+        s.allowed_term_ends(owner, Term::P1M, mid_march, None),
+        vec![(day("2026-03-31"), "calendarMonthAligned", Vec::new())]
+    );
+    // Aligned with the subscription only.
+    assert_eq!(
+        s.allowed_term_ends(owner, Term::P1Y, mid_march, Some(&sid)),
+        vec![(day("2026-12-31"), "subscriptionAligned", vec![sid.clone()])]
+    );
+}
+
+#[test]
+fn a_first_term_cut_to_a_custom_end_renews_the_day_after_then_runs_in_full() {
+    let (mut s, c, _) = basic_bought();
+    let cart = |date: &str| -> CartInput {
+        parse_value(json!({"lineItems": [{"id": 0, "catalogItemId": "CFQ7TTC0LDPB:0001:CFQ7TTC0K5BF", "quantity": 2,
+            "billingCycle": "monthly", "termDuration": "P1Y", "friendlyName": "aligned", "customTermEndDate": date}]}))
+        .expect("input")
+    };
+    let later = NOW + 40 * 86_400;
+    let refused = s.create_cart(&c, cart("2026-12-30"), later).expect("cart");
+    assert_eq!(refused["lineItems"][0]["error"]["errorCode"], 10010);
+    let created = s
+        .create_cart(&c, cart("2026-12-31T00:00:00"), later)
+        .expect("cart");
+    assert!(created["lineItems"][0].get("error").is_none(), "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    s.checkout(&c, &id, later, 0, CheckoutShape::default())
+        .expect("checkout");
+    s.settle(later + 1);
+    let sub = s
+        .subscriptions
+        .iter()
+        .find(|x| x.friendly_name == "aligned")
+        .expect("bought")
+        .clone();
+    let last = parse_rfc3339("2026-12-31T00:00:00Z").expect("date");
+    assert_eq!(sub.commitment_end(), last);
+    assert_eq!(sub.renewal_at(), last + 86_400);
+    let mut renewed = sub.clone();
+    assert_eq!(
+        State::renew(&mut renewed, last + 86_400),
+        Some(parse_rfc3339("2028-01-01T00:00:00Z").expect("date"))
+    );
+}
+
+#[test]
+fn scheduled_transitions_follow_the_paths() {
+    let (mut s, c, sid) = basic_bought();
+    let later = NOW + 30 * 86_400;
+    let next = |offer: &str| {
+        json!({"scheduledNextTermInstructions": {"product": {"productId": offer.split(':').next(), "skuId": offer.split(':').nth(1),
+            "availabilityId": offer.split(':').nth(2), "billingCycle": "monthly", "termDuration": "P1Y"}, "quantity": 5}})
+    };
+    let off_path = patch(
+        &mut s,
+        &c,
+        &sid,
+        next("CFQ7TTC0LF8Q:0001:CFQ7TTC0KCJV"),
+        later,
+    )
+    .expect_err("not a path");
+    assert_eq!((off_path.status, off_path.code), (400, 800113));
+    let scheduled = patch(
+        &mut s,
+        &c,
+        &sid,
+        next("CFQ7TTC0LDPB:0001:CFQ7TTC0K5BF"),
+        later,
+    )
+    .expect("a path");
+    assert_eq!(
+        scheduled["scheduledNextTermInstructions"]["product"]["productId"],
+        "CFQ7TTC0LDPB"
+    );
+    let listed = s
+        .transition_eligibilities(&c, &sid, Some("Scheduled"))
+        .expect("listed");
+    let ids: Vec<&str> = listed
+        .iter()
+        .filter_map(|t| t["catalogItemId"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "CFQ7TTC0LDPB:0001:CFQ7TTC0K5BF",
+            "CFQ7TTC0LCHC:0002:CFQ7TTC0K0XF"
+        ]
+    );
+}
