@@ -869,3 +869,137 @@ fn the_renewal_calendar_lists_what_renews_within_the_period() {
             .is_empty()
     );
 }
+
+const STANDARD: &str = "CFQ7TTC0LDPB:0001:CFQ7TTC0K5BF";
+
+/// The lifecycle manifests with `offer` and an extra subscription document,
+/// against the lifecycle's live subscription (bought 2025-06-01, so its term
+/// ends 2026-05-31) and `prepare`d live lookups: the lookups the plan needs,
+/// and the plan.
+fn with_lookups(
+    offer: &str,
+    more: &str,
+    prepare: impl FnOnce(&mut Live),
+) -> (crate::live::Lookups, Result<Plan, Vec<Diagnostic>>) {
+    let (_, mut live) = lifecycle(10, "", "2025-06-01T09:00:00Z");
+    let text = format!(
+        "{RESELLERS}{}{}{more}",
+        customer("contoso", "[northwind]"),
+        subscription("contoso-e3", "contoso", offer, 10, ", reseller: northwind")
+    )
+    .replace("termDuration: P1M", "termDuration: P1Y");
+    let (sources, desired) = desired(&text);
+    let needed = crate::plan::needed_lookups(&desired, &sources, &live, &options_now());
+    prepare(&mut live);
+    (needed, plan(&desired, &sources, &live, &options_now()))
+}
+
+fn eligible(catalog_item_id: &str) -> crate::live::LiveTransition {
+    crate::live::LiveTransition {
+        catalog_item_id: catalog_item_id.into(),
+        title: None,
+        eligible: true,
+        reasons: Vec::new(),
+    }
+}
+
+#[test]
+fn another_sku_on_an_eligible_transition_is_scheduled_at_renewal() {
+    let (needed, result) = with_lookups(STANDARD, "", |live| {
+        live.transitions.insert("s1".into(), vec![eligible(STANDARD)]);
+    });
+    assert_eq!(
+        needed.transitions,
+        [("c1".to_owned(), "s1".to_owned())].into(),
+        "one lookup, for the subscription whose SKU changes"
+    );
+    assert!(needed.term_ends.is_empty());
+    let action = only_action(result);
+    assert_eq!(action.action_type, ActionType::AtRenewal);
+    assert_eq!(
+        action.changes,
+        [FieldChange::new("renewal.offerId", json!(NCE), json!(STANDARD))]
+    );
+    assert_eq!(action.renewal.expect("a date").date, "2026-06-01");
+    let Operation::UpdateSubscription { patch, .. } = &action.operation else {
+        panic!("an update");
+    };
+    let next = patch.next_term.clone().flatten().expect("instructions");
+    assert_eq!((next.offer_id.as_str(), next.quantity), (STANDARD, 10));
+}
+
+#[test]
+fn another_sku_not_eligible_is_a_plan_error_at_the_offer() {
+    let (_, result) = with_lookups(STANDARD, "", |live| {
+        live.transitions
+            .insert("s1".into(), vec![eligible("CFQ7TTC0LCHC:0002:CFQ7TTC0K0XF")]);
+    });
+    let problems = result.expect_err("not eligible");
+    assert!(
+        problems[0].message.contains(&format!(
+            "{STANDARD} is not an eligible transition at renewal for {NCE}; eligible: CFQ7TTC0LCHC:0002:CFQ7TTC0K0XF"
+        )),
+        "{problems:#?}"
+    );
+    assert!(problems[0].location.is_some());
+    // The same SKU needs no lookup.
+    let (needed, _) = with_lookups(NCE, "", |_| {});
+    assert!(needed.is_empty());
+}
+
+#[test]
+fn a_purchase_aligned_with_a_live_subscription_sends_its_term_end() {
+    let aligned = subscription(
+        "contoso-std",
+        "contoso",
+        STANDARD,
+        3,
+        ", termEndAlignedWith: contoso-e3",
+    )
+    .replace("termDuration: P1M", "termDuration: P1Y");
+    let query = crate::live::TermEndQuery {
+        customer_id: "c1".into(),
+        term_duration: TermDuration::P1Y,
+        coterm_subscription_id: "s1".into(),
+    };
+    let allowed = |date: &str| crate::live::LiveTermEnd {
+        date: date.into(),
+        kind: "subscriptionAligned".into(),
+        coterm_subscription_ids: vec!["s1".into()],
+    };
+    let (needed, result) = with_lookups(NCE, &aligned, |live| {
+        live.term_end_dates
+            .insert(query.key(), vec![allowed("2026-05-31")]);
+    });
+    assert_eq!(needed.term_ends, [query.clone()].into());
+    let action = only_action(result);
+    let Operation::CreateSubscription {
+        custom_term_end_date,
+        ..
+    } = &action.operation
+    else {
+        panic!("a purchase");
+    };
+    assert_eq!(custom_term_end_date.as_deref(), Some("2026-05-31"));
+    assert!(
+        action
+            .changes
+            .iter()
+            .any(|c| c.path == "customTermEndDate" && c.after == json!("2026-05-31")),
+        "{:#?}",
+        action.changes
+    );
+    // A date Partner Center does not offer is refused, with the ones it does.
+    let (_, result) = with_lookups(NCE, &aligned, |live| {
+        live.term_end_dates
+            .insert(query.key(), vec![allowed("2026-04-30")]);
+    });
+    let problems = result.expect_err("not allowed");
+    assert!(
+        problems[0]
+            .message
+            .contains("its term ends on 2026-05-31, which Partner Center does not allow")
+            && problems[0].message.contains("allowed: 2026-04-30"),
+        "{problems:#?}"
+    );
+}
