@@ -906,7 +906,8 @@ fn eligible(catalog_item_id: &str) -> crate::live::LiveTransition {
 #[test]
 fn another_sku_on_an_eligible_transition_is_scheduled_at_renewal() {
     let (needed, result) = with_lookups(STANDARD, "", |live| {
-        live.transitions.insert("s1".into(), vec![eligible(STANDARD)]);
+        live.transitions
+            .insert("s1".into(), vec![eligible(STANDARD)]);
     });
     assert_eq!(
         needed.transitions,
@@ -918,7 +919,11 @@ fn another_sku_on_an_eligible_transition_is_scheduled_at_renewal() {
     assert_eq!(action.action_type, ActionType::AtRenewal);
     assert_eq!(
         action.changes,
-        [FieldChange::new("renewal.offerId", json!(NCE), json!(STANDARD))]
+        [FieldChange::new(
+            "renewal.offerId",
+            json!(NCE),
+            json!(STANDARD)
+        )]
     );
     assert_eq!(action.renewal.expect("a date").date, "2026-06-01");
     let Operation::UpdateSubscription { patch, .. } = &action.operation else {
@@ -931,8 +936,10 @@ fn another_sku_on_an_eligible_transition_is_scheduled_at_renewal() {
 #[test]
 fn another_sku_not_eligible_is_a_plan_error_at_the_offer() {
     let (_, result) = with_lookups(STANDARD, "", |live| {
-        live.transitions
-            .insert("s1".into(), vec![eligible("CFQ7TTC0LCHC:0002:CFQ7TTC0K0XF")]);
+        live.transitions.insert(
+            "s1".into(),
+            vec![eligible("CFQ7TTC0LCHC:0002:CFQ7TTC0K0XF")],
+        );
     });
     let problems = result.expect_err("not eligible");
     assert!(

@@ -286,3 +286,51 @@ fn effective_and_cancelled_are_for_new_commerce_where_they_differ() {
         problems(&text)
     );
 }
+
+#[test]
+fn a_term_end_aligns_with_a_new_commerce_subscription_of_the_same_customer() {
+    let agreement = "  agreement:\n    contact: {firstName: A, lastName: B, email: a@b.example}\n    dateAgreed: \"2026-01-01\"\n";
+    let aligned = |name: &str, customer: &str, offer: &str, target: &str| {
+        subscription(name, customer, offer).replace(
+            "billingCycle: monthly",
+            &format!("billingCycle: monthly, termEndAlignedWith: {target}"),
+        )
+    };
+    let base = format!(
+        "{RESELLER}{}{}{}{}",
+        customer("c", "c.onmicrosoft.com", "US", agreement),
+        customer("d", "d.onmicrosoft.com", "US", agreement),
+        subscription("basic", "c", NCE),
+        subscription("legacy", "c", LEGACY),
+    );
+    let ok = format!("{base}{}", aligned("new", "c", NCE, "basic"));
+    assert_eq!(problems(&ok), Vec::<String>::new());
+    for (doc, expected) in [
+        (
+            aligned("new", "c", NCE, "legacy"),
+            "`legacy` is a legacy subscription",
+        ),
+        (
+            aligned("new", "d", NCE, "basic"),
+            "belongs to customer `c`, not `d`",
+        ),
+        (
+            aligned("new", "c", NCE, "new"),
+            "cannot align its term end with itself",
+        ),
+        (
+            aligned("new", "c", LEGACY, "basic"),
+            "applies to new-commerce purchases only",
+        ),
+        (
+            aligned("new", "c", NCE, "basik"),
+            "no Subscription named `basik` | did you mean `basic`?",
+        ),
+    ] {
+        let found = problems(&format!("{base}{doc}"));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(found[0].contains(expected), "{found:#?}");
+        // At the value of `spec.termEndAlignedWith`, with its line and column.
+        assert!(found[0].starts_with("51:"), "{found:#?}");
+    }
+}
