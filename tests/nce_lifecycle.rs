@@ -568,6 +568,8 @@ fn another_sku_on_an_eligible_transition_is_scheduled_and_the_renewal_moves_it()
     let live = subscription(&sim, NCE_NAME);
     assert_eq!(live["offerId"], BASIC, "nothing moves before the renewal");
     assert_eq!(live["nextTerm"]["offerId"], STANDARD, "{live:#}");
+    let drift = run(&sim, work.path(), &now, &["drift", "m"]);
+    assert_eq!(drift.status.code(), Some(0), "{}", text(&drift));
     // Scheduled once: a second apply has nothing to do.
     let again = run(&sim, work.path(), &now, &["apply", "m", "--auto-approve"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
