@@ -91,8 +91,10 @@ impl TermEndQuery {
     /// The key of its answer in [`Live::term_end_dates`].
     pub fn key(&self) -> String {
         format!(
-            "{}/{:?}/{}",
-            self.customer_id, self.term_duration, self.coterm_subscription_id
+            "{}/{}/{}",
+            self.customer_id,
+            self.term_duration.as_iso(),
+            self.coterm_subscription_id
         )
     }
 }

@@ -336,6 +336,17 @@ pub enum TermDuration {
     P3Y,
 }
 
+impl TermDuration {
+    /// The ISO 8601 duration Partner Center writes (`P1Y`), for a query string.
+    pub fn as_iso(self) -> &'static str {
+        match self {
+            TermDuration::P1M => "P1M",
+            TermDuration::P1Y => "P1Y",
+            TermDuration::P3Y => "P3Y",
+        }
+    }
+}
+
 /// How often the customer is billed.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,

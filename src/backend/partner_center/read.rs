@@ -400,8 +400,10 @@ impl PartnerCenterClient {
         for query in &lookups.term_ends {
             let reader = reader.clone();
             let path = format!(
-                "/customers/{}/subscriptions/customTermEndDates?term_duration={:?}&target_coterm_subscription_id={}",
-                query.customer_id, query.term_duration, query.coterm_subscription_id
+                "/customers/{}/subscriptions/customTermEndDates?term_duration={}&target_coterm_subscription_id={}",
+                query.customer_id,
+                query.term_duration.as_iso(),
+                query.coterm_subscription_id
             );
             let key = query.key();
             tasks.spawn(async move {
