@@ -8,6 +8,7 @@
 //! was planned against.
 
 pub mod integrity;
+pub mod leaves;
 pub mod lookups;
 pub mod planner;
 

@@ -18,7 +18,7 @@
 //! name is a different subscription, because a wrong guess could buy twice.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::{Value as Json, json};
@@ -33,6 +33,7 @@ use crate::manifest::model::{
 };
 use crate::manifest::source::SourceMap;
 use crate::manifest::{Object, Origin};
+use crate::plan::leaves::Leaves;
 use crate::plan::{
     Action, ActionStatus, ActionType, FieldChange, LiveKey, ObjectRef, Operation, PartlyKnown,
     Plan, PlannedReseller, Precondition, Renewal, RenewalDate, Risk, SourceRef, SubscriptionPatch,
@@ -451,55 +452,58 @@ fn subscription_warnings(
     warnings
 }
 
-/// Leaf values of a JSON value, by dotted path (`billing.address.city`).
-pub(super) fn flatten(prefix: &str, value: Json, out: &mut BTreeMap<String, Json>) {
-    match value {
-        Json::Object(map) => {
-            for (key, child) in map {
-                let path = if prefix.is_empty() {
-                    key
-                } else {
-                    format!("{prefix}.{key}")
-                };
-                flatten(&path, child, out);
-            }
-        }
-        // Moved, not copied: a whole tenant's plan flattens millions of leaves.
-        other => {
-            out.insert(prefix.to_owned(), other);
-        }
-    }
-}
-
 /// Field changes between two serializable values (absent fields are `null`).
-pub(super) fn diff<T: Serialize, U: Serialize>(
+pub(super) fn diff<T: Serialize + ?Sized, U: Serialize + ?Sized>(
     prefix: &str,
     before: &T,
     after: &U,
 ) -> Vec<FieldChange> {
-    let (mut b, mut a) = (BTreeMap::new(), BTreeMap::new());
-    flatten(prefix, json!(before), &mut b);
-    flatten(prefix, json!(after), &mut a);
-    let paths: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
-    paths
-        .into_iter()
-        .filter_map(|path| {
-            let before = b.get(path).cloned().unwrap_or(Json::Null);
-            let after = a.get(path).cloned().unwrap_or(Json::Null);
-            (before != after).then(|| FieldChange {
-                path: path.clone(),
-                before,
-                after,
-            })
-        })
-        .collect()
+    let before = Leaves::of(prefix, before).into_sorted();
+    let after = Leaves::of(prefix, after).into_sorted();
+    // Both sorted by path: merged in one pass.
+    let mut changes = Vec::new();
+    let (mut before, mut after) = (before.into_iter().peekable(), after.into_iter().peekable());
+    loop {
+        let (path, old, new) = match (before.peek(), after.peek()) {
+            (None, None) => break,
+            (Some((b, _)), Some((a, _))) if b == a => {
+                let (path, old) = before.next().expect("peeked");
+                let (_, new) = after.next().expect("peeked");
+                (path, old, new)
+            }
+            (Some((b, _)), Some((a, _))) if b > a => {
+                let (path, new) = after.next().expect("peeked");
+                (path, Json::Null, new)
+            }
+            (Some(_), _) => {
+                let (path, old) = before.next().expect("peeked");
+                (path, old, Json::Null)
+            }
+            (None, Some(_)) => {
+                let (path, new) = after.next().expect("peeked");
+                (path, Json::Null, new)
+            }
+        };
+        if old != new {
+            changes.push(FieldChange {
+                path,
+                before: old,
+                after: new,
+            });
+        }
+    }
+    changes
 }
 
 /// Every leaf of a new object as a change from nothing.
-pub(super) fn creation<T: Serialize>(value: &T) -> Vec<FieldChange> {
-    let mut leaves = BTreeMap::new();
-    flatten("", json!(value), &mut leaves);
+pub(super) fn creation<T: Serialize + ?Sized>(value: &T) -> Vec<FieldChange> {
+    created(Leaves::of("", value))
+}
+
+/// Every (non-null) leaf of `leaves` as a change from nothing, sorted by path.
+pub(super) fn created(leaves: Leaves) -> Vec<FieldChange> {
     leaves
+        .into_sorted()
         .into_iter()
         .filter(|(_, v)| !v.is_null())
         .map(|(path, after)| FieldChange {
@@ -974,12 +978,10 @@ impl Planner<'_> {
                 agreement: spec.agreement.clone(),
             };
             let mut action = Action::new(address, name, ActionType::Create, operation);
-            let mut shown = json!(spec);
-            if let Some(object) = shown.as_object_mut() {
-                object.remove("resellers");
-                object.insert("associatedReseller".into(), json!(first.name));
-            }
-            action.changes = creation(&shown);
+            let mut shown = Leaves::of("", spec);
+            shown.remove("resellers");
+            shown.insert("associatedReseller", json!(first.name));
+            action.changes = created(shown);
             action.risks = vec![Risk::CustomerVisible, Risk::Irreversible];
             action.roles = roles(&COMMERCE_ROLES);
             action.source = self.source(customer);
@@ -1158,15 +1160,13 @@ impl Planner<'_> {
                 custom_term_end_date: custom_term_end_date.clone(),
             };
             let mut action = Action::new(address, name, ActionType::Create, operation);
-            let mut shown = json!(spec);
-            if let Some(object) = shown.as_object_mut() {
-                object.remove("customer");
-                object.insert("friendlyName".into(), json!(friendly_name(subscription)));
-                // Shown as what is sent: the date the alignment resolved to.
-                object.remove("termEndAlignedWith");
-                if let Some(date) = &custom_term_end_date {
-                    object.insert("customTermEndDate".into(), json!(date));
-                }
+            let mut shown = Leaves::of("", spec);
+            shown.remove("customer");
+            shown.insert("friendlyName", json!(friendly_name(subscription)));
+            // Shown as what is sent: the date the alignment resolved to.
+            shown.remove("termEndAlignedWith");
+            if let Some(date) = &custom_term_end_date {
+                shown.insert("customTermEndDate", json!(date));
             }
             if let (Some(date), Some(target)) = (&custom_term_end_date, &spec.term_end_aligned_with)
             {
@@ -1174,7 +1174,7 @@ impl Planner<'_> {
                     "the first term ends on {date}, with Subscription/{target}'s (coterminosity: customTermEndDate), and is charged for that shorter term; later terms run in full"
                 ));
             }
-            action.changes = creation(&shown);
+            action.changes = created(shown);
             action.risks = vec![Risk::Purchase, Risk::CostIncrease, Risk::CustomerVisible];
             action.roles = roles(&COMMERCE_ROLES);
             action.source = self.source(subscription);
