@@ -11,7 +11,9 @@
 //! bug reported as a diagnostic; a cycle is reported as a diagnostic too. Pure.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+use crate::hash::{HashMap, map_with_capacity};
 use std::fmt::Write as _;
 
 use petgraph::Direction;
@@ -44,7 +46,7 @@ impl DependencyGraph {
         let m = &desired.manifests;
         let mut g = DependencyGraph {
             graph: DiGraph::with_capacity(m.len() * 2, m.len() * 3),
-            index: HashMap::with_capacity(m.len() * 2),
+            index: map_with_capacity(m.len() * 2),
         };
         let mut problems = Vec::new();
         for i in 0..m.resellers.len() {

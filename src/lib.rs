@@ -43,6 +43,7 @@ pub mod diagnostic_report;
 pub mod drift;
 pub mod export;
 pub mod graph;
+pub mod hash;
 pub mod ids;
 pub mod live;
 pub mod manifest;

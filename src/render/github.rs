@@ -139,11 +139,23 @@ pub fn write_github_plan(
         // A calendar, not a change on a manifest line: in the text and Markdown plans.
         renewals: _,
     } = plan;
+    // A large plan's annotations are rendered in rounds on two threads
+    // (`super::rounds`), one pass over the actions per level.
     for level in [Level::Warning, Level::Notice] {
-        for action in actions.iter().filter(|a| action_level(a) == level) {
-            let annotation = action_annotation(action, show_sensitive);
-            out.write_all(annotation_line(&annotation).as_bytes())?;
-        }
+        let render = |actions: &[Action], _first: bool| {
+            let mut lines = Vec::new();
+            for action in actions.iter().filter(|a| action_level(a) == level) {
+                let annotation = action_annotation(action, show_sensitive);
+                lines.extend_from_slice(annotation_line(&annotation).as_bytes());
+            }
+            Ok(lines)
+        };
+        super::rounds::write_in_rounds(
+            actions,
+            super::rounds::ROUND_ITEMS,
+            &render,
+            &mut |piece| out.write_all(piece),
+        )?;
     }
     let mut message = plan.summary_line();
     if !unmanaged.is_empty() {

@@ -30,14 +30,10 @@ pub fn render_json(plan: &Plan) -> String {
 /// memory. The digest is computed on the way.
 ///
 /// The actions, nearly all of it, are serialized in rounds by two threads while this
-/// one hashes and writes the round before: writing a create plan of 20,000
-/// customers took longer than planning it.
+/// one hashes and writes the round before ([`super::rounds`]).
 pub fn write_json(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
-    write_json_in_rounds(plan, out, ROUND_ACTIONS)
+    write_json_in_rounds(plan, out, super::rounds::ROUND_ITEMS)
 }
-
-/// Actions each serializing thread takes per round: a few megabytes of JSON.
-const ROUND_ACTIONS: usize = 2048;
 
 /// How the pretty JSON of an empty top-level `actions` field reads; the actions go
 /// between its brackets.
@@ -59,28 +55,12 @@ fn write_json_in_rounds(plan: &Plan, out: &mut dyn Write, per_thread: usize) -> 
     };
     sink.put(head.as_bytes())?;
     if !plan.actions.is_empty() {
-        let mut written: Option<[Vec<u8>; 2]> = None;
-        for (round, actions) in plan.actions.chunks(2 * per_thread).enumerate() {
-            let (first, second) = actions.split_at(actions.len().min(per_thread));
-            let serialized = std::thread::scope(|scope| {
-                let a = scope.spawn(|| serialize_actions(first, round == 0));
-                let b = scope.spawn(|| serialize_actions(second, false));
-                let wrote = written
-                    .take()
-                    .map_or(Ok(()), |pieces| sink.put_all(&pieces));
-                let joined = [a, b].map(|thread| {
-                    thread
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                });
-                wrote.map(|()| joined)
-            })?;
-            let [a, b] = serialized;
-            written = Some([a?, b?]);
-        }
-        if let Some(pieces) = written {
-            sink.put_all(&pieces)?;
-        }
+        super::rounds::write_in_rounds(
+            &plan.actions,
+            per_thread,
+            &serialize_actions,
+            &mut |piece| sink.put(piece),
+        )?;
         sink.put(b"\n  ")?;
     }
     let content_end = tail.len() - CLOSING.len();
@@ -148,10 +128,6 @@ impl Sink<'_> {
     fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.hash.update(bytes);
         self.out.write_all(bytes)
-    }
-
-    fn put_all(&mut self, pieces: &[Vec<u8>]) -> io::Result<()> {
-        pieces.iter().try_for_each(|piece| self.put(piece))
     }
 }
 
@@ -247,7 +223,7 @@ mod tests {
             "{},\n  \"digest\": \"{digest}\"\n}}\n",
             content.strip_suffix("\n}").unwrap()
         );
-        for per_thread in [1, 2, 3, 7, ROUND_ACTIONS] {
+        for per_thread in [1, 2, 3, 7, super::super::rounds::ROUND_ITEMS] {
             let mut bytes = Vec::new();
             write_json_in_rounds(&plan, &mut bytes, per_thread).unwrap();
             assert_eq!(String::from_utf8(bytes).unwrap(), expected, "{per_thread}");

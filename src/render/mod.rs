@@ -12,6 +12,7 @@ pub mod drift;
 pub mod github;
 pub mod json;
 pub mod markdown;
+mod rounds;
 pub mod sensitive;
 pub mod text;
 

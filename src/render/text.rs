@@ -50,8 +50,12 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
     String::from_utf8(bytes).expect("the text plan is UTF-8")
 }
 
-/// [`render_text`] written to `out` one section (one owner's actions) at a time,
-/// so a whole tenant's plan is never held in memory as text.
+/// Customers' sections each rendering thread takes per round (about
+/// [`super::rounds::ROUND_ITEMS`] actions).
+const GROUPS_PER_ROUND: usize = super::rounds::ROUND_ITEMS / 8;
+
+/// [`render_text`] written to `out` a round of sections (owners' actions) at a
+/// time, so a whole tenant's plan is never held in memory as text.
 pub fn write_text(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Result<()> {
     let style = Style { color };
     // Every field named: a new one must be placed here (or explicitly skipped).
@@ -77,24 +81,33 @@ pub fn write_text(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Resu
         renewals,
     } = plan;
 
-    // Sections are separated by a blank line.
-    let mut first = true;
+    // Sections are separated by a blank line. The customers' sections (nearly all
+    // of a large plan) are rendered in rounds on two threads (`super::rounds`).
+    let groups = super::action_groups(actions);
+    let render_groups = |groups: &[(Option<&str>, Vec<&Action>)], first: bool| {
+        let mut section = String::new();
+        for (i, (customer, group)) in groups.iter().enumerate() {
+            if !(first && i == 0) {
+                section.push('\n');
+            }
+            let heading = escape_controls(&super::owner_heading(*customer)).into_owned();
+            let _ = writeln!(section, "{}", style.paint(BOLD, &heading));
+            for action in group {
+                render_action(&mut section, action, style);
+            }
+        }
+        Ok(section.into_bytes())
+    };
+    super::rounds::write_in_rounds(&groups, GROUPS_PER_ROUND, &render_groups, &mut |piece| {
+        out.write_all(piece)
+    })?;
+    let mut first = groups.is_empty();
     let mut write_section = |section: &str| -> io::Result<()> {
         if !std::mem::take(&mut first) {
             out.write_all(b"\n")?;
         }
         out.write_all(section.as_bytes())
     };
-    let mut section = String::new();
-    for (customer, group) in super::action_groups(actions) {
-        section.clear();
-        let heading = escape_controls(&super::owner_heading(customer)).into_owned();
-        let _ = writeln!(section, "{}", style.paint(BOLD, &heading));
-        for action in group {
-            render_action(&mut section, action, style);
-        }
-        write_section(&section)?;
-    }
     let mut sections: Vec<String> = Vec::new();
     if !unmanaged.is_empty() {
         sections.push(render_unmanaged(

@@ -4,7 +4,7 @@
 
 pub mod rules;
 
-use std::collections::HashMap;
+use crate::hash::{HashMap, map_with_capacity};
 
 use crate::diagnostic::{Diagnostic, Problems};
 use crate::manifest::Manifests;
@@ -32,7 +32,7 @@ impl Desired {
     /// simply absent from the maps.
     pub fn new(manifests: Manifests) -> Self {
         fn index<S>(objects: &[crate::manifest::Object<S>]) -> HashMap<String, usize> {
-            let mut map = HashMap::with_capacity(objects.len());
+            let mut map = map_with_capacity(objects.len());
             for (i, o) in objects.iter().enumerate() {
                 map.entry(o.name.clone()).or_insert(i);
             }

@@ -8,8 +8,8 @@
 //! Partner Center rules among them take their codes from the catalogue in
 //! [`crate::rules`], which `tests/rules_agree.rs` checks against the simulator.
 
+use crate::hash::{HashMap, HashSet, map_with_capacity};
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
 
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::manifest::model::{BillingCycle, Kind, TermDuration};
@@ -130,7 +130,7 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
         }
     }
 
-    let mut new_commerce_customers: HashMap<&str, &Object<_>> = HashMap::new();
+    let mut new_commerce_customers: HashMap<&str, &Object<_>> = HashMap::default();
     for subscription in &m.subscriptions {
         names.resolve(
             Kind::Customer,
@@ -305,7 +305,7 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
         }
     }
 
-    let mut contact_for_subscription: HashMap<&str, &Origin> = HashMap::new();
+    let mut contact_for_subscription: HashMap<&str, &Origin> = HashMap::default();
     for contact in &m.support_contacts {
         let subscription_ok = names.resolve(
             Kind::Subscription,
@@ -398,7 +398,7 @@ fn serde_plain<T: serde::Serialize>(value: &T) -> String {
 }
 
 fn unique_names<S>(kind: Kind, objects: &[Object<S>], out: &mut Vec<Diagnostic>) {
-    let mut seen: HashMap<&str, &Origin> = HashMap::with_capacity(objects.len());
+    let mut seen: HashMap<&str, &Origin> = map_with_capacity(objects.len());
     for object in objects {
         match seen.entry(object.name.as_str()) {
             Entry::Occupied(first) => out.push(
@@ -426,7 +426,7 @@ fn unique_values<S>(
     key: impl Fn(&Object<S>) -> Option<String>,
     out: &mut Vec<Diagnostic>,
 ) {
-    let mut seen: HashMap<String, &Object<S>> = HashMap::with_capacity(objects.len());
+    let mut seen: HashMap<String, &Object<S>> = map_with_capacity(objects.len());
     for object in objects {
         let Some(value) = key(object) else { continue };
         match seen.entry(value) {
