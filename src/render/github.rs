@@ -24,7 +24,7 @@ use serde_json::Value;
 use super::escape_controls;
 use super::sensitive;
 use crate::apply::{ActionOutcome, ApplyReport};
-use crate::diagnostic::{github_data, github_property};
+use crate::diagnostic::{push_github_data, push_github_property};
 use crate::plan::{
     Action, ActionStatus, ActionType, FieldChange, Plan, Precondition, Risk, SourceRef,
 };
@@ -72,29 +72,31 @@ pub fn annotation_line(annotation: &Annotation) -> String {
         title,
         message,
     } = annotation;
-    let mut properties = Vec::new();
+    // Written in place, one pass per piece: a large plan has an annotation per action.
+    let mut out = String::with_capacity(64 + title.len() + message.len());
+    out.push_str("::");
+    out.push_str(level.command());
+    let mut separator = ' ';
     if let Some(SourceRef { file, line, column }) = source {
-        properties.push(format!("file={}", github_property(&escape_controls(file))));
-        properties.push(format!("line={line}"));
-        properties.push(format!("col={column}"));
+        out.push_str(" file=");
+        push_github_property(&mut out, &escape_controls(file));
+        let _ = write!(out, ",line={line},col={column}");
+        separator = ',';
     }
     if !title.is_empty() {
-        properties.push(format!(
-            "title={}",
-            github_property(&escape_controls(title))
-        ));
+        out.push(separator);
+        out.push_str("title=");
+        push_github_property(&mut out, &escape_controls(title));
     }
+    out.push_str("::");
     // Lines are the message's own structure; everything else invisible is escaped.
-    let message: Vec<String> = message
-        .split('\n')
-        .map(|line| escape_controls(line).into_owned())
-        .collect();
-    let message = github_data(&message.join("\n"));
-    let mut out = format!("::{}", level.command());
-    if !properties.is_empty() {
-        let _ = write!(out, " {}", properties.join(","));
+    for (i, line) in message.split('\n').enumerate() {
+        if i > 0 {
+            out.push_str("%0A");
+        }
+        push_github_data(&mut out, &escape_controls(line));
     }
-    let _ = writeln!(out, "::{message}");
+    out.push('\n');
     out
 }
 
