@@ -148,9 +148,7 @@ pub(super) fn plan_desired(
     // A plan that moves a subscription to another SKU, or aligns a purchase's
     // term end, asks Partner Center what it allows for those (one request
     // each), and only then plans.
-    let t0 = std::time::Instant::now();
     let lookups = crate::plan::needed_lookups(&desired, &sources, live, options);
-    eprintln!("TIMING lookups {:?}", t0.elapsed());
     let looked_up;
     let live = if lookups.is_empty() {
         live
@@ -161,7 +159,6 @@ pub(super) fn plan_desired(
         &looked_up
     };
     let mut result = crate::plan::plan(&desired, &sources, live, options);
-    eprintln!("TIMING plan {:?}", t0.elapsed());
     if let Ok(plan) = &result {
         let buying = customers_buying(plan);
         if !buying.is_empty() {
@@ -201,7 +198,6 @@ pub(super) fn plan_desired(
     // A large tenant's model takes a noticeable time to free, and the process is about
     // to end: leave that to the operating system.
     std::mem::forget(desired);
-    eprintln!("TIMING plan_desired end {:?}", t0.elapsed());
     match result {
         Ok(plan) => Ok(Some(plan)),
         Err(problems) => {
@@ -238,7 +234,6 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     } else {
         // The live state and the manifests are read at the same time: both are
         // large for a large tenant, and neither needs the other until planning.
-        let t0 = std::time::Instant::now();
         let (checked, read) = std::thread::scope(|scope| {
             let reader = scope.spawn(|| backend.read_live(settings));
             let checked = desired_or_report(&args.paths, settings);
@@ -251,9 +246,7 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         let Some(checked) = checked else {
             return Ok(ExitCode::from(1));
         };
-        eprintln!("TIMING desired+live {:?}", t0.elapsed());
         let mut plan = plan_desired(checked, &live, &options, settings, &reader)?;
-        eprintln!("TIMING planned {:?}", t0.elapsed());
         std::mem::forget(live);
         // What the plan changes is read by this run, never taken from the snapshot.
         if let Some(view) = plan
@@ -272,7 +265,6 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
         }
         (plan, reader)
     };
-    eprintln!("TIMING verified");
     reader.save_snapshot()?;
     let Some(mut plan) = plan else {
         return Ok(ExitCode::from(1));
@@ -300,7 +292,6 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     }
     stdout.flush()?;
     drop(stdout);
-    eprintln!("TIMING written");
     if let Some(out) = &args.out {
         super::write_atomically_with(out, true, |file| {
             write_plan(&plan, PlanFormat::Json, &RenderOptions::default(), file)
