@@ -147,8 +147,8 @@ pub(super) fn plan_desired(
     };
     // A plan that moves a subscription to another SKU, or aligns a purchase's
     // term end, asks Partner Center what it allows for those (one request
-    // each), and only then plans.
-    let lookups = crate::plan::needed_lookups(&desired, &sources, live, options);
+    // each), and plans again with the answers.
+    let (mut result, lookups) = crate::plan::plan_and_lookups(&desired, &sources, live, options);
     let looked_up;
     let live = if lookups.is_empty() {
         live
@@ -156,9 +156,9 @@ pub(super) fn plan_desired(
         let mut with = live.clone();
         pending.lookups(&lookups, &mut with)?;
         looked_up = with;
+        result = crate::plan::plan(&desired, &sources, &looked_up, options);
         &looked_up
     };
-    let mut result = crate::plan::plan(&desired, &sources, live, options);
     if let Ok(plan) = &result {
         let buying = customers_buying(plan);
         if !buying.is_empty() {

@@ -253,6 +253,37 @@ pub fn plan(
     live: &Live,
     options: &PlanOptions,
 ) -> Result<Plan, Vec<Diagnostic>> {
+    plan_noting_lookups(
+        desired,
+        sources,
+        live,
+        options,
+        &mut crate::live::Lookups::default(),
+    )
+}
+
+/// [`plan`], and what it would have to ask Partner Center beyond `live` to plan
+/// right ([`needed_lookups`], found by the same matching). When that is not
+/// empty, the shell reads the answers and plans again with them; most plans need
+/// none, and are planned (and matched) once.
+pub fn plan_and_lookups(
+    desired: &Desired,
+    sources: &SourceMap,
+    live: &Live,
+    options: &PlanOptions,
+) -> (Result<Plan, Vec<Diagnostic>>, crate::live::Lookups) {
+    let mut lookups = crate::live::Lookups::default();
+    let result = plan_noting_lookups(desired, sources, live, options, &mut lookups);
+    (result, lookups)
+}
+
+fn plan_noting_lookups(
+    desired: &Desired,
+    sources: &SourceMap,
+    live: &Live,
+    options: &PlanOptions,
+    lookups: &mut crate::live::Lookups,
+) -> Result<Plan, Vec<Diagnostic>> {
     // `validate` leaves the graph in `desired`; build it here only for a model that
     // did not come through `validate`.
     let built;
@@ -269,6 +300,7 @@ pub fn plan(
     // not moved to a larger buffer again and again as it grows (each move copies
     // and faults in the whole list).
     let mut planner = Planner::matched(desired, sources, live, options, graph.graph.node_count());
+    *lookups = super::lookups::needed(desired, &planner.subscription_live);
 
     let mut states: Vec<NodeState> = vec![NodeState::Unchanged; graph.graph.node_count()];
     // For each node, the gating actions it (transitively, through unchanged nodes) needs.
