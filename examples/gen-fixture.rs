@@ -355,8 +355,9 @@ impl Drift {
 }
 
 /// Changes `percent` of the subscriptions directly in the tenant, as if someone had
-/// used Partner Center by hand: 40% quantity changes, 25% autoRenew flips, 20%
-/// removals and 15% unmanaged subscriptions added next to them.
+/// used Partner Center by hand: 40% seats removed (autoRenew flipped instead when
+/// there is one seat), 25% autoRenew flips, 20% removals and 15% unmanaged
+/// subscriptions added next to them.
 fn apply_drift(tenant: &mut State, percent: f64, rng: &mut Rng) -> Drift {
     let mut picks: Vec<usize> = (0..tenant.subscriptions.len()).collect();
     // Rounded, not truncated: 1% of 150 subscriptions is 2 changes, not 1.
@@ -372,13 +373,14 @@ fn apply_drift(tenant: &mut State, percent: f64, rng: &mut Rng) -> Drift {
     for &index in &picks[..count] {
         let roll = rng.below(100);
         let subscription = &mut tenant.subscriptions[index];
-        if roll < 40 {
+        // Seats are only ever removed by hand, so that the plan adds them back: an
+        // increase, which new commerce allows at any time. Seats added by hand would
+        // make the plan remove them, outside the cancellation window a change at
+        // renewal, which needs the full offer id (with its availability) that the
+        // fixture's manifests do not give: a plan error, not a benchmark.
+        if roll < 40 && subscription.quantity > 1 {
             let quantity = subscription.quantity;
-            subscription.quantity = if quantity > 1 && rng.below(2) == 0 {
-                quantity - 1 - rng.below((quantity - 1).min(5) as usize) as i64
-            } else {
-                quantity + 1 + rng.below(10) as i64
-            };
+            subscription.quantity = quantity - 1 - rng.below((quantity - 1).min(5) as usize) as i64;
             drift.quantity += 1;
         } else if roll < 65 {
             subscription.auto_renew_enabled = !subscription.auto_renew_enabled;
