@@ -34,6 +34,8 @@
 #   SCOPE=K/N    the scoped plan's --target (default: see above)
 #   CSPCTL=PATH  measure this cspctl binary instead of building one (to compare
 #                releases on one fixture)
+#   CSPCTL_NOW   the time plans are made at (default 2025-12-02T00:00:00Z, the
+#                fixture's: see below)
 #   CARGO_TARGET_DIR is honoured, as cargo does.
 #
 # Performance is measured here, never in timed tests. Wall times on a shared
@@ -124,6 +126,11 @@ measure() {
 
 measure floor "$parse_floor" "$manifests"
 floor_wall=$wall floor_cpu=$cpu floor_rss=$rss
+# The fixture's tenant lives at its own time (its purchases are of 2025-12-01): the
+# plans are made at that time, so that the no-op plan is one whatever day the
+# benchmark runs (later, a month-long term without auto-renew has ended, and the
+# manifest that still declares it asks to buy it again).
+export CSPCTL_NOW=${CSPCTL_NOW:-2025-12-02T00:00:00Z}
 measure validate env NO_COLOR=1 "$cspctl" validate "$manifests"
 validate_wall=$wall validate_cpu=$cpu validate_rss=$rss
 
