@@ -268,6 +268,47 @@ fn a_cancellation_outside_the_window_is_refused_at_plan_time_then_ends_with_its_
     );
 }
 
+/// Auto-renew off, as declared: the term ends and the subscription expires. A
+/// manifest that still declares it active does not buy it again (a new purchase
+/// nobody declared as one): a person decides, told how.
+#[test]
+fn a_subscription_whose_term_ended_is_not_bought_again() {
+    let sim = frozen_sim();
+    let work = tempfile::tempdir().expect("temp dir");
+    let manifests = bought(&sim, work.path());
+    let now = advance(&sim, 10 * DAY);
+    add_to_spec(&manifests, "autoRenew: false");
+    let apply = run(&sim, work.path(), &now, &["apply", "m", "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", text(&apply));
+    let counts = sim_counts(&sim);
+
+    let ended = advance_to(&sim, &now, "2027-03-01T00:00:00Z");
+    assert_eq!(subscription(&sim, NCE_NAME)["status"], "expired");
+    let plan = run(&sim, work.path(), &ended, &["plan", "m"]);
+    let shown = text(&plan);
+    assert!(
+        shown.contains(&format!("Subscription/{NCE_NAME}"))
+            && shown.contains("is expired in Partner Center")
+            && shown.contains("does not buy a subscription again once it has ended")
+            && !shown.contains(&format!("+ create Subscription/{NCE_NAME}")),
+        "{shown}"
+    );
+    let apply = run(&sim, work.path(), &ended, &["apply", "m", "--auto-approve"]);
+    assert_eq!(
+        sim_counts(&sim),
+        counts,
+        "an ended subscription is not bought again: {}",
+        text(&apply)
+    );
+    // Declared ended, as the action says: nothing left to do.
+    edit(
+        &manifests.join("subscriptions.yaml"),
+        "  autoRenew: false\n",
+        "  autoRenew: false\n  status: cancelled\n",
+    );
+    no_changes(&sim, work.path(), &ended);
+}
+
 #[test]
 fn drift_sees_a_scheduled_change_that_a_mid_term_change_deleted() {
     let sim = frozen_sim();

@@ -175,6 +175,9 @@ struct Planner<'a> {
     /// The live objects matched above, by the same indices (looked up once).
     customer_live: Vec<Option<&'a LiveCustomer>>,
     subscription_live: Vec<Option<&'a LiveSubscription>>,
+    /// For a manifest without a live subscription, an ended one (expired,
+    /// cancelled) of its customer and name: never bought again for it.
+    subscription_ended: Vec<Option<&'a LiveSubscription>>,
     actions: Vec<Action>,
     /// `action_needs[i]`: indices of the actions action `i` depends on.
     action_needs: Vec<Vec<usize>>,
@@ -222,6 +225,7 @@ impl<'a> Planner<'a> {
             reseller_tenant_ids: vec![None; m.resellers.len()],
             customer_live: Vec::new(),
             subscription_live: Vec::new(),
+            subscription_ended: Vec::new(),
             actions: Vec::with_capacity(capacity),
             action_needs: Vec::with_capacity(capacity),
             resellers_created: 0,
@@ -725,15 +729,29 @@ impl Planner<'_> {
         let live = self.live;
         let mut by_name: HashMap<(&str, Cow<'_, str>), Vec<&LiveSubscription>> =
             map_with_capacity(live.subscriptions.len());
-        for subscription in live.subscriptions.values().filter(|s| !s.status.is_gone()) {
-            by_name
-                .entry((
-                    subscription.customer_id.as_str(),
-                    lowercase(&subscription.friendly_name),
-                ))
-                .or_default()
-                .push(subscription);
+        // Ended subscriptions by the same key, the earliest id of a name first (an
+        // index: looked up for every manifest without a live subscription).
+        let mut ended_by_name: HashMap<(&str, Cow<'_, str>), &LiveSubscription> =
+            HashMap::default();
+        for subscription in live.subscriptions.values() {
+            let key = (
+                subscription.customer_id.as_str(),
+                lowercase(&subscription.friendly_name),
+            );
+            if subscription.status.is_gone() {
+                ended_by_name
+                    .entry(key)
+                    .and_modify(|kept| {
+                        if subscription.id < kept.id {
+                            *kept = subscription;
+                        }
+                    })
+                    .or_insert(subscription);
+            } else {
+                by_name.entry(key).or_default().push(subscription);
+            }
         }
+        self.subscription_ended = vec![None; self.desired.manifests.subscriptions.len()];
         for (i, subscription) in self.desired.manifests.subscriptions.iter().enumerate() {
             let Some(&c) = self.desired.customer_index.get(&subscription.spec.customer) else {
                 continue;
@@ -792,16 +810,15 @@ impl Planner<'_> {
                 continue;
             };
             let key = (customer_id.as_str(), lowercase(friendly_name(subscription)));
-            if subscription.spec.status == DesiredStatus::Cancelled && !by_name.contains_key(&key) {
-                // A cancelled subscription that has ended is matched to its ended
-                // self, so that it is neither bought again nor listed as unmanaged.
-                if let Some(ended) = live.subscriptions.values().find(|s| {
-                    s.status.is_gone()
-                        && s.customer_id == customer_id
-                        && s.friendly_name
-                            .eq_ignore_ascii_case(friendly_name(subscription))
-                }) {
-                    self.subscription_ids[i] = Some(ended.id.clone());
+            if !by_name.contains_key(&key) {
+                if subscription.spec.status == DesiredStatus::Cancelled {
+                    // A cancelled subscription that has ended is matched to its ended
+                    // self, so that it is neither bought again nor listed as unmanaged.
+                    if let Some(ended) = ended_by_name.get(&key) {
+                        self.subscription_ids[i] = Some(ended.id.clone());
+                    }
+                } else {
+                    self.subscription_ended[i] = ended_by_name.get(&key).copied();
                 }
                 continue;
             }
@@ -1161,6 +1178,24 @@ impl Planner<'_> {
                 // Declared ended and not live (cancelled, expired, or never
                 // bought): never bought for it.
                 return None;
+            }
+            if let Some(ended) = self.subscription_ended[s] {
+                // Its term ended (auto-renew off) or someone cancelled it: buying it
+                // again is a new purchase nobody declared as one. A person decides.
+                let mut action = Action::new(address, name, ActionType::Manual, Operation::Manual);
+                action.instructions = Some(format!(
+                    "Subscription `{}` ({}) is {} in Partner Center{}. cspctl does not buy a subscription again once it has ended: declare `status: cancelled` to keep it as ended (or delete the manifest), or give the manifest another name to buy a new one.",
+                    friendly_name(subscription),
+                    ended.id,
+                    ended.status.as_str(),
+                    ended
+                        .commitment_end_date
+                        .as_deref()
+                        .map(|date| format!(" (its term ended on {date})"))
+                        .unwrap_or_default()
+                ));
+                action.source = self.source(subscription);
+                return Some((action, true));
             }
             let (Some(term_duration), Some(billing_cycle)) =
                 (spec.term_duration, spec.billing_cycle)

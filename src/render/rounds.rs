@@ -11,13 +11,17 @@ use std::io;
 /// Items each rendering thread takes per round (a few megabytes of a plan).
 pub const ROUND_ITEMS: usize = 2048;
 
+/// Renders a slice of items; told whether the slice starts the list (for
+/// separators).
+pub type Render<'a, T> = dyn Fn(&[T], bool) -> io::Result<Vec<u8>> + Sync + 'a;
+
 /// Renders `items` in order, `per_thread` at a time on each of two threads, and
 /// hands the pieces to `write` in order. `render` is told whether its slice starts
 /// the list (for separators).
 pub fn write_in_rounds<T: Sync>(
     items: &[T],
     per_thread: usize,
-    render: &(dyn Fn(&[T], bool) -> io::Result<Vec<u8>> + Sync),
+    render: &Render<'_, T>,
     write: &mut dyn FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
     let per_thread = per_thread.max(1);
