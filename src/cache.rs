@@ -361,24 +361,8 @@ mod tests {
 
     fn subscription(id: &str, customer: &str, end: i64) -> LiveSubscription {
         LiveSubscription {
-            id: id.to_owned(),
-            customer_id: customer.to_owned(),
-            offer_id: "CFQ7TTC0LH18:0001:P1Y".to_owned(),
-            friendly_name: id.to_owned(),
-            quantity: 1,
-            term_duration: None,
-            billing_cycle: None,
-            auto_renew: Some(true),
-            status: LiveStatus::Active,
-            partner_id: None,
-            partner_id_unreported: false,
-            support_contact: None,
-            order_id: None,
-            creation_date: None,
-            cancellation_allowed_until: None,
             commitment_end_date: Some(crate::time::format(end)),
-            next_term: None,
-            next_term_unreported: false,
+            ..LiveSubscription::known_only_by(id, customer, "CFQ7TTC0LH18:0001:P1Y", id)
         }
     }
 

@@ -265,6 +265,39 @@ pub struct LiveSubscription {
     pub next_term_unreported: bool,
 }
 
+#[cfg(test)]
+impl LiveSubscription {
+    /// An active subscription with nothing else known: the base of the unit
+    /// tests' fixtures, which set what they are about with `..`.
+    pub(crate) fn known_only_by(
+        id: &str,
+        customer_id: &str,
+        offer_id: &str,
+        friendly_name: &str,
+    ) -> LiveSubscription {
+        LiveSubscription {
+            id: id.to_owned(),
+            customer_id: customer_id.to_owned(),
+            offer_id: offer_id.to_owned(),
+            friendly_name: friendly_name.to_owned(),
+            quantity: 1,
+            term_duration: None,
+            billing_cycle: None,
+            auto_renew: Some(true),
+            status: LiveStatus::Active,
+            partner_id: None,
+            partner_id_unreported: false,
+            support_contact: None,
+            order_id: None,
+            creation_date: None,
+            cancellation_allowed_until: None,
+            commitment_end_date: None,
+            next_term: None,
+            next_term_unreported: false,
+        }
+    }
+}
+
 /// A new-commerce subscription's scheduled next-term instructions: what its next
 /// renewal applies (learn.microsoft.com/partner-center/developer/create-scheduled-changes).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

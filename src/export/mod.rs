@@ -915,24 +915,10 @@ mod tests {
 
     fn subscription(id: &str, customer: &str, offer: &str, name: &str) -> LiveSubscription {
         LiveSubscription {
-            id: id.to_owned(),
-            customer_id: customer.to_owned(),
-            offer_id: offer.to_owned(),
-            friendly_name: name.to_owned(),
             quantity: 5,
             term_duration: Some(TermDuration::P1Y),
             billing_cycle: Some(BillingCycle::Monthly),
-            auto_renew: Some(true),
-            status: LiveStatus::Active,
-            partner_id: None,
-            partner_id_unreported: false,
-            support_contact: None,
-            order_id: None,
-            creation_date: None,
-            cancellation_allowed_until: None,
-            commitment_end_date: None,
-            next_term: None,
-            next_term_unreported: false,
+            ..LiveSubscription::known_only_by(id, customer, offer, name)
         }
     }
 

@@ -44,11 +44,9 @@ pub fn verify(live: &Live, export: &Export) -> Vec<String> {
     // A move to another SKU that Partner Center has scheduled was an eligible
     // transition when it was written: the round trip takes it as one (it asks
     // nothing; `cspctl plan` asks Partner Center again).
-    let lookups = crate::plan::needed_lookups(&desired, &sources, live, &PlanOptions::default());
-    let assumed;
-    let live = if lookups.transitions.is_empty() {
-        live
-    } else {
+    let (mut planned, lookups) =
+        crate::plan::plan_and_lookups(&desired, &sources, live, &PlanOptions::default());
+    if !lookups.transitions.is_empty() {
         let mut with = live.clone();
         for (_, id) in &lookups.transitions {
             if let Some(next) = live
@@ -67,10 +65,9 @@ pub fn verify(live: &Live, export: &Export) -> Vec<String> {
                 );
             }
         }
-        assumed = with;
-        &assumed
-    };
-    let plan = match crate::plan::plan(&desired, &sources, live, &PlanOptions::default()) {
+        planned = crate::plan::plan(&desired, &sources, &with, &PlanOptions::default());
+    }
+    let plan = match planned {
         Ok(plan) => plan,
         Err(plan_problems) => {
             problems.push(render_diagnostics(

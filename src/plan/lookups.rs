@@ -1,7 +1,8 @@
 //! What a plan asks Partner Center beyond the snapshot, and how the answers
-//! decide two new-commerce changes (issue 17). Pure: no I/O; the shell reads
-//! the [`Lookups`] this module names and puts the answers in
-//! [`Live::transitions`] and [`Live::term_end_dates`] before planning.
+//! decide two new-commerce changes (issue 17). Pure: no I/O. The planning pass
+//! names the [`Lookups`] it lacks (`plan_and_lookups`); the shell reads them,
+//! puts the answers in [`Live::transitions`] and [`Live::term_end_dates`], and
+//! plans again.
 //!
 //! - **Another SKU at renewal.** A new-commerce subscription moves to another
 //!   product or SKU only on the paths Partner Center offers it: "First GET
@@ -196,28 +197,13 @@ fn allows(allowed: &LiveTermEnd, date: &str, target: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::LiveStatus;
 
     fn subscription(offer: &str) -> LiveSubscription {
         LiveSubscription {
-            id: "s1".into(),
-            customer_id: "c1".into(),
-            offer_id: offer.into(),
-            friendly_name: "basic".into(),
             quantity: 5,
             term_duration: Some(TermDuration::P1Y),
-            billing_cycle: None,
-            auto_renew: Some(true),
-            status: LiveStatus::Active,
-            partner_id: None,
-            partner_id_unreported: false,
-            support_contact: None,
-            order_id: None,
-            creation_date: None,
-            cancellation_allowed_until: None,
             commitment_end_date: Some("2027-02-28T00:00:00Z".into()),
-            next_term: None,
-            next_term_unreported: false,
+            ..LiveSubscription::known_only_by("s1", "c1", offer, "basic")
         }
     }
 
@@ -228,6 +214,19 @@ mod tests {
             eligible,
             reasons: reasons.iter().map(|r| (*r).to_owned()).collect(),
         }
+    }
+
+    /// `s1` may move to Standard; Premium is listed but not eligible.
+    fn standard_eligible_premium_not() -> Live {
+        let mut live = Live::default();
+        live.transitions.insert(
+            "s1".into(),
+            vec![
+                target(STANDARD, true, &[]),
+                target(PREMIUM, false, &["conflicting services"]),
+            ],
+        );
+        live
     }
 
     const BASIC: &str = "CFQ7TTC0LH18:0001:CFQ7TTC0K5DM";
@@ -251,14 +250,7 @@ mod tests {
     #[test]
     fn an_eligible_target_gives_its_full_catalog_id() {
         let sub = subscription(BASIC);
-        let mut live = Live::default();
-        live.transitions.insert(
-            "s1".into(),
-            vec![
-                target(STANDARD, true, &[]),
-                target(PREMIUM, false, &["conflicting services"]),
-            ],
-        );
+        let live = standard_eligible_premium_not();
         assert_eq!(
             pick_transition(&live, &sub, STANDARD),
             Ok(STANDARD.to_owned())
@@ -273,14 +265,7 @@ mod tests {
     #[test]
     fn an_ineligible_target_names_why_and_the_eligible_ones() {
         let sub = subscription(BASIC);
-        let mut live = Live::default();
-        live.transitions.insert(
-            "s1".into(),
-            vec![
-                target(STANDARD, true, &[]),
-                target(PREMIUM, false, &["conflicting services"]),
-            ],
-        );
+        let mut live = standard_eligible_premium_not();
         let error = pick_transition(&live, &sub, PREMIUM).expect_err("not eligible");
         assert_eq!(
             error,

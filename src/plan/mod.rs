@@ -21,7 +21,7 @@ use crate::live::{LiveNextTerm, LiveStatus};
 use crate::manifest::model::{Agreement, Billing, BillingCycle, ResellerSpec, TermDuration};
 use crate::rules::Rule;
 
-pub use planner::{PlanOptions, needed_lookups, plan, plan_and_lookups, purchases_under_way};
+pub use planner::{PlanOptions, plan, plan_and_lookups, purchases_under_way};
 
 /// Version of the plan JSON; bumped on any incompatible change.
 pub const PLAN_FORMAT_VERSION: u32 = 1;

@@ -192,19 +192,6 @@ struct Planner<'a> {
     predicted: Vec<Diagnostic>,
 }
 
-/// What planning `desired` against `live` must ask Partner Center beyond the
-/// snapshot ([`super::lookups`]); empty for most plans. The shell reads them
-/// and adds the answers to `live` before [`plan`].
-pub fn needed_lookups(
-    desired: &Desired,
-    sources: &SourceMap,
-    live: &Live,
-    options: &PlanOptions,
-) -> crate::live::Lookups {
-    let planner = Planner::matched(desired, sources, live, options, 0);
-    super::lookups::needed(desired, &planner.subscription_live)
-}
-
 impl<'a> Planner<'a> {
     /// A planner with the manifests matched to the live objects.
     fn matched(
@@ -267,7 +254,7 @@ pub fn plan(
 }
 
 /// [`plan`], and what it would have to ask Partner Center beyond `live` to plan
-/// right ([`needed_lookups`], found by the same matching). When that is not
+/// right ([`super::lookups::needed`], found by the same matching). When that is not
 /// empty, the shell reads the answers and plans again with them; most plans need
 /// none, and are planned (and matched) once.
 pub fn plan_and_lookups(

@@ -145,24 +145,11 @@ fn base_live() -> Live {
 
 fn live_subscription(id: &str, name: &str, quantity: u32) -> LiveSubscription {
     LiveSubscription {
-        id: id.into(),
-        customer_id: "c1".into(),
-        offer_id: LEGACY.into(),
-        friendly_name: name.into(),
         quantity,
         term_duration: Some(TermDuration::P1M),
         billing_cycle: Some(BillingCycle::Monthly),
-        auto_renew: Some(true),
-        status: LiveStatus::Active,
         partner_id: Some("4847383".into()),
-        partner_id_unreported: false,
-        support_contact: None,
-        order_id: None,
-        creation_date: None,
-        cancellation_allowed_until: None,
-        commitment_end_date: None,
-        next_term: None,
-        next_term_unreported: false,
+        ..LiveSubscription::known_only_by(id, "c1", LEGACY, name)
     }
 }
 
@@ -500,24 +487,10 @@ mod under_way {
 
     fn pending_line(customer: &str, offer: &str, name: &str) -> LiveSubscription {
         LiveSubscription {
-            id: "pending-order-o1-0".into(),
-            customer_id: customer.into(),
-            offer_id: offer.into(),
-            friendly_name: name.into(),
-            quantity: 1,
-            term_duration: None,
-            billing_cycle: None,
             auto_renew: None,
             status: LiveStatus::Pending,
-            partner_id: None,
-            partner_id_unreported: false,
-            support_contact: None,
             order_id: Some("o1".into()),
-            creation_date: None,
-            cancellation_allowed_until: None,
-            commitment_end_date: None,
-            next_term: None,
-            next_term_unreported: false,
+            ..LiveSubscription::known_only_by("pending-order-o1-0", customer, offer, name)
         }
     }
 
@@ -889,7 +862,7 @@ fn with_lookups(
     )
     .replace("termDuration: P1M", "termDuration: P1Y");
     let (sources, desired) = desired(&text);
-    let needed = crate::plan::needed_lookups(&desired, &sources, &live, &options_now());
+    let (_, needed) = crate::plan::plan_and_lookups(&desired, &sources, &live, &options_now());
     prepare(&mut live);
     (needed, plan(&desired, &sources, &live, &options_now()))
 }
