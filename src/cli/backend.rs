@@ -426,6 +426,50 @@ impl BackendChoice {
         self.read_live_scoped(settings, None)
     }
 
+    /// Runs `check` (reading and checking the manifests; `Ok(None)`: problems
+    /// reported) and reads the live snapshot of the scope it finds (`scope_of`),
+    /// at the same time whenever the read does not depend on the scope: a whole
+    /// local state, or all of Partner Center for an unscoped run (`scoped` false).
+    /// Both are large for a large tenant, and neither needs the other until
+    /// planning. A scoped Partner Center read, made in proportion to the scope,
+    /// waits for it.
+    pub fn read_live_beside<T>(
+        &self,
+        settings: &Settings,
+        scoped: bool,
+        check: impl FnOnce() -> anyhow::Result<Option<T>>,
+        scope_of: impl FnOnce(&T) -> Option<&CustomerScope>,
+    ) -> anyhow::Result<Option<(T, Live, PlanOptions, PendingReader)>> {
+        // A local read costs the same with a scope or without: the whole state
+        // file is read either way, and the scope applied to the snapshot after.
+        let early = !scoped || matches!(self.target, Target::Local(_));
+        let (checked, read) = std::thread::scope(|threads| {
+            let reader = early.then(|| threads.spawn(|| self.read_live_scoped(settings, None)));
+            let checked = check();
+            let read = reader.map(|reader| {
+                reader
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+            (checked, read)
+        });
+        let read = read.transpose()?;
+        let Some(checked) = checked? else {
+            return Ok(None);
+        };
+        let scope = scope_of(&checked);
+        let (live, options, reader) = match read {
+            Some((mut live, options, reader)) => {
+                if let Some(scope) = scope {
+                    scope.restrict(&mut live);
+                }
+                (live, options, reader)
+            }
+            None => self.read_live_scoped(settings, scope)?,
+        };
+        Ok(Some((checked, live, options, reader)))
+    }
+
     /// As [`BackendChoice::read_live`], only the customers in `scope` (and every
     /// reseller) when there is one.
     pub fn read_live_scoped(

@@ -40,16 +40,28 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let settings = &args.problems.apply(settings, DEFAULT_MAX_PROBLEMS);
     let settings = &args.renewals.apply(settings);
     let backend = args.backend.resolve()?;
-    let Some((sources, desired)) = desired_or_report(&args.paths, settings) else {
+    let check = || -> anyhow::Result<_> {
+        let Some((sources, desired)) = desired_or_report(&args.paths, settings) else {
+            return Ok(None);
+        };
+        let scope = if args.scope.is_set() {
+            Some(args.scope.resolve(&sources, &desired)?)
+        } else {
+            None
+        };
+        let live_scope = scope.as_ref().map(|scope| scope.live_scope(&desired));
+        Ok(Some(((sources, desired), scope, live_scope)))
+    };
+    let Some((((sources, desired), scope, _), live, options, mut reader)) = backend
+        .read_live_beside(
+            settings,
+            args.scope.is_set(),
+            check,
+            |(_, _, live_scope)| live_scope.as_ref(),
+        )?
+    else {
         return Ok(ExitCode::from(1));
     };
-    let scope = if args.scope.is_set() {
-        Some(args.scope.resolve(&sources, &desired)?)
-    } else {
-        None
-    };
-    let live_scope = scope.as_ref().map(|scope| scope.live_scope(&desired));
-    let (live, options, mut reader) = backend.read_live_scoped(settings, live_scope.as_ref())?;
     let Some(mut plan) = plan_desired((sources, desired), &live, &options, settings, &reader)?
     else {
         return Ok(ExitCode::from(1));

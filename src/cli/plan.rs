@@ -225,25 +225,25 @@ pub fn run(args: Args, settings: &Settings) -> anyhow::Result<ExitCode> {
     let settings = &args.renewals.apply(settings);
     let backend = args.backend.resolve()?;
     let (plan, mut reader) = if args.scope.is_set() {
-        let Some(scoped) = args.scope.read(&args.paths, settings)? else {
+        let Some((scoped, live, options, reader)) = backend.read_live_beside(
+            settings,
+            true,
+            || args.scope.read(&args.paths, settings),
+            |scoped| Some(&scoped.live),
+        )?
+        else {
             return Ok(ExitCode::from(1));
         };
-        let (live, options, reader) = backend.read_live_scoped(settings, Some(&scoped.live))?;
         let plan = scoped.plan(&live, &options, settings, &reader)?;
         (plan, reader)
     } else {
-        // The live state and the manifests are read at the same time: both are
-        // large for a large tenant, and neither needs the other until planning.
-        let (checked, read) = std::thread::scope(|scope| {
-            let reader = scope.spawn(|| backend.read_live(settings));
-            let checked = desired_or_report(&args.paths, settings);
-            let read = reader
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (checked, read)
-        });
-        let (live, options, mut reader) = read?;
-        let Some(checked) = checked else {
+        let Some((checked, live, options, mut reader)) = backend.read_live_beside(
+            settings,
+            false,
+            || Ok(desired_or_report(&args.paths, settings)),
+            |_| None,
+        )?
+        else {
             return Ok(ExitCode::from(1));
         };
         let mut plan = plan_desired(checked, &live, &options, settings, &reader)?;
