@@ -66,15 +66,44 @@ pub fn parse(text: &str) -> Option<i64> {
 }
 
 /// Formats seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+///
+/// Digits are written directly: a snapshot of a large tenant formats three times
+/// per subscription, and `format!` took a fifth of making it.
 pub fn format(seconds: i64) -> String {
-    let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
+    let mut text = format_date(seconds);
     let rest = seconds.rem_euclid(86_400);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    text.push('T');
+    push_digits(&mut text, rest / 3600, 2);
+    text.push(':');
+    push_digits(&mut text, rest % 3600 / 60, 2);
+    text.push(':');
+    push_digits(&mut text, rest % 60, 2);
+    text.push('Z');
+    text
+}
+
+/// Unix seconds as the UTC date, `YYYY-MM-DD` (the first ten characters of
+/// [`format`]).
+pub fn format_date(seconds: i64) -> String {
+    let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
+    if !(0..=9999).contains(&year) {
+        return format!("{year:04}-{month:02}-{day:02}");
+    }
+    let mut text = String::with_capacity(20);
+    push_digits(&mut text, year, 4);
+    text.push('-');
+    push_digits(&mut text, month, 2);
+    text.push('-');
+    push_digits(&mut text, day, 2);
+    text
+}
+
+/// Appends `value` (0 ≤ value < 10^width) in `width` decimal digits.
+fn push_digits(text: &mut String, value: i64, width: u32) {
+    for place in (0..width).rev() {
+        let digit = value / 10_i64.pow(place) % 10;
+        text.push(char::from(b'0' + u8::try_from(digit).unwrap_or(0)));
+    }
 }
 
 const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
@@ -210,6 +239,30 @@ mod tests {
         let seconds = parse("2026-01-31T12:00:00Z").expect("valid");
         assert_eq!(format(seconds), "2026-01-31T12:00:00Z");
         assert_eq!(format(seconds + 7 * 86_400), "2026-02-07T12:00:00Z");
+        for at in [0, seconds, -1, 951_782_399, 253_402_300_799] {
+            assert_eq!(format_date(at), format(at)[..10], "{at}");
+        }
+        // Written digit by digit; the same as the format string would give.
+        for at in [
+            0,
+            59,
+            3_599,
+            86_399,
+            -62_167_219_200,
+            253_402_300_799,
+            seconds,
+        ] {
+            let (year, month, day) = civil_from_days(at.div_euclid(86_400));
+            let rest = at.rem_euclid(86_400);
+            let expected = format!(
+                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+                rest / 3600,
+                rest % 3600 / 60,
+                rest % 60
+            );
+            assert_eq!(format(at), expected, "{at}");
+        }
+        assert_eq!(format(-62_167_219_201), "-001-12-31T23:59:59Z");
     }
 
     #[test]

@@ -155,7 +155,7 @@ pub fn pick_term_end(
             "Partner Center did not report when its term ends (commitmentEndDate)".to_owned(),
         );
     };
-    let date = crate::time::format(end)[..10].to_owned();
+    let date = crate::time::format_date(end);
     let query = TermEndQuery {
         customer_id: target.customer_id.clone(),
         term_duration: term,

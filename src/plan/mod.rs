@@ -328,7 +328,7 @@ impl RenewalDate {
     /// The renewal at `renewal_at` (unix seconds) seen at `now`.
     pub fn new(renewal_at: i64, now: i64) -> RenewalDate {
         RenewalDate {
-            date: crate::time::format(renewal_at)[..10].to_owned(),
+            date: crate::time::format_date(renewal_at),
             in_days: (renewal_at - now + 86_399).div_euclid(86_400),
         }
     }

@@ -228,13 +228,16 @@ impl<'a> Planner<'a> {
             .iter()
             .map(|id| id.as_ref().and_then(|id| live.customers.get(id)))
             .collect();
-        planner.subscription_live = planner
-            .subscription_ids
-            .iter()
-            .map(|id| id.as_ref().and_then(|id| live.subscriptions.get(id)))
-            .collect();
         planner
     }
+}
+
+/// How a plan message names a subscription's cancellation window that has ended.
+fn window_text(window_until: Option<i64>) -> String {
+    window_until.map_or_else(
+        || "its window is not known (Partner Center did not report it)".to_owned(),
+        |until| format!("its window ended {}", crate::time::format(until)),
+    )
 }
 
 /// Plans the changes that make `live` match `desired`.
@@ -739,6 +742,10 @@ impl Planner<'_> {
             }
         }
         self.subscription_ended = vec![None; self.desired.manifests.subscriptions.len()];
+        // The live subscription of each manifest, found by the same matching (a
+        // lookup by id in a map of the whole tenant's subscriptions, per manifest,
+        // took a tenth of a large plan's planning).
+        self.subscription_live = vec![None; self.desired.manifests.subscriptions.len()];
         for (i, subscription) in self.desired.manifests.subscriptions.iter().enumerate() {
             let Some(&c) = self.desired.customer_index.get(&subscription.spec.customer) else {
                 continue;
@@ -763,6 +770,7 @@ impl Planner<'_> {
                             && subscription.spec.status == DesiredStatus::Cancelled =>
                     {
                         self.subscription_ids[i] = Some(id);
+                        self.subscription_live[i] = Some(live);
                     }
                     Some(live) if live.status.is_gone() => {
                         let message = format!(
@@ -776,7 +784,10 @@ impl Planner<'_> {
                             "remove `spec.id` to buy a new subscription, or remove the manifest",
                         );
                     }
-                    Some(_) => self.subscription_ids[i] = Some(id),
+                    Some(live) => {
+                        self.subscription_ids[i] = Some(id);
+                        self.subscription_live[i] = Some(live);
+                    }
                     None if customer_id.is_some() => {
                         let message = format!(
                             "no subscription {id} exists for customer `{}`",
@@ -797,21 +808,25 @@ impl Planner<'_> {
                 continue;
             };
             let key = (customer_id.as_str(), lowercase(friendly_name(subscription)));
-            if !by_name.contains_key(&key) {
+            let Some(named) = by_name.get(&key) else {
                 if subscription.spec.status == DesiredStatus::Cancelled {
                     // A cancelled subscription that has ended is matched to its ended
                     // self, so that it is neither bought again nor listed as unmanaged.
-                    if let Some(ended) = ended_by_name.get(&key) {
+                    if let Some(&ended) = ended_by_name.get(&key) {
                         self.subscription_ids[i] = Some(ended.id.clone());
+                        self.subscription_live[i] = Some(ended);
                     }
                 } else {
                     self.subscription_ended[i] = ended_by_name.get(&key).copied();
                 }
                 continue;
-            }
-            match by_name.get(&key).map(Vec::as_slice) {
-                Some([one]) => self.subscription_ids[i] = Some(one.id.clone()),
-                Some(many) if many.len() > 1 => {
+            };
+            match named.as_slice() {
+                [one] => {
+                    self.subscription_ids[i] = Some(one.id.clone());
+                    self.subscription_live[i] = Some(one);
+                }
+                many if many.len() > 1 => {
                     let ids: Vec<&str> = many.iter().map(|s| s.id.as_str()).collect();
                     let message = format!(
                         "{} live subscriptions of customer `{}` are named `{}` ({})",
@@ -1335,17 +1350,17 @@ impl Planner<'_> {
         let renewal = renewal_at(live)
             .zip(now)
             .map(|(at, now)| RenewalDate::new(at, now));
-        let renewal_text = renewal.as_ref().map_or_else(
-            || {
-                "at the renewal (its date unknown: Partner Center did not report commitmentEndDate)"
-                    .to_owned()
-            },
-            |r| format!("at renewal on {}", r.describe()),
-        );
-        let window_text = window_until.map_or_else(
-            || "its window is not known (Partner Center did not report it)".to_owned(),
-            |until| format!("its window ended {}", crate::time::format(until)),
-        );
+        // Texts for the messages below, made only when one is (most subscriptions
+        // of a large tenant have none).
+        let renewal_text = || {
+            renewal.as_ref().map_or_else(
+                || {
+                    "at the renewal (its date unknown: Partner Center did not report commitmentEndDate)"
+                        .to_owned()
+                },
+                |r| format!("at renewal on {}", r.describe()),
+            )
+        };
         let effective = spec.effective;
         // An unreported window (the documented get-a-subscription answer has no
         // cancellationAllowedUntilDate) counts as closed, unless the manifest
@@ -1355,14 +1370,7 @@ impl Planner<'_> {
             || (in_window && effective != Some(Effective::Renewal))
             || (window_until.is_none() && effective == Some(Effective::Now));
         if spec.status == DesiredStatus::Cancelled && new_commerce {
-            return self.plan_cancellation(
-                s,
-                live,
-                allowed_now,
-                renewal,
-                &window_text,
-                window_until,
-            );
+            return self.plan_cancellation(s, live, allowed_now, renewal, window_until);
         }
         let mut next = NextTermWanted {
             offer: transition,
@@ -1425,8 +1433,9 @@ impl Planner<'_> {
                 // subscription changes"); later only at renewal.
                 if effective == Some(Effective::Now) {
                     let message = format!(
-                        "subscription `{}`: seats can be removed now only within 7 days of purchase or renewal, and {window_text}; the next window opens {}",
+                        "subscription `{}`: seats can be removed now only within 7 days of purchase or renewal, and {}; the next window opens {}",
                         subscription.name,
+                        window_text(window_until),
                         renewal.as_ref().map_or_else(
                             || "at the renewal".to_owned(),
                             |r| format!("at the renewal on {}", r.describe())
@@ -1563,7 +1572,8 @@ impl Planner<'_> {
                     let rewrites = wanted.is_some() && wanted == live.next_term;
                     if rewrites {
                         warnings.push(format!(
-                            "this immediate change deletes the change scheduled for the renewal (Partner Center deletes scheduled changes on any mid-term change); cspctl schedules it again right after ({renewal_text})"
+                            "this immediate change deletes the change scheduled for the renewal (Partner Center deletes scheduled changes on any mid-term change); cspctl schedules it again right after ({})",
+                            renewal_text()
                         ));
                     } else {
                         let scheduled = next_term_changes(
@@ -1585,9 +1595,10 @@ impl Planner<'_> {
                         changes.extend(scheduled);
                         warnings.push(match &wanted {
                             Some(_) => format!(
-                                "written now as the subscription's next-term instructions, which Partner Center applies {renewal_text}; a mid-term change before then deletes them"
+                                "written now as the subscription's next-term instructions, which Partner Center applies {}; a mid-term change before then deletes them",
+                                renewal_text()
                             ),
-                            None => format!("removes the change scheduled for the renewal ({renewal_text})"),
+                            None => format!("removes the change scheduled for the renewal ({})", renewal_text()),
                         });
                     }
                     patch.next_term = Some(wanted);
@@ -1794,9 +1805,9 @@ impl Planner<'_> {
         live: &LiveSubscription,
         allowed_now: bool,
         renewal: Option<RenewalDate>,
-        window_text: &str,
         window_until: Option<i64>,
     ) -> Option<(Action, bool)> {
+        let window_text = window_text(window_until);
         let subscription = &self.desired.manifests.subscriptions[s];
         let spec = &subscription.spec;
         let c = self.desired.customer_index[&spec.customer];

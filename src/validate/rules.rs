@@ -457,51 +457,58 @@ fn unique_values<S>(
     }
 }
 
-/// Names of every kind, to resolve references and explain wrong-kind ones.
+/// Names of every kind, to resolve references and explain wrong-kind ones: a set
+/// each to look them up, and, made only for a reference that does not resolve,
+/// the sorted list the suggestion is taken from (the same whatever the order of
+/// the files).
 struct NameIndex<'a> {
-    by_kind: [(Kind, Vec<&'a str>); 4],
+    by_kind: [(Kind, HashSet<&'a str>, std::cell::OnceCell<Vec<&'a str>>); 4],
 }
 
 impl<'a> NameIndex<'a> {
     fn new(desired: &'a Desired) -> Self {
+        fn names<'a, S>(objects: &'a [Object<S>]) -> HashSet<&'a str> {
+            let mut set = HashSet::with_capacity_and_hasher(objects.len(), Default::default());
+            set.extend(objects.iter().map(|o| o.name.as_str()));
+            set
+        }
         let m = &desired.manifests;
         NameIndex {
             by_kind: [
-                (
-                    Kind::Reseller,
-                    m.resellers.iter().map(|o| o.name.as_str()).collect(),
-                ),
-                (
-                    Kind::Customer,
-                    m.customers.iter().map(|o| o.name.as_str()).collect(),
-                ),
+                (Kind::Reseller, names(&m.resellers), Default::default()),
+                (Kind::Customer, names(&m.customers), Default::default()),
                 (
                     Kind::Subscription,
-                    m.subscriptions.iter().map(|o| o.name.as_str()).collect(),
+                    names(&m.subscriptions),
+                    Default::default(),
                 ),
                 (
                     Kind::SupportContact,
-                    m.support_contacts.iter().map(|o| o.name.as_str()).collect(),
+                    names(&m.support_contacts),
+                    Default::default(),
                 ),
             ],
         }
-        .sorted()
     }
 
-    fn sorted(mut self) -> Self {
-        for (_, names) in &mut self.by_kind {
-            names.sort_unstable();
-        }
-        self
-    }
-
-    fn names(&self, kind: Kind) -> &[&'a str] {
-        &self
-            .by_kind
+    fn entry(&self, kind: Kind) -> &(Kind, HashSet<&'a str>, std::cell::OnceCell<Vec<&'a str>>) {
+        self.by_kind
             .iter()
-            .find(|(k, _)| *k == kind)
+            .find(|(k, _, _)| *k == kind)
             .expect("all kinds")
-            .1
+    }
+
+    fn contains(&self, kind: Kind, name: &str) -> bool {
+        self.entry(kind).1.contains(name)
+    }
+
+    fn sorted(&self, kind: Kind) -> &[&'a str] {
+        let (_, names, sorted) = self.entry(kind);
+        sorted.get_or_init(|| {
+            let mut list: Vec<&str> = names.iter().copied().collect();
+            list.sort_unstable();
+            list
+        })
     }
 
     /// Reports a reference that does not name an object of `kind`; true when it does.
@@ -513,13 +520,13 @@ impl<'a> NameIndex<'a> {
         path: &str,
         out: &mut Vec<Diagnostic>,
     ) -> bool {
-        if self.names(kind).binary_search(&name).is_ok() {
+        if self.contains(kind, name) {
             return true;
         }
         let location = Some(origin.value_at(path));
         let other_kind = Kind::ALL
             .into_iter()
-            .find(|k| *k != kind && self.names(*k).binary_search(&name).is_ok());
+            .find(|k| *k != kind && self.contains(*k, name));
         let mut diagnostic = match other_kind {
             Some(other) => Diagnostic::error(
                 "wrong-kind-reference",
@@ -532,7 +539,7 @@ impl<'a> NameIndex<'a> {
                 format!("no {kind} named `{name}`"),
             ),
         };
-        if let Some(suggestion) = did_you_mean(name, self.names(kind).iter().copied()) {
+        if let Some(suggestion) = did_you_mean(name, self.sorted(kind).iter().copied()) {
             diagnostic = diagnostic.with_hint(format!("did you mean `{suggestion}`?"));
         } else if other_kind.is_none() {
             diagnostic = diagnostic.with_hint(format!(

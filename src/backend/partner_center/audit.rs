@@ -119,7 +119,7 @@ impl PartnerCenterClient {
         now: i64,
         changes: &mut AuditChanges,
     ) -> Result<(), BackendError> {
-        let date = |day: i64| crate::time::format(day * 86_400)[..10].to_owned();
+        let date = |day: i64| crate::time::format_date(day * 86_400);
         let mut path = format!(
             "/auditrecords?startDate={}&size={PAGE_SIZE}",
             date(start_day)
