@@ -462,50 +462,53 @@ fn unique_values<S>(
 /// the sorted list the suggestion is taken from (the same whatever the order of
 /// the files).
 struct NameIndex<'a> {
-    by_kind: [(Kind, HashSet<&'a str>, std::cell::OnceCell<Vec<&'a str>>); 4],
+    by_kind: [(Kind, KindNames<'a>); 4],
+}
+
+/// The names of one kind: the set, and the sorted list once asked for.
+struct KindNames<'a> {
+    set: HashSet<&'a str>,
+    sorted: std::cell::OnceCell<Vec<&'a str>>,
 }
 
 impl<'a> NameIndex<'a> {
     fn new(desired: &'a Desired) -> Self {
-        fn names<'a, S>(objects: &'a [Object<S>]) -> HashSet<&'a str> {
+        fn names<S>(objects: &[Object<S>]) -> KindNames<'_> {
             let mut set = HashSet::with_capacity_and_hasher(objects.len(), Default::default());
             set.extend(objects.iter().map(|o| o.name.as_str()));
-            set
+            KindNames {
+                set,
+                sorted: std::cell::OnceCell::new(),
+            }
         }
         let m = &desired.manifests;
         NameIndex {
             by_kind: [
-                (Kind::Reseller, names(&m.resellers), Default::default()),
-                (Kind::Customer, names(&m.customers), Default::default()),
-                (
-                    Kind::Subscription,
-                    names(&m.subscriptions),
-                    Default::default(),
-                ),
-                (
-                    Kind::SupportContact,
-                    names(&m.support_contacts),
-                    Default::default(),
-                ),
+                (Kind::Reseller, names(&m.resellers)),
+                (Kind::Customer, names(&m.customers)),
+                (Kind::Subscription, names(&m.subscriptions)),
+                (Kind::SupportContact, names(&m.support_contacts)),
             ],
         }
     }
 
-    fn entry(&self, kind: Kind) -> &(Kind, HashSet<&'a str>, std::cell::OnceCell<Vec<&'a str>>) {
-        self.by_kind
+    fn of(&self, kind: Kind) -> &KindNames<'a> {
+        &self
+            .by_kind
             .iter()
-            .find(|(k, _, _)| *k == kind)
+            .find(|(k, _)| *k == kind)
             .expect("all kinds")
+            .1
     }
 
     fn contains(&self, kind: Kind, name: &str) -> bool {
-        self.entry(kind).1.contains(name)
+        self.of(kind).set.contains(name)
     }
 
     fn sorted(&self, kind: Kind) -> &[&'a str] {
-        let (_, names, sorted) = self.entry(kind);
-        sorted.get_or_init(|| {
-            let mut list: Vec<&str> = names.iter().copied().collect();
+        let names = self.of(kind);
+        names.sorted.get_or_init(|| {
+            let mut list: Vec<&str> = names.set.iter().copied().collect();
             list.sort_unstable();
             list
         })
