@@ -55,11 +55,14 @@ fn write_json_in_rounds(plan: &Plan, out: &mut dyn Write, per_thread: usize) -> 
     };
     sink.put(head.as_bytes())?;
     if !plan.actions.is_empty() {
-        super::rounds::write_in_rounds(
+        // Hashed on a thread of its own while written on this one.
+        let Sink { out, hash } = &mut sink;
+        super::rounds::write_observed_in_rounds(
             &plan.actions,
             per_thread,
             &serialize_actions,
-            &mut |piece| sink.put(piece),
+            Some(&mut |piece: &[u8]| hash.update(piece)),
+            &mut |piece| out.write_all(piece),
         )?;
         sink.put(b"\n  ")?;
     }

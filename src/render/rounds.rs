@@ -24,30 +24,66 @@ pub fn write_in_rounds<T: Sync>(
     render: &Render<'_, T>,
     write: &mut dyn FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
+    write_observed_in_rounds(items, per_thread, render, None, write)
+}
+
+/// Reads the pieces in order, beside their writing (e.g. the JSON plan's digest).
+pub type Observe<'a> = dyn FnMut(&[u8]) + Send + 'a;
+
+/// [`write_in_rounds`], with each round's pieces also handed in order to
+/// `observe`, on a thread of its own while this one writes them: hashing a whole
+/// tenant's JSON plan, then writing it, one after the other on the writing thread,
+/// made that thread the slowest of the three.
+pub fn write_observed_in_rounds<T: Sync>(
+    items: &[T],
+    per_thread: usize,
+    render: &Render<'_, T>,
+    mut observe: Option<&mut Observe<'_>>,
+    write: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
     let per_thread = per_thread.max(1);
     let mut rendered: Option<[Vec<u8>; 2]> = None;
     for (round, items) in items.chunks(2 * per_thread).enumerate() {
         let (first, second) = items.split_at(items.len().min(per_thread));
+        let previous = rendered.take();
         let pieces = std::thread::scope(|scope| {
             let a = scope.spawn(|| render(first, round == 0));
             let b = scope.spawn(|| render(second, false));
-            let wrote = rendered
-                .take()
-                .map_or(Ok(()), |pieces| pieces.iter().try_for_each(|p| write(p)));
-            let joined = [a, b].map(|thread| {
-                thread
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            });
+            let wrote = pass_on(scope, previous.as_ref(), observe.as_deref_mut(), write);
+            let joined = [a, b].map(join);
             wrote.map(|()| joined)
         })?;
         let [a, b] = pieces;
         rendered = Some([a?, b?]);
     }
-    if let Some(pieces) = rendered {
-        pieces.iter().try_for_each(|p| write(p))?;
+    std::thread::scope(|scope| pass_on(scope, rendered.as_ref(), observe, write))
+}
+
+/// Hands `pieces` to `observe` (on a thread of `scope`) and to `write` (on this
+/// one), and waits for both.
+fn pass_on<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    pieces: Option<&'scope [Vec<u8>; 2]>,
+    observe: Option<&'scope mut Observe<'_>>,
+    write: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    let Some(pieces) = pieces else {
+        return Ok(());
+    };
+    let observer =
+        observe.map(|observe| scope.spawn(move || pieces.iter().for_each(|p| observe(p))));
+    let wrote = pieces.iter().try_for_each(|p| write(p));
+    if let Some(observer) = observer {
+        join(observer);
     }
-    Ok(())
+    wrote
+}
+
+/// A scoped thread's result, its panic passed on.
+fn join<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 #[cfg(test)]
@@ -85,6 +121,28 @@ mod tests {
         })
         .unwrap();
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn the_observer_reads_what_is_written_in_the_same_order() {
+        let items: Vec<u32> = (0..23).collect();
+        let expected = numbers(&items, true).unwrap();
+        for per_thread in [1, 3, 12, 100] {
+            let (mut seen, mut out) = (Vec::new(), Vec::new());
+            write_observed_in_rounds(
+                &items,
+                per_thread,
+                &numbers,
+                Some(&mut |piece: &[u8]| seen.extend_from_slice(piece)),
+                &mut |piece| {
+                    out.extend_from_slice(piece);
+                    Ok(())
+                },
+            )
+            .unwrap();
+            assert_eq!(out, expected, "{per_thread}");
+            assert_eq!(seen, expected, "{per_thread}");
+        }
     }
 
     #[test]
