@@ -154,7 +154,7 @@ pub fn write_github_plan(
         };
         super::rounds::write_in_rounds(
             actions,
-            super::rounds::ROUND_ITEMS,
+            super::rounds::PIECE_ITEMS,
             &render,
             &mut |piece| out.write_all(piece),
         )?;

@@ -32,7 +32,7 @@ pub fn render_json(plan: &Plan) -> String {
 /// The actions, nearly all of it, are serialized in rounds by two threads while this
 /// one hashes and writes the round before ([`super::rounds`]).
 pub fn write_json(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
-    write_json_in_rounds(plan, out, super::rounds::ROUND_ITEMS)
+    write_json_in_rounds(plan, out, super::rounds::PIECE_ITEMS)
 }
 
 /// How the pretty JSON of an empty top-level `actions` field reads; the actions go
@@ -226,7 +226,7 @@ mod tests {
             "{},\n  \"digest\": \"{digest}\"\n}}\n",
             content.strip_suffix("\n}").unwrap()
         );
-        for per_thread in [1, 2, 3, 7, super::super::rounds::ROUND_ITEMS] {
+        for per_thread in [1, 2, 3, 7, super::super::rounds::PIECE_ITEMS] {
             let mut bytes = Vec::new();
             write_json_in_rounds(&plan, &mut bytes, per_thread).unwrap();
             assert_eq!(String::from_utf8(bytes).unwrap(), expected, "{per_thread}");

@@ -1,89 +1,95 @@
-//! Output of a large plan rendered in rounds by two threads while the calling thread
-//! writes the round before: the text, JSON and GitHub renderings of a create plan
-//! for 20,000 customers took longer than planning it, on one core of two.
+//! Output of a large plan rendered in pieces by two threads while the calling
+//! thread writes the pieces before: the text, JSON and GitHub renderings of a
+//! create plan for 20,000 customers took longer than planning it, on one core of
+//! two.
 //!
 //! Each piece is rendered on its own and the pieces are written in order, so the
-//! output is byte for byte what rendering them one after another would give; memory
-//! holds two rounds of pieces at most.
+//! output is byte for byte what rendering them one after another would give. The
+//! threads live for the whole output and hand pieces over through channels of one
+//! or two places, so memory holds a few pieces at most, and pieces can be small
+//! enough to be written while still in the cache (threads started per round of
+//! megabyte pieces were slower: each piece was read back from memory to be
+//! hashed and again to be written).
 
 use std::io;
+use std::sync::mpsc::{Receiver, sync_channel};
 
-/// Items each rendering thread takes per round (a few megabytes of a plan).
-pub const ROUND_ITEMS: usize = 2048;
+/// Items per piece (a few hundred kilobytes of a plan).
+pub const PIECE_ITEMS: usize = 128;
+
+/// How many threads render.
+const RENDERERS: usize = 2;
 
 /// Renders a slice of items; told whether the slice starts the list (for
 /// separators).
 pub type Render<'a, T> = dyn Fn(&[T], bool) -> io::Result<Vec<u8>> + Sync + 'a;
 
-/// Renders `items` in order, `per_thread` at a time on each of two threads, and
+/// Renders `items` in order, `per_piece` at a time on each of two threads, and
 /// hands the pieces to `write` in order. `render` is told whether its slice starts
 /// the list (for separators).
 pub fn write_in_rounds<T: Sync>(
     items: &[T],
-    per_thread: usize,
+    per_piece: usize,
     render: &Render<'_, T>,
     write: &mut dyn FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
-    write_observed_in_rounds(items, per_thread, render, None, write)
+    write_observed_in_rounds(items, per_piece, render, None, write)
 }
 
 /// Reads the pieces in order, beside their writing (e.g. the JSON plan's digest).
 pub type Observe<'a> = dyn FnMut(&[u8]) + Send + 'a;
 
-/// [`write_in_rounds`], with each round's pieces also handed in order to
-/// `observe`, on a thread of its own while this one writes them: hashing a whole
-/// tenant's JSON plan, then writing it, one after the other on the writing thread,
-/// made that thread the slowest of the three.
+/// [`write_in_rounds`], with each piece also handed, once written, to `observe`,
+/// in order, on a thread of its own: hashing a whole tenant's JSON plan, then
+/// writing it, one after the other on the writing thread, made that thread the
+/// slowest.
 pub fn write_observed_in_rounds<T: Sync>(
     items: &[T],
-    per_thread: usize,
+    per_piece: usize,
     render: &Render<'_, T>,
-    mut observe: Option<&mut Observe<'_>>,
+    observe: Option<&mut Observe<'_>>,
     write: &mut dyn FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
-    let per_thread = per_thread.max(1);
-    let mut rendered: Option<[Vec<u8>; 2]> = None;
-    for (round, items) in items.chunks(2 * per_thread).enumerate() {
-        let (first, second) = items.split_at(items.len().min(per_thread));
-        let previous = rendered.take();
-        let pieces = std::thread::scope(|scope| {
-            let a = scope.spawn(|| render(first, round == 0));
-            let b = scope.spawn(|| render(second, false));
-            let wrote = pass_on(scope, previous.as_ref(), observe.as_deref_mut(), write);
-            let joined = [a, b].map(join);
-            wrote.map(|()| joined)
-        })?;
-        let [a, b] = pieces;
-        rendered = Some([a?, b?]);
-    }
-    std::thread::scope(|scope| pass_on(scope, rendered.as_ref(), observe, write))
-}
-
-/// Hands `pieces` to `observe` (on a thread of `scope`) and to `write` (on this
-/// one), and waits for both.
-fn pass_on<'scope>(
-    scope: &'scope std::thread::Scope<'scope, '_>,
-    pieces: Option<&'scope [Vec<u8>; 2]>,
-    observe: Option<&'scope mut Observe<'_>>,
-    write: &mut dyn FnMut(&[u8]) -> io::Result<()>,
-) -> io::Result<()> {
-    let Some(pieces) = pieces else {
-        return Ok(());
-    };
-    let observer =
-        observe.map(|observe| scope.spawn(move || pieces.iter().for_each(|p| observe(p))));
-    let wrote = pieces.iter().try_for_each(|p| write(p));
-    if let Some(observer) = observer {
-        join(observer);
-    }
-    wrote
-}
-
-/// A scoped thread's result, its panic passed on.
-fn join<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
-    thread
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    let chunks: Vec<&[T]> = items.chunks(per_piece.max(1)).collect();
+    let chunks = chunks.as_slice();
+    std::thread::scope(|scope| {
+        // Renderer k renders pieces k, k + RENDERERS, …; it stops at its first
+        // error, or when this thread stops taking pieces (its channel closed).
+        let rendered: Vec<Receiver<io::Result<Vec<u8>>>> = (0..RENDERERS)
+            .map(|k| {
+                let (piece_out, pieces) = sync_channel(1);
+                scope.spawn(move || {
+                    for (i, chunk) in chunks.iter().enumerate().skip(k).step_by(RENDERERS) {
+                        let piece = render(chunk, i == 0);
+                        let failed = piece.is_err();
+                        if piece_out.send(piece).is_err() || failed {
+                            return;
+                        }
+                    }
+                });
+                pieces
+            })
+            .collect();
+        let observed = observe.map(|observe| {
+            let (piece_out, pieces) = sync_channel::<Vec<u8>>(2);
+            scope.spawn(move || pieces.into_iter().for_each(|piece| observe(&piece)));
+            piece_out
+        });
+        for i in 0..chunks.len() {
+            // A renderer that panicked closed its channel; the scope passes the
+            // panic on once every thread has ended.
+            let piece = rendered[i % RENDERERS]
+                .recv()
+                .map_err(|_| io::Error::other("a rendering thread stopped"))??;
+            write(&piece)?;
+            if let Some(observed) = &observed {
+                observed
+                    .send(piece)
+                    .map_err(|_| io::Error::other("the observing thread stopped"))?;
+            }
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -51,8 +51,8 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
 }
 
 /// Customers' sections each rendering thread takes per round (about
-/// [`super::rounds::ROUND_ITEMS`] actions).
-const GROUPS_PER_ROUND: usize = super::rounds::ROUND_ITEMS / 8;
+/// [`super::rounds::PIECE_ITEMS`] actions).
+const GROUPS_PER_ROUND: usize = super::rounds::PIECE_ITEMS / 8;
 
 /// [`render_text`] written to `out` a round of sections (owners' actions) at a
 /// time, so a whole tenant's plan is never held in memory as text.
