@@ -26,6 +26,23 @@ pub const REGISTRATION_NUMBER_COUNTRIES: [&str; 24] = [
 
 /// Checks every cross-object rule; returns all problems found.
 pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
+    // Two independent halves, on two threads (each was half of the rules' 0.2 s
+    // at 20,000 customers, with the other core idle); the diagnostics come out
+    // in the order of one thread.
+    let (mut out, references) = std::thread::scope(|scope| {
+        let references = scope.spawn(|| check_references(desired));
+        let out = check_uniqueness(desired);
+        let references = references
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (out, references)
+    });
+    out.extend(references);
+    out
+}
+
+/// Names, and the values that identify an object in Partner Center, are unique.
+fn check_uniqueness(desired: &Desired) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let m = &desired.manifests;
     unique_names(Kind::Reseller, &m.resellers, &mut out);
@@ -92,7 +109,13 @@ pub fn check_rules(desired: &Desired) -> Vec<Diagnostic> {
         |s| Some(friendly_key(s)).filter(|key| found_by_name.contains(key)),
         &mut out,
     );
+    out
+}
 
+/// References resolve, and each object's rules across fields and objects hold.
+fn check_references(desired: &Desired) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let m = &desired.manifests;
     let names = NameIndex::new(desired);
 
     for customer in &m.customers {
