@@ -12,8 +12,6 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-
-use crate::hash::{HashMap, map_with_capacity};
 use std::fmt::Write as _;
 
 use petgraph::Direction;
@@ -21,6 +19,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
 use crate::diagnostic::Diagnostic;
+use crate::hash::{HashMap, map_with_capacity};
 use crate::manifest::model::Kind;
 use crate::validate::Desired;
 

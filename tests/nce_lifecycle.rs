@@ -33,6 +33,15 @@ fn frozen_sim() -> Sim {
     })
 }
 
+/// A frozen simulator with `examples/basic` bought in it ([`bought`]), in a work
+/// directory kept as long as the returned one.
+fn bought_tenant() -> (Sim, tempfile::TempDir, PathBuf) {
+    let sim = frozen_sim();
+    let work = tempfile::tempdir().expect("temp dir");
+    let manifests = bought(&sim, work.path());
+    (sim, work, manifests)
+}
+
 /// `examples/basic` copied to `work/m`, its reseller added, applied at `NOW`.
 fn bought(sim: &Sim, work: &Path) -> PathBuf {
     let manifests = work.join("m");
@@ -110,9 +119,7 @@ fn no_changes(sim: &Sim, work: &Path, now: &str) {
 
 #[test]
 fn a_decrease_outside_the_window_is_scheduled_and_the_renewal_applies_it() {
-    let sim = frozen_sim();
-    let work = tempfile::tempdir().expect("temp dir");
-    let manifests = bought(&sim, work.path());
+    let (sim, work, manifests) = bought_tenant();
     let (orders, subscriptions) = sim_counts(&sim);
     // Ten days on, the 168-hour window after the purchase has closed.
     let now = advance(&sim, 10 * DAY);
@@ -168,9 +175,7 @@ fn a_decrease_outside_the_window_is_scheduled_and_the_renewal_applies_it() {
 
 #[test]
 fn a_term_change_is_scheduled_for_the_renewal() {
-    let sim = frozen_sim();
-    let work = tempfile::tempdir().expect("temp dir");
-    let manifests = bought(&sim, work.path());
+    let (sim, work, manifests) = bought_tenant();
     edit(
         &manifests.join("subscriptions.yaml"),
         "termDuration: P1Y",
@@ -195,9 +200,7 @@ fn a_term_change_is_scheduled_for_the_renewal() {
 
 #[test]
 fn a_cancellation_inside_the_window_cancels_and_buys_nothing_again() {
-    let sim = frozen_sim();
-    let work = tempfile::tempdir().expect("temp dir");
-    let manifests = bought(&sim, work.path());
+    let (sim, work, manifests) = bought_tenant();
     let counts = sim_counts(&sim);
     let now = advance(&sim, 2 * DAY);
     add_to_spec(&manifests, "status: cancelled");
@@ -219,9 +222,7 @@ fn a_cancellation_inside_the_window_cancels_and_buys_nothing_again() {
 
 #[test]
 fn a_cancellation_outside_the_window_is_refused_at_plan_time_then_ends_with_its_term() {
-    let sim = frozen_sim();
-    let work = tempfile::tempdir().expect("temp dir");
-    let manifests = bought(&sim, work.path());
+    let (sim, work, manifests) = bought_tenant();
     let counts = sim_counts(&sim);
     let now = advance(&sim, 10 * DAY);
     add_to_spec(&manifests, "status: cancelled\n  effective: now");
@@ -273,9 +274,7 @@ fn a_cancellation_outside_the_window_is_refused_at_plan_time_then_ends_with_its_
 /// nobody declared as one): a person decides, told how.
 #[test]
 fn a_subscription_whose_term_ended_is_not_bought_again() {
-    let sim = frozen_sim();
-    let work = tempfile::tempdir().expect("temp dir");
-    let manifests = bought(&sim, work.path());
+    let (sim, work, manifests) = bought_tenant();
     let now = advance(&sim, 10 * DAY);
     add_to_spec(&manifests, "autoRenew: false");
     let apply = run(&sim, work.path(), &now, &["apply", "m", "--auto-approve"]);
@@ -311,9 +310,7 @@ fn a_subscription_whose_term_ended_is_not_bought_again() {
 
 #[test]
 fn drift_sees_a_scheduled_change_that_a_mid_term_change_deleted() {
-    let sim = frozen_sim();
-    let work = tempfile::tempdir().expect("temp dir");
-    let manifests = bought(&sim, work.path());
+    let (sim, work, manifests) = bought_tenant();
     let now = advance(&sim, 10 * DAY);
     edit(
         &manifests.join("subscriptions.yaml"),
@@ -358,9 +355,7 @@ fn drift_sees_a_scheduled_change_that_a_mid_term_change_deleted() {
 
 #[test]
 fn the_renewal_calendar_lists_renewals_in_text_json_and_markdown() {
-    let sim = frozen_sim();
-    let work = tempfile::tempdir().expect("temp dir");
-    let manifests = bought(&sim, work.path());
+    let (sim, work, manifests) = bought_tenant();
     let now = advance(&sim, 10 * DAY);
     edit(
         &manifests.join("subscriptions.yaml"),
@@ -444,9 +439,7 @@ fn the_renewal_calendar_lists_renewals_in_text_json_and_markdown() {
 
 #[test]
 fn a_saved_plan_schedules_and_removes_a_change_at_renewal() {
-    let sim = frozen_sim();
-    let work = tempfile::tempdir().expect("temp dir");
-    let manifests = bought(&sim, work.path());
+    let (sim, work, manifests) = bought_tenant();
     let now = advance(&sim, 10 * DAY);
     let file = manifests.join("subscriptions.yaml");
     edit(&file, "quantity: 25", "quantity: 20");
@@ -581,9 +574,7 @@ fn requests_to(sim: &Sim, resource: &str) -> u64 {
 
 #[test]
 fn another_sku_on_an_eligible_transition_is_scheduled_and_the_renewal_moves_it() {
-    let sim = frozen_sim();
-    let work = tempfile::tempdir().expect("temp dir");
-    let manifests = bought(&sim, work.path());
+    let (sim, work, manifests) = bought_tenant();
     let (orders, subscriptions) = sim_counts(&sim);
     let now = advance(&sim, 10 * DAY);
     // A plan that changes no SKU asks nothing about transitions.
@@ -648,9 +639,7 @@ fn another_sku_on_an_eligible_transition_is_scheduled_and_the_renewal_moves_it()
 
 #[test]
 fn another_sku_off_the_transition_paths_is_a_plan_error_naming_the_eligible_ones() {
-    let sim = frozen_sim();
-    let work = tempfile::tempdir().expect("temp dir");
-    let manifests = bought(&sim, work.path());
+    let (sim, work, manifests) = bought_tenant();
     let now = advance(&sim, 10 * DAY);
     // Office 365 E3: not a path the simulator offers Business Basic.
     let e3 = "CFQ7TTC0LF8Q:0001:CFQ7TTC0KCJV";
@@ -678,9 +667,7 @@ fn another_sku_off_the_transition_paths_is_a_plan_error_naming_the_eligible_ones
 
 #[test]
 fn a_purchase_aligned_with_an_existing_subscription_ends_its_term_with_it() {
-    let sim = frozen_sim();
-    let work = tempfile::tempdir().expect("temp dir");
-    let manifests = bought(&sim, work.path());
+    let (sim, work, manifests) = bought_tenant();
     let now = advance(&sim, 10 * DAY);
     let aligned = "contoso-m365-business-standard";
     let file = manifests.join("subscriptions.yaml");
@@ -740,9 +727,7 @@ fn a_purchase_aligned_with_an_existing_subscription_ends_its_term_with_it() {
 
 #[test]
 fn a_term_end_aligned_with_a_subscription_not_bought_yet_is_a_plan_error() {
-    let sim = frozen_sim();
-    let work = tempfile::tempdir().expect("temp dir");
-    let manifests = bought(&sim, work.path());
+    let (sim, work, manifests) = bought_tenant();
     let file = manifests.join("subscriptions.yaml");
     let mut text_of = std::fs::read_to_string(&file).expect("manifest");
     text_of.push_str(&format!(

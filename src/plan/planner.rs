@@ -17,7 +17,6 @@
 //! id or (customer, friendly name). A rename is never guessed: a different friendly
 //! name is a different subscription, because a wrong guess could buy twice.
 
-use crate::hash::{HashMap, HashSet, map_with_capacity};
 use std::borrow::Cow;
 
 use serde::Serialize;
@@ -25,6 +24,7 @@ use serde_json::{Value as Json, json};
 
 use crate::diagnostic::Diagnostic;
 use crate::graph::{DependencyGraph, GraphNode};
+use crate::hash::{HashMap, HashSet, map_with_capacity};
 use crate::live::{
     Live, LiveCustomer, LiveNextTerm, LiveReseller, LiveStatus, LiveSubscription, fingerprint,
 };
@@ -193,7 +193,7 @@ struct Planner<'a> {
     /// The field changes of the purchases the matching foresees, made on both
     /// cores before the sequential pass ([`Planner::foresee_purchases`]), taken
     /// by it.
-    purchase_changes: Vec<Option<Vec<FieldChange>>>,
+    foreseen_purchases: Vec<Option<Vec<FieldChange>>>,
 }
 
 impl<'a> Planner<'a> {
@@ -223,7 +223,7 @@ impl<'a> Planner<'a> {
             partly_known: Vec::new(),
             problems: Vec::new(),
             predicted: Vec::new(),
-            purchase_changes: Vec::new(),
+            foreseen_purchases: Vec::new(),
         };
         planner.match_resellers();
         planner.match_customers();
@@ -252,6 +252,20 @@ fn purchase_changes(
         shown.insert("customTermEndDate", json!(date));
     }
     created(shown)
+}
+
+// The texts below are made only for the messages that show them: most
+// subscriptions of a large tenant have none.
+
+/// How a plan message names a subscription's next renewal.
+fn renewal_text(renewal: Option<&RenewalDate>) -> String {
+    renewal.map_or_else(
+        || {
+            "at the renewal (its date unknown: Partner Center did not report commitmentEndDate)"
+                .to_owned()
+        },
+        |r| format!("at renewal on {}", r.describe()),
+    )
 }
 
 /// How a plan message names a subscription's cancellation window that has ended.
@@ -286,9 +300,9 @@ impl Planner<'_> {
                 .map(|&s| purchase_changes(&subscriptions[s], None))
                 .collect::<Vec<_>>()
         });
-        self.purchase_changes = vec![None; subscriptions.len()];
+        self.foreseen_purchases = vec![None; subscriptions.len()];
         for (s, changes) in foreseen.into_iter().zip(made.into_iter().flatten()) {
-            self.purchase_changes[s] = Some(changes);
+            self.foreseen_purchases[s] = Some(changes);
         }
     }
 }
@@ -1287,7 +1301,7 @@ impl Planner<'_> {
                 custom_term_end_date: custom_term_end_date.clone(),
             };
             let mut action = Action::new(address, name, ActionType::Create, operation);
-            action.changes = match self.purchase_changes.get_mut(s).and_then(Option::take) {
+            action.changes = match self.foreseen_purchases.get_mut(s).and_then(Option::take) {
                 Some(changes) if custom_term_end_date.is_none() => changes,
                 _ => purchase_changes(subscription, custom_term_end_date.as_deref()),
             };
@@ -1399,17 +1413,6 @@ impl Planner<'_> {
         let renewal = renewal_at(live)
             .zip(now)
             .map(|(at, now)| RenewalDate::new(at, now));
-        // Texts for the messages below, made only when one is (most subscriptions
-        // of a large tenant have none).
-        let renewal_text = || {
-            renewal.as_ref().map_or_else(
-                || {
-                    "at the renewal (its date unknown: Partner Center did not report commitmentEndDate)"
-                        .to_owned()
-                },
-                |r| format!("at renewal on {}", r.describe()),
-            )
-        };
         let effective = spec.effective;
         // An unreported window (the documented get-a-subscription answer has no
         // cancellationAllowedUntilDate) counts as closed, unless the manifest
@@ -1622,7 +1625,7 @@ impl Planner<'_> {
                     if rewrites {
                         warnings.push(format!(
                             "this immediate change deletes the change scheduled for the renewal (Partner Center deletes scheduled changes on any mid-term change); cspctl schedules it again right after ({})",
-                            renewal_text()
+                            renewal_text(renewal.as_ref())
                         ));
                     } else {
                         let scheduled = next_term_changes(
@@ -1645,9 +1648,9 @@ impl Planner<'_> {
                         warnings.push(match &wanted {
                             Some(_) => format!(
                                 "written now as the subscription's next-term instructions, which Partner Center applies {}; a mid-term change before then deletes them",
-                                renewal_text()
+                                renewal_text(renewal.as_ref())
                             ),
-                            None => format!("removes the change scheduled for the renewal ({})", renewal_text()),
+                            None => format!("removes the change scheduled for the renewal ({})", renewal_text(renewal.as_ref())),
                         });
                     }
                     patch.next_term = Some(wanted);

@@ -141,8 +141,8 @@ pub fn write_github_plan(
         // A calendar, not a change on a manifest line: in the text and Markdown plans.
         renewals: _,
     } = plan;
-    // A large plan's annotations are rendered in rounds on two threads
-    // (`super::rounds`), one pass over the actions per level.
+    // A large plan's annotations are rendered in pieces on two threads
+    // (`super::pieces`), one pass over the actions per level.
     for level in [Level::Warning, Level::Notice] {
         let render = |actions: &[Action], _first: bool| {
             let mut lines = Vec::new();
@@ -152,9 +152,9 @@ pub fn write_github_plan(
             }
             Ok(lines)
         };
-        super::rounds::write_in_rounds(
+        super::pieces::write_in_pieces(
             actions,
-            super::rounds::PIECE_ITEMS,
+            super::pieces::PIECE_ITEMS,
             &render,
             &mut |piece| out.write_all(piece),
         )?;

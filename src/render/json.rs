@@ -29,10 +29,10 @@ pub fn render_json(plan: &Plan) -> String {
 /// whole tenant's plan is hundreds of megabytes of JSON, which is never held in
 /// memory. The digest is computed on the way.
 ///
-/// The actions, nearly all of it, are serialized in rounds by two threads while this
-/// one hashes and writes the round before ([`super::rounds`]).
+/// The actions, nearly all of it, are serialized in pieces by two threads, written
+/// by this one and hashed by another ([`super::pieces`]).
 pub fn write_json(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
-    write_json_in_rounds(plan, out, super::rounds::PIECE_ITEMS)
+    write_json_in_pieces(plan, out, super::pieces::PIECE_ITEMS)
 }
 
 /// How the pretty JSON of an empty top-level `actions` field reads; the actions go
@@ -42,7 +42,7 @@ const EMPTY_ACTIONS: &str = "\n  \"actions\": []";
 /// How the pretty JSON of a struct ends: the digest is written before it.
 const CLOSING: &str = "\n}";
 
-fn write_json_in_rounds(plan: &Plan, out: &mut dyn Write, per_thread: usize) -> io::Result<()> {
+fn write_json_in_pieces(plan: &Plan, out: &mut dyn Write, per_piece: usize) -> io::Result<()> {
     let shell = crate::printable::to_json(&without_actions(plan), true);
     let (head, tail) = shell
         .find(EMPTY_ACTIONS)
@@ -57,9 +57,9 @@ fn write_json_in_rounds(plan: &Plan, out: &mut dyn Write, per_thread: usize) -> 
     if !plan.actions.is_empty() {
         // Hashed on a thread of its own while written on this one.
         let Sink { out, hash } = &mut sink;
-        super::rounds::write_observed_in_rounds(
+        super::pieces::write_observed_in_pieces(
             &plan.actions,
-            per_thread,
+            per_piece,
             &serialize_actions,
             Some(&mut |piece: &[u8]| hash.update(piece)),
             &mut |piece| out.write_all(piece),
@@ -197,10 +197,10 @@ mod tests {
         assert!(text.contains("\n  \"digest\": \"sha256:"), "{text}");
     }
 
-    /// The actions serialized apart, in rounds, join into what serializing the whole
+    /// The actions serialized apart, in pieces, join into what serializing the whole
     /// plan at once writes, and the digest is of that.
     #[test]
-    fn actions_serialized_in_rounds_are_the_whole_plan_byte_for_byte() {
+    fn actions_serialized_in_pieces_are_the_whole_plan_byte_for_byte() {
         use crate::plan::{ActionType, FieldChange, Operation};
         let actions: Vec<Action> = (0..7)
             .map(|i| {
@@ -226,10 +226,10 @@ mod tests {
             "{},\n  \"digest\": \"{digest}\"\n}}\n",
             content.strip_suffix("\n}").unwrap()
         );
-        for per_thread in [1, 2, 3, 7, super::super::rounds::PIECE_ITEMS] {
+        for per_piece in [1, 2, 3, 7, super::super::pieces::PIECE_ITEMS] {
             let mut bytes = Vec::new();
-            write_json_in_rounds(&plan, &mut bytes, per_thread).unwrap();
-            assert_eq!(String::from_utf8(bytes).unwrap(), expected, "{per_thread}");
+            write_json_in_pieces(&plan, &mut bytes, per_piece).unwrap();
+            assert_eq!(String::from_utf8(bytes).unwrap(), expected, "{per_piece}");
         }
         // A plan read back from its file keeps its digest out of what is digested.
         let read: Plan = serde_json::from_str(&expected).unwrap();

@@ -12,7 +12,7 @@ pub mod drift;
 pub mod github;
 pub mod json;
 pub mod markdown;
-mod rounds;
+mod pieces;
 pub mod sensitive;
 pub mod text;
 

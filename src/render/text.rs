@@ -50,11 +50,11 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
     String::from_utf8(bytes).expect("the text plan is UTF-8")
 }
 
-/// Customers' sections each rendering thread takes per round (about
-/// [`super::rounds::PIECE_ITEMS`] actions).
-const GROUPS_PER_ROUND: usize = super::rounds::PIECE_ITEMS / 8;
+/// Customers' sections per piece (about
+/// [`super::pieces::PIECE_ITEMS`] actions).
+const GROUPS_PER_PIECE: usize = super::pieces::PIECE_ITEMS / 8;
 
-/// [`render_text`] written to `out` a round of sections (owners' actions) at a
+/// [`render_text`] written to `out` a piece of sections (owners' actions) at a
 /// time, so a whole tenant's plan is never held in memory as text.
 pub fn write_text(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Result<()> {
     let style = Style { color };
@@ -82,7 +82,7 @@ pub fn write_text(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Resu
     } = plan;
 
     // Sections are separated by a blank line. The customers' sections (nearly all
-    // of a large plan) are rendered in rounds on two threads (`super::rounds`).
+    // of a large plan) are rendered in pieces on two threads (`super::pieces`).
     let groups = super::action_groups(actions);
     let render_groups = |groups: &[(Option<&str>, Vec<&Action>)], first: bool| {
         let mut section = String::new();
@@ -98,7 +98,7 @@ pub fn write_text(plan: &Plan, color: bool, out: &mut dyn io::Write) -> io::Resu
         }
         Ok(section.into_bytes())
     };
-    super::rounds::write_in_rounds(&groups, GROUPS_PER_ROUND, &render_groups, &mut |piece| {
+    super::pieces::write_in_pieces(&groups, GROUPS_PER_PIECE, &render_groups, &mut |piece| {
         out.write_all(piece)
     })?;
     let mut first = groups.is_empty();

@@ -4,9 +4,8 @@
 
 pub mod rules;
 
-use crate::hash::{HashMap, map_with_capacity};
-
 use crate::diagnostic::{Diagnostic, Problems};
+use crate::hash::{HashMap, map_with_capacity};
 use crate::manifest::Manifests;
 use crate::manifest::load::{SchemaValidators, load_manifests_keeping};
 use crate::manifest::source::SourceMap;

@@ -8,10 +8,10 @@
 //! Partner Center rules among them take their codes from the catalogue in
 //! [`crate::rules`], which `tests/rules_agree.rs` checks against the simulator.
 
-use crate::hash::{HashMap, HashSet, map_with_capacity};
 use std::collections::hash_map::Entry;
 
 use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::hash::{HashMap, HashSet, map_with_capacity};
 use crate::manifest::model::{BillingCycle, Kind, TermDuration};
 use crate::manifest::{Object, Origin};
 use crate::rules::Rule;

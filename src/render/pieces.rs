@@ -24,26 +24,26 @@ const RENDERERS: usize = 2;
 /// separators).
 pub type Render<'a, T> = dyn Fn(&[T], bool) -> io::Result<Vec<u8>> + Sync + 'a;
 
-/// Renders `items` in order, `per_piece` at a time on each of two threads, and
+/// Renders `items` in order, `per_piece` at a time, on two threads, and
 /// hands the pieces to `write` in order. `render` is told whether its slice starts
 /// the list (for separators).
-pub fn write_in_rounds<T: Sync>(
+pub fn write_in_pieces<T: Sync>(
     items: &[T],
     per_piece: usize,
     render: &Render<'_, T>,
     write: &mut dyn FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
-    write_observed_in_rounds(items, per_piece, render, None, write)
+    write_observed_in_pieces(items, per_piece, render, None, write)
 }
 
 /// Reads the pieces in order, beside their writing (e.g. the JSON plan's digest).
 pub type Observe<'a> = dyn FnMut(&[u8]) + Send + 'a;
 
-/// [`write_in_rounds`], with each piece also handed, once written, to `observe`,
+/// [`write_in_pieces`], with each piece also handed, once written, to `observe`,
 /// in order, on a thread of its own: hashing a whole tenant's JSON plan, then
 /// writing it, one after the other on the writing thread, made that thread the
 /// slowest.
-pub fn write_observed_in_rounds<T: Sync>(
+pub fn write_observed_in_pieces<T: Sync>(
     items: &[T],
     per_piece: usize,
     render: &Render<'_, T>,
@@ -108,20 +108,20 @@ mod tests {
     }
 
     #[test]
-    fn pieces_are_written_in_order_whatever_the_round_size() {
+    fn pieces_are_written_in_order_whatever_their_size() {
         let items: Vec<u32> = (0..23).collect();
         let expected = numbers(&items, true).unwrap();
-        for per_thread in [0, 1, 2, 5, 11, 12, 100] {
+        for per_piece in [0, 1, 2, 5, 11, 12, 100] {
             let mut out = Vec::new();
-            write_in_rounds(&items, per_thread, &numbers, &mut |piece| {
+            write_in_pieces(&items, per_piece, &numbers, &mut |piece| {
                 out.extend_from_slice(piece);
                 Ok(())
             })
             .unwrap();
-            assert_eq!(out, expected, "{per_thread}");
+            assert_eq!(out, expected, "{per_piece}");
         }
         let mut out = Vec::new();
-        write_in_rounds(&[] as &[u32], 4, &numbers, &mut |p| {
+        write_in_pieces(&[] as &[u32], 4, &numbers, &mut |p| {
             out.extend_from_slice(p);
             Ok(())
         })
@@ -133,11 +133,11 @@ mod tests {
     fn the_observer_reads_what_is_written_in_the_same_order() {
         let items: Vec<u32> = (0..23).collect();
         let expected = numbers(&items, true).unwrap();
-        for per_thread in [1, 3, 12, 100] {
+        for per_piece in [1, 3, 12, 100] {
             let (mut seen, mut out) = (Vec::new(), Vec::new());
-            write_observed_in_rounds(
+            write_observed_in_pieces(
                 &items,
-                per_thread,
+                per_piece,
                 &numbers,
                 Some(&mut |piece: &[u8]| seen.extend_from_slice(piece)),
                 &mut |piece| {
@@ -146,8 +146,8 @@ mod tests {
                 },
             )
             .unwrap();
-            assert_eq!(out, expected, "{per_thread}");
-            assert_eq!(seen, expected, "{per_thread}");
+            assert_eq!(out, expected, "{per_piece}");
+            assert_eq!(seen, expected, "{per_piece}");
         }
     }
 
@@ -155,7 +155,7 @@ mod tests {
     fn an_error_of_the_writer_or_a_renderer_stops_it() {
         let items: Vec<u32> = (0..10).collect();
         let mut calls = 0;
-        let failed = write_in_rounds(&items, 2, &numbers, &mut |_| {
+        let failed = write_in_pieces(&items, 2, &numbers, &mut |_| {
             calls += 1;
             Err(io::Error::new(io::ErrorKind::BrokenPipe, "closed"))
         });
@@ -168,7 +168,7 @@ mod tests {
                 Ok(vec![b'x'])
             }
         };
-        let result = write_in_rounds(&items, 2, &failing, &mut |_| Ok(()));
+        let result = write_in_pieces(&items, 2, &failing, &mut |_| Ok(()));
         assert_eq!(result.unwrap_err().to_string(), "cannot render");
     }
 }
