@@ -83,6 +83,49 @@ fn set_quantity(cwd: &Path, customer: usize, quantity: u32) {
     .expect("write");
 }
 
+/// On the local state, read whole while the manifests are checked, a scoped plan
+/// shows only its scope: what changed elsewhere waits for its own plan, and the
+/// customers outside it are not taken for unmanaged ones.
+#[test]
+fn a_scoped_plan_on_the_local_state_shows_only_its_scope() {
+    let cwd = tempfile::tempdir().expect("tempdir");
+    write_tenant(&cwd.path().join("m"));
+    let local = ["--state", "state.json"];
+    let applied = cspctl(
+        &["apply", "m", "--auto-approve", local[0], local[1]],
+        cwd.path(),
+        None,
+    );
+    assert!(
+        matches!(applied.status.code(), Some(0 | 3)),
+        "{}",
+        text(&applied)
+    );
+    set_quantity(cwd.path(), 3, 8);
+    set_quantity(cwd.path(), 7, 9);
+    let plan = |extra: &[&str]| {
+        let mut args = vec!["plan", "m", "--format", "json", local[0], local[1]];
+        args.extend_from_slice(extra);
+        let output = cspctl(&args, cwd.path(), None);
+        assert!(output.status.success(), "{}", text(&output));
+        parse_json(&output)
+    };
+    assert_eq!(
+        addresses(&plan(&[])),
+        ["Subscription/c03-e3", "Subscription/c07-e3"]
+    );
+    for scope in [
+        vec!["--target", "Subscription/c07-e3"],
+        vec!["--customer", "c07"],
+    ] {
+        let scoped = plan(&scope);
+        assert_eq!(addresses(&scoped), ["Subscription/c07-e3"], "{scope:?}");
+        assert_eq!(scoped["scope"]["customers"], serde_json::json!(["c07"]));
+        // The other customers were read, but are not the scope's: not unmanaged.
+        assert_eq!(scoped["unmanaged"], serde_json::json!([]), "{scope:?}");
+    }
+}
+
 #[test]
 fn a_scoped_plan_reads_the_customer_it_changes_and_says_what_it_left_out() {
     let (sim, cwd) = applied_tenant();
