@@ -88,103 +88,6 @@ pub fn write_json<T: Serialize + ?Sized, W: io::Write>(
     written.map_err(io::Error::from)
 }
 
-/// [`write_json`] pretty, for a value that sits `level` deep in a larger pretty
-/// document (an element of a top-level field's array is at level 2): its inner
-/// lines are indented as serde_json's pretty printer would indent them there, so
-/// the pieces of a document serialized apart (in parallel) join into the same bytes.
-pub fn write_pretty_nested<T: Serialize + ?Sized, W: io::Write>(
-    value: &T,
-    level: usize,
-    writer: W,
-) -> io::Result<()> {
-    value
-        .serialize(&mut Serializer::with_formatter(
-            writer,
-            Escaping(Nested {
-                level,
-                has_value: false,
-            }),
-        ))
-        .map_err(io::Error::from)
-}
-
-/// serde_json's `PrettyFormatter` (two spaces a level) starting at a given level;
-/// its own starts at 0 and cannot be told otherwise. Pinned to it byte for byte by
-/// a test below.
-struct Nested {
-    level: usize,
-    has_value: bool,
-}
-
-impl Nested {
-    fn indent<W: ?Sized + io::Write>(&self, writer: &mut W) -> io::Result<()> {
-        for _ in 0..self.level {
-            writer.write_all(b"  ")?;
-        }
-        Ok(())
-    }
-
-    fn begin<W: ?Sized + io::Write>(&mut self, writer: &mut W, open: &[u8]) -> io::Result<()> {
-        self.level += 1;
-        self.has_value = false;
-        writer.write_all(open)
-    }
-
-    fn end<W: ?Sized + io::Write>(&mut self, writer: &mut W, close: &[u8]) -> io::Result<()> {
-        self.level -= 1;
-        if self.has_value {
-            writer.write_all(b"\n")?;
-            self.indent(writer)?;
-        }
-        writer.write_all(close)
-    }
-
-    fn item<W: ?Sized + io::Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
-        writer.write_all(if first { b"\n" } else { b",\n" })?;
-        self.indent(writer)
-    }
-}
-
-impl Formatter for Nested {
-    fn begin_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.begin(writer, b"[")
-    }
-    fn end_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.end(writer, b"]")
-    }
-    fn begin_array_value<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        self.item(writer, first)
-    }
-    fn end_array_value<W: ?Sized + io::Write>(&mut self, _writer: &mut W) -> io::Result<()> {
-        self.has_value = true;
-        Ok(())
-    }
-    fn begin_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.begin(writer, b"{")
-    }
-    fn end_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.end(writer, b"}")
-    }
-    fn begin_object_key<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        self.item(writer, first)
-    }
-    fn begin_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        writer.write_all(b": ")
-    }
-    fn end_object_value<W: ?Sized + io::Write>(&mut self, _writer: &mut W) -> io::Result<()> {
-        self.has_value = true;
-        Ok(())
-    }
-}
-
 /// A formatter that escapes [`hidden`] characters and otherwise formats as
 /// the one it wraps.
 struct Escaping<F>(F);
@@ -239,19 +142,19 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn a_nested_value_is_indented_as_in_the_whole_document() {
-        let element = json!({"a": [1, {"b": []}, {}], "c": {"d": "x\u{202e}"}, "e": []});
-        let document = json!({"top": [element.clone(), element.clone()]});
-        let whole = to_json(&document, true);
-        let mut pieces = String::from("{\n  \"top\": [");
-        for (i, item) in [&element, &element].into_iter().enumerate() {
-            pieces.push_str(if i == 0 { "\n    " } else { ",\n    " });
-            let mut bytes = Vec::new();
-            write_pretty_nested(item, 2, &mut bytes).unwrap();
-            pieces.push_str(std::str::from_utf8(&bytes).unwrap());
+    fn hidden_characters_are_escaped_in_both_layouts_and_read_back() {
+        let value = json!({"name": "evil\u{202e}txt\u{1b}[2J", "plain": "a b"});
+        for pretty in [false, true] {
+            let text = to_json(&value, pretty);
+            assert!(
+                text.contains("\\u202e") && text.contains("\\u001b"),
+                "{text}"
+            );
+            assert!(!text.chars().any(|c| c != '\n' && hidden(c)), "{text:?}");
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+                value
+            );
         }
-        pieces.push_str("\n  ]\n}");
-        assert_eq!(pieces, whole);
-        assert!(whole.contains("\\u202e"), "{whole}");
     }
 }

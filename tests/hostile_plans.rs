@@ -217,7 +217,7 @@ fn a_purchase_edited_after_review_is_refused() {
 fn a_damaged_plan_file_is_refused_by_its_digest_and_an_intact_one_applies() {
     let work = workspace_with_a_saved_update();
     let original = std::fs::read_to_string(work.path().join("plan.json")).expect("read");
-    let damaged = original.replacen("\"after\": 30", "\"after\": 31", 1);
+    let damaged = original.replacen("\"after\":30", "\"after\":31", 1);
     assert_ne!(damaged, original);
     std::fs::write(work.path().join("plan.json"), &damaged).expect("write");
     assert_refused(work.path(), &["does not match its digest"]);

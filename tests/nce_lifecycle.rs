@@ -476,7 +476,7 @@ fn a_saved_plan_schedules_and_removes_a_change_at_renewal() {
         "{shown}"
     );
     let saved = std::fs::read_to_string(work.path().join("plan.json")).expect("plan");
-    assert!(saved.contains("\"nextTerm\": null"), "{saved}");
+    assert!(saved.contains("\"nextTerm\":null"), "{saved}");
     let apply = run(
         &sim,
         work.path(),

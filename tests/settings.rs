@@ -396,8 +396,8 @@ fn show_prints_a_saved_plan_in_each_format() {
     // An edited plan is refused, as apply refuses it.
     let path = dir.path().join("plan.json");
     let edited = std::fs::read_to_string(&path).expect("plan").replacen(
-        "\"quantity\": 25",
-        "\"quantity\": 250",
+        "\"quantity\":25",
+        "\"quantity\":250",
         1,
     );
     std::fs::write(&path, edited).expect("write");

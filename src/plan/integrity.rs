@@ -27,31 +27,29 @@ use super::{Action, FieldChange, LiveKey, Operation, Plan, PlannedReseller};
 use crate::live::Live;
 use crate::manifest::model::DesiredStatus;
 
-/// The plan's pretty JSON without its `digest` field: what the digest is of.
-pub fn content(plan: &Plan) -> String {
-    if plan.digest.is_none() {
-        return crate::printable::to_json(plan, true);
-    }
-    let mut bare = plan.clone();
-    bare.digest = None;
-    crate::printable::to_json(&bare, true)
-}
-
-/// Checks a saved plan's digest: the plan read from a file must serialize to
-/// the content its digest was made of (formatting aside: it is re-serialized).
+/// Checks a saved plan's digest: the plan read from a file must serialize, laid
+/// out as `cspctl plan` writes it ([`crate::render::json::digest`]), to the
+/// content its digest was made of (formatting aside: it is serialized again).
 pub fn verify_digest(plan: &Plan) -> Result<(), String> {
     let Some(saved) = &plan.digest else {
         return Err("the plan file has no digest (written by hand, or by an older cspctl); make the plan again with `cspctl plan --out`".into());
     };
-    if digest_of_json(&content(plan)) == *saved {
+    if crate::render::json::digest(plan) == *saved || digest_of_pretty_layout(plan) == *saved {
         Ok(())
     } else {
         Err("the plan file does not match its digest: it was damaged or edited after `cspctl plan` wrote it; make the plan again and review it".into())
     }
 }
 
-/// The digest of a plan's pretty JSON without its `digest` field.
-pub fn digest_of_json(content: &str) -> String {
+/// The digest as cspctl wrote it before a plan's actions were laid out one a
+/// line: of the whole plan pretty, without its `digest` field. The fields are the
+/// same (`format_version` 1), so a plan saved by that cspctl, still on its way
+/// from `plan` to `apply` while CI upgrades cspctl, is not damaged and is not
+/// refused as such.
+fn digest_of_pretty_layout(plan: &Plan) -> String {
+    let mut bare = plan.clone();
+    bare.digest = None;
+    let content = crate::printable::to_json(&bare, true);
     digest_hex(ring::digest::digest(&ring::digest::SHA256, content.as_bytes()).as_ref())
 }
 
@@ -525,5 +523,46 @@ mod tests {
         let bare = text.replace(&format!(",\n  \"digest\": \"{digest}\""), "");
         let error = Plan::from_json(&bare).unwrap_err();
         assert!(error.message.contains("has no digest"), "{error}");
+    }
+
+    /// A plan saved by the cspctl before actions were laid out one a line (the whole
+    /// plan pretty, digested so) reads as what it is, an undamaged plan; edited, it
+    /// is refused as any other.
+    #[test]
+    fn a_plan_saved_in_the_earlier_pretty_layout_is_accepted_and_its_edits_are_not() {
+        use crate::plan::{ActionType, FieldChange};
+        let actions = (0..3)
+            .map(|i| {
+                let mut action = Action::new(
+                    format!("Customer/c{i}"),
+                    Some(format!("c{i}")),
+                    ActionType::Manual,
+                    Operation::Manual,
+                );
+                action.changes = vec![FieldChange::new("quantity", json!(i), json!(i + 1))];
+                action
+            })
+            .collect();
+        let plan = Plan::new("local:state.json".into(), actions, Vec::new());
+        let pretty = crate::printable::to_json(&plan, true);
+        let saved = format!(
+            "{},\n  \"digest\": \"{}\"\n}}\n",
+            pretty.strip_suffix("\n}").expect("a pretty object"),
+            digest_of_pretty_layout(&plan)
+        );
+        assert_ne!(
+            saved,
+            crate::render::render_json(&plan),
+            "the layouts differ"
+        );
+        let read = Plan::from_json(&saved).expect("an earlier plan reads");
+        assert_eq!(read.actions.len(), 3);
+        let edited = saved.replacen("\"after\": 3", "\"after\": 30", 1);
+        assert_ne!(edited, saved);
+        let error = Plan::from_json(&edited).unwrap_err();
+        assert!(
+            error.message.contains("does not match its digest"),
+            "{error}"
+        );
     }
 }
