@@ -30,6 +30,23 @@ struct SourceFile {
     parse: bool,
 }
 
+/// A file's text with the start of each of its lines, made apart from the map (on
+/// the thread that read the file) and added to it with [`SourceMap::add_text`].
+#[derive(Debug)]
+pub struct SourceText {
+    text: Arc<str>,
+    line_starts: Vec<usize>,
+}
+
+impl SourceText {
+    pub fn new(text: String) -> Self {
+        Self {
+            line_starts: line_starts(&text),
+            text: Arc::from(text),
+        }
+    }
+}
+
 /// All files of one run, in the order they were read.
 #[derive(Debug, Default)]
 pub struct SourceMap {
@@ -57,12 +74,21 @@ impl SourceMap {
         self.files[file.0 as usize].parse
     }
 
+    /// Adds a file's text made ready beforehand; as [`SourceMap::add`].
+    pub fn add_text(&mut self, display: String, text: SourceText) -> FileId {
+        self.push_text(display, text, true)
+    }
+
     fn push(&mut self, display: String, text: String, parse: bool) -> FileId {
-        let line_starts = line_starts(&text);
+        self.push_text(display, SourceText::new(text), parse)
+    }
+
+    fn push_text(&mut self, display: String, text: SourceText, parse: bool) -> FileId {
+        let SourceText { text, line_starts } = text;
         let id = FileId(u32::try_from(self.files.len()).expect("fewer than 4 billion files"));
         self.files.push(SourceFile {
             display,
-            text: Arc::from(text),
+            text,
             line_starts,
             parse,
         });
