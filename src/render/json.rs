@@ -4,9 +4,9 @@
 //!
 //! The layout: the plan's own fields pretty (two spaces a level), and in its
 //! `actions` array one action a line, on one line each. A whole tenant's plan is
-//! 142,000 actions; written pretty they were 347 MB, a third of it indentation,
+//! 142,000 actions; written pretty they were 348 MB, a third of it indentation,
 //! which every run paid for in serializing, hashing and the kernel's copy into the
-//! page cache. On one line each they are 214 MB, and still one line per action for
+//! page cache. On one line each they are 215 MB, and still one line per action for
 //! `grep`, `diff` and a reader (`jq` pretty-prints them).
 //!
 //! Unlike the text renderer this one does not destructure the plan: serde's derive

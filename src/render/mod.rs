@@ -33,7 +33,8 @@ use crate::plan::{Action, ActionType, PartlyKnown, Plan};
 pub enum PlanFormat {
     /// Grouped by customer, for people; coloured when `color` is on.
     Text,
-    /// The whole plan as pretty JSON (`schemas/plan.schema.json`); never coloured.
+    /// The whole plan as JSON, one action a line (`schemas/plan.schema.json`); never
+    /// coloured.
     Json,
     /// A pull-request comment: summary and risks first, details folded, a Mermaid
     /// graph, under GitHub's comment limit; personal data masked.
