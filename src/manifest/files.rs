@@ -191,8 +191,14 @@ enum Decoded {
     Text(String, SourceText),
     TooLarge(String, u64),
     Failed(String, std::io::Error),
-    /// Starts with a UTF-16 byte-order mark.
-    Utf16(String),
+    /// Not YAML at all (UTF-16, binary): refused at the file's start, with the
+    /// diagnostic's code, message and hint.
+    Refused {
+        display: String,
+        code: &'static str,
+        message: &'static str,
+        hint: &'static str,
+    },
     /// Not UTF-8 from `line`:`column` on; the text decoded lossily, for code frames.
     NotUtf8 {
         display: String,
@@ -200,8 +206,6 @@ enum Decoded {
         line: usize,
         column: usize,
     },
-    /// Holds NUL bytes.
-    Binary(String),
 }
 
 /// Checks a fetched file's bytes (on a reading thread: nothing here needs the map).
@@ -214,7 +218,12 @@ fn decode(display: String, fetched: Fetched) -> Decoded {
     // Windows tools (PowerShell 5's `Out-File`, Notepad's "Unicode") write UTF-16 with
     // a byte-order mark; "not valid UTF-8" at 1:1 would not say why.
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        return Decoded::Utf16(display);
+        return Decoded::Refused {
+            display,
+            code: "not-utf8",
+            message: "file is UTF-16 text (it starts with a UTF-16 byte-order mark); manifests must be UTF-8",
+            hint: "save the manifest as UTF-8 text",
+        };
     }
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
@@ -235,7 +244,12 @@ fn decode(display: String, fetched: Fetched) -> Decoded {
         }
     };
     if text.contains('\0') {
-        return Decoded::Binary(display);
+        return Decoded::Refused {
+            display,
+            code: "binary-file",
+            message: "file contains NUL bytes; it looks binary, not YAML",
+            hint: "remove it from the manifest directory or rename it",
+        };
     }
     let text = text
         .strip_prefix('\u{feff}')
@@ -266,15 +280,15 @@ fn record(decoded: Decoded, sources: &mut SourceMap, diagnostics: &mut Vec<Diagn
             None,
             format!("cannot read {display}: {error}"),
         )),
-        Decoded::Utf16(display) => {
+        Decoded::Refused {
+            display,
+            code,
+            message,
+            hint,
+        } => {
             let file = sources.add_unparsed(display, String::new());
             diagnostics.push(
-                Diagnostic::error(
-                    "not-utf8",
-                    Some(sources.file_start(file)),
-                    "file is UTF-16 text (it starts with a UTF-16 byte-order mark); manifests must be UTF-8",
-                )
-                .with_hint("save the manifest as UTF-8 text"),
+                Diagnostic::error(code, Some(sources.file_start(file)), message).with_hint(hint),
             );
         }
         Decoded::NotUtf8 {
@@ -296,17 +310,6 @@ fn record(decoded: Decoded, sources: &mut SourceMap, diagnostics: &mut Vec<Diagn
                     "file is not valid UTF-8",
                 )
                 .with_hint("save the manifest as UTF-8 text"),
-            );
-        }
-        Decoded::Binary(display) => {
-            let file = sources.add_unparsed(display, String::new());
-            diagnostics.push(
-                Diagnostic::error(
-                    "binary-file",
-                    Some(sources.file_start(file)),
-                    "file contains NUL bytes; it looks binary, not YAML",
-                )
-                .with_hint("remove it from the manifest directory or rename it"),
             );
         }
     }

@@ -530,19 +530,9 @@ mod tests {
     /// is refused as any other.
     #[test]
     fn a_plan_saved_in_the_earlier_pretty_layout_is_accepted_and_its_edits_are_not() {
-        use crate::plan::{ActionType, FieldChange};
-        let actions = (0..3)
-            .map(|i| {
-                let mut action = Action::new(
-                    format!("Customer/c{i}"),
-                    Some(format!("c{i}")),
-                    ActionType::Manual,
-                    Operation::Manual,
-                );
-                action.changes = vec![FieldChange::new("quantity", json!(i), json!(i + 1))];
-                action
-            })
-            .collect();
+        let actions = crate::plan::manual_actions(3, |i| {
+            FieldChange::new("quantity", json!(i), json!(i + 1))
+        });
         let plan = Plan::new("local:state.json".into(), actions, Vec::new());
         let pretty = crate::printable::to_json(&plan, true);
         let saved = format!(

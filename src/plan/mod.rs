@@ -508,6 +508,24 @@ pub struct Action {
     pub renewal: Option<RenewalDate>,
 }
 
+/// Manual actions on `Customer/c0`, `Customer/c1`, …, each with the one change
+/// `change(i)`: plans for the tests of how plans are serialized and digested.
+#[cfg(test)]
+pub(crate) fn manual_actions(count: usize, change: impl Fn(usize) -> FieldChange) -> Vec<Action> {
+    (0..count)
+        .map(|i| {
+            let mut action = Action::new(
+                format!("Customer/c{i}"),
+                Some(format!("c{i}")),
+                ActionType::Manual,
+                Operation::Manual,
+            );
+            action.changes = vec![change(i)];
+            action
+        })
+        .collect()
+}
+
 impl Action {
     /// An action with nothing but its identity and request: no dependencies,
     /// changes, risks, roles, instructions or source yet. Manual actions start

@@ -220,24 +220,16 @@ mod tests {
     /// size, and the digest is of that.
     #[test]
     fn actions_serialized_in_pieces_are_the_whole_plan_byte_for_byte() {
-        use crate::plan::{ActionType, FieldChange, Operation};
-        let actions: Vec<Action> = (0..7)
-            .map(|i| {
-                let mut action = Action::new(
-                    format!("Customer/c{i}"),
-                    Some(format!("c{i}")),
-                    ActionType::Manual,
-                    Operation::Manual,
-                );
-                action.changes = vec![FieldChange::new(
-                    "billing.address.city",
-                    serde_json::Value::Null,
-                    serde_json::json!({"nested": [i, "\u{202e}"]}),
-                )];
-                action.depends_on = (0..i).map(|d| format!("Reseller/r{d}")).collect();
-                action
-            })
-            .collect();
+        let mut actions = crate::plan::manual_actions(7, |i| {
+            crate::plan::FieldChange::new(
+                "billing.address.city",
+                serde_json::Value::Null,
+                serde_json::json!({"nested": [i, "\u{202e}"]}),
+            )
+        });
+        for (i, action) in actions.iter_mut().enumerate() {
+            action.depends_on = (0..i).map(|d| format!("Reseller/r{d}")).collect();
+        }
         let lines: Vec<String> = actions
             .iter()
             .map(|action| crate::printable::to_json(action, false))
